@@ -1,0 +1,22 @@
+"""Shared paths and helpers for the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+IMAGES = SHARED / "images"
+FOOTAGE = SHARED / "footage" / "vtest.avi"
+SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The embedded default detector, loaded once (it is read-only)."""
+    from vision.detect.card import load_card
+    from vision.detect.detector import Detector
+
+    return Detector(load_card("default"), threads=2, min_score=0.4)

@@ -1,0 +1,125 @@
+"""The embedded default detector: reference detections, batching, and errors that name the model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from vision.detect.card import DEFAULT_CARD, ModelError, load_card
+from vision.detect.detector import Detector
+
+from .conftest import IMAGES
+
+# From the issue: SSD MobileNet v2 COCO at score >= 0.4 (label, score), in descending score order.
+REFERENCE = {
+    "bus.jpg": [("person", 0.98), ("bus", 0.88), ("person", 0.73), ("person", 0.42)],
+    "dog.jpg": [("bicycle", 0.96), ("dog", 0.96), ("car", 0.88)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_default_model_reproduces_reference(detector: Detector, name: str) -> None:
+    image = cv2.imread(str(IMAGES / name))
+    found = detector.detect([image])[0]
+    records = found.to_records(detector.names)
+    got = [(r["label"], r["score"]) for r in records]
+    assert len(got) == len(REFERENCE[name]), got  # no duplicate label for one object (car/truck)
+    for (label, score), (got_label, got_score) in zip(REFERENCE[name], got, strict=True):
+        assert got_label == label and abs(got_score - score) < 0.01, got
+    # boxes are in source pixels, inside the image
+    h, w = image.shape[:2]
+    assert (
+        np.all(found.xyxy >= 0) and np.all(found.xyxy[:, [0, 2]] <= w) and np.all(found.xyxy[:, [1, 3]] <= h)
+    )
+    bicycle_or_bus = found.xyxy[found.class_id == (1 if name == "dog.jpg" else 5)][0]
+    assert (bicycle_or_bus[2] - bicycle_or_bus[0]) > 0.5 * w  # the big object spans most of the width
+
+
+def test_batch_equals_single(detector: Detector) -> None:
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg")]
+    batch = detector.detect(images)
+    for image, together in zip(images, batch, strict=True):
+        alone = detector.detect([image])[0]
+        np.testing.assert_allclose(together.xyxy, alone.xyxy, atol=1e-3)
+        np.testing.assert_array_equal(together.class_id, alone.class_id)
+
+
+def test_class_filter_and_unknown_class() -> None:
+    card = load_card("default")
+    people = Detector(card, min_score=0.4, classes=["person"])
+    found = people.detect([cv2.imread(str(IMAGES / "bus.jpg"))])[0]
+    assert len(found) == 3 and set(found.class_id.tolist()) == {0}
+    with pytest.raises(ModelError, match="has no class litterbug"):
+        Detector(card, classes=["person", "litterbug"])
+
+
+def test_bad_frame_is_a_clear_error(detector: Detector) -> None:
+    with pytest.raises(ValueError, match=r"expected an HxWx3 uint8 image, got shape \(10, 10\)"):
+        detector.detect([np.zeros((10, 10), np.uint8)])
+    with pytest.raises(ValueError, match="dtype float32"):
+        detector.detect([np.zeros((10, 10, 3), np.float32)])
+
+
+def copy_model(tmp_path: Path, **changes: object) -> Path:
+    card = yaml.safe_load(DEFAULT_CARD.read_text())
+    shutil.copy(DEFAULT_CARD.parent / card["file"], tmp_path / card["file"])
+    for key, value in changes.items():
+        if key == "input_width":
+            card["input"]["width"] = value
+        else:
+            card[key] = value
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return path
+
+
+def test_card_that_does_not_match_its_file(tmp_path: Path) -> None:
+    card = copy_model(tmp_path, input_width=320, sha256=None)
+    with pytest.raises(ModelError) as info:
+        Detector(load_card(card))
+    message = str(info.value)
+    assert "takes input [1, 300, 300, 3]" in message and str(card) in message and "320x300" in message
+
+
+def test_corrupt_model_and_wrong_checksum(tmp_path: Path) -> None:
+    card = copy_model(tmp_path)
+    model = tmp_path / "ssd_mobilenet_v2_coco.onnx"
+    model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"does not match its card .*sha256 differs"):
+        load_card(card)
+    card = copy_model(tmp_path, sha256=None)
+    model.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+        Detector(load_card(card))
+    model.unlink()
+    with pytest.raises(ModelError, match=r"ssd_mobilenet_v2_coco\.onnx does not exist"):
+        load_card(card)
+
+
+def test_card_with_unknown_key(tmp_path: Path) -> None:
+    card = copy_model(tmp_path, sha256=None, colour="rgb")
+    with pytest.raises(ModelError, match="colour: Extra inputs are not permitted"):
+        load_card(card)
+
+
+def test_nms_matches_brute_force() -> None:
+    from vision.detect.nms import box_iou, nms
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 100, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(0, 1, 300).astype(np.float32)
+    classes = rng.integers(0, 3, 300)
+    for cls in (None, classes):
+        kept = nms(boxes, scores, 0.5, cls)
+        expected: list[int] = []
+        for i in np.argsort(-scores):
+            same = [k for k in expected if cls is None or cls[k] == cls[i]]
+            if not same or box_iou(boxes[i], boxes[same]).max() <= 0.5:
+                expected.append(int(i))
+        assert kept.tolist() == expected

@@ -1,0 +1,105 @@
+"""Lifecycle and crowd rule on synthetic observations: stream time only, no video, no clock."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vision.events.lifecycle import Lifecycle, Timers
+from vision.ingest.sampler import Sampler
+from vision.rules.crowd import CrowdConfig, CrowdRule
+from vision.scene.zones import Zone
+from vision.types import Condition, Detections, Frame, Observation
+
+KEY = ("cam", "z", "crowd")
+
+
+def obs(pts: float, condition: Condition, count: int = 5) -> Observation:
+    return Observation("crowd", "cam", "z", "zone", pts, condition, confidence=0.8, count=count)
+
+
+def feed(lifecycle: Lifecycle, seq: list[tuple[float, Condition]]) -> list[tuple[str, float]]:
+    return [(t.kind, t.pts) for pts, cond in seq for t in lifecycle.update(obs(pts, cond))]
+
+
+T, F, U = Condition.TRUE, Condition.FALSE, Condition.UNKNOWN
+
+
+def life(min_duration: float = 2.0, close_after: float = 3.0, update_interval: float = 1e9) -> Lifecycle:
+    return Lifecycle({KEY: Timers(min_duration, close_after, update_interval)})
+
+
+def test_opens_after_min_duration_and_closes_after_verified_absence() -> None:
+    seq = [(t * 0.5, T) for t in range(0, 6)] + [(3.0 + t * 0.5, F) for t in range(0, 8)]
+    assert feed(life(), seq) == [("open", 2.0), ("close", 6.0)]
+
+
+def test_short_blip_never_opens() -> None:
+    lifecycle = life()
+    assert feed(lifecycle, [(0, T), (1, T), (1.5, F), (2, T), (3, T)]) == []
+    assert feed(lifecycle, [(4, T)]) == [("open", 4)]
+
+
+def test_condition_back_during_resolving_keeps_the_same_event() -> None:
+    lifecycle = life()
+    assert feed(lifecycle, [(0, T), (2, T), (3, F), (4, F), (5, T), (6, F), (8, F)]) == [("open", 2)]
+    (event,) = lifecycle.open_events()
+    assert feed(lifecycle, [(9, F)]) == [("close", 9)]
+    assert lifecycle.open_events() == []
+    assert event.state.value == "resolved"
+
+
+def test_unknown_pauses_timers_and_never_closes() -> None:
+    lifecycle = life()
+    # open, then the camera goes dark for an hour: no close while unknown
+    seq = [(0, T), (2, T), (3, F), (4, U), (3600, U), (3601, F)]
+    assert feed(lifecycle, seq) == [("open", 2)]
+    # neither the hour of darkness nor the seconds around it count: absence is timed from 3601
+    assert feed(lifecycle, [(3602, F), (3603, F)]) == []
+    assert feed(lifecycle, [(3604, F)]) == [("close", 3604)]
+
+
+def test_updates_are_rate_limited_and_only_on_change() -> None:
+    lifecycle = life(min_duration=0, update_interval=10)
+    out = []
+    for pts, count in [(0, 5), (5, 9), (10, 9), (12, 9), (20, 12), (25, 12)]:
+        out += [(t.kind, t.pts, t.event["count"]) for t in lifecycle.update(obs(pts, T, count))]
+    assert out == [("open", 0, 5), ("update", 10, 9), ("update", 20, 12)]
+
+
+def people(n: int) -> Detections:
+    xs = np.arange(n, dtype=np.float32) * 20
+    boxes = np.stack([xs, np.full(n, 50), xs + 10, np.full(n, 90)], axis=1)
+    return Detections.from_arrays(boxes, np.full(n, 0.9), np.zeros(n))
+
+
+def test_crowd_rule_median_window_and_hysteresis() -> None:
+    zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
+    rule = CrowdRule(
+        "cam", zone, CrowdConfig(enter_count=5, exit_count=2, window=1.0), {0: "person", 1: "bike"}
+    )
+    image = np.zeros((100, 400, 3), np.uint8)
+    counts = [6, 6, 0, 6, 6, 4, 3, 3, 3, 2, 2, 2, 2, 2]  # one dropped frame (0) must not flip the state
+    states = []
+    for i, n in enumerate(counts):
+        (o,) = rule.observe(Frame("cam", i * 0.25, image), people(n))
+        states.append((o.count, o.condition is Condition.TRUE))
+    assert [s for _, s in states] == [True] * 11 + [False] * 3  # stays on above exit level (2)
+    assert states[2] == (6, True)
+
+
+def test_crowd_rule_counts_only_people_inside() -> None:
+    zone = Zone("left", np.array([[0, 0], [0.5, 0], [0.5, 1], [0, 1]], np.float64))
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person", 1: "bike"})
+    dets = people(8)  # x from 0 to 150, bottom-centre x 5..145: 4 of them inside the left 100 px
+    dets = Detections.from_arrays(dets.xyxy, dets.score, np.array([0, 0, 1, 0, 0, 0, 0, 0]))
+    (o,) = rule.observe(Frame("cam", 0.0, np.zeros((100, 200, 3), np.uint8)), dets)
+    assert o.count == 4 and o.condition is Condition.TRUE and len(o.boxes) == 4
+
+
+def test_sampler_keeps_detect_fps_on_stream_clock() -> None:
+    sampler = Sampler(3.0)
+    kept = [t / 10 for t in range(100) if sampler.due(t / 10)]
+    assert 29 <= len(kept) <= 31
+    assert max(np.diff(kept)) <= 0.4 + 1e-9
+    gap = Sampler(5.0)  # after a gap in the stream it does not burst to catch up
+    assert [gap.due(t) for t in (0.0, 10.0, 10.1, 10.2)] == [True, True, False, True]

@@ -1,0 +1,104 @@
+"""`street-vision run` end to end on the bundled sample clip, and cameras that fail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .conftest import ROOT, SAMPLE
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vision.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def test_run_demo_prints_events_and_fills_the_store(tmp_path: Path) -> None:
+    config = tmp_path / "demo.yaml"
+    demo = (ROOT / "configs" / "demo.yaml").read_text()
+    config.write_text(demo.replace("../sample_videos/plaza.mp4", str(SAMPLE)).replace("../data", "data"))
+    result = run("run", str(config), "--jsonl")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [line for line in lines if line["kind"] == "event"]
+    summary = lines[-1]
+    assert summary["kind"] == "summary"
+    assert summary["cameras"]["plaza"]["frames_detected"] == 200  # 40 s at detect_fps 5
+    assert summary["cameras"]["plaza"]["error"] is None
+    kinds = [e["transition"] for e in events]
+    assert kinds[0] == "open" and kinds[-1] == "close" and set(kinds) <= {"open", "update", "close"}
+    assert len({e["event"]["event_id"] for e in events}) == 1
+    opened = events[0]
+    assert opened["event"]["type"] == "crowd" and opened["event"]["zone"] == "crossing"
+    assert opened["event"]["count"] >= 7
+    assert all(b["label"] == "person" for b in opened["boxes"]) and len(opened["boxes"]) >= 6
+    assert events[-1]["event"]["resolved_at"] > opened["event"]["opened_at"]
+
+    db = sqlite3.connect(tmp_path / "data" / "street-vision.sqlite")
+    people = db.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT pts) FROM detections WHERE label='person'"
+    ).fetchone()
+    assert people[0] > 1000 and people[1] >= 195  # people on nearly every sampled frame
+    assert db.execute("SELECT state FROM events").fetchall() == [("resolved",)]
+    stored = [r[0] for r in db.execute("SELECT kind FROM transitions ORDER BY seq")]
+    assert stored == kinds
+
+
+def test_replay_gives_the_same_events(tmp_path: Path) -> None:
+    config = tmp_path / "demo.yaml"
+    demo = (ROOT / "configs" / "demo.yaml").read_text()
+    config.write_text(demo.replace("../sample_videos/plaza.mp4", str(SAMPLE)).replace("../data", "data"))
+    outputs = []
+    for _ in range(2):
+        result = run("run", str(config), "--jsonl")
+        events = [json.loads(line) for line in result.stdout.splitlines() if '"kind": "event"' in line]
+        outputs.append([(e["transition"], e["pts"], e["event"]["count"]) for e in events])
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_bad_camera_does_not_stop_the_good_one(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.mp4"
+    data = bytearray(SAMPLE.read_bytes())
+    data[600_000:900_000] = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    corrupt.write_bytes(bytes(data))
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a video" * 500)
+    cameras = "".join(
+        f"  {name}:\n    url: {url}\n    detect_fps: 2\n"
+        for name, url in [
+            ("good", SAMPLE),
+            ("damaged", corrupt),
+            ("garbage", garbage),
+            ("missing", tmp_path / "nope.mp4"),
+            ("locked", "rtsp://admin:topsecret99@127.0.0.1:9/cam"),
+        ]
+    )
+    config = tmp_path / "multi.yaml"
+    config.write_text(f"cameras:\n{cameras}storage:\n  data_dir: data\n")
+    result = run("run", str(config), "--jsonl")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])["cameras"]
+    assert summary["good"]["frames_detected"] == 80 and summary["good"]["error"] is None
+    assert 60 <= summary["damaged"]["frames_detected"] < 80 and summary["damaged"]["error"] is None
+    assert "corrupt packets, skipped" in result.stderr
+    assert "cannot open" in summary["garbage"]["error"] and "garbage" in summary["garbage"]["error"]
+    assert "No such file" in summary["missing"]["error"]
+    assert "rtsp://admin:***@127.0.0.1:9/cam" in summary["locked"]["error"]
+    assert "topsecret99" not in result.stdout + result.stderr
+
+
+def test_run_with_broken_config_fails_cleanly(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("cameras:\n  a:\n    url: x.mp4\n    zones:\n      z:\n        polygon: [[0, 0]]\n")
+    result = run("run", str(config))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: {config}: cameras.a.zones.z.polygon: needs at least 3 points (line 6)"
+    )

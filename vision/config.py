@@ -1,0 +1,326 @@
+"""The one YAML file: pydantic models, loading, and errors that name the key and the line.
+
+Every field documents its default; unknown keys are errors so that a typo is never
+silently ignored. Relative paths (file cameras, model card, data folder) resolve
+against the folder of the config file, so a config means the same from any cwd.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from vision.rules import registry
+from vision.secrets import CameraUrl, MissingEnvVar, SecretUrl, expand_env
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+Path_ = tuple[str | int, ...]
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid name: use letters, digits, '_' and '-' (at most 64)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
+class DecodeConfig(StrictModel):
+    """How a camera's video is decoded; cheaper decoding means more cameras per core."""
+
+    threads: int = Field(0, ge=0, le=16, description="Decoder threads; 0 lets FFmpeg choose.")
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=7680,
+        description="Scale decoded frames to this width (height keeps the aspect ratio); "
+        "None keeps the stream's size.",
+    )
+    keyframes_only: bool = Field(
+        False,
+        description="Decode keyframes only: far cheaper, for cameras whose events are static "
+        "(litter, parked bicycles); the frame rate drops to the keyframe rate.",
+    )
+
+
+RulesConfig = create_model(  # one optional section per registered rule: `rules: {crowd: {...}}`
+    "RulesConfig",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (rule.Config | None, None) for name, rule in registry().items()},  # type: ignore[call-overload]
+)
+
+
+class ZoneConfig(StrictModel):
+    """An area of one camera's image, with the rules that watch it."""
+
+    polygon: list[tuple[float, float]] = Field(
+        description="Corners as [x, y] in normalized image coordinates (0..1, origin top-left), "
+        "so a zone survives a change of resolution."
+    )
+    anchor: Literal["bottom_center", "center"] = Field(
+        "bottom_center",
+        description="Point of each box tested for membership: bottom_center is where a person "
+        "or a bicycle touches the ground.",
+    )
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules that watch this zone.")  # type: ignore[valid-type]
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(points) < 3:
+            raise ValueError("needs at least 3 points")
+        for i, (x, y) in enumerate(points):
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(
+                    f"point {i} ({x}, {y}) is outside the image: use normalized 0..1 coordinates"
+                )
+        area = 0.5 * abs(
+            sum(
+                x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=False)
+            )
+        )
+        if area < 1e-6:
+            raise ValueError("has no area: its points are on one line")
+        return points
+
+
+class CameraConfig(StrictModel):
+    """One video source and its zones."""
+
+    url: CameraUrl = Field(
+        description="rtsp://, http(s):// or a file path; may hold ${ENV_VAR} references. "
+        "Passwords are never printed."
+    )
+    enabled: bool = Field(True, description="A disabled camera is validated but not read.")
+    detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
+    decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
+
+
+class DetectorConfig(StrictModel):
+    """The one detector shared by all cameras."""
+
+    model: str = Field(
+        "default",
+        description="Path to a model card (YAML) or 'default' for the embedded SSD MobileNet v2 COCO.",
+    )
+    backend: Literal["onnx"] = Field("onnx", description="Inference engine: ONNX Runtime.")
+    device: Literal["cpu", "cuda", "tensorrt"] = Field(
+        "cpu", description="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu."
+    )
+    threads: int = Field(0, ge=0, le=256, description="Intra-op threads; 0 uses every core.")
+    min_score: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are dropped.")
+    classes: list[str] | None = Field(
+        None, description="Keep only these labels (e.g. [person, bicycle]); None keeps all."
+    )
+
+
+class EventsConfig(StrictModel):
+    """Timers of the event lifecycle, in seconds of stream time."""
+
+    close_after: float = Field(
+        10.0, ge=0, description="A condition false for this long (healthy frames only) closes the event."
+    )
+    update_interval: float = Field(
+        30.0, ge=0, description="At most one update per event this often, sent when its count changed."
+    )
+
+
+class DispatchConfig(StrictModel):
+    """Where tickets go. Parsed and validated now; delivery arrives with the outbox dispatcher."""
+
+    webhook_url: str | None = Field(None, description="Ticketing webhook (http or https); None: no dispatch.")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for signatures; use ${ENV_VAR}.")
+    timeout: float = Field(5.0, gt=0, le=120, description="Seconds per request.")
+    max_attempts: int = Field(10, ge=1, le=1000, description="Attempts before a message is dead-lettered.")
+    backoff_initial: float = Field(1.0, gt=0, description="First retry delay, seconds; doubles each try.")
+    backoff_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds.")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+
+class StorageConfig(StrictModel):
+    """Where events, detections and snapshots are kept."""
+
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the SQLite store (relative to the config file)."
+    )
+
+
+class Config(StrictModel):
+    """The whole file."""
+
+    cameras: dict[Name, CameraConfig] = Field(description="Cameras by id.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Where data is kept.")
+
+    @model_validator(mode="after")
+    def _some_camera(self) -> Config:
+        if not self.cameras:
+            raise ValueError("no cameras: add at least one under 'cameras'")
+        return self
+
+
+class ConfigError(Exception):
+    """Every problem of one config file, one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _yaml_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[str]) -> None:
+    """Map each key path to its 1-based line; report duplicate keys, which PyYAML would hide."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(
+                    f"{_dotted((*path, key))}: duplicate key (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+            _yaml_lines(value_node, (*path, key), lines, problems)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _yaml_lines(item, (*path, i), lines, problems)
+
+
+def _dotted(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _model_at(loc: Path_) -> type[BaseModel] | None:
+    """Walk the config models along a key path, through dicts keyed by name."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            model = field.annotation
+        elif get_origin(model) is dict:
+            model = get_args(model)[1]
+        else:
+            return None
+        while get_origin(model) is not None and get_origin(model) is not dict:  # Optional[X], Annotated
+            model = next((a for a in get_args(model) if a is not type(None)), None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = sorted(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown key (allowed: {', '.join(allowed)}){hint}"
+    if kind == "missing":
+        return "required, but missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _locate(loc: Path_, lines: dict[Path_, int]) -> str:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return f" (line {lines[loc[:n]]})"
+    return ""
+
+
+def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
+    """Parse YAML text into a :class:`Config`, or raise :class:`ConfigError` listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    if data is None:
+        raise ConfigError([f"{source}: the file is empty: it needs at least a 'cameras' section"])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections (cameras, detector, ...)"])
+    lines: dict[Path_, int] = {}
+    problems: list[str] = []
+    _yaml_lines(node, (), lines, problems)
+    try:
+        data = expand_env(data, env)
+    except MissingEnvVar as exc:
+        problems.append(f"{_dotted(exc.path)}: {exc}{_locate(exc.path, lines)}")
+    if not problems:
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(p for p in error["loc"] if p != "[key]")  # a bad dict key: name the key
+                problems.append(f"{_dotted(loc)}: {_message(dict(error))}{_locate(loc, lines)}")
+    raise ConfigError(problems)
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file; relative paths in it are resolved against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror or exc}"]) from None
+    try:
+        config = parse_config(text, str(path), env)
+    except ConfigError as exc:
+        raise ConfigError([p if p.startswith(str(path)) else f"{path}: {p}" for p in exc.problems]) from None
+    return resolve_paths(config, path.resolve().parent)
+
+
+def resolve_path(value: str | Path, base: Path) -> Path:
+    """A relative path means relative to the config file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(os.path.normpath(base / p))
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """Anchor file cameras, the model card and the data folder at ``base``."""
+    for camera in config.cameras.values():
+        if camera.url.is_file:
+            raw = camera.url.get_secret_value().removeprefix("file://")
+            camera.url = SecretUrl(str(resolve_path(raw, base)))
+    if config.detector.model != "default":
+        config.detector.model = str(resolve_path(config.detector.model, base))
+    config.storage.data_dir = resolve_path(config.storage.data_dir, base)
+    return config

@@ -1,0 +1,1 @@
+"""Detection: model cards, inference backends and decoders per model family."""

@@ -1,0 +1,103 @@
+"""Model cards: a YAML file beside each model saying how to feed it and how to read its output.
+
+Models are data: adding a model is a file and a card, no code. The card is checked
+against the file at start-up so that a wrong card fails loudly, naming both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_CARD = MODELS_DIR / "ssd_mobilenet_v2_coco.yaml"
+
+
+class ModelError(Exception):
+    """A model or its card cannot be used; the message names the file and what to change."""
+
+
+class InputSpec(BaseModel):
+    """What the network expects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    layout: Literal["nhwc", "nchw"]
+    dtype: Literal["uint8", "float32"]
+    color: Literal["rgb", "bgr"]
+    resize: Literal["stretch", "letterbox"]
+    scale: float = Field(1.0, description="Pixels become (x - mean) * scale.")
+    mean: float = 0.0
+
+
+class SourceSpec(BaseModel):
+    """Where the file came from, for the license trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    package: str | None = None
+    path: str | None = None
+    converter: str | None = None
+
+
+class ModelCard(BaseModel):
+    """One model: its file, input, output decoding and labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    file: str = Field(description="Model file, relative to the card.")
+    sha256: str | None = Field(None, description="If given, the file must match it.")
+    format: Literal["onnx"]
+    family: Literal["ssd-postprocess"]
+    input: InputSpec
+    nms_embedded: bool
+    outputs: list[str] = Field(description="Output tensor names, in the order the family's decoder expects.")
+    labels: dict[int, str]
+    source: SourceSpec | None = None
+    license: str | None = None
+    card_path: Path = Field(Path(), exclude=True)
+
+    @property
+    def model_path(self) -> Path:
+        return self.card_path.parent / self.file
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_card(path: str | Path) -> ModelCard:
+    """Read a card ('default' means the embedded SSD) and check that its model file is there."""
+    card_path = DEFAULT_CARD if str(path) == "default" else Path(path)
+    try:
+        data = yaml.safe_load(card_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelError(f"model card {card_path}: cannot read it: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ModelError(f"model card {card_path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"model card {card_path}: expected a mapping of keys (name, file, family, ...)")
+    try:
+        card = ModelCard.model_validate({**data, "card_path": card_path})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ModelError(f"model card {card_path}: {problems}") from None
+    if not card.model_path.is_file():
+        raise ModelError(f"model card {card_path}: its model file {card.model_path} does not exist")
+    if card.sha256 and sha256_of(card.model_path) != card.sha256:
+        raise ModelError(
+            f"model file {card.model_path} does not match its card {card_path}: sha256 differs "
+            "(the file was changed or corrupted; rebuild it or update the card)"
+        )
+    return card

@@ -1,0 +1,80 @@
+"""ONNX Runtime sessions: providers, threads and the input contract read from the file.
+
+A session is created once per model and shared by all cameras; its input shape tells
+whether several frames can go in one call (a dynamic batch axis) or one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnxruntime as ort
+
+from vision.detect.card import ModelCard, ModelError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
+
+
+class OnnxModel:
+    """One ONNX Runtime session and what its file says about its input and outputs."""
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 0) -> None:
+        self.card = card
+        wanted = PROVIDERS[device]
+        missing = [p for p in wanted[:1] if p not in ort.get_available_providers()]
+        if missing:
+            raise ModelError(
+                f"detector.device is {device}, but this onnxruntime has no {missing[0]} "
+                f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use cpu"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(card.model_path), options, providers=wanted)
+        except Exception as exc:  # onnxruntime raises several private exception types
+            raise ModelError(f"model file {card.model_path}: ONNX Runtime cannot load it: {exc}") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"model file {card.model_path}: expected one input, found {len(inputs)}")
+        self.input_name = inputs[0].name
+        self.batch_dynamic = not isinstance(inputs[0].shape[0], int)
+        self._check(inputs[0].shape, inputs[0].type)
+        log.debug("model %s on %s (%s)", card.name, self.session.get_providers()[0], card.model_path.name)
+
+    def _check(self, shape: list[int | str | None], dtype: str) -> None:
+        """Fail at start-up, naming file and card, when the card does not describe the file."""
+        spec, card = self.card.input, self.card
+        expected = (spec.height, spec.width, 3) if spec.layout == "nhwc" else (3, spec.height, spec.width)
+        actual = tuple(shape[1:])
+        fixed = all(isinstance(a, int) for a in actual)
+        if len(actual) != 3 or (fixed and actual != expected):
+            raise ModelError(
+                f"model file {card.model_path} takes input {list(shape)}, but its card {card.card_path} "
+                f"says {spec.layout} {spec.width}x{spec.height}"
+            )
+        if DTYPES.get(dtype) != spec.dtype:
+            raise ModelError(
+                f"model file {card.model_path} takes {dtype}, but its card {card.card_path} says {spec.dtype}"
+            )
+        names = [o.name for o in self.session.get_outputs()]
+        unknown = [n for n in card.outputs if n not in names]
+        if unknown:
+            raise ModelError(
+                f"model file {card.model_path} has outputs {names}, but its card {card.card_path} "
+                f"names {unknown}"
+            )
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run one batch; outputs in the order the card lists them."""
+        return self.session.run(self.card.outputs, {self.input_name: batch})

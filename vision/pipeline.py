@@ -1,0 +1,188 @@
+"""Wire the stages for N cameras: source -> sampler -> detector -> rules -> lifecycle -> store.
+
+Frames from all cameras are gathered into one batch per round and detected in one
+call; everything after the detector is per camera. One camera's failure (a corrupt
+file, a bad frame) is logged and ends that camera only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vision.config import Config
+from vision.detect.detector import Detector
+from vision.events.lifecycle import Lifecycle, Timers
+from vision.ingest.file_source import FileSource, SourceError
+from vision.ingest.sampler import Sampler
+from vision.rules import registry
+from vision.rules.base import Rule
+from vision.scene.zones import Zone
+from vision.store import Store
+from vision.types import Detections, Frame, Transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraStats:
+    """What one camera did during a run."""
+
+    frames_decoded: int = 0
+    frames_detected: int = 0
+    detections: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """Totals of one run, printed at the end of ``street-vision run``."""
+
+    cameras: dict[str, CameraStats] = field(default_factory=dict)
+    transitions: dict[str, int] = field(default_factory=dict)
+    open_events: int = 0
+    wall_seconds: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        frames = sum(c.frames_detected for c in self.cameras.values())
+        return {
+            "cameras": {k: vars(v) for k, v in self.cameras.items()},
+            "transitions": self.transitions,
+            "open_events": self.open_events,
+            "frames_detected": frames,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "detect_fps": round(frames / self.wall_seconds, 1) if self.wall_seconds else None,
+        }
+
+
+class CameraWorker:
+    """Per-camera state: its source, sampler and rules."""
+
+    def __init__(self, camera_id: str, source: FileSource, fps: float, rules: list[Rule]) -> None:
+        self.camera_id = camera_id
+        self.frames: Iterator[Frame] = source.frames()
+        self.sampler = Sampler(fps)
+        self.rules = rules
+        self.stats = CameraStats()
+
+    def next_frame(self) -> Frame | None:
+        """The next frame due for detection, or None when the source has ended or failed."""
+        try:
+            for frame in self.frames:
+                self.stats.frames_decoded += 1
+                if self.sampler.due(frame.pts):
+                    return frame
+        except SourceError as exc:
+            self.stats.error = str(exc)
+            log.error("%s", exc)
+        return None
+
+
+def build_rules(camera_id: str, zones: dict[str, Any], names: dict[int, str]) -> list[Rule]:
+    """One rule instance per (zone, configured rule)."""
+    rules: list[Rule] = []
+    for zone_name, zone_cfg in zones.items():
+        zone = Zone(zone_name, np.asarray(zone_cfg.polygon, np.float64), zone_cfg.anchor)
+        for rule_name, rule_cls in registry().items():
+            rule_cfg = getattr(zone_cfg.rules, rule_name)
+            if rule_cfg is not None:
+                rules.append(rule_cls(camera_id, zone, rule_cfg, names))
+    return rules
+
+
+class Pipeline:
+    """All enabled cameras of one config, run until their sources end."""
+
+    def __init__(
+        self,
+        config: Config,
+        detector: Detector,
+        store: Store,
+        on_transition: Callable[[Transition, dict[str, Any]], None] | None = None,
+        on_detections: Callable[[Frame, Detections], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.detector = detector
+        self.store = store
+        self.on_transition = on_transition
+        self.on_detections = on_detections
+        self.workers: dict[str, CameraWorker] = {}
+        timers: dict[tuple[str, str, str], Timers] = {}
+        for camera_id, cam in config.cameras.items():
+            if not cam.enabled:
+                continue
+            rules = build_rules(camera_id, cam.zones, detector.names)
+            for rule in rules:
+                close_after = rule.config.close_after
+                timers[(camera_id, rule.zone.name, rule.name)] = Timers(
+                    rule.config.min_duration,
+                    config.events.close_after if close_after is None else close_after,
+                    config.events.update_interval,
+                )
+            source = FileSource(camera_id, cam.url, cam.decode)
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
+        self.lifecycle = Lifecycle(timers)
+        self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
+
+    def run(self) -> RunSummary:
+        """Process every camera to the end of its video."""
+        start = time.perf_counter()
+        active = dict(self.workers)
+        while active:
+            batch: list[Frame] = []
+            for camera_id, worker in list(active.items()):
+                frame = worker.next_frame()
+                if frame is None:
+                    del active[camera_id]
+                else:
+                    batch.append(frame)
+            if batch:
+                for frame, detections in zip(batch, self._detect(batch), strict=True):
+                    if detections is not None:
+                        self._process(frame, detections)
+        self.summary.open_events = len(self.lifecycle.open_events())
+        self.summary.wall_seconds = time.perf_counter() - start
+        return self.summary
+
+    def _detect(self, batch: list[Frame]) -> list[Detections | None]:
+        """One call for the batch; if a frame is bad, retry one by one so only that camera loses it."""
+        try:
+            return list(self.detector.detect([f.image for f in batch]))
+        except ValueError:
+            results: list[Detections | None] = []
+            for frame in batch:
+                try:
+                    results.append(self.detector.detect([frame.image])[0])
+                except ValueError as exc:
+                    log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
+                    results.append(None)
+            return results
+
+    def _process(self, frame: Frame, detections: Detections) -> None:
+        worker = self.workers[frame.camera_id]
+        worker.stats.frames_detected += 1
+        worker.stats.detections += len(detections)
+        self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
+        if self.on_detections:
+            self.on_detections(frame, detections)
+        for rule in worker.rules:
+            for obs in rule.observe(frame, detections):
+                for transition in self.lifecycle.update(obs):
+                    self._emit(transition)
+
+    def _emit(self, transition: Transition) -> None:
+        payload = {
+            "transition": transition.kind,
+            "pts": round(transition.pts, 3),
+            "event": transition.event,
+            "boxes": transition.boxes.to_records(self.detector.names),
+        }
+        self.store.record(transition, payload)
+        self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
+        if self.on_transition:
+            self.on_transition(transition, payload)

@@ -1,0 +1,1 @@
+"""Scene geometry: zones in normalized coordinates and membership tests."""

@@ -1,0 +1,49 @@
+"""Zones: polygons in normalized coordinates, tested against box anchors in pixels.
+
+Normalized corners make a zone independent of resolution (a decoder that scales its
+output does not move the zone); the pixel polygon is cached per frame size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vision.types import Detections
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd ray casting, vectorized over points: [N, 2] points, [M, 2] polygon -> bool [N]."""
+    x = points[:, 0][:, None]
+    y = points[:, 1][:, None]
+    x0, y0 = polygon[:, 0][None, :], polygon[:, 1][None, :]
+    x1, y1 = np.roll(polygon[:, 0], -1)[None, :], np.roll(polygon[:, 1], -1)[None, :]
+    straddles = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    crossings = straddles & (x < x_cross)
+    return (np.count_nonzero(crossings, axis=1) % 2) == 1
+
+
+@dataclass
+class Zone:
+    """One named area of one camera."""
+
+    name: str
+    polygon: np.ndarray  # [M, 2] float, normalized 0..1
+    anchor: str = "bottom_center"
+    _pixels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def pixels(self, width: int, height: int) -> np.ndarray:
+        """The polygon in pixels of a ``width`` x ``height`` frame."""
+        key = (width, height)
+        if key not in self._pixels:
+            self._pixels[key] = (self.polygon * np.array([width, height], np.float64)).astype(np.float32)
+        return self._pixels[key]
+
+    def contains(self, detections: Detections, width: int, height: int) -> np.ndarray:
+        """Bool mask of the detections whose anchor lies in the zone."""
+        if len(detections) == 0:
+            return np.zeros(0, bool)
+        return points_in_polygon(detections.anchors(self.anchor), self.pixels(width, height))

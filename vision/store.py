@@ -1,0 +1,130 @@
+"""The SQLite store under the data folder: detections, events and their transitions.
+
+WAL mode lets the API read while the pipeline writes. Each event transition is
+committed together with the event row, in one transaction, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vision.types import Detections, Transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    config_path TEXT
+);
+CREATE TABLE IF NOT EXISTS detections (
+    run_id INTEGER NOT NULL,
+    camera TEXT NOT NULL,
+    pts REAL NOT NULL,
+    class_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    score REAL NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    track_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS detections_camera_pts ON detections (camera, pts);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    state TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    opened_at REAL,
+    resolved_at REAL,
+    confidence REAL NOT NULL,
+    count INTEGER NOT NULL,
+    peak_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL REFERENCES events (event_id),
+    kind TEXT NOT NULL,
+    pts REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+"""
+
+EVENT_COLUMNS = (
+    "event_id",
+    "type",
+    "camera",
+    "zone",
+    "subject",
+    "state",
+    "first_seen",
+    "opened_at",
+    "resolved_at",
+    "confidence",
+    "count",
+    "peak_count",
+)
+
+
+class Store:
+    """One SQLite file; one instance per process, used from the pipeline's thread."""
+
+    def __init__(self, data_dir: Path, config_path: str | None = None) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "street-vision.sqlite"
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        cursor = self.db.execute("INSERT INTO runs (config_path) VALUES (?)", (config_path,))
+        self.run_id = int(cursor.lastrowid or 0)
+
+    def add_detections(self, camera: str, pts: float, detections: Detections, names: dict[int, str]) -> None:
+        """Append one frame's boxes (one executemany, no per-box Python objects kept)."""
+        if len(detections) == 0:
+            return
+        n = len(detections)
+        rows = zip(
+            [self.run_id] * n,
+            [camera] * n,
+            [pts] * n,
+            detections.class_id.tolist(),
+            [names.get(int(c), str(int(c))) for c in detections.class_id],
+            detections.score.tolist(),
+            *np.round(detections.xyxy, 1).T.tolist(),
+            detections.track_id.tolist(),
+            strict=True,
+        )
+        with self.db:
+            self.db.executemany("INSERT INTO detections VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def record(self, transition: Transition, payload: dict[str, Any]) -> None:
+        """Upsert the event and append the transition, atomically."""
+        event = transition.event
+        values = [event[c] for c in EVENT_COLUMNS]
+        placeholders = ",".join("?" * (len(EVENT_COLUMNS) + 1))
+        updates = ",".join(f"{c}=excluded.{c}" for c in EVENT_COLUMNS[1:])
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                f"INSERT INTO events (run_id,{','.join(EVENT_COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT(event_id) DO UPDATE SET {updates}",
+                [self.run_id, *values],
+            )
+            self.db.execute(
+                "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
+                (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.db.close()
