@@ -1,0 +1,1 @@
+"""Events: debounce observations into incidents with a lifecycle."""
