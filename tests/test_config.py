@@ -73,12 +73,6 @@ def test_demo_config_is_valid() -> None:
         ),
         (
             "detect_fps: 2",
-            "detect_fsp: 2",
-            "cameras.riverbank.detect_fsp: unknown key (allowed: decode, detect_fps, enabled, url, zones); "
-            "did you mean 'detect_fps'? (line 4)",
-        ),
-        (
-            "detect_fps: 2",
             "detect_fps: 0",
             "cameras.riverbank.detect_fps: Input should be greater than 0 (line 4)",
         ),
@@ -110,6 +104,14 @@ def test_demo_config_is_valid() -> None:
 def test_each_mistake_is_one_line_naming_its_path(old: str, new: str, expected: str) -> None:
     assert old in GOOD
     assert problems(GOOD.replace(old, new)) == [f"{expected}"]
+
+
+def test_unknown_key_lists_allowed_keys_and_suggests_one() -> None:
+    (problem,) = problems(GOOD.replace("detect_fps: 2", "detect_fsp: 2"))
+    head, allowed = problem.split(" (allowed: ")
+    assert head == "cameras.riverbank.detect_fsp: unknown key"
+    assert {"url", "detect_fps", "zones", "masks"} <= set(allowed.split(")")[0].split(", "))
+    assert problem.endswith("; did you mean 'detect_fps'? (line 4)")
 
 
 def test_missing_env_var_names_key_and_variable() -> None:
@@ -163,3 +165,19 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     missing = run_cli("check", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2 and "cannot read the config file" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_calibration_must_be_four_good_points() -> None:
+    base = "cameras:\n  c:\n    url: a.mp4\n    calibration:\n"
+    ok = (
+        base
+        + "      image: [[0.3, 0.4], [0.7, 0.4], [0.9, 0.9], [0.1, 0.9]]\n"
+        + "      world: [[0, 0], [10, 0], [10, 4], [0, 4]]\n"
+    )
+    assert parse_config(ok).cameras["c"].calibration is not None
+    assert problems(ok.replace("[0.1, 0.9]]", "]")) == [
+        "cameras.c.calibration: needs exactly 4 image points and 4 world points (line 4)"
+    ]
+    assert problems(ok.replace("[10, 4], [0, 4]", "[20, 0], [0, 4]")) == [
+        "cameras.c.calibration: world points: three of them lie on one line (line 4)"
+    ]

@@ -103,3 +103,17 @@ def test_sampler_keeps_detect_fps_on_stream_clock() -> None:
     assert max(np.diff(kept)) <= 0.4 + 1e-9
     gap = Sampler(5.0)  # after a gap in the stream it does not burst to catch up
     assert [gap.due(t) for t in (0.0, 10.0, 10.1, 10.2)] == [True, True, False, True]
+
+
+def test_crowd_rule_on_a_calibrated_zone_uses_density_and_fruin_levels() -> None:
+    from vision.rules.crowd import level_of_service
+
+    zone = Zone("plaza", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64), area_m2=5.0)
+    rule = CrowdRule("cam", zone, CrowdConfig(window=0.1), {0: "person"})
+    image = np.zeros((100, 400, 3), np.uint8)
+    seen = []
+    for i, n in enumerate([3, 6, 5, 4, 3, 1]):  # 0.6, 1.2, 1.0, 0.8, 0.6, 0.2 people/m²
+        (o,) = rule.observe(Frame("cam", float(i), image), people(n))
+        seen.append((o.condition is Condition.TRUE, o.details["level_of_service"]))
+    assert seen == [(False, "C"), (True, "E"), (True, "D"), (True, "D"), (False, "C"), (False, "A")]
+    assert [level_of_service(d) for d in (0.0, 0.31, 0.5, 0.8, 1.5, 3.0)] == ["A", "B", "C", "D", "E", "F"]

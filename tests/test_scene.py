@@ -31,3 +31,48 @@ def test_zone_uses_bottom_center_anchor_in_pixels() -> None:
     np.testing.assert_array_equal(center.contains(dets, 640, 480), [True, False])
     # the same normalized zone at another resolution scales with the frame
     np.testing.assert_array_equal(zone.contains(dets, 1280, 960), [False, False])
+
+
+def test_ground_plane_area_of_a_known_rectangle() -> None:
+    from vision.scene.calibration import GroundPlane
+
+    # a 10 m x 4 m rectangle on the ground seen in perspective (farther edge shorter)
+    image = np.array([[0.3, 0.4], [0.7, 0.4], [0.9, 0.9], [0.1, 0.9]])
+    world = np.array([[0, 0], [10, 0], [10, 4], [0, 4]])
+    ground = GroundPlane(image, world)
+    np.testing.assert_allclose(ground.to_world(image), world, atol=1e-6)
+    assert abs(ground.area_m2(image) - 40.0) < 1e-4
+    # the nearer half of the trapezoid's height covers less ground than the farther half
+    near = np.array([[0.2, 0.65], [0.8, 0.65], [0.9, 0.9], [0.1, 0.9]])
+    assert 10 < ground.area_m2(near) < 20
+
+
+def test_masks_drop_detections_and_rasterize() -> None:
+    from vision.scene.masks import Masks
+
+    road = Masks([np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.3], [0.0, 0.3]])])
+    dets = Detections.from_arrays(
+        np.array([[10, 10, 50, 100], [10, 10, 50, 200]]), np.array([0.9, 0.9]), np.array([2, 0])
+    )
+    # feet at y = 100 and 200 px; the road is the top 30% of the picture
+    np.testing.assert_array_equal(road.outside(dets, 640, 480), [False, True])
+    np.testing.assert_array_equal(road.outside(dets, 640, 480 * 3), [False, False])
+    np.testing.assert_array_equal(road.outside(dets, 640, 240), [True, True])
+    raster = road.raster(100, 100)
+    assert raster[10, 50] == 255 and raster[50, 50] == 0 and raster.dtype == np.uint8
+
+
+def test_heatmap_decays_with_stream_time_and_renders() -> None:
+    from vision.scene.heatmap import Heatmap
+
+    heat = Heatmap(half_life=10.0, columns=10, rows=10)
+    heat.add(np.array([[5.0, 5.0], [5.0, 5.0]]), 100, 100, pts=0.0)
+    assert heat.grid[0, 0] == 2.0
+    heat.add(np.zeros((0, 2)), 100, 100, pts=10.0)
+    assert abs(heat.grid[0, 0] - 1.0) < 1e-6
+    heat.add(np.array([[95.0, 95.0]]), 100, 100, pts=20.0)
+    assert abs(heat.grid[0, 0] - 0.5) < 1e-6 and heat.grid[9, 9] == 1.0
+    background = np.full((60, 80, 3), 100, np.uint8)
+    out = heat.render(background)
+    assert out.shape == background.shape and not np.array_equal(out, background)
+    assert heat.png(background)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import numpy as np
 import yaml
 from pydantic import (
     AfterValidator,
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from vision.rules import registry
+from vision.scene.calibration import polygon_area
 from vision.secrets import CameraUrl, MissingEnvVar, SecretUrl, expand_env
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -46,6 +48,43 @@ def _check_name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
+
+
+def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) < 3:
+        raise ValueError("needs at least 3 points")
+    for i, (x, y) in enumerate(points):
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point {i} ({x}, {y}) is outside the image: use normalized 0..1 coordinates")
+    if polygon_area(np.asarray(points, np.float64)) < 1e-6:
+        raise ValueError("has no area: its points are on one line")
+    return points
+
+
+Polygon = Annotated[list[tuple[float, float]], AfterValidator(_check_polygon)]
+
+
+class CalibrationConfig(StrictModel):
+    """Four image points and where they lie on the ground, in metres."""
+
+    image: list[tuple[float, float]] = Field(
+        description="Four points in normalized image coordinates (0..1), e.g. the corners of a marked area."
+    )
+    world: list[tuple[float, float]] = Field(
+        description="The same four points on the ground plane, in metres (any origin and orientation)."
+    )
+
+    @model_validator(mode="after")
+    def _four_good_points(self) -> CalibrationConfig:
+        if len(self.image) != 4 or len(self.world) != 4:
+            raise ValueError("needs exactly 4 image points and 4 world points")
+        for name, pts in (("image", self.image), ("world", self.world)):
+            arr = np.asarray(pts, np.float64)
+            for i in range(4):  # any three collinear points make the homography degenerate
+                tri = np.delete(arr, i, axis=0)
+                if polygon_area(tri) < 1e-9 * max(1.0, float(np.ptp(arr)) ** 2):
+                    raise ValueError(f"{name} points: three of them lie on one line")
+        return self
 
 
 class DecodeConfig(StrictModel):
@@ -76,7 +115,7 @@ RulesConfig = create_model(  # one optional section per registered rule: `rules:
 class ZoneConfig(StrictModel):
     """An area of one camera's image, with the rules that watch it."""
 
-    polygon: list[tuple[float, float]] = Field(
+    polygon: Polygon = Field(
         description="Corners as [x, y] in normalized image coordinates (0..1, origin top-left), "
         "so a zone survives a change of resolution."
     )
@@ -87,24 +126,12 @@ class ZoneConfig(StrictModel):
     )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules that watch this zone.")  # type: ignore[valid-type]
 
-    @field_validator("polygon")
-    @classmethod
-    def _polygon(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(points) < 3:
-            raise ValueError("needs at least 3 points")
-        for i, (x, y) in enumerate(points):
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(
-                    f"point {i} ({x}, {y}) is outside the image: use normalized 0..1 coordinates"
-                )
-        area = 0.5 * abs(
-            sum(
-                x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=False)
-            )
-        )
-        if area < 1e-6:
-            raise ValueError("has no area: its points are on one line")
-        return points
+
+class HeatmapConfig(StrictModel):
+    """Where people stood, decaying over stream time."""
+
+    classes: list[str] = Field(default_factory=lambda: ["person"], description="Labels that heat the map.")
+    half_life: float = Field(300.0, gt=0, description="Seconds after which old heat counts half.")
 
 
 class CameraConfig(StrictModel):
@@ -118,6 +145,15 @@ class CameraConfig(StrictModel):
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
+    masks: list[Polygon] = Field(
+        default_factory=list,
+        description="Areas to ignore (normalized polygons): detections anchored there are dropped, "
+        "and their pixels never count as litter.",
+    )
+    calibration: CalibrationConfig | None = Field(
+        None, description="Ground-plane calibration: zone areas in m² and crowd density in people/m²."
+    )
+    heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="People heatmap.")
 
 
 class DetectorConfig(StrictModel):

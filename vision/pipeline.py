@@ -13,16 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from vision.config import Config
+from vision.config import CameraConfig, Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
 from vision.rules import registry
 from vision.rules.base import Rule
-from vision.scene.zones import Zone
+from vision.scene.scene import Scene
 from vision.store import Store
 from vision.types import Detections, Frame, Transition
 
@@ -63,8 +61,11 @@ class RunSummary:
 class CameraWorker:
     """Per-camera state: its source, sampler and rules."""
 
-    def __init__(self, camera_id: str, source: FileSource, fps: float, rules: list[Rule]) -> None:
+    def __init__(
+        self, camera_id: str, source: FileSource, fps: float, scene: Scene, rules: list[Rule]
+    ) -> None:
         self.camera_id = camera_id
+        self.scene = scene
         self.frames: Iterator[Frame] = source.frames()
         self.sampler = Sampler(fps)
         self.rules = rules
@@ -83,15 +84,14 @@ class CameraWorker:
         return None
 
 
-def build_rules(camera_id: str, zones: dict[str, Any], names: dict[int, str]) -> list[Rule]:
+def build_rules(camera_id: str, camera: CameraConfig, scene: Scene, names: dict[int, str]) -> list[Rule]:
     """One rule instance per (zone, configured rule)."""
     rules: list[Rule] = []
-    for zone_name, zone_cfg in zones.items():
-        zone = Zone(zone_name, np.asarray(zone_cfg.polygon, np.float64), zone_cfg.anchor)
+    for zone_name, zone_cfg in camera.zones.items():
         for rule_name, rule_cls in registry().items():
             rule_cfg = getattr(zone_cfg.rules, rule_name)
             if rule_cfg is not None:
-                rules.append(rule_cls(camera_id, zone, rule_cfg, names))
+                rules.append(rule_cls(camera_id, scene.zones[zone_name], rule_cfg, names))
     return rules
 
 
@@ -116,7 +116,8 @@ class Pipeline:
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
-            rules = build_rules(camera_id, cam.zones, detector.names)
+            scene = Scene.from_config(cam, detector.names)
+            rules = build_rules(camera_id, cam, scene, detector.names)
             for rule in rules:
                 close_after = rule.config.close_after
                 timers[(camera_id, rule.zone.name, rule.name)] = Timers(
@@ -125,7 +126,7 @@ class Pipeline:
                     config.events.update_interval,
                 )
             source = FileSource(camera_id, cam.url, cam.decode)
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, scene, rules)
         self.lifecycle = Lifecycle(timers)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -165,6 +166,7 @@ class Pipeline:
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
+        detections = worker.scene.filter(frame, detections)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)

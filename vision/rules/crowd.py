@@ -3,6 +3,8 @@
 The count is the median over a sliding window of stream time, so one missed or
 doubled detection does not flip the state; entering and leaving use two levels
 (hysteresis) so a count hovering at the limit does not open and close tickets.
+On a calibrated camera the levels are densities in people per m², with defaults
+from Fruin's pedestrian levels of service for walkways.
 """
 
 from __future__ import annotations
@@ -16,14 +18,32 @@ from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation
 
+# Fruin's walkway levels of service: the lowest density (people/m²) of each level.
+FRUIN_LEVELS = (("A", 0.0), ("B", 0.31), ("C", 0.43), ("D", 0.72), ("E", 1.08), ("F", 2.17))
+
+
+def level_of_service(density: float) -> str:
+    """Fruin's letter for a density in people per m²."""
+    return next(letter for letter, low in reversed(FRUIN_LEVELS) if density >= low)
+
 
 class CrowdConfig(RuleConfig):
-    """People count levels of one zone."""
+    """People count (or density, on a calibrated camera) levels of one zone."""
 
     classes: list[str] = Field(default_factory=lambda: ["person"], description="Labels counted as people.")
-    enter_count: int = Field(10, ge=1, description="Crowded at or above this many people (window median).")
+    enter_count: int = Field(
+        10, ge=1, description="Uncalibrated camera: crowded at or above this many people (window median)."
+    )
     exit_count: int | None = Field(
-        None, ge=0, description="No longer crowded at or below this count; default 70% of enter_count."
+        None,
+        ge=0,
+        description="Uncalibrated: calm again at or below this count; default 70% of enter_count.",
+    )
+    enter_density: float = Field(
+        1.08, gt=0, description="Calibrated camera: crowded at or above this many people/m² (Fruin level E)."
+    )
+    exit_density: float = Field(
+        0.72, ge=0, description="Calibrated: calm again at or below this density (Fruin level D)."
     )
     window: float = Field(
         3.0, gt=0, description="Seconds of stream time over which the count's median is taken."
@@ -35,11 +55,15 @@ class CrowdConfig(RuleConfig):
             self.exit_count = int(self.enter_count * 0.7)
         if self.exit_count >= self.enter_count:
             raise ValueError(f"exit_count ({self.exit_count}) must be below enter_count ({self.enter_count})")
+        if self.exit_density >= self.enter_density:
+            raise ValueError(
+                f"exit_density ({self.exit_density}) must be below enter_density ({self.enter_density})"
+            )
         return self
 
 
 class CrowdRule(Rule):
-    """Observes one subject, the zone itself, with the median people count."""
+    """Observes one subject, the zone itself, with the median people count and density."""
 
     name = "crowd"
     Config = CrowdConfig
@@ -58,8 +82,18 @@ class CrowdRule(Rule):
         while self.counts[0][0] < frame.pts - self.cfg.window:
             self.counts.popleft()
         count = int(np.median([c for _, c in self.counts]))
-        level = self.cfg.exit_count if self.crowded else self.cfg.enter_count - 1
-        self.crowded = count > level
+        details: dict[str, object] = {"instant_count": len(inside)}
+        if self.zone.area_m2:
+            density = count / self.zone.area_m2
+            crowded = density > self.cfg.exit_density if self.crowded else density >= self.cfg.enter_density
+            details |= {
+                "density": round(density, 3),
+                "area_m2": round(self.zone.area_m2, 1),
+                "level_of_service": level_of_service(density),
+            }
+        else:
+            crowded = count > self.cfg.exit_count if self.crowded else count >= self.cfg.enter_count
+        self.crowded = crowded
         confidence = float(np.mean(inside.score)) if len(inside) else 0.0
         return [
             Observation(
@@ -72,6 +106,6 @@ class CrowdRule(Rule):
                 confidence=confidence,
                 count=count,
                 boxes=inside,
-                details={"instant_count": len(inside)},
+                details=details,
             )
         ]

@@ -33,6 +33,7 @@ class Zone:
     name: str
     polygon: np.ndarray  # [M, 2] float, normalized 0..1
     anchor: str = "bottom_center"
+    area_m2: float | None = None  # ground area, when the camera is calibrated
     _pixels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     def pixels(self, width: int, height: int) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""One camera's scene: its zones (with ground areas), masks and people heatmap, built from config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vision.config import CameraConfig
+from vision.scene.calibration import GroundPlane
+from vision.scene.heatmap import Heatmap
+from vision.scene.masks import Masks
+from vision.scene.zones import Zone
+from vision.types import Detections, Frame
+
+
+@dataclass
+class Scene:
+    """Geometry of one camera; the per-frame work is the mask filter and the heatmap update."""
+
+    zones: dict[str, Zone]
+    masks: Masks
+    heatmap: Heatmap
+    people: np.ndarray  # class ids that heat the map
+    ground: GroundPlane | None = None
+    last_frame: Frame | None = None
+
+    @classmethod
+    def from_config(cls, camera: CameraConfig, names: dict[int, str]) -> Scene:
+        ground = None
+        if camera.calibration is not None:
+            ground = GroundPlane(np.asarray(camera.calibration.image), np.asarray(camera.calibration.world))
+        zones = {}
+        for name, cfg in camera.zones.items():
+            polygon = np.asarray(cfg.polygon, np.float64)
+            area = ground.area_m2(polygon) if ground else None
+            zones[name] = Zone(name, polygon, cfg.anchor, area)
+        people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
+        return cls(zones, Masks(camera.masks), Heatmap(camera.heatmap.half_life), people, ground)
+
+    def filter(self, frame: Frame, detections: Detections) -> Detections:
+        """Drop detections in masked areas and heat the map with the people left."""
+        if self.masks:
+            detections = detections[self.masks.outside(detections, frame.width, frame.height)]
+        people = detections[np.isin(detections.class_id, self.people)]
+        self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
+        self.last_frame = frame
+        return detections
