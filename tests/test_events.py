@@ -7,10 +7,17 @@ import numpy as np
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.sampler import Sampler
 from vision.rules.crowd import CrowdConfig, CrowdRule
+from vision.scene.heatmap import Heatmap
+from vision.scene.masks import Masks
+from vision.scene.scene import Scene
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation
 
 KEY = ("cam", "z", "crowd")
+
+
+def bare_scene() -> Scene:
+    return Scene({}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
 
 
 def obs(pts: float, condition: Condition, count: int = 5) -> Observation:
@@ -75,7 +82,11 @@ def people(n: int) -> Detections:
 def test_crowd_rule_median_window_and_hysteresis() -> None:
     zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
     rule = CrowdRule(
-        "cam", zone, CrowdConfig(enter_count=5, exit_count=2, window=1.0), {0: "person", 1: "bike"}
+        "cam",
+        zone,
+        CrowdConfig(enter_count=5, exit_count=2, window=1.0),
+        {0: "person", 1: "bike"},
+        bare_scene(),
     )
     image = np.zeros((100, 400, 3), np.uint8)
     counts = [6, 6, 0, 6, 6, 4, 3, 3, 3, 2, 2, 2, 2, 2]  # one dropped frame (0) must not flip the state
@@ -89,7 +100,7 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
 
 def test_crowd_rule_counts_only_people_inside() -> None:
     zone = Zone("left", np.array([[0, 0], [0.5, 0], [0.5, 1], [0, 1]], np.float64))
-    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person", 1: "bike"})
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person", 1: "bike"}, bare_scene())
     dets = people(8)  # x from 0 to 150, bottom-centre x 5..145: 4 of them inside the left 100 px
     dets = Detections.from_arrays(dets.xyxy, dets.score, np.array([0, 0, 1, 0, 0, 0, 0, 0]))
     (o,) = rule.observe(Frame("cam", 0.0, np.zeros((100, 200, 3), np.uint8)), dets)
@@ -109,7 +120,7 @@ def test_crowd_rule_on_a_calibrated_zone_uses_density_and_fruin_levels() -> None
     from vision.rules.crowd import level_of_service
 
     zone = Zone("plaza", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64), area_m2=5.0)
-    rule = CrowdRule("cam", zone, CrowdConfig(window=0.1), {0: "person"})
+    rule = CrowdRule("cam", zone, CrowdConfig(window=0.1), {0: "person"}, bare_scene())
     image = np.zeros((100, 400, 3), np.uint8)
     seen = []
     for i, n in enumerate([3, 6, 5, 4, 3, 1]):  # 0.6, 1.2, 1.0, 0.8, 0.6, 0.2 people/m²

@@ -29,6 +29,7 @@ from pydantic import (
 
 from vision.rules import registry
 from vision.scene.calibration import polygon_area
+from vision.scene.static_objects import StaticObjectsConfig
 from vision.secrets import CameraUrl, MissingEnvVar, SecretUrl, expand_env
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -154,6 +155,9 @@ class CameraConfig(StrictModel):
         None, description="Ground-plane calibration: zone areas in m² and crowd density in people/m²."
     )
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="People heatmap.")
+    static_objects: StaticObjectsConfig = Field(
+        default_factory=StaticObjectsConfig, description="Dual-background model for objects left behind."
+    )
 
 
 class DetectorConfig(StrictModel):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vision.config import CameraConfig, Config
+from vision.config import CameraConfig, Config, EventsConfig
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.file_source import FileSource, SourceError
@@ -84,14 +84,18 @@ class CameraWorker:
         return None
 
 
-def build_rules(camera_id: str, camera: CameraConfig, scene: Scene, names: dict[int, str]) -> list[Rule]:
-    """One rule instance per (zone, configured rule)."""
+def build_rules(
+    camera_id: str, camera: CameraConfig, scene: Scene, names: dict[int, str], events: EventsConfig
+) -> list[Rule]:
+    """One rule instance per (zone, configured rule); a rule without close_after gets the global one."""
     rules: list[Rule] = []
     for zone_name, zone_cfg in camera.zones.items():
         for rule_name, rule_cls in registry().items():
             rule_cfg = getattr(zone_cfg.rules, rule_name)
             if rule_cfg is not None:
-                rules.append(rule_cls(camera_id, scene.zones[zone_name], rule_cfg, names))
+                if rule_cfg.close_after is None:
+                    rule_cfg = rule_cfg.model_copy(update={"close_after": events.close_after})
+                rules.append(rule_cls(camera_id, scene.zones[zone_name], rule_cfg, names, scene))
     return rules
 
 
@@ -117,13 +121,10 @@ class Pipeline:
             if not cam.enabled:
                 continue
             scene = Scene.from_config(cam, detector.names)
-            rules = build_rules(camera_id, cam, scene, detector.names)
+            rules = build_rules(camera_id, cam, scene, detector.names, config.events)
             for rule in rules:
-                close_after = rule.config.close_after
                 timers[(camera_id, rule.zone.name, rule.name)] = Timers(
-                    rule.config.min_duration,
-                    config.events.close_after if close_after is None else close_after,
-                    config.events.update_interval,
+                    rule.config.min_duration, rule.config.close_after or 0.0, config.events.update_interval
                 )
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, scene, rules)

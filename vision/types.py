@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+STATIC_OBJECT = -1  # class id of class-agnostic evidence (a static blob), not a detector class
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -69,6 +71,18 @@ class Detections:
         """Select boxes by boolean mask, index array or slice."""
         return Detections(self.xyxy[index], self.score[index], self.class_id[index], self.track_id[index])
 
+    @classmethod
+    def concatenate(cls, parts: list[Detections]) -> Detections:
+        """One Detections from several (crops, evidence sources)."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.score for p in parts]),
+            np.concatenate([p.class_id for p in parts]),
+            np.concatenate([p.track_id for p in parts]),
+        )
+
     def anchors(self, kind: str = "bottom_center") -> np.ndarray:
         """[N, 2] points that stand for each box when testing zone membership."""
         x1, y1, x2, y2 = self.xyxy.T
@@ -83,7 +97,7 @@ class Detections:
         """JSON-ready boxes, for output only (never in the per-frame hot path)."""
         return [
             {
-                "label": names.get(int(c), str(int(c))),
+                "label": "static object" if c == STATIC_OBJECT else names.get(int(c), str(int(c))),
                 "class_id": int(c),
                 "score": round(float(s), 4),
                 "box": [round(float(v), 1) for v in b],

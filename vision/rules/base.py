@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.scene.zones import Zone
 from vision.types import Detections, Frame, Observation
+
+if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
+    from vision.scene.scene import Scene
 
 
 class RuleConfig(BaseModel):
@@ -33,11 +36,14 @@ class Rule(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[RuleConfig]]
 
-    def __init__(self, camera_id: str, zone: Zone, config: RuleConfig, names: dict[int, str]) -> None:
+    def __init__(
+        self, camera_id: str, zone: Zone, config: RuleConfig, names: dict[int, str], scene: Scene
+    ) -> None:
         self.camera_id = camera_id
         self.zone = zone
         self.config = config
         self.names = names
+        self.scene = scene
 
     def class_ids(self, labels: list[str]) -> list[int]:
         """Model class ids for configured labels; a label the model lacks is an error."""

@@ -10,6 +10,7 @@ from Fruin's pedestrian levels of service for walkways.
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -17,6 +18,9 @@ from pydantic import Field, model_validator
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation
+
+if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
+    from vision.scene.scene import Scene
 
 # Fruin's walkway levels of service: the lowest density (people/m²) of each level.
 FRUIN_LEVELS = (("A", 0.0), ("B", 0.31), ("C", 0.43), ("D", 0.72), ("E", 1.08), ("F", 2.17))
@@ -68,8 +72,10 @@ class CrowdRule(Rule):
     name = "crowd"
     Config = CrowdConfig
 
-    def __init__(self, camera_id: str, zone: Zone, config: CrowdConfig, names: dict[int, str]) -> None:
-        super().__init__(camera_id, zone, config, names)
+    def __init__(
+        self, camera_id: str, zone: Zone, config: CrowdConfig, names: dict[int, str], scene: Scene
+    ) -> None:
+        super().__init__(camera_id, zone, config, names, scene)
         self.cfg = config
         self.people = np.array(self.class_ids(config.classes), np.int32)
         self.counts: deque[tuple[float, int]] = deque()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from vision.config import CameraConfig
 from vision.scene.calibration import GroundPlane
 from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
+from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
 from vision.types import Detections, Frame
 
@@ -23,6 +24,8 @@ class Scene:
     heatmap: Heatmap
     people: np.ndarray  # class ids that heat the map
     ground: GroundPlane | None = None
+    static: StaticObjects | None = None
+    blobs: Blobs = field(default_factory=Blobs.empty)
     last_frame: Frame | None = None
 
     @classmethod
@@ -36,7 +39,11 @@ class Scene:
             area = ground.area_m2(polygon) if ground else None
             zones[name] = Zone(name, polygon, cfg.anchor, area)
         people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
-        return cls(zones, Masks(camera.masks), Heatmap(camera.heatmap.half_life), people, ground)
+        masks = Masks(camera.masks)
+        static = None
+        if any(z.rules.litter and z.rules.litter.static_objects for z in camera.zones.values()):
+            static = StaticObjects(camera.static_objects, masks)
+        return cls(zones, masks, Heatmap(camera.heatmap.half_life), people, ground, static)
 
     def filter(self, frame: Frame, detections: Detections) -> Detections:
         """Drop detections in masked areas and heat the map with the people left."""
@@ -44,5 +51,7 @@ class Scene:
             detections = detections[self.masks.outside(detections, frame.width, frame.height)]
         people = detections[np.isin(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
+        if self.static is not None:
+            self.blobs = self.static.update(frame.image, frame.pts)
         self.last_frame = frame
         return detections

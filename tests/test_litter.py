@@ -1,0 +1,153 @@
+"""Litter: the dual-background model on arrays, and the whole rule on real pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vision.config import parse_config
+from vision.evaluate.scenario import CutOut, Lighting, Placement, ScenarioSpec, render
+from vision.pipeline import Pipeline
+from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
+from vision.store import Store
+
+from .conftest import FOOTAGE, IMAGES
+
+CFG = StaticObjectsConfig(work_width=160, fast_seconds=1.0, min_static=2.0, absorb_after=60.0)
+
+
+def ground(value: int = 100) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.clip(value + rng.normal(0, 3, (120, 160, 3)), 0, 255).astype(np.uint8)
+
+
+def with_box(image: np.ndarray, value: int, box: tuple[int, int, int, int] = (60, 60, 90, 80)) -> np.ndarray:
+    out = image.copy()
+    x1, y1, x2, y2 = box
+    out[y1:y2, x1:x2] = value
+    out[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5] = value // 2  # some texture: an object has inner edges
+    return out
+
+
+def run(model: StaticObjects, frames: list[np.ndarray], t0: float = 0.0, dt: float = 0.5) -> list[int]:
+    return [len(model.update(f, t0 + i * dt)) for i, f in enumerate(frames)]
+
+
+def test_object_that_arrives_and_stays_becomes_a_blob_and_leaves() -> None:
+    model = StaticObjects(CFG)
+    bg = ground()
+    counts = run(model, [bg] * 4 + [with_box(bg, 220)] * 16)
+    assert counts[:8] == [0] * 8 and counts[-1] == 1  # seen after it stayed, not at once
+    blob = model.blobs
+    assert np.allclose(blob.xyxy[0], [60, 60, 90, 80], atol=3)
+    assert blob.static_seconds[0] >= CFG.min_static
+    assert run(model, [bg] * 4, t0=10.0)[-1] == 0  # taken away: gone
+
+
+def test_lighting_change_is_not_an_object() -> None:
+    model = StaticObjects(CFG)
+    bg = ground(120)
+    dim = np.clip(bg.astype(np.float32) * 0.7, 0, 255).astype(np.uint8)
+    assert max(run(model, [bg] * 4 + [dim] * 20)) == 0
+
+
+def test_occlusion_pauses_and_ghosts_heal() -> None:
+    model = StaticObjects(CFG)
+    bg = ground()
+    obj = with_box(bg, 220)
+    run(model, [bg] * 2 + [obj] * 12)
+    assert len(model.blobs) == 1
+    timer = model.timer.copy()
+    passer = with_box(obj, 30, (50, 40, 100, 100))  # a passer-by covers it for a second
+    run(model, [passer, passer], t0=7.0)
+    hidden = model.timer[30:40, 30:45]  # the object's pixels at work scale (160 of 160 px: scale 1)
+    np.testing.assert_array_equal(hidden, timer[30:40, 30:45])  # paused, not reset, not counted
+    assert run(model, [obj] * 2, t0=8.0)[-1] == 1  # still known afterwards
+    # a model that starts with something in its first frame: when it leaves, that is no litter
+    ghosty = StaticObjects(CFG)
+    assert max(run(ghosty, [obj] * 2 + [bg] * 20)) == 0
+
+
+def test_litter_rule_on_real_pixels_opens_and_closes_one_ticket(tmp_path: Path, detector) -> None:
+    spec = ScenarioSpec(
+        background=FOOTAGE,
+        start=0.0,
+        duration=50.0,
+        fps=10,
+        objects=[
+            Placement(
+                name="rubbish",
+                object=CutOut(image=IMAGES / "dog.jpg", box=(128, 226, 320, 546)),  # a compact bundle
+                at=(0.72, 0.62),
+                width=36,
+                appear=5.0,
+                leave=35.0,
+            )
+        ],
+        lighting=[Lighting(at=25.0, gain=0.8, ramp=2.0)],
+    )
+    clip = tmp_path / "litter.mp4"
+    placed = np.array(render(spec, clip)["rubbish"], np.float32)
+    config = parse_config(
+        f"cameras:\n  lawn:\n    url: {clip}\n    detect_fps: 5\n    zones:\n      ground:\n"
+        "        polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]\n"
+        "        rules:\n          litter: {min_duration: 10, close_after: 5}\n"
+    )
+    store = Store(tmp_path / "data")
+    transitions = []
+    Pipeline(config, detector, store, on_transition=lambda t, p: transitions.append((t, p))).run()
+    store.close()
+    kinds = [(t.kind, t.event["subject"]) for t, _ in transitions]
+    assert [k for k, _ in kinds] == ["open", "close"], kinds
+    opened, closed = transitions[0][0], transitions[1][0]
+    assert 15.0 <= opened.pts <= 25.0  # appeared at 5 s; static after a few s, then 10 s of dwell
+    assert 40.0 <= closed.pts <= 45.0  # taken away at 35 s, closed after 5 s of verified absence
+    box = opened.boxes.xyxy[0]
+    inter = np.clip(np.minimum(box[2:], placed[2:]) - np.maximum(box[:2], placed[:2]), 0, None).prod()
+    union = np.prod(box[2:] - box[:2]) + np.prod(placed[2:] - placed[:2]) - inter
+    assert inter / union > 0.5, (box, placed)
+
+
+def test_litter_rule_evidence_people_and_occlusion() -> None:
+    from vision.rules.litter import LitterConfig, LitterRule
+    from vision.scene.heatmap import Heatmap
+    from vision.scene.masks import Masks
+    from vision.scene.scene import Scene
+    from vision.scene.static_objects import Blobs
+    from vision.scene.zones import Zone
+    from vision.types import Condition, Detections, Frame
+
+    names = {0: "person", 43: "bottle", 46: "cup"}
+    zone = Zone("ground", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
+    scene = Scene({"ground": zone}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
+    rule = LitterRule("cam", zone, LitterConfig(close_after=5), names, scene)
+    frame = Frame("cam", 0.0, np.zeros((480, 640, 3), np.uint8))
+
+    def blobs(*boxes: tuple[float, float, float, float]) -> Blobs:
+        n = len(boxes)
+        return Blobs(np.array(boxes, np.float32).reshape(n, 4), np.full(n, 400.0), np.full(n, 5.0))
+
+    def dets(*rows: tuple[int, float, tuple[float, float, float, float]]) -> Detections:
+        return Detections.from_arrays(
+            np.array([r[2] for r in rows], np.float32).reshape(-1, 4),
+            np.array([r[1] for r in rows]),
+            np.array([r[0] for r in rows]),
+        )
+
+    # a blob alone, and a bottle on it: one subject, confirmed by both kinds of evidence
+    scene.blobs = blobs((100, 300, 130, 320))
+    (o,) = rule.observe(frame, dets((43, 0.7, (102, 298, 128, 321))))
+    assert o.condition is Condition.TRUE and o.subject == "object-1" and o.details["evidence"] == "blob+class"
+    assert abs(o.confidence - (1 - 0.3 * 0.5)) < 1e-6
+    # a person standing still makes a blob too: not litter
+    scene.blobs = blobs((100, 300, 130, 320), (300, 100, 340, 300))
+    (o,) = rule.observe(frame, dets((0, 0.9, (295, 90, 345, 305))))
+    assert o.subject == "object-1" and o.condition is Condition.TRUE
+    # a passer-by hides the litter: unknown, not gone
+    scene.blobs = blobs()
+    (o,) = rule.observe(frame, dets((0, 0.9, (90, 200, 140, 330))))
+    assert o.condition is Condition.UNKNOWN
+    # nothing there and nobody in front: gone
+    (o,) = rule.observe(frame, dets())
+    assert o.condition is Condition.FALSE

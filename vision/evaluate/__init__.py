@@ -1,0 +1,1 @@
+"""Evaluation on recorded footage: scenario clips with exact ground truth."""

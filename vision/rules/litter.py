@@ -1,0 +1,177 @@
+"""Litter: a new object that stays on the ground in a zone.
+
+Two kinds of evidence, either enough: a static blob of the camera's dual-background
+model (any object, named or not) and a detection of a class configured as litter
+(COCO stand-ins bottle and cup, or the class of a model tuned for litter). A blob
+under a person or a vehicle is that person or vehicle standing still, not litter;
+an object hidden behind one is occluded, so its condition is unknown, never false.
+Subjects keep their identity by position, so a flickering blob keeps one ticket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import Field
+
+from vision.detect.nms import box_iou
+from vision.rules.base import Rule, RuleConfig
+from vision.scene.zones import Zone
+from vision.types import STATIC_OBJECT, Condition, Detections, Frame, Observation
+
+if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
+    from vision.scene.scene import Scene
+
+BLOB_CONFIDENCE = 0.5  # a blob alone: something is there, but we cannot say what
+
+
+class LitterConfig(RuleConfig):
+    """What counts as litter in this zone."""
+
+    min_duration: float = Field(30.0, ge=0, description="Seconds an object must stay before a ticket opens.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["bottle", "cup"],
+        description="Detector labels that are litter (COCO stand-ins, or `litter` of a tuned model).",
+    )
+    static_objects: bool = Field(
+        True, description="Also use class-agnostic static blobs of the camera's dual-background model."
+    )
+    min_area_px: float = Field(60.0, ge=0, description="Smallest blob, in full-frame pixels.")
+    max_area_px: float = Field(40000.0, gt=0, description="Largest blob, in full-frame pixels.")
+    min_area_m2: float | None = Field(None, ge=0, description="Calibrated camera: smallest blob in m².")
+    max_area_m2: float | None = Field(None, gt=0, description="Calibrated camera: largest blob in m².")
+    exclude_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck", "dog"],
+        description="A blob mostly under a box of these labels is that object, not litter.",
+    )
+    exclude_overlap: float = Field(
+        0.3, gt=0, le=1, description="Fraction of a blob's box covered by such a box that excludes it."
+    )
+    match_iou: float = Field(0.2, gt=0, le=1, description="Box overlap that makes evidence the same subject.")
+
+
+@dataclass(slots=True)
+class _Subject:
+    name: str
+    box: np.ndarray
+    last_seen: float
+
+
+def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """For each of [N, 4] boxes, the largest fraction of its area covered by one of [M, 4] boxes."""
+    if len(boxes) == 0 or len(by) == 0:
+        return np.zeros(len(boxes), np.float32)
+    x1 = np.maximum(boxes[:, None, 0], by[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], by[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], by[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], by[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    return (inter / area[:, None]).max(axis=1)
+
+
+class LitterRule(Rule):
+    """One subject per object lying in the zone."""
+
+    name = "litter"
+    Config = LitterConfig
+
+    def __init__(
+        self, camera_id: str, zone: Zone, config: LitterConfig, names: dict[int, str], scene: Scene
+    ) -> None:
+        super().__init__(camera_id, zone, config, names, scene)
+        self.cfg = config
+        self.litter = np.array(self.class_ids(config.classes), np.int32)
+        self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
+        self.subjects: list[_Subject] = []
+        self.counter = 0
+        self.forget_after = 2 * (config.close_after or 0.0) + 60.0
+
+    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
+        evidence, blockers = self._evidence(frame, detections)
+        found: dict[str, list[int]] = {}
+        for i, box in enumerate(evidence.xyxy):
+            found.setdefault(self._subject_for(box, frame.pts).name, []).append(i)
+        out = []
+        for subject in list(self.subjects):
+            rows = found.get(subject.name)
+            if rows is not None:
+                boxes = evidence[np.asarray(rows)]
+                blob = bool(np.any(boxes.class_id == STATIC_OBJECT))
+                score = float(boxes.score[boxes.class_id != STATIC_OBJECT].max(initial=0.0))
+                confidence = 1 - (1 - score) * (1 - BLOB_CONFIDENCE) if blob else score
+                kind = ("blob+class" if score else "blob") if blob else "class"
+                out.append(self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind}))
+                continue
+            if frame.pts - subject.last_seen > self.forget_after:
+                self.subjects.remove(subject)
+            hidden = covered(subject.box[None, :], blockers)[0] >= self.cfg.exclude_overlap
+            out.append(self._obs(frame, subject, Condition.UNKNOWN if hidden else Condition.FALSE, 0.0))
+        return out
+
+    def _evidence(self, frame: Frame, detections: Detections) -> tuple[Detections, np.ndarray]:
+        """Litter-class detections and static blobs in the zone, minus what people and vehicles cover."""
+        w, h = frame.width, frame.height
+        blockers = detections.xyxy[np.isin(detections.class_id, self.blockers)]
+        items = detections[np.isin(detections.class_id, self.litter)]
+        items = items[self.zone.contains(items, w, h)]
+        parts = [items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]]
+        blobs = self.scene.blobs
+        if self.cfg.static_objects and len(blobs):
+            as_boxes = Detections.from_arrays(
+                blobs.xyxy, np.full(len(blobs), BLOB_CONFIDENCE), np.full(len(blobs), STATIC_OBJECT)
+            )
+            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(blobs.xyxy, blobs.area_px, w, h)
+            keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
+            parts.append(as_boxes[keep])
+        return Detections.concatenate(parts), blockers
+
+    def _size_ok(self, xyxy: np.ndarray, area_px: np.ndarray, w: int, h: int) -> np.ndarray:
+        ok = (area_px >= self.cfg.min_area_px) & (area_px <= self.cfg.max_area_px)
+        ground = self.scene.ground
+        if ground is not None and (self.cfg.min_area_m2 is not None or self.cfg.max_area_m2 is not None):
+            norm = xyxy / np.array([w, h, w, h], np.float64)
+            corners = norm[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(-1, 4, 2)
+            areas = np.array([ground.area_m2(c) for c in corners])
+            ok &= areas >= (self.cfg.min_area_m2 or 0.0)
+            if self.cfg.max_area_m2 is not None:
+                ok &= areas <= self.cfg.max_area_m2
+        return ok
+
+    def _obs(
+        self,
+        frame: Frame,
+        subject: _Subject,
+        condition: Condition,
+        confidence: float,
+        boxes: Detections | None = None,
+        details: dict[str, object] | None = None,
+    ) -> Observation:
+        return Observation(
+            self.name,
+            self.camera_id,
+            self.zone.name,
+            subject.name,
+            frame.pts,
+            condition,
+            confidence=confidence,
+            count=int(condition is Condition.TRUE),
+            boxes=boxes if boxes is not None else Detections.empty(),
+            details=details or {},
+        )
+
+    def _subject_for(self, box: np.ndarray, pts: float) -> _Subject:
+        """The known subject at this place (it may have moved a little), or a new one."""
+        if self.subjects:
+            overlap = box_iou(box, np.stack([s.box for s in self.subjects]))
+            best = int(np.argmax(overlap))
+            if overlap[best] >= self.cfg.match_iou:
+                subject = self.subjects[best]
+                subject.box, subject.last_seen = box, pts
+                return subject
+        self.counter += 1
+        subject = _Subject(f"object-{self.counter}", box, pts)
+        self.subjects.append(subject)
+        return subject
