@@ -1,8 +1,8 @@
-"""Wire the stages for N cameras: source -> sampler -> detector -> rules -> lifecycle -> store.
+"""Wire the stages for N cameras: source -> sampler -> detector -> tracker -> rules -> lifecycle -> store.
 
 Frames from all cameras are gathered into one batch per round and detected in one
-call; everything after the detector is per camera. One camera's failure (a corrupt
-file, a bad frame) is logged and ends that camera only.
+call; everything after the detector (tracking, rules) is per camera. One camera's
+failure (a corrupt file, a bad frame) is logged and ends that camera only.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from vision.rules import registry
 from vision.rules.base import Rule
 from vision.scene.zones import Zone
 from vision.store import Store
+from vision.track import Tracker
 from vision.types import Detections, Frame, Transition
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,15 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: its source, sampler and rules."""
+    """Per-camera state: its source, sampler, tracker and rules."""
 
-    def __init__(self, camera_id: str, source: FileSource, fps: float, rules: list[Rule]) -> None:
+    def __init__(
+        self, camera_id: str, source: FileSource, fps: float, tracker: Tracker, rules: list[Rule]
+    ) -> None:
         self.camera_id = camera_id
         self.frames: Iterator[Frame] = source.frames()
         self.sampler = Sampler(fps)
+        self.tracker = tracker
         self.rules = rules
         self.stats = CameraStats()
 
@@ -125,7 +129,8 @@ class Pipeline:
                     config.events.update_interval,
                 )
             source = FileSource(camera_id, cam.url, cam.decode)
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
+            tracker = Tracker(cam.tracker)
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, tracker, rules)
         self.lifecycle = Lifecycle(timers)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -165,6 +170,7 @@ class Pipeline:
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
+        detections = worker.tracker.update(detections, frame.pts)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
