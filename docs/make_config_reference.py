@@ -14,6 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from vision.config import CameraConfig, Config, DecodeConfig, ZoneConfig
 from vision.rules import registry
+from vision.track import TrackerConfig
 
 OUT = Path(__file__).resolve().parent / "configuration.md"
 
@@ -76,6 +77,7 @@ def render() -> str:
     parts.append(section("Top level", Config, "(top level)"))
     parts.append(section("Camera", CameraConfig, "cameras.<id>"))
     parts.append(section("Decoding", DecodeConfig, "cameras.<id>.decode"))
+    parts.append(section("Tracker", TrackerConfig, "cameras.<id>.tracker"))
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))

@@ -31,6 +31,7 @@ from vision.rules import registry
 from vision.scene.calibration import polygon_area
 from vision.scene.static_objects import StaticObjectsConfig
 from vision.secrets import CameraUrl, MissingEnvVar, SecretUrl, expand_env
+from vision.track.config import TrackerConfig
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Path_ = tuple[str | int, ...]
@@ -145,6 +146,7 @@ class CameraConfig(StrictModel):
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Object tracking settings.")
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
     masks: list[Polygon] = Field(
         default_factory=list,

@@ -1,8 +1,8 @@
-"""Wire the stages for N cameras: source -> sampler -> detector -> rules -> lifecycle -> store.
+"""Wire the stages for N cameras: source -> sampler -> detector -> tracker -> rules -> lifecycle -> store.
 
 Frames from all cameras are gathered into one batch per round and detected in one
-call; everything after the detector is per camera. One camera's failure (a corrupt
-file, a bad frame) is logged and ends that camera only.
+call; everything after the detector (tracking, rules) is per camera. One camera's
+failure (a corrupt file, a bad frame) is logged and ends that camera only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from vision.rules import registry
 from vision.rules.base import Rule
 from vision.scene.scene import Scene
 from vision.store import Store
+from vision.track import Tracker
 from vision.types import Detections, Frame, Transition
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,22 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: its source, sampler and rules."""
+    """Per-camera state: its source, sampler, tracker and rules."""
 
     def __init__(
-        self, camera_id: str, source: FileSource, fps: float, scene: Scene, rules: list[Rule]
+        self,
+        camera_id: str,
+        source: FileSource,
+        fps: float,
+        scene: Scene,
+        tracker: Tracker,
+        rules: list[Rule],
     ) -> None:
         self.camera_id = camera_id
         self.scene = scene
         self.frames: Iterator[Frame] = source.frames()
         self.sampler = Sampler(fps)
+        self.tracker = tracker
         self.rules = rules
         self.stats = CameraStats()
 
@@ -127,7 +135,8 @@ class Pipeline:
                     rule.config.min_duration, rule.config.close_after or 0.0, config.events.update_interval
                 )
             source = FileSource(camera_id, cam.url, cam.decode)
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, scene, rules)
+            tracker = Tracker(cam.tracker)
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, scene, tracker, rules)
         self.lifecycle = Lifecycle(timers)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -167,7 +176,9 @@ class Pipeline:
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
-        detections = worker.scene.filter(frame, detections)
+        detections = worker.scene.unmasked(frame, detections)
+        detections = worker.tracker.update(detections, frame.pts)
+        worker.scene.update(frame, detections, worker.tracker.tracks())
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)

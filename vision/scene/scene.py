@@ -12,6 +12,7 @@ from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
 from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
+from vision.track import TrackTable
 from vision.types import Detections, Frame
 
 
@@ -26,6 +27,7 @@ class Scene:
     ground: GroundPlane | None = None
     static: StaticObjects | None = None
     blobs: Blobs = field(default_factory=Blobs.empty)
+    tracks: TrackTable | None = None  # after the latest frame
     last_frame: Frame | None = None
 
     @classmethod
@@ -45,13 +47,17 @@ class Scene:
             static = StaticObjects(camera.static_objects, masks)
         return cls(zones, masks, Heatmap(camera.heatmap.half_life), people, ground, static)
 
-    def filter(self, frame: Frame, detections: Detections) -> Detections:
-        """Drop detections in masked areas and heat the map with the people left."""
+    def unmasked(self, frame: Frame, detections: Detections) -> Detections:
+        """Drop detections in masked areas, before they are tracked."""
         if self.masks:
             detections = detections[self.masks.outside(detections, frame.width, frame.height)]
+        return detections
+
+    def update(self, frame: Frame, detections: Detections, tracks: TrackTable) -> None:
+        """Take in one tracked frame: tracks for the rules, the heatmap, the static-object model."""
+        self.tracks = tracks
         people = detections[np.isin(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
         if self.static is not None:
             self.blobs = self.static.update(frame.image, frame.pts)
         self.last_frame = frame
-        return detections

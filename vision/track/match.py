@@ -1,0 +1,49 @@
+"""Box overlap and the optimal one-to-one matching of tracks to boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of xyxy boxes with numpy broadcasting: ``iou(a[:, None], b[None])`` is the [A, B] matrix,
+    ``iou(a, b)`` with equal shapes is row by row."""
+    ix = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    iy = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def associate(
+    track_boxes: np.ndarray,
+    other_boxes: np.ndarray,
+    track_class: np.ndarray,
+    boxes: np.ndarray,
+    box_class: np.ndarray,
+    min_iou: float,
+    same_class: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(track rows, box rows) of the matching that maximizes total IoU among pairs that pass the gate.
+
+    A track's overlap with a box is the better of its two guesses, ``track_boxes`` and
+    ``other_boxes`` (the predicted and the last seen box of a lost track: it went on, or it
+    stopped behind whatever hid it). Pairs below ``min_iou`` (or of different classes with
+    ``same_class``) are zeroed before the assignment, so a gated pair can never displace a
+    valid one (ByteTrack's cost limit).
+    """
+    if len(track_boxes) == 0 or len(boxes) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    overlap = np.maximum(
+        iou(track_boxes[:, None, :], boxes[None, :, :]), iou(other_boxes[:, None, :], boxes[None, :, :])
+    )
+    gate = overlap >= min_iou
+    if same_class:
+        gate &= track_class[:, None] == box_class[None, :]
+    overlap = np.where(gate, overlap, 0.0)
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    keep = gate[rows, cols]
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)

@@ -1,0 +1,241 @@
+"""ByteTrack-style multi-object tracking for one camera, timed by the frames' own pts.
+
+Each frame: predict every track to the frame's time (Kalman, dt in stream seconds;
+a lost track may also match at its last seen box, in case it stopped), match
+high-score boxes to confirmed tracks, then low-score boxes to confirmed tracks still
+unmatched that were seen on the previous frame (ByteTrack's recovery of occluded,
+low-confidence objects), then the remaining high-score boxes to tentative tracks.
+Unmatched high-score boxes start tentative tracks, which get an id after ``min_hits``
+consecutive boxes. A confirmed track survives ``max_lost`` seconds without boxes, so
+a short occlusion keeps its id, first_seen and rest time.
+
+All per-track state lives in numpy arrays (one row per track); a frame allocates a
+few arrays, never a Python object per box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from vision.track import kalman
+from vision.track.config import TrackerConfig
+from vision.track.match import associate
+from vision.track.stationary import rest_step
+from vision.track.table import TrackTable, row_medians
+from vision.types import Detections
+
+
+@dataclass(slots=True)
+class _Tracks:
+    """Per-track state, one row per live track (tentative ones have tid -1)."""
+
+    tid: np.ndarray  # int64
+    first_seen: np.ndarray  # float64
+    last_seen: np.ndarray  # float64
+    hits: np.ndarray  # int32
+    streak: np.ndarray  # int32
+    mean: np.ndarray  # float64 [8], Kalman state
+    cov: np.ndarray  # float64 [8, 8]
+    box: np.ndarray  # float32 [4], latest detected box
+    votes: np.ndarray  # int32 [C], boxes seen per class id
+    hist_t: np.ndarray  # float64 [H], ring buffer indexed by hits % H; NaN where empty
+    hist_box: np.ndarray  # float32 [H, 4]
+    hist_score: np.ndarray  # float32 [H]
+    anchor: np.ndarray  # float32 [4], resting box
+    anchor_n: np.ndarray  # int32, boxes averaged into it
+    rest_since: np.ndarray  # float64
+    away_since: np.ndarray  # float64, NaN while on the resting box
+
+    @classmethod
+    def empty(cls, history: int) -> _Tracks:
+        return cls.new(Detections.empty(), 0.0, history, 1)
+
+    @classmethod
+    def new(cls, dets: Detections, pts: float, history: int, classes: int) -> _Tracks:
+        """Tentative tracks started by ``dets`` at ``pts``."""
+        n = len(dets)
+        mean, cov = kalman.initiate(dets.xyxy)
+        votes = np.zeros((n, classes), np.int32)
+        votes[np.arange(n), dets.class_id] = 1
+        hist_t = np.full((n, history), np.nan)
+        hist_t[:, 0] = pts
+        hist_box = np.zeros((n, history, 4), np.float32)
+        hist_box[:, 0] = dets.xyxy
+        hist_score = np.full((n, history), np.nan, np.float32)
+        hist_score[:, 0] = dets.score
+        times = np.full(n, pts)
+        return cls(
+            tid=np.full(n, -1, np.int64),
+            first_seen=times,
+            last_seen=times.copy(),
+            hits=np.ones(n, np.int32),
+            streak=np.ones(n, np.int32),
+            mean=mean,
+            cov=cov,
+            box=dets.xyxy.copy(),
+            votes=votes,
+            hist_t=hist_t,
+            hist_box=hist_box,
+            hist_score=hist_score,
+            anchor=dets.xyxy.copy(),
+            anchor_n=np.ones(n, np.int32),
+            rest_since=times.copy(),
+            away_since=np.full(n, np.nan),
+        )
+
+    def __len__(self) -> int:
+        return int(self.tid.shape[0])
+
+    def take(self, rows: np.ndarray) -> _Tracks:
+        return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def extend(self, other: _Tracks) -> _Tracks:
+        names = [f.name for f in fields(self)]
+        return replace(self, **{k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in names})
+
+    def widen_votes(self, classes: int) -> None:
+        """Make room for class ids below ``classes`` (a model's ids are small and known only as seen)."""
+        if classes > self.votes.shape[1]:
+            self.votes = np.pad(self.votes, ((0, 0), (0, classes - self.votes.shape[1])))
+
+    def class_id(self) -> np.ndarray:
+        return np.argmax(self.votes, axis=1).astype(np.int32)
+
+
+class Tracker:
+    """Tracks of one camera; feed it every detected frame of that camera in pts order."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 0 (a new stream, or a new evaluation run)."""
+        self._tracks = _Tracks.empty(self.config.history_boxes)
+        self._next_id = 0
+        self._pts: float | None = None
+
+    def update(self, detections: Detections, pts: float) -> Detections:
+        """The same boxes, in the same order, with ``track_id`` set (-1: not part of a confirmed track)."""
+        pts = float(pts)
+        if not math.isfinite(pts):
+            raise ValueError(f"tracker: frame pts must be a finite number of seconds, got {pts}")
+        if self._pts is not None and pts < self._pts:
+            raise ValueError(
+                f"tracker: frame pts went back from {self._pts:.3f}s to {pts:.3f}s; "
+                "frames must come in stream order (call reset() for a new stream)"
+            )
+        cfg = self.config
+        dt = 0.0 if self._pts is None else pts - self._pts
+        self._pts = pts
+        t = self._tracks
+        n = len(detections)
+        if n:
+            t.widen_votes(int(detections.class_id.max()) + 1)
+        was_tracked = t.streak > 0
+        kalman.predict(t.mean, t.cov, dt, ~was_tracked)
+        predicted = kalman.to_xyxy(t.mean)
+        resting = np.where(was_tracked[:, None], predicted, t.box)  # a lost object may have stopped
+        track_class = t.class_id()
+
+        def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
+            ti, di = associate(
+                predicted[track_rows],
+                resting[track_rows],
+                track_class[track_rows],
+                detections.xyxy[det_rows],
+                detections.class_id[det_rows],
+                min_iou,
+                cfg.same_class,
+            )
+            unmatched_t = np.setdiff1d(np.arange(len(track_rows)), ti, assume_unique=True)
+            unmatched_d = np.setdiff1d(np.arange(len(det_rows)), di, assume_unique=True)
+            return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
+
+        score = detections.score
+        high = np.flatnonzero(score >= cfg.high_score)
+        low = np.flatnonzero((score >= cfg.low_score) & (score < cfg.high_score))
+        confirmed = np.flatnonzero(t.tid >= 0)
+        tentative = np.flatnonzero(t.tid < 0)
+        t1, d1, rest_tracks, rest_high = match(confirmed, high, cfg.match_iou)
+        t2, d2, _, _ = match(rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
+        t3, d3, _, new_rows = match(tentative, rest_high, cfg.match_iou)
+        slots = np.concatenate([t1, t2, t3])
+        dets = np.concatenate([d1, d2, d3])
+
+        self._correct(slots, detections[dets], pts)
+        promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
+        t.tid[promote] = self._new_ids(len(promote))
+        out = np.full(n, -1, np.int64)
+        out[dets] = t.tid[slots]
+
+        matched = np.zeros(len(t), bool)
+        matched[slots] = True
+        t.streak[~matched] = 0
+        alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
+        t = t.take(np.flatnonzero(alive))
+        starts = new_rows[score[new_rows] >= cfg.new_track_score]
+        born = _Tracks.new(detections[starts], pts, cfg.history_boxes, t.votes.shape[1])
+        if cfg.min_hits <= 1:
+            born.tid[:] = self._new_ids(len(born))
+            out[starts] = born.tid
+        self._tracks = t.extend(born)
+        return replace(detections, track_id=out)
+
+    def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
+        """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
+        t = self._tracks
+        t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], dets.xyxy)
+        t.last_seen[slots] = pts
+        t.streak[slots] += 1
+        ring = t.hits[slots] % t.hist_t.shape[1]
+        t.hits[slots] += 1
+        t.box[slots] = dets.xyxy
+        t.votes[slots, dets.class_id] += 1
+        t.hist_t[slots, ring] = pts
+        t.hist_box[slots, ring] = dets.xyxy
+        t.hist_score[slots, ring] = dets.score
+        t.anchor[slots], t.anchor_n[slots], t.rest_since[slots], t.away_since[slots] = rest_step(
+            t.anchor[slots],
+            t.anchor_n[slots],
+            t.rest_since[slots],
+            t.away_since[slots],
+            dets.xyxy,
+            pts,
+            self.config.stationary_iou,
+            self.config.move_time,
+        )
+
+    def _new_ids(self, count: int) -> np.ndarray:
+        ids = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
+        self._next_id += count
+        return ids
+
+    def tracks(self) -> TrackTable:
+        """Confirmed tracks after the latest frame (lost ones included until they expire)."""
+        t = self._tracks.take(np.flatnonzero(self._tracks.tid >= 0))
+        table = TrackTable(
+            pts=self._pts if self._pts is not None else 0.0,
+            track_id=t.tid,
+            class_id=t.class_id(),
+            first_seen=t.first_seen,
+            last_seen=t.last_seen,
+            hits=t.hits,
+            streak=t.streak,
+            median_score=row_medians(t.hist_score),
+            box=t.box,
+            stationary_since=t.rest_since,
+            stationary_time=self.config.stationary_time,
+            history_window=self.config.history,
+            history_times=t.hist_t,
+            history_boxes=t.hist_box,
+            history_scores=t.hist_score,
+        )
+        for f in fields(table):
+            value = getattr(table, f.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        return table
