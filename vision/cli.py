@@ -104,10 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.close()
     heatmaps = config.storage.data_dir / "heatmaps"
     for camera_id, worker in pipeline.workers.items():
-        if worker.scene.last_frame is not None:
+        if worker.analysis.scene.last_frame is not None:
             heatmaps.mkdir(parents=True, exist_ok=True)
             (heatmaps / f"{camera_id}.png").write_bytes(
-                worker.scene.heatmap.png(worker.scene.last_frame.image)
+                worker.analysis.scene.heatmap.png(worker.analysis.scene.last_frame.image)
             )
     record = summary.to_record()
     if args.jsonl:

@@ -161,6 +161,20 @@ class CameraConfig(StrictModel):
         default_factory=StaticObjectsConfig, description="Dual-background model for objects left behind."
     )
 
+    @model_validator(mode="after")
+    def _rules_fit_zones(self) -> CameraConfig:
+        names = set(self.zones)
+        problems = [
+            f"zones.{zone_name}.rules.{rule_name}: {problem}"
+            for zone_name, zone in self.zones.items()
+            for rule_name in type(zone.rules).model_fields
+            if (rule := getattr(zone.rules, rule_name)) is not None
+            for problem in rule.problems(names)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class DetectorConfig(StrictModel):
     """The one detector shared by all cameras."""

@@ -13,16 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vision.config import CameraConfig, Config, EventsConfig
+from vision.analysis import CameraAnalysis
+from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
-from vision.rules import registry
-from vision.rules.base import Rule
-from vision.scene.scene import Scene
 from vision.store import Store
-from vision.track import Tracker
 from vision.types import Detections, Frame, Transition
 
 log = logging.getLogger(__name__)
@@ -60,23 +57,13 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: its source, sampler, tracker and rules."""
+    """Per-camera state: its source, sampler and analysis."""
 
-    def __init__(
-        self,
-        camera_id: str,
-        source: FileSource,
-        fps: float,
-        scene: Scene,
-        tracker: Tracker,
-        rules: list[Rule],
-    ) -> None:
+    def __init__(self, camera_id: str, source: FileSource, fps: float, analysis: CameraAnalysis) -> None:
         self.camera_id = camera_id
-        self.scene = scene
         self.frames: Iterator[Frame] = source.frames()
         self.sampler = Sampler(fps)
-        self.tracker = tracker
-        self.rules = rules
+        self.analysis = analysis
         self.stats = CameraStats()
 
     def next_frame(self) -> Frame | None:
@@ -90,21 +77,6 @@ class CameraWorker:
             self.stats.error = str(exc)
             log.error("%s", exc)
         return None
-
-
-def build_rules(
-    camera_id: str, camera: CameraConfig, scene: Scene, names: dict[int, str], events: EventsConfig
-) -> list[Rule]:
-    """One rule instance per (zone, configured rule); a rule without close_after gets the global one."""
-    rules: list[Rule] = []
-    for zone_name, zone_cfg in camera.zones.items():
-        for rule_name, rule_cls in registry().items():
-            rule_cfg = getattr(zone_cfg.rules, rule_name)
-            if rule_cfg is not None:
-                if rule_cfg.close_after is None:
-                    rule_cfg = rule_cfg.model_copy(update={"close_after": events.close_after})
-                rules.append(rule_cls(camera_id, scene.zones[zone_name], rule_cfg, names, scene))
-    return rules
 
 
 class Pipeline:
@@ -128,15 +100,10 @@ class Pipeline:
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
-            scene = Scene.from_config(cam, detector.names)
-            rules = build_rules(camera_id, cam, scene, detector.names, config.events)
-            for rule in rules:
-                timers[(camera_id, rule.zone.name, rule.name)] = Timers(
-                    rule.config.min_duration, rule.config.close_after or 0.0, config.events.update_interval
-                )
+            analysis = CameraAnalysis(camera_id, cam, detector.names, config.events)
+            timers |= analysis.timers
             source = FileSource(camera_id, cam.url, cam.decode)
-            tracker = Tracker(cam.tracker)
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, scene, tracker, rules)
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, analysis)
         self.lifecycle = Lifecycle(timers)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -176,18 +143,15 @@ class Pipeline:
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
-        detections = worker.scene.unmasked(frame, detections)
-        detections = worker.tracker.update(detections, frame.pts)
-        worker.scene.update(frame, detections, worker.tracker.tracks())
+        detections, observations = worker.analysis.process(frame, detections)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
         if self.on_detections:
             self.on_detections(frame, detections)
-        for rule in worker.rules:
-            for obs in rule.observe(frame, detections):
-                for transition in self.lifecycle.update(obs):
-                    self._emit(transition)
+        for obs in observations:
+            for transition in self.lifecycle.update(obs):
+                self._emit(transition)
 
     def _emit(self, transition: Transition) -> None:
         payload = {

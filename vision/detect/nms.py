@@ -1,4 +1,4 @@
-"""Non-maximum suppression in numpy: greedy, vectorized over the remaining boxes per step."""
+"""Box overlap in numpy: IoU, coverage, and greedy non-maximum suppression."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """For each of [N, 4] boxes, the largest fraction of its area covered by one of [M, 4] boxes."""
+    if len(boxes) == 0 or len(by) == 0:
+        return np.zeros(len(boxes), np.float32)
+    x1 = np.maximum(boxes[:, None, 0], by[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], by[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], by[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], by[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    return (inter / area[:, None]).max(axis=1)
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, iou: float, class_id: np.ndarray | None = None) -> np.ndarray:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.scene.zones import Zone
+from vision.track import TrackTable
 from vision.types import Detections, Frame, Observation
 
 if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
@@ -25,6 +27,26 @@ class RuleConfig(BaseModel):
     close_after: float | None = Field(
         None, ge=0, description="Override of events.close_after for this rule in this zone."
     )
+    min_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Detections below this score are ignored by this rule (above detector.min_score).",
+    )
+
+    def problems(self, zone_names: set[str]) -> list[str]:
+        """Problems that need the rest of the camera's config to see (e.g. a zone named by a rule)."""
+        return []
+
+
+class TrackRuleConfig(RuleConfig):
+    """Rules about tracked objects: which classes, and how sure a track must be."""
+
+    classes: list[str] = Field(description="Labels this rule watches.")
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="A track counts once the median score of its boxes reaches this."
+    )
+    inertia: int = Field(3, ge=1, description="A track counts once it has been detected this many times.")
 
 
 class Rule(ABC):
@@ -55,6 +77,20 @@ class Rule(ABC):
                 f"the model has no class {', '.join(missing)}"
             )
         return [by_name[label] for label in labels]
+
+    def tracked(
+        self, frame: Frame, classes: np.ndarray, config: TrackRuleConfig
+    ) -> tuple[TrackTable, np.ndarray]:
+        """The camera's track table and the rows of it this rule may count: its classes, sure enough
+        (median score, inertia), anchored in the zone. Lost rows (occluded) are included."""
+        tracks = self.scene.tracks
+        if len(tracks) == 0:
+            return tracks, np.zeros(0, np.int64)
+        ok = np.isin(tracks.class_id, classes) & (tracks.median_score >= config.threshold)
+        ok &= tracks.hits >= config.inertia
+        rows = np.flatnonzero(ok)
+        boxes = Detections.from_arrays(tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows])
+        return tracks, rows[self.zone.contains(boxes, frame.width, frame.height)]
 
     @abstractmethod
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:

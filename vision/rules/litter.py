@@ -10,14 +10,14 @@ Subjects keep their identity by position, so a flickering blob keeps one ticket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
 
-from vision.detect.nms import box_iou
+from vision.detect.nms import covered
 from vision.rules.base import Rule, RuleConfig
+from vision.rules.subjects import Places, Subject
 from vision.scene.zones import Zone
 from vision.types import STATIC_OBJECT, Condition, Detections, Frame, Observation
 
@@ -52,26 +52,6 @@ class LitterConfig(RuleConfig):
     match_iou: float = Field(0.2, gt=0, le=1, description="Box overlap that makes evidence the same subject.")
 
 
-@dataclass(slots=True)
-class _Subject:
-    name: str
-    box: np.ndarray
-    last_seen: float
-
-
-def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
-    """For each of [N, 4] boxes, the largest fraction of its area covered by one of [M, 4] boxes."""
-    if len(boxes) == 0 or len(by) == 0:
-        return np.zeros(len(boxes), np.float32)
-    x1 = np.maximum(boxes[:, None, 0], by[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], by[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], by[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], by[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    return (inter / area[:, None]).max(axis=1)
-
-
 class LitterRule(Rule):
     """One subject per object lying in the zone."""
 
@@ -85,17 +65,14 @@ class LitterRule(Rule):
         self.cfg = config
         self.litter = np.array(self.class_ids(config.classes), np.int32)
         self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
-        self.subjects: list[_Subject] = []
-        self.counter = 0
-        self.forget_after = 2 * (config.close_after or 0.0) + 60.0
+        self.places = Places("object", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
 
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
         evidence, blockers = self._evidence(frame, detections)
-        found: dict[str, list[int]] = {}
-        for i, box in enumerate(evidence.xyxy):
-            found.setdefault(self._subject_for(box, frame.pts).name, []).append(i)
+        found = self.places.assign(evidence.xyxy, frame.pts)
+        self.places.forget_old(frame.pts)
         out = []
-        for subject in list(self.subjects):
+        for subject in self.places.subjects:
             rows = found.get(subject.name)
             if rows is not None:
                 boxes = evidence[np.asarray(rows)]
@@ -105,8 +82,6 @@ class LitterRule(Rule):
                 kind = ("blob+class" if score else "blob") if blob else "class"
                 out.append(self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind}))
                 continue
-            if frame.pts - subject.last_seen > self.forget_after:
-                self.subjects.remove(subject)
             hidden = covered(subject.box[None, :], blockers)[0] >= self.cfg.exclude_overlap
             out.append(self._obs(frame, subject, Condition.UNKNOWN if hidden else Condition.FALSE, 0.0))
         return out
@@ -143,7 +118,7 @@ class LitterRule(Rule):
     def _obs(
         self,
         frame: Frame,
-        subject: _Subject,
+        subject: Subject,
         condition: Condition,
         confidence: float,
         boxes: Detections | None = None,
@@ -161,17 +136,3 @@ class LitterRule(Rule):
             boxes=boxes if boxes is not None else Detections.empty(),
             details=details or {},
         )
-
-    def _subject_for(self, box: np.ndarray, pts: float) -> _Subject:
-        """The known subject at this place (it may have moved a little), or a new one."""
-        if self.subjects:
-            overlap = box_iou(box, np.stack([s.box for s in self.subjects]))
-            best = int(np.argmax(overlap))
-            if overlap[best] >= self.cfg.match_iou:
-                subject = self.subjects[best]
-                subject.box, subject.last_seen = box, pts
-                return subject
-        self.counter += 1
-        subject = _Subject(f"object-{self.counter}", box, pts)
-        self.subjects.append(subject)
-        return subject

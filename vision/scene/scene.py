@@ -27,7 +27,7 @@ class Scene:
     ground: GroundPlane | None = None
     static: StaticObjects | None = None
     blobs: Blobs = field(default_factory=Blobs.empty)
-    tracks: TrackTable | None = None  # after the latest frame
+    tracks: TrackTable = field(default_factory=TrackTable.empty)  # after the latest frame
     last_frame: Frame | None = None
 
     @classmethod

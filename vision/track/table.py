@@ -59,6 +59,28 @@ class TrackTable:
     history_boxes: np.ndarray  # float32 [T, H, 4]
     history_scores: np.ndarray  # float32 [T, H]
 
+    @classmethod
+    def empty(cls, pts: float = 0.0) -> TrackTable:
+        """No tracks (before the first frame)."""
+        f64, i32 = np.zeros(0, np.float64), np.zeros(0, np.int32)
+        return cls(
+            pts,
+            np.zeros(0, np.int64),
+            i32,
+            f64,
+            f64,
+            i32,
+            i32,
+            np.zeros(0, np.float32),
+            np.zeros((0, 4), np.float32),
+            f64,
+            0.0,
+            0.0,
+            np.zeros((0, 0)),
+            np.zeros((0, 0, 4), np.float32),
+            np.zeros((0, 0), np.float32),
+        )
+
     def __len__(self) -> int:
         return int(self.track_id.shape[0])
 

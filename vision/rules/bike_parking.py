@@ -1,0 +1,106 @@
+"""Misparked bicycles: a bicycle or motorcycle at rest where it blocks the way.
+
+Parked means the tracker's stationary flag (its box keeps overlapping its resting
+box, as Frigate judges stationary objects). The zone is a no-parking area, or, with
+``allowed_zones``, any place in it outside the racks. Subjects are kept by place,
+so a bicycle the detector misses for a while keeps its one ticket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import Field
+
+from vision.detect.nms import covered
+from vision.rules.base import Rule, TrackRuleConfig
+from vision.rules.subjects import Places
+from vision.scene.zones import Zone
+from vision.types import Condition, Detections, Frame, Observation
+
+if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
+    from vision.scene.scene import Scene
+
+
+class BikeParkingConfig(TrackRuleConfig):
+    """Which vehicles may not be parked in this zone."""
+
+    min_duration: float = Field(60.0, ge=0, description="Seconds parked before a ticket opens.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["bicycle", "motorcycle"], description="Labels of the vehicles watched."
+    )
+    threshold: float = Field(0.4, ge=0, le=1, description="Median score a track needs to count.")
+    allowed_zones: list[str] = Field(
+        default_factory=list,
+        description="Zones of this camera where parking is allowed (racks): a vehicle in one of them "
+        "is never misparked.",
+    )
+    match_iou: float = Field(
+        0.3, gt=0, le=1, description="Box overlap that makes a sighting the same vehicle."
+    )
+
+    def problems(self, zone_names: set[str]) -> list[str]:
+        missing = sorted(set(self.allowed_zones) - zone_names)
+        if missing:
+            return [f"allowed_zones names no zone of this camera: {', '.join(missing)}"]
+        return []
+
+
+class BikeParkingRule(Rule):
+    """One subject per parked vehicle; the observation also carries the count parked in the zone."""
+
+    name = "bike_parking"
+    Config = BikeParkingConfig
+
+    def __init__(
+        self, camera_id: str, zone: Zone, config: BikeParkingConfig, names: dict[int, str], scene: Scene
+    ) -> None:
+        super().__init__(camera_id, zone, config, names, scene)
+        self.cfg = config
+        self.vehicles = np.array(self.class_ids(config.classes), np.int32)
+        self.allowed = [scene.zones[name] for name in config.allowed_zones]
+        self.places = Places("vehicle", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
+
+    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
+        tracks, rows = self.tracked(frame, self.vehicles, self.cfg)
+        rows = rows[tracks.stationary[rows]]
+        if self.allowed and len(rows):
+            parked = Detections.from_arrays(
+                tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows]
+            )
+            in_rack = np.zeros(len(rows), bool)
+            for zone in self.allowed:
+                in_rack |= zone.contains(parked, frame.width, frame.height)
+            rows = rows[~in_rack]
+        seen = rows[tracks.last_seen[rows] >= frame.pts]
+        hidden = tracks.box[rows[tracks.last_seen[rows] < frame.pts]]
+        found = self.places.assign(tracks.box[seen], frame.pts)
+        self.places.forget_old(frame.pts)
+        out = []
+        for subject in self.places.subjects:
+            if subject.name in found:
+                row = seen[found[subject.name][0]]
+                tid = int(tracks.track_id[row])
+                details = {"parked_seconds": round(float(tracks.stationary_seconds[row]), 1), "track_id": tid}
+                condition, confidence = Condition.TRUE, float(tracks.median_score[row])
+                boxes = detections[detections.track_id == tid]
+            else:
+                gone_from_view = len(hidden) and covered(subject.box[None, :], hidden)[0] > 0.5
+                condition = Condition.UNKNOWN if gone_from_view else Condition.FALSE
+                confidence, boxes, details = 0.0, Detections.empty(), {}
+            out.append(
+                Observation(
+                    self.name,
+                    self.camera_id,
+                    self.zone.name,
+                    subject.name,
+                    frame.pts,
+                    condition,
+                    confidence=confidence,
+                    count=len(seen),
+                    boxes=boxes,
+                    details={**details, "parked_in_zone": len(seen)},
+                )
+            )
+        return out
