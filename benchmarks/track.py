@@ -7,8 +7,10 @@ side as a new person. Both trackers get the same boxes and the same settings, an
 both are scored against the true identities (distinct ids per person: 1.0 is perfect).
 
 Usage: ``python benchmarks/track.py`` (writes track.md and track.json beside it).
-The peer is the `trackers` package (`pip install trackers`; supervision itself no
-longer ships ByteTrack); without it only this tracker is measured.
+The peer is Roboflow's `trackers` package (supervision itself no longer ships
+ByteTrack): `pip install supervision rich && pip install --no-deps trackers` (its
+declared opencv-python would replace the project's headless OpenCV). Without it only
+this tracker is measured.
 """
 
 from __future__ import annotations
