@@ -37,9 +37,10 @@ def associate(
     if len(track_boxes) == 0 or len(boxes) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    overlap = np.maximum(
-        iou(track_boxes[:, None, :], boxes[None, :, :]), iou(other_boxes[:, None, :], boxes[None, :, :])
-    )
+    overlap = iou(track_boxes[:, None, :], boxes[None, :, :])
+    other = np.flatnonzero(np.any(other_boxes != track_boxes, axis=1))
+    if other.size:
+        overlap[other] = np.maximum(overlap[other], iou(other_boxes[other, None, :], boxes[None, :, :]))
     gate = overlap >= min_iou
     if same_class:
         gate &= track_class[:, None] == box_class[None, :]

@@ -176,13 +176,16 @@ class Tracker:
         matched[slots] = True
         t.streak[~matched] = 0
         alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
-        t = t.take(np.flatnonzero(alive))
+        if not alive.all():
+            t = t.take(np.flatnonzero(alive))
         starts = new_rows[score[new_rows] >= cfg.new_track_score]
-        born = _Tracks.new(detections[starts], pts, cfg.history_boxes, t.votes.shape[1])
-        if cfg.min_hits <= 1:
-            born.tid[:] = self._new_ids(len(born))
-            out[starts] = born.tid
-        self._tracks = t.extend(born)
+        if len(starts):
+            born = _Tracks.new(detections[starts], pts, cfg.history_boxes, t.votes.shape[1])
+            if cfg.min_hits <= 1:
+                born.tid[:] = self._new_ids(len(born))
+                out[starts] = born.tid
+            t = t.extend(born)
+        self._tracks = t
         return replace(detections, track_id=out)
 
     def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
