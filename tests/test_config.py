@@ -85,7 +85,8 @@ def test_demo_config_is_valid() -> None:
         (
             "crowd: {enter_count: 5}",
             "crwod: {enter_count: 5}",
-            "cameras.riverbank.zones.no_fishing.rules.crwod: unknown key (allowed: bike_parking, crowd, fishing, litter); "
+            "cameras.riverbank.zones.no_fishing.rules.crwod: unknown key "
+            "(allowed: bike_parking, crowd, fishing, litter); "
             "did you mean 'crowd'? (line 9)",
         ),
         (
