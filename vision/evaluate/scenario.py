@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import cv2
@@ -30,6 +31,11 @@ class CutOut(BaseModel):
 
     image: Path = Field(description="The photo (relative to the spec file).")
     box: tuple[int, int, int, int] = Field(description="x1, y1, x2, y2 of the object in the photo, pixels.")
+    cut: Literal["grabcut", "box"] = Field(
+        "grabcut",
+        description="grabcut: the object's own outline; box: the whole box, background included "
+        "(for thin objects such as bicycles, which GrabCut cuts apart).",
+    )
 
 
 class Placement(BaseModel):
@@ -100,6 +106,8 @@ def cut_out(cut: CutOut) -> tuple[np.ndarray, np.ndarray]:
     h, w = photo.shape[:2]
     if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
         raise ScenarioError(f"{cut.image}: box {cut.box} is outside the {w}x{h} image")
+    if cut.cut == "box":
+        return photo[y1:y2, x1:x2], np.ones((y2 - y1, x2 - x1), np.float32)
     mask = np.zeros((h, w), np.uint8)
     cv2.grabCut(
         photo,
