@@ -123,6 +123,7 @@ class Pipeline:
                     rule.config.min_duration,
                     config.events.close_after if close_after is None else close_after,
                     config.events.update_interval,
+                    config.events.reopen_window,
                 )
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)

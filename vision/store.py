@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS events (
     first_seen REAL NOT NULL,
     opened_at REAL,
     resolved_at REAL,
+    reopened_at REAL,
+    reopens INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL,
     count INTEGER NOT NULL,
     peak_count INTEGER NOT NULL
@@ -66,6 +68,8 @@ EVENT_COLUMNS = (
     "first_seen",
     "opened_at",
     "resolved_at",
+    "reopened_at",
+    "reopens",
     "confidence",
     "count",
     "peak_count",
@@ -82,6 +86,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        _add_missing_columns(
+            self.db, "events", {"reopened_at": "REAL", "reopens": "INTEGER NOT NULL DEFAULT 0"}
+        )
         cursor = self.db.execute("INSERT INTO runs (config_path) VALUES (?)", (config_path,))
         self.run_id = int(cursor.lastrowid or 0)
 
@@ -128,3 +135,11 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Bring a store written by an older version up to date, keeping its rows."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
