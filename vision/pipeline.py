@@ -1,5 +1,8 @@
 """Wire the stages for N cameras: source -> sampler -> detector -> rules -> lifecycle -> store.
 
+Each transition's snapshots are written to disk, then the transition is committed
+(with its outbox message when dispatch is on); the dispatcher sends it from there.
+
 Frames from all cameras are gathered into one batch per round and detected in one
 call; everything after the detector is per camera. One camera's failure (a corrupt
 file, a bad frame) is logged and ends that camera only.
@@ -18,6 +21,7 @@ import numpy as np
 from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
+from vision.events.snapshots import SnapshotPaths, SnapshotWriter
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
 from vision.rules import registry
@@ -128,6 +132,7 @@ class Pipeline:
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
         self.lifecycle = Lifecycle(timers)
+        self.snapshots = SnapshotWriter(config.storage.data_dir, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
     def run(self) -> RunSummary:
@@ -174,16 +179,25 @@ class Pipeline:
         for rule in worker.rules:
             for obs in rule.observe(frame, detections):
                 for transition in self.lifecycle.update(obs):
-                    self._emit(transition)
+                    self._emit(transition, frame, rule.zone.pixels(frame.width, frame.height))
 
-    def _emit(self, transition: Transition) -> None:
-        payload = {
-            "transition": transition.kind,
-            "pts": round(transition.pts, 3),
-            "event": transition.event,
-            "boxes": transition.boxes.to_records(self.detector.names),
-        }
+    def _emit(self, transition: Transition, frame: Frame, zone_pixels: np.ndarray) -> None:
+        snapshots = self.snapshots.write(transition, frame, zone_pixels)
+        payload = transition_payload(transition, self.detector.names, snapshots)
         self.store.record(transition, payload)
         self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
         if self.on_transition:
             self.on_transition(transition, payload)
+
+
+def transition_payload(
+    transition: Transition, names: dict[int, str], snapshots: SnapshotPaths | None
+) -> dict[str, Any]:
+    """What is stored (and, with the outbox's delivery fields, sent) for one transition."""
+    return {
+        "transition": transition.kind,
+        "pts": round(transition.pts, 3),
+        "event": transition.event,
+        "boxes": transition.boxes.to_records(names),
+        "snapshots": None if snapshots is None else snapshots.to_record(),
+    }
