@@ -21,7 +21,7 @@ import numpy as np
 from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
-from vision.events.snapshots import SnapshotPaths, SnapshotWriter
+from vision.events.snapshots import SnapshotWriter
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
 from vision.rules import registry
@@ -99,6 +99,27 @@ def build_rules(camera_id: str, zones: dict[str, Any], names: dict[int, str]) ->
     return rules
 
 
+class TransitionRecorder:
+    """Snapshots to disk first, then one commit of event, transition and outbox message."""
+
+    def __init__(self, store: Store, snapshots: SnapshotWriter) -> None:
+        self.store = store
+        self.snapshots = snapshots
+
+    def record(self, transition: Transition, frame: Frame, zone_pixels: np.ndarray) -> dict[str, Any]:
+        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries)."""
+        snapshots = self.snapshots.write(transition, frame, zone_pixels)
+        payload = {
+            "transition": transition.kind,
+            "pts": round(transition.pts, 3),
+            "event": transition.event,
+            "boxes": transition.boxes.to_records(self.snapshots.names),
+            "snapshots": snapshots.to_record(),
+        }
+        self.store.record(transition, payload)
+        return payload
+
+
 class Pipeline:
     """All enabled cameras of one config, run until their sources end."""
 
@@ -132,7 +153,7 @@ class Pipeline:
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
         self.lifecycle = Lifecycle(timers)
-        self.snapshots = SnapshotWriter(config.storage.data_dir, detector.names)
+        self.recorder = TransitionRecorder(store, SnapshotWriter(config.storage.data_dir, detector.names))
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
     def run(self) -> RunSummary:
@@ -182,22 +203,7 @@ class Pipeline:
                     self._emit(transition, frame, rule.zone.pixels(frame.width, frame.height))
 
     def _emit(self, transition: Transition, frame: Frame, zone_pixels: np.ndarray) -> None:
-        snapshots = self.snapshots.write(transition, frame, zone_pixels)
-        payload = transition_payload(transition, self.detector.names, snapshots)
-        self.store.record(transition, payload)
+        payload = self.recorder.record(transition, frame, zone_pixels)
         self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
         if self.on_transition:
             self.on_transition(transition, payload)
-
-
-def transition_payload(
-    transition: Transition, names: dict[int, str], snapshots: SnapshotPaths | None
-) -> dict[str, Any]:
-    """What is stored (and, with the outbox's delivery fields, sent) for one transition."""
-    return {
-        "transition": transition.kind,
-        "pts": round(transition.pts, 3),
-        "event": transition.event,
-        "boxes": transition.boxes.to_records(names),
-        "snapshots": None if snapshots is None else snapshots.to_record(),
-    }

@@ -8,7 +8,6 @@ transitions in order only, and keeps every ticket with its history in SQLite.
 Run it with ``street-vision receiver`` (secret from ``STREET_VISION_WEBHOOK_SECRET``).
 """
 
-
 import json
 import sqlite3
 import time
