@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from vision.dispatch.dispatcher import Dispatcher, backoff
-from vision.dispatch.outbox import next_due
+from vision.dispatch.outbox import Message, next_due
 from vision.dispatch.payload import body
 from vision.dispatch.signing import signed_headers
 from vision.events.lifecycle import Timers
@@ -176,11 +176,17 @@ def test_camera_outage_while_open_never_closes_the_ticket(sender: Sender, receiv
     assert receiver.tickets()[0][2] == "closed"
 
 
-def test_bad_signatures_are_rejected_and_nothing_is_stored(sender: Sender, receiver: Receiver) -> None:
+def opened(sender: Sender, receiver: Receiver) -> tuple[Message, bytes]:
+    """Start the receiver and commit an open; return its outbox message and the body it would send."""
     receiver.start()
     sender.feed(steady(0, 2, T, 8))
     message = next_due(sender.store.db, time.time())
-    raw = body(message)
+    assert message is not None
+    return message, body(message)
+
+
+def test_bad_signatures_are_rejected_and_nothing_is_stored(sender: Sender, receiver: Receiver) -> None:
+    message, raw = opened(sender, receiver)
     good = signed_headers(SECRET, raw, message.key, time.time())
     attempts = [
         (signed_headers("not-the-secret", raw, message.key, time.time()), raw, "bad signature"),
@@ -196,10 +202,7 @@ def test_bad_signatures_are_rejected_and_nothing_is_stored(sender: Sender, recei
 
 
 def test_replayed_request_is_deduped_and_a_stale_one_refused(sender: Sender, receiver: Receiver) -> None:
-    receiver.start()
-    sender.feed(steady(0, 2, T, 8))
-    message = next_due(sender.store.db, time.time())
-    raw = body(message)
+    message, raw = opened(sender, receiver)
     headers = signed_headers(SECRET, raw, message.key, time.time())
     first = httpx.post(receiver.url, content=raw, headers=headers, timeout=5).json()
     replay = httpx.post(receiver.url, content=raw, headers=headers, timeout=5).json()

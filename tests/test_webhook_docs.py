@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import time
 
 import jsonschema
 import pytest
 
+from vision.dispatch.signing import signed_headers
+
 from .conftest import ROOT
 from .dispatch_support import SCHEMA, validate
+from .test_docs import generator
 
 
 def test_payload_schema_is_current_and_valid() -> None:
-    spec = importlib.util.spec_from_file_location("make_schema", ROOT / "docs" / "make_webhook_schema.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     committed = (ROOT / "docs" / "webhook-payload.schema.json").read_text()
-    assert committed == module.render(), "run: python docs/make_webhook_schema.py"
+    assert committed == generator("make_webhook_schema").render(), "run: python docs/make_webhook_schema.py"
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
@@ -49,3 +49,17 @@ def test_schema_rejects_what_the_contract_forbids(change, why: str) -> None:
     change(example)
     with pytest.raises(jsonschema.ValidationError, match=re.escape(why)):
         validate(example)
+
+
+def test_the_documented_verification_recipe_accepts_our_signature_only() -> None:
+    text = (ROOT / "docs" / "webhook.md").read_text()
+    (recipe,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace: dict = {}
+    exec(recipe, namespace)
+    authentic = namespace["authentic"]
+    raw = json.dumps(examples()[0]).encode()
+    now = time.time()
+    assert authentic("k3y", signed_headers("k3y", raw, "e.1", now), raw)
+    assert not authentic("other", signed_headers("k3y", raw, "e.1", now), raw)
+    assert not authentic("k3y", signed_headers("k3y", raw, "e.1", now), raw + b" ")
+    assert not authentic("k3y", signed_headers("k3y", raw, "e.1", now - 3600), raw)
