@@ -23,8 +23,8 @@ from pydantic import SecretStr
 from vision.config import DispatchConfig
 from vision.dispatch.receiver import WEBHOOK_PATH, create_app
 from vision.events.lifecycle import Lifecycle, Timers
+from vision.events.recorder import TransitionRecorder
 from vision.events.snapshots import SnapshotWriter
-from vision.pipeline import TransitionRecorder
 from vision.store import Store
 from vision.types import Condition, Detections, Frame, Observation
 

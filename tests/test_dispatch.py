@@ -138,9 +138,9 @@ def test_500s_and_a_timeout_are_retried_and_the_late_duplicate_is_deduped(
 ) -> None:
     receiver.start()
     receiver.faults.fail = 2  # the open is refused twice with 500
-    receiver.faults.slow, receiver.faults.hold = 1, 1.5  # then applied, but answered after the timeout
+    receiver.faults.slow, receiver.faults.hold = 1, 3.0  # then applied, but answered after the timeout
     sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0))
-    dispatcher = dispatching(sender, receiver, timeout=0.5)
+    dispatcher = dispatching(sender, receiver, timeout=1.0)
     try:
         counts = dispatcher.drain(BOUND_S)
     finally:

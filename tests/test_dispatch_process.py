@@ -96,7 +96,7 @@ def test_killed_after_the_outbox_write_before_delivery_then_restart_delivers(
 def test_killed_mid_send_redelivers_with_the_same_key_and_the_receiver_dedupes(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    sender = Sender(tmp_path / "data", Timers(1.0, 2.0, 1.0))
+    sender = Sender(tmp_path / "data", Timers(1.0, 2.0, 1.0, 0.0))
     kinds = sender.feed(steady(0, 2, T, 8) + steady(2.5, 4, T, 12) + steady(4.5, 7, F, 0))
     sender.store.close()
     assert kinds == ["open", "update", "close"]

@@ -21,6 +21,7 @@ import numpy as np
 from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
+from vision.events.recorder import TransitionRecorder
 from vision.events.snapshots import SnapshotWriter
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
@@ -97,27 +98,6 @@ def build_rules(camera_id: str, zones: dict[str, Any], names: dict[int, str]) ->
             if rule_cfg is not None:
                 rules.append(rule_cls(camera_id, zone, rule_cfg, names))
     return rules
-
-
-class TransitionRecorder:
-    """Snapshots to disk first, then one commit of event, transition and outbox message."""
-
-    def __init__(self, store: Store, snapshots: SnapshotWriter) -> None:
-        self.store = store
-        self.snapshots = snapshots
-
-    def record(self, transition: Transition, frame: Frame, zone_pixels: np.ndarray) -> dict[str, Any]:
-        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries)."""
-        snapshots = self.snapshots.write(transition, frame, zone_pixels)
-        payload = {
-            "transition": transition.kind,
-            "pts": round(transition.pts, 3),
-            "event": transition.event,
-            "boxes": transition.boxes.to_records(self.snapshots.names),
-            "snapshots": snapshots.to_record(),
-        }
-        self.store.record(transition, payload)
-        return payload
 
 
 class Pipeline:

@@ -76,7 +76,6 @@ class Dispatcher:
                 counts = outbox.counts(db)
                 if counts.deliverable == 0 or time.monotonic() >= deadline:
                     return counts
-                self._wake.set()
                 time.sleep(DRAIN_POLL_S)
         finally:
             db.close()

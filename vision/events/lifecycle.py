@@ -27,7 +27,7 @@ class Timers:
     min_duration: float
     close_after: float
     update_interval: float
-    reopen_window: float = 0.0
+    reopen_window: float  # 0: a closed event never reopens
 
 
 @dataclass(slots=True)
