@@ -167,8 +167,8 @@ class Sender:
         self.data_dir = data_dir
         self.lifecycle = Lifecycle({KEY: timers})
         self.store = Store(data_dir, dispatch=True)
-        self.recorder = TransitionRecorder(self.store, SnapshotWriter(data_dir, NAMES))
-        self.zone = np.array([[10, 10], [150, 10], [150, 110], [10, 110]], np.float32)
+        zone = np.array([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]])
+        self.recorder = TransitionRecorder(self.store, SnapshotWriter(data_dir, NAMES), {KEY[:2]: zone})
         self.image = np.full((120, 160, 3), 90, np.uint8)
 
     def feed(self, seq: list[tuple[float, Condition, int]]) -> list[str]:
@@ -180,7 +180,7 @@ class Sender:
             )
             obs = Observation("crowd", "cam", "square", "zone", pts, condition, 0.9, count, boxes)
             for transition in self.lifecycle.update(obs):
-                self.recorder.record(transition, Frame("cam", pts, self.image), self.zone)
+                self.recorder.record(transition, Frame("cam", pts, self.image))
                 kinds.append(transition.kind)
         return kinds
 

@@ -22,7 +22,6 @@ from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
-from vision.events.snapshots import SnapshotWriter
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
 from vision.rules import registry
@@ -133,7 +132,7 @@ class Pipeline:
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, rules)
         self.lifecycle = Lifecycle(timers)
-        self.recorder = TransitionRecorder(store, SnapshotWriter(config.storage.data_dir, detector.names))
+        self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
     def run(self) -> RunSummary:
@@ -180,10 +179,10 @@ class Pipeline:
         for rule in worker.rules:
             for obs in rule.observe(frame, detections):
                 for transition in self.lifecycle.update(obs):
-                    self._emit(transition, frame, rule.zone.pixels(frame.width, frame.height))
+                    self._emit(transition, frame)
 
-    def _emit(self, transition: Transition, frame: Frame, zone_pixels: np.ndarray) -> None:
-        payload = self.recorder.record(transition, frame, zone_pixels)
+    def _emit(self, transition: Transition, frame: Frame) -> None:
+        payload = self.recorder.record(transition, frame)
         self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
         if self.on_transition:
             self.on_transition(transition, payload)
