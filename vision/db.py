@@ -15,10 +15,13 @@ from pathlib import Path
 BUSY_TIMEOUT_S = 10.0
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """An autocommit connection in WAL mode; transactions are explicit (see :func:`immediate`)."""
+def connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
+    """An autocommit connection in WAL mode; transactions are explicit (see :func:`immediate`).
+
+    ``any_thread`` allows use from several threads, which the caller must then serialize.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=not any_thread)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db

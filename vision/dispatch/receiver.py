@@ -10,6 +10,7 @@ Run it with ``street-vision receiver`` (secret from ``STREET_VISION_WEBHOOK_SECR
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -85,20 +86,22 @@ class Ticket(BaseModel):
 
 
 class TicketStore:
-    """The receiver's SQLite file; one short connection per request (requests run on a thread pool)."""
+    """The receiver's SQLite file, behind one connection that requests (on a thread pool) take in turn.
+
+    One long-lived connection, not one per request: closing SQLite's last connection
+    checkpoints the WAL to disk, which would cost every request a sync.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with self.connection() as db:
-            db.executescript(SCHEMA)
+        self._db = connect(path, any_thread=True)
+        self._lock = threading.Lock()
+        self._db.executescript(SCHEMA)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
-        db = connect(self.path)
-        try:
-            yield db
-        finally:
-            db.close()
+        with self._lock:
+            yield self._db
 
     def apply(self, delivery: WebhookPayload, raw: bytes) -> Receipt:
         """Apply one transition once; a repeated key returns the first answer."""
