@@ -2,7 +2,7 @@
 
 Integrators copy it. It checks the signature over the raw body before reading it,
 refuses stale timestamps (a replay from long ago), answers a repeated idempotency
-key with the original answer instead of applying it twice, applies an event's
+key with the same ticket id instead of applying it twice, applies an event's
 transitions in order only, and keeps every ticket with its history in SQLite.
 
 Run it with ``street-vision receiver`` (secret from ``STREET_VISION_WEBHOOK_SECRET``).
@@ -93,7 +93,6 @@ class TicketStore:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         self._db = connect(path, any_thread=True)
         self._lock = threading.Lock()
         self._db.executescript(SCHEMA)
@@ -104,7 +103,7 @@ class TicketStore:
             yield self._db
 
     def apply(self, delivery: WebhookPayload, raw: bytes) -> Receipt:
-        """Apply one transition once; a repeated key returns the first answer."""
+        """Apply one transition once; a repeated key gets the same ticket id and only counts the replay."""
         with self.connection() as db, immediate(db):
             seen = db.execute(
                 "SELECT h.ticket_id, t.state FROM history h JOIN tickets t USING (ticket_id) "
