@@ -95,6 +95,11 @@ def test_demo_config_is_valid() -> None:
             "dispatch.webhook_url: must be an http:// or https:// URL (line 11)",
         ),
         (
+            "  secret: ${HOOK_SECRET}\n",
+            "",
+            "dispatch.secret: required when webhook_url is set: every request is signed with it (line 10)",
+        ),
+        (
             "  riverbank:",
             "  river bank:",
             "cameras.river bank: 'river bank' is not a valid name: use letters, digits, '_' and '-' "

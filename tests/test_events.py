@@ -31,8 +31,13 @@ def feed(lifecycle: Lifecycle, seq: list[tuple[float, Condition]]) -> list[tuple
 T, F, U = Condition.TRUE, Condition.FALSE, Condition.UNKNOWN
 
 
-def life(min_duration: float = 2.0, close_after: float = 3.0, update_interval: float = 1e9) -> Lifecycle:
-    return Lifecycle({KEY: Timers(min_duration, close_after, update_interval)})
+def life(
+    min_duration: float = 2.0,
+    close_after: float = 3.0,
+    update_interval: float = 1e9,
+    reopen_window: float = 0.0,
+) -> Lifecycle:
+    return Lifecycle({KEY: Timers(min_duration, close_after, update_interval, reopen_window)})
 
 
 def test_opens_after_min_duration_and_closes_after_verified_absence() -> None:
@@ -71,6 +76,53 @@ def test_updates_are_rate_limited_and_only_on_change() -> None:
     for pts, count in [(0, 5), (5, 9), (10, 9), (12, 9), (20, 12), (25, 12)]:
         out += [(t.kind, t.pts, t.event["count"]) for t in lifecycle.update(obs(pts, T, count))]
     assert out == [("open", 0, 5), ("update", 10, 9), ("update", 20, 12)]
+
+
+def test_condition_back_within_the_reopen_window_reopens_the_same_event() -> None:
+    lifecycle = life(reopen_window=10)
+    out = []
+    for pts, cond in [(0, T), (2, T), (3, F), (6, F), (8, T), (9, F), (12, T), (14, T), (15, F), (18, F)]:
+        out += [
+            (t.kind, t.pts, t.event["event_id"], t.event["reopens"]) for t in lifecycle.update(obs(pts, cond))
+        ]
+    assert [(k, p, n) for k, p, _, n in out] == [
+        ("open", 2, 0),
+        ("close", 6, 0),
+        ("reopen", 14, 1),
+        ("close", 18, 1),
+    ]
+    assert len({e for _, _, e, _ in out}) == 1  # one event, one ticket
+    # the 1 s blip at 8 did not reopen (it never held for min_duration) and did not use up the window
+
+
+def test_condition_back_after_the_reopen_window_is_a_new_event() -> None:
+    lifecycle = life(reopen_window=10)
+    first = [t.event for pts, c in [(0, T), (2, T), (3, F), (6, F)] for t in lifecycle.update(obs(pts, c))]
+    later = [t for pts, c in [(16.5, T), (18.5, T)] for t in lifecycle.update(obs(pts, c))]
+    assert [t.kind for t in later] == ["open"]
+    assert later[0].event["event_id"] != first[0]["event_id"] and later[0].event["reopens"] == 0
+
+
+def test_reopened_event_keeps_first_times_and_clears_resolved_at() -> None:
+    lifecycle = life(reopen_window=5)
+    seq = [(0, T), (2, T), (3, F), (6, F), (7, T), (9, T)]
+    transitions = [t for pts, c in seq for t in lifecycle.update(obs(pts, c))]
+    assert [t.kind for t in transitions] == ["open", "close", "reopen"]
+    event = transitions[-1].event
+    assert (event["first_seen"], event["opened_at"], event["resolved_at"], event["reopened_at"]) == (
+        0,
+        2,
+        None,
+        9,
+    )
+    assert event["state"] == "open" and transitions[1].event["resolved_at"] == 6
+
+
+def test_unknown_after_a_close_neither_reopens_nor_opens() -> None:
+    lifecycle = life(reopen_window=10)
+    seq = [(0, T), (2, T), (3, F), (6, F), (7, U), (30, U), (31, F)]
+    assert feed(lifecycle, seq) == [("open", 2), ("close", 6)]
+    assert lifecycle.open_events() == []
 
 
 def people(n: int) -> Detections:

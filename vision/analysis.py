@@ -28,7 +28,10 @@ class CameraAnalysis:
         self.rules = self._build_rules(camera, names, events)
         self.timers = {
             (camera_id, rule.zone.name, rule.name): Timers(
-                rule.config.min_duration, rule.config.close_after or 0.0, events.update_interval
+                rule.config.min_duration,
+                rule.config.close_after or 0.0,
+                events.update_interval,
+                events.reopen_window,
             )
             for rule in self.rules
         }

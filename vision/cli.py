@@ -1,4 +1,4 @@
-"""``street-vision``: check a config, detect on images, run the pipeline on cameras.
+"""``street-vision``: check a config, detect on images, run the pipeline, dispatch tickets.
 
 Errors that the user can fix (a config line, a missing model, an unreadable image)
 end with one readable line per problem and exit code 2, never a traceback.
@@ -18,6 +18,7 @@ import cv2
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
+from vision.dispatch import commands as dispatch_commands
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -63,20 +64,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from vision.dispatch.dispatcher import Dispatcher
     from vision.pipeline import Pipeline
     from vision.store import Store
 
     config: Config = load_config(args.config)
     detector = Detector.from_config(config.detector)
-    if config.dispatch.webhook_url:
-        log.warning(
-            "dispatch.webhook_url is set, but webhook delivery is not built yet: "
-            "events are stored in SQLite only"
-        )
-    store = Store(config.storage.data_dir, str(args.config))
+    store = Store(config.storage.data_dir, str(args.config), dispatch=bool(config.dispatch.webhook_url))
+    dispatcher = Dispatcher(store.path, config.dispatch) if config.dispatch.webhook_url else None
 
-    def print_transition(transition: Transition, payload: dict[str, Any]) -> None:
-        print(json.dumps({"kind": "event", **payload}), flush=True)
+    def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
+        if dispatcher:
+            dispatcher.notify()
+        if args.jsonl:
+            print(json.dumps({"kind": "event", **payload}), flush=True)
 
     def print_detections(frame: Frame, detections: Any) -> None:
         print(
@@ -95,12 +96,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         config,
         detector,
         store,
-        on_transition=print_transition if args.jsonl else None,
+        on_transition=on_transition,
         on_detections=print_detections if args.jsonl and args.detections else None,
     )
+    if dispatcher:
+        dispatcher.start()
     try:
         summary = pipeline.run()
+        delivery = dispatcher.drain(args.drain_seconds) if dispatcher else None
     finally:
+        if dispatcher:
+            dispatcher.stop()
         store.close()
     heatmaps = config.storage.data_dir / "heatmaps"
     for camera_id, worker in pipeline.workers.items():
@@ -110,6 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 worker.analysis.scene.heatmap.png(worker.analysis.scene.last_frame.image)
             )
     record = summary.to_record()
+    if delivery is not None:
+        record["outbox"] = delivery.to_record()
+        dispatch_commands.report_leftovers(delivery)
     if args.jsonl:
         print(json.dumps({"kind": "summary", **record}), flush=True)
     else:
@@ -122,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"transitions: {record['transitions'] or 'none'}; still open: {record['open_events']}; "
             f"{record['detect_fps']} frames/s; store: {store.path}"
         )
+        if delivery is not None:
+            print(f"webhook: {dispatch_commands.describe(delivery)}")
     failed = [k for k, v in record["cameras"].items() if v["error"]]
     return 1 if failed and len(failed) == len(record["cameras"]) else 0
 
@@ -147,7 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
     p.add_argument("--detections", action="store_true", help="with --jsonl, also print every frame's boxes")
+    p.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="with a webhook: at the end, wait this long for the outbox to be delivered (default 30)",
+    )
     p.set_defaults(func=cmd_run)
+    dispatch_commands.add_parsers(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -203,17 +204,33 @@ class EventsConfig(StrictModel):
     update_interval: float = Field(
         30.0, ge=0, description="At most one update per event this often, sent when its count changed."
     )
+    reopen_window: float = Field(
+        60.0,
+        ge=0,
+        description="A condition back within this long after a close reopens the same event and "
+        "ticket; later, it is a new event. 0 never reopens.",
+    )
 
 
 class DispatchConfig(StrictModel):
-    """Where tickets go. Parsed and validated now; delivery arrives with the outbox dispatcher."""
+    """Where tickets go: signed JSON POSTs from the durable outbox, retried until delivered."""
 
     webhook_url: str | None = Field(None, description="Ticketing webhook (http or https); None: no dispatch.")
-    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for signatures; use ${ENV_VAR}.")
+    secret: SecretStr | None = Field(
+        None,
+        validate_default=True,
+        description="HMAC-SHA256 key for signatures, required with webhook_url; use ${ENV_VAR}.",
+    )
     timeout: float = Field(5.0, gt=0, le=120, description="Seconds per request.")
-    max_attempts: int = Field(10, ge=1, le=1000, description="Attempts before a message is dead-lettered.")
+    max_attempts: int = Field(
+        400,
+        ge=1,
+        le=100000,
+        description="Attempts before a message is dead-lettered (400 with the default backoff: about a "
+        "day of receiver downtime).",
+    )
     backoff_initial: float = Field(1.0, gt=0, description="First retry delay, seconds; doubles each try.")
-    backoff_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds.")
+    backoff_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds (before jitter).")
 
     @field_validator("webhook_url")
     @classmethod
@@ -221,6 +238,13 @@ class DispatchConfig(StrictModel):
         if url is not None and not re.match(r"^https?://[^/\s]+", url):
             raise ValueError("must be an http:// or https:// URL")
         return url
+
+    @field_validator("secret")
+    @classmethod
+    def _signed(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("webhook_url") and (secret is None or not secret.get_secret_value()):
+            raise ValueError("required when webhook_url is set: every request is signed with it")
+        return secret
 
 
 class StorageConfig(StrictModel):

@@ -1,5 +1,8 @@
 """Wire the stages for N cameras: source -> sampler -> detector -> tracker -> rules -> lifecycle -> store.
 
+Each transition's snapshots are written to disk, then the transition is committed
+(with its outbox message when dispatch is on); the dispatcher sends it from there.
+
 Frames from all cameras are gathered into one batch per round and detected in one
 call; everything after the detector (tracking, rules) is per camera. One camera's
 failure (a corrupt file, a bad frame) is logged and ends that camera only.
@@ -17,6 +20,7 @@ from vision.analysis import CameraAnalysis
 from vision.config import Config
 from vision.detect.detector import Detector
 from vision.events.lifecycle import Lifecycle, Timers
+from vision.events.recorder import TransitionRecorder
 from vision.ingest.file_source import FileSource, SourceError
 from vision.ingest.sampler import Sampler
 from vision.store import Store
@@ -105,6 +109,7 @@ class Pipeline:
             source = FileSource(camera_id, cam.url, cam.decode)
             self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, analysis)
         self.lifecycle = Lifecycle(timers)
+        self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
     def run(self) -> RunSummary:
@@ -151,16 +156,10 @@ class Pipeline:
             self.on_detections(frame, detections)
         for obs in observations:
             for transition in self.lifecycle.update(obs):
-                self._emit(transition)
+                self._emit(transition, frame)
 
-    def _emit(self, transition: Transition) -> None:
-        payload = {
-            "transition": transition.kind,
-            "pts": round(transition.pts, 3),
-            "event": transition.event,
-            "boxes": transition.boxes.to_records(self.detector.names),
-        }
-        self.store.record(transition, payload)
+    def _emit(self, transition: Transition, frame: Frame) -> None:
+        payload = self.recorder.record(transition, frame)
         self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
         if self.on_transition:
             self.on_transition(transition, payload)

@@ -1,7 +1,8 @@
-"""The SQLite store under the data folder: detections, events and their transitions.
+"""The SQLite store under the data folder: detections, events, their transitions, the outbox.
 
-WAL mode lets the API read while the pipeline writes. Each event transition is
-committed together with the event row, in one transaction, before anything is sent.
+WAL mode lets the API and the dispatcher read while the pipeline writes. Each event
+transition is committed together with the event row and, when dispatch is on, its
+outbox message, in one transaction, before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from vision.db import connect, immediate
+from vision.dispatch import outbox
 from vision.types import Detections, Transition
 
 SCHEMA = """
@@ -43,6 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     first_seen REAL NOT NULL,
     opened_at REAL,
     resolved_at REAL,
+    reopened_at REAL,
+    reopens INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL,
     count INTEGER NOT NULL,
     peak_count INTEGER NOT NULL
@@ -66,6 +71,8 @@ EVENT_COLUMNS = (
     "first_seen",
     "opened_at",
     "resolved_at",
+    "reopened_at",
+    "reopens",
     "confidence",
     "count",
     "peak_count",
@@ -73,15 +80,20 @@ EVENT_COLUMNS = (
 
 
 class Store:
-    """One SQLite file; one instance per process, used from the pipeline's thread."""
+    """One SQLite file; one instance per process, used from the pipeline's thread.
 
-    def __init__(self, data_dir: Path, config_path: str | None = None) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "street-vision.sqlite"
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+    With ``dispatch`` on, every recorded transition also becomes an outbox message.
+    """
+
+    def __init__(self, data_dir: Path, config_path: str | None = None, dispatch: bool = False) -> None:
+        self.path = store_path(data_dir)
+        self.dispatch = dispatch
+        self.db = connect(self.path)
         self.db.executescript(SCHEMA)
+        self.db.executescript(outbox.SCHEMA)
+        _add_missing_columns(
+            self.db, "events", {"reopened_at": "REAL", "reopens": "INTEGER NOT NULL DEFAULT 0"}
+        )
         cursor = self.db.execute("INSERT INTO runs (config_path) VALUES (?)", (config_path,))
         self.run_id = int(cursor.lastrowid or 0)
 
@@ -101,30 +113,40 @@ class Store:
             detections.track_id.tolist(),
             strict=True,
         )
-        with self.db:
+        with immediate(self.db):  # one commit per frame, not one per box
             self.db.executemany("INSERT INTO detections VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def record(self, transition: Transition, payload: dict[str, Any]) -> None:
-        """Upsert the event and append the transition, atomically."""
+        """Upsert the event and append the transition (and its outbox message), atomically."""
         event = transition.event
         values = [event[c] for c in EVENT_COLUMNS]
         placeholders = ",".join("?" * (len(EVENT_COLUMNS) + 1))
         updates = ",".join(f"{c}=excluded.{c}" for c in EVENT_COLUMNS[1:])
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.db):
             self.db.execute(
                 f"INSERT INTO events (run_id,{','.join(EVENT_COLUMNS)}) VALUES ({placeholders}) "
                 f"ON CONFLICT(event_id) DO UPDATE SET {updates}",
                 [self.run_id, *values],
             )
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
                 (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            if self.dispatch:
+                outbox.enqueue(self.db, int(cursor.lastrowid or 0), event["event_id"])
 
     def close(self) -> None:
         self.db.close()
+
+
+def store_path(data_dir: Path) -> Path:
+    """The store's file inside the data folder (the dispatcher and the CLI open it by this)."""
+    return data_dir / "street-vision.sqlite"
+
+
+def _add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Bring a store written by an older version up to date, keeping its rows."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")

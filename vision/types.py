@@ -153,6 +153,8 @@ class Event:
     first_seen: float
     opened_at: float | None = None
     resolved_at: float | None = None
+    reopened_at: float | None = None  # the last time it reopened within the reopen window
+    reopens: int = 0
     confidence: float = 0.0
     count: int = 0
     peak_count: int = 0
@@ -168,6 +170,8 @@ class Event:
             "first_seen": round(self.first_seen, 3),
             "opened_at": None if self.opened_at is None else round(self.opened_at, 3),
             "resolved_at": None if self.resolved_at is None else round(self.resolved_at, 3),
+            "reopened_at": None if self.reopened_at is None else round(self.reopened_at, 3),
+            "reopens": self.reopens,
             "confidence": round(self.confidence, 4),
             "count": self.count,
             "peak_count": self.peak_count,
@@ -178,7 +182,7 @@ class Event:
 class Transition:
     """A change of an event's state, frozen at the moment it happened: the unit that is stored and sent."""
 
-    kind: str  # "open" | "update" | "close"
+    kind: str  # "open" | "update" | "close" | "reopen"
     pts: float
     event: dict[str, Any]  # Event.to_record() at that moment
     boxes: Detections = field(default_factory=Detections.empty)

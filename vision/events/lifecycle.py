@@ -1,14 +1,19 @@
-"""Debounce observations into events: pending -> open -> resolving -> resolved.
+"""Debounce observations into events: pending -> open -> resolving -> resolved (-> reopened).
 
 Timers add up stream time between consecutive healthy observations only, so an
 UNKNOWN stretch (camera stalled, zone occluded) pauses them and never closes an
-event: absence must be seen to be believed.
+event: absence must be seen to be believed. A condition that comes back within
+``reopen_window`` seconds of a close reopens the same event (and so the same
+ticket) instead of opening a new one, so a worker's ticket is not split in two
+by a brief lull.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vision.types import Condition, Event, EventState, Observation, Transition
 
@@ -17,11 +22,12 @@ Key = tuple[str, str, str, str]  # camera, zone, rule, subject
 
 @dataclass(frozen=True, slots=True)
 class Timers:
-    """Seconds of stream time: to open, to close, and between updates."""
+    """Seconds of stream time: to open, to close, between updates, and to reopen after a close."""
 
     min_duration: float
     close_after: float
     update_interval: float
+    reopen_window: float  # 0: a closed event never reopens
 
 
 @dataclass(slots=True)
@@ -31,8 +37,18 @@ class _Track:
     condition: Condition  # the last healthy (TRUE/FALSE) condition
     held: float = 0.0  # seconds that condition has held, healthy time only
     paused: bool = False  # the last observation was UNKNOWN: the gap since does not count
+    pending: bool = True  # not yet (re)opened: nothing reported for this episode
+    reopening: bool = False  # the episode continues a recently resolved event
     reported_count: int = 0
     reported_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Closed:
+    """Resolved events that may still reopen, per camera (each camera has its own stream clock)."""
+
+    events: dict[Key, Event] = field(default_factory=dict)
+    expiry: list[tuple[float, int, Key, Event]] = field(default_factory=list)  # heap by deadline
 
 
 class Lifecycle:
@@ -41,17 +57,22 @@ class Lifecycle:
     def __init__(self, timers: dict[tuple[str, str, str], Timers]) -> None:
         self.timers = timers  # by (camera, zone, rule)
         self.tracks: dict[Key, _Track] = {}
+        self.closed: dict[str, _Closed] = {}
+        self._tie = itertools.count()  # heap tie-breaker: events do not compare
 
     def update(self, obs: Observation) -> list[Transition]:
         """Feed one observation; return the transitions it caused (at most one)."""
         key = (obs.camera_id, obs.zone, obs.rule, obs.subject)
         timers = self.timers[(obs.camera_id, obs.zone, obs.rule)]
+        closed = self._forget_expired(obs.camera_id, obs.pts)
         track = self.tracks.get(key)
         if track is None:
             if obs.condition is not Condition.TRUE:
                 return []
-            track = self.tracks[key] = _Track(self._new_event(obs), obs.pts, Condition.TRUE)
-            return self._maybe_open(track, obs, timers)
+            earlier = closed.events.get(key)
+            event = self._new_event(obs) if earlier is None else earlier
+            track = self.tracks[key] = _Track(event, obs.pts, Condition.TRUE, reopening=earlier is not None)
+            return self._maybe_open(key, track, obs, timers)
         if obs.condition is Condition.UNKNOWN:
             track.paused = True
             return []
@@ -64,24 +85,37 @@ class Lifecycle:
         if obs.condition is Condition.TRUE:
             event.count, event.confidence = obs.count, max(event.confidence, obs.confidence)
             event.peak_count = max(event.peak_count, obs.count)
-            if event.state is EventState.PENDING:
-                return self._maybe_open(track, obs, timers)
+            if track.pending:
+                return self._maybe_open(key, track, obs, timers)
             event.state = EventState.OPEN
             return self._maybe_update(track, obs, timers)
         # FALSE
-        if event.state is EventState.PENDING:
+        if track.pending:  # a blip: forget it (a resolved event stays reopenable until its window ends)
             del self.tracks[key]
             return []
         event.state = EventState.RESOLVING
         if track.held >= timers.close_after:
             event.state, event.resolved_at, event.count = EventState.RESOLVED, obs.pts, obs.count
             del self.tracks[key]
+            if timers.reopen_window > 0:
+                closed.events[key] = event
+                deadline = obs.pts + timers.reopen_window
+                heapq.heappush(closed.expiry, (deadline, next(self._tie), key, event))
             return [Transition("close", obs.pts, event.to_record(), obs.boxes)]
         return []
 
     def open_events(self) -> list[Event]:
         """Events that are open or being verified as gone (not pending)."""
-        return [t.event for t in self.tracks.values() if t.event.state is not EventState.PENDING]
+        return [t.event for t in self.tracks.values() if not t.pending]
+
+    def _forget_expired(self, camera_id: str, pts: float) -> _Closed:
+        """Drop this camera's resolved events whose reopen window has passed (amortized O(1))."""
+        closed = self.closed.setdefault(camera_id, _Closed())
+        while closed.expiry and closed.expiry[0][0] < pts:
+            _, _, key, event = heapq.heappop(closed.expiry)
+            if closed.events.get(key) is event:
+                del closed.events[key]
+        return closed
 
     @staticmethod
     def _new_event(obs: Observation) -> Event:
@@ -98,13 +132,18 @@ class Lifecycle:
             peak_count=obs.count,
         )
 
-    @staticmethod
-    def _maybe_open(track: _Track, obs: Observation, timers: Timers) -> list[Transition]:
+    def _maybe_open(self, key: Key, track: _Track, obs: Observation, timers: Timers) -> list[Transition]:
         if track.held < timers.min_duration:
             return []
         event = track.event
-        event.state, event.opened_at = EventState.OPEN, obs.pts
+        track.pending = False
         track.reported_count, track.reported_at = event.count, obs.pts
+        if track.reopening:
+            self.closed[obs.camera_id].events.pop(key, None)
+            event.state, event.reopened_at, event.resolved_at = EventState.OPEN, obs.pts, None
+            event.reopens += 1
+            return [Transition("reopen", obs.pts, event.to_record(), obs.boxes)]
+        event.state, event.opened_at = EventState.OPEN, obs.pts
         return [Transition("open", obs.pts, event.to_record(), obs.boxes)]
 
     @staticmethod

@@ -18,4 +18,6 @@ def registry() -> dict[str, type[Rule]]:
     """Import every module of this package once and return the rules by name."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
-    return {rule.name: rule for rule in sorted(Rule.__subclasses__(), key=lambda r: r.name)}  # import order varies
+    return {
+        rule.name: rule for rule in sorted(Rule.__subclasses__(), key=lambda r: r.name)
+    }  # import order varies

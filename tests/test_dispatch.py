@@ -1,0 +1,277 @@
+"""Outbox -> signed webhook -> the real reference receiver over loopback HTTP, in one process.
+
+Every test asserts on what the receiver stored (its SQLite file), not only on what
+the sender believes it sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+
+from vision.dispatch.dispatcher import Dispatcher, backoff
+from vision.dispatch.outbox import Message, next_due
+from vision.dispatch.payload import body
+from vision.dispatch.signing import signed_headers
+from vision.events.lifecycle import Timers
+
+from .conftest import ROOT
+from .dispatch_support import (
+    BOUND_S,
+    SECRET,
+    F,
+    Receiver,
+    Sender,
+    T,
+    U,
+    dispatch_config,
+    steady,
+    validate,
+    wait_for,
+)
+
+TIMERS = Timers(min_duration=1.0, close_after=2.0, update_interval=1.0, reopen_window=10.0)
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    server = Receiver(tmp_path / "receiver.sqlite")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sender(tmp_path: Path) -> Iterator[Sender]:
+    side = Sender(tmp_path / "data", TIMERS)
+    yield side
+    side.store.close()
+
+
+def dispatching(sender: Sender, receiver: Receiver, **overrides: float) -> Dispatcher:
+    dispatcher = Dispatcher(sender.store.path, dispatch_config(receiver.url, **overrides))
+    dispatcher.start()
+    return dispatcher
+
+
+def test_open_update_close_reopen_and_a_new_episode_reach_the_receiver(
+    sender: Sender, receiver: Receiver
+) -> None:
+    receiver.start()
+    dispatcher = dispatching(sender, receiver)
+    try:
+        kinds = sender.feed(
+            steady(0, 2, T, 8)  # opens at 1.0
+            + steady(2.5, 4, T, 11)  # more people: an update
+            + steady(4.5, 7, F, 2)  # verified absence: closes at 6.5
+            + steady(7.5, 9, T, 9)  # back within the reopen window: the same ticket reopens
+            + steady(9.5, 12, F, 1)  # closes again at 11.5
+            + steady(30, 31.5, T, 8)  # long after the window: a new event, a new ticket
+        )
+        assert kinds == ["open", "update", "close", "reopen", "close", "open"]
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert counts.deliverable == 0 and counts.delivered == 6
+
+    (first, _, closed), (second, _, opened) = receiver.tickets()
+    assert (closed, opened) == ("closed", "open")
+    history = receiver.history()
+    assert [(h[2], h[3], h[4]) for h in history] == [
+        (1, "open", 0),
+        (2, "update", 0),
+        (3, "close", 0),
+        (4, "reopen", 0),
+        (5, "close", 0),
+        (1, "open", 0),
+    ]
+    assert [h[0] for h in history] == [first] * 5 + [second]
+    bodies = receiver.bodies()
+    for sent in bodies:
+        validate(sent)
+        assert sent["idempotency_key"] == f"{sent['event']['event_id']}.{sent['sequence']}"
+        for name in ("clean", "annotated"):
+            picture = cv2.imread(str(sender.data_dir / sent["snapshots"][name]))
+            assert picture.shape == sender.image.shape
+    # the open carries no ticket id; every later message quotes the one the receiver answered with
+    assert [b["ticket_id"] for b in bodies] == [None, first, first, first, first, None]
+    reopened = bodies[3]["event"]
+    assert reopened["reopens"] == 1 and reopened["resolved_at"] is None and reopened["opened_at"] == 1.0
+    remote = dict(sender.store.db.execute("SELECT event_id, ticket_id FROM remote_tickets"))
+    assert remote == {history[0][1]: first, history[5][1]: second}
+
+
+def test_receiver_down_then_up_delivers_everything_in_order(
+    sender: Sender, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender.feed(steady(0, 2, T, 8) + steady(2.5, 4, T, 12) + steady(4.5, 7, F, 0))
+    with caplog.at_level(logging.INFO):
+        dispatcher = dispatching(sender, receiver)
+        try:
+            wait_for(lambda: sender.outbox()[0][3] >= 3, "three refused attempts at the open")
+            # nothing behind the open was tried: an event's messages go strictly in order
+            assert [(m[2], m[3]) for m in sender.outbox()[1:]] == [("pending", 0), ("pending", 0)]
+            error = sender.store.db.execute("SELECT last_error FROM outbox WHERE event_seq = 1").fetchone()[0]
+            assert error.startswith(f"POST {receiver.url}: cannot connect") and "refused" in error
+            receiver.start()
+            counts = dispatcher.drain(BOUND_S)
+        finally:
+            dispatcher.stop()
+    assert counts.delivered == 3 and counts.pending == 0
+    assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open"), (2, "update"), (3, "close")]
+    assert receiver.tickets()[0][2] == "closed"
+    assert receiver.url in caplog.text and "kept in the outbox" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_500s_and_a_timeout_are_retried_and_the_late_duplicate_is_deduped(
+    sender: Sender, receiver: Receiver
+) -> None:
+    receiver.start()
+    receiver.faults.fail = 2  # the open is refused twice with 500
+    receiver.faults.slow, receiver.faults.hold = 1, 3.0  # then applied, but answered after the timeout
+    sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0))
+    dispatcher = dispatching(sender, receiver, timeout=1.0)
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert counts.delivered == 2 and counts.pending == 0
+    (ticket, event_id, state), *_ = receiver.tickets()
+    assert state == "closed"
+    open_key = f"{event_id}.1"
+    assert receiver.faults.seen[:4] == [open_key] * 4  # 500, 500, timed out (but applied), duplicate
+    assert [(h[2], h[3], h[4]) for h in receiver.history()] == [(1, "open", 1), (2, "close", 0)]
+    error = sender.store.db.execute("SELECT attempts FROM outbox WHERE event_seq = 1").fetchone()
+    assert error == (4,)
+    assert sender.store.db.execute("SELECT ticket_id FROM remote_tickets").fetchone() == (ticket,)
+
+
+def test_camera_outage_while_open_never_closes_the_ticket(sender: Sender, receiver: Receiver) -> None:
+    receiver.start()
+    dispatcher = dispatching(sender, receiver)
+    try:
+        # open; the zone empties for one second; then the camera is dark for an hour of stream time
+        assert sender.feed(steady(0, 2, T, 8) + steady(2.5, 3, F, 0) + steady(3.5, 3603.5, U, 0, 5.0)) == [
+            "open"
+        ]
+        dispatcher.drain(BOUND_S)
+        assert [(h[3], h[4]) for h in receiver.history()] == [("open", 0)]
+        assert receiver.tickets()[0][2] == "open"
+        # the picture is back and the zone is seen empty long enough: now it closes
+        assert sender.feed(steady(3604, 3606.5, F, 0)) == ["close"]
+        dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert [h[3] for h in receiver.history()] == ["open", "close"]
+    assert receiver.tickets()[0][2] == "closed"
+
+
+def opened(sender: Sender, receiver: Receiver) -> tuple[Message, bytes]:
+    """Start the receiver and commit an open; return its outbox message and the body it would send."""
+    receiver.start()
+    sender.feed(steady(0, 2, T, 8))
+    message = next_due(sender.store.db, time.time())
+    assert message is not None
+    return message, body(message)
+
+
+def test_bad_signatures_are_rejected_and_nothing_is_stored(sender: Sender, receiver: Receiver) -> None:
+    message, raw = opened(sender, receiver)
+    good = signed_headers(SECRET, raw, message.key, time.time())
+    attempts = [
+        (signed_headers("not-the-secret", raw, message.key, time.time()), raw, "bad signature"),
+        (good, raw.replace(b'"count":8', b'"count":1'), "bad signature"),  # tampered in transit
+        ({k: v for k, v in good.items() if "Signature" not in k}, raw, "missing X-Street-Vision-Signature"),
+    ]
+    for headers, content, why in attempts:
+        answer = httpx.post(receiver.url, content=content, headers=headers, timeout=5)
+        assert answer.status_code == 401 and why in answer.text
+        assert SECRET not in answer.text and "not-the-secret" not in answer.text
+    assert receiver.tickets() == []
+    assert httpx.post(receiver.url, content=raw, headers=good, timeout=5).status_code == 200
+
+
+def test_replayed_request_is_deduped_and_a_stale_one_refused(sender: Sender, receiver: Receiver) -> None:
+    message, raw = opened(sender, receiver)
+    headers = signed_headers(SECRET, raw, message.key, time.time())
+    first = httpx.post(receiver.url, content=raw, headers=headers, timeout=5).json()
+    replay = httpx.post(receiver.url, content=raw, headers=headers, timeout=5).json()
+    assert first["duplicate"] is False and replay == {**first, "duplicate": True}
+    assert [(h[3], h[4]) for h in receiver.history()] == [("open", 1)]
+    stale = signed_headers(SECRET, raw, message.key, time.time() - 3600)  # captured an hour ago
+    answer = httpx.post(receiver.url, content=raw, headers=stale, timeout=5)
+    assert answer.status_code == 401 and "stale timestamp" in answer.text
+    assert [(h[3], h[4]) for h in receiver.history()] == [("open", 1)]
+
+
+def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
+    rng = random.Random(7)
+    delays = [backoff(n, 1.0, 300.0, rng) for n in range(1, 13)]
+    nominal = [min(300.0, 2.0 ** (n - 1)) for n in range(1, 13)]
+    assert all(d / 2 <= got <= d for got, d in zip(delays, nominal, strict=True))
+    assert len({round(got / d, 6) for got, d in zip(delays, nominal, strict=True)}) == 12  # jittered
+
+
+def write_config(path: Path, data_dir: Path, url: str) -> Path:
+    path.write_text(
+        "cameras:\n  cam:\n    url: unused.mp4\n"
+        f"dispatch:\n  webhook_url: {url}\n  secret: ${{HOOK_SECRET}}\n"
+        "  max_attempts: 2\n  backoff_initial: 0.05\n  backoff_max: 0.1\n  timeout: 2\n"
+        f"storage:\n  data_dir: {data_dir}\n"
+    )
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {"HOOK_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "vision.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_dead_letters_are_listed_and_resent(tmp_path: Path, sender: Sender, receiver: Receiver) -> None:
+    receiver.start()
+    receiver.faults.fail = 2  # max_attempts is 2: the open dies
+    sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0))
+    config = write_config(tmp_path / "hook.yaml", sender.data_dir, receiver.url)
+    dispatcher = dispatching(sender, receiver, max_attempts=2)
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert (counts.dead, counts.blocked, counts.delivered) == (1, 1, 0)
+    assert receiver.tickets() == []
+
+    listed = cli("outbox", "list", str(config))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert " open    dead " in lines[0] and "2 attempt(s)" in lines[0]
+    assert f"last error: POST {receiver.url}: HTTP 500: injected failure" in lines[1]
+    assert " close   blocked " in lines[2]
+    assert lines[-1] == "outbox: 0 delivered, 1 pending, 1 dead (1 pending behind a dead message)"
+    as_json = [json.loads(line) for line in cli("outbox", "list", str(config), "--json").stdout.splitlines()]
+    assert [m["status"] for m in as_json] == ["dead", "blocked"]
+
+    resent = cli("outbox", "resend", str(config))
+    assert "1 dead message(s) back in line" in resent.stdout
+    drained = cli("outbox", "drain", str(config), "--seconds", "20")
+    assert drained.returncode == 0, drained.stderr
+    assert drained.stdout.strip() == "outbox: 2 delivered, 0 pending, 0 dead"
+    assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open"), (2, "close")]
+    for result in (listed, resent, drained):
+        assert SECRET not in result.stdout + result.stderr

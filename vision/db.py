@@ -1,0 +1,39 @@
+"""SQLite connections shared by the store, the dispatcher and the reference receiver.
+
+WAL lets one writer and many readers work at once (pipeline, dispatcher thread, CLI,
+API); ``synchronous=NORMAL`` keeps every committed transaction through a process
+crash (SIGKILL), which is what the outbox promises.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_S = 10.0
+
+
+def connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
+    """An autocommit connection in WAL mode; transactions are explicit (see :func:`immediate`).
+
+    ``any_thread`` allows use from several threads, which the caller must then serialize.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=not any_thread)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+@contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken up front so it cannot fail half-way on a lock upgrade."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""Dispatch: the durable outbox, the signed webhook client and the reference ticket receiver."""

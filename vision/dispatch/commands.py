@@ -1,0 +1,155 @@
+"""``street-vision outbox list|resend|drain`` and ``street-vision receiver``, and the run's dispatch report.
+
+User mistakes raise :class:`ConfigError` so the CLI prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from vision.config import Config, ConfigError, load_config
+from vision.db import connect
+from vision.dispatch import outbox
+from vision.dispatch.dispatcher import Dispatcher
+from vision.dispatch.signing import SECRET_ENV
+from vision.store import store_path
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the dispatch commands on the CLI's subcommand parser."""
+    p = sub.add_parser("outbox", help="inspect, re-send and deliver webhook messages")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("list", help="messages not yet delivered (dead, blocked, pending)")
+    a.add_argument("config", type=Path)
+    a.add_argument("--all", action="store_true", help="include delivered messages")
+    a.add_argument("--json", action="store_true", help="one JSON object per message")
+    a.set_defaults(func=cmd_outbox_list)
+    a = actions.add_parser("resend", help="put dead-lettered messages back in line")
+    a.add_argument("config", type=Path)
+    a.add_argument("--event", help="only this event id")
+    a.set_defaults(func=cmd_outbox_resend)
+    a = actions.add_parser("drain", help="deliver what is pending, then exit (0 when all delivered)")
+    a.add_argument("config", type=Path)
+    a.add_argument("--seconds", type=float, default=60.0, help="give up after this long (default 60)")
+    a.set_defaults(func=cmd_outbox_drain)
+
+    env = os.environ.get
+    p = sub.add_parser(
+        "receiver",
+        help="run the reference ticket receiver",
+        description=f"The reference ticket receiver. The shared secret is read from {SECRET_ENV} only.",
+    )
+    p.add_argument("--host", default=env("STREET_VISION_RECEIVER_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(env("STREET_VISION_RECEIVER_PORT", "8787")))
+    p.add_argument("--db", type=Path, default=Path(env("STREET_VISION_RECEIVER_DB", "receiver.sqlite")))
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=float(env("STREET_VISION_RECEIVER_TOLERANCE", "300")),
+        help="refuse requests whose timestamp is further than this from now, seconds (default 300)",
+    )
+    p.set_defaults(func=cmd_receiver)
+
+
+def open_outbox(config: Config) -> sqlite3.Connection:
+    """The store of ``config``, which must exist: the outbox lives in it."""
+    path = store_path(config.storage.data_dir)
+    if not path.exists():
+        raise ConfigError([f"{path}: no store yet: `street-vision run` creates it (storage.data_dir)"])
+    db = connect(path)
+    db.executescript(outbox.SCHEMA)
+    return db
+
+
+def describe(counts: outbox.Counts) -> str:
+    text = f"{counts.delivered} delivered, {counts.pending} pending, {counts.dead} dead"
+    return text + (f" ({counts.blocked} pending behind a dead message)" if counts.blocked else "")
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    db = open_outbox(load_config(args.config))
+    try:
+        rows = outbox.listing(db, include_delivered=args.all)
+        totals = outbox.counts(db)
+    finally:
+        db.close()
+    for row in rows:
+        if args.json:
+            print(json.dumps(row))
+            continue
+        due = row["next_attempt_at"]
+        when = (
+            ""
+            if row["status"] != "pending" or not due
+            else f", next try in {max(0.0, due - time.time()):.0f} s"
+        )
+        ticket = f", ticket {row['ticket_id']}" if row["ticket_id"] else ""
+        error = f"\n    last error: {row['last_error']}" if row["last_error"] else ""
+        key = f"{row['event_id']}.{row['event_seq']}"
+        print(
+            f"{row['seq']:>6}  {key}  {row['transition']:<7} {row['status']:<9} "
+            f"{row['attempts']} attempt(s){when}{ticket}{error}"
+        )
+    if not args.json:
+        print(f"outbox: {describe(totals)}")
+    return 0
+
+
+def cmd_outbox_resend(args: argparse.Namespace) -> int:
+    db = open_outbox(load_config(args.config))
+    try:
+        count = outbox.resend(db, args.event)
+        totals = outbox.counts(db)
+    finally:
+        db.close()
+    print(f"outbox: {count} dead message(s) back in line; {describe(totals)}")
+    return 0
+
+
+def cmd_outbox_drain(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if not config.dispatch.webhook_url:
+        raise ConfigError([f"{args.config}: dispatch.webhook_url is not set: there is nowhere to deliver to"])
+    open_outbox(config).close()
+    dispatcher = Dispatcher(store_path(config.storage.data_dir), config.dispatch)
+    dispatcher.start()
+    try:
+        counts = dispatcher.drain(args.seconds)
+    finally:
+        dispatcher.stop()
+    print(f"outbox: {describe(counts)}")
+    return 0 if counts.pending == 0 and counts.dead == 0 else 1
+
+
+def report_leftovers(counts: outbox.Counts) -> None:
+    """After a run: say what is still undelivered, and that it is kept."""
+    if counts.pending or counts.dead:
+        log.warning(
+            "outbox: %s; undelivered messages are kept and sent by the next run or "
+            "`street-vision outbox drain CONFIG` (dead ones after `street-vision outbox resend CONFIG`)",
+            describe(counts),
+        )
+
+
+def cmd_receiver(args: argparse.Namespace) -> int:
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        raise ConfigError(
+            [f"{SECRET_ENV} is not set: export the sender's dispatch.secret (never pass it as an argument)"]
+        )
+    import uvicorn
+
+    from vision.dispatch.receiver import WEBHOOK_PATH, create_app
+
+    app = create_app(args.db, secret, args.tolerance)
+    log.info("receiver: POST http://%s:%d%s, tickets in %s", args.host, args.port, WEBHOOK_PATH, args.db)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0

@@ -1,0 +1,136 @@
+"""The dispatcher: a thread with its own SQLite connection that delivers the outbox.
+
+It only reads the outbox and records outcomes; the pipeline never waits for it. A
+failed attempt is retried with exponential backoff and jitter (wall clock: this is
+about the network), and after ``max_attempts`` the message is dead-lettered until an
+operator re-sends it. A crash at any point loses nothing: a message is marked
+delivered only after the receiver's 2xx answer, so at worst it is sent again, with
+the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from vision.config import DispatchConfig
+from vision.db import connect
+from vision.dispatch import outbox, payload
+from vision.dispatch.webhook import WebhookClient
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 1.0  # also picks up messages written or re-sent by another process
+DRAIN_POLL_S = 0.05
+
+
+def backoff(attempts: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Seconds before attempt ``attempts + 1``: doubling from ``initial`` up to ``maximum``, times 0.5-1.
+
+    The jitter spreads retries of many messages (and many senders) after an outage.
+    """
+    delay = min(maximum, initial * 2.0 ** min(attempts - 1, 60))
+    return delay * (0.5 + 0.5 * rng.random())
+
+
+class Dispatcher:
+    """Delivers the outbox of one store file to ``config.webhook_url``."""
+
+    def __init__(self, store_path: Path, config: DispatchConfig) -> None:
+        if not config.webhook_url or config.secret is None:
+            raise ValueError("dispatch needs dispatch.webhook_url and dispatch.secret")
+        self.store_path = store_path
+        self.config = config
+        self.client = WebhookClient(config.webhook_url, config.secret, config.timeout)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A new message was committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the attempt in flight (bounded by the timeout) and stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.config.timeout + 5.0)
+        self.client.close()
+
+    def drain(self, seconds: float) -> outbox.Counts:
+        """Wait up to ``seconds`` until nothing deliverable is left; return what is where."""
+        db = connect(self.store_path)
+        try:
+            deadline = time.monotonic() + seconds
+            while True:
+                counts = outbox.counts(db)
+                if counts.deliverable == 0 or time.monotonic() >= deadline:
+                    return counts
+                time.sleep(DRAIN_POLL_S)
+        finally:
+            db.close()
+
+    def _run(self) -> None:
+        db = connect(self.store_path)
+        try:
+            while not self._stop.is_set():
+                try:
+                    sent = self.deliver_one(db)
+                except Exception:  # a store problem must not silently end delivery for the whole run
+                    log.exception("dispatcher: cannot read or update the outbox in %s", self.store_path)
+                    sent = False
+                if not sent:
+                    self._wake.wait(self._idle_seconds(db))
+                    self._wake.clear()
+        finally:
+            db.close()
+
+    def _idle_seconds(self, db: sqlite3.Connection) -> float:
+        due = outbox.next_attempt_at(db)
+        return IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - time.time()))
+
+    def deliver_one(self, db: sqlite3.Connection) -> bool:
+        """Attempt the message that is due first, if any; True when one was attempted."""
+        message = outbox.next_due(db, time.time())
+        if message is None:
+            return False
+        answer = self.client.post(payload.body(message), message.key)
+        if answer.delivered:
+            outbox.mark_delivered(db, message, answer.ticket_id)
+            ticket = answer.ticket_id or message.ticket_id
+            log.info("delivered %s %s%s", message.kind, message.key, f" (ticket {ticket})" if ticket else "")
+            return True
+        attempts = message.attempts + 1
+        error = answer.error or "failed"
+        if attempts >= self.config.max_attempts:
+            outbox.mark_failed(db, message, error, None)
+            log.error(
+                "dead-lettered %s %s after %d attempts: %s; re-send with: street-vision outbox resend CONFIG",
+                message.kind,
+                message.key,
+                attempts,
+                error,
+            )
+            return True
+        delay = backoff(attempts, self.config.backoff_initial, self.config.backoff_max, self._rng)
+        outbox.mark_failed(db, message, error, time.time() + delay)
+        log.warning(
+            "%s %s not delivered: %s; attempt %d of %d, next in %.1f s (kept in the outbox)",
+            message.kind,
+            message.key,
+            error,
+            attempts,
+            self.config.max_attempts,
+            delay,
+        )
+        return True

@@ -1,0 +1,103 @@
+"""The webhook payload, version 1: the models the receiver validates with and the body the sender sends.
+
+The models are the single definition: ``docs/webhook-payload.schema.json`` is
+generated from them (``python docs/make_webhook_schema.py``). Times named ``pts`` or
+``*_at``/``first_seen`` inside ``event`` are seconds of the camera's stream clock, the
+pipeline's only clock; ``recorded_at`` is the wall-clock moment the transition was
+committed to the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.dispatch.outbox import Message
+
+VERSION = 1
+SCHEMA_ID = "https://street-vision.invalid/schemas/webhook-payload/v1.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Box(_Strict):
+    """One detection that supports the transition, in pixels of the camera's frame."""
+
+    label: str = Field(description="Class name from the model card, e.g. person.")
+    class_id: int = Field(ge=0, description="Class index of the model.")
+    score: float = Field(ge=0, le=1, description="Detector confidence.")
+    box: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels.")
+    track_id: int | None = Field(None, ge=0, description="Tracker id; absent when not tracked.")
+
+
+class EventRecord(_Strict):
+    """The event (one incident of one rule in one zone of one camera) at the time of the transition."""
+
+    event_id: str = Field(description="Stable id of the event; one ticket per event.")
+    type: str = Field(description="Rule that raised it: crowd, litter, bike_parking, fishing, ...")
+    camera: str = Field(description="Camera id from the config.")
+    zone: str = Field(description="Zone name from the config.")
+    subject: str = Field(description="What the rule watches: 'zone' or a tracked object.")
+    state: Literal["open", "resolved"] = Field(description="open (also after a reopen) or resolved.")
+    first_seen: float = Field(ge=0, description="Stream seconds when the condition was first seen.")
+    opened_at: float = Field(ge=0, description="Stream seconds when the event opened.")
+    resolved_at: float | None = Field(ge=0, description="Stream seconds of the close; null unless resolved.")
+    reopened_at: float | None = Field(ge=0, description="Stream seconds of the latest reopen, or null.")
+    reopens: int = Field(ge=0, description="How many times the event reopened.")
+    confidence: float = Field(ge=0, le=1, description="Highest rule confidence seen.")
+    count: int = Field(ge=0, description="Objects counted by the rule at this transition.")
+    peak_count: int = Field(ge=0, description="Highest count of the event so far.")
+
+
+class Snapshots(_Strict):
+    """JPEG files of the transition's frame, relative to the sender's data folder."""
+
+    clean: str = Field(description="The frame as the camera saw it.")
+    annotated: str = Field(description="The frame with the zone and the boxes drawn.")
+
+
+class WebhookPayload(_Strict):
+    """One ticket transition of street-vision, POSTed as JSON to the ticketing webhook."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="street-vision webhook payload",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID},
+    )
+
+    version: Literal[1] = Field(description="Payload schema version; changes only with incompatible changes.")
+    idempotency_key: str = Field(
+        pattern=r"^.+\.[1-9][0-9]*$",
+        description="'<event_id>.<sequence>', as in the Idempotency-Key header: the same on every retry.",
+    )
+    sequence: int = Field(ge=1, description="Position of this transition within its event: 1 is the open.")
+    transition: Literal["open", "update", "close", "reopen"] = Field(description="What happened.")
+    ticket_id: str | None = Field(
+        description="The receiver's ticket id from its answer to the open; null on the open itself."
+    )
+    pts: float = Field(ge=0, description="Stream seconds of the frame that caused the transition.")
+    recorded_at: str = Field(
+        pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$",
+        description="UTC wall-clock time the transition was committed to the outbox.",
+    )
+    event: EventRecord
+    boxes: list[Box] = Field(description="Detections that support the transition (may be empty on a close).")
+    snapshots: Snapshots
+
+
+def body(message: Message) -> bytes:
+    """The exact bytes POSTed for ``message``: the same on every attempt, so every retry is identical."""
+    stored = json.loads(message.payload)
+    document = {
+        "version": VERSION,
+        "idempotency_key": message.key,
+        "sequence": message.event_seq,
+        "ticket_id": message.ticket_id,
+        "recorded_at": message.recorded_at,
+        **stored,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()

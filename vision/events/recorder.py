@@ -1,0 +1,50 @@
+"""Record one event transition: its snapshots to disk first, then one commit to the store.
+
+The order matters: the committed payload (and so the webhook) names snapshot files
+that already exist, and the commit carries the outbox message with the event row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vision.config import Config
+from vision.events.snapshots import SnapshotWriter
+from vision.store import Store
+from vision.types import Frame, Transition
+
+ZoneKey = tuple[str, str]  # camera, zone
+
+
+class TransitionRecorder:
+    """Snapshots to disk first, then one commit of event, transition and outbox message."""
+
+    def __init__(self, store: Store, snapshots: SnapshotWriter, zones: dict[ZoneKey, np.ndarray]) -> None:
+        self.store = store
+        self.snapshots = snapshots
+        self.zones = zones  # normalized [M, 2] polygons, drawn on the annotated snapshot
+
+    @classmethod
+    def for_config(cls, config: Config, store: Store, names: dict[int, str]) -> TransitionRecorder:
+        zones = {
+            (camera_id, name): np.asarray(zone.polygon, np.float64)
+            for camera_id, camera in config.cameras.items()
+            for name, zone in camera.zones.items()
+        }
+        return cls(store, SnapshotWriter(config.storage.data_dir, names), zones)
+
+    def record(self, transition: Transition, frame: Frame) -> dict[str, Any]:
+        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries)."""
+        polygon = self.zones[(transition.event["camera"], transition.event["zone"])]
+        snapshots = self.snapshots.write(transition, frame, polygon * (frame.width, frame.height))
+        payload = {
+            "transition": transition.kind,
+            "pts": round(transition.pts, 3),
+            "event": transition.event,
+            "boxes": transition.boxes.to_records(self.snapshots.names),
+            "snapshots": snapshots.to_record(),
+        }
+        self.store.record(transition, payload)
+        return payload
