@@ -6,6 +6,11 @@ SGD, no augmentation): enough to give real, input-dependent boxes and scores, an
 a few seconds per model on two cores. Then it is exported the ways users export:
 fixed square, fixed rectangle, dynamic axes, nms=True, and YOLO26's NMS-free head.
 Nothing here is committed; everything lives in a pytest tmp folder.
+
+One real model too: the shared YOLOv8n COCO INT8 file is dynamically quantized, so
+its weights are int8 with a scale each; dequantized into Ultralytics' fused
+yolov8n.yaml they make a float COCO YOLOv8n checkpoint (real detections) that can be
+exported at any size, run through the Ultralytics backend, and quantized again.
 """
 
 from __future__ import annotations
@@ -85,8 +90,44 @@ class Zoo:
             self.checkpoints[arch] = self.root / "runs" / name / "weights" / "last.pt"
         return self.checkpoints[arch]
 
+    def coco_checkpoint(self, int8_onnx: Path) -> Path:
+        """A float YOLOv8n COCO .pt rebuilt from the shared INT8 ONNX's dequantized weights."""
+        if "coco" not in self.checkpoints:
+            import ast
+
+            import onnx
+            import torch
+            from onnx import numpy_helper
+            from ultralytics import YOLO
+
+            graph = onnx.load(str(int8_onnx))
+            weights = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in graph.graph.initializer}
+            net = YOLO("yolov8n.yaml").model.fuse()
+            state = {}
+            for key, value in net.state_dict().items():
+                base = key.removesuffix(".weight")
+                if key.endswith(".weight") and base + ".weight_quantized" in weights:
+                    per_channel = [-1] + [1] * (value.ndim - 1)
+                    zero = weights[base + ".weight_zero_point"]
+                    scale = weights[base + ".weight_scale"]
+                    q = weights[base + ".weight_quantized"]
+                    w = (q - zero.reshape(per_channel if zero.ndim else ())) * scale.reshape(
+                        per_channel if scale.ndim else ()
+                    )
+                    state[key] = torch.from_numpy(w)
+                else:
+                    state[key] = torch.from_numpy(weights[key]) if key in weights else value
+            net.load_state_dict(state)
+            meta = {p.key: p.value for p in graph.metadata_props}
+            net.names = ast.literal_eval(meta["names"])
+            target = self.root / "yolov8n_coco.pt"
+            torch.save({"model": net, "train_args": {"imgsz": 640}, "date": None, "version": None}, target)
+            self.checkpoints["coco"] = target
+        return self.checkpoints["coco"]
+
     def export(self, arch: str, variant: str) -> Path:
-        """An ONNX export of ``arch``; variants: square, rect, dynamic, nms, end2end (YOLO26)."""
+        """An ONNX export of ``arch``: square, rect, dynamic, nms, end2end (YOLO26); for arch "coco"
+        (after coco_checkpoint): coco640, coco480 (640x480 for 4:3 footage), cocodyn (dynamic)."""
         key = (arch, variant)
         if key not in self.exports:
             from ultralytics import YOLO
@@ -97,8 +138,14 @@ class Zoo:
                 "dynamic": {"imgsz": 160, "dynamic": True},
                 "nms": {"imgsz": 160, "nms": True},
                 "end2end": {"imgsz": 160, "nms": False},
-            }[variant]
-            made = Path(YOLO(str(self.checkpoint(arch))).export(format="onnx", **options))
+            }.get(variant, {})
+            options |= {
+                "coco640": {"imgsz": 640},
+                "coco480": {"imgsz": (480, 640)},
+                "cocodyn": {"imgsz": 640, "dynamic": True},
+            }.get(variant, {})
+            weights = self.checkpoints["coco"] if arch == "coco" else self.checkpoint(arch)
+            made = Path(YOLO(str(weights)).export(format="onnx", **options))
             target = self.root / f"{arch.removesuffix('.yaml')}_{variant}.onnx"
             made.rename(target)
             self.exports[key] = target

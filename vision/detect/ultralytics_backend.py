@@ -66,20 +66,27 @@ class UltralyticsModel:
             )
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
-        """Detections per image in source pixels, exactly as Ultralytics' predict returns them."""
+        """Detections per image in source pixels, exactly as Ultralytics' predict returns them.
+
+        Ultralytics letterboxes a batch of mixed sizes to the full square (its rect mode
+        needs one shape per batch), so frames go in one batch per frame size.
+        """
         spec, p = self.card.input, self.params
-        results = self.model.predict(
-            images,
-            imgsz=(spec.height, spec.width),
-            conf=p.min_score,
-            iou=p.iou,
-            max_det=p.max_det,
-            device=self.device,
-            verbose=False,
-        )
-        return [
-            Detections.from_arrays(
-                r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy(), r.boxes.cls.cpu().numpy()
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(i)
+        out: list[Detections] = [Detections.empty()] * len(images)
+        for indices in by_shape.values():
+            results = self.model.predict(
+                [images[i] for i in indices],
+                imgsz=(spec.height, spec.width),
+                conf=p.min_score,
+                iou=p.iou,
+                max_det=p.max_det,
+                device=self.device,
+                verbose=False,
             )
-            for r in results
-        ]
+            for i, r in zip(indices, results, strict=True):
+                boxes = r.boxes.cpu().numpy()
+                out[i] = Detections.from_arrays(boxes.xyxy, boxes.conf, boxes.cls)
+        return out

@@ -166,7 +166,7 @@ def card_for(path: Path, labels: dict[int, str] | None = None) -> dict[str, Any]
         labels=names,
     )
     if "version" in meta:
-        card["source"] = {"package": f"ultralytics {meta['version']}", "path": meta.get("description")}
+        card["source"] = {"package": meta.get("description"), "converter": f"ultralytics {meta['version']}"}
     if "license" in meta:
         card["license"] = meta["license"]
     return card
