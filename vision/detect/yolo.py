@@ -16,6 +16,8 @@ most ``max_det`` kept; boxes are then mapped back to source pixels and clipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from vision.detect.nms import nms
@@ -39,46 +41,45 @@ def _finish(
     return Detections.from_arrays(to_source(xyxy[kept], geometry), score[kept], class_id[kept])
 
 
-def decode_yolo_v8(
-    outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
-) -> list[Detections]:
-    """[B, 4+nc, anchors] -> Detections per image."""
-    pred = outputs[0]
-    results = []
-    for i, geometry in enumerate(geometries):
-        scores = pred[i, 4:]
-        best = scores.max(axis=0)
-        cand = np.flatnonzero(best > params.min_score)
-        class_id = scores[:, cand].argmax(axis=0).astype(np.int32)
-        results.append(_finish(pred[i][:4, cand].T, best[cand], class_id, geometry, params))
-    return results
+def _v8(pred: np.ndarray, geometry: Geometry, params: DecodeParams) -> Detections:
+    """[4+nc, anchors]: the best class's sigmoid score is the box's score."""
+    scores = pred[4:]
+    best = scores.max(axis=0)
+    cand = np.flatnonzero(best > params.min_score)
+    class_id = scores[:, cand].argmax(axis=0).astype(np.int32)
+    return _finish(pred[:4, cand].T, best[cand], class_id, geometry, params)
 
 
-def decode_yolo_v5(
-    outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
-) -> list[Detections]:
-    """[B, anchors, 5+nc] -> Detections per image; a class's score is objectness x probability."""
-    pred = outputs[0]
-    results = []
-    for i, geometry in enumerate(geometries):
-        rows = pred[i, pred[i, :, 4] > params.min_score]
-        scores = rows[:, 5:] * rows[:, 4:5]
-        class_id = scores.argmax(axis=1).astype(np.int32)
-        score = scores[np.arange(len(rows)), class_id]
-        ok = score > params.min_score
-        results.append(_finish(rows[ok, :4], score[ok], class_id[ok], geometry, params))
-    return results
+def _v5(pred: np.ndarray, geometry: Geometry, params: DecodeParams) -> Detections:
+    """[anchors, 5+nc]: a class's score is objectness x probability."""
+    rows = pred[pred[:, 4] > params.min_score]
+    scores = rows[:, 5:] * rows[:, 4:5]
+    class_id = scores.argmax(axis=1).astype(np.int32)
+    score = scores[np.arange(len(rows)), class_id]
+    ok = score > params.min_score
+    return _finish(rows[ok, :4], score[ok], class_id[ok], geometry, params)
 
 
-def decode_embedded_nms(
-    outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
-) -> list[Detections]:
-    """[B, max_det, 6] (NMS done by the model) -> Detections per image: score filter and mapping only."""
-    pred = outputs[0]
-    results = []
-    for i, geometry in enumerate(geometries):
-        rows = pred[i, pred[i, :, 4] > params.min_score][: params.max_det]
-        results.append(
-            Detections.from_arrays(to_source(rows[:, :4], geometry), rows[:, 4], rows[:, 5].astype(np.int32))
-        )
-    return results
+def _embedded(pred: np.ndarray, geometry: Geometry, params: DecodeParams) -> Detections:
+    """[max_det, 6], NMS done by the model: score filter and mapping only."""
+    rows = pred[pred[:, 4] > params.min_score][: params.max_det]
+    return Detections.from_arrays(to_source(rows[:, :4], geometry), rows[:, 4], rows[:, 5].astype(np.int32))
+
+
+def _batched(
+    one: Callable[[np.ndarray, Geometry, DecodeParams], Detections],
+) -> Callable[[list[np.ndarray], list[Geometry], DecodeParams], list[Detections]]:
+    """A decoder of the whole batch output from one that decodes one image's rows."""
+
+    def decode(
+        outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
+    ) -> list[Detections]:
+        return [one(outputs[0][i], geometry, params) for i, geometry in enumerate(geometries)]
+
+    decode.__doc__ = one.__doc__
+    return decode
+
+
+decode_yolo_v8 = _batched(_v8)
+decode_yolo_v5 = _batched(_v5)
+decode_embedded_nms = _batched(_embedded)
