@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from vision.config import CameraConfig, Config, DecodeConfig, ZoneConfig
+from vision.config import CameraConfig, Config, DecodeConfig, RegionsConfig, ZoneConfig
 from vision.rules import registry
 from vision.track import TrackerConfig
 
@@ -78,6 +78,7 @@ def render() -> str:
     parts.append(section("Camera", CameraConfig, "cameras.<id>"))
     parts.append(section("Decoding", DecodeConfig, "cameras.<id>.decode"))
     parts.append(section("Tracker", TrackerConfig, "cameras.<id>.tracker"))
+    parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))

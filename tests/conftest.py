@@ -20,3 +20,14 @@ def detector():
     from vision.detect.detector import Detector
 
     return Detector(load_card("default"), threads=2, min_score=0.4)
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny YOLO models trained and exported on demand during this run (see yolo_zoo.py)."""
+    from .yolo_zoo import Zoo, offline
+
+    root = tmp_path_factory.mktemp("yolo")
+    offline(root / "ultralytics-config")
+    pytest.importorskip("ultralytics")
+    return Zoo(root)

@@ -63,6 +63,39 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_models_card(args: argparse.Namespace) -> int:
+    from vision.detect.yolo_card import write_card
+
+    labels = None
+    if args.labels:
+        try:
+            lines = Path(args.labels).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            return _fail([f"{args.labels}: cannot read the labels file: {exc.strerror or exc}"])
+        labels = dict(enumerate(line.strip() for line in lines if line.strip()))
+    card = write_card(args.model, args.out, labels)
+    detector = Detector(
+        load_card(card), threads=1, backend="ultralytics" if args.model.suffix == ".pt" else "onnx"
+    )
+    spec = detector.card.input
+    print(
+        f"wrote {card}: {len(detector.names)} classes, family {detector.card.family}, "
+        f"input {spec.width}x{spec.height}{' (rect)' if spec.rect else ''}; checked against the file"
+    )
+    return 0
+
+
+def cmd_models_quantize(args: argparse.Namespace) -> int:
+    from vision.detect.quantize import compare, quantize, read_frames
+
+    card = load_card(args.card)
+    frames = read_frames(args.calibrate, 2 * args.frames)
+    out_card = quantize(card, frames[::2], args.out)
+    report = compare(card, load_card(out_card), frames[1::2], threads=args.threads, min_score=args.min_score)
+    print(json.dumps({"card": str(out_card), "model": str(args.out), **report}))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.dispatch.dispatcher import Dispatcher
     from vision.pipeline import Pipeline
@@ -153,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("models", help="write a model's card; quantize a model to INT8")
+    models = p.add_subparsers(dest="models_command", required=True)
+    m = models.add_parser("card", help="write MODEL.yaml for a YOLO .onnx export (or .pt) from its metadata")
+    m.add_argument("model", type=Path)
+    m.add_argument("--out", type=Path, help="card path (default: beside the model, MODEL.yaml)")
+    m.add_argument("--labels", help="text file with one class name per line, for exports without metadata")
+    m.set_defaults(func=cmd_models_card)
+    m = models.add_parser("quantize", help="static INT8 quantization calibrated on your own footage")
+    m.add_argument("card", help="model card of a float32 ONNX model")
+    m.add_argument("--calibrate", type=Path, required=True, help="a video file or a folder of images")
+    m.add_argument(
+        "--out", type=Path, required=True, help="the INT8 model to write (its card goes beside it)"
+    )
+    m.add_argument("--frames", type=int, default=64, help="calibration frames (as many again are compared)")
+    m.add_argument("--threads", type=int, default=0, help="inference threads for the comparison")
+    m.add_argument("--min-score", type=float, default=0.25)
+    m.set_defaults(func=cmd_models_quantize)
 
     p = sub.add_parser("run", help="run the pipeline on every enabled camera of a config")
     p.add_argument("config", type=Path)

@@ -137,6 +137,35 @@ class HeatmapConfig(StrictModel):
     half_life: float = Field(300.0, gt=0, description="Seconds after which old heat counts half.")
 
 
+class RegionsConfig(StrictModel):
+    """Where on the frame the detector looks; crops and tiles find small objects a shrunk frame loses."""
+
+    mode: Literal["full", "zones", "tiles"] = Field(
+        "full",
+        description="full: the whole frame, shrunk to the model's input; zones: a crop around each "
+        "zone, each at the model's full resolution (a 20-pixel bottle in a 1080p frame stays visible); "
+        "tiles: the whole frame cut into overlapping tiles.",
+    )
+    margin: float = Field(
+        0.1,
+        ge=0,
+        le=2,
+        description="zones: grow each zone's bounding box by this fraction of its size per side.",
+    )
+    min_size: int = Field(
+        320, ge=32, le=7680, description="zones: crops are at least this many pixels wide and high."
+    )
+    tile_size: int = Field(640, ge=64, le=7680, description="tiles: side of a square tile, in frame pixels.")
+    tile_overlap: float = Field(
+        0.2, ge=0, lt=1, description="tiles: overlap of neighbouring tiles (fraction)."
+    )
+    full_frame: bool = Field(
+        True,
+        description="With zones or tiles, also detect on the whole frame (objects larger than a crop); "
+        "boxes seen twice are merged.",
+    )
+
+
 class CameraConfig(StrictModel):
     """One video source and its zones."""
 
@@ -176,6 +205,10 @@ class CameraConfig(StrictModel):
             raise ValueError("; ".join(problems))
         return self
 
+    detect_regions: RegionsConfig = Field(
+        default_factory=RegionsConfig, description="Whole frame, crops around zones, or tiles."
+    )
+
 
 class DetectorConfig(StrictModel):
     """The one detector shared by all cameras."""
@@ -184,12 +217,25 @@ class DetectorConfig(StrictModel):
         "default",
         description="Path to a model card (YAML) or 'default' for the embedded SSD MobileNet v2 COCO.",
     )
-    backend: Literal["onnx"] = Field("onnx", description="Inference engine: ONNX Runtime.")
+    backend: Literal["onnx", "ultralytics"] = Field(
+        "onnx",
+        description="Inference engine: onnx (ONNX Runtime, any card) or ultralytics (Ultralytics/PyTorch, "
+        "for YOLO .pt or .onnx files; needs the `yolo` extra).",
+    )
     device: Literal["cpu", "cuda", "tensorrt"] = Field(
-        "cpu", description="ONNX Runtime execution provider; cuda/tensorrt need onnxruntime-gpu."
+        "cpu",
+        description="onnx: ONNX Runtime execution provider (cuda/tensorrt need onnxruntime-gpu); "
+        "ultralytics: cpu or cuda.",
     )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads; 0 uses every core.")
     min_score: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are dropped.")
+    iou: float = Field(
+        0.7,
+        gt=0.0,
+        le=1.0,
+        description="YOLO NMS: a box overlapping a better one of its class by more is dropped.",
+    )
+    max_det: int = Field(300, ge=1, le=10000, description="At most this many detections per frame.")
     classes: list[str] | None = Field(
         None, description="Keep only these labels (e.g. [person, bicycle]); None keeps all."
     )

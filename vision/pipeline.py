@@ -19,6 +19,7 @@ from typing import Any
 from vision.analysis import CameraAnalysis
 from vision.config import Config
 from vision.detect.detector import Detector
+from vision.detect.regions import RegionPlan
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.file_source import FileSource, SourceError
@@ -63,11 +64,14 @@ class RunSummary:
 class CameraWorker:
     """Per-camera state: its source, sampler and analysis."""
 
-    def __init__(self, camera_id: str, source: FileSource, fps: float, analysis: CameraAnalysis) -> None:
+    def __init__(
+        self, camera_id: str, source: FileSource, fps: float, analysis: CameraAnalysis, regions: RegionPlan
+    ) -> None:
         self.camera_id = camera_id
         self.frames: Iterator[Frame] = source.frames()
         self.sampler = Sampler(fps)
         self.analysis = analysis
+        self.regions = regions
         self.stats = CameraStats()
 
     def next_frame(self) -> Frame | None:
@@ -107,7 +111,8 @@ class Pipeline:
             analysis = CameraAnalysis(camera_id, cam, detector.names, config.events)
             timers |= analysis.timers
             source = FileSource(camera_id, cam.url, cam.decode)
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, analysis)
+            regions = RegionPlan(cam.detect_regions, [z.polygon for z in analysis.scene.zones.values()])
+            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, analysis, regions)
         self.lifecycle = Lifecycle(timers)
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
@@ -134,13 +139,14 @@ class Pipeline:
 
     def _detect(self, batch: list[Frame]) -> list[Detections | None]:
         """One call for the batch; if a frame is bad, retry one by one so only that camera loses it."""
+        regions = [self.workers[f.camera_id].regions.boxes(f.width, f.height) for f in batch]
         try:
-            return list(self.detector.detect([f.image for f in batch]))
+            return list(self.detector.detect([f.image for f in batch], regions))
         except ValueError:
             results: list[Detections | None] = []
-            for frame in batch:
+            for frame, region in zip(batch, regions, strict=True):
                 try:
-                    results.append(self.detector.detect([frame.image])[0])
+                    results.append(self.detector.detect([frame.image], [region])[0])
                 except ValueError as exc:
                     log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
                     results.append(None)

@@ -34,6 +34,16 @@ class InputSpec(BaseModel):
     resize: Literal["stretch", "letterbox"]
     scale: float = Field(1.0, description="Pixels become (x - mean) * scale.")
     mean: float = 0.0
+    pad_value: int = Field(114, ge=0, le=255, description="Letterbox border colour (Ultralytics uses 114).")
+    stride: int = Field(
+        32, gt=0, description="The network's largest stride; rect inputs are multiples of it."
+    )
+    rect: bool = Field(
+        False,
+        description="Letterbox to the smallest multiple of `stride` that holds the frame instead of the "
+        "full width x height (Ultralytics' rect inference): a 16:9 frame fed to a 640 model becomes "
+        "640x384, not 640x640. Needs a model whose height and width axes are dynamic.",
+    )
 
 
 class SourceSpec(BaseModel):
@@ -54,11 +64,22 @@ class ModelCard(BaseModel):
     name: str
     file: str = Field(description="Model file, relative to the card.")
     sha256: str | None = Field(None, description="If given, the file must match it.")
-    format: Literal["onnx"]
-    family: Literal["ssd-postprocess"]
+    format: Literal["onnx", "pt"] = Field(
+        description="onnx runs on ONNX Runtime; pt needs the ultralytics backend."
+    )
+    family: Literal["ssd-postprocess", "yolo-v8", "yolo-v5"] = Field(
+        description="How outputs are decoded: yolo-v8 is the anchor-free head of YOLOv8, YOLO11, YOLO26 and "
+        "Ultralytics' yolov5u ([B, 4+nc, anchors]); yolo-v5 the original YOLOv5 head ([B, anchors, 5+nc])."
+    )
     input: InputSpec
-    nms_embedded: bool
-    outputs: list[str] = Field(description="Output tensor names, in the order the family's decoder expects.")
+    nms_embedded: bool = Field(
+        description="The model does its own NMS (SSD post-process; YOLO exported with nms=True or YOLO26 "
+        "end-to-end), returning [B, max_det, 6] rows of x1, y1, x2, y2, score, class for YOLO."
+    )
+    outputs: list[str] = Field(
+        default_factory=list,
+        description="Output tensor names, in the order the family's decoder expects (onnx only).",
+    )
     labels: dict[int, str]
     source: SourceSpec | None = None
     license: str | None = None

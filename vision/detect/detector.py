@@ -1,17 +1,80 @@
-"""The one detector shared by all cameras: batch of frames in, Detections per frame out."""
+"""The one detector shared by all cameras: batch of frames in, Detections per frame out.
+
+A frame may come with regions (crops or tiles, see regions.py): every crop of every
+frame goes to the model in one batch, and the boxes come back merged per frame.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from vision.config import DetectorConfig
 from vision.detect.card import ModelCard, ModelError, load_card
 from vision.detect.onnx_backend import OnnxModel
-from vision.detect.preprocess import place, to_tensor
+from vision.detect.params import DecodeParams
+from vision.detect.preprocess import Geometry, check_image, place, to_tensor
+from vision.detect.regions import cut, merge
 from vision.detect.ssd import decode_ssd
+from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
 from vision.types import Detections
 
-DECODERS = {"ssd-postprocess": decode_ssd}
+Decoder = Callable[[list[np.ndarray], list[Geometry], DecodeParams], list[Detections]]
+
+
+class Engine(Protocol):
+    """Runs a model on whole images: a list of BGR frames in, Detections in their pixels out."""
+
+    def infer(self, images: list[np.ndarray]) -> list[Detections]: ...
+
+
+def decoder_for(card: ModelCard) -> Decoder:
+    if card.family == "ssd-postprocess":
+        return decode_ssd
+    if card.nms_embedded:
+        return decode_embedded_nms
+    return decode_yolo_v8 if card.family == "yolo-v8" else decode_yolo_v5
+
+
+class OnnxEngine:
+    """Preprocess, ONNX Runtime, decode: the default path, no torch needed."""
+
+    def __init__(self, card: ModelCard, device: str, threads: int, params: DecodeParams) -> None:
+        if card.format != "onnx":
+            raise ModelError(
+                f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
+            )
+        self.card = card
+        self.model = OnnxModel(card, device, threads)
+        self.decode = decoder_for(card)
+        self.params = params
+
+    def infer(self, images: list[np.ndarray]) -> list[Detections]:
+        """One model call per batch of equal-sized inputs (rect inputs can differ per frame size).
+
+        A model with a fixed batch of B takes B frames per call, the last call padded
+        with copies; a dynamic batch axis takes every frame of a shape at once.
+        """
+        placed = [place(image, self.card.input) for image in images]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, (tensor, _) in enumerate(placed):
+            by_shape.setdefault(tensor.shape, []).append(i)
+        results: list[Detections] = [Detections.empty()] * len(images)
+        for indices in by_shape.values():
+            step = self.model.batch_size or len(indices)
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
+                tensors = [placed[i][0] for i in chunk]
+                tensors += tensors[-1:] * (step - len(chunk))
+                outputs = self.model.run(to_tensor(tensors, self.card.input))
+                decoded = self.decode(
+                    [o[: len(chunk)] for o in outputs], [placed[i][1] for i in chunk], self.params
+                )
+                for i, found in zip(chunk, decoded, strict=True):
+                    results[i] = found
+        return results
 
 
 class Detector:
@@ -24,11 +87,19 @@ class Detector:
         threads: int = 0,
         min_score: float = 0.4,
         classes: list[str] | None = None,
+        iou: float = 0.7,
+        max_det: int = 300,
+        backend: str = "onnx",
     ) -> None:
         self.card = card
-        self.model = OnnxModel(card, device, threads)
-        self.decode = DECODERS[card.family]
-        self.min_score = min_score
+        self.params = DecodeParams(min_score=min_score, iou=iou, max_det=max_det)
+        self.engine: Engine
+        if backend == "ultralytics":
+            from vision.detect.ultralytics_backend import UltralyticsModel
+
+            self.engine = UltralyticsModel(card, device, self.params)
+        else:
+            self.engine = OnnxEngine(card, device, threads, self.params)
         self.names = dict(card.labels)
         self.keep: np.ndarray | None = None
         if classes is not None:
@@ -43,21 +114,34 @@ class Detector:
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Detector:
-        return cls(load_card(config.model), config.device, config.threads, config.min_score, config.classes)
+        return cls(
+            load_card(config.model),
+            config.device,
+            config.threads,
+            config.min_score,
+            config.classes,
+            config.iou,
+            config.max_det,
+            config.backend,
+        )
 
-    def detect(self, images: list[np.ndarray]) -> list[Detections]:
-        """Detections per image, boxes in that image's pixels; a bad image raises ValueError."""
+    def detect(
+        self, images: list[np.ndarray], regions: list[np.ndarray | None] | None = None
+    ) -> list[Detections]:
+        """Detections per image, boxes in that image's pixels; a bad image raises ValueError.
+
+        ``regions`` gives, per image, None (the whole image) or [R, 4] int crop boxes in
+        its pixels (see regions.RegionPlan); boxes found in crops come back merged.
+        """
         if not images:
             return []
-        placed = [place(image, self.card.input) for image in images]
-        tensors = [p[0] for p in placed]
-        geometries = [p[1] for p in placed]
-        if self.model.batch_dynamic:
-            outputs = self.model.run(to_tensor(tensors, self.card.input))
-        else:  # fixed batch of 1: one call per image, outputs concatenated along the batch axis
-            runs = [self.model.run(to_tensor([t], self.card.input)) for t in tensors]
-            outputs = [np.concatenate(parts) for parts in zip(*runs, strict=True)]
-        results = self.decode(outputs, geometries, self.card.input, self.min_score)
+        for image in images:
+            check_image(image)
+        if regions is None or all(r is None for r in regions):
+            results = self.engine.infer(images)
+        else:
+            crops, where = cut(images, regions)
+            results = merge(self.engine.infer(crops), where, len(images))
         if self.keep is not None:
             results = [d[np.isin(d.class_id, self.keep)] for d in results]
         return results

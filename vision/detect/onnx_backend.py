@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detect.card import ModelCard, ModelError
+from vision.detect.yolo_card import check_yolo, parse_metadata
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class OnnxModel:
         if len(inputs) != 1:
             raise ModelError(f"model file {card.model_path}: expected one input, found {len(inputs)}")
         self.input_name = inputs[0].name
-        self.batch_dynamic = not isinstance(inputs[0].shape[0], int)
+        batch = inputs[0].shape[0]
+        self.batch_size: int | None = batch if isinstance(batch, int) else None  # None: any batch
+        self.metadata = parse_metadata(dict(self.session.get_modelmeta().custom_metadata_map))
         self._check(inputs[0].shape, inputs[0].type)
         log.debug("model %s on %s (%s)", card.name, self.session.get_providers()[0], card.model_path.name)
 
@@ -63,17 +66,24 @@ class OnnxModel:
                 f"model file {card.model_path} takes input {list(shape)}, but its card {card.card_path} "
                 f"says {spec.layout} {spec.width}x{spec.height}"
             )
+        if spec.rect and fixed:
+            raise ModelError(
+                f"model file {card.model_path} takes a fixed input {list(shape)}, but its card "
+                f"{card.card_path} asks for rect inputs: set rect: false, or export with dynamic=True"
+            )
         if DTYPES.get(dtype) != spec.dtype:
             raise ModelError(
                 f"model file {card.model_path} takes {dtype}, but its card {card.card_path} says {spec.dtype}"
             )
-        names = [o.name for o in self.session.get_outputs()]
-        unknown = [n for n in card.outputs if n not in names]
-        if unknown:
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        unknown = [n for n in card.outputs if n not in outputs]
+        if unknown or not card.outputs:
             raise ModelError(
-                f"model file {card.model_path} has outputs {names}, but its card {card.card_path} "
-                f"names {unknown}"
+                f"model file {card.model_path} has outputs {list(outputs)}, but its card {card.card_path} "
+                f"names {unknown or 'none'}"
             )
+        if card.family != "ssd-postprocess":
+            check_yolo(card, outputs[card.outputs[0]], self.metadata)
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run one batch; outputs in the order the card lists them."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.detect.card import InputSpec
 from vision.detect.nms import nms
+from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, to_source
 from vision.types import Detections
 
@@ -20,15 +20,15 @@ SAME_OBJECT_IOU = 0.8
 
 
 def decode_ssd(
-    outputs: list[np.ndarray], geometries: list[Geometry], spec: InputSpec, min_score: float
+    outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
 ) -> list[Detections]:
-    """Per image of the batch: boxes above ``min_score`` in source pixels."""
+    """Per image of the batch: boxes scoring at least ``min_score``, in source pixels."""
     boxes, classes, scores, counts = outputs
-    size = np.array([spec.height, spec.width, spec.height, spec.width], np.float32)
     results = []
     for i, geometry in enumerate(geometries):
         n = int(counts[i])
-        keep = np.flatnonzero(scores[i, :n] >= min_score)
+        size = np.array([geometry.input_height, geometry.input_width] * 2, np.float32)
+        keep = np.flatnonzero(scores[i, :n] >= params.min_score)
         keep = keep[nms(boxes[i, keep], scores[i, keep], SAME_OBJECT_IOU)]
         xyxy = to_source(boxes[i, keep][:, [1, 0, 3, 2]] * size, geometry)
         results.append(Detections.from_arrays(xyxy, scores[i, keep], classes[i, keep].astype(np.int32)))

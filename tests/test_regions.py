@@ -1,0 +1,92 @@
+"""Crops and tiles: a small real object missed on the whole frame is found in a crop, in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vision.config import RegionsConfig
+from vision.detect.card import load_card
+from vision.detect.detector import Detector
+from vision.detect.nms import pairwise_iou
+from vision.detect.regions import RegionPlan, tile_boxes, zone_boxes
+from vision.detect.yolo_card import write_card
+
+from .conftest import IMAGES, SHARED
+
+COCO_INT8 = SHARED / "models" / "yolov8n_coco_int8.onnx"
+PASTE = (1400, 700)  # top-left of the small person in the 1920x1080 frame
+
+
+def test_tiles_cover_the_frame_with_overlap() -> None:
+    tiles = tile_boxes(1920, 1080, 640, 0.2)
+    assert tiles[:, 0].min() == 0 and tiles[:, 2].max() == 1920 and tiles[:, 3].max() == 1080
+    assert np.all(tiles[:, 2] - tiles[:, 0] == 640) and len(tiles) == 4 * 2
+    assert tile_boxes(300, 200, 640, 0.2).tolist() == [[0, 0, 300, 200]]
+
+
+def test_zone_crops_grow_to_min_size_and_stay_inside() -> None:
+    tiny = np.array([[0.95, 0.95], [1.0, 0.95], [1.0, 1.0]])
+    wide = np.array([[0.0, 0.3], [1.0, 0.3], [1.0, 0.7], [0.0, 0.7]])
+    boxes = zone_boxes([tiny, wide], 1920, 1080, 0.1, 320)
+    assert boxes[0].tolist() == [1600, 760, 1920, 1080]  # grown to 320, shifted back inside
+    assert boxes[1].tolist() == [0, 280, 1920, 800]  # 432 px + 10% per side; clipped to the width
+    plan = RegionPlan(RegionsConfig(mode="zones"), [tiny])
+    assert plan.boxes(1920, 1080)[0].tolist() == [0, 0, 1920, 1080]  # the whole frame too (full_frame)
+    assert RegionPlan(RegionsConfig(), [tiny]).boxes(1920, 1080) is None
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
+    if not COCO_INT8.is_file():
+        pytest.skip(f"{COCO_INT8} is not here")
+    model = tmp_path_factory.mktemp("coco") / COCO_INT8.name
+    model.symlink_to(COCO_INT8)
+    return Detector(load_card(write_card(model)), threads=2, min_score=0.25)
+
+
+def small_person_frame(detector: Detector, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 1920x1080 frame with the person of person.jpg shrunk to ``height`` pixels, and its box."""
+    source = cv2.imread(str(IMAGES / "person.jpg"))
+    found = detector.detect([source])[0]
+    x1, y1, x2, y2 = found.xyxy[found.class_id == 0][0].astype(int)
+    person = source[y1:y2, x1:x2]
+    width = round(person.shape[1] * height / person.shape[0])
+    small = cv2.resize(person, (width, height), interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(0).normal(0, 6, (1080, 1920, 3))
+    frame = np.clip(np.array([90, 110, 100]) + noise, 0, 255).astype(np.uint8)
+    x, y = PASTE
+    frame[y : y + height, x : x + width] = small
+    return frame, np.array([[x, y, x + width, y + height]], np.float32)
+
+
+def people(detector: Detector, frame: np.ndarray, regions: np.ndarray | None) -> np.ndarray:
+    found = detector.detect([frame], None if regions is None else [regions])[0]
+    return found.xyxy[found.class_id == 0]
+
+
+def test_small_person_missed_on_full_frame_found_in_zone_crop_and_tiles(detector: Detector) -> None:
+    frame, truth = small_person_frame(detector, 30)
+    assert len(people(detector, frame, None)) == 0  # 30 px shrunk 3x: 10 px, invisible to the model
+    zone = np.array([[1300, 620], [1560, 620], [1560, 800], [1300, 800]]) / [1920, 1080]
+    crops = RegionPlan(RegionsConfig(mode="zones"), [zone]).boxes(1920, 1080)
+    in_crop = people(detector, frame, crops)
+    assert len(in_crop) == 1 and pairwise_iou(in_crop, truth)[0, 0] > 0.6
+    tiles = RegionPlan(RegionsConfig(mode="tiles", tile_size=320, tile_overlap=0.5), []).boxes(1920, 1080)
+    in_tiles = people(detector, frame, tiles)  # the person lies in up to 4 overlapping tiles: merged to one
+    assert len(in_tiles) == 1 and pairwise_iou(in_tiles, truth)[0, 0] > 0.6
+
+
+def test_regions_batch_and_big_objects_still_found(detector: Detector, tmp_path: Path) -> None:
+    bus = cv2.imread(str(IMAGES / "bus.jpg"))
+    whole = detector.detect([bus])[0]
+    tiles = RegionPlan(RegionsConfig(mode="tiles", tile_size=320), []).boxes(bus.shape[1], bus.shape[0])
+    frame, _ = small_person_frame(detector, 30)
+    both = detector.detect([bus, frame], [tiles, None])
+    assert len(both[1]) == 0  # the frame without regions: as before
+    bus_boxes = both[0].xyxy[both[0].class_id == 5]
+    assert len(bus_boxes) == 1  # the bus (bigger than a tile) from the full frame, not one per tile
+    assert pairwise_iou(bus_boxes, whole.xyxy[whole.class_id == 5])[0, 0] > 0.9
