@@ -180,3 +180,19 @@ def test_crowd_rule_on_a_calibrated_zone_uses_density_and_fruin_levels() -> None
         seen.append((o.condition is Condition.TRUE, o.details["level_of_service"]))
     assert seen == [(False, "C"), (True, "E"), (True, "D"), (True, "D"), (False, "C"), (False, "A")]
     assert [level_of_service(d) for d in (0.0, 0.31, 0.5, 0.8, 1.5, 3.0)] == ["A", "B", "C", "D", "E", "F"]
+
+
+def test_cooldown_holds_a_new_ticket_of_the_same_rule_and_zone() -> None:
+    lifecycle = Lifecycle({KEY: Timers(1.0, 1.0, 1e9, 0.0, cooldown=30.0)})
+
+    def feed_subject(subject: str, seq: list[tuple[float, Condition]]) -> list[tuple[str, float]]:
+        out = []
+        for pts, cond in seq:
+            o = Observation("crowd", "cam", "z", subject, pts, cond, confidence=0.8, count=1)
+            out += [(t.kind, t.pts) for t in lifecycle.update(o)]
+        return out
+
+    assert feed_subject("a", [(0, T), (1, T), (2, F), (3, F)]) == [("open", 1), ("close", 3)]
+    # another subject in the same zone 10 s later: held pending until the cooldown ends at 33 s
+    seq = [(float(t), T) for t in range(10, 40)]
+    assert feed_subject("b", seq) == [("open", 33.0)]

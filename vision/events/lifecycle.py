@@ -28,6 +28,7 @@ class Timers:
     close_after: float
     update_interval: float
     reopen_window: float  # 0: a closed event never reopens
+    cooldown: float = 0.0  # after a close, no new event of this rule in this zone for this long
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class Lifecycle:
         self.timers = timers  # by (camera, zone, rule)
         self.tracks: dict[Key, _Track] = {}
         self.closed: dict[str, _Closed] = {}
+        self.last_close: dict[tuple[str, str, str], float] = {}  # by (camera, zone, rule), for cooldown
         self._tie = itertools.count()  # heap tie-breaker: events do not compare
 
     def update(self, obs: Observation) -> list[Transition]:
@@ -97,6 +99,7 @@ class Lifecycle:
         if track.held >= timers.close_after:
             event.state, event.resolved_at, event.count = EventState.RESOLVED, obs.pts, obs.count
             del self.tracks[key]
+            self.last_close[key[:3]] = obs.pts
             if timers.reopen_window > 0:
                 closed.events[key] = event
                 deadline = obs.pts + timers.reopen_window
@@ -135,6 +138,9 @@ class Lifecycle:
     def _maybe_open(self, key: Key, track: _Track, obs: Observation, timers: Timers) -> list[Transition]:
         if track.held < timers.min_duration:
             return []
+        last_close = self.last_close.get(key[:3])
+        if not track.reopening and last_close is not None and obs.pts - last_close < timers.cooldown:
+            return []  # cooling down: it stays pending, and opens once the cooldown is over
         event = track.event
         track.pending = False
         track.reported_count, track.reported_at = event.count, obs.pts

@@ -27,6 +27,9 @@ class RuleConfig(BaseModel):
     close_after: float | None = Field(
         None, ge=0, description="Override of events.close_after for this rule in this zone."
     )
+    cooldown: float = Field(
+        0.0, ge=0, description="After a ticket of this rule in this zone closes, no new one for this long."
+    )
     min_score: float = Field(
         0.0,
         ge=0,
