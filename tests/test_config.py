@@ -74,8 +74,8 @@ def test_demo_config_is_valid() -> None:
         (
             "detect_fps: 2",
             "detect_fsp: 2",
-            "cameras.riverbank.detect_fsp: unknown key (allowed: decode, detect_fps, enabled, url, zones); "
-            "did you mean 'detect_fps'? (line 4)",
+            "cameras.riverbank.detect_fsp: unknown key (allowed: decode, detect_fps, enabled, loop, "
+            "realtime, stream, url, zones); did you mean 'detect_fps'? (line 4)",
         ),
         (
             "detect_fps: 2",

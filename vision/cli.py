@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import cv2
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
+from vision.ingest.health import CameraHealth
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -62,6 +64,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return status
 
 
+def _why(health: CameraHealth) -> str:
+    return f" ({health.last_error})" if not health.state.sees and health.last_error else ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.pipeline import Pipeline
     from vision.store import Store
@@ -91,15 +97,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    def print_health(health: CameraHealth) -> None:
+        print(json.dumps({"kind": "health", **health.to_record()}), flush=True)
+
+    def log_health(health: CameraHealth) -> None:
+        log.info("camera %s: %s%s", health.camera_id, health.state.value, _why(health))
+
     pipeline = Pipeline(
         config,
         detector,
         store,
         on_transition=print_transition if args.jsonl else None,
         on_detections=print_detections if args.jsonl and args.detections else None,
+        on_health=print_health if args.jsonl else log_health,
     )
+    for signum in (signal.SIGINT, signal.SIGTERM):  # finish the round, stop the readers, print the summary
+        signal.signal(signum, lambda *_: pipeline.stop())
     try:
-        summary = pipeline.run()
+        summary = pipeline.run(max_seconds=args.max_seconds)
     finally:
         store.close()
     record = summary.to_record()
@@ -140,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
     p.add_argument("--detections", action="store_true", help="with --jsonl, also print every frame's boxes")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop the live cameras (streams, realtime files) after this many seconds of wall time; "
+        "files read as fast as possible still run to their end. Without it a run with live cameras "
+        "goes on until Ctrl-C or SIGTERM",
+    )
     p.set_defaults(func=cmd_run)
     return parser
 

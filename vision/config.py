@@ -66,6 +66,52 @@ class DecodeConfig(StrictModel):
     )
 
 
+class StreamConfig(StrictModel):
+    """How a live stream (rtsp://, http(s)://) is opened, watched and reopened."""
+
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp",
+        description="RTSP transport: tcp (interleaved in the RTSP connection; passes firewalls and "
+        "NAT, never loses a packet) or udp (lower latency; a lossy network tears pictures).",
+    )
+    open_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds to connect and read the stream's headers before giving up."
+    )
+    stall_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Watchdog: no new frame for this many seconds makes a live camera stalled (its "
+        "zones become unknown) and the stream is closed and reopened.",
+    )
+    reconnect_initial: float = Field(
+        1.0, gt=0, le=3600, description="Delay before the second attempt to reopen a failing stream, seconds."
+    )
+    reconnect_max: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Cap of the reconnect delay, which doubles after each failed attempt (with jitter "
+        "of up to half, so cameras behind one broken switch do not retry in lockstep).",
+    )
+    max_lag: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="When decoding falls this many seconds behind the live edge, only keyframes are "
+        "decoded until it has caught up (the skipped frames are counted).",
+    )
+
+    @model_validator(mode="after")
+    def _backoff(self) -> StreamConfig:
+        if self.reconnect_max < self.reconnect_initial:
+            raise ValueError(
+                f"reconnect_max ({self.reconnect_max}) must be at least reconnect_initial "
+                f"({self.reconnect_initial})"
+            )
+        return self
+
+
 RulesConfig = create_model(  # one optional section per registered rule: `rules: {crowd: {...}}`
     "RulesConfig",
     __config__=ConfigDict(extra="forbid"),
@@ -117,7 +163,34 @@ class CameraConfig(StrictModel):
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
+    realtime: bool = Field(
+        False,
+        description="Files only: play at the speed of the stream clock, like a live camera (the newest "
+        "frame at detect_fps; frames the pipeline is too slow for are dropped). False reads a file as "
+        "fast as possible and drops nothing (evaluation). Live URLs are always read in real time.",
+    )
+    loop: bool = Field(
+        False,
+        description="Files with realtime only: start again at the end, the clock running on, so a clip "
+        "stands in for a camera that never ends (demos, soak tests).",
+    )
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Live stream connection.")
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
+
+    @model_validator(mode="after")
+    def _file_modes(self) -> CameraConfig:
+        if not self.url.is_file and (self.realtime or self.loop):
+            raise ValueError(
+                "realtime and loop are for files: live streams (rtsp://, http://) are always real time"
+            )
+        if self.loop and not self.realtime:
+            raise ValueError("loop needs realtime: true (a file read as fast as possible ends)")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """Read in real time (a stream, or a file with realtime), not as fast as possible."""
+        return self.realtime or not self.url.is_file
 
 
 class DetectorConfig(StrictModel):
