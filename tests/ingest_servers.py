@@ -35,7 +35,7 @@ GI_PYTHON = "/usr/bin/python3"  # Debian's python3-gi lives in the system Python
 GST_SERVER = ROOT / "tests" / "gst_rtsp_server.py"
 NEEDS = (
     "apt-get install -y rtsp-server-perl ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 "
-    "gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad (see .ci/run)"
 )
 
 
