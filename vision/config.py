@@ -51,18 +51,27 @@ Name = Annotated[str, AfterValidator(_check_name)]
 class DecodeConfig(StrictModel):
     """How a camera's video is decoded; cheaper decoding means more cameras per core."""
 
-    threads: int = Field(0, ge=0, le=16, description="Decoder threads; 0 lets FFmpeg choose.")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Decoder threads; 0 lets FFmpeg choose (one per core: less latency on an idle "
+        "machine, about 5-15% more CPU in all). With many cameras per core, 1 is the cheapest.",
+    )
     width: int | None = Field(
         None,
         ge=64,
         le=7680,
-        description="Scale decoded frames to this width (height keeps the aspect ratio); "
-        "None keeps the stream's size.",
+        description="Scale decoded frames to this width (height keeps the aspect ratio); None keeps "
+        "the stream's size. Scaling happens in the colour conversion, done only for frames due at "
+        "detect_fps, and costs about what converting at full size does: it saves the detector's "
+        "resize and memory (a 1080p frame is 6 MB), not decoding, which is most of the cost.",
     )
     keyframes_only: bool = Field(
         False,
-        description="Decode keyframes only: far cheaper, for cameras whose events are static "
-        "(litter, parked bicycles); the frame rate drops to the keyframe rate.",
+        description="Decode keyframes only: 7-9x less CPU (benchmarks/ingest.md), for cameras whose "
+        "events are static (litter, parked bicycles); the frame rate drops to the keyframe rate "
+        "(often one every 1-4 s), too slow for crowds or people passing.",
     )
 
 
@@ -85,7 +94,7 @@ class StreamConfig(StrictModel):
         "zones become unknown) and the stream is closed and reopened.",
     )
     reconnect_initial: float = Field(
-        1.0, gt=0, le=3600, description="Delay before the second attempt to reopen a failing stream, seconds."
+        1.0, gt=0, le=3600, description="Seconds before the first retry of a stream that failed or stalled."
     )
     reconnect_max: float = Field(
         60.0,

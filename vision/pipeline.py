@@ -207,12 +207,18 @@ class Pipeline:
         return batch
 
     def _watch(self) -> None:
-        """Report state changes; a camera that stopped seeing makes its rules' subjects UNKNOWN."""
+        """Report state changes; a live camera that stopped seeing makes its rules' subjects UNKNOWN.
+
+        A file read as fast as possible is never dark between its frames (it only ends), and
+        its frames may still be queued when its reader ends: it gets no UNKNOWN, so a replay
+        stays exactly repeatable.
+        """
         for worker in self.workers.values():
             state = worker.reader.state
             if state is worker.state:
                 continue
-            if worker.state.sees and not state.sees:
+            if worker.reader.realtime and worker.state.sees and not state.sees:
+                worker.reader.discard()
                 pts = worker.reader.stream_time()
                 if pts is not None:
                     for rule in worker.rules:

@@ -79,6 +79,11 @@ class CameraReader:
             self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if self.realtime else None)
         return frame
 
+    def discard(self) -> None:
+        """Drop a frame still waiting (taken before the camera went dark): it must not follow UNKNOWN."""
+        if self._handoff.take(0.0) is not None:
+            self.monitor.count(dropped=1)
+
     @property
     def done(self) -> bool:
         """The source has ended (or failed for good) and every frame has been taken."""
