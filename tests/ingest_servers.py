@@ -133,7 +133,8 @@ class PerlRtsp:
         wait_for_port(self.publish_port)
         return self
 
-    def publish(self, name: str) -> None:
+    def publish(self, name: str, gop: int = 10) -> None:
+        """Publish the clip looped at 10 fps with a keyframe every ``gop`` frames."""
         self.publishers[name] = _start(
             [
                 _need("ffmpeg"),
@@ -152,7 +153,7 @@ class PerlRtsp:
                 "-tune",
                 "zerolatency",
                 "-g",
-                "10",
+                str(gop),
                 "-f",
                 "rtsp",
                 f"rtsp://127.0.0.1:{self.publish_port}/{name}",

@@ -102,6 +102,23 @@ def test_rtsp_udp_live_newest_frame_at_detect_fps(perl: PerlRtsp, reader_of: Cal
     assert health.fps_out < health.fps_in / 2  # at most detect_fps, and only what the consumer took
 
 
+def test_keyframes_only_camera_with_sparse_keyframes_is_not_stalled(
+    perl: PerlRtsp, reader_of: Callable
+) -> None:
+    perl.publish("slow-gop", gop=30)  # a keyframe every 3 s, twice the stall timeout
+    reader = reader_of(camera(perl.url("slow-gop"), decode={"keyframes_only": True}))
+    wait_for(reader, CameraState.LIVE, 15)
+    states = set()
+    frames: list[Frame] = []
+    deadline = time.monotonic() + 6.5
+    while time.monotonic() < deadline:
+        states.add(reader.state)
+        if (frame := reader.take(timeout=0.05)) is not None:
+            frames.append(frame)
+    assert states == {CameraState.LIVE} and reader.health().reconnects == 0
+    assert len(frames) >= 2 and np.diff([f.pts for f in frames]) == pytest.approx(3.0, abs=0.2)
+
+
 def test_rtsp_tcp_transport(reader_of: Callable) -> None:
     server = GstRtsp().start()
     try:

@@ -91,7 +91,8 @@ class StreamConfig(StrictModel):
         gt=0,
         le=300,
         description="Watchdog: no new frame for this many seconds makes a live camera stalled (its "
-        "zones become unknown) and the stream is closed and reopened.",
+        "zones become unknown) and the stream is closed and reopened. Packets skipped on purpose "
+        "(keyframes_only) count as signs of life, so sparse keyframes do not stall a camera.",
     )
     reconnect_initial: float = Field(
         1.0, gt=0, le=3600, description="Seconds before the first retry of a stream that failed or stalled."

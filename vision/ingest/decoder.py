@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import av
@@ -34,9 +34,18 @@ class VideoDecoder:
     """One video stream of one camera, opened once; iterate :meth:`frames` for frames and their PTS."""
 
     def __init__(
-        self, camera_id: str, url: SecretUrl, decode: DecodeConfig, stream: StreamConfig | None = None
+        self,
+        camera_id: str,
+        url: SecretUrl,
+        decode: DecodeConfig,
+        stream: StreamConfig | None = None,
+        heartbeat: Callable[[float], None] | None = None,
     ) -> None:
-        """``stream`` is None for files; for live URLs it sets the transport and the timeouts."""
+        """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
+
+        ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
+        keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
+        """
         self.camera_id = camera_id
         self.url = url
         self.decode = decode
@@ -44,6 +53,7 @@ class VideoDecoder:
         self.corrupt_packets = 0
         self.skip_to_keyframe = False  # set by a reader that fell behind the live edge
         self.skipped_packets = 0
+        self.heartbeat = heartbeat
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._size: tuple[int, int] = (0, 0)
@@ -88,7 +98,8 @@ class VideoDecoder:
         """Decoded frames with their PTS in seconds (None: untimed, stamp by arrival) until the end.
 
         Non-key packets are dropped before the decoder when only keyframes are wanted or the
-        reader is catching up, which saves their parsing as well as their decoding.
+        reader is catching up, which saves their parsing as well as their decoding. Such a
+        packet still proves the stream alive: it resets the stall watchdog and beats ``heartbeat``.
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
@@ -96,19 +107,25 @@ class VideoDecoder:
         rate = float(stream.average_rate or 25)
         timed, index, bad = self.timed, 0, 0
         stall = self.stream_config.stall_timeout if self.stream_config is not None else None
-        last_frame = time.monotonic()
+        alive = time.monotonic()
         try:
             for packet in container.demux():  # every stream: a camera sending only audio must stall
-                if stall is not None and time.monotonic() - last_frame > stall:
+                now = time.monotonic()
+                if stall is not None and now - alive > stall:
                     raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
                 if packet.stream_index != stream.index:
                     continue
-                if packet.size and not packet.is_keyframe:
-                    if self.decode.keyframes_only:
-                        continue
-                    if self.skip_to_keyframe:
-                        self.skipped_packets += 1
-                        continue
+                if (
+                    packet.size
+                    and not packet.is_keyframe
+                    and (self.decode.keyframes_only or self.skip_to_keyframe)
+                ):
+                    if not self.decode.keyframes_only:
+                        self.skipped_packets += 1  # catching up: counted, unlike configured skipping
+                    alive = now
+                    if self.heartbeat is not None:
+                        self.heartbeat(now)
+                    continue
                 try:
                     decoded = stream.decode(packet)
                 except av.InvalidDataError:
@@ -119,7 +136,7 @@ class VideoDecoder:
                     continue
                 bad = 0
                 if decoded:
-                    last_frame = time.monotonic()
+                    alive = time.monotonic()
                 for frame in decoded:
                     if not timed:
                         pts = None

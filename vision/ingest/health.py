@@ -82,7 +82,7 @@ class HealthMonitor:
         self._started = time.monotonic()
         self._in: deque[float] = deque()
         self._out: deque[float] = deque()
-        self._last_frame_at: float | None = None  # monotonic
+        self._last_alive_at: float | None = None  # monotonic: the newest frame or skipped packet
         self._last_pts: float | None = None
         self._last_wall: float | None = None
         self.frames_in = 0
@@ -105,9 +105,14 @@ class HealthMonitor:
         with self._lock:
             self.frames_in += 1
             self._in.append(at)
-            self._last_frame_at, self._last_pts, self._last_wall = at, pts, wall
+            self._last_alive_at, self._last_pts, self._last_wall = at, pts, wall
             if self._state is not CameraState.LIVE:
                 self._state, self._since = CameraState.LIVE, time.time()
+
+    def alive(self, at: float) -> None:
+        """A packet was skipped on purpose at monotonic ``at``: the stream flows, frames are just rare."""
+        with self._lock:
+            self._last_alive_at = at
 
     def frame_out(self, at: float, lag: float | None) -> None:
         with self._lock:
@@ -130,8 +135,8 @@ class HealthMonitor:
     def _seen_state(self, now: float) -> CameraState:
         overdue = (
             self.stall_timeout is not None
-            and self._last_frame_at is not None
-            and now - self._last_frame_at > self.stall_timeout
+            and self._last_alive_at is not None
+            and now - self._last_alive_at > self.stall_timeout
         )
         return CameraState.STALLED if self._state is CameraState.LIVE and overdue else self._state
 
@@ -140,8 +145,8 @@ class HealthMonitor:
         with self._lock:
             state = self._seen_state(now)
             since = self._since
-            if state is not self._state and self._last_frame_at is not None:
-                since = time.time() - (now - self._last_frame_at - (self.stall_timeout or 0.0))
+            if state is not self._state and self._last_alive_at is not None:
+                since = time.time() - (now - self._last_alive_at - (self.stall_timeout or 0.0))
             return CameraHealth(
                 camera_id=self.camera_id,
                 source=self.source,

@@ -151,7 +151,9 @@ class CameraReader:
         before = self.monitor.frames_in
         stream = self.camera.stream
         try:
-            with VideoDecoder(self.camera_id, self.camera.url, self.camera.decode, stream) as decoder:
+            with VideoDecoder(
+                self.camera_id, self.camera.url, self.camera.decode, stream, self.monitor.alive
+            ) as decoder:
                 self._pump(decoder)
             error = f"camera {self.camera_id}: {self.camera.url}: the stream ended"
         except SourceError as exc:
