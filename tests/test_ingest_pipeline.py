@@ -10,10 +10,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from vision.config import parse_config
-from vision.ingest.health import CameraState
+from vision.ingest.health import CameraHealth, CameraState
 from vision.pipeline import Pipeline
 from vision.store import Store
 from vision.types import Detections, Frame, Transition
@@ -43,8 +44,9 @@ def test_an_outage_pauses_the_rule_timers_instead_of_counting_as_seen(detector, 
         "storage: {data_dir: data}\n"
     )
     frames: list[float] = []
-    opened: list[Transition] = []
+    opened: list[tuple[Transition, dict]] = []
     states: list[CameraState] = []
+    health: list[CameraHealth] = []
     cut = threading.Event()
 
     def on_detections(frame: Frame, detections: Detections) -> None:
@@ -61,11 +63,17 @@ def test_an_outage_pauses_the_rule_timers_instead_of_counting_as_seen(detector, 
             config,
             detector,
             store,
-            on_transition=lambda t, _: opened.append(t) if t.kind == "open" else None,
+            on_transition=lambda t, payload: opened.append((t, payload)) if t.kind == "open" else None,
             on_detections=on_detections,
             on_health=lambda h: states.append(h.state),
         )
-        threading.Thread(target=lambda: stop.wait() and pipeline.stop(), daemon=True).start()
+
+        def stopper() -> None:
+            stop.wait()
+            health.append(pipeline.health()["plaza"])  # what the API will serve, from another thread
+            pipeline.stop()
+
+        threading.Thread(target=stopper, daemon=True).start()
         try:
             pipeline.run(max_seconds=60)
         finally:
@@ -90,7 +98,10 @@ def test_an_outage_pauses_the_rule_timers_instead_of_counting_as_seen(detector, 
     seen_before = frames[gap - 1] - frames[0]
     back = frames[gap]
     assert seen_before < 2.0  # the event was still pending when the camera went dark
-    assert opened[0].pts >= back + (3.0 - seen_before) - 0.3  # only seen time counts towards min_duration
+    transition, payload = opened[0]
+    assert transition.pts >= back + (3.0 - seen_before) - 0.3  # only seen time counts towards min_duration
+    assert abs(datetime.fromisoformat(payload["wall_time"]).timestamp() - time.time()) < 10  # for humans
+    assert health[0].state is CameraState.LIVE and health[0].reconnects >= 1 and health[0].frames_in > 0
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
