@@ -49,6 +49,7 @@ class CameraReader:
         self._sampler = Sampler(camera.detect_fps)
         self._backoff = Backoff(camera.stream.reconnect_initial, camera.stream.reconnect_max)
         self._stop = threading.Event()
+        self._logged: str | None = None  # the last failure logged at warning level
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
 
     # --- consumer side -------------------------------------------------------------------------
@@ -140,7 +141,10 @@ class CameraReader:
                 self._backoff.reset()
             self.monitor.set_state(CameraState.STALLED if delivered else CameraState.OFFLINE, error)
             delay = self._backoff.next()
-            log.warning("%s; reopening in %.1f s", error, delay)
+            # the same failure again and again (a camera down for hours) is logged once, then at debug
+            level = logging.DEBUG if error == self._logged else logging.WARNING
+            log.log(level, "%s; reopening in %.1f s", error, delay)
+            self._logged = error
             if self._stop.wait(delay):
                 return
             self.monitor.count(reconnects=1)
