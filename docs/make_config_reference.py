@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from vision.config import CameraConfig, Config, DecodeConfig, RegionsConfig, ZoneConfig
+from vision.config import CameraConfig, Config, DecodeConfig, RegionsConfig, StreamConfig, ZoneConfig
 from vision.rules import registry
 from vision.track import TrackerConfig
 
@@ -27,6 +27,36 @@ the webhook secret are never printed, logged or returned. Relative paths are rel
 to the folder of the config file. Times are seconds of *stream* time (frame timestamps).
 
 This file is generated from the code by `docs/make_config_reference.py`.
+"""
+
+
+LIVE = """
+What decoding costs, per second of 25 fps H.264 video on one core of the reference machine
+(`benchmarks/ingest.md`): decoding every frame is most of it, about 35 ms at 720p and 75 ms
+at 1080p, whatever the detect fps; converting the frames due at detect_fps to BGR adds a few
+ms; `keyframes_only` cuts the total 7-9 times. One core keeps about 16 such 720p cameras or
+6 at 1080p live with every frame decoded.
+
+A live camera (a stream, or a file with `realtime`) is always in one of these states:
+
+| state | meaning | its zones |
+|---|---|---|
+| `connecting` | opening the stream; no frame yet since start | unknown |
+| `live` | frames arrive | seen |
+| `stalled` | no frame for `stall_timeout` seconds; the stream is closed and reopened | unknown |
+| `offline` | opening or reading failed; retried with backoff | unknown |
+| `ended` | a file played to its end (or failed for good) | unknown |
+
+While a camera is not `live`, its rules report UNKNOWN: event timers pause, and an open
+event never closes because its camera went dark. After a failure the stream is reopened
+after `reconnect_initial` seconds, doubling after each failed attempt up to
+`reconnect_max`, each delay shortened by a random part of up to half; a stream that
+delivered frames starts again at `reconnect_initial`. A reader that falls `max_lag`
+seconds behind the live edge decodes only keyframes until it has caught up, so the lag
+never grows. A stream's clock starts at 0 with its first frame and runs on through
+reconnects by the wall time that passed. Health (state, last frame time, fps in and out,
+frames dropped and skipped, reconnects, last error without passwords) is printed as
+`health` lines by `street-vision run --jsonl`.
 """
 
 
@@ -79,6 +109,7 @@ def render() -> str:
     parts.append(section("Decoding", DecodeConfig, "cameras.<id>.decode"))
     parts.append(section("Tracker", TrackerConfig, "cameras.<id>.tracker"))
     parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))
+    parts.append(section("Live stream", StreamConfig, "cameras.<id>.stream") + LIVE)
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))

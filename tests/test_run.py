@@ -81,7 +81,7 @@ def test_bad_camera_does_not_stop_the_good_one(tmp_path: Path) -> None:
     )
     config = tmp_path / "multi.yaml"
     config.write_text(f"cameras:\n{cameras}storage:\n  data_dir: data\n")
-    result = run("run", str(config), "--jsonl")
+    result = run("run", str(config), "--jsonl", "--max-seconds", "3")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.splitlines()[-1])["cameras"]
     assert summary["good"]["frames_detected"] == 80 and summary["good"]["error"] is None

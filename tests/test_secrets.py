@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from vision.config import DecodeConfig, parse_config
-from vision.ingest.file_source import FileSource, SourceError
+from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.secrets import MissingEnvVar, SecretUrl, expand_env, redact_url
 
 
@@ -48,9 +48,8 @@ def test_config_dump_and_repr_hide_secrets() -> None:
 
 def test_source_errors_and_logs_hide_the_password(caplog: pytest.LogCaptureFixture) -> None:
     url = SecretUrl("rtsp://viewer:pa55word@127.0.0.1:9/stream")  # nothing listens on port 9
-    source = FileSource("gate", url, DecodeConfig())
     with caplog.at_level(logging.DEBUG), pytest.raises(SourceError) as info:
-        next(source.frames())
+        VideoDecoder("gate", url, DecodeConfig()).open()
     message = str(info.value)
     assert "camera gate" in message and "rtsp://viewer:***@127.0.0.1:9/stream" in message
     assert "pa55word" not in message and "pa55word" not in caplog.text

@@ -15,7 +15,7 @@ import pytest
 
 from vision.config import DecodeConfig, load_config
 from vision.detect.detector import Detector
-from vision.ingest.file_source import FileSource
+from vision.ingest.decoder import VideoDecoder
 from vision.pipeline import Pipeline
 from vision.secrets import SecretUrl
 from vision.store import Store
@@ -44,13 +44,13 @@ def tracked(detector: Detector) -> dict[int, tuple[float, np.ndarray, np.ndarray
     person = next(k for k, v in detector.names.items() if v == "person")
     tracker = Tracker(TrackerConfig())
     out = {}
-    source = FileSource("vtest", SecretUrl(str(FOOTAGE)), DecodeConfig())
-    for index, frame in enumerate(islice(source.frames(), 120)):
-        if index % 2:
-            continue
-        dets = detector.detect([frame.image])[0]
-        dets = tracker.update(dets[dets.class_id == person], frame.pts)
-        out[index] = (frame.pts, dets.xyxy, dets.track_id)
+    with VideoDecoder("vtest", SecretUrl(str(FOOTAGE)), DecodeConfig()).open() as source:
+        for index, (frame, pts) in enumerate(islice(source.frames(), 120)):
+            if index % 2:
+                continue
+            dets = detector.detect([source.image(frame)])[0]
+            dets = tracker.update(dets[dets.class_id == person], pts)
+            out[index] = (pts, dets.xyxy, dets.track_id)
     return out
 
 

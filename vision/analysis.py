@@ -50,6 +50,10 @@ class CameraAnalysis:
                     )
         return rules
 
+    def unknown(self, pts: float) -> list[Observation]:
+        """The camera cannot see (stalled, offline): every subject of every rule is UNKNOWN."""
+        return [obs for rule in self.rules for obs in rule.unknown(pts)]
+
     def process(self, frame: Frame, detections: Detections) -> tuple[Detections, list[Observation]]:
         """Mask, track, update the scene models, and ask every rule what it sees."""
         detections = self.scene.unmasked(frame, detections)

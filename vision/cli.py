@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.dispatch import commands as dispatch_commands
+from vision.ingest.health import CameraHealth
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -96,6 +98,10 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _why(health: CameraHealth) -> str:
+    return f" ({health.last_error})" if not health.state.sees and health.last_error else ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.dispatch.dispatcher import Dispatcher
     from vision.pipeline import Pipeline
@@ -125,17 +131,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    def print_health(health: CameraHealth) -> None:
+        print(json.dumps({"kind": "health", **health.to_record()}), flush=True)
+
+    def log_health(health: CameraHealth) -> None:
+        log.info("camera %s: %s%s", health.camera_id, health.state.value, _why(health))
+
     pipeline = Pipeline(
         config,
         detector,
         store,
         on_transition=on_transition,
         on_detections=print_detections if args.jsonl and args.detections else None,
+        on_health=print_health if args.jsonl else log_health,
     )
+    for signum in (signal.SIGINT, signal.SIGTERM):  # finish the round, stop the readers, print the summary
+        signal.signal(signum, lambda *_: pipeline.stop())
     if dispatcher:
         dispatcher.start()
     try:
-        summary = pipeline.run()
+        summary = pipeline.run(max_seconds=args.max_seconds)
         delivery = dispatcher.drain(args.drain_seconds) if dispatcher else None
     finally:
         if dispatcher:
@@ -214,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="with a webhook: at the end, wait this long for the outbox to be delivered (default 30)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop the live cameras (streams, realtime files) after this many seconds of wall time; "
+        "files read as fast as possible still run to their end. Without it a run with live cameras "
+        "goes on until Ctrl-C or SIGTERM",
     )
     p.set_defaults(func=cmd_run)
     dispatch_commands.add_parsers(sub)

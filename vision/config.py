@@ -93,19 +93,75 @@ class CalibrationConfig(StrictModel):
 class DecodeConfig(StrictModel):
     """How a camera's video is decoded; cheaper decoding means more cameras per core."""
 
-    threads: int = Field(0, ge=0, le=16, description="Decoder threads; 0 lets FFmpeg choose.")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Decoder threads; 0 lets FFmpeg choose (one per core: less latency on an idle "
+        "machine, about 5-15% more CPU in all). With many cameras per core, 1 is the cheapest.",
+    )
     width: int | None = Field(
         None,
         ge=64,
         le=7680,
-        description="Scale decoded frames to this width (height keeps the aspect ratio); "
-        "None keeps the stream's size.",
+        description="Scale decoded frames to this width (height keeps the aspect ratio); None keeps "
+        "the stream's size. Scaling happens in the colour conversion, done only for frames due at "
+        "detect_fps, and costs about what converting at full size does: it saves the detector's "
+        "resize and memory (a 1080p frame is 6 MB), not decoding, which is most of the cost.",
     )
     keyframes_only: bool = Field(
         False,
-        description="Decode keyframes only: far cheaper, for cameras whose events are static "
-        "(litter, parked bicycles); the frame rate drops to the keyframe rate.",
+        description="Decode keyframes only: 7-9x less CPU (benchmarks/ingest.md), for cameras whose "
+        "events are static (litter, parked bicycles); the frame rate drops to the keyframe rate "
+        "(often one every 1-4 s), too slow for crowds or people passing.",
     )
+
+
+class StreamConfig(StrictModel):
+    """How a live stream (rtsp://, http(s)://) is opened, watched and reopened."""
+
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp",
+        description="RTSP transport: tcp (interleaved in the RTSP connection; passes firewalls and "
+        "NAT, never loses a packet) or udp (lower latency; a lossy network tears pictures).",
+    )
+    open_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds to connect and read the stream's headers before giving up."
+    )
+    stall_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Watchdog: no new frame for this many seconds makes a live camera stalled (its "
+        "zones become unknown) and the stream is closed and reopened. Packets skipped on purpose "
+        "(keyframes_only) count as signs of life, so sparse keyframes do not stall a camera.",
+    )
+    reconnect_initial: float = Field(
+        1.0, gt=0, le=3600, description="Seconds before the first retry of a stream that failed or stalled."
+    )
+    reconnect_max: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Cap of the reconnect delay, which doubles after each failed attempt (with jitter "
+        "of up to half, so cameras behind one broken switch do not retry in lockstep).",
+    )
+    max_lag: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="When decoding falls this many seconds behind the live edge, only keyframes are "
+        "decoded until it has caught up (the skipped frames are counted).",
+    )
+
+    @model_validator(mode="after")
+    def _backoff(self) -> StreamConfig:
+        if self.reconnect_max < self.reconnect_initial:
+            raise ValueError(
+                f"reconnect_max ({self.reconnect_max}) must be at least reconnect_initial "
+                f"({self.reconnect_initial})"
+            )
+        return self
 
 
 RulesConfig = create_model(  # one optional section per registered rule: `rules: {crowd: {...}}`
@@ -177,6 +233,18 @@ class CameraConfig(StrictModel):
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Object tracking settings.")
+    realtime: bool = Field(
+        False,
+        description="Files only: play at the speed of the stream clock, like a live camera (the newest "
+        "frame at detect_fps; frames the pipeline is too slow for are dropped). False reads a file as "
+        "fast as possible and drops nothing (evaluation). Live URLs are always read in real time.",
+    )
+    loop: bool = Field(
+        False,
+        description="Files with realtime only: start again at the end, the clock running on, so a clip "
+        "stands in for a camera that never ends (demos, soak tests).",
+    )
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Live stream connection.")
     zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
     masks: list[Polygon] = Field(
         default_factory=list,
@@ -208,6 +276,21 @@ class CameraConfig(StrictModel):
     detect_regions: RegionsConfig = Field(
         default_factory=RegionsConfig, description="Whole frame, crops around zones, or tiles."
     )
+
+    @model_validator(mode="after")
+    def _file_modes(self) -> CameraConfig:
+        if not self.url.is_file and (self.realtime or self.loop):
+            raise ValueError(
+                "realtime and loop are for files: live streams (rtsp://, http://) are always real time"
+            )
+        if self.loop and not self.realtime:
+            raise ValueError("loop needs realtime: true (a file read as fast as possible ends)")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """Read in real time (a stream, or a file with realtime), not as fast as possible."""
+        return self.realtime or not self.url.is_file
 
 
 class DetectorConfig(StrictModel):

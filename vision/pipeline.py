@@ -1,19 +1,29 @@
-"""Wire the stages for N cameras: source -> sampler -> detector -> tracker -> rules -> lifecycle -> store.
+"""Wire the stages for N cameras: reader -> detector -> tracker -> rules -> lifecycle -> store.
 
-Each transition's snapshots are written to disk, then the transition is committed
-(with its outbox message when dispatch is on); the dispatcher sends it from there.
+Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
+due at its detect fps. Frames ready from all cameras are gathered into one batch per
+round and detected in one call (whole frames, or crops and tiles per camera);
+everything after the detector (vision/analysis.py: masks, tracking, scene models,
+rules) is per camera. Each transition's snapshots are written to disk, then the
+transition is committed (with its outbox message when dispatch is on); the
+dispatcher sends it from there. One
+camera's failure (a corrupt file, a dead stream, a bad frame) is logged and touches that
+camera only. While a live camera is stalled or offline its rules are told UNKNOWN, so
+its zones pause instead of looking empty.
 
-Frames from all cameras are gathered into one batch per round and detected in one
-call; everything after the detector (tracking, rules) is per camera. One camera's
-failure (a corrupt file, a bad frame) is logged and ends that camera only.
+Files read as fast as possible end the run when they end; with any live camera (a
+stream, or a file with realtime) the run goes on until :meth:`Pipeline.stop` (Ctrl-C,
+SIGTERM) or ``max_seconds`` of wall time.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from vision.analysis import CameraAnalysis
@@ -22,12 +32,14 @@ from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
-from vision.ingest.file_source import FileSource, SourceError
-from vision.ingest.sampler import Sampler
+from vision.ingest.health import CameraHealth, CameraState
+from vision.ingest.reader import CameraReader
 from vision.store import Store
 from vision.types import Detections, Frame, Transition
 
 log = logging.getLogger(__name__)
+WAIT = 0.2  # seconds to sleep when no camera has a frame ready (bounds how late stop() is noticed)
+JOIN_TIMEOUT = 3.0  # seconds, all readers together, at the end of a run
 
 
 @dataclass
@@ -37,7 +49,8 @@ class CameraStats:
     frames_decoded: int = 0
     frames_detected: int = 0
     detections: int = 0
-    error: str | None = None
+    error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
+    health: dict[str, Any] = field(default_factory=dict)  # CameraHealth.to_record() at the end
 
 
 @dataclass
@@ -62,29 +75,25 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: its source, sampler and analysis."""
+    """Per-camera state: reader, detection regions, analysis, and whether it saw when last looked at."""
 
     def __init__(
-        self, camera_id: str, source: FileSource, fps: float, analysis: CameraAnalysis, regions: RegionPlan
+        self, camera_id: str, reader: CameraReader, analysis: CameraAnalysis, regions: RegionPlan
     ) -> None:
         self.camera_id = camera_id
-        self.frames: Iterator[Frame] = source.frames()
-        self.sampler = Sampler(fps)
+        self.reader = reader
         self.analysis = analysis
         self.regions = regions
         self.stats = CameraStats()
+        self.state = CameraState.CONNECTING
 
-    def next_frame(self) -> Frame | None:
-        """The next frame due for detection, or None when the source has ended or failed."""
-        try:
-            for frame in self.frames:
-                self.stats.frames_decoded += 1
-                if self.sampler.due(frame.pts):
-                    return frame
-        except SourceError as exc:
-            self.stats.error = str(exc)
-            log.error("%s", exc)
-        return None
+    def finish(self) -> None:
+        """Copy the reader's final health into the run's stats."""
+        health = self.reader.health()
+        self.stats.frames_decoded = health.frames_in
+        self.stats.health = health.to_record()
+        if health.state in (CameraState.OFFLINE, CameraState.STALLED):
+            self.stats.error = health.last_error
 
 
 class Pipeline:
@@ -97,12 +106,16 @@ class Pipeline:
         store: Store,
         on_transition: Callable[[Transition, dict[str, Any]], None] | None = None,
         on_detections: Callable[[Frame, Detections], None] | None = None,
+        on_health: Callable[[CameraHealth], None] | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
         self.store = store
         self.on_transition = on_transition
         self.on_detections = on_detections
+        self.on_health = on_health
+        self._ready = threading.Event()  # set by any reader with a frame ready
+        self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
         timers: dict[tuple[str, str, str], Timers] = {}
         for camera_id, cam in config.cameras.items():
@@ -110,32 +123,108 @@ class Pipeline:
                 continue
             analysis = CameraAnalysis(camera_id, cam, detector.names, config.events)
             timers |= analysis.timers
-            source = FileSource(camera_id, cam.url, cam.decode)
             regions = RegionPlan(cam.detect_regions, [z.polygon for z in analysis.scene.zones.values()])
-            self.workers[camera_id] = CameraWorker(camera_id, source, cam.detect_fps, analysis, regions)
+            reader = CameraReader(camera_id, cam, self._ready)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, analysis, regions)
         self.lifecycle = Lifecycle(timers)
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
-    def run(self) -> RunSummary:
-        """Process every camera to the end of its video."""
+    def run(self, max_seconds: float | None = None) -> RunSummary:
+        """Process frames until every camera has ended or :meth:`stop` is called.
+
+        ``max_seconds`` (wall time) bounds the cameras read in real time (streams, paced files):
+        after it they are stopped, and the run ends once the files read as fast as possible
+        have ended too, so a bounded run never cuts an evaluation file short.
+        """
         start = time.perf_counter()
-        active = dict(self.workers)
-        while active:
-            batch: list[Frame] = []
-            for camera_id, worker in list(active.items()):
-                frame = worker.next_frame()
-                if frame is None:
-                    del active[camera_id]
-                else:
-                    batch.append(frame)
-            if batch:
-                for frame, detections in zip(batch, self._detect(batch), strict=True):
-                    if detections is not None:
-                        self._process(frame, detections)
+        for worker in self.workers.values():
+            worker.reader.start()
+        try:
+            while not self._stop.is_set():
+                if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                    for worker in self.workers.values():
+                        if worker.reader.realtime:
+                            worker.reader.stop()
+                self._watch()
+                batch = self._gather()
+                if batch is None:
+                    break
+                if batch:
+                    for frame, detections in zip(batch, self._detect(batch), strict=True):
+                        if detections is not None:
+                            self._process(frame, detections)
+        finally:
+            self._shutdown()
+        self._watch()
+        for worker in self.workers.values():
+            worker.finish()
         self.summary.open_events = len(self.lifecycle.open_events())
         self.summary.wall_seconds = time.perf_counter() - start
         return self.summary
+
+    def stop(self) -> None:
+        """End the run after the current round; safe to call from a signal handler or another thread."""
+        self._stop.set()
+        self._ready.set()
+
+    def health(self) -> dict[str, CameraHealth]:
+        """Every camera's health now."""
+        return {camera_id: w.reader.health() for camera_id, w in self.workers.items()}
+
+    def _gather(self) -> list[Frame] | None:
+        """One frame from every camera that has one (waiting for files read in order); None when all ended.
+
+        A file read as fast as possible is waited for, so its frames are never skipped; live
+        cameras give what they have now. With nothing ready, sleep until some reader has a frame.
+        """
+        self._ready.clear()
+        batch: list[Frame] = []
+        running = False
+        for worker in self.workers.values():
+            reader = worker.reader
+            if reader.done or reader.stopped:
+                continue
+            running = True
+            frame = reader.take(None if not reader.realtime else 0.0)
+            if frame is not None:
+                batch.append(frame)
+        if not running:
+            return None
+        if not batch:
+            self._ready.wait(WAIT)
+        return batch
+
+    def _watch(self) -> None:
+        """Report state changes; a live camera that stopped seeing makes its rules' subjects UNKNOWN.
+
+        A file read as fast as possible is never dark between its frames (it only ends), and
+        its frames may still be queued when its reader ends: it gets no UNKNOWN, so a replay
+        stays exactly repeatable.
+        """
+        for worker in self.workers.values():
+            state = worker.reader.state
+            if state is worker.state:
+                continue
+            if worker.reader.realtime and worker.state.sees and not state.sees:
+                worker.reader.discard()
+                pts = worker.reader.stream_time()
+                if pts is not None:
+                    for obs in worker.analysis.unknown(pts):
+                        for transition in self.lifecycle.update(obs):
+                            self._emit(transition, worker.analysis.scene.last_frame)
+            worker.state = state
+            if self.on_health:
+                self.on_health(worker.reader.health())
+
+    def _shutdown(self) -> None:
+        """Stop every reader and give them a moment together; a reader stuck on a dead socket is a
+        daemon thread and is abandoned rather than holding up the exit."""
+        for worker in self.workers.values():
+            worker.reader.stop()
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for worker in self.workers.values():
+            worker.reader.join(max(0.0, deadline - time.monotonic()))
 
     def _detect(self, batch: list[Frame]) -> list[Detections | None]:
         """One call for the batch; if a frame is bad, retry one by one so only that camera loses it."""
@@ -164,8 +253,13 @@ class Pipeline:
             for transition in self.lifecycle.update(obs):
                 self._emit(transition, frame)
 
-    def _emit(self, transition: Transition, frame: Frame) -> None:
-        payload = self.recorder.record(transition, frame)
+    def _emit(self, transition: Transition, frame: Frame | None) -> None:
+        wall = self.workers[transition.event["camera"]].reader.wall_time(transition.pts)
+        # live cameras: when it happened, for humans (pts stays the clock)
+        wall_time = (
+            None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
+        )
+        payload = self.recorder.record(transition, frame, wall_time)
         self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
         if self.on_transition:
             self.on_transition(transition, payload)

@@ -86,7 +86,14 @@ class WebhookPayload(_Strict):
     )
     event: EventRecord
     boxes: list[Box] = Field(description="Detections that support the transition (may be empty on a close).")
-    snapshots: Snapshots
+    snapshots: Snapshots | None = Field(
+        None, description="Pictures of the moment; absent only if the camera never showed a frame."
+    )
+    wall_time: str | None = Field(
+        None,
+        description="Live cameras: UTC wall-clock time of the frame (pts mapped through the stream's "
+        "anchor); absent for recordings read as fast as possible.",
+    )
 
 
 def body(message: Message) -> bytes:

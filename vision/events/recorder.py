@@ -35,16 +35,24 @@ class TransitionRecorder:
         }
         return cls(store, SnapshotWriter(config.storage.data_dir, names), zones)
 
-    def record(self, transition: Transition, frame: Frame) -> dict[str, Any]:
-        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries)."""
-        polygon = self.zones[(transition.event["camera"], transition.event["zone"])]
-        snapshots = self.snapshots.write(transition, frame, polygon * (frame.width, frame.height))
-        payload = {
+    def record(
+        self, transition: Transition, frame: Frame | None, wall_time: str | None = None
+    ) -> dict[str, Any]:
+        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries).
+
+        ``frame`` is the picture of the moment (None only if the camera never showed one: no
+        snapshots then); ``wall_time`` is when it happened by the clock of a live camera."""
+        payload: dict[str, Any] = {
             "transition": transition.kind,
             "pts": round(transition.pts, 3),
             "event": transition.event,
             "boxes": transition.boxes.to_records(self.snapshots.names),
-            "snapshots": snapshots.to_record(),
         }
+        if frame is not None:
+            polygon = self.zones[(transition.event["camera"], transition.event["zone"])]
+            snapshots = self.snapshots.write(transition, frame, polygon * (frame.width, frame.height))
+            payload["snapshots"] = snapshots.to_record()
+        if wall_time is not None:
+            payload["wall_time"] = wall_time
         self.store.record(transition, payload)
         return payload

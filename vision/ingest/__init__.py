@@ -1,1 +1,1 @@
-"""Video ingest: PyAV sources and the sampler that picks frames at each camera's detect fps."""
+"""Video ingest: one reader thread per camera (PyAV), stream clock, health and reconnection."""

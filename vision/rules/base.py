@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Detections, Frame, Observation
+from vision.types import Condition, Detections, Frame, Observation
 
 if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
     from vision.scene.scene import Scene
@@ -98,3 +98,21 @@ class Rule(ABC):
     @abstractmethod
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
         """Turn one frame's detections into observations (condition TRUE/FALSE per subject)."""
+
+    def subjects(self) -> list[str]:
+        """The subjects this rule reports on now; a rule with one verdict per zone keeps the default."""
+        return ["zone"]
+
+    def unknown(self, pts: float) -> list[Observation]:
+        """UNKNOWN for every subject: the camera cannot see (stalled, offline), so nothing is 'gone'."""
+        return [
+            Observation(
+                rule=self.name,
+                camera_id=self.camera_id,
+                zone=self.zone.name,
+                subject=subject,
+                pts=pts,
+                condition=Condition.UNKNOWN,
+            )
+            for subject in self.subjects()
+        ]

@@ -62,6 +62,9 @@ class BikeParkingRule(Rule):
         self.allowed = [scene.zones[name] for name in config.allowed_zones]
         self.places = Places("vehicle", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
 
+    def subjects(self) -> list[str]:
+        return [s.name for s in self.places.subjects]
+
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
         tracks, rows = self.tracked(frame, self.vehicles, self.cfg)
         rows = rows[tracks.stationary[rows]]

@@ -52,6 +52,9 @@ class FishingRule(Rule):
         self.known: dict[int, float] = {}  # track id -> last pts it was in the zone
         self.forget_after = 2 * (config.close_after or 0.0) + 60.0
 
+    def subjects(self) -> list[str]:
+        return [f"person-{tid}" for tid in self.known]
+
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
         tracks, rows = self.tracked(frame, self.people, self.cfg)
         if self.cfg.stationary_only:

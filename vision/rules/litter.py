@@ -67,6 +67,9 @@ class LitterRule(Rule):
         self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
         self.places = Places("object", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
 
+    def subjects(self) -> list[str]:
+        return [s.name for s in self.places.subjects]
+
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
         evidence, blockers = self._evidence(frame, detections)
         found = self.places.assign(evidence.xyxy, frame.pts)

@@ -1,0 +1,296 @@
+"""Real stream servers on 127.0.0.1 for the ingest tests, each started and killed by the test.
+
+- :class:`PerlRtsp`: Debian's rtsp-server-perl (UDP transport only) fed by an ffmpeg publisher;
+- :class:`GstRtsp`: GStreamer's RTSP server (TCP only), run by the system Python that has gi;
+- :class:`MjpegServer`: an HTTP multipart MJPEG camera, optionally behind Basic auth;
+- :func:`serve_directory`: plain HTTP for an HLS playlist.
+
+Ports are picked free at start. Every process is killed in ``close()`` (the fixtures call
+it in ``finally``), and everything waits with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import av
+import cv2
+
+from .conftest import ROOT, SAMPLE
+
+GI_PYTHON = "/usr/bin/python3"  # Debian's python3-gi lives in the system Python
+GST_SERVER = ROOT / "tests" / "gst_rtsp_server.py"
+NEEDS = (
+    "apt-get install -y rtsp-server-perl ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 "
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad (see .ci/run)"
+)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_udp_ports(count: int = 8) -> int:
+    """The first of ``count`` consecutive free UDP ports (even, as RTP wants)."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(30000, 60000, 2)
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free UDP port range on 127.0.0.1")
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def _need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise RuntimeError(f"{program} is missing; the ingest tests need: {NEEDS}")
+    return path
+
+
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """Kill one process we started (and its group), and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def _start(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+class PerlRtsp:
+    """rtsp-server-perl on free ports; ``publish(name)`` starts an ffmpeg feeding the sample clip."""
+
+    def __init__(self) -> None:
+        self.client_port = free_port()
+        self.publish_port = free_port()
+        self.rtp_port = free_udp_ports()  # RTP/RTCP pairs count up from here, 2 per stream
+        self.server: subprocess.Popen[bytes] | None = None
+        self.publishers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url(self, name: str, userinfo: str = "") -> str:
+        return f"rtsp://{userinfo}127.0.0.1:{self.client_port}/{name}"
+
+    def start(self) -> PerlRtsp:
+        self.server = _start(
+            [
+                _need("rtsp-server-perl"),
+                "--clientport",
+                str(self.client_port),
+                "--serverport",
+                str(self.publish_port),
+                "--client_listen_address",
+                "127.0.0.1",
+                "--source_listen_address",
+                "127.0.0.1",
+                "--rtp_start_port",
+                str(self.rtp_port),
+            ]
+        )
+        wait_for_port(self.client_port)
+        wait_for_port(self.publish_port)
+        return self
+
+    def publish(self, name: str, gop: int = 10) -> None:
+        """Publish the clip looped at 10 fps with a keyframe every ``gop`` frames."""
+        self.publishers[name] = _start(
+            [
+                _need("ffmpeg"),
+                "-v",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(SAMPLE),
+                "-an",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                str(gop),
+                "-f",
+                "rtsp",
+                f"rtsp://127.0.0.1:{self.publish_port}/{name}",
+            ]
+        )
+
+        self._wait_published(name)
+
+    def _wait_published(self, name: str, timeout: float = 10.0) -> None:
+        """Until the server answers DESCRIBE for ``name`` with 200 (the publisher is through)."""
+        request = f"DESCRIBE {self.url(name)} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.client_port), 1) as s,
+            ):
+                s.settimeout(1.0)
+                s.sendall(request.encode())
+                if s.recv(1024).startswith(b"RTSP/1.0 200"):
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"the publisher of {name} did not get through in {timeout} s")
+
+    def stop_publishing(self, name: str) -> None:
+        _kill(self.publishers.pop(name, None))
+
+    def kill(self) -> None:
+        """The server dies (SIGKILL) and its publishers with it."""
+        for name in list(self.publishers):
+            self.stop_publishing(name)
+        _kill(self.server)
+        self.server = None
+
+    close = kill
+
+
+class GstRtsp:
+    """GStreamer's RTSP server offering the sample clip at /cam over TCP only."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, name: str = "cam") -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> GstRtsp:
+        if not Path(GI_PYTHON).exists():
+            raise RuntimeError(f"{GI_PYTHON} is missing; the ingest tests need: {NEEDS}")
+        self.proc = _start([GI_PYTHON, str(GST_SERVER), str(self.port), str(SAMPLE)])
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            raise RuntimeError(
+                f"GStreamer RTSP server did not start; the ingest tests need: {NEEDS}"
+            ) from None
+        return self
+
+    def close(self) -> None:
+        _kill(self.proc)
+
+
+@functools.cache
+def jpeg_frames(count: int = 30) -> tuple[bytes, ...]:
+    """The first frames of the sample clip as JPEG, encoded once."""
+    frames = []
+    with av.open(str(SAMPLE)) as container:
+        for frame in container.decode(video=0):
+            frames.append(cv2.imencode(".jpg", frame.to_ndarray(format="bgr24"))[1].tobytes())
+            if len(frames) == count:
+                break
+    return tuple(frames)
+
+
+class MjpegServer:
+    """A multipart/x-mixed-replace camera at 10 fps, like most IP cameras' MJPEG endpoint."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
+        frames = jpeg_frames()
+        stopping = threading.Event()
+        self._stopping = stopping
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if token and self.headers.get("Authorization") != f"Basic {token}":
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                with contextlib.suppress(OSError):
+                    while not stopping.is_set():
+                        jpeg = frames[i % len(frames)]
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                        self.wfile.write(head.encode() + jpeg + b"\r\n")
+                        i += 1
+                        stopping.wait(0.1)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, userinfo: str = "") -> str:
+        return f"http://{userinfo}127.0.0.1:{self.port}/video.mjpg"
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+@contextlib.contextmanager
+def serve_directory(folder: Path) -> Iterator[int]:
+    """Plain HTTP for the files of ``folder`` (an HLS playlist and its segments); yields the port."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

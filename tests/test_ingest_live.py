@@ -1,0 +1,215 @@
+"""Camera readers against real stream servers on 127.0.0.1: RTSP over UDP and TCP, MJPEG, HLS.
+
+Every server is a real process or socket started here and killed in ``finally``; every
+wait has a deadline. Timeouts and backoffs are shortened in the camera configs so that
+stalls and recoveries happen within seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision.config import CameraConfig
+from vision.ingest.health import CameraState
+from vision.ingest.reader import CameraReader
+from vision.types import Frame
+
+from .conftest import SAMPLE
+from .ingest_servers import GstRtsp, MjpegServer, PerlRtsp, free_port, serve_directory
+
+FAST_RECOVERY = {"stall_timeout": 1.5, "open_timeout": 3, "reconnect_initial": 0.25, "reconnect_max": 1.0}
+
+
+def camera(url: str, transport: str = "udp", detect_fps: float = 5, **settings: object) -> CameraConfig:
+    stream = {"transport": transport, **FAST_RECOVERY}
+    return CameraConfig.model_validate({"url": url, "detect_fps": detect_fps, "stream": stream, **settings})
+
+
+@pytest.fixture
+def perl() -> Iterator[PerlRtsp]:
+    server = PerlRtsp().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def reader_of() -> Iterator[Callable[[CameraConfig], CameraReader]]:
+    """Start readers; stop and join them all at the end."""
+    readers: list[CameraReader] = []
+
+    def start(config: CameraConfig) -> CameraReader:
+        readers.append(CameraReader(f"cam{len(readers)}", config).start())
+        return readers[-1]
+
+    try:
+        yield start
+    finally:
+        for reader in readers:
+            reader.stop()
+        for reader in readers:
+            reader.join(10)
+
+
+def wait_for(
+    reader: CameraReader, state: CameraState, timeout: float, frames: list[Frame] | None = None
+) -> float:
+    """Consume frames until ``reader`` is in ``state``; the seconds it took."""
+    start = time.monotonic()
+    while reader.state is not state:
+        assert time.monotonic() - start < timeout, f"not {state} after {timeout} s: {reader.health()}"
+        frame = reader.take(timeout=0.05)
+        if frame is not None and frames is not None:
+            frames.append(frame)
+    return time.monotonic() - start
+
+
+def consume(reader: CameraReader, seconds: float, period: float = 0.0) -> list[Frame]:
+    """Take frames for ``seconds``, sleeping ``period`` between takes (a slow pipeline)."""
+    frames: list[Frame] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = reader.take(timeout=0.1)
+        if frame is not None:
+            frames.append(frame)
+            time.sleep(period)
+    return frames
+
+
+def test_rtsp_udp_live_newest_frame_at_detect_fps(perl: PerlRtsp, reader_of: Callable) -> None:
+    perl.publish("plaza")
+    reader = reader_of(camera(perl.url("plaza"), detect_fps=5, decode={"width": 384}))
+    wait_for(reader, CameraState.LIVE, 15)
+    consume(reader, 1.0)  # let the start-up burst of buffered frames pass
+    start = time.monotonic()
+    frames = consume(reader, 3.0, period=0.45)  # a pipeline slower than detect_fps
+    took = time.monotonic() - start
+    health = reader.health()
+    assert health.state is CameraState.LIVE and health.last_error is None
+    assert 5 <= len(frames) <= 8 and frames[0].image.shape == (288, 384, 3)
+    pts = np.array([f.pts for f in frames])
+    assert np.all(np.diff(pts) > 0) and pts[-1] - pts[0] == pytest.approx(took, abs=1.0)
+    assert health.lag is not None and health.lag < 0.5  # newest frame: no backlog
+    assert health.frames_dropped >= 3  # due frames replaced while the pipeline was busy
+    assert 7 <= health.fps_in <= 13  # the stream's 10 fps
+    assert health.fps_out < health.fps_in / 2  # at most detect_fps, and only what the consumer took
+
+
+def test_keyframes_only_camera_with_sparse_keyframes_is_not_stalled(
+    perl: PerlRtsp, reader_of: Callable
+) -> None:
+    perl.publish("slow-gop", gop=30)  # a keyframe every 3 s, twice the stall timeout
+    reader = reader_of(camera(perl.url("slow-gop"), decode={"keyframes_only": True}))
+    wait_for(reader, CameraState.LIVE, 15)
+    states = set()
+    frames: list[Frame] = []
+    deadline = time.monotonic() + 6.5
+    while time.monotonic() < deadline:
+        states.add(reader.state)
+        if (frame := reader.take(timeout=0.05)) is not None:
+            frames.append(frame)
+    assert states == {CameraState.LIVE} and reader.health().reconnects == 0
+    assert len(frames) >= 2 and np.diff([f.pts for f in frames]) == pytest.approx(3.0, abs=0.2)
+
+
+def test_rtsp_tcp_transport(reader_of: Callable) -> None:
+    server = GstRtsp().start()
+    try:
+        tcp = reader_of(camera(server.url(), transport="tcp"))
+        udp = reader_of(camera(server.url(), transport="udp"))  # this server refuses UDP
+        wait_for(tcp, CameraState.LIVE, 15)
+        wait_for(udp, CameraState.OFFLINE, 15)
+        frames = consume(tcp, 1.5)
+        assert len(frames) >= 5 and np.all(np.diff([f.pts for f in frames]) > 0)
+        assert "Protocol not supported" in udp.health().last_error
+    finally:
+        server.close()
+
+
+def test_server_killed_and_restarted_recovers_within_backoff(perl: PerlRtsp, reader_of: Callable) -> None:
+    perl.publish("plaza")
+    reader = reader_of(camera(perl.url("plaza")))
+    before: list[Frame] = []
+    wait_for(reader, CameraState.LIVE, 15, before)
+    before += consume(reader, 1.0)
+    perl.kill()
+    wait_for(reader, CameraState.OFFLINE, 10)  # stalled, reopening fails: connection refused
+    assert "Connection refused" in reader.health().last_error
+    time.sleep(1.5)  # a few reconnect attempts against the dead port
+    perl.start()
+    perl.publish("plaza")
+    took = wait_for(reader, CameraState.LIVE, 15)
+    after = consume(reader, 1.0)
+    health = reader.health()
+    assert took < 1.0 + 6.0  # within the backoff cap, plus the publisher's and the probe's start
+    assert health.reconnects >= 3 and after
+    assert after[0].pts > before[-1].pts + 2.5  # the outage is stream time too: no jump backwards
+
+
+def test_publisher_stopped_goes_stalled_then_offline(perl: PerlRtsp, reader_of: Callable) -> None:
+    perl.publish("plaza")
+    reader = reader_of(camera(perl.url("plaza")))
+    wait_for(reader, CameraState.LIVE, 15)
+    perl.stop_publishing("plaza")
+    stopped = time.monotonic()
+    seen = [reader.state]
+    while seen[-1] is not CameraState.OFFLINE and time.monotonic() - stopped < 15:
+        reader.take(timeout=0.05)
+        if reader.state is not seen[-1]:
+            seen.append(reader.state)
+    assert seen == [CameraState.LIVE, CameraState.STALLED, CameraState.OFFLINE]
+    health = reader.health()
+    assert health.reconnects >= 1 and "rtsp://127.0.0.1" in health.last_error
+
+
+def test_bad_urls_and_a_port_with_nothing_listening(perl: PerlRtsp, reader_of: Callable) -> None:
+    missing = reader_of(camera(perl.url("no-such-stream")))
+    scheme = reader_of(camera(f"rtspx://127.0.0.1:{perl.client_port}/x"))
+    silent_port = free_port()
+    refused = reader_of(camera(f"rtsp://127.0.0.1:{silent_port}/cam", transport="tcp"))
+    for reader in (missing, scheme, refused):
+        wait_for(reader, CameraState.OFFLINE, 10)
+    time.sleep(2.0)
+    assert "404 Not Found" in missing.health().last_error
+    assert "rtspx://127.0.0.1" in scheme.health().last_error
+    health = refused.health()
+    assert "Connection refused" in health.last_error and f"127.0.0.1:{silent_port}" in health.last_error
+    assert 2 <= health.reconnects <= 12  # backing off (0.25 s doubling to 1 s, jittered), not spinning
+    assert health.frames_in == 0 and refused.take() is None
+
+
+def test_mjpeg_over_http_is_stamped_by_arrival(reader_of: Callable) -> None:
+    server = MjpegServer()
+    try:
+        reader = reader_of(camera(server.url(), detect_fps=10))
+        wait_for(reader, CameraState.LIVE, 10)
+        frames = consume(reader, 1.5)
+        pts = np.array([f.pts for f in frames])
+        assert len(frames) >= 8 and frames[0].image.shape == (576, 768, 3)
+        assert np.median(np.diff(pts)) == pytest.approx(0.1, abs=0.04)  # the server's real 10 fps
+    finally:
+        server.close()
+
+
+def test_hls_over_http(tmp_path: Path, reader_of: Callable) -> None:
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "6", "-c", "copy"),
+            *("-f", "hls", "-hls_time", "2", "-hls_list_size", "0", str(tmp_path / "cam.m3u8")),
+        ],
+        check=True,
+        timeout=60,
+    )
+    with serve_directory(tmp_path) as port:
+        reader = reader_of(camera(f"http://127.0.0.1:{port}/cam.m3u8", detect_fps=10))
+        frames: list[Frame] = []
+        wait_for(reader, CameraState.LIVE, 10, frames)
+        frames += consume(reader, 1.0)
+        assert len(frames) >= 5 and np.all(np.diff([f.pts for f in frames]) > 0)

@@ -1,0 +1,147 @@
+"""The ingest parts that need no video: stream clock, backoff, frame handoff, health, UNKNOWN rules."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from vision.ingest.backoff import Backoff
+from vision.ingest.clock import ANCHOR_CREEP, StreamClock
+from vision.ingest.handoff import FrameQueue, LatestFrame
+from vision.ingest.health import CameraState, HealthMonitor
+from vision.rules.crowd import CrowdConfig, CrowdRule
+from vision.scene.heatmap import Heatmap
+from vision.scene.masks import Masks
+from vision.scene.scene import Scene
+from vision.scene.zones import Zone
+from vision.types import Condition, Frame
+
+IMAGE = np.zeros((4, 4, 3), np.uint8)
+
+
+def frame(pts: float) -> Frame:
+    return Frame("cam", pts, IMAGE)
+
+
+def test_file_clock_keeps_pts_and_forces_it_monotonic() -> None:
+    clock = StreamClock(live=False)
+    stamped = [clock.stamp(p, 100.0) for p in (-0.05, 0.1, 0.2, 0.2, 0.15, 7.0)]
+    assert stamped == pytest.approx([0.0, 0.1, 0.2, 0.201, 0.202, 7.0])  # a file's gaps are real
+
+
+def test_live_clock_starts_at_zero_and_bridges_reconnects_with_wall_time() -> None:
+    clock = StreamClock(live=True)
+    assert clock.stamp(5000.0, 10.0) == 0.0  # an RTSP/HLS stream's PTS origin is arbitrary
+    assert clock.stamp(5000.5, 10.5) == pytest.approx(0.5)
+    clock.new_segment()  # reconnected 30 s later; the new stream's PTS starts again near 0
+    assert clock.stamp(0.1, 40.5) == pytest.approx(30.5)
+    assert clock.stamp(0.6, 41.0) == pytest.approx(31.0)
+    assert clock.stamp(0.2, 41.5) == pytest.approx(31.5)  # backwards: a glitch, bridged by wall time
+    assert clock.stamp(900.0, 42.0) == pytest.approx(32.0)  # a forward jump far past the wall clock too
+    assert clock.stamp(900.5, 42.5) == pytest.approx(32.5)  # and the new origin holds
+
+
+def test_untimed_stream_is_stamped_by_arrival() -> None:
+    clock = StreamClock(live=True)
+    assert [clock.stamp(None, t) for t in (50.0, 50.2, 50.45)] == pytest.approx([0.0, 0.2, 0.45])
+
+
+def test_wall_anchor_takes_the_fastest_frame_and_measures_lag() -> None:
+    clock = StreamClock(live=True)
+    for pts, arrival in ((0.0, 13.0), (0.5, 13.1), (1.0, 13.2), (1.5, 11.6)):  # a buffered burst, then live
+        clock.arrived(clock.stamp(pts, arrival), arrival)
+    assert clock.lag(1.5, 11.6) == pytest.approx(0.0)
+    assert clock.lag(2.0, 14.6) == pytest.approx(2.5)  # a frame 2.5 s late against the live edge
+    assert clock.now(12.6) == pytest.approx(2.5)  # stream time runs on with the wall clock
+    epoch = time.time() - time.monotonic()
+    assert clock.wall_time(1.5) == pytest.approx(11.6 + epoch, abs=0.05)
+
+
+def test_anchor_creeps_for_a_slow_camera_clock_but_not_for_a_backlog() -> None:
+    clock = StreamClock(live=True)
+    clock.arrived(clock.stamp(0.0, 0.0), 0.0)
+    t = 0.0
+    for i in range(1, 3601):  # an hour of a camera whose clock runs 100 ppm slow
+        t = i * 1.0001
+        clock.arrived(clock.stamp(float(i), t), t)
+    assert clock.lag(3600.0, t) < 0.05  # absorbed: no false backlog
+    clock.arrived(clock.stamp(3601.0, t + 3.0), t + 3.0)  # a real 2 s backlog shows at once
+    assert clock.lag(3601.0, t + 3.0) == pytest.approx(2.0 - ANCHOR_CREEP * 3)
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(1.0, 10.0, random.Random(7))
+    delays = [backoff.next() for _ in range(8)]
+    for delay, base in zip(delays, [1, 2, 4, 8, 10, 10, 10, 10], strict=True):
+        assert base / 2 <= delay <= base
+    assert len({round(d, 6) for d in delays[4:]}) == 4  # jittered, not lockstep
+    backoff.reset()
+    assert backoff.next() <= 1.0
+    backoff.failures = 10_000  # days of failures must not overflow
+    assert backoff.next() <= 10.0
+
+
+def test_latest_frame_keeps_only_the_newest_and_counts_drops() -> None:
+    ready = threading.Event()
+    slot = LatestFrame(ready)
+    assert slot.take() is None
+    assert slot.put(frame(1.0)) is False and ready.is_set()
+    assert slot.put(frame(2.0)) is True  # the pipeline was busy: frame 1 dropped
+    assert slot.take().pts == 2.0 and slot.take() is None
+    slot.close()
+    assert slot.done
+
+
+def test_frame_queue_loses_nothing_and_waits_for_room() -> None:
+    queue, stop = FrameQueue(capacity=2), threading.Event()
+    taken: list[float] = []
+
+    def consume() -> None:
+        while (f := queue.take(timeout=5)) is not None:
+            taken.append(f.pts)
+            time.sleep(0.001)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    for i in range(50):
+        assert queue.put(frame(float(i)), stop)
+    queue.close()
+    consumer.join(5)
+    assert taken == [float(i) for i in range(50)]
+    full = FrameQueue(capacity=1)
+    full.put(frame(0.0), stop)
+    stop.set()
+    assert full.put(frame(1.0), stop) is False  # a stopped reader does not hang on a full queue
+
+
+def test_health_watchdog_sees_a_stall_before_the_reader_does() -> None:
+    monitor = HealthMonitor("cam", "rtsp://u:***@h/x", stall_timeout=0.2)
+    assert monitor.state is CameraState.CONNECTING
+    monitor.frame_in(0.0, None, time.monotonic())
+    assert monitor.state is CameraState.LIVE
+    time.sleep(0.3)
+    snapshot = monitor.snapshot()
+    assert snapshot.state is CameraState.STALLED and not snapshot.state.sees
+    monitor.set_state(CameraState.OFFLINE, "camera cam: cannot open rtsp://u:***@h/x: refused")
+    monitor.count(dropped=2, skipped=5, reconnects=1)
+    record = monitor.snapshot().to_record()
+    assert record["state"] == "offline" and record["frames_dropped"] == 2 and record["reconnects"] == 1
+    assert record["frames_skipped"] == 5 and "refused" in record["last_error"]
+
+
+def test_rule_reports_unknown_for_its_subjects() -> None:
+    zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1]], np.float64), "bottom_center")
+    scene = Scene({"z": zone}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person"}, scene)
+    (obs,) = rule.unknown(12.5)
+    assert (obs.condition, obs.pts, obs.subject, obs.zone, obs.rule) == (
+        Condition.UNKNOWN,
+        12.5,
+        "zone",
+        "z",
+        "crowd",
+    )

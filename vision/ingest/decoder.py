@@ -1,0 +1,189 @@
+"""Open one video URL with PyAV and turn its packets into frames, as cheaply as the camera allows.
+
+Shared by every source (files read fast, files paced as live cameras, RTSP and HTTP
+streams): the open options, the decoder settings, the corrupt-packet policy and the
+error messages live here once. Errors are :class:`SourceError` with the password
+already redacted, so callers can log or return them as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+import av
+import numpy as np
+
+from vision.config import DecodeConfig, StreamConfig
+from vision.secrets import SecretUrl, redact_text
+
+log = logging.getLogger(__name__)
+MAX_CONSECUTIVE_CORRUPT = 250  # packets; past this the video is unreadable, not damaged
+FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead network share
+LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
+UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
+
+
+class SourceError(Exception):
+    """A camera's video cannot be opened or read; the message is safe to print (no password)."""
+
+
+class VideoDecoder:
+    """One video stream of one camera, opened once; iterate :meth:`frames` for frames and their PTS."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: SecretUrl,
+        decode: DecodeConfig,
+        stream: StreamConfig | None = None,
+        heartbeat: Callable[[float], None] | None = None,
+    ) -> None:
+        """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
+
+        ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
+        keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
+        """
+        self.camera_id = camera_id
+        self.url = url
+        self.decode = decode
+        self.stream_config = stream
+        self.corrupt_packets = 0
+        self.skip_to_keyframe = False  # set by a reader that fell behind the live edge
+        self.skipped_packets = 0
+        self.heartbeat = heartbeat
+        self._container: av.container.InputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._size: tuple[int, int] = (0, 0)
+
+    def _error(self, what: str, exc: BaseException) -> SourceError:
+        detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
+        if isinstance(exc, av.ExitError) and self.stream_config is not None:
+            detail = f"no data for {self.stream_config.stall_timeout:g} s"
+        return SourceError(f"camera {self.camera_id}: {what} {self.url}: {detail}")
+
+    def open(self) -> VideoDecoder:
+        """Connect and read the headers; raises SourceError naming the camera and the (redacted) URL."""
+        options: dict[str, str] = {}
+        timeout: float | tuple[float, float] = FILE_TIMEOUT
+        if self.stream_config is not None:
+            timeout = (self.stream_config.open_timeout, self.stream_config.stall_timeout)
+            options["analyzeduration"] = LIVE_ANALYZE_US
+            if self.url.get_secret_value().lower().startswith("rtsp"):
+                options["rtsp_transport"] = self.stream_config.transport
+        try:
+            container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
+        except (av.FFmpegError, OSError) as exc:
+            raise self._error("cannot open", exc) from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"camera {self.camera_id}: {self.url} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.decode.threads
+        if self.decode.keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
+        self._container, self._stream = container, stream
+        self._size = self._output_size(stream.codec_context.width, stream.codec_context.height)
+        return self
+
+    @property
+    def timed(self) -> bool:
+        """False for formats whose frames carry no real timestamps (MJPEG over HTTP)."""
+        return self._container is not None and self._container.format.name not in UNTIMED_FORMATS
+
+    def frames(self) -> Iterator[tuple[av.VideoFrame, float | None]]:
+        """Decoded frames with their PTS in seconds (None: untimed, stamp by arrival) until the end.
+
+        Non-key packets are dropped before the decoder when only keyframes are wanted or the
+        reader is catching up, which saves their parsing as well as their decoding. Such a
+        packet still proves the stream alive: it resets the stall watchdog and beats ``heartbeat``.
+        """
+        container, stream = self._container, self._stream
+        assert container is not None and stream is not None, "open() first"
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        rate = float(stream.average_rate or 25)
+        timed, index, bad = self.timed, 0, 0
+        stall = self.stream_config.stall_timeout if self.stream_config is not None else None
+        alive = time.monotonic()
+        try:
+            for packet in container.demux():  # every stream: a camera sending only audio must stall
+                now = time.monotonic()
+                if stall is not None and now - alive > stall:
+                    raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
+                if packet.stream_index != stream.index:
+                    continue
+                if (
+                    packet.size
+                    and not packet.is_keyframe
+                    and (self.decode.keyframes_only or self.skip_to_keyframe)
+                ):
+                    if not self.decode.keyframes_only:
+                        self.skipped_packets += 1  # catching up: counted, unlike configured skipping
+                    alive = now
+                    if self.heartbeat is not None:
+                        self.heartbeat(now)
+                    continue
+                try:
+                    decoded = stream.decode(packet)
+                except av.InvalidDataError:
+                    bad += 1  # a corrupt packet: skip it, the next keyframe recovers the picture
+                    self.corrupt_packets += 1
+                    if bad > MAX_CONSECUTIVE_CORRUPT:
+                        raise
+                    continue
+                bad = 0
+                if decoded:
+                    alive = time.monotonic()
+                for frame in decoded:
+                    if not timed:
+                        pts = None
+                    elif frame.pts is not None and time_base:
+                        pts = frame.pts * time_base
+                    else:
+                        pts = index / rate
+                    index += 1
+                    yield frame, pts
+        except (av.FFmpegError, OSError) as exc:
+            raise self._error(f"read failed after {index} frames of", exc) from None
+
+    def image(self, frame: av.VideoFrame) -> np.ndarray:
+        """BGR pixels at the configured width, scaled in the same pass as the colour conversion.
+
+        Area averaging: for shrinking it is cheaper than swscale's default bilinear filter (about
+        1.0 against 1.4 ms for 1080p to 640) and does not alias fine detail away.
+        """
+        if (frame.width, frame.height) == self._size:
+            return frame.to_ndarray(format="bgr24")
+        return frame.to_ndarray(
+            format="bgr24", width=self._size[0], height=self._size[1], interpolation="AREA"
+        )
+
+    def _output_size(self, width: int, height: int) -> tuple[int, int]:
+        if not self.decode.width or not width:
+            return width, height
+        out_w = self.decode.width - self.decode.width % 2
+        return out_w, max(2, round(height * out_w / width / 2) * 2)
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        self._container.close()
+        self._container = self._stream = None
+        if self.corrupt_packets:
+            log.warning(
+                "camera %s: %s had %d corrupt packets, skipped",
+                self.camera_id,
+                self.url,
+                self.corrupt_packets,
+            )
+
+    def __enter__(self) -> VideoDecoder:
+        return self.open()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,166 @@
+"""Per-camera health: state, frame rates, drops, reconnects and the last error, as a plain snapshot.
+
+The reader thread writes it, the pipeline and (later) the API read it; a lock keeps a
+snapshot consistent. The state seen from outside is also a watchdog: a camera whose
+reader is still blocked waiting for data is reported stalled as soon as its frames are
+overdue, without waiting for the read to time out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+FPS_WINDOW = 5.0  # seconds over which fps in/out are measured
+
+
+class CameraState(StrEnum):
+    """Where a camera's stream stands; only LIVE means its zones are seen."""
+
+    CONNECTING = "connecting"  # opening the stream, no frame yet since start
+    LIVE = "live"  # frames arriving
+    STALLED = "stalled"  # frames stopped for stall_timeout seconds; reopening
+    OFFLINE = "offline"  # an attempt to open or read it failed; retrying with backoff
+    ENDED = "ended"  # a file played to its end (or failed for good): no more frames will come
+
+    @property
+    def sees(self) -> bool:
+        """True when the camera's picture is current; otherwise its zones are UNKNOWN."""
+        return self is CameraState.LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """One camera's health at one moment; wall times are Unix seconds, for humans."""
+
+    camera_id: str
+    source: str  # the URL with its password redacted
+    state: CameraState
+    since: float  # when the state began (Unix time)
+    last_frame_pts: float | None  # stream seconds of the newest frame
+    last_frame_time: float | None  # Unix time of the newest frame (wall anchor; None before any)
+    fps_in: float  # frames decoded per second, over the last few seconds
+    fps_out: float  # frames handed to the pipeline per second
+    frames_in: int
+    frames_out: int
+    frames_dropped: int  # frames replaced by a newer one before the pipeline took them
+    frames_skipped: int  # frames not decoded to catch up with the live edge
+    lag: float | None  # seconds behind the live edge of the last frame handed over
+    reconnects: int
+    last_error: str | None  # redacted
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["state"] = self.state.value
+        for key in ("since", "last_frame_pts", "last_frame_time", "fps_in", "fps_out", "lag"):
+            if record[key] is not None:
+                record[key] = round(record[key], 3)
+        return record
+
+
+def _rate(times: deque[float], now: float, start: float) -> float:
+    """Events per second over the last FPS_WINDOW seconds (or since ``start`` if more recent)."""
+    while times and times[0] < now - FPS_WINDOW:
+        times.popleft()
+    return len(times) / max(min(FPS_WINDOW, now - start), 1e-3)
+
+
+class HealthMonitor:
+    """Counters and state of one camera, safe to update from its reader and read from anywhere."""
+
+    def __init__(self, camera_id: str, source: str, stall_timeout: float | None) -> None:
+        self.camera_id = camera_id
+        self.source = source
+        self.stall_timeout = stall_timeout  # None: no watchdog (a file read as fast as possible)
+        self._lock = threading.Lock()
+        self._state = CameraState.CONNECTING
+        self._since = time.time()
+        self._started = time.monotonic()
+        self._in: deque[float] = deque()
+        self._out: deque[float] = deque()
+        self._last_alive_at: float | None = None  # monotonic: the newest frame or skipped packet
+        self._last_pts: float | None = None
+        self._last_wall: float | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+        self.frames_dropped = 0
+        self.frames_skipped = 0
+        self.reconnects = 0
+        self.lag: float | None = None
+        self.last_error: str | None = None
+
+    def set_state(self, state: CameraState, error: str | None = None) -> None:
+        with self._lock:
+            if error is not None:
+                self.last_error = error
+            if state is not self._state:
+                self._state, self._since = state, time.time()
+
+    def frame_in(self, pts: float, wall: float | None, at: float) -> None:
+        """A frame was decoded at monotonic ``at``; a frame means the camera is live."""
+        with self._lock:
+            self.frames_in += 1
+            self._in.append(at)
+            self._last_alive_at, self._last_pts, self._last_wall = at, pts, wall
+            if self._state is not CameraState.LIVE:
+                self._state, self._since = CameraState.LIVE, time.time()
+
+    def alive(self, at: float) -> None:
+        """A packet was skipped on purpose at monotonic ``at``: the stream flows, frames are just rare."""
+        with self._lock:
+            self._last_alive_at = at
+
+    def frame_out(self, at: float, lag: float | None) -> None:
+        with self._lock:
+            self.frames_out += 1
+            self._out.append(at)
+            self.lag = lag
+
+    def count(self, dropped: int = 0, skipped: int = 0, reconnects: int = 0) -> None:
+        with self._lock:
+            self.frames_dropped += dropped
+            self.frames_skipped += skipped
+            self.reconnects += reconnects
+
+    @property
+    def state(self) -> CameraState:
+        """The state as seen now: a live camera whose frames are overdue is already stalled."""
+        with self._lock:
+            return self._seen_state(time.monotonic())
+
+    def _seen_state(self, now: float) -> CameraState:
+        overdue = (
+            self.stall_timeout is not None
+            and self._last_alive_at is not None
+            and now - self._last_alive_at > self.stall_timeout
+        )
+        return CameraState.STALLED if self._state is CameraState.LIVE and overdue else self._state
+
+    def snapshot(self) -> CameraHealth:
+        now = time.monotonic()
+        with self._lock:
+            state = self._seen_state(now)
+            since = self._since
+            if state is not self._state and self._last_alive_at is not None:
+                since = time.time() - (now - self._last_alive_at - (self.stall_timeout or 0.0))
+            return CameraHealth(
+                camera_id=self.camera_id,
+                source=self.source,
+                state=state,
+                since=since,
+                last_frame_pts=self._last_pts,
+                last_frame_time=self._last_wall,
+                fps_in=_rate(self._in, now, self._started),
+                fps_out=_rate(self._out, now, self._started),
+                frames_in=self.frames_in,
+                frames_out=self.frames_out,
+                frames_dropped=self.frames_dropped,
+                frames_skipped=self.frames_skipped,
+                lag=self.lag,
+                reconnects=self.reconnects,
+                last_error=self.last_error,
+            )

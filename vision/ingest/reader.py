@@ -1,0 +1,200 @@
+"""One thread per camera: decode its source and hand frames due at its detect fps to the pipeline.
+
+PyAV releases the GIL while it reads and decodes, so readers of many cameras decode in
+parallel with each other and with the detector. Three ways to read, chosen by config:
+
+- a file, as fast as possible: every due frame, in order, none dropped (evaluation);
+- a file with ``realtime``: paced by its own clock, like a camera (demos, soak tests);
+- a live URL: the newest frame only, reopened with backoff when it fails or stalls.
+
+Paced and live readers keep no backlog: an untaken frame is replaced by the newer one,
+and a decoder that falls behind the live edge decodes only keyframes until it catches up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from vision.config import CameraConfig
+from vision.ingest.backoff import Backoff
+from vision.ingest.clock import StreamClock
+from vision.ingest.decoder import SourceError, VideoDecoder
+from vision.ingest.handoff import FrameQueue, LatestFrame
+from vision.ingest.health import CameraHealth, CameraState, HealthMonitor
+from vision.ingest.sampler import Sampler
+from vision.secrets import redact_text
+from vision.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class CameraReader:
+    """Reads one camera on its own thread; the pipeline calls :meth:`take` and :meth:`health`."""
+
+    def __init__(self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None) -> None:
+        """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras."""
+        self.camera_id = camera_id
+        self.camera = camera
+        self.is_file = camera.url.is_file
+        self.realtime = camera.live  # paced or live: newest frame only, never a backlog
+        self.clock = StreamClock(live=not self.is_file)
+        self.monitor = HealthMonitor(
+            camera_id, str(camera.url), None if self.is_file else camera.stream.stall_timeout
+        )
+        self._handoff: LatestFrame | FrameQueue = (
+            LatestFrame(notify) if self.realtime else FrameQueue(notify=notify)
+        )
+        self._sampler = Sampler(camera.detect_fps)
+        self._backoff = Backoff(camera.stream.reconnect_initial, camera.stream.reconnect_max)
+        self._stop = threading.Event()
+        self._logged: str | None = None  # the last failure logged at warning level
+        self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
+
+    # --- consumer side -------------------------------------------------------------------------
+
+    def start(self) -> CameraReader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the thread to end; a read blocked on a silent network ends within its timeout."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """:meth:`stop` was called: take nothing more, even if the thread has not noticed yet."""
+        return self._stop.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def take(self, timeout: float | None = 0.0) -> Frame | None:
+        """The next frame for the detector (the newest one for live readers), or None if none yet."""
+        frame = self._handoff.take(timeout)
+        if frame is not None:
+            now = time.monotonic()
+            self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if self.realtime else None)
+        return frame
+
+    def discard(self) -> None:
+        """Drop a frame still waiting (taken before the camera went dark): it must not follow UNKNOWN."""
+        if self._handoff.take(0.0) is not None:
+            self.monitor.count(dropped=1)
+
+    @property
+    def done(self) -> bool:
+        """The source has ended (or failed for good) and every frame has been taken."""
+        return self._handoff.done
+
+    @property
+    def state(self) -> CameraState:
+        return self.monitor.state
+
+    def health(self) -> CameraHealth:
+        return self.monitor.snapshot()
+
+    def stream_time(self) -> float | None:
+        """The camera's stream time now, running on with the wall clock while no frame comes."""
+        return self.clock.now(time.monotonic())
+
+    def wall_time(self, pts: float) -> float | None:
+        """Unix time of a live frame's stream time ``pts``; None for files read as fast as possible."""
+        return self.clock.wall_time(pts) if self.realtime else None
+
+    # --- reader thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            if self.is_file:
+                self._read_file()
+            else:
+                self._read_live()
+        finally:
+            self._handoff.close()
+
+    def _read_file(self) -> None:
+        """Play the file once (or forever with ``loop``); a file that fails will not heal: stop."""
+        while not self._stop.is_set():
+            try:
+                with VideoDecoder(self.camera_id, self.camera.url, self.camera.decode) as decoder:
+                    self._pump(decoder)
+            except SourceError as exc:
+                self.monitor.set_state(CameraState.OFFLINE, str(exc))
+                log.error("%s", exc)
+                return
+            if not self.camera.loop:
+                break
+            self.clock.new_segment()
+        self.monitor.set_state(CameraState.ENDED)
+
+    def _read_live(self) -> None:
+        """Open, read until the stream fails or stalls, reopen after a backoff; until stopped."""
+        while not self._stop.is_set():
+            delivered, error = self._session()
+            if self._stop.is_set():
+                return
+            if delivered:
+                self._backoff.reset()
+            self.monitor.set_state(CameraState.STALLED if delivered else CameraState.OFFLINE, error)
+            delay = self._backoff.next()
+            # the same failure again and again (a camera down for hours) is logged once, then at debug
+            level = logging.DEBUG if error == self._logged else logging.WARNING
+            log.log(level, "%s; reopening in %.1f s", error, delay)
+            self._logged = error
+            if self._stop.wait(delay):
+                return
+            self.monitor.count(reconnects=1)
+            self.clock.new_segment()
+
+    def _session(self) -> tuple[bool, str]:
+        """One connection: whether it delivered frames, and why it ended (redacted)."""
+        before = self.monitor.frames_in
+        stream = self.camera.stream
+        try:
+            with VideoDecoder(
+                self.camera_id, self.camera.url, self.camera.decode, stream, self.monitor.alive
+            ) as decoder:
+                self._pump(decoder)
+            error = f"camera {self.camera_id}: {self.camera.url}: the stream ended"
+        except SourceError as exc:
+            error = str(exc)
+        except Exception as exc:  # a library surprise must not end a live camera: retry like a failure
+            detail = redact_text(str(exc), self.camera.url)
+            error = f"camera {self.camera_id}: {self.camera.url}: {type(exc).__name__}: {detail}"
+        return self.monitor.frames_in > before, error
+
+    def _pump(self, decoder: VideoDecoder) -> None:
+        """Decode until the source ends or the reader is stopped, handing over the due frames."""
+        max_lag = self.camera.stream.max_lag
+        skipped = 0
+        for av_frame, pts in decoder.frames():
+            now = time.monotonic()
+            stamped = self.clock.stamp(pts, now)
+            if self.realtime:
+                if self.is_file and self._stop.wait(max(0.0, self.clock.due(stamped, now) - now)):
+                    return
+                now = time.monotonic()
+                self.clock.arrived(stamped, now)
+                lag = self.clock.lag(stamped, now)
+                if decoder.skip_to_keyframe:
+                    decoder.skip_to_keyframe = not (av_frame.key_frame and lag < max_lag / 2)
+                elif lag > max_lag:
+                    decoder.skip_to_keyframe = True
+                if decoder.skipped_packets != skipped:
+                    self.monitor.count(skipped=decoder.skipped_packets - skipped)
+                    skipped = decoder.skipped_packets
+            self.monitor.frame_in(stamped, self.clock.wall_time(stamped) if self.realtime else None, now)
+            if self._stop.is_set():
+                return
+            if not self._sampler.due(stamped):
+                continue
+            frame = Frame(self.camera_id, stamped, decoder.image(av_frame))
+            if isinstance(self._handoff, LatestFrame):
+                if self._handoff.put(frame):
+                    self.monitor.count(dropped=1)
+            elif not self._handoff.put(frame, self._stop):
+                return
