@@ -33,7 +33,13 @@ def test_sample_suite_meets_its_thresholds(tmp_path: Path) -> None:
     assert [v["name"] for v in record["videos"]] == ["plaza", "bike_parking", "litter"]
     assert all(v["error"] is None and v["frames"] == 200 for v in record["videos"])
     assert set(record["events"]) == {"crowd", "fishing", "bike_parking", "litter"}
-    assert record["detection"]["videos"]["bike_parking"]["gt_boxes"] > 100
+    detection = record["detection"]
+    assert (
+        detection["videos"]["bike_parking"]["gt_boxes"] == 130
+        and detection["videos"]["plaza"]["gt_boxes"] == 65
+    )
+    # all videos together: people are scored on plaza only, the one video that annotates them
+    assert detection["ap50"]["person"] == detection["videos"]["plaza"]["ap50"]["person"]
     # the report and every figure it shows
     report = (tmp_path / "report.md").read_text()
     for figure in ["metrics.png", "plaza.timeline.png", "bike_parking.timeline.png", "litter.timeline.png"]:

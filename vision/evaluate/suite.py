@@ -183,13 +183,12 @@ def _detection(videos: list[Video], replays: list[Replay]) -> dict[str, Any] | N
             "frames": len(result.detections.frames),
             "gt_boxes": int(np.count_nonzero(on_frames)),
         }
-        offset = len(dets) << 32  # each video's frames in a range of their own, so they never mix
+        # pooled: each video's frames in a range of their own, and only the classes it annotates
+        offset = len(dets) << 32
+        d = result.detections
+        own = np.isin(d.label, video.boxes.labels)
         dets.append(
-            replace(
-                result.detections,
-                frames=result.detections.frames + offset,
-                frame=result.detections.frame + offset,
-            )
+            FrameDetections(d.frames + offset, d.frame[own] + offset, d.xyxy[own], d.score[own], d.label[own])
         )
         truths.append(
             replace(video.boxes, frames=video.boxes.frames + offset, frame=video.boxes.frame + offset)
