@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 
 from vision.evaluate.match import Role, Ticket, match
 from vision.evaluate.metrics import VideoMatch, event_metrics
+from vision.evaluate.progress import Progress
+from vision.evaluate.replay import Recorder
 from vision.evaluate.truth import Incident
+from vision.types import Detections, Transition
 
 END = 40.0  # video length of every case
 
@@ -125,3 +131,24 @@ def test_scores_add_up_over_videos() -> None:
     assert s["recall"] == pytest.approx(2 / 3) and s["precision"] == pytest.approx(2 / 3)
     assert s["time_to_detect_mean"] == pytest.approx(3.5) and s["time_to_detect_max"] == pytest.approx(4.0)
     assert s["time_to_close_mean"] == pytest.approx(4.5) and s["time_to_close_max"] == pytest.approx(6.0)
+
+
+def test_a_reopened_ticket_closed_too_early() -> None:
+    # one ticket, closed at 18 s while the incident went on, reopened, closed for good at 33 s
+    t = Ticket("e", "litter", "z", "s", 12.0, 33.0, None, reopened_after=(18.0,))
+    m = match([t], [incident(10.0, 30.0)], END, 1.0)
+    assert m.roles == [Role.PRIMARY]
+    assert m.outcomes[0].false_closes == 1 and m.outcomes[0].time_to_close == pytest.approx(3.0)
+
+
+def test_recorder_follows_a_ticket_through_reopens() -> None:
+    recorder = Recorder({0: "person"}, None, 10.0, Progress(io.StringIO()))
+    event = {"event_id": "e1", "type": "crowd", "zone": "z", "subject": "zone"}
+    boxes = Detections.from_arrays(np.array([[0, 0, 10, 10], [5, 5, 20, 30]]), np.ones(2), np.zeros(2))
+    for kind, pts in [("open", 5.0), ("update", 6.0), ("close", 9.0), ("reopen", 10.0), ("close", 14.0)]:
+        recorder.transition(Transition(kind, pts, event, boxes), {})
+    recorder.transition(Transition("open", 20.0, {**event, "event_id": "e2"}), {})
+    first, second = recorder.tickets()
+    assert (first.opened_at, first.reopened_after, first.resolved_at) == (5.0, (9.0,), 14.0)
+    assert first.box == (0.0, 0.0, 20.0, 30.0)  # the evidence's envelope when it opened
+    assert (second.opened_at, second.resolved_at, second.box) == (20.0, None, None)

@@ -1,4 +1,4 @@
-"""``street-vision``: check a config, detect on images, run the pipeline on cameras, evaluate on recordings.
+"""``street-vision``: check a config, detect on images, run the pipeline on cameras.
 
 Errors that the user can fix (a config line, a missing model, an unreadable image)
 end with one readable line per problem and exit code 2, never a traceback.
@@ -18,6 +18,7 @@ import cv2
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
+from vision.evaluate import commands as evaluate_commands
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -126,18 +127,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed and len(failed) == len(record["cameras"]) else 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from vision.evaluate.commands import eval_command
-
-    return eval_command(args.suite, args.out, args.thresholds)
-
-
-def cmd_scenario(args: argparse.Namespace) -> int:
-    from vision.evaluate.commands import scenario_command
-
-    return scenario_command(args.spec, args.out)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="street-vision", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
@@ -160,17 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
     p.add_argument("--detections", action="store_true", help="with --jsonl, also print every frame's boxes")
     p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("eval", help="replay recorded videos with ground truth and score the events")
-    p.add_argument("suite", type=Path, help="folder of *.truth.yaml files, or a suite YAML listing them")
-    p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder")
-    p.add_argument("--thresholds", type=Path, help="fail (exit 1) when a score is outside these limits")
-    p.set_defaults(func=cmd_eval)
-
-    p = sub.add_parser("scenario", help="render a scenario clip from real pixels and write its ground truth")
-    p.add_argument("spec", type=Path, help="scenario spec (YAML)")
-    p.add_argument("--out", type=Path, help="clip path (default: beside the spec, named after it)")
-    p.set_defaults(func=cmd_scenario)
+    evaluate_commands.add_parsers(sub)
     return parser
 
 

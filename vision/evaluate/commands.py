@@ -1,17 +1,35 @@
-"""``street-vision eval`` and ``street-vision scenario``: the evaluation's two commands."""
+"""``street-vision eval`` and ``street-vision scenario``: the evaluation's two commands.
+
+The heavy modules load when a command runs, so the CLI starts fast for every other command.
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from vision.config import ConfigError
-from vision.evaluate.report import events_table, write_report
-from vision.evaluate.scenario import ScenarioError, generate
-from vision.evaluate.suite import check_thresholds, load_suite, run_suite
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the evaluation commands on the CLI's subcommand parser."""
+    p = sub.add_parser("eval", help="replay recorded videos with ground truth and score the events")
+    p.add_argument("suite", type=Path, help="folder of *.truth.yaml files, or a suite YAML listing them")
+    p.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder")
+    p.add_argument("--thresholds", type=Path, help="fail (exit 1) when a score is outside these limits")
+    p.set_defaults(func=lambda args: eval_command(args.suite, args.out, args.thresholds))
+
+    p = sub.add_parser("scenario", help="render a scenario clip from real pixels and write its ground truth")
+    p.add_argument("spec", type=Path, help="scenario spec (YAML)")
+    p.add_argument("--out", type=Path, help="clip path (default: beside the spec, named after it)")
+    p.set_defaults(func=lambda args: scenario_command(args.spec, args.out))
 
 
 def eval_command(suite: Path, out: Path, thresholds: Path | None = None) -> int:
     """Replay a suite, write the report, print the scores; 1 when a threshold fails or a video broke."""
+    from vision.evaluate.report import events_table, write_report
+    from vision.evaluate.suite import check_thresholds, load_suite, run_suite
+
     loaded = load_suite(suite, thresholds)
     result = run_suite(loaded)
     failures = check_thresholds(result, loaded.thresholds) if loaded.thresholds else None
@@ -43,6 +61,8 @@ def eval_command(suite: Path, out: Path, thresholds: Path | None = None) -> int:
 
 def scenario_command(spec: Path, out: Path | None = None) -> int:
     """Render a scenario clip and write its ground truth beside it."""
+    from vision.evaluate.scenario import ScenarioError, generate
+
     try:
         clip, truth = generate(spec, out)
     except ScenarioError as exc:

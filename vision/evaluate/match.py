@@ -41,6 +41,7 @@ class Ticket:
     opened_at: float
     resolved_at: float | None  # None: still open at the end of the video
     box: tuple[float, float, float, float] | None = None  # the evidence when it opened (union)
+    reopened_after: tuple[float, ...] = ()  # closes that the same ticket was reopened after
 
     def until(self, video_end: float) -> float:
         return video_end if self.resolved_at is None else self.resolved_at
@@ -128,7 +129,8 @@ def _judge(
         return
     own = [tickets[i] for i in outcome.tickets]
     outcome.time_to_detect = min(t.opened_at for t in own) - inc.start
-    outcome.false_closes = sum(t.resolved_at is not None and t.resolved_at < end - tolerance for t in own)
+    closes = [c for t in own for c in (*t.reopened_after, t.resolved_at) if c is not None]
+    outcome.false_closes = sum(c < end - tolerance for c in closes)
     if inc.end is None or inc.end >= video_end:
         return  # it lasts to the end: there is nothing to close
     if any(t.resolved_at is None for t in own):

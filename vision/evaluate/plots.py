@@ -108,6 +108,8 @@ def _ticket(img: np.ndarray, ticket: Ticket, role: Role, top: int, x, span: floa
     x0, x1 = x(ticket.opened_at), x(ticket.until(span))
     cv2.rectangle(img, (x0, top), (max(x1, x0 + 2), top + ROW - 4), color, -1)
     cv2.line(img, (x0, top - 2), (x0, top + ROW - 2), INK, 2)  # the moment it opened
+    for closed in ticket.reopened_after:  # closed, then the same ticket reopened
+        cv2.line(img, (x(closed), top), (x(closed), top + ROW - 4), (255, 255, 255), 2)
     if ticket.resolved_at is None:  # still open at the end: an arrow
         mid = top + (ROW - 4) // 2
         cv2.fillPoly(img, [np.array([[x1, top], [x1 + 8, mid], [x1, top + ROW - 4]], np.int32)], color)

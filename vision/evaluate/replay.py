@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def video_rate(path: Path) -> tuple[float, float]:
     return rate, duration
 
 
-class _Recorder:
+class Recorder:
     """Callbacks for the pipeline: tickets from transitions, detections of annotated frames."""
 
     def __init__(self, names: dict[int, str], boxes: FrameBoxes | None, rate: float, progress: Progress):
@@ -88,6 +88,10 @@ class _Recorder:
             )
         elif transition.kind == "close":
             self.closed[event["event_id"]] = transition.pts
+        elif transition.kind == "reopen":  # the same ticket again: its close was premature
+            ticket = self.opened[event["event_id"]]
+            early = (*ticket.reopened_after, self.closed.pop(event["event_id"]))
+            self.opened[event["event_id"]] = replace(ticket, reopened_after=early)
 
     def detections(self, frame: Frame, detections: Detections) -> None:
         self.progress.step()
@@ -101,7 +105,7 @@ class _Recorder:
         out = []
         for event_id, ticket in self.opened.items():
             closed = self.closed.get(event_id)
-            out.append(ticket if closed is None else Ticket(**{**vars(ticket), "resolved_at": closed}))
+            out.append(ticket if closed is None else replace(ticket, resolved_at=closed))
         return sorted(out, key=lambda t: t.opened_at)
 
     def frame_detections(self) -> FrameDetections | None:
@@ -124,7 +128,7 @@ def replay(
 ) -> Replay:
     """Run one video through a fresh pipeline."""
     rate, duration = video_rate(truth.video)
-    recorder = _Recorder(detector.names, boxes, rate, progress)
+    recorder = Recorder(detector.names, boxes, rate, progress)
     expected = duration * min(truth.camera.detect_fps, rate or truth.camera.detect_fps)
     progress.start(name, round(expected))
     with tempfile.TemporaryDirectory(prefix="street-vision-eval-") as tmp:

@@ -51,6 +51,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _round(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_round(v) for v in value]
     return round(value, 3) if isinstance(value, float) else value
 
 
@@ -183,7 +185,8 @@ def _video_section(v: dict[str, Any], name: str) -> list[str]:
             t["zone"],
             t["subject"],
             _fmt(t["opened_at"], 1),
-            _fmt(t["resolved_at"], 1) if t["resolved_at"] is not None else "open at end",
+            (_fmt(t["resolved_at"], 1) if t["resolved_at"] is not None else "open at end")
+            + "".join(f" (closed at {c:.1f}, reopened)" for c in t["reopened_after"]),
             t["role"],
             _fmt(t["incident"]),
         ]
