@@ -20,6 +20,7 @@ from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.dispatch import commands as dispatch_commands
+from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
 from vision.types import Frame, Transition
 
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
     dispatch_commands.add_parsers(sub)
+    evaluate_commands.add_parsers(sub)
     return parser
 
 

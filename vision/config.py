@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import numpy as np
 import yaml
@@ -36,6 +36,7 @@ from vision.track.config import TrackerConfig
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
@@ -434,9 +435,9 @@ def _dotted(loc: Path_) -> str:
     return out or "(top level)"
 
 
-def _model_at(loc: Path_) -> type[BaseModel] | None:
-    """Walk the config models along a key path, through dicts keyed by name."""
-    model: Any = Config
+def _model_at(loc: Path_, root: type[BaseModel]) -> type[BaseModel] | None:
+    """Walk the models along a key path from ``root``, through dicts keyed by name."""
+    model: Any = root
     for part in loc:
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(str(part))
@@ -445,17 +446,19 @@ def _model_at(loc: Path_) -> type[BaseModel] | None:
             model = field.annotation
         elif get_origin(model) is dict:
             model = get_args(model)[1]
+        elif get_origin(model) is list and isinstance(part, int):
+            model = get_args(model)[0]
         else:
             return None
-        while get_origin(model) is not None and get_origin(model) is not dict:  # Optional[X], Annotated
+        while get_origin(model) not in (None, dict, list):  # Optional[X], Annotated
             model = next((a for a in get_args(model) if a is not type(None)), None)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: dict[str, Any], root: type[BaseModel]) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
+        parent = _model_at(loc[:-1], root)
         allowed = sorted(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -474,6 +477,12 @@ def _locate(loc: Path_, lines: dict[Path_, int]) -> str:
 
 def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
     """Parse YAML text into a :class:`Config`, or raise :class:`ConfigError` listing every problem."""
+    return parse_yaml(text, Config, source, env)
+
+
+def parse_yaml(text: str, model: type[M], source: str = "<config>", env: dict[str, str] | None = None) -> M:
+    """Parse YAML (or JSON) text into any model of this file's kind, with the same line-numbered
+    errors as the config (ground-truth files of recorded footage use it too)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -482,10 +491,13 @@ def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    required = [name for name, field in model.model_fields.items() if field.is_required()]
     if data is None:
-        raise ConfigError([f"{source}: the file is empty: it needs at least a 'cameras' section"])
+        needs = " and ".join(f"'{name}'" for name in required)
+        raise ConfigError([f"{source}: the file is empty: it needs at least a {needs} section"])
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping of sections (cameras, detector, ...)"])
+        keys = ", ".join([*required, *(n for n in model.model_fields if n not in required)][:2])
+        raise ConfigError([f"{source}: the top level must be a mapping of sections ({keys}, ...)"])
     lines: dict[Path_, int] = {}
     problems: list[str] = []
     _yaml_lines(node, (), lines, problems)
@@ -495,26 +507,30 @@ def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None
         problems.append(f"{_dotted(exc.path)}: {exc}{_locate(exc.path, lines)}")
     if not problems:
         try:
-            return Config.model_validate(data)
+            return model.model_validate(data)
         except ValidationError as exc:
             for error in exc.errors():
                 loc = tuple(p for p in error["loc"] if p != "[key]")  # a bad dict key: name the key
-                problems.append(f"{_dotted(loc)}: {_message(dict(error))}{_locate(loc, lines)}")
+                problems.append(f"{_dotted(loc)}: {_message(dict(error), model)}{_locate(loc, lines)}")
     raise ConfigError(problems)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; relative paths in it are resolved against its folder."""
     path = Path(path)
+    return resolve_paths(load_yaml(path, Config, "config file", env), path.resolve().parent)
+
+
+def load_yaml(path: Path, model: type[M], kind: str, env: dict[str, str] | None = None) -> M:
+    """Read and validate one YAML file; every problem starts with the file's path."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror or exc}"]) from None
+        raise ConfigError([f"{path}: cannot read the {kind}: {exc.strerror or exc}"]) from None
     try:
-        config = parse_config(text, str(path), env)
+        return parse_yaml(text, model, str(path), env)
     except ConfigError as exc:
         raise ConfigError([p if p.startswith(str(path)) else f"{path}: {p}" for p in exc.problems]) from None
-    return resolve_paths(config, path.resolve().parent)
 
 
 def resolve_path(value: str | Path, base: Path) -> Path:

@@ -1,1 +1,1 @@
-"""Evaluation on recorded footage: scenario clips with exact ground truth."""
+"""Evaluation on recorded footage: ground truth, replay, matching, scores, report, scenario clips."""

@@ -1,0 +1,142 @@
+"""Ground-truth files, suites and thresholds: what they accept and how they say what is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vision.config import ConfigError
+from vision.evaluate.suite import SuiteResult, ThresholdsFile, check_thresholds, load_suite, load_thresholds
+from vision.evaluate.truth import load_truth
+
+from .conftest import SAMPLE
+
+TRUTH = {
+    "video": "clip.mp4",
+    "camera": {
+        "detect_fps": 5,
+        "zones": {
+            "way": {
+                "polygon": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]],
+                "rules": {"litter": {"min_duration": 10}},
+            }
+        },
+    },
+    "events": {"close_after": 4},
+    "incidents": [{"type": "litter", "zone": "way", "start": 5, "end": 30, "box": [10, 20, 40, 50]}],
+}
+
+
+def folder(tmp_path: Path, files: dict[str, object]) -> Path:
+    for name, content in files.items():
+        text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "bad.truth.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_truth(path)
+    return err.value.problems
+
+
+def test_truth_file_in_yaml_and_json(tmp_path: Path) -> None:
+    folder(tmp_path, {"a.truth.yaml": TRUTH, "b.truth.json": json.dumps(TRUTH)})
+    a, b = load_truth(tmp_path / "a.truth.yaml"), load_truth(tmp_path / "b.truth.json")
+    assert a.video == tmp_path / "clip.mp4" and a == b  # paths relative to the file
+    assert a.incidents[0].end == 30 and a.incidents[0].box == (10, 20, 40, 50)
+    config = a.to_config("cam", tmp_path / "data")
+    assert config.cameras["cam"].url.get_secret_value() == str(tmp_path / "clip.mp4")
+    assert (
+        config.events.close_after == 4 and config.cameras["cam"].zones["way"].rules.litter.min_duration == 10
+    )
+    assert a.watched() == [("litter", "way")]
+
+
+def test_errors_name_the_file_the_key_and_the_line(tmp_path: Path) -> None:
+    text = yaml.safe_dump({**TRUTH, "camera": {**TRUTH["camera"], "url": "rtsp://cam/x"}}, sort_keys=False)
+    (line,) = problems(tmp_path, text)
+    assert "bad.truth.yaml: camera: url: not used here" in line and "(line 2)" in line
+    text = yaml.safe_dump({**TRUTH, "incidents": [{**TRUTH["incidents"][0], "strat": 3}]}, sort_keys=False)
+    (line,) = problems(tmp_path, text)
+    assert "incidents[0].strat: unknown key" in line and "did you mean 'start'?" in line
+    bad = [
+        {"type": "crowd", "zone": "way", "start": 1},
+        {"type": "litter", "zone": "road", "start": 1},
+        {"type": "litter", "zone": "way", "start": 9, "end": 3},
+        {"type": "parking", "zone": "way", "start": 1},
+    ]
+    found = problems(tmp_path, yaml.safe_dump({**TRUTH, "incidents": bad}, sort_keys=False))
+    assert any("incidents[2]: end (3.0) must be after start (9.0)" in p for p in found), found
+    assert any("incidents[3].type: unknown event type 'parking'" in p for p in found), found
+    found = problems(tmp_path, yaml.safe_dump({**TRUTH, "incidents": bad[:2]}, sort_keys=False))
+    assert len(found) == 1 and "incidents:" in found[0]
+    assert "[0].type: zone 'way' has no crowd rule" in found[0]
+    assert "[1].zone: the camera has no zone 'road' (its zones: way)" in found[0]
+    assert problems(tmp_path, "") == [
+        f"{tmp_path / 'bad.truth.yaml'}: the file is empty: it needs at least a 'camera' and 'video' section"
+    ]
+
+
+def test_suite_from_a_folder_or_a_file(tmp_path: Path) -> None:
+    truth = {**TRUTH, "video": str(SAMPLE)}
+    folder(
+        tmp_path,
+        {
+            "b.truth.yaml": truth,
+            "a.truth.json": json.dumps(truth),
+            "notes.yaml": {"not": "a truth file"},
+            "limits.yaml": {"events": {"litter": {"min_recall": 1}}, "detection": {"min_map50": 0.5}},
+            "suite.yaml": {"videos": ["b.truth.yaml"], "thresholds": "limits.yaml"},
+        },
+    )
+    suite = load_suite(tmp_path)
+    assert [v.name for v in suite.videos] == ["a", "b"] and suite.thresholds is None
+    suite = load_suite(tmp_path / "suite.yaml")
+    assert [v.path.name for v in suite.videos] == ["b.truth.yaml"]
+    assert suite.thresholds.events == {"litter": {"min_recall": 1.0}}
+
+
+def test_suite_problems_are_all_listed_before_any_replay(tmp_path: Path) -> None:
+    folder(
+        tmp_path,
+        {
+            "a.truth.yaml": TRUTH,  # its video is missing
+            "b.truth.yaml": {**TRUTH, "video": str(SAMPLE), "boxes": {"file": "boxes.json"}},
+            "limits.yaml": {"events": {"litter": {"min_recal": 1, "recall": 1}}},
+        },
+    )
+    with pytest.raises(ConfigError) as err:
+        load_suite(tmp_path, tmp_path / "limits.yaml")
+    found = err.value.problems
+    assert f"{tmp_path / 'a.truth.yaml'}: video: no such file: {tmp_path / 'clip.mp4'}" in found
+    assert f"{tmp_path / 'b.truth.yaml'}: boxes.file: no such file: {tmp_path / 'boxes.json'}" in found
+    assert sum("not a threshold: use min_ or max_" in p for p in found) == 2, found
+    with pytest.raises(ConfigError, match=r"limits\.yaml: videos: required, but missing \(line 1\)"):
+        load_suite(tmp_path / "limits.yaml")  # a threshold file is no suite file
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"empty: no ground-truth files \(\*\.truth\.yaml\)"):
+        load_suite(empty)
+
+
+def test_thresholds(tmp_path: Path) -> None:
+    path = (
+        folder(tmp_path, {"t.yaml": {"events": {"crowd": {"min_recall": 1, "max_false_closes": 0}}}})
+        / "t.yaml"
+    )
+    limits = load_thresholds(path)
+    result = SuiteResult(
+        [], [], {"crowd": {"recall": 0.5, "false_closes": 0}}, {"map50": 0.95, "ap50": {}}, []
+    )
+    assert check_thresholds(result, limits) == ["events.crowd.recall: 0.500, needs >= 1.0"]
+    limits = ThresholdsFile(events={"litter": {"min_recall": 1}}, detection={"min_map50": 0.96})
+    assert check_thresholds(result, limits) == [
+        "events.litter.recall: no value (nothing to score), needs >= 1.0",
+        "detection.map50: 0.950, needs >= 0.96",
+    ]

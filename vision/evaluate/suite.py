@@ -1,0 +1,232 @@
+"""A suite of recordings: load every ground-truth file, replay each video, score the lot.
+
+A suite is a folder (every ``*.truth.yaml``, ``*.truth.yml`` or ``*.truth.json`` in it)
+or a YAML file listing ground-truth files and, optionally, the thresholds the scores
+must meet. Every input is read and checked before the first video is replayed, so a
+typo fails in a second, not after minutes of video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from vision.config import ConfigError, StrictModel, load_yaml, resolve_path
+from vision.detect.detector import Detector
+from vision.evaluate.annotations import AnnotationError, FrameBoxes, load_boxes
+from vision.evaluate.detection import FrameDetections, mean_average_precision
+from vision.evaluate.match import match
+from vision.evaluate.metrics import METRIC_HELP, Metrics, VideoMatch, event_metrics
+from vision.evaluate.progress import Progress
+from vision.evaluate.replay import Replay, camera_name, replay, video_rate
+from vision.evaluate.truth import GroundTruth, load_truth
+
+TRUTH_PATTERNS = ("*.truth.yaml", "*.truth.yml", "*.truth.json")
+DETECTION_METRICS = {"map50": "mean average precision at IoU 0.5 over the annotated classes"}
+
+
+class SuiteFile(StrictModel):
+    """A list of ground-truth files and the thresholds their scores must meet."""
+
+    videos: list[Path] = Field(description="Ground-truth files, relative to the suite file.")
+    thresholds: Path | None = Field(None, description="Threshold file, relative to the suite file.")
+
+
+class ThresholdsFile(StrictModel):
+    """Lowest (min_*) and highest (max_*) acceptable scores, per event type and for detection."""
+
+    events: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="By event type: {min_recall: 1.0, max_false_closes: 0, ...}."
+    )
+    detection: dict[str, float] = Field(default_factory=dict, description="{min_map50: 0.5}.")
+
+
+@dataclass
+class Video:
+    """One recording of the suite, read and checked."""
+
+    name: str
+    path: Path
+    truth: GroundTruth
+    boxes: FrameBoxes | None
+
+
+@dataclass
+class Suite:
+    """Every video of a suite and its thresholds."""
+
+    videos: list[Video]
+    thresholds: ThresholdsFile | None = None
+
+
+@dataclass
+class SuiteResult:
+    """Scores of a suite run, and the replays behind them."""
+
+    replays: list[Replay]
+    matches: list[VideoMatch]
+    events: dict[str, Metrics]
+    detection: dict[str, Any] | None
+    videos: list[Video] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.replays)
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(r.wall_seconds for r in self.replays)
+
+
+def load_suite(path: Path, thresholds: Path | None = None) -> Suite:
+    """Read a suite folder or file, every ground-truth file in it, and its annotations."""
+    if path.is_dir():
+        files = sorted({f for pattern in TRUTH_PATTERNS for f in path.glob(pattern)})
+        if not files:
+            raise ConfigError([f"{path}: no ground-truth files (*.truth.yaml) in this folder"])
+        listed = None
+    else:
+        listed = load_yaml(path, SuiteFile, "suite file")
+        files = [resolve_path(f, path.resolve().parent) for f in listed.videos]
+    if thresholds is None and listed is not None and listed.thresholds is not None:
+        thresholds = resolve_path(listed.thresholds, path.resolve().parent)
+    problems: list[str] = []
+    videos: list[Video] = []
+    names: set[str] = set()
+    for file in files:
+        try:
+            videos.append(_load_video(file, names))
+        except (ConfigError, AnnotationError) as exc:
+            problems += exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+    limits = None
+    if thresholds is not None:
+        try:
+            limits = load_thresholds(thresholds)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return Suite(videos, limits)
+
+
+def _load_video(file: Path, names: set[str]) -> Video:
+    truth = load_truth(file)
+    if not truth.video.is_file():
+        raise ConfigError([f"{file}: video: no such file: {truth.video}"])
+    name = camera_name(file)
+    while name in names:  # two files of the same stem in different folders
+        name += "_"
+    names.add(name)
+    boxes = None
+    if truth.boxes is not None:
+        if not truth.boxes.file.is_file():
+            raise ConfigError([f"{file}: boxes.file: no such file: {truth.boxes.file}"])
+        boxes = load_boxes(truth.boxes.file, truth.boxes.kind)
+        if not video_rate(truth.video)[0]:
+            raise ConfigError([f"{file}: boxes: the video does not say its frame rate: frames have no time"])
+    return Video(name, file, truth, boxes)
+
+
+def load_thresholds(path: Path) -> ThresholdsFile:
+    """Read a threshold file; every key must name a metric and say min_ or max_."""
+    limits = load_yaml(path, ThresholdsFile, "thresholds file")
+    problems = []
+    for where, keys, known in [
+        *((f"events.{t}", v, METRIC_HELP) for t, v in limits.events.items()),
+        ("detection", limits.detection, DETECTION_METRICS),
+    ]:
+        for key in keys:
+            metric = key.removeprefix("min_").removeprefix("max_")
+            if key == metric or metric not in known:
+                problems.append(
+                    f"{path}: {where}.{key}: not a threshold: use min_ or max_ and one of {', '.join(known)}"
+                )
+    if problems:
+        raise ConfigError(problems)
+    return limits
+
+
+def run_suite(suite: Suite, progress: Progress | None = None) -> SuiteResult:
+    """Replay every video of the suite and score them."""
+    progress = progress or Progress()
+    detectors: dict[str, Detector] = {}
+    replays, matches = [], []
+    for video in suite.videos:
+        key = video.truth.detector.model_dump_json()
+        if key not in detectors:
+            detectors[key] = Detector.from_config(video.truth.detector)
+        result = replay(video.name, video.truth, detectors[key], video.boxes, progress)
+        replays.append(result)
+        matching = match(result.tickets, video.truth.incidents, result.video_end, video.truth.tolerance)
+        matches.append(VideoMatch(result.tickets, video.truth.incidents, matching, video.truth.watched()))
+    detection = _detection(suite.videos, replays)
+    return SuiteResult(replays, matches, event_metrics(matches), detection, suite.videos)
+
+
+def _detection(videos: list[Video], replays: list[Replay]) -> dict[str, Any] | None:
+    """mAP@0.5 per annotated video, and over all their frames together."""
+    per_video: dict[str, Any] = {}
+    dets: list[FrameDetections] = []
+    truths: list[FrameBoxes] = []
+    for video, result in zip(videos, replays, strict=True):
+        if video.boxes is None or result.detections is None:
+            continue
+        m, per_label = mean_average_precision(result.detections, video.boxes)
+        on_frames = np.isin(video.boxes.frame, result.detections.frames) & ~video.boxes.ignore
+        per_video[video.name] = {
+            "map50": m,
+            "ap50": per_label,
+            "frames": len(result.detections.frames),
+            "gt_boxes": int(np.count_nonzero(on_frames)),
+        }
+        # pooled: each video's frames in a range of their own, and only the classes it annotates
+        offset = len(dets) << 32
+        d = result.detections
+        own = np.isin(d.label, video.boxes.labels)
+        dets.append(
+            FrameDetections(d.frames + offset, d.frame[own] + offset, d.xyxy[own], d.score[own], d.label[own])
+        )
+        truths.append(
+            replace(video.boxes, frames=video.boxes.frames + offset, frame=video.boxes.frame + offset)
+        )
+    if not per_video:
+        return None
+    pooled_dets = FrameDetections(
+        *(np.concatenate([getattr(d, f.name) for d in dets]) for f in fields(FrameDetections))
+    )
+    pooled_truth = FrameBoxes(
+        *(
+            np.concatenate([getattr(t, f.name) for t in truths])
+            for f in fields(FrameBoxes)
+            if f.name != "labels"
+        ),
+        labels=tuple(dict.fromkeys(label for t in truths for label in t.labels)),
+    )
+    m, per_label = mean_average_precision(pooled_dets, pooled_truth)
+    return {"map50": m, "ap50": per_label, "videos": per_video}
+
+
+def check_thresholds(result: SuiteResult, limits: ThresholdsFile) -> list[str]:
+    """Every score outside its threshold, one line each; empty when all pass."""
+    failures = []
+    scored: list[tuple[str, Metrics | dict[str, Any] | None, dict[str, float]]] = [
+        *((f"events.{t}", result.events.get(t), v) for t, v in limits.events.items()),
+        ("detection", result.detection, limits.detection),
+    ]
+    for where, metrics, keys in scored:
+        for key, limit in keys.items():
+            metric = key.removeprefix("min_").removeprefix("max_")
+            value = None if metrics is None else metrics.get(metric)
+            if value is None:
+                if key.startswith("min_") and metric in ("recall", "f1", "map50"):
+                    failures.append(f"{where}.{metric}: no value (nothing to score), needs >= {limit}")
+                continue
+            low = key.startswith("min_")
+            if (low and value < limit) or (not low and value > limit):
+                sign = ">=" if low else "<="
+                failures.append(f"{where}.{metric}: {value:.3f}, needs {sign} {limit}")
+    return failures
