@@ -102,3 +102,17 @@ def test_run_with_broken_config_fails_cleanly(tmp_path: Path) -> None:
         result.stderr.strip()
         == f"error: {config}: cameras.a.zones.z.polygon: needs at least 3 points (line 6)"
     )
+
+
+def test_rule_class_the_model_lacks_fails_cleanly(tmp_path: Path) -> None:
+    config = tmp_path / "unicorn.yaml"
+    config.write_text(
+        f"cameras:\n  a:\n    url: {SAMPLE}\n    zones:\n      z:\n"
+        "        polygon: [[0, 0], [1, 0], [1, 1]]\n        rules:\n          crowd: {classes: [unicorn]}\n"
+    )
+    result = run("run", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "error: cameras.a.zones.z.rules.crowd: the model has no class unicorn "
+        "(set this rule's classes to labels it has)"
+    ), result.stderr

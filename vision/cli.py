@@ -22,6 +22,7 @@ from vision.detect.detector import Detector
 from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
+from vision.rules.base import RuleError
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         return _fail(exc.problems)
-    except ModelError as exc:
+    except (ModelError, RuleError) as exc:
         return _fail([str(exc)])
     except KeyboardInterrupt:
         return 130

@@ -107,6 +107,12 @@ class Detections:
         ]
 
 
+def label_ids(names: dict[int, str], labels: list[str]) -> tuple[list[int], list[str]]:
+    """Class ids of ``labels`` in a model's label map, and the labels it does not have."""
+    by_name = {v: k for k, v in names.items()}
+    return [by_name[label] for label in labels if label in by_name], [x for x in labels if x not in by_name]
+
+
 class Condition(StrEnum):
     """What a rule saw for one subject on one frame; UNKNOWN pauses every timer."""
 

@@ -19,7 +19,7 @@ from vision.detect.preprocess import Geometry, check_image, place, to_tensor
 from vision.detect.regions import cut, merge
 from vision.detect.ssd import decode_ssd
 from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
-from vision.types import Detections
+from vision.types import Detections, label_ids
 
 Decoder = Callable[[list[np.ndarray], list[Geometry], DecodeParams], list[Detections]]
 
@@ -103,14 +103,13 @@ class Detector:
         self.names = dict(card.labels)
         self.keep: np.ndarray | None = None
         if classes is not None:
-            by_name = {v: k for k, v in self.names.items()}
-            unknown = [c for c in classes if c not in by_name]
+            ids, unknown = label_ids(self.names, classes)
             if unknown:
                 raise ModelError(
                     f"detector.classes: model {card.name} has no class {', '.join(unknown)} "
                     f"(see the labels in {card.card_path})"
                 )
-            self.keep = np.array([by_name[c] for c in classes], np.int32)
+            self.keep = np.array(ids, np.int32)
 
     @classmethod
     def from_config(cls, config: DetectorConfig) -> Detector:

@@ -10,10 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Condition, Detections, Frame, Observation
+from vision.types import Condition, Detections, Frame, Observation, label_ids
 
 if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
     from vision.scene.scene import Scene
+
+
+class RuleError(Exception):
+    """A rule that cannot run with this model or scene; the message names the config key."""
 
 
 class RuleConfig(BaseModel):
@@ -69,17 +73,18 @@ class Rule(ABC):
         self.config = config
         self.names = names
         self.scene = scene
+        # subjects unseen this long are forgotten: their events closed long before
+        self.forget_after = 2 * (config.close_after or 0.0) + 60.0
 
     def class_ids(self, labels: list[str]) -> list[int]:
         """Model class ids for configured labels; a label the model lacks is an error."""
-        by_name = {v: k for k, v in self.names.items()}
-        missing = [label for label in labels if label not in by_name]
+        ids, missing = label_ids(self.names, labels)
         if missing:
-            raise ValueError(
-                f"camera {self.camera_id}, zone {self.zone.name}, rule {self.name}: "
-                f"the model has no class {', '.join(missing)}"
+            raise RuleError(
+                f"cameras.{self.camera_id}.zones.{self.zone.name}.rules.{self.name}: "
+                f"the model has no class {', '.join(missing)} (set this rule's classes to labels it has)"
             )
-        return [by_name[label] for label in labels]
+        return ids
 
     def tracked(
         self, frame: Frame, classes: np.ndarray, config: TrackRuleConfig

@@ -60,7 +60,7 @@ class BikeParkingRule(Rule):
         self.cfg = config
         self.vehicles = np.array(self.class_ids(config.classes), np.int32)
         self.allowed = [scene.zones[name] for name in config.allowed_zones]
-        self.places = Places("vehicle", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
+        self.places = Places("vehicle", config.match_iou, self.forget_after)
 
     def subjects(self) -> list[str]:
         return [s.name for s in self.places.subjects]

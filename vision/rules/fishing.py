@@ -50,7 +50,6 @@ class FishingRule(Rule):
         self.people = np.array(self.class_ids(config.classes), np.int32)
         self.rods = np.array([k for k, v in names.items() if v in config.rod_classes], np.int32)
         self.known: dict[int, float] = {}  # track id -> last pts it was in the zone
-        self.forget_after = 2 * (config.close_after or 0.0) + 60.0
 
     def subjects(self) -> list[str]:
         return [f"person-{tid}" for tid in self.known]

@@ -65,7 +65,7 @@ class LitterRule(Rule):
         self.cfg = config
         self.litter = np.array(self.class_ids(config.classes), np.int32)
         self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
-        self.places = Places("object", config.match_iou, 2 * (config.close_after or 0.0) + 60.0)
+        self.places = Places("object", config.match_iou, self.forget_after)
 
     def subjects(self) -> list[str]:
         return [s.name for s in self.places.subjects]
