@@ -115,3 +115,15 @@ def test_allowed_zones_must_exist() -> None:
         "cameras.c: zones.pavement.rules.bike_parking: "
         "allowed_zones names no zone of this camera: racks (line 2)"
     ]
+
+
+def test_bicycle_whose_box_jitters_across_the_zone_edge_keeps_its_ticket() -> None:
+    zones = """\
+      pavement:
+        polygon: [[0.0, 0.4], [1.0, 0.4], [1.0, 0.9], [0.0, 0.9]]
+        rules:
+          bike_parking: {min_duration: 15, close_after: 5}
+"""
+    # parked with its wheels on the zone's lower edge (y = 432 px): the box bottom jumps 16 px
+    frames = [[(1, 0.8, box(300, 432 + (8 if i % 2 else -8), 120, 80))] for i in range(seconds(40))]
+    assert [k for k, _, _ in run(zones, frames)] == ["open"]

@@ -76,3 +76,16 @@ def test_heatmap_decays_with_stream_time_and_renders() -> None:
     out = heat.render(background)
     assert out.shape == background.shape and not np.array_equal(out, background)
     assert heat.png(background)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_edge_distance_and_near() -> None:
+    from vision.scene.zones import edge_distance
+
+    square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
+    points = np.array([[5, 5], [12, 5], [5, -3], [13, 14]], np.float64)
+    np.testing.assert_allclose(edge_distance(points, square), [5, 2, 3, 5])
+    zone = Zone("z", np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]))
+    dets = Detections.from_arrays(
+        np.array([[0, 0, 10, 45], [0, 0, 10, 55], [0, 0, 10, 70]], np.float32), np.ones(3), np.zeros(3)
+    )
+    np.testing.assert_array_equal(zone.near(dets, 100, 100, margin=6.0), [True, True, False])

@@ -54,6 +54,13 @@ class TrackRuleConfig(RuleConfig):
         0.5, ge=0, le=1, description="A track counts once the median score of its boxes reaches this."
     )
     inertia: int = Field(3, ge=1, description="A track counts once it has been detected this many times.")
+    edge_margin: float = Field(
+        0.03,
+        ge=0,
+        le=0.5,
+        description="A track in the zone stays in until its anchor is this far outside (fraction of the "
+        "frame's longer side): a box whose bottom jitters across the edge does not flicker in and out.",
+    )
 
 
 class Rule(ABC):
@@ -75,6 +82,7 @@ class Rule(ABC):
         self.scene = scene
         # subjects unseen this long are forgotten: their events closed long before
         self.forget_after = 2 * (config.close_after or 0.0) + 60.0
+        self._inside = np.zeros(0, np.int64)  # track ids in the zone after the last frame
 
     def class_ids(self, labels: list[str]) -> list[int]:
         """Model class ids for configured labels; a label the model lacks is an error."""
@@ -98,7 +106,14 @@ class Rule(ABC):
         ok &= tracks.hits >= config.inertia
         rows = np.flatnonzero(ok)
         boxes = Detections.from_arrays(tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows])
-        return tracks, rows[self.zone.contains(boxes, frame.width, frame.height)]
+        inside = self.zone.contains(boxes, frame.width, frame.height)
+        was_in = np.isin(tracks.track_id[rows], self._inside)
+        if was_in.any():  # hysteresis: those already in leave only when clearly out
+            margin = config.edge_margin * max(frame.width, frame.height)
+            inside |= was_in & self.zone.near(boxes, frame.width, frame.height, margin)
+        rows = rows[inside]
+        self._inside = tracks.track_id[rows]
+        return tracks, rows
 
     @abstractmethod
     def observe(self, frame: Frame, detections: Detections) -> list[Observation]:

@@ -26,6 +26,16 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return (np.count_nonzero(crossings, axis=1) % 2) == 1
 
 
+def edge_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Distance of each of [N, 2] points to the nearest edge of an [M, 2] polygon, vectorized."""
+    a = polygon[None, :, :]
+    ab = np.roll(polygon, -1, axis=0)[None, :, :] - a
+    ap = points[:, None, :] - a
+    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    nearest = a + t[..., None] * ab
+    return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
+
+
 @dataclass
 class Zone:
     """One named area of one camera."""
@@ -48,3 +58,10 @@ class Zone:
         if len(detections) == 0:
             return np.zeros(0, bool)
         return points_in_polygon(detections.anchors(self.anchor), self.pixels(width, height))
+
+    def near(self, detections: Detections, width: int, height: int, margin: float) -> np.ndarray:
+        """Bool mask of the detections whose anchor is inside, or outside by at most ``margin`` pixels."""
+        if len(detections) == 0:
+            return np.zeros(0, bool)
+        anchors, polygon = detections.anchors(self.anchor), self.pixels(width, height)
+        return points_in_polygon(anchors, polygon) | (edge_distance(anchors, polygon) <= margin)
