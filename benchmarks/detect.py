@@ -37,7 +37,7 @@ from vision.detect.preprocess import place, to_tensor  # noqa: E402
 from vision.detect.quantize import compare, quantize, read_frames  # noqa: E402
 from vision.detect.regions import RegionPlan  # noqa: E402
 from vision.detect.yolo_card import write_card  # noqa: E402
-from vision.ingest.file_source import FileSource  # noqa: E402
+from vision.ingest.decoder import VideoDecoder  # noqa: E402
 from vision.secrets import SecretUrl  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -71,13 +71,13 @@ def per_frame(detector: Detector, frames: list[np.ndarray], batch: int) -> float
 def ours_stream(card: Path, threads: int) -> float:
     """Our full path on the video: PyAV decode -> letterbox -> ONNX Runtime -> decode boxes, batch 1."""
     detector = Detector(load_card(card), threads=threads, min_score=0.25)
-    source = FileSource("bench", SecretUrl(str(VIDEO)), DecodeConfig())
     start, n = time.perf_counter(), 0
-    for frame in source.frames():
-        detector.detect([frame.image])
-        n += 1
-        if n == STREAM_FRAMES:
-            break
+    with VideoDecoder("bench", SecretUrl(str(VIDEO)), DecodeConfig()).open() as source:
+        for frame, _ in source.frames():
+            detector.detect([source.image(frame)])
+            n += 1
+            if n == STREAM_FRAMES:
+                break
     return (time.perf_counter() - start) * 1000 / n
 
 
