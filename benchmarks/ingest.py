@@ -350,7 +350,9 @@ def _markdown(result: dict) -> str:
         "temporal noise (as a sensor's). Cost is process CPU time (all threads) per second of video,",
         f"median of {s['repeats']} runs on one decoder thread unless said; the machine is shared by other",
         "work, so wall time is shown only beside it. Peer: OpenCV `VideoCapture` (FFmpeg inside) in the",
-        "same run, as stream loaders use it.",
+        "same run, as stream loaders use it. Whole runs on this shared machine differ by up to a third",
+        "(other work shares the cores and their caches): compare rows of one run, and read differences",
+        "under about 10% as noise.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared; load average at start "
         f"{', '.join(map(str, m['load_average_at_start']))}), Python {m['python']}, PyAV {m['av']} "

@@ -31,11 +31,12 @@ This file is generated from the code by `docs/make_config_reference.py`.
 
 
 LIVE = """
-What decoding costs, per second of 25 fps H.264 video on one core of the reference machine
-(`benchmarks/ingest.md`): decoding every frame is most of it, about 35 ms at 720p and 75 ms
-at 1080p, whatever the detect fps; converting the frames due at detect_fps to BGR adds a few
-ms; `keyframes_only` cuts the total 7-9 times. One core keeps about 16 such 720p cameras or
-6 at 1080p live with every frame decoded.
+What decoding costs, per second of 25 fps H.264 video on one core of the (shared) reference
+machine (`benchmarks/ingest.md`): decoding every frame is most of it, about 40-50 ms at 720p
+and 70-100 ms at 1080p, whatever the detect fps; converting the frames due at detect_fps to
+BGR adds a few ms; `keyframes_only` cuts the total 7-9 times. One core keeps about 20 such
+720p cameras or 9 at 1080p live with every frame decoded (16 and 6 while other work loaded
+the machine).
 
 A live camera (a stream, or a file with `realtime`) is always in one of these states:
 

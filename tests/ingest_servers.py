@@ -134,7 +134,7 @@ class PerlRtsp:
         return self
 
     def publish(self, name: str, gop: int = 10) -> None:
-        """Publish the clip looped at 10 fps with a keyframe every ``gop`` frames."""
+        """Publish the clip (384x288) looped at 10 fps with a keyframe every ``gop`` frames."""
         self.publishers[name] = _start(
             [
                 _need("ffmpeg"),
@@ -146,8 +146,12 @@ class PerlRtsp:
                 "-i",
                 str(SAMPLE),
                 "-an",
+                "-vf",
+                "scale=384:-2",  # a sub-stream's size: few packets for the Perl relay on a busy machine
                 "-c:v",
                 "libx264",
+                "-threads",
+                "1",
                 "-preset",
                 "ultrafast",
                 "-tune",

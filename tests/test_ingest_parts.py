@@ -133,6 +133,14 @@ def test_health_watchdog_sees_a_stall_before_the_reader_does() -> None:
     assert record["frames_skipped"] == 5 and "refused" in record["last_error"]
 
 
+def test_health_keeps_only_the_rate_window() -> None:
+    monitor = HealthMonitor("cam", "x.mp4", stall_timeout=None)
+    start = time.monotonic() - 3600
+    for i in range(3600 * 25):  # an hour at 25 fps that nobody looked at
+        monitor.frame_in(i / 25, None, start + i / 25)
+    assert len(monitor._in) <= 5 * 25 + 1 and monitor.frames_in == 90_000
+
+
 def test_rule_reports_unknown_for_its_subjects() -> None:
     zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1]], np.float64), "bottom_center")
     scene = Scene({"z": zone}, Masks([]), Heatmap(60.0), np.array([0], np.int32))

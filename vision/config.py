@@ -99,7 +99,7 @@ class DecodeConfig(StrictModel):
         ge=0,
         le=16,
         description="Decoder threads; 0 lets FFmpeg choose (one per core: less latency on an idle "
-        "machine, about 5-15% more CPU in all). With many cameras per core, 1 is the cheapest.",
+        "machine, up to a quarter more CPU in all). With many cameras per core, 1 is the cheapest.",
     )
     width: int | None = Field(
         None,

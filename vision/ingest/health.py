@@ -62,10 +62,15 @@ class CameraHealth:
         return record
 
 
-def _rate(times: deque[float], now: float, start: float) -> float:
-    """Events per second over the last FPS_WINDOW seconds (or since ``start`` if more recent)."""
+def _trim(times: deque[float], now: float) -> None:
+    """Forget events older than the window (on every append, so hours of frames cost nothing)."""
     while times and times[0] < now - FPS_WINDOW:
         times.popleft()
+
+
+def _rate(times: deque[float], now: float, start: float) -> float:
+    """Events per second over the last FPS_WINDOW seconds (or since ``start`` if more recent)."""
+    _trim(times, now)
     return len(times) / max(min(FPS_WINDOW, now - start), 1e-3)
 
 
@@ -105,6 +110,7 @@ class HealthMonitor:
         with self._lock:
             self.frames_in += 1
             self._in.append(at)
+            _trim(self._in, at)
             self._last_alive_at, self._last_pts, self._last_wall = at, pts, wall
             if self._state is not CameraState.LIVE:
                 self._state, self._since = CameraState.LIVE, time.time()
@@ -118,6 +124,7 @@ class HealthMonitor:
         with self._lock:
             self.frames_out += 1
             self._out.append(at)
+            _trim(self._out, at)
             self.lag = lag
 
     def count(self, dropped: int = 0, skipped: int = 0, reconnects: int = 0) -> None:
