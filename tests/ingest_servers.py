@@ -90,13 +90,14 @@ def _kill(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait(timeout=10)
 
 
-def _start(args: list[str]) -> subprocess.Popen[bytes]:
+def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=env,
     )
 
 
@@ -114,23 +115,25 @@ class PerlRtsp:
         return f"rtsp://{userinfo}127.0.0.1:{self.client_port}/{name}"
 
     def start(self) -> PerlRtsp:
+        # The server resets its RTP ports to the module's $RTP_START_PORT (20000) whenever it has no
+        # stream, whatever --rtp_start_port says; set that variable too, so that servers of
+        # concurrent test runs never share UDP ports.
+        wrapper = "$RTSP::Server::RTP_START_PORT = shift @ARGV; do $ENV{RTSP_SERVER_SCRIPT}; die $@ if $@"
         self.server = _start(
             [
-                _need("rtsp-server-perl"),
-                "--clientport",
-                str(self.client_port),
-                "--serverport",
-                str(self.publish_port),
-                "--client_listen_address",
-                "127.0.0.1",
-                "--source_listen_address",
-                "127.0.0.1",
-                "--rtp_start_port",
-                str(self.rtp_port),
-            ]
+                *("perl", "-MRTSP::Server", "-e", wrapper, str(self.rtp_port)),
+                *("--clientport", str(self.client_port), "--serverport", str(self.publish_port)),
+                *("--client_listen_address", "127.0.0.1", "--source_listen_address", "127.0.0.1"),
+                *("--rtp_start_port", str(self.rtp_port)),
+            ],
+            env={**os.environ, "RTSP_SERVER_SCRIPT": _need("rtsp-server-perl")},
         )
-        wait_for_port(self.client_port)
-        wait_for_port(self.publish_port)
+        try:
+            wait_for_port(self.client_port)
+            wait_for_port(self.publish_port)
+        except TimeoutError:
+            self.kill()  # a server that never came up must not outlive the test
+            raise
         return self
 
     def publish(self, name: str, gop: int = 10) -> None:
@@ -212,6 +215,7 @@ class GstRtsp:
         try:
             wait_for_port(self.port)
         except TimeoutError:
+            self.close()
             raise RuntimeError(
                 f"GStreamer RTSP server did not start; the ingest tests need: {NEEDS}"
             ) from None

@@ -33,9 +33,9 @@ def camera(url: str, transport: str = "udp", detect_fps: float = 5, **settings: 
 
 @pytest.fixture
 def perl() -> Iterator[PerlRtsp]:
-    server = PerlRtsp().start()
+    server = PerlRtsp()
     try:
-        yield server
+        yield server.start()
     finally:
         server.close()
 
@@ -108,6 +108,7 @@ def test_keyframes_only_camera_with_sparse_keyframes_is_not_stalled(
     perl.publish("slow-gop", gop=40)  # a keyframe every 4 s, twice the stall timeout
     reader = reader_of(camera(perl.url("slow-gop"), decode={"keyframes_only": True}))
     wait_for(reader, CameraState.LIVE, 15)
+    reconnects = reader.health().reconnects
     states = set()
     frames: list[Frame] = []
     deadline = time.monotonic() + 8.5
@@ -115,13 +116,14 @@ def test_keyframes_only_camera_with_sparse_keyframes_is_not_stalled(
         states.add(reader.state)
         if (frame := reader.take(timeout=0.05)) is not None:
             frames.append(frame)
-    assert states == {CameraState.LIVE} and reader.health().reconnects == 0
+    assert states == {CameraState.LIVE} and reader.health().reconnects == reconnects
     assert len(frames) >= 2 and np.diff([f.pts for f in frames]) == pytest.approx(4.0, abs=0.2)
 
 
 def test_rtsp_tcp_transport(reader_of: Callable) -> None:
-    server = GstRtsp().start()
+    server = GstRtsp()
     try:
+        server.start()
         tcp = reader_of(camera(server.url(), transport="tcp"))
         udp = reader_of(camera(server.url(), transport="udp"))  # this server refuses UDP
         wait_for(tcp, CameraState.LIVE, 15)
