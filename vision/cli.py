@@ -16,6 +16,7 @@ from typing import Any
 
 import cv2
 
+from vision.api import commands as api_commands
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
@@ -99,18 +100,11 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _why(health: CameraHealth) -> str:
-    return f" ({health.last_error})" if not health.state.sees and health.last_error else ""
-
-
-def log_health(health: CameraHealth) -> None:
-    log.info("camera %s: %s%s", health.camera_id, health.state.value, _why(health))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from vision.runtime import Runtime
+    from vision.runtime import Runtime, log_health
 
     config: Config = load_config(args.config)
+
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
         if args.jsonl:
             print(json.dumps({"kind": "event", **payload}), flush=True)
@@ -227,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     dispatch_commands.add_parsers(sub)
     evaluate_commands.add_parsers(sub)
+    api_commands.add_parsers(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ they cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,14 @@ from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
 from vision.store import Store
 from vision.types import Detections, Frame, Transition
+
+log = logging.getLogger("vision")
+
+
+def log_health(health: CameraHealth) -> None:
+    """One log line per camera state change, with the (redacted) reason when it cannot see."""
+    why = f" ({health.last_error})" if not health.state.sees and health.last_error else ""
+    log.info("camera %s: %s%s", health.camera_id, health.state.value, why)
 
 
 @dataclass
@@ -42,7 +51,13 @@ class Runtime:
         on_inference: Callable[[float, int], None] | None = None,
     ) -> Runtime:
         detector = Detector.from_config(config.detector)
-        store = Store(config.storage.data_dir, str(config_path), dispatch=bool(config.dispatch.webhook_url))
+        # serve builds it in the main thread and runs the pipeline in another (one user at a time)
+        store = Store(
+            config.storage.data_dir,
+            str(config_path),
+            dispatch=bool(config.dispatch.webhook_url),
+            any_thread=True,
+        )
         dispatcher = Dispatcher(store.path, config.dispatch) if config.dispatch.webhook_url else None
 
         def transition(t: Transition, payload: dict[str, Any]) -> None:
