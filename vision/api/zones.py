@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
+from pydantic import BaseModel
 
 from vision.api.auth import Admin, Reader
 from vision.api.config_file import Zones
@@ -25,7 +26,23 @@ REFUSED = {
 
 def _raw(zone: ZoneConfig) -> dict[str, object]:
     """The zone as YAML data: only what was given, so defaults stay defaults."""
-    return zone.model_dump(mode="json", exclude_unset=True, exclude={"name"})
+    raw = zone.model_dump(mode="json", exclude_unset=True, exclude={"name", "rules"})
+    rules = {
+        name: _given(rule) for name in type(zone.rules).model_fields if (rule := getattr(zone.rules, name))
+    }
+    if rules:
+        raw["rules"] = rules
+    return raw
+
+
+def _given(rule: BaseModel) -> dict[str, object]:
+    """A rule's settings without those that follow from the others (a validator may fill a field,
+    e.g. crowd's exit_count from enter_count, and it should keep following them in the file)."""
+    data = rule.model_dump(mode="json", exclude_unset=True)
+    for key in list(data):
+        if type(rule).model_validate({k: v for k, v in data.items() if k != key}) == rule:
+            del data[key]
+    return data
 
 
 def _zone(name: str, zone: ZoneConfig) -> Zone:
