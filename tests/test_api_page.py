@@ -51,6 +51,8 @@ def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
                 "document.querySelector('[data-camera=plaza] img').src.startsWith('blob:')"
             )
 
+            page.screenshot(path=str(tmp_path / "cameras.png"))
+
             page.goto(f"{served.url}/#/zones/plaza")
             page.wait_for_selector("#canvas[data-ready=true]")
             page.wait_for_selector("#zone-list li[data-zone=crossing]")
@@ -93,5 +95,11 @@ def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
             page.goto(f"{served.url}/#/events?zone=drawn")
             page.wait_for_selector("tr[data-event] td img")
             page.screenshot(path=str(tmp_path / "events.png"))
+
+            page.goto(f"{served.url}/#/heatmap/plaza")
+            page.wait_for_function(
+                "(document.querySelector('.heatmap img') || {src: ''}).src.startsWith('blob:')"
+            )
+            page.screenshot(path=str(tmp_path / "heatmap.png"))
         finally:
             browser.close()

@@ -130,7 +130,8 @@ async function camerasView() {
           img: el("img", { alt: `latest frame of ${camera.id}` }),
           status: el("div"),
         };
-        grid.append(el("div", { class: "card", "data-camera": camera.id }, cards[camera.id].img,
+        grid.append(el("div", { class: "card", "data-camera": camera.id },
+          el("div", { class: "frame" }, cards[camera.id].img),
           el("div", { class: "body" }, el("h3", {}, camera.id), el("div", { class: "hint" }, camera.url),
             cards[camera.id].status,
             el("div", { class: "links" },
