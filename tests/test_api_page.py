@@ -92,6 +92,15 @@ def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
                 60,
             )
 
+            # a second rule on the same zone: the form shows one rule at a time and keeps the other
+            page.click("#zone-list li[data-zone=drawn]")
+            page.select_option("#zone-rule", "fishing")
+            page.wait_for_selector("#other-rules:has-text('crowd')")
+            page.click("#save-zone")
+            page.wait_for_selector("#zone-status.ok")
+            raw = yaml.safe_load(config.read_text())["cameras"]["plaza"]["zones"]["drawn"]
+            assert raw["rules"] == {"crowd": {"enter_count": 1, "min_duration": 0.0}, "fishing": {}}
+
             page.goto(f"{served.url}/#/events?zone=drawn")
             page.wait_for_selector("tr[data-event] td img")
             page.screenshot(path=str(tmp_path / "events.png"))

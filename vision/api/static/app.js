@@ -222,8 +222,12 @@ async function zonesView(cameraId) {
   const ruleInput = document.getElementById("zone-rule");
   const params = document.getElementById("rule-params");
   const status = document.getElementById("zone-status");
-  const editor = { zones: [], selected: null, points: [], rules: {}, params: {}, image: null, drag: -1 };
+  const others = document.getElementById("other-rules");
+  const editor = {
+    zones: [], selected: null, points: [], rules: {}, params: {}, others: {}, given: new Set(), image: null, drag: -1,
+  };
 
+  let shownRule = ""; // the rule whose parameters the form shows
   const say = (text, ok = true) => { status.textContent = text; status.className = ok ? "ok" : "error"; };
 
   function draw() {
@@ -333,10 +337,11 @@ async function zonesView(cameraId) {
     nameInput.value = zone ? zone.name : "";
     nameInput.disabled = Boolean(zone);
     anchorInput.value = zone ? zone.anchor : "bottom_center";
-    const rule = zone ? Object.keys(zone.rules).find((r) => zone.rules[r]) || "" : "";
-    ruleInput.value = rule;
-    editor.given = new Set(rule ? Object.keys(zone.rules[rule]) : []);
-    paramForm(rule, rule ? zone.rules[rule] : {});
+    // the form edits one rule at a time; the zone's other rules are sent back as they are
+    const rules = zone ? Object.keys(zone.rules).filter((r) => zone.rules[r]) : [];
+    editor.others = Object.fromEntries(rules.map((r) => [r, zone.rules[r]]));
+    shownRule = "";
+    showRule(rules[0] || "", false);
     for (const item of list.children) item.classList.toggle("selected", item.dataset.zone === editor.selected);
     say("");
     draw();
@@ -349,13 +354,27 @@ async function zonesView(cameraId) {
     select(editor.zones.find((z) => z.name === selectName) || null);
   }
 
-  ruleInput.addEventListener("change", () => { editor.given = new Set(); paramForm(ruleInput.value); });
+  function showRule(rule, keepShown) {
+    // switching the form to another rule keeps the one shown (unless it is being removed)
+    if (keepShown && shownRule) editor.others[shownRule] = ruleValues();
+    const kept = editor.others[rule];
+    delete editor.others[rule];
+    editor.given = new Set(kept ? Object.keys(kept) : []);
+    shownRule = rule;
+    ruleInput.value = rule;
+    paramForm(rule, kept || {});
+    const rest = Object.keys(editor.others);
+    others.textContent = rest.length ? `Also watched by: ${rest.join(", ")} (kept).` : "";
+  }
+  ruleInput.addEventListener("change", () => showRule(ruleInput.value, true));
+  document.getElementById("remove-rule").addEventListener("click", () => showRule("", false));
   document.getElementById("new-zone").addEventListener("click", () => select(null));
   document.getElementById("clear-points").addEventListener("click", () => { editor.points = []; draw(); });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const rules = ruleInput.value ? { [ruleInput.value]: ruleValues() } : {};
+    const rules = { ...editor.others };
+    if (ruleInput.value) rules[ruleInput.value] = ruleValues();
     const zone = { polygon: editor.points, anchor: anchorInput.value, rules };
     const name = nameInput.value;
     try {
