@@ -362,3 +362,16 @@ def test_the_page_is_served_without_a_token(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_zones_of_a_disabled_camera_are_edited_in_the_file_only(
+    client: TestClient, service: tuple[TestClient, Path, object]
+) -> None:
+    answer = client.post(
+        "/api/cameras/gate/zones", headers=AS_ADMIN, json={"name": "door", "polygon": SQUARE}
+    )
+    assert answer.status_code == 201, answer.text
+    assert yaml.safe_load(service[1].read_text())["cameras"]["gate"]["zones"] == {"door": {"polygon": SQUARE}}
+    gate = client.get("/api/cameras/gate", headers=AS_READER).json()
+    assert gate["zones"] == ["door"] and gate["active_zones"] == []
+    assert client.delete("/api/cameras/gate/zones/door", headers=AS_ADMIN).status_code == 204

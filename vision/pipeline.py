@@ -181,14 +181,16 @@ class Pipeline:
         """Take new zones and rules for one running camera from any thread (the API's zone editor).
 
         The camera's rules are built here first, so a rule the model cannot serve (a class it
-        lacks) raises ValueError in the caller; the swap itself happens in the pipeline's thread
-        between two rounds, so no frame sees half of it.
+        lacks) raises ValueError in the caller; ``config.cameras`` shows the new camera at once,
+        and the swap itself happens in the pipeline's thread between two rounds, so no frame
+        sees half of it.
         """
         if camera_id not in self.workers:
             raise KeyError(camera_id)
         CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
         with self._pending_lock:
             self._pending[camera_id] = camera
+            self.config.cameras[camera_id] = camera  # what readers of the config see from now on
 
     def _reconfigure(self) -> None:
         with self._pending_lock:
@@ -200,7 +202,6 @@ class Pipeline:
             zones = worker.analysis.scene.zones
             self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
             worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
-            self.config.cameras[camera_id] = camera
             log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
 
     def _gather(self) -> list[Frame] | None:

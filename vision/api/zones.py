@@ -58,7 +58,8 @@ def _apply(svc: Service, camera_id: str, change: Zones) -> None:
                     svc.runtime.pipeline.update_camera(camera_id, camera)
                 except ValueError as exc:
                     raise ConfigError([str(exc)]) from None
-            svc.runtime.config.cameras[camera_id] = camera
+            else:  # a disabled camera: the file and the listing only
+                svc.runtime.config.cameras[camera_id] = camera
     except ConfigError as exc:
         raise HTTPException(422, exc.problems) from None
 
