@@ -98,8 +98,10 @@ def in_process(config: Path, **app_options: object) -> Iterator[InProcess]:
     os.environ.update(ENV)  # the config's ${...} references
     metrics = Metrics()
     runtime = Runtime.build(load_config(config), config, on_inference=metrics.observe_inference)
-    app = create_app(runtime, config, Tokens(READ, ADMIN), metrics, **app_options)  # type: ignore[arg-type]
     thread = threading.Thread(target=runtime.pipeline.run, kwargs={"max_seconds": 600}, daemon=True)
+    app = create_app(
+        runtime, config, Tokens(READ, ADMIN), metrics, pipeline_alive=thread.is_alive, **app_options
+    )  # type: ignore[arg-type]
     if runtime.dispatcher:
         runtime.dispatcher.start()
     thread.start()

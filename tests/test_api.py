@@ -375,3 +375,13 @@ def test_zones_of_a_disabled_camera_are_edited_in_the_file_only(
     gate = client.get("/api/cameras/gate", headers=AS_READER).json()
     assert gate["zones"] == ["door"] and gate["active_zones"] == []
     assert client.delete("/api/cameras/gate/zones/door", headers=AS_ADMIN).status_code == 204
+
+
+def test_healthz_says_when_the_pipeline_has_stopped(tmp_path: Path) -> None:
+    with in_process(write_config(tmp_path)) as running, TestClient(running.app) as other:  # type: ignore[arg-type]
+        wait_for(lambda: other.get("/healthz").json()["cameras"]["plaza"] == "live", "the camera to be live")
+        running.runtime.pipeline.stop()
+        running.thread.join(15)
+        answer = other.get("/healthz")
+        assert answer.status_code == 200
+        assert answer.json() == {"status": "pipeline stopped", "cameras": {"plaza": "ended"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Response
@@ -28,8 +29,10 @@ def create_app(
     metrics: Metrics | None = None,
     cors_origins: list[str] | None = None,
     max_body: int = MAX_BODY,
+    pipeline_alive: Callable[[], bool] | None = None,
 ) -> FastAPI:
-    """The API over a built runtime; ``metrics`` should be the one whose latency hook the runtime got."""
+    """The API over a built runtime; ``metrics`` should be the one whose latency hook the runtime got,
+    and ``pipeline_alive`` tells /healthz whether the thread running the pipeline still runs."""
     metrics = metrics or Metrics()
     metrics.watch(runtime)
     app = FastAPI(
@@ -52,9 +55,10 @@ def create_app(
 
     @app.get("/healthz", response_model=Healthz, tags=["service"])
     def healthz(svc: ServiceDep) -> Healthz:
-        """Liveness, without a token: the service answers, and each camera's state."""
+        """Liveness, without a token: the service answers, whether the pipeline runs, each camera's state."""
         states = {k: h.state.value for k, h in svc.runtime.pipeline.health().items()}
-        return Healthz(status="ok", cameras=states)
+        running = pipeline_alive is None or pipeline_alive()
+        return Healthz(status="ok" if running else "pipeline stopped", cameras=states)
 
     @app.get(
         "/metrics",

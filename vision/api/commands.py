@@ -55,7 +55,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError([str(exc)]) from None
     metrics = Metrics()
     runtime = Runtime.build(config, args.config, on_health=log_health, on_inference=metrics.observe_inference)
-    app = create_app(runtime, args.config.resolve(), tokens, metrics, args.cors_origin)
     pipeline = runtime.pipeline
     # uvicorn restores these after its own shutdown and re-raises the signal into them
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -69,6 +68,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log.exception("pipeline failed; the API keeps serving what the store holds")
 
     thread = threading.Thread(target=run_pipeline, name="pipeline", daemon=True)
+    app = create_app(
+        runtime, args.config.resolve(), tokens, metrics, args.cors_origin, pipeline_alive=thread.is_alive
+    )
     if runtime.dispatcher:
         runtime.dispatcher.start()
     thread.start()

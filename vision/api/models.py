@@ -125,5 +125,5 @@ class Problems(BaseModel):
 
 
 class Healthz(BaseModel):
-    status: str
+    status: str = Field(description="ok, or 'pipeline stopped' (files ended, or it failed: see the log)")
     cameras: dict[str, str] = Field(description="state per camera")
