@@ -95,7 +95,8 @@ class InProcess:
 
 @contextmanager
 def in_process(config: Path, **app_options: object) -> Iterator[InProcess]:
-    os.environ.update(ENV)  # the config's ${...} references
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)  # the config's ${...} references, read again by every zone edit
     metrics = Metrics()
     runtime = Runtime.build(load_config(config), config, on_inference=metrics.observe_inference)
     thread = threading.Thread(target=runtime.pipeline.run, kwargs={"max_seconds": 600}, daemon=True)
@@ -111,6 +112,11 @@ def in_process(config: Path, **app_options: object) -> Iterator[InProcess]:
         runtime.pipeline.stop()
         thread.join(15)
         runtime.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass
