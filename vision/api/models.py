@@ -118,12 +118,6 @@ class Resent(BaseModel):
     counts: OutboxCounts
 
 
-class Problems(BaseModel):
-    """A refused change: one readable line per problem."""
-
-    detail: list[str]
-
-
 class Healthz(BaseModel):
     status: str = Field(description="ok, or 'pipeline stopped' (files ended, or it failed: see the log)")
     cameras: dict[str, str] = Field(description="state per camera")

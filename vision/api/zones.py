@@ -10,17 +10,16 @@ from pydantic import BaseModel
 
 from vision.api.auth import Admin, Reader
 from vision.api.config_file import Zones
-from vision.api.models import Problems, Rules, Zone
+from vision.api.models import Rules, Zone
 from vision.api.state import CameraId, Service, ServiceDep
 from vision.config import NAME, ConfigError, ZoneConfig
 from vision.rules import registry
 
 router = APIRouter(tags=["zones"])
 ZoneName = Annotated[str, Path(pattern=NAME.pattern, max_length=64)]
-REFUSED = {
+REFUSED = {  # 422 (FastAPI's validation error shape) also for problems of the config with the zone
     404: {"description": "unknown camera or zone"},
     409: {"description": "a zone of that name exists"},
-    422: {"model": Problems, "description": "the zone (or the config with it) is not valid"},
 }
 
 
@@ -60,8 +59,10 @@ def _apply(svc: Service, camera_id: str, change: Zones) -> None:
                     raise ConfigError([str(exc)]) from None
             else:  # a disabled camera: the file and the listing only
                 svc.runtime.config.cameras[camera_id] = camera
-    except ConfigError as exc:
-        raise HTTPException(422, exc.problems) from None
+    except ConfigError as exc:  # the same shape as FastAPI's own validation errors
+        raise HTTPException(
+            422, [{"loc": ["body"], "msg": problem, "type": "config"} for problem in exc.problems]
+        ) from None
 
 
 @router.get("/api/rules", response_model=Rules, dependencies=[Reader])
