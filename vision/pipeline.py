@@ -187,7 +187,10 @@ class Pipeline:
         """
         if camera_id not in self.workers:
             raise KeyError(camera_id)
-        CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
+        try:
+            CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
+        except Exception as exc:  # whatever a rule raises about its config: its message names the key
+            raise ValueError(str(exc)) from exc
         with self._pending_lock:
             self._pending[camera_id] = camera
             self.config.cameras[camera_id] = camera  # what readers of the config see from now on
