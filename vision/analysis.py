@@ -23,11 +23,23 @@ class CameraAnalysis:
         self, camera_id: str, camera: CameraConfig, names: dict[int, str], events: EventsConfig
     ) -> None:
         self.camera_id = camera_id
+        self.names = names
+        self.events = events
         self.scene = Scene.from_config(camera, names)
         self.tracker = Tracker(camera.tracker)
         self.rules = self._build_rules(camera, names, events)
-        self.timers = {
-            (camera_id, rule.zone.name, rule.name): Timers(
+        self.timers = self._timers(events)
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """New zones and rules (an operator's edit), keeping the tracker, the heatmap and the
+        background model, so the camera does not start over; call between frames."""
+        self.scene.reconfigure(camera)
+        self.rules = self._build_rules(camera, self.names, self.events)
+        self.timers = self._timers(self.events)
+
+    def _timers(self, events: EventsConfig) -> dict[tuple[str, str, str], Timers]:
+        return {
+            (self.camera_id, rule.zone.name, rule.name): Timers(
                 rule.config.min_duration,
                 rule.config.close_after or 0.0,
                 events.update_interval,

@@ -16,6 +16,7 @@ from typing import Any
 
 import cv2
 
+from vision.api import commands as api_commands
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
@@ -100,23 +101,12 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _why(health: CameraHealth) -> str:
-    return f" ({health.last_error})" if not health.state.sees and health.last_error else ""
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from vision.dispatch.dispatcher import Dispatcher
-    from vision.pipeline import Pipeline
-    from vision.store import Store
+    from vision.runtime import Runtime, log_health
 
     config: Config = load_config(args.config)
-    detector = Detector.from_config(config.detector)
-    store = Store(config.storage.data_dir, str(args.config), dispatch=bool(config.dispatch.webhook_url))
-    dispatcher = Dispatcher(store.path, config.dispatch) if config.dispatch.webhook_url else None
 
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
-        if dispatcher:
-            dispatcher.notify()
         if args.jsonl:
             print(json.dumps({"kind": "event", **payload}), flush=True)
 
@@ -127,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "kind": "detections",
                     "camera": frame.camera_id,
                     "pts": round(frame.pts, 3),
-                    "detections": detections.to_records(detector.names),
+                    "detections": detections.to_records(runtime.detector.names),
                 }
             ),
             flush=True,
@@ -136,17 +126,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     def print_health(health: CameraHealth) -> None:
         print(json.dumps({"kind": "health", **health.to_record()}), flush=True)
 
-    def log_health(health: CameraHealth) -> None:
-        log.info("camera %s: %s%s", health.camera_id, health.state.value, _why(health))
-
-    pipeline = Pipeline(
+    runtime = Runtime.build(
         config,
-        detector,
-        store,
+        args.config,
         on_transition=on_transition,
         on_detections=print_detections if args.jsonl and args.detections else None,
         on_health=print_health if args.jsonl else log_health,
     )
+    pipeline, store, dispatcher = runtime.pipeline, runtime.store, runtime.dispatcher
     for signum in (signal.SIGINT, signal.SIGTERM):  # finish the round, stop the readers, print the summary
         signal.signal(signum, lambda *_: pipeline.stop())
     if dispatcher:
@@ -155,16 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = pipeline.run(max_seconds=args.max_seconds)
         delivery = dispatcher.drain(args.drain_seconds) if dispatcher else None
     finally:
-        if dispatcher:
-            dispatcher.stop()
-        store.close()
-    heatmaps = config.storage.data_dir / "heatmaps"
-    for camera_id, worker in pipeline.workers.items():
-        if worker.analysis.scene.last_frame is not None:
-            heatmaps.mkdir(parents=True, exist_ok=True)
-            (heatmaps / f"{camera_id}.png").write_bytes(
-                worker.analysis.scene.heatmap.png(worker.analysis.scene.last_frame.image)
-            )
+        runtime.close()
+    runtime.write_heatmaps()
     record = summary.to_record()
     if delivery is not None:
         record["outbox"] = delivery.to_record()
@@ -243,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     dispatch_commands.add_parsers(sub)
     evaluate_commands.add_parsers(sub)
+    api_commands.add_parsers(sub)
     return parser
 
 

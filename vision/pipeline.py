@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vision.analysis import CameraAnalysis
-from vision.config import Config
+from vision.config import CameraConfig, Config
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
 from vision.events.lifecycle import Lifecycle, Timers
@@ -107,6 +107,7 @@ class Pipeline:
         on_transition: Callable[[Transition, dict[str, Any]], None] | None = None,
         on_detections: Callable[[Frame, Detections], None] | None = None,
         on_health: Callable[[CameraHealth], None] | None = None,
+        on_inference: Callable[[float, int], None] | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
@@ -114,6 +115,9 @@ class Pipeline:
         self.on_transition = on_transition
         self.on_detections = on_detections
         self.on_health = on_health
+        self.on_inference = on_inference  # seconds of one detector call, frames in its batch
+        self._pending: dict[str, CameraConfig] = {}  # zone edits waiting for the next round
+        self._pending_lock = threading.Lock()
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
@@ -147,6 +151,7 @@ class Pipeline:
                         if worker.reader.realtime:
                             worker.reader.stop()
                 self._watch()
+                self._reconfigure()
                 batch = self._gather()
                 if batch is None:
                     break
@@ -171,6 +176,36 @@ class Pipeline:
     def health(self) -> dict[str, CameraHealth]:
         """Every camera's health now."""
         return {camera_id: w.reader.health() for camera_id, w in self.workers.items()}
+
+    def update_camera(self, camera_id: str, camera: CameraConfig) -> None:
+        """Take new zones and rules for one running camera from any thread (the API's zone editor).
+
+        The camera's rules are built here first, so a rule the model cannot serve (a class it
+        lacks) raises ValueError in the caller; ``config.cameras`` shows the new camera at once,
+        and the swap itself happens in the pipeline's thread between two rounds, so no frame
+        sees half of it.
+        """
+        if camera_id not in self.workers:
+            raise KeyError(camera_id)
+        try:
+            CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
+        except Exception as exc:  # whatever a rule raises about its config: its message names the key
+            raise ValueError(str(exc)) from exc
+        with self._pending_lock:
+            self._pending[camera_id] = camera
+            self.config.cameras[camera_id] = camera  # what readers of the config see from now on
+
+    def _reconfigure(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        for camera_id, camera in pending.items():
+            worker = self.workers[camera_id]
+            worker.analysis.reconfigure(camera)
+            self.lifecycle.timers |= worker.analysis.timers
+            zones = worker.analysis.scene.zones
+            self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
+            worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
+            log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
 
     def _gather(self) -> list[Frame] | None:
         """One frame from every camera that has one (waiting for files read in order); None when all ended.
@@ -230,9 +265,13 @@ class Pipeline:
         """One call for the batch; if a frame is bad, retry one by one so only that camera loses it."""
         regions = [self.workers[f.camera_id].regions.boxes(f.width, f.height) for f in batch]
         try:
-            return list(self.detector.detect([f.image for f in batch], regions))
+            started = time.perf_counter()
+            results: list[Detections | None] = list(self.detector.detect([f.image for f in batch], regions))
+            if self.on_inference:
+                self.on_inference(time.perf_counter() - started, len(batch))
+            return results
         except ValueError:
-            results: list[Detections | None] = []
+            results = []
             for frame, region in zip(batch, regions, strict=True):
                 try:
                     results.append(self.detector.detect([frame.image], [region])[0])

@@ -85,10 +85,12 @@ class Store:
     With ``dispatch`` on, every recorded transition also becomes an outbox message.
     """
 
-    def __init__(self, data_dir: Path, config_path: str | None = None, dispatch: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, config_path: str | None = None, dispatch: bool = False, any_thread: bool = False
+    ) -> None:
         self.path = store_path(data_dir)
         self.dispatch = dispatch
-        self.db = connect(self.path)
+        self.db = connect(self.path, any_thread)  # any_thread: built in one thread, used in another
         self.db.executescript(SCHEMA)
         self.db.executescript(outbox.SCHEMA)
         _add_missing_columns(

@@ -35,17 +35,24 @@ class Scene:
         ground = None
         if camera.calibration is not None:
             ground = GroundPlane(np.asarray(camera.calibration.image), np.asarray(camera.calibration.world))
+        people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
+        masks = Masks(camera.masks)
+        scene = cls({}, masks, Heatmap(camera.heatmap.half_life), people, ground)
+        scene.reconfigure(camera)
+        return scene
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """Take the camera's zones (again); the heatmap and a running background model are kept."""
         zones = {}
         for name, cfg in camera.zones.items():
             polygon = np.asarray(cfg.polygon, np.float64)
-            area = ground.area_m2(polygon) if ground else None
+            area = self.ground.area_m2(polygon) if self.ground else None
             zones[name] = Zone(name, polygon, cfg.anchor, area)
-        people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
-        masks = Masks(camera.masks)
-        static = None
-        if any(z.rules.litter and z.rules.litter.static_objects for z in camera.zones.values()):
-            static = StaticObjects(camera.static_objects, masks)
-        return cls(zones, masks, Heatmap(camera.heatmap.half_life), people, ground, static)
+        self.zones = zones
+        if self.static is None and any(
+            z.rules.litter and z.rules.litter.static_objects for z in camera.zones.values()
+        ):
+            self.static = StaticObjects(camera.static_objects, self.masks)
 
     def unmasked(self, frame: Frame, detections: Detections) -> Detections:
         """Drop detections in masked areas, before they are tracked."""

@@ -1,0 +1,114 @@
+"""Events: list with filters, detail with transitions, and the snapshot JPEGs of each transition."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import FileResponse
+
+from vision.api.auth import Reader
+from vision.api.models import Event, EventDetail, Snapshots, TransitionOut
+from vision.api.state import Database, ServiceDep
+from vision.store import EVENT_COLUMNS
+
+router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Reader])
+EVENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+SNAPSHOT = re.compile(r"^[0-9.]+-[a-z]+(-annotated)?\.jpg$")
+FIRST_WALL = (
+    "(SELECT json_extract(t.payload, '$.wall_time') FROM transitions t "
+    "WHERE t.event_id = e.event_id ORDER BY t.seq LIMIT 1)"
+)
+SELECT = f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)}, {FIRST_WALL} AS wall_time FROM events e"
+EventId = Annotated[str, Path(pattern=EVENT_ID)]
+
+
+def _iso(moment: datetime) -> str:
+    """The form wall times are stored in, so they compare as text."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    return Event(**dict(zip((*EVENT_COLUMNS, "wall_time"), row, strict=True)))
+
+
+@router.get("", response_model=list[Event])
+def list_events(
+    db: Database,
+    type: Annotated[str | None, Query(max_length=64, description="event type (rule name)")] = None,
+    camera: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[str | None, Query(max_length=32, description="e.g. open, resolved")] = None,
+    since: Annotated[datetime | None, Query(description="at or after (wall time)")] = None,
+    until: Annotated[datetime | None, Query(description="before (wall time)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> list[Event]:
+    """Newest first. Time filters use the wall time of the event's first transition, which only
+    live cameras have (streams and realtime files); events of files read as fast as possible
+    have none and are left out by them."""
+    where, args = [], []
+    for column, value in (("type", type), ("camera", camera), ("zone", zone), ("state", state)):
+        if value is not None:
+            where.append(f"e.{column} = ?")
+            args.append(value)
+    if since is not None:
+        where.append(f"{FIRST_WALL} >= ?")
+        args.append(_iso(since))
+    if until is not None:
+        where.append(f"{FIRST_WALL} < ?")
+        args.append(_iso(until))
+    sql = SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY e.rowid DESC LIMIT ? OFFSET ?"
+    return [_event(row) for row in db.execute(sql, [*args, limit, offset]).fetchall()]
+
+
+def _snapshots(event_id: str, payload: dict[str, Any]) -> Snapshots | None:
+    files = payload.get("snapshots")
+    if not files:
+        return None
+    url = f"/api/events/{event_id}/snapshots/"
+    return Snapshots(
+        clean=url + PurePosixPath(files["clean"]).name, annotated=url + PurePosixPath(files["annotated"]).name
+    )
+
+
+@router.get("/{event_id}", response_model=EventDetail, responses={404: {"description": "no such event"}})
+def get_event(event_id: EventId, db: Database) -> EventDetail:
+    row = db.execute(SELECT + " WHERE e.event_id = ?", (event_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no event {event_id!r}")
+    transitions = []
+    for seq, kind, pts, payload_text in db.execute(
+        "SELECT seq, kind, pts, payload FROM transitions WHERE event_id = ? ORDER BY seq", (event_id,)
+    ):
+        payload = json.loads(payload_text)
+        transitions.append(
+            TransitionOut(
+                seq=seq,
+                kind=kind,
+                pts=pts,
+                wall_time=payload.get("wall_time"),
+                snapshots=_snapshots(event_id, payload),
+            )
+        )
+    return EventDetail(**_event(row).model_dump(), transitions=transitions)
+
+
+@router.get(
+    "/{event_id}/snapshots/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such snapshot"}},
+)
+def snapshot(event_id: EventId, name: Annotated[str, Path(max_length=128)], svc: ServiceDep) -> FileResponse:
+    """A transition's picture (clean or annotated), as written under data/snapshots/<event id>/."""
+    path = svc.runtime.config.storage.data_dir / "snapshots" / event_id / name
+    if not SNAPSHOT.match(name) or not path.is_file():
+        raise HTTPException(404, f"event {event_id!r} has no snapshot {name!r}")
+    return FileResponse(path, media_type="image/jpeg")

@@ -1,0 +1,106 @@
+"""``/metrics`` in Prometheus text format: camera rates and counters, inference latency, events, dispatch.
+
+Camera figures are read from the readers' health at scrape time and events and outbox
+figures from the store, so nothing is counted twice and a restart starts from what
+the store holds; only the inference latency is observed as it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vision.db import connect
+from vision.ingest.health import CameraState
+
+if TYPE_CHECKING:
+    from vision.runtime import Runtime
+
+PREFIX = "street_vision"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One registry per service (tests start several in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.inference = Histogram(
+            f"{PREFIX}_inference_seconds",
+            "Seconds per detector call (one batch of frames from all cameras)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_inference(self, seconds: float, frames: int) -> None:
+        self.inference.observe(seconds)
+
+    def watch(self, runtime: Runtime) -> None:
+        self.registry.register(_RuntimeCollector(runtime))
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from self._cameras()
+        yield from self._store()
+
+    def _cameras(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        labels = ["camera"]
+        fps_in = GaugeMetricFamily(f"{PREFIX}_camera_fps_in", "Frames decoded per second", labels=labels)
+        fps_out = GaugeMetricFamily(
+            f"{PREFIX}_camera_fps_out", "Frames handed to the detector per second", labels=labels
+        )
+        counters = {
+            name: CounterMetricFamily(f"{PREFIX}_camera_{name}", help_text, labels=labels)
+            for name, help_text in (
+                ("frames_in", "Frames decoded"),
+                ("frames_out", "Frames handed to the detector"),
+                ("frames_dropped", "Frames replaced by a newer one before the detector took them"),
+                ("frames_skipped", "Frames not decoded to catch up with the live edge"),
+                ("reconnects", "Stream reopen attempts"),
+            )
+        }
+        state = GaugeMetricFamily(
+            f"{PREFIX}_camera_state", "1 for the camera's current state", labels=["camera", "state"]
+        )
+        for camera_id, health in self.runtime.pipeline.health().items():
+            fps_in.add_metric([camera_id], health.fps_in)
+            fps_out.add_metric([camera_id], health.fps_out)
+            for name, family in counters.items():
+                family.add_metric([camera_id], getattr(health, name))
+            for s in CameraState:
+                state.add_metric([camera_id, s.value], 1.0 if health.state is s else 0.0)
+        yield from (fps_in, fps_out, *counters.values(), state)
+
+    def _store(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        db = connect(self.runtime.store.path, any_thread=True)
+        try:
+            events = db.execute("SELECT type, state, COUNT(*) FROM events GROUP BY type, state").fetchall()
+            attempts, delivered = db.execute(
+                "SELECT COALESCE(SUM(attempts), 0), COALESCE(SUM(status = 'delivered'), 0) FROM outbox"
+            ).fetchone()
+            by_status = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
+        finally:
+            db.close()
+        family = GaugeMetricFamily(f"{PREFIX}_events", "Events in the store", labels=["type", "state"])
+        for kind, state, count in events:
+            family.add_metric([kind, state], count)
+        yield family
+        yield CounterMetricFamily(f"{PREFIX}_dispatch_attempts", "Webhook delivery attempts", value=attempts)
+        yield CounterMetricFamily(
+            f"{PREFIX}_dispatch_failures", "Webhook attempts that did not deliver", value=attempts - delivered
+        )
+        outbox = GaugeMetricFamily(f"{PREFIX}_outbox_messages", "Outbox messages", labels=["status"])
+        for status, count in by_status:
+            outbox.add_metric([status], count)
+        yield outbox

@@ -1,0 +1,123 @@
+"""Pydantic models of every API request and response, so the OpenAPI schema documents the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from vision.config import Name, ZoneConfig
+
+
+class Health(BaseModel):
+    """A camera's health now (see vision/ingest/health.py); the source URL is redacted."""
+
+    state: str = Field(description="connecting, live, stalled, offline or ended")
+    since: float = Field(description="Unix time the state began")
+    last_frame_pts: float | None
+    last_frame_time: float | None
+    fps_in: float
+    fps_out: float
+    frames_in: int
+    frames_out: int
+    frames_dropped: int
+    frames_skipped: int
+    lag: float | None
+    reconnects: int
+    last_error: str | None
+
+
+class Camera(BaseModel):
+    id: str
+    url: str = Field(description="The source, password and secret query parameters redacted")
+    enabled: bool
+    health: Health | None = Field(description="None for a disabled camera")
+    zones: list[str] = Field(description="Zones in the config file")
+    active_zones: list[str] = Field(description="Zones the running pipeline watches now")
+
+
+class Zone(ZoneConfig):
+    """A zone as in the config file, with its name."""
+
+    name: Name
+
+
+class Rules(BaseModel):
+    """Each rule's parameters as JSON schema, for forms."""
+
+    rules: dict[str, dict[str, Any]]
+
+
+class Snapshots(BaseModel):
+    clean: str = Field(description="URL of the frame as it was")
+    annotated: str = Field(description="URL of the frame with the zone and boxes drawn")
+
+
+class TransitionOut(BaseModel):
+    seq: int
+    kind: str = Field(description="open, update, resolve or reopen")
+    pts: float = Field(description="stream seconds")
+    wall_time: str | None = Field(description="ISO 8601, live cameras only")
+    snapshots: Snapshots | None
+
+
+class Event(BaseModel):
+    event_id: str
+    type: str
+    camera: str
+    zone: str
+    subject: str
+    state: str
+    first_seen: float
+    opened_at: float | None
+    resolved_at: float | None
+    reopened_at: float | None
+    reopens: int
+    confidence: float
+    count: int
+    peak_count: int
+    wall_time: str | None = Field(description="when its first transition happened (live cameras)")
+
+
+class EventDetail(Event):
+    transitions: list[TransitionOut]
+
+
+class OutboxMessage(BaseModel):
+    seq: int
+    event_id: str
+    event_seq: int
+    transition: str
+    status: str = Field(description="pending, blocked (behind a dead message), dead or delivered")
+    attempts: int
+    next_attempt_at: float
+    recorded_at: str
+    delivered_at: str | None
+    last_error: str | None
+    ticket_id: str | None
+
+
+class OutboxCounts(BaseModel):
+    delivered: int
+    pending: int
+    blocked: int
+    dead: int
+
+
+class Outbox(BaseModel):
+    counts: OutboxCounts
+    messages: list[OutboxMessage]
+
+
+class Resend(BaseModel):
+    event_id: str | None = Field(None, max_length=64, description="only this event; None: every dead one")
+
+
+class Resent(BaseModel):
+    resent: int
+    counts: OutboxCounts
+
+
+class Healthz(BaseModel):
+    status: str = Field(description="ok, or 'pipeline stopped' (files ended, or it failed: see the log)")
+    cameras: dict[str, str] = Field(description="state per camera")

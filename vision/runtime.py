@@ -1,0 +1,94 @@
+"""The parts of a running service, wired once for ``street-vision run`` and ``street-vision serve``.
+
+One config gives one detector, one store, the dispatcher (when a webhook is set) and the
+pipeline; a committed transition wakes the dispatcher. Both commands build it here so
+they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vision.config import Config
+from vision.detect.detector import Detector
+from vision.dispatch.dispatcher import Dispatcher
+from vision.ingest.health import CameraHealth
+from vision.pipeline import Pipeline
+from vision.store import Store
+from vision.types import Detections, Frame, Transition
+
+log = logging.getLogger("vision")
+
+
+def log_health(health: CameraHealth) -> None:
+    """One log line per camera state change, with the (redacted) reason when it cannot see."""
+    why = f" ({health.last_error})" if not health.state.sees and health.last_error else ""
+    log.info("camera %s: %s%s", health.camera_id, health.state.value, why)
+
+
+@dataclass
+class Runtime:
+    """Detector, store, dispatcher and pipeline of one config."""
+
+    config: Config
+    detector: Detector
+    store: Store
+    dispatcher: Dispatcher | None
+    pipeline: Pipeline
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        config_path: Path,
+        on_transition: Callable[[Transition, dict[str, Any]], None] | None = None,
+        on_detections: Callable[[Frame, Detections], None] | None = None,
+        on_health: Callable[[CameraHealth], None] | None = None,
+        on_inference: Callable[[float, int], None] | None = None,
+    ) -> Runtime:
+        detector = Detector.from_config(config.detector)
+        # serve builds it in the main thread and runs the pipeline in another (one user at a time)
+        store = Store(
+            config.storage.data_dir,
+            str(config_path),
+            dispatch=bool(config.dispatch.webhook_url),
+            any_thread=True,
+        )
+        dispatcher = Dispatcher(store.path, config.dispatch) if config.dispatch.webhook_url else None
+
+        def transition(t: Transition, payload: dict[str, Any]) -> None:
+            if dispatcher:
+                dispatcher.notify()
+            if on_transition:
+                on_transition(t, payload)
+
+        pipeline = Pipeline(
+            config,
+            detector,
+            store,
+            on_transition=transition,
+            on_detections=on_detections,
+            on_health=on_health,
+            on_inference=on_inference,
+        )
+        return cls(config, detector, store, dispatcher, pipeline)
+
+    def close(self) -> None:
+        """Stop the dispatcher (after its attempt in flight) and close the store."""
+        if self.dispatcher:
+            self.dispatcher.stop()
+        self.store.close()
+
+    def write_heatmaps(self) -> None:
+        """Each camera's heatmap over its last frame, as ``heatmaps/<camera>.png`` in the data folder."""
+        heatmaps = self.config.storage.data_dir / "heatmaps"
+        for camera_id, worker in self.pipeline.workers.items():
+            if worker.analysis.scene.last_frame is not None:
+                heatmaps.mkdir(parents=True, exist_ok=True)
+                (heatmaps / f"{camera_id}.png").write_bytes(
+                    worker.analysis.scene.heatmap.png(worker.analysis.scene.last_frame.image)
+                )
