@@ -127,3 +127,16 @@ def test_bicycle_whose_box_jitters_across_the_zone_edge_keeps_its_ticket() -> No
     # parked with its wheels on the zone's lower edge (y = 432 px): the box bottom jumps 16 px
     frames = [[(1, 0.8, box(300, 432 + (8 if i % 2 else -8), 120, 80))] for i in range(seconds(40))]
     assert [k for k, _, _ in run(zones, frames)] == ["open"]
+
+
+def test_rule_timers_come_from_the_zone_config() -> None:
+    zones = BANK.replace("close_after: 5}", "close_after: 5, cooldown: 120}")
+    camera = parse_config(f"cameras:\n  c:\n    url: x.mp4\n    zones:\n{zones}").cameras["c"]
+    analysis = CameraAnalysis("c", camera, NAMES, EventsConfig(reopen_window=30))
+    timers = analysis.timers[("c", "bank", "fishing")]
+    assert (timers.min_duration, timers.close_after, timers.reopen_window, timers.cooldown) == (
+        20,
+        5,
+        30,
+        120,
+    )

@@ -44,6 +44,7 @@ class CameraAnalysis:
                 rule.config.close_after or 0.0,
                 events.update_interval,
                 events.reopen_window,
+                rule.config.cooldown,
             )
             for rule in self.rules
         }
