@@ -16,9 +16,26 @@ import numpy as np
 BLOCK = 256
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection area and both areas of xyxy boxes, with numpy broadcasting over the leading axes."""
+    ix = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    iy = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter, area_a, area_b
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU with numpy broadcasting: ``iou(a[:, None], b[None])`` is the [A, B] matrix,
+    ``iou(a, b)`` with equal shapes is row by row."""
+    inter, area_a, area_b = _overlap(a, b)
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one [4] xyxy box against [N, 4] boxes."""
-    return pairwise_iou(box[None], boxes)[0]
+    return iou(box[None], boxes)
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray, smaller: bool = False) -> np.ndarray:
@@ -28,29 +45,18 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray, smaller: bool = False) -> np.ndar
     a crop's edge lies inside the whole object's box, so it overlaps it fully by this
     measure while its IoU can be low.
     """
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    if smaller:
-        return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    if not smaller:
+        return iou(a[:, None], b[None])
+    inter, area_a, area_b = _overlap(a[:, None], b[None])
+    return inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
 
 
 def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
     """For each of [N, 4] boxes, the largest fraction of its area covered by one of [M, 4] boxes."""
     if len(boxes) == 0 or len(by) == 0:
         return np.zeros(len(boxes), np.float32)
-    x1 = np.maximum(boxes[:, None, 0], by[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], by[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], by[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], by[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    return (inter / area[:, None]).max(axis=1)
+    inter, area, _ = _overlap(boxes[:, None], by[None])
+    return (inter / np.maximum(area, 1e-9)).max(axis=1)
 
 
 def nms(

@@ -1,20 +1,11 @@
-"""Box overlap and the optimal one-to-one matching of tracks to boxes."""
+"""The optimal one-to-one matching of tracks to boxes by overlap."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of xyxy boxes with numpy broadcasting: ``iou(a[:, None], b[None])`` is the [A, B] matrix,
-    ``iou(a, b)`` with equal shapes is row by row."""
-    ix = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-    iy = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+from vision.detect.nms import iou
 
 
 def associate(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.track.match import iou
+from vision.detect.nms import iou
 
 ANCHOR_BOXES = 10  # boxes averaged into the resting box before it is frozen (Frigate uses 10)
 
