@@ -7,9 +7,11 @@ everything after the detector (vision/analysis.py: masks, tracking, scene models
 rules) is per camera. Each transition's snapshots are written to disk, then the
 transition is committed (with its outbox message when dispatch is on); the
 dispatcher sends it from there. One
-camera's failure (a corrupt file, a dead stream, a bad frame) is logged and touches that
-camera only. While a live camera is stalled or offline its rules are told UNKNOWN, so
-its zones pause instead of looking empty.
+camera's failure (a corrupt file, a dead stream, a bad frame, an exception in its
+analysis) is logged and touches that camera only: a camera whose analysis raised is in
+``error``, its frames dropped for a backoff of stream time, then a fresh analysis starts.
+While a live camera is stalled, offline or in error its rules are told UNKNOWN, so its
+zones pause instead of looking empty.
 
 Files read as fast as possible end the run when they end; with any live camera (a
 stream, or a file with realtime) the run goes on until :meth:`Pipeline.stop` (Ctrl-C,
@@ -21,19 +23,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from vision.analysis import CameraAnalysis
-from vision.config import CameraConfig, Config
+from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
+from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
+from vision.secrets import redact_text
 from vision.store import Store
 from vision.types import Detections, Frame, Transition
 
@@ -49,6 +55,7 @@ class CameraStats:
     frames_decoded: int = 0
     frames_detected: int = 0
     detections: int = 0
+    errors: int = 0  # times its analysis failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
     health: dict[str, Any] = field(default_factory=dict)  # CameraHealth.to_record() at the end
 
@@ -78,7 +85,12 @@ class CameraWorker:
     """Per-camera state: reader, detection regions, analysis, and whether it saw when last looked at."""
 
     def __init__(
-        self, camera_id: str, reader: CameraReader, analysis: CameraAnalysis, regions: RegionPlan
+        self,
+        camera_id: str,
+        reader: CameraReader,
+        analysis: CameraAnalysis,
+        regions: RegionPlan,
+        health: HealthConfig,
     ) -> None:
         self.camera_id = camera_id
         self.reader = reader
@@ -86,13 +98,30 @@ class CameraWorker:
         self.regions = regions
         self.stats = CameraStats()
         self.state = CameraState.CONNECTING
+        self.restarts = Backoff(health.restart_initial, health.restart_max)
+        self.resting_until: float | None = None  # after a failure: frames before this pts are dropped
+        self.working_since: float | None = None  # pts of the first frame that went through since then
+        self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
+
+    def resting(self, pts: float) -> bool:
+        """True while the camera rests after a failure (drop the frame at ``pts``)."""
+        return self.resting_until is not None and pts < self.resting_until
+
+    def restart(self, config: Config, names: dict[int, str]) -> None:
+        """A fresh analysis after a failure, between frames; what the failed one knew is lost."""
+        camera = config.cameras[self.camera_id]
+        self.analysis = CameraAnalysis(self.camera_id, camera, names, config.events)
+        self.resting_until = None
+        self.reader.monitor.recover()
+        log.info("camera %s: analysis restarted", self.camera_id)
 
     def finish(self) -> None:
         """Copy the reader's final health into the run's stats."""
         health = self.reader.health()
         self.stats.frames_decoded = health.frames_in
+        self.stats.errors = health.errors
         self.stats.health = health.to_record()
-        if health.state in (CameraState.OFFLINE, CameraState.STALLED):
+        if health.state in (CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR):
             self.stats.error = health.last_error
 
 
@@ -129,7 +158,7 @@ class Pipeline:
             timers |= analysis.timers
             regions = RegionPlan(cam.detect_regions, [z.polygon for z in analysis.scene.zones.values()])
             reader = CameraReader(camera_id, cam, self._ready)
-            self.workers[camera_id] = CameraWorker(camera_id, reader, analysis, regions)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, analysis, regions, config.health)
         self.lifecycle = Lifecycle(timers)
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
@@ -158,7 +187,8 @@ class Pipeline:
                 if batch:
                     for frame, detections in zip(batch, self._detect(batch), strict=True):
                         if detections is not None:
-                            self._process(frame, detections)
+                            with self._contain(self.workers[frame.camera_id], frame.pts):
+                                self._process(frame, detections)
         finally:
             self._shutdown()
         self._watch()
@@ -212,6 +242,7 @@ class Pipeline:
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
+        A camera resting after a failure drops its frames; its first frame after the rest restarts it.
         """
         self._ready.clear()
         batch: list[Frame] = []
@@ -222,8 +253,14 @@ class Pipeline:
                 continue
             running = True
             frame = reader.take(None if not reader.realtime else 0.0)
-            if frame is not None:
-                batch.append(frame)
+            if frame is None or worker.resting(frame.pts):
+                continue
+            if worker.resting_until is not None:
+                with self._contain(worker, frame.pts):
+                    worker.restart(self.config, self.detector.names)
+                if worker.resting(frame.pts):
+                    continue
+            batch.append(frame)
         if not running:
             return None
         if not batch:
@@ -241,13 +278,13 @@ class Pipeline:
             state = worker.reader.state
             if state is worker.state:
                 continue
-            if worker.reader.realtime and worker.state.sees and not state.sees:
+            went_dark = worker.state.sees and not state.sees and state is not CameraState.ERROR  # see _fail
+            if worker.reader.realtime and went_dark:
                 worker.reader.discard()
                 pts = worker.reader.stream_time()
                 if pts is not None:
-                    for obs in worker.analysis.unknown(pts):
-                        for transition in self.lifecycle.update(obs):
-                            self._emit(transition, worker.analysis.scene.last_frame)
+                    with self._contain(worker, pts):
+                        self._unknown(worker, pts)
             worker.state = state
             if self.on_health:
                 self.on_health(worker.reader.health())
@@ -270,15 +307,61 @@ class Pipeline:
             if self.on_inference:
                 self.on_inference(time.perf_counter() - started, len(batch))
             return results
-        except ValueError:
+        except Exception:
             results = []
             for frame, region in zip(batch, regions, strict=True):
+                results.append(None)
                 try:
-                    results.append(self.detector.detect([frame.image], [region])[0])
+                    results[-1] = self.detector.detect([frame.image], [region])[0]
                 except ValueError as exc:
                     log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
-                    results.append(None)
+                except Exception as exc:  # anything else fails that camera only, like its analysis
+                    self._fail(self.workers[frame.camera_id], frame.pts, exc)
             return results
+
+    @contextmanager
+    def _contain(self, worker: CameraWorker, pts: float) -> Iterator[None]:
+        """One camera's step at ``pts``: an exception fails that camera only; the other cameras go on.
+
+        A camera that has gone ``restart_max`` seconds without failing starts its backoff over.
+        """
+        try:
+            yield
+        except Exception as exc:
+            self._fail(worker, pts, exc)
+            return
+        if worker.working_since is None:
+            worker.working_since = pts
+        elif worker.restarts.failures and pts - worker.working_since >= self.config.health.restart_max:
+            worker.restarts.reset()
+            worker.reader.monitor.healthy()
+
+    def _fail(self, worker: CameraWorker, pts: float, exc: Exception) -> None:
+        """Log (the traceback once per distinct error), count, mark ``error``, tell its rules UNKNOWN,
+        and rest the camera: its frames are dropped until the backoff has passed in stream time."""
+        url = worker.reader.camera.url
+        error = redact_text(f"{type(exc).__name__}: {exc}", url)
+        delay = worker.restarts.next()
+        worker.resting_until, worker.working_since = pts + delay, None
+        worker.reader.monitor.fail(error)
+        where = f"camera {worker.camera_id}: analysis failed at {pts:.3f}s; restarting after {delay:.1f} s"
+        raised_at = traceback.extract_tb(exc.__traceback__)[-1:]
+        site = (type(exc).__name__, *((raised_at[0].filename, raised_at[0].lineno) if raised_at else ()))
+        if site == worker.logged:  # the same failure again: health and metrics count it
+            log.debug("%s: %s", where, error)
+        else:
+            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), url).rstrip())
+        worker.logged = site
+        try:
+            self._unknown(worker, pts)
+        except Exception as again:  # its rules are broken too: the restart replaces them
+            log.debug("camera %s: its rules could not be told UNKNOWN: %s", worker.camera_id, again)
+
+    def _unknown(self, worker: CameraWorker, pts: float) -> None:
+        """The camera cannot see from ``pts``: every subject of its rules is UNKNOWN."""
+        for obs in worker.analysis.unknown(pts):
+            for transition in self.lifecycle.update(obs):
+                self._emit(transition, worker.analysis.scene.last_frame)
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
