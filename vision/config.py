@@ -326,7 +326,7 @@ class DetectorConfig(StrictModel):
 
 
 class HealthConfig(StrictModel):
-    """A camera whose analysis fails: how it is restarted, and when ``/healthz`` calls that a failure."""
+    """A camera whose analysis fails: how it is restarted, and when /healthz calls that a failure."""
 
     restart_initial: float = Field(
         1.0,
