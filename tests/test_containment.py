@@ -1,5 +1,5 @@
-"""Containment on real video: cameras whose analysis raises (a test rule) are marked ``error``, rest with
-backoff and come back, while another camera's frames and events stay exactly what they are alone."""
+"""Containment on real video: cameras whose analysis (a test rule) or detection raises are marked ``error``,
+rest with backoff and come back, while another camera's frames and events stay exactly what they are alone."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from vision.config import Config, parse_config
+from vision.detect.detector import Detector
 from vision.ingest.health import CameraHealth, CameraState
 from vision.pipeline import Pipeline, RunSummary
 from vision.rules.crowd import CrowdRule
@@ -24,6 +25,7 @@ CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], 
 CROWD = "{enter_count: 7, exit_count: 5, window: 2, min_duration: 2, close_after: 3}"
 FAULTS = {"every50": 50, "always": 1}  # camera -> its analysis raises on every n-th frame
 FRAMES = 200  # the 40 s clip at detect_fps 5
+BLIND_WIDTH = 384  # the "blind" camera's frames are decoded this wide: the faulty detector knows them by it
 
 
 class Fault:
@@ -47,10 +49,37 @@ class Fault:
         monkeypatch.setattr(CrowdRule, "observe", faulty)
 
 
+class DetectorFault:
+    """The detector raises (a RuntimeError, as a GPU out of memory would) on every 50th frame of the blind
+    camera: in the batch, and again when that frame is retried alone."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0  # blind frames detected
+        self.failed: list[np.ndarray] = []
+        detect = Detector.detect
+
+        def faulty(detector: Detector, images: list[np.ndarray], *args: Any, **kwargs: Any) -> Any:
+            for image in images:
+                if image.shape[1] == BLIND_WIDTH and not self._failed(image):
+                    self.calls += 1
+                    if self.calls % 50 == 0:
+                        self.failed.append(image)
+            if any(self._failed(image) for image in images):
+                raise RuntimeError("test detector: out of memory")
+            return detect(detector, images, *args, **kwargs)
+
+        monkeypatch.setattr(Detector, "detect", faulty)
+
+    def _failed(self, image: np.ndarray) -> bool:
+        return any(image is failed for failed in self.failed)
+
+
 def config(cameras: list[str], data: Path) -> Config:
     text = "cameras:\n"
     for camera in cameras:
         text += f"  {camera}:\n    url: {SAMPLE}\n    detect_fps: 5\n"
+        if camera == "blind":
+            text += f"    decode: {{width: {BLIND_WIDTH}}}\n"
         text += f"    zones:\n      crossing:\n        polygon: {CROSSING}\n"
         text += f"        rules:\n          crowd: {CROWD}\n"
     text += "events: {close_after: 10, update_interval: 10}\n"
@@ -91,9 +120,9 @@ def test_a_camera_whose_analysis_raises_never_stops_the_others(
     detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     alone = Run(config(["good"], tmp_path / "alone"), detector, tmp_path / "alone")
-    fault = Fault(monkeypatch)
+    fault, blind = Fault(monkeypatch), DetectorFault(monkeypatch)
     caplog.set_level(logging.INFO, "vision.pipeline")
-    mixed = Run(config(["good", *FAULTS], tmp_path / "mixed"), detector, tmp_path / "mixed")
+    mixed = Run(config(["good", *FAULTS, "blind"], tmp_path / "mixed"), detector, tmp_path / "mixed")
 
     # the good camera: every frame, box and transition exactly as when it ran alone
     assert len(alone.frames["good"]) == FRAMES
@@ -133,9 +162,18 @@ def test_a_camera_whose_analysis_raises_never_stops_the_others(
     assert mixed.health["always"].state is CameraState.ERROR
     assert always.error == f"RuntimeError: test rule: call {always.errors}"
 
+    # the detector fails on every 50th frame of the blind camera only: the same containment
+    errors = mixed.summary.cameras["blind"].errors
+    assert errors == len(blind.failed) == blind.calls // 50 >= 3
+    assert (
+        mixed.summary.cameras["blind"].frames_detected == len(mixed.frames["blind"]) == blind.calls - errors
+    )
+    assert mixed.summary.cameras["blind"].error is None  # it had come back when the clip ended
+    assert mixed.health["blind"].last_error == "RuntimeError: test detector: out of memory"
+
     # each camera's failure is logged once with its traceback; the repeats (same place) are only counted
-    for camera, count in (("every50", stats.errors), ("always", always.errors)):
+    for camera, count in (("every50", stats.errors), ("always", always.errors), ("blind", errors)):
         logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"camera {camera}:")]
         tracebacks = [m for m in logged if "Traceback" in m]
-        assert len(tracebacks) == 1 and "RuntimeError: test rule: call" in tracebacks[0]
+        assert len(tracebacks) == 1 and "RuntimeError: test " in tracebacks[0]
         assert sum(m.endswith("analysis restarted") for m in logged) == count - (camera == "always")
