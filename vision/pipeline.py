@@ -3,15 +3,22 @@
 Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
 due at its detect fps. Frames ready from all cameras are gathered into one batch per
 round and detected in one call (whole frames, or crops and tiles per camera);
-everything after the detector (vision/analysis.py: masks, tracking, scene models,
-rules) is per camera. Each transition's snapshots are written to disk, then the
-transition is committed (with its outbox message when dispatch is on); the
-dispatcher sends it from there. One
-camera's failure (a corrupt file, a dead stream, a bad frame, an exception in its
-analysis) is logged and touches that camera only: a camera whose analysis raised is in
-``error``, its frames dropped for a backoff of stream time, then a fresh analysis starts.
-While a live camera is stalled, offline or in error its rules are told UNKNOWN, so its
-zones pause instead of looking empty.
+everything after the detector (masks, tracking, scene models,
+rules, lifecycle) is one camera unit per camera (vision/camera/unit.py). Each
+transition's snapshots are written to disk, then the transitions of a frame are
+committed with the unit's state (and their outbox messages when dispatch is on); the
+dispatcher sends them from there. One camera's failure (a corrupt file, a dead stream,
+a bad frame, an exception in its unit or its detection) is logged and touches that
+camera only: a camera whose unit raised is in ``error``, its frames dropped for a backoff
+of stream time, then its unit is restored from the store as at start. While a live
+camera is stalled or offline its episodes are told UNKNOWN, so its zones pause instead
+of looking empty.
+
+Before the first frame every camera unit is restored from the store (its snapshot and
+its open events), and open events of cameras that left the config are closed with a
+reason, so a restart never orphans or duplicates a ticket. Each unit's state is
+checkpointed every ``storage.checkpoint_interval`` seconds of stream time and at the
+end of the run.
 
 Files read as fast as possible end the run when they end; with any live camera (a
 stream, or a file with realtime) the run goes on until :meth:`Pipeline.stop` (Ctrl-C,
@@ -30,22 +37,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vision.analysis import CameraAnalysis
+from vision.camera.analysis import CameraAnalysis
+from vision.camera.unit import CameraUnit
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
-from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
 from vision.secrets import redact_text
 from vision.store import Store
-from vision.types import Detections, Frame, Transition
+from vision.types import CloseReason, Detections, EventState, Frame, Transition
 
 log = logging.getLogger(__name__)
 WAIT = 0.2  # seconds to sleep when no camera has a frame ready (bounds how late stop() is noticed)
 JOIN_TIMEOUT = 3.0  # seconds, all readers together, at the end of a run
+DARK_TICK = 10.0  # seconds of stream time between UNKNOWNs fed to a camera that stays dark (expiry)
 
 
 @dataclass
@@ -55,7 +63,7 @@ class CameraStats:
     frames_decoded: int = 0
     frames_detected: int = 0
     detections: int = 0
-    errors: int = 0  # times its analysis failed (each followed by a restart)
+    errors: int = 0  # times its unit failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
     health: dict[str, Any] = field(default_factory=dict)  # CameraHealth.to_record() at the end
 
@@ -82,38 +90,59 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: reader, detection regions, analysis, and whether it saw when last looked at."""
+    """Per-camera state: reader, detection regions, camera unit, and whether it saw when last looked at."""
 
     def __init__(
         self,
         camera_id: str,
         reader: CameraReader,
-        analysis: CameraAnalysis,
+        unit: CameraUnit,
         regions: RegionPlan,
         health: HealthConfig,
     ) -> None:
         self.camera_id = camera_id
         self.reader = reader
-        self.analysis = analysis
+        self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
         self.state = CameraState.CONNECTING
+        self.checkpointed: float | None = None  # camera clock of the last checkpoint
+        self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
         self.restarts = Backoff(health.restart_initial, health.restart_max)
-        self.resting_until: float | None = None  # after a failure: frames before this pts are dropped
-        self.working_since: float | None = None  # pts of the first frame that went through since then
+        self.resting_until: float | None = None  # after a failure: frames before this camera time are dropped
+        self.working_since: float | None = None  # camera time of the first frame that went through since
         self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
 
-    def resting(self, pts: float) -> bool:
-        """True while the camera rests after a failure (drop the frame at ``pts``)."""
-        return self.resting_until is not None and pts < self.resting_until
+    def resting(self, stream_pts: float) -> bool:
+        """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
+        return self.resting_until is not None and self.unit.camera_time(stream_pts) < self.resting_until
 
-    def restart(self, config: Config, names: dict[int, str]) -> None:
-        """A fresh analysis after a failure, between frames; what the failed one knew is lost."""
-        camera = config.cameras[self.camera_id]
-        self.analysis = CameraAnalysis(self.camera_id, camera, names, config.events)
-        self.resting_until = None
+    def restart(
+        self, config: Config, names: dict[int, str], store: Store, stream_pts: float
+    ) -> list[Transition]:
+        """After a failure, between frames: a fresh unit restored from the store as at start (its last
+        committed state and the camera's open events), its clock carried on to the frame at ``stream_pts``.
+        What the failed unit did after its last commit is lost (it may be what broke) and counts as
+        unknown time. Returns the closes the restore calls for."""
+        now = self.unit.camera_time(stream_pts)
+        unit = CameraUnit(self.camera_id, config.cameras[self.camera_id], names, config.events)
+        saved, stored = store.snapshot(self.camera_id), store.open_events(self.camera_id)
+        closes: list[Transition] = []
+        if saved is None and not stored:
+            unit.offset = now - stream_pts
+        else:
+            last = saved[0].state.get("pts") if saved is not None else None
+            gap = 0.0 if last is None else max(0.0, now - last)
+            closes = unit.restore(saved[0] if saved is not None else None, stored, gap)
+        self.unit, self.resting_until, self.dark_fed = unit, None, None
         self.reader.monitor.recover()
-        log.info("camera %s: analysis restarted", self.camera_id)
+        log.info("camera %s: unit restarted from its last committed state", self.camera_id)
+        return closes
+
+    def wall_time(self, pts: float) -> str | None:
+        """When camera-clock ``pts`` happened by a live camera's wall anchor, ISO 8601 UTC."""
+        wall = self.reader.wall_time(self.unit.stream_pts(pts))
+        return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
     def finish(self) -> None:
         """Copy the reader's final health into the run's stats."""
@@ -150,16 +179,13 @@ class Pipeline:
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
-        timers: dict[tuple[str, str, str], Timers] = {}
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
-            analysis = CameraAnalysis(camera_id, cam, detector.names, config.events)
-            timers |= analysis.timers
-            regions = RegionPlan(cam.detect_regions, [z.polygon for z in analysis.scene.zones.values()])
+            unit = CameraUnit(camera_id, cam, detector.names, config.events)
+            regions = RegionPlan(cam.detect_regions, [z.polygon for z in cam.zones.values()])
             reader = CameraReader(camera_id, cam, self._ready)
-            self.workers[camera_id] = CameraWorker(camera_id, reader, analysis, regions, config.health)
-        self.lifecycle = Lifecycle(timers)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -171,6 +197,7 @@ class Pipeline:
         have ended too, so a bounded run never cuts an evaluation file short.
         """
         start = time.perf_counter()
+        self._restore()
         for worker in self.workers.values():
             worker.reader.start()
         try:
@@ -194,7 +221,9 @@ class Pipeline:
         self._watch()
         for worker in self.workers.values():
             worker.finish()
-        self.summary.open_events = len(self.lifecycle.open_events())
+            if worker.unit.last_pts is not None:
+                self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
+        self.summary.open_events = sum(len(w.unit.open_events()) for w in self.workers.values())
         self.summary.wall_seconds = time.perf_counter() - start
         return self.summary
 
@@ -230,12 +259,50 @@ class Pipeline:
             pending, self._pending = self._pending, {}
         for camera_id, camera in pending.items():
             worker = self.workers[camera_id]
-            worker.analysis.reconfigure(camera)
-            self.lifecycle.timers |= worker.analysis.timers
-            zones = worker.analysis.scene.zones
+            closes = worker.unit.reconfigure(camera)
+            zones = worker.unit.analysis.scene.zones
             self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
             worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
             log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
+            self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+
+    def _restore(self) -> None:
+        """Carry on from the store: each camera's snapshot and open events; close what left the config.
+
+        The gap since the snapshot is the wall time that passed for a camera read in real time
+        (the world went on while nobody watched), and none for a file read as fast as possible."""
+        for worker in self.workers.values():
+            saved = self.store.snapshot(worker.camera_id)
+            stored = self.store.open_events(worker.camera_id)
+            if saved is None and not stored:
+                continue
+            snapshot, saved_at = saved if saved is not None else (None, time.time())
+            gap = max(0.0, time.time() - saved_at) if worker.reader.realtime else 0.0
+            closes = worker.unit.restore(snapshot, stored, gap)
+            log.info(
+                "camera %s: restored %d open event(s) from the store%s",
+                worker.camera_id,
+                len(worker.unit.open_events()) + len(closes),
+                f", closed {len(closes)}" if closes else "",
+            )
+            self._emit(worker, closes, None)
+        for camera_id in sorted(self.store.cameras() - set(self.workers)):
+            enabled = camera_id in self.config.cameras
+            reason = CloseReason.CAMERA_DISABLED if enabled else CloseReason.CAMERA_REMOVED
+            saved = self.store.snapshot(camera_id)
+            closes = []
+            for event in self.store.open_events(camera_id):
+                pts = saved[0].state.get("pts") if saved is not None else None
+                pts = max(
+                    float(pts or 0.0), *(t for t in (event.opened_at, event.reopened_at) if t is not None)
+                )
+                event.state, event.resolved_at, event.close_reason = EventState.RESOLVED, pts, reason
+                closes.append(Transition("close", pts, event.to_record()))
+            if closes:
+                log.info("camera %s: %s, closed %d open event(s)", camera_id, reason.value, len(closes))
+                self._notify(closes, self.recorder.record(closes, None))
+            if not enabled:
+                self.store.forget_camera(camera_id)
 
     def _gather(self) -> list[Frame] | None:
         """One frame from every camera that has one (waiting for files read in order); None when all ended.
@@ -256,11 +323,12 @@ class Pipeline:
             if frame is None or worker.resting(frame.pts):
                 continue
             if worker.resting_until is not None:
-                with self._contain(worker, frame.pts):
-                    worker.restart(self.config, self.detector.names)
-                if worker.resting(frame.pts):
+                with self._contain(worker, worker.unit.camera_time(frame.pts)):
+                    closes = worker.restart(self.config, self.detector.names, self.store, frame.pts)
+                    self._emit(worker, closes, None)
+                if worker.resting_until is not None:
                     continue
-            batch.append(frame)
+            batch.append(worker.unit.stamp(frame))
         if not running:
             return None
         if not batch:
@@ -277,17 +345,33 @@ class Pipeline:
         for worker in self.workers.values():
             state = worker.reader.state
             if state is worker.state:
+                if worker.reader.realtime and not state.sees and worker.dark_fed is not None:
+                    with self._contain(worker, worker.dark_fed):
+                        self._dark(worker, DARK_TICK)
                 continue
-            went_dark = worker.state.sees and not state.sees and state is not CameraState.ERROR  # see _fail
-            if worker.reader.realtime and went_dark:
+            if (
+                worker.reader.realtime
+                and worker.state.sees
+                and not state.sees
+                and state is not CameraState.ERROR
+            ):
                 worker.reader.discard()
-                pts = worker.reader.stream_time()
-                if pts is not None:
-                    with self._contain(worker, pts):
-                        self._unknown(worker, pts)
+                with self._contain(worker, worker.unit.last_pts or 0.0):
+                    self._dark(worker)
             worker.state = state
             if self.on_health:
                 self.on_health(worker.reader.health())
+
+    def _dark(self, worker: CameraWorker, every: float = 0.0) -> None:
+        """Tell the unit its camera cannot see (at most once per ``every`` seconds of stream time)."""
+        pts = worker.reader.stream_time()
+        if pts is None or worker.unit.last_pts is None:
+            return
+        pts = max(worker.unit.camera_time(pts), worker.unit.last_pts)
+        if worker.dark_fed is not None and pts - worker.dark_fed < every:
+            return
+        worker.dark_fed = pts
+        self._emit(worker, worker.unit.unknown(pts), worker.unit.analysis.scene.last_frame)
 
     def _shutdown(self) -> None:
         """Stop every reader and give them a moment together; a reader stuck on a dead socket is a
@@ -315,13 +399,13 @@ class Pipeline:
                     results[-1] = self.detector.detect([frame.image], [region])[0]
                 except ValueError as exc:
                     log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
-                except Exception as exc:  # anything else fails that camera only, like its analysis
+                except Exception as exc:  # anything else fails that camera only, like its unit
                     self._fail(self.workers[frame.camera_id], frame.pts, exc)
             return results
 
     @contextmanager
     def _contain(self, worker: CameraWorker, pts: float) -> Iterator[None]:
-        """One camera's step at ``pts``: an exception fails that camera only; the other cameras go on.
+        """One camera's step at camera time ``pts``: an exception fails that camera only; the others go on.
 
         A camera that has gone ``restart_max`` seconds without failing starts its backoff over.
         """
@@ -337,14 +421,15 @@ class Pipeline:
             worker.reader.monitor.healthy()
 
     def _fail(self, worker: CameraWorker, pts: float, exc: Exception) -> None:
-        """Log (the traceback once per distinct error), count, mark ``error``, tell its rules UNKNOWN,
-        and rest the camera: its frames are dropped until the backoff has passed in stream time."""
+        """Log (the traceback once per place it was raised), count, mark ``error`` and rest the camera:
+        its frames are dropped until the backoff has passed in stream time. Its unit is not fed any
+        more (it may be what broke): the restart restores it from the store, the rest as unknown time."""
         url = worker.reader.camera.url
         error = redact_text(f"{type(exc).__name__}: {exc}", url)
         delay = worker.restarts.next()
-        worker.resting_until, worker.working_since = pts + delay, None
+        worker.resting_until, worker.working_since, worker.dark_fed = pts + delay, None, None
         worker.reader.monitor.fail(error)
-        where = f"camera {worker.camera_id}: analysis failed at {pts:.3f}s; restarting after {delay:.1f} s"
+        where = f"camera {worker.camera_id}: failed at {pts:.3f}s; restarting after {delay:.1f} s"
         raised_at = traceback.extract_tb(exc.__traceback__)[-1:]
         site = (type(exc).__name__, *((raised_at[0].filename, raised_at[0].lineno) if raised_at else ()))
         if site == worker.logged:  # the same failure again: health and metrics count it
@@ -352,36 +437,34 @@ class Pipeline:
         else:
             log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), url).rstrip())
         worker.logged = site
-        try:
-            self._unknown(worker, pts)
-        except Exception as again:  # its rules are broken too: the restart replaces them
-            log.debug("camera %s: its rules could not be told UNKNOWN: %s", worker.camera_id, again)
-
-    def _unknown(self, worker: CameraWorker, pts: float) -> None:
-        """The camera cannot see from ``pts``: every subject of its rules is UNKNOWN."""
-        for obs in worker.analysis.unknown(pts):
-            for transition in self.lifecycle.update(obs):
-                self._emit(transition, worker.analysis.scene.last_frame)
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
-        detections, observations = worker.analysis.process(frame, detections)
+        worker.dark_fed = None
+        detections, transitions = worker.unit.process(frame, detections)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
         if self.on_detections:
             self.on_detections(frame, detections)
-        for obs in observations:
-            for transition in self.lifecycle.update(obs):
-                self._emit(transition, frame)
+        self._emit(worker, transitions, frame)
+        interval = self.config.storage.checkpoint_interval
+        if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
+            worker.checkpointed = frame.pts
+            self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
 
-    def _emit(self, transition: Transition, frame: Frame | None) -> None:
-        wall = self.workers[transition.event["camera"]].reader.wall_time(transition.pts)
+    def _emit(self, worker: CameraWorker, transitions: list[Transition], frame: Frame | None) -> None:
+        """Commit one frame's transitions with the unit's state after them, then report them."""
+        if not transitions:
+            return
         # live cameras: when it happened, for humans (pts stays the clock)
-        wall_time = (
-            None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
+        payloads = self.recorder.record(
+            transitions, frame, worker.wall_time(transitions[-1].pts), worker.unit.snapshot(False)
         )
-        payload = self.recorder.record(transition, frame, wall_time)
-        self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
-        if self.on_transition:
-            self.on_transition(transition, payload)
+        self._notify(transitions, payloads)
+
+    def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:
+        for transition, payload in zip(transitions, payloads, strict=True):
+            self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
+            if self.on_transition:
+                self.on_transition(transition, payload)
