@@ -28,6 +28,7 @@ SIGTERM) or ``max_seconds`` of wall time.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -39,6 +40,7 @@ from typing import Any
 
 from vision.camera.analysis import CameraAnalysis
 from vision.camera.unit import CameraUnit
+from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
@@ -117,15 +119,13 @@ class CameraWorker:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
         return self.resting_until is not None and self.unit.camera_time(stream_pts) < self.resting_until
 
-    def restart(
-        self, config: Config, names: dict[int, str], store: Store, stream_pts: float
-    ) -> list[Transition]:
-        """After a failure, between frames: a fresh unit restored from the store as at start (its last
-        committed state and the camera's open events), its clock carried on to the frame at ``stream_pts``.
-        What the failed unit did after its last commit is lost (it may be what broke) and counts as
-        unknown time. Returns the closes the restore calls for."""
-        now = self.unit.camera_time(stream_pts)
-        unit = CameraUnit(self.camera_id, config.cameras[self.camera_id], names, config.events)
+    def restart(self, store: Store, stream_pts: float) -> list[Transition]:
+        """After a failure, between frames: a fresh unit (of the configuration the failed one had applied)
+        restored from the store as at start (its last committed state and the camera's open events), its
+        clock carried on to the frame at ``stream_pts``. What the failed unit did after its last commit is
+        lost (it may be what broke) and counts as unknown time. Returns the closes the restore calls for."""
+        now, old = self.unit.camera_time(stream_pts), self.unit
+        unit = CameraUnit(self.camera_id, old.camera, old.analysis.names, old.events)
         saved, stored = store.snapshot(self.camera_id), store.open_events(self.camera_id)
         closes: list[Transition] = []
         if saved is None and not stored:
@@ -174,8 +174,9 @@ class Pipeline:
         self.on_detections = on_detections
         self.on_health = on_health
         self.on_inference = on_inference  # seconds of one detector call, frames in its batch
-        self._pending: dict[str, CameraConfig] = {}  # zone edits waiting for the next round
-        self._pending_lock = threading.Lock()
+        self._commands: queue.Queue[tuple[str, CameraConfig, threading.Event]] = queue.Queue()
+        self._applying = threading.Lock()  # commands are applied by one thread at a time
+        self._running = False
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
@@ -186,6 +187,7 @@ class Pipeline:
             regions = RegionPlan(cam.detect_regions, [z.polygon for z in cam.zones.values()])
             reader = CameraReader(camera_id, cam, self._ready)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
+        self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -197,6 +199,7 @@ class Pipeline:
         have ended too, so a bounded run never cuts an evaluation file short.
         """
         start = time.perf_counter()
+        self._running = True
         self._restore()
         for worker in self.workers.values():
             worker.reader.start()
@@ -207,7 +210,7 @@ class Pipeline:
                         if worker.reader.realtime:
                             worker.reader.stop()
                 self._watch()
-                self._reconfigure()
+                self._apply_commands()
                 batch = self._gather()
                 if batch is None:
                     break
@@ -217,7 +220,9 @@ class Pipeline:
                             with self._contain(self.workers[frame.camera_id], frame.pts):
                                 self._process(frame, detections)
         finally:
+            self._running = False
             self._shutdown()
+        self._apply_commands()  # an edit that came while it ended
         self._watch()
         for worker in self.workers.values():
             worker.finish()
@@ -236,13 +241,17 @@ class Pipeline:
         """Every camera's health now."""
         return {camera_id: w.reader.health() for camera_id, w in self.workers.items()}
 
-    def update_camera(self, camera_id: str, camera: CameraConfig) -> None:
+    def views(self) -> dict[str, CameraView]:
+        """Every running camera as of its last frame (immutable; safe from any thread)."""
+        return dict(self._views)
+
+    def update_camera(self, camera_id: str, camera: CameraConfig, wait: float = 10.0) -> None:
         """Take new zones and rules for one running camera from any thread (the API's zone editor).
 
         The camera's rules are built here first, so a rule the model cannot serve (a class it
-        lacks) raises ValueError in the caller; ``config.cameras`` shows the new camera at once,
-        and the swap itself happens in the pipeline's thread between two rounds, so no frame
-        sees half of it.
+        lacks) raises ValueError in the caller. The change is a command that the pipeline's
+        thread applies between two rounds, so no frame sees half of it; this waits (up to
+        ``wait`` seconds) until it has, so the camera's view shows the edit when this returns.
         """
         if camera_id not in self.workers:
             raise KeyError(camera_id)
@@ -250,21 +259,40 @@ class Pipeline:
             CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
         except Exception as exc:  # whatever a rule raises about its config: its message names the key
             raise ValueError(str(exc)) from exc
-        with self._pending_lock:
-            self._pending[camera_id] = camera
-            self.config.cameras[camera_id] = camera  # what readers of the config see from now on
+        done = threading.Event()
+        self._commands.put((camera_id, camera, done))
+        if self._running:
+            self._ready.set()  # an idle pipeline looks now
+            if not done.wait(wait):
+                raise TimeoutError(f"camera {camera_id}: the pipeline did not take the edit in {wait:g} s")
+        else:
+            self._apply_commands()
 
-    def _reconfigure(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        for camera_id, camera in pending.items():
-            worker = self.workers[camera_id]
-            closes = worker.unit.reconfigure(camera)
-            zones = worker.unit.analysis.scene.zones
-            self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
-            worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
-            log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
-            self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+    def _apply_commands(self) -> None:
+        """Apply the zone edits that came in, between two rounds: closes for what they removed."""
+        with self._applying:
+            while not self._commands.empty():
+                camera_id, camera, done = self._commands.get()
+                worker = self.workers[camera_id]
+                closes = worker.unit.reconfigure(camera)
+                zones = worker.unit.analysis.scene.zones
+                self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
+                worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
+                log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
+                self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+                self._views[camera_id] = self._view(worker)
+                done.set()
+
+    @staticmethod
+    def _view(worker: CameraWorker) -> CameraView:
+        scene = worker.unit.analysis.scene
+        return CameraView(
+            worker.camera_id,
+            worker.unit.camera,
+            tuple(scene.zones),
+            scene.last_frame,
+            scene.heatmap.copy() if scene.last_frame is not None else None,
+        )
 
     def _restore(self) -> None:
         """Carry on from the store: each camera's snapshot and open events; close what left the config.
@@ -324,7 +352,7 @@ class Pipeline:
                 continue
             if worker.resting_until is not None:
                 with self._contain(worker, worker.unit.camera_time(frame.pts)):
-                    closes = worker.restart(self.config, self.detector.names, self.store, frame.pts)
+                    closes = worker.restart(self.store, frame.pts)
                     self._emit(worker, closes, None)
                 if worker.resting_until is not None:
                     continue
@@ -448,6 +476,7 @@ class Pipeline:
         if self.on_detections:
             self.on_detections(frame, detections)
         self._emit(worker, transitions, frame)
+        self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
         if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
             worker.checkpointed = frame.pts

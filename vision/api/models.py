@@ -77,6 +77,10 @@ class Event(BaseModel):
     confidence: float
     count: int
     peak_count: int
+    close_reason: str | None = Field(
+        description="why it closed (resolved, zone_removed, zone_changed, rule_removed, camera_removed, "
+        "camera_disabled, expired); null while open"
+    )
     wall_time: str | None = Field(description="when its first transition happened (live cameras)")
 
 
