@@ -114,7 +114,7 @@ def render() -> str:
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))
-    for key in ("detector", "events", "dispatch", "storage"):
+    for key in ("detector", "events", "dispatch", "storage", "health"):
         model = Config.model_fields[key].annotation
         parts.append(section(key.capitalize(), model, key))
     return "\n".join(parts)

@@ -325,6 +325,29 @@ class DetectorConfig(StrictModel):
     )
 
 
+class HealthConfig(StrictModel):
+    """A camera whose analysis fails: how it is restarted, and when /healthz calls that a failure."""
+
+    restart_initial: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds (stream time) a camera rests after its analysis failed, its frames dropped, "
+        "before a fresh analysis starts; doubles with each failure in a row (jittered).",
+    )
+    restart_max: float = Field(
+        60.0,
+        gt=0,
+        description="Longest rest, seconds (before jitter). A camera that works this long without "
+        "failing starts over at restart_initial.",
+    )
+    error_grace: float = Field(
+        60.0,
+        gt=0,
+        description="/healthz answers 503 once a camera has been failing (in error, restarts included) "
+        "for longer than this many seconds (wall time).",
+    )
+
+
 class EventsConfig(StrictModel):
     """Timers of the event lifecycle, in seconds of stream time."""
 
@@ -412,6 +435,7 @@ class Config(StrictModel):
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where data is kept.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Restarting failed cameras.")
 
     @model_validator(mode="after")
     def _some_camera(self) -> Config:

@@ -78,7 +78,8 @@ class Runtime:
         return cls(config, detector, store, dispatcher, pipeline)
 
     def close(self) -> None:
-        """Stop the dispatcher (after its attempt in flight) and close the store."""
+        """Stop the dispatcher (after its attempt in flight) and close the store; only once the pipeline
+        has ended, so nothing writes to a closed store."""
         if self.dispatcher:
             self.dispatcher.stop()
         self.store.close()
