@@ -130,14 +130,15 @@ class Served:
 
 
 @contextmanager
-def serve(config: Path) -> Iterator[Served]:
+def serve(config: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``env`` is added to the process's environment (after ENV)."""
     port = free_port()
     log = config.with_suffix(".log")
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "vision.cli", "serve", str(config), "--port", str(port)],
             cwd=ROOT,
-            env={**os.environ, **ENV},
+            env={**os.environ, **ENV, **(env or {})},
             text=True,
             stdout=out,
             stderr=subprocess.STDOUT,
