@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from hypothesis import HealthCheck, Phase, settings
 
 from vision.api.app import create_app
 from vision.api.auth import Tokens
@@ -157,10 +158,27 @@ def serve(config: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
         wait_for(up, "street-vision serve to answer /healthz", 60)
         yield Served(process, url, config, log)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process)
+
+
+def terminate(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, and SIGKILL if it has not stopped within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of the fuzz tests: deterministic (CI gets the same examples every run)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )

@@ -17,27 +17,20 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
 
 from vision.config import Config, ConfigError, ZoneConfig, parse_config
 from vision.secrets import SecretUrl
 
-from .api_support import AS_ADMIN, AS_READER, in_process, write_config
+from .api_support import AS_ADMIN, AS_READER, fuzz_settings, in_process, write_config
 from .test_config_limits import check
 
 SECRET = "fuzz-secret-5a3c9e17"  # set in the environment of every parse and request below
 ENV = {"SV_FUZZ_SECRET": SECRET}
 REF = "${SV_FUZZ_SECRET}"
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = fuzz_settings(60)
 HOSTILE = st.sampled_from(
     [math.nan, math.inf, -math.inf, REF, f"x{REF}y", 10**30, -1, 0, "", [], {}, None, True, "é" * 40]
 )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from .api_support import ADMIN, AS_ADMIN, READ, free_port, serve
+from .api_support import ADMIN, AS_ADMIN, READ, free_port, serve, terminate
 from .conftest import ROOT, SAMPLE
 from .dispatch_support import wait_for
 
@@ -89,12 +89,7 @@ def receiver_process(folder: Path, port: int, secret: str, env: dict[str, str]) 
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"), "the receiver to answer", 60)
         yield log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        terminate(process)
 
 
 def _answers(url: str) -> bool:

@@ -90,13 +90,14 @@ def test_expand_env_one_string_and_missing_names_path() -> None:
 
 
 def test_the_access_log_redacts_query_secrets(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("uvicorn.access")
-    redact_access_log()
-    redact_access_log()  # once is enough: a second call adds nothing
-    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
-        logger.info(
-            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/api/x?token=t0p-s3cret&n=1", "1.1", 200
-        )
+    """On a logger of its own: other tests' uvicorn servers configure uvicorn's (the sweep in
+    tests/test_secret_sweep.py checks uvicorn's real access log)."""
+    logger = logging.getLogger("test.access")
+    redact_access_log("test.access")
+    redact_access_log("test.access")  # once is enough: a second call adds nothing
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        request = ("127.0.0.1:5", "GET", "/api/x?token=t0p-s3cret&n=1", "1.1", 200)
+        logger.info('%s - "%s %s HTTP/%s" %d', *request)
     assert "t0p-s3cret" not in caplog.text and "/api/x?token=***&n=1" in caplog.text
     assert sum(isinstance(f, RedactQuery) for f in logger.filters) == 1
 

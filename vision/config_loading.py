@@ -105,7 +105,8 @@ class _BoundedLoader(yaml.SafeLoader):
             self.total += 1
         if self.total > MAX_YAML_NODES:
             raise _LimitExceeded(
-                f"more than {MAX_YAML_NODES} values, each alias counted as what it stands for (MAX_YAML_NODES)",
+                f"more than {MAX_YAML_NODES} values, each alias counted as what it stands for "
+                "(MAX_YAML_NODES)",
                 mark,
             )
         return node
