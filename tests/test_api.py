@@ -435,3 +435,67 @@ def test_healthz_fails_while_a_camera_keeps_failing_past_the_grace(
         metrics = other.get("/metrics", headers=AS_READER).text
         errors = float(metrics.split('street_vision_camera_errors_total{camera="plaza"} ')[1].split()[0])
         assert errors >= health["errors"]
+
+
+def test_env_references_in_a_zone_edit_are_never_expanded(
+    client: TestClient, service: tuple[TestClient, Path, object]
+) -> None:
+    before = service[1].read_text()
+    for rules in (
+        {"litter": {"exclude_classes": ["${SV_TEST_HOOK_SECRET}"]}},
+        {"crowd": {"classes": ["person", "${SV_TEST_CAM_PASSWORD}"]}},
+        {"crowd": {"enter_count": "${SV_TEST_CAM_PASSWORD}"}},
+    ):
+        zone = {"name": "leak", "polygon": SQUARE, "rules": rules}
+        answer = client.post("/api/cameras/plaza/zones", headers=AS_ADMIN, json=zone)
+        assert answer.status_code == 422, answer.text
+        no_secret(answer.text)
+        no_secret(client.get("/api/cameras/plaza/zones", headers=AS_READER).text)
+    assert "environment references" in answer.text or "valid integer" in answer.text
+    assert service[1].read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("crowd", "status"),
+    [
+        ({"enter_count": 15}, 201),
+        ({"enter_count": 40, "exit_count": 10}, 201),
+        ({"exit_count": 10}, 422),
+        ({"enter_count": 15, "exit_count": 20}, 422),
+    ],
+)
+def test_crowd_levels_are_saved_or_refused_never_a_server_error(
+    client: TestClient, crowd: dict[str, int], status: int
+) -> None:
+    zone = {"name": "levels", "polygon": SQUARE, "rules": {"crowd": crowd}}
+    answer = client.post("/api/cameras/plaza/zones", headers=AS_ADMIN, json=zone)
+    assert answer.status_code == status, answer.text
+    if status == 201:
+        assert answer.json()["rules"]["crowd"]["enter_count"] == crowd["enter_count"]
+        assert client.delete("/api/cameras/plaza/zones/levels", headers=AS_ADMIN).status_code == 204
+    else:
+        assert "exit_count" in answer.text
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_get_422_naming_the_field(
+    client: TestClient, service: tuple[TestClient, Path, object], number: str
+) -> None:
+    before = service[1].read_text()
+    body = f'{{"name": "nan", "polygon": {SQUARE}, "rules": {{"crowd": {{"window": {number}}}}}}}'
+    answer = client.post(
+        "/api/cameras/plaza/zones", headers={**AS_ADMIN, "content-type": "application/json"}, content=body
+    )
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "rules", "crowd", "window"]
+    assert "finite number" in error["msg"]
+    polygon = "[[0.1, 0.1], [0.9, NaN], [0.5, 0.9]]"
+    answer = client.put(
+        "/api/cameras/plaza/zones/crossing",
+        headers={**AS_ADMIN, "content-type": "application/json"},
+        content=f'{{"polygon": {polygon}}}',
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "polygon", 1, 1]
+    assert service[1].read_text() == before

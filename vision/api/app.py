@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from vision.api import cameras, events, outbox, zones
 from vision.api.auth import Reader, Tokens
 from vision.api.config_file import ConfigFile
-from vision.api.limits import MAX_BODY, BodyLimit
+from vision.api.limits import MAX_BODY, BodyLimit, validation_failed
 from vision.api.metrics import Metrics
 from vision.api.models import Healthz
 from vision.api.state import Service, ServiceDep
@@ -45,6 +46,7 @@ def create_app(
     app.state.service = Service(runtime, ConfigFile(config_path), metrics)
     app.state.tokens = tokens
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vision.api.auth import Tokens
     from vision.api.metrics import Metrics
     from vision.runtime import Runtime, log_health
+    from vision.secrets import redact_access_log
 
     config = load_config(args.config)
     try:
@@ -80,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime.dispatcher.start()
     thread.start()
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    redact_access_log()  # after uvicorn.Config, which sets up its loggers
     try:
         server.run()
     finally:

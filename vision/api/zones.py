@@ -6,16 +6,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from vision.api.auth import Admin, Reader
 from vision.api.config_file import Zones
+from vision.api.limits import StrictJSONRoute
 from vision.api.models import Rules, Zone
 from vision.api.state import CameraId, Service, ServiceDep
 from vision.config import NAME, ConfigError, ZoneConfig
 from vision.rules import registry
 
-router = APIRouter(tags=["zones"])
+router = APIRouter(tags=["zones"], route_class=StrictJSONRoute)
 ZoneName = Annotated[str, Path(pattern=NAME.pattern, max_length=64)]
 REFUSED = {  # 422 (FastAPI's validation error shape) also for problems of the config with the zone
     404: {"description": "unknown camera or zone"},
@@ -40,7 +41,11 @@ def _given(rule: BaseModel) -> dict[str, object]:
     e.g. crowd's exit_count from enter_count, and it should keep following them in the file)."""
     data = rule.model_dump(mode="json", exclude_unset=True)
     for key in list(data):
-        if type(rule).model_validate({k: v for k, v in data.items() if k != key}) == rule:
+        try:
+            follows = type(rule).model_validate({k: v for k, v in data.items() if k != key}) == rule
+        except ValidationError:  # without it the others are invalid (exit_count 10 needs enter_count 15)
+            follows = False
+        if follows:
             del data[key]
     return data
 
