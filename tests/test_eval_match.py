@@ -142,7 +142,7 @@ def test_a_reopened_ticket_closed_too_early() -> None:
 
 
 def test_recorder_follows_a_ticket_through_reopens() -> None:
-    recorder = Recorder({0: "person"}, None, 10.0, Progress(io.StringIO()))
+    recorder = Recorder({0: "person"}, None, None, Progress(io.StringIO()))
     event = {"event_id": "e1", "type": "crowd", "zone": "z", "subject": "zone"}
     boxes = Detections.from_arrays(np.array([[0, 0, 10, 10], [5, 5, 20, 30]]), np.ones(2), np.zeros(2))
     for kind, pts in [("open", 5.0), ("update", 6.0), ("close", 9.0), ("reopen", 10.0), ("close", 14.0)]:
