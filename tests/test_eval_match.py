@@ -111,6 +111,20 @@ def test_boxes_tell_overlapping_incidents_apart() -> None:
     assert m.incident_of == [1]
 
 
+def test_a_ticket_about_another_subject_is_false_even_at_the_right_time_and_place() -> None:
+    # the only incident is the man on the left; the ticket is about someone on the right
+    left = incident(0.0, 20.0, box=(0, 0, 50, 100))
+    m = match([ticket(9.0, 23.0, box=(305, 5, 352, 98))], [left], END, 1.0)
+    assert m.roles == [Role.FALSE] and not m.outcomes[0].detected
+    s = scores([ticket(9.0, 23.0, box=(305, 5, 352, 98))], [left])["litter"]
+    assert (s["recall"], s["precision"], s["false_tickets"]) == (0.0, 0.0, 1)
+    # a loose overlap (the subject moved a little since the annotated box) still matches
+    m = match([ticket(9.0, 23.0, box=(20, 0, 70, 100))], [left], END, 1.0)
+    assert m.roles == [Role.PRIMARY]
+    # without a box on either side, type, zone and time decide
+    assert match([ticket(9.0, 23.0)], [left], END, 1.0).roles == [Role.PRIMARY]
+
+
 def test_as_many_incidents_as_possible_get_their_own_ticket() -> None:
     # the first ticket overlaps both incidents, the second only the later one: both are found
     incidents = [incident(0.0, 10.0), incident(5.0, 20.0)]
