@@ -49,41 +49,6 @@ def test_sample_suite_meets_its_thresholds(tmp_path: Path) -> None:
     assert "plaza " in result.stderr and "200/200 frames" in result.stderr  # the progress lines
 
 
-def test_a_score_below_its_threshold_fails_the_command(tmp_path: Path) -> None:
-    truth = {
-        "video": str(SAMPLE),
-        "camera": {
-            "detect_fps": 1,
-            "zones": {
-                "crossing": {
-                    "polygon": [[0.0, 0.33], [1.0, 0.25], [1.0, 0.85], [0.0, 0.5]],
-                    "rules": {"crowd": {"enter_count": 30, "min_duration": 2}},
-                }
-            },
-        },
-        "incidents": [{"type": "crowd", "zone": "crossing", "start": 10, "end": 30}],
-    }
-    (tmp_path / "plaza.truth.yaml").write_text(yaml.safe_dump(truth))
-    (tmp_path / "limits.yaml").write_text("events: {crowd: {min_recall: 1.0, max_false_tickets: 0}}\n")
-    result = eval_cli(
-        str(tmp_path), "--out", str(tmp_path / "out"), "--thresholds", str(tmp_path / "limits.yaml")
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "below threshold: events.crowd.recall: 0.000, needs >= 1.0" in result.stdout
-    record = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert record["thresholds"]["passed"] is False and record["events"]["crowd"]["detected"] == 0
-
-
-def test_bad_input_is_named_before_any_replay(tmp_path: Path) -> None:
-    (tmp_path / "a.truth.yaml").write_text("video: gone.mp4\ncamera: {zones: {}}\nincidents: []\n")
-    result = eval_cli(str(tmp_path), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert (
-        f"error: {tmp_path / 'a.truth.yaml'}: video: no such file: {tmp_path / 'gone.mp4'}" in result.stderr
-    )
-    assert not (tmp_path / "out").exists()
-
-
 def plaza_crowd_suite(tmp_path: Path) -> Path:
     """The plaza clip at 1 frame/s with a crowd zone nobody crowds (30 people): seconds to replay."""
     truth = {
@@ -103,6 +68,28 @@ def plaza_crowd_suite(tmp_path: Path) -> Path:
     suite.mkdir()
     (suite / "plaza.truth.yaml").write_text(yaml.safe_dump(truth))
     return suite
+
+
+def test_a_score_below_its_threshold_fails_the_command(tmp_path: Path) -> None:
+    suite = plaza_crowd_suite(tmp_path)
+    (tmp_path / "limits.yaml").write_text("events: {crowd: {min_recall: 1.0, max_false_tickets: 0}}\n")
+    result = eval_cli(
+        str(suite), "--out", str(tmp_path / "out"), "--thresholds", str(tmp_path / "limits.yaml")
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "below threshold: events.crowd.recall: 0.000, needs >= 1.0" in result.stdout
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert record["thresholds"]["passed"] is False and record["events"]["crowd"]["detected"] == 0
+
+
+def test_bad_input_is_named_before_any_replay(tmp_path: Path) -> None:
+    (tmp_path / "a.truth.yaml").write_text("video: gone.mp4\ncamera: {zones: {}}\nincidents: []\n")
+    result = eval_cli(str(tmp_path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert (
+        f"error: {tmp_path / 'a.truth.yaml'}: video: no such file: {tmp_path / 'gone.mp4'}" in result.stderr
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_ticket_that_never_closes_fails_the_suite_and_runs_compare_side_by_side(tmp_path: Path) -> None:

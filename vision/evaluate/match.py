@@ -23,8 +23,7 @@ from vision.detect.nms import box_iou
 from vision.evaluate.truth import Incident
 
 # the ticket's evidence when it opened against the annotated subject: people move while an
-# incident lasts, so a loose overlap (the sample suite's own matches are at IoU 0.69 to 0.89,
-# other subjects at 0)
+# incident lasts, so a loose overlap; another subject does not overlap at all
 MIN_BOX_IOU = 0.2
 
 
