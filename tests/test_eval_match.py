@@ -111,6 +111,20 @@ def test_boxes_tell_overlapping_incidents_apart() -> None:
     assert m.incident_of == [1]
 
 
+def test_a_ticket_about_another_subject_is_false_even_at_the_right_time_and_place() -> None:
+    # the only incident is the man on the left; the ticket is about someone on the right
+    left = incident(0.0, 20.0, box=(0, 0, 50, 100))
+    m = match([ticket(9.0, 23.0, box=(305, 5, 352, 98))], [left], END, 1.0)
+    assert m.roles == [Role.FALSE] and not m.outcomes[0].detected
+    s = scores([ticket(9.0, 23.0, box=(305, 5, 352, 98))], [left])["litter"]
+    assert (s["recall"], s["precision"], s["false_tickets"]) == (0.0, 0.0, 1)
+    # a loose overlap (the subject moved a little since the annotated box) still matches
+    m = match([ticket(9.0, 23.0, box=(20, 0, 70, 100))], [left], END, 1.0)
+    assert m.roles == [Role.PRIMARY]
+    # without a box on either side, type, zone and time decide
+    assert match([ticket(9.0, 23.0)], [left], END, 1.0).roles == [Role.PRIMARY]
+
+
 def test_as_many_incidents_as_possible_get_their_own_ticket() -> None:
     # the first ticket overlaps both incidents, the second only the later one: both are found
     incidents = [incident(0.0, 10.0), incident(5.0, 20.0)]
@@ -142,7 +156,7 @@ def test_a_reopened_ticket_closed_too_early() -> None:
 
 
 def test_recorder_follows_a_ticket_through_reopens() -> None:
-    recorder = Recorder({0: "person"}, None, 10.0, Progress(io.StringIO()))
+    recorder = Recorder({0: "person"}, None, None, Progress(io.StringIO()))
     event = {"event_id": "e1", "type": "crowd", "zone": "z", "subject": "zone"}
     boxes = Detections.from_arrays(np.array([[0, 0, 10, 10], [5, 5, 20, 30]]), np.ones(2), np.zeros(2))
     for kind, pts in [("open", 5.0), ("update", 6.0), ("close", 9.0), ("reopen", 10.0), ("close", 14.0)]:

@@ -49,7 +49,8 @@ def test_sample_suite_meets_its_thresholds(tmp_path: Path) -> None:
     assert "plaza " in result.stderr and "200/200 frames" in result.stderr  # the progress lines
 
 
-def test_a_score_below_its_threshold_fails_the_command(tmp_path: Path) -> None:
+def plaza_crowd_suite(tmp_path: Path) -> Path:
+    """The plaza clip at 1 frame/s with a crowd zone nobody crowds (30 people): seconds to replay."""
     truth = {
         "video": str(SAMPLE),
         "camera": {
@@ -63,10 +64,17 @@ def test_a_score_below_its_threshold_fails_the_command(tmp_path: Path) -> None:
         },
         "incidents": [{"type": "crowd", "zone": "crossing", "start": 10, "end": 30}],
     }
-    (tmp_path / "plaza.truth.yaml").write_text(yaml.safe_dump(truth))
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "plaza.truth.yaml").write_text(yaml.safe_dump(truth))
+    return suite
+
+
+def test_a_score_below_its_threshold_fails_the_command(tmp_path: Path) -> None:
+    suite = plaza_crowd_suite(tmp_path)
     (tmp_path / "limits.yaml").write_text("events: {crowd: {min_recall: 1.0, max_false_tickets: 0}}\n")
     result = eval_cli(
-        str(tmp_path), "--out", str(tmp_path / "out"), "--thresholds", str(tmp_path / "limits.yaml")
+        str(suite), "--out", str(tmp_path / "out"), "--thresholds", str(tmp_path / "limits.yaml")
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "below threshold: events.crowd.recall: 0.000, needs >= 1.0" in result.stdout
@@ -82,3 +90,75 @@ def test_bad_input_is_named_before_any_replay(tmp_path: Path) -> None:
         f"error: {tmp_path / 'a.truth.yaml'}: video: no such file: {tmp_path / 'gone.mp4'}" in result.stderr
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ticket_that_never_closes_fails_the_suite_and_runs_compare_side_by_side(tmp_path: Path) -> None:
+    suite = plaza_crowd_suite(tmp_path)
+    limits = tmp_path / "limits.yaml"
+    limits.write_text("events: {crowd: {min_recall: 1.0, max_unclosed: 0, max_time_to_close_max: 10}}\n")
+    a = eval_cli(str(suite), "--out", str(tmp_path / "a"), "--thresholds", str(limits))
+    assert a.returncode == 1  # nobody crowds 30 people: no ticket
+    assert "below threshold: events.crowd.recall: 0.000, needs >= 1.0" in a.stdout
+    assert "events.crowd.time_to_close_max: no value" in a.stdout
+    # the same suite, another model card (the default's, named) and settings: a crowd of 7 opens a
+    # ticket, and with 60 s to see it gone it never closes in this 40 s clip
+    card = ROOT / "models" / "ssd_mobilenet_v2_coco.yaml"
+    crowd = "camera.zones.crossing.rules.crowd={enter_count: 7, min_duration: 2}"
+    sets = ["--set", crowd, "--set", "events.close_after=60"]
+    b = eval_cli(
+        str(suite), "--out", str(tmp_path / "b"), "--thresholds", str(limits), "--model", str(card), *sets
+    )
+    assert b.returncode == 1, b.stdout + b.stderr
+    assert "below threshold: events.crowd.unclosed: 1.000, needs <= 0.0" in b.stdout
+    assert (
+        "below threshold: events.crowd.time_to_close_max: no value (no incident that ended in the video "
+        "had all its tickets closed), needs <= 10.0" in b.stdout
+    )
+    record = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert record["overrides"] == [
+        f"--set {crowd}",
+        "--set events.close_after=60",
+        f"--model {card}",
+    ]
+    assert (
+        record["events"]["crowd"]["recall"] == 1.0
+        and record["videos"][0]["tickets"][0]["resolved_at"] is None
+    )
+
+    out = tmp_path / "cmp"
+    result = eval_cli(
+        "compare",
+        str(tmp_path / "a" / "results.json"),
+        str(tmp_path / "b" / "results.json"),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    side = json.loads((out / "compare.json").read_text())
+    rows = {r["score"]: r for r in side["events"]["crowd"]}
+    assert rows["recall"] == {"score": "recall", "a": 0.0, "b": 1.0, "delta": 1.0}
+    assert rows["unclosed"] == {"score": "unclosed", "a": 0, "b": 1, "delta": 1}
+    assert {r["score"]: r["b"] for r in side["run"]}["thresholds passed"] is False
+    markdown = (out / "compare.md").read_text()
+    assert "| recall | 0.000 | 1.000 | +1 |" in markdown and "`--set events.close_after=60`" in markdown
+
+
+def test_a_bad_override_is_named_before_any_replay(tmp_path: Path) -> None:
+    suite = plaza_crowd_suite(tmp_path)
+    result = eval_cli(
+        str(suite), "--out", str(tmp_path / "out"), "--set", "camera.zones.crossing.rules.crowd.entr=7"
+    )
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert (
+        "--set camera.zones.crossing.rules.crowd.entr=7: camera.zones.crossing.rules.crowd has no key 'entr'"
+        in result.stderr
+    )
+    result = eval_cli(str(suite), "--model", str(tmp_path / "none.yaml"))
+    assert (
+        result.returncode == 2 and f"--model: no such model card: {tmp_path / 'none.yaml'}" in result.stderr
+    )
+    result = eval_cli("compare", str(tmp_path / "a.json"))
+    assert result.returncode == 2 and "give exactly two results.json files" in result.stderr
+    (tmp_path / "x.json").write_text("{}")
+    result = eval_cli("compare", str(tmp_path / "x.json"), str(tmp_path / "x.json"))
+    assert result.returncode == 2 and "not a results.json of street-vision eval" in result.stderr

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vision.config import ConfigError
+from vision.config import ConfigError, EventsConfig
+from vision.evaluate.overrides import parse_overrides
 from vision.evaluate.suite import SuiteResult, ThresholdsFile, check_thresholds, load_suite, load_thresholds
 from vision.evaluate.truth import load_truth
 
-from .conftest import SAMPLE
+from .conftest import ROOT, SAMPLE
 
 TRUTH = {
     "video": "clip.mp4",
@@ -137,6 +138,94 @@ def test_thresholds(tmp_path: Path) -> None:
     assert check_thresholds(result, limits) == ["events.crowd.recall: 0.500, needs >= 1.0"]
     limits = ThresholdsFile(events={"litter": {"min_recall": 1}}, detection={"min_map50": 0.96})
     assert check_thresholds(result, limits) == [
-        "events.litter.recall: no value (nothing to score), needs >= 1.0",
+        "events.litter.recall: no value (no video watches this event type), needs >= 1.0",
         "detection.map50: 0.950, needs >= 0.96",
     ]
+
+
+def test_a_threshold_on_a_score_without_a_value_fails() -> None:
+    """The ticket never closed: no time to close, one unclosed incident; both gates fail."""
+    crowd = {"recall": 1.0, "time_to_close_max": None, "unclosed": 1, "precision": None}
+    result = SuiteResult([], [], {"crowd": crowd}, None, [])
+    limits = ThresholdsFile(
+        events={"crowd": {"max_time_to_close_max": 7, "max_unclosed": 0, "min_precision": 1}},
+        detection={"min_map50": 0.5, "min_ap50": {"person": 0.4}},
+    )
+    assert check_thresholds(result, limits) == [
+        "events.crowd.time_to_close_max: no value (no incident that ended in the video had all its "
+        "tickets closed), needs <= 7.0",
+        "events.crowd.unclosed: 1.000, needs <= 0.0",
+        "events.crowd.precision: no value (no ticket), needs >= 1.0",
+        "detection.map50: no value (no annotated box on the processed frames), needs >= 0.5",
+        "detection.ap50.person: no value (no annotated person box), needs >= 0.4",
+    ]
+
+
+def test_detection_is_gated_per_class(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("detection: {min_map50: 0.6, min_ap50: {person: 0.45, bicycle: 0.9}}\n")
+    limits = load_thresholds(path)
+    result = SuiteResult([], [], {}, {"map50": 0.71, "ap50": {"person": 0.44, "bicycle": 0.98}}, [])
+    assert check_thresholds(result, limits) == ["detection.ap50.person: 0.440, needs >= 0.45"]
+    path.write_text("detection: {min_map50: 0.6, min_ap50: {person: [0.4]}, max_map50: 1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_thresholds(path)
+    assert any("detection.max_map50" in p for p in err.value.problems), err.value.problems
+    assert any("detection.min_ap50.person" in p for p in err.value.problems), err.value.problems
+
+
+def test_set_overrides_every_truth_file_and_names_a_bad_key(tmp_path: Path) -> None:
+    two_zones = {
+        **TRUTH,
+        "video": str(SAMPLE),
+        "camera": {
+            "detect_fps": 5,
+            "zones": {
+                **TRUTH["camera"]["zones"],
+                "plaza": {"polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"crowd": {"enter_count": 9}}},
+            },
+        },
+    }
+    folder(tmp_path, {"a.truth.yaml": two_zones, "b.truth.yaml": {**TRUTH, "video": str(SAMPLE)}})
+    card = ROOT / "models" / "ssd_mobilenet_v2_coco.yaml"
+    sets = parse_overrides(
+        ["events.close_after=7", "camera.detect_fps=2", "camera.zones.*.rules.litter.min_duration=3"], card
+    )
+    suite = load_suite(tmp_path, overrides=sets)
+    a, b = (v.truth for v in suite.videos)
+    assert (
+        a.events.close_after == b.events.close_after == 7 and a.camera.detect_fps == b.camera.detect_fps == 2
+    )
+    assert a.camera.zones["way"].rules.litter.min_duration == 3  # the zone with a litter rule
+    assert (
+        a.camera.zones["plaza"].rules.litter is None and a.camera.zones["plaza"].rules.crowd.enter_count == 9
+    )
+    assert a.detector.model == b.detector.model == str(card)
+    assert a.incidents == load_truth(tmp_path / "a.truth.yaml").incidents  # the truth itself is untouched
+
+    def refused(*items: str) -> list[str]:
+        with pytest.raises(ConfigError) as err:
+            load_suite(tmp_path, overrides=parse_overrides(list(items)))
+        return err.value.problems
+
+    assert refused("events.close_aftr=5") == [
+        "--set events.close_aftr=5: events has no key 'close_aftr' (its keys: "
+        + ", ".join(EventsConfig.model_fields)
+        + ")"
+    ]
+    assert refused("camera.zones.*.rules.fishing.min_duration=3") == [
+        "--set camera.zones.*.rules.fishing.min_duration=3: nothing under camera.zones has "
+        "rules.fishing.min_duration"
+    ]
+    bad = refused("events.close_after=soon")
+    assert len(bad) == 2 and all("with --set events.close_after=soon: events.close_after:" in p for p in bad)
+    for text, message in [
+        (
+            "close_after=5",
+            "'close_after' is not a setting here: use one of camera, detector, events, tolerance",
+        ),
+        ("events.close_after", "use KEY=VALUE with a dotted key"),
+        ("events.close_after=[1", "the value is not valid YAML"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_overrides([text])

@@ -22,10 +22,12 @@ def frame(pts: float) -> Frame:
     return Frame("cam", pts, IMAGE)
 
 
-def test_file_clock_keeps_pts_and_forces_it_monotonic() -> None:
-    clock = StreamClock(live=False)
-    stamped = [clock.stamp(p, 100.0) for p in (-0.05, 0.1, 0.2, 0.2, 0.15, 7.0)]
+def test_file_clock_counts_from_the_first_frame_and_forces_it_monotonic() -> None:
+    clock = StreamClock(live=False)  # a file whose timestamps start at 10 s (a recorder's export)
+    stamped = [clock.stamp(p, 100.0) for p in (10.0, 10.1, 10.2, 10.2, 10.15, 17.0)]
     assert stamped == pytest.approx([0.0, 0.1, 0.2, 0.201, 0.202, 7.0])  # a file's gaps are real
+    clock = StreamClock(live=False)  # B-frames: the first frame shown before 0
+    assert [clock.stamp(p, 100.0) for p in (-0.05, 0.05, 0.15)] == pytest.approx([0.0, 0.1, 0.2])
 
 
 def test_live_clock_starts_at_zero_and_bridges_reconnects_with_wall_time() -> None:

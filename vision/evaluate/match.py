@@ -1,12 +1,14 @@
 """Tickets the system opened against incidents that really happened, one video at a time.
 
-A ticket and an incident can match when they have the same event type and zone and
+A ticket and an incident can match when they have the same event type and zone,
 overlap in time (the incident widened by the annotation tolerance; a ticket still open
-at the end of the video lasts until the end). Each incident first gets at most one
-ticket of its own, chosen to match as many incidents as possible (then by time overlap,
-then by box overlap when the incident has a box); further tickets that overlap an
-incident are its duplicates; the rest are false tickets. Tickets of incidents marked
-ambiguous count neither way.
+at the end of the video lasts until the end) and, when the incident has the subject's
+box and the ticket has evidence boxes, the two boxes overlap (IoU at least
+``MIN_BOX_IOU``): a ticket about the man left of the signpost is not the ticket of the
+man right of it. Each incident first gets at most one ticket of its own, chosen to
+match as many incidents as possible (then by time overlap, then by box overlap);
+further tickets that match an incident are its duplicates; the rest are false
+tickets. Tickets of incidents marked ambiguous count neither way.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from scipy.optimize import linear_sum_assignment
 
 from vision.detect.nms import box_iou
 from vision.evaluate.truth import Incident
+
+# the ticket's evidence when it opened against the annotated subject: people move while an
+# incident lasts, so a loose overlap; another subject does not overlap at all
+MIN_BOX_IOU = 0.2
 
 
 class Role(StrEnum):
@@ -92,6 +98,8 @@ def match(tickets: list[Ticket], incidents: list[Incident], video_end: float, to
             boxes = 0.0
             if ticket.box is not None and inc.box is not None:
                 boxes = float(box_iou(np.array(ticket.box), np.array([inc.box]))[0])
+                if boxes < MIN_BOX_IOU:
+                    continue  # another subject in the same zone at the same time
             score[ti, ii] = overlap + boxes
     roles = [Role.FALSE] * n_t
     incident_of: list[int | None] = [None] * n_t
@@ -105,7 +113,7 @@ def match(tickets: list[Ticket], incidents: list[Incident], video_end: float, to
             if score[ti, ii] >= 0:
                 incident_of[ti] = int(ii)
                 outcomes[ii].tickets.append(int(ti))
-        for ti in range(n_t):
+        for ti in range(n_t):  # a further ticket that matches an incident is its duplicate
             if incident_of[ti] is None and (score[ti] >= 0).any():
                 ii = int(np.argmax(score[ti]))
                 incident_of[ti] = ii

@@ -63,13 +63,34 @@ def video_rate(path: Path) -> tuple[float, float]:
     return rate, duration
 
 
+def frame_times(path: Path) -> np.ndarray:
+    """Seconds of every frame of a video from its first one, in display order: frame N is at times[N].
+
+    The pipeline's clock for a file (see vision.ingest.clock), read from the packets without
+    decoding, so annotated frame numbers find their frames on variable-frame-rate video and on
+    video whose timestamps do not start at 0. Packets without a timestamp fall back to N / fps.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        base = float(stream.time_base or 0)
+        pts = [p.pts for p in container.demux(stream) if p.size]
+        rate = float(stream.average_rate or 25)
+    if not pts or not base or any(t is None for t in pts):
+        return np.arange(len(pts)) / rate
+    times = np.sort(np.array(pts, np.float64)) * base
+    return times - times[0]
+
+
 class Recorder:
     """Callbacks for the pipeline: tickets from transitions, detections of annotated frames."""
 
-    def __init__(self, names: dict[int, str], boxes: FrameBoxes | None, rate: float, progress: Progress):
+    def __init__(
+        self, names: dict[int, str], boxes: FrameBoxes | None, times: np.ndarray | None, progress: Progress
+    ):
+        """``times``: :func:`frame_times` of the video, to number the frames (needed with ``boxes``)."""
         self.names = names
         self.annotated = None if boxes is None else set(boxes.frames.tolist())
-        self.rate = rate
+        self.times = times
         self.progress = progress
         self.opened: dict[str, Ticket] = {}
         self.closed: dict[str, float] = {}
@@ -96,8 +117,11 @@ class Recorder:
     def detections(self, frame: Frame, detections: Detections) -> None:
         self.progress.step()
         self.last_pts = max(self.last_pts, frame.pts)
-        if self.annotated is not None:
-            index = round(frame.pts * self.rate)
+        if self.annotated is not None and self.times is not None and len(self.times):
+            times = self.times
+            index = int(np.searchsorted(times, frame.pts))  # the frame at or after pts, then the nearest
+            if index == len(times) or (index and frame.pts - times[index - 1] < times[index] - frame.pts):
+                index -= 1
             if index in self.annotated:
                 self.rows.append((index, detections))
 
@@ -128,7 +152,8 @@ def replay(
 ) -> Replay:
     """Run one video through a fresh pipeline."""
     rate, duration = video_rate(truth.video)
-    recorder = Recorder(detector.names, boxes, rate, progress)
+    times = None if boxes is None else frame_times(truth.video)
+    recorder = Recorder(detector.names, boxes, times, progress)
     expected = duration * min(truth.camera.detect_fps, rate or truth.camera.detect_fps)
     progress.start(name, round(expected))
     with tempfile.TemporaryDirectory(prefix="street-vision-eval-") as tmp:

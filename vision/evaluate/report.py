@@ -56,8 +56,10 @@ def _round(value: Any) -> Any:
     return round(value, 3) if isinstance(value, float) else value
 
 
-def results_record(result: SuiteResult, suite: str, failures: list[str] | None) -> dict[str, Any]:
-    """Everything the run measured, JSON-ready."""
+def results_record(
+    result: SuiteResult, suite: str, failures: list[str] | None, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """Everything the run measured, and the ``--model``/``--set`` overrides it ran with, JSON-ready."""
     videos = []
     for video, replay, vm in zip(result.videos, result.replays, result.matches, strict=True):
         m = vm.matching
@@ -94,6 +96,7 @@ def results_record(result: SuiteResult, suite: str, failures: list[str] | None) 
         )
     return {
         "suite": suite,
+        "overrides": overrides or [],
         "frames": result.frames,
         "wall_seconds": round(result.wall_seconds, 2),
         "fps": round(result.frames / result.wall_seconds, 1) if result.wall_seconds else None,
@@ -104,10 +107,12 @@ def results_record(result: SuiteResult, suite: str, failures: list[str] | None) 
     }
 
 
-def write_report(result: SuiteResult, out: Path, suite: str, failures: list[str] | None) -> Path:
+def write_report(
+    result: SuiteResult, out: Path, suite: str, failures: list[str] | None, overrides: list[str] | None = None
+) -> Path:
     """Write results.json, report.md and its PNGs into ``out``; return the Markdown file."""
     out.mkdir(parents=True, exist_ok=True)
-    record = results_record(result, suite, failures)
+    record = results_record(result, suite, failures, overrides)
     (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     header, rows = events_table(result.events)
     (out / "metrics.png").write_bytes(table_png("Event-level scores per event type", header, rows))
@@ -115,7 +120,8 @@ def write_report(result: SuiteResult, out: Path, suite: str, failures: list[str]
         "# street-vision evaluation",
         "",
         f"Suite `{suite}`: {len(result.replays)} video(s), {record['frames']} frames through the "
-        f"pipeline in {record['wall_seconds']} s ({record['fps']} frames/s).",
+        f"pipeline in {record['wall_seconds']} s ({record['fps']} frames/s)."
+        + "".join(f" `{o}`" for o in record["overrides"]),
         "",
         "## Events",
         "",

@@ -21,12 +21,23 @@ from vision.evaluate.annotations import AnnotationError, FrameBoxes, load_boxes
 from vision.evaluate.detection import FrameDetections, mean_average_precision
 from vision.evaluate.match import match
 from vision.evaluate.metrics import METRIC_HELP, Metrics, VideoMatch, event_metrics
+from vision.evaluate.overrides import Override, apply_overrides
 from vision.evaluate.progress import Progress
 from vision.evaluate.replay import Replay, camera_name, replay, video_rate
 from vision.evaluate.truth import GroundTruth, load_truth
 
 TRUTH_PATTERNS = ("*.truth.yaml", "*.truth.yml", "*.truth.json")
-DETECTION_METRICS = {"map50": "mean average precision at IoU 0.5 over the annotated classes"}
+# why a metric has no value, for the threshold that needed one
+NO_VALUE = {
+    "precision": "no ticket",
+    "recall": "no incident",
+    "f1": "no incident",
+    "duplicates_per_incident": "no incident detected",
+    "time_to_detect_mean": "no incident detected",
+    "time_to_detect_max": "no incident detected",
+    "time_to_close_mean": "no incident that ended in the video had all its tickets closed",
+    "time_to_close_max": "no incident that ended in the video had all its tickets closed",
+}
 
 
 class SuiteFile(StrictModel):
@@ -36,13 +47,22 @@ class SuiteFile(StrictModel):
     thresholds: Path | None = Field(None, description="Threshold file, relative to the suite file.")
 
 
+class DetectionThresholds(StrictModel):
+    """Detection gates: over all annotated classes, and per class."""
+
+    min_map50: float | None = Field(None, description="Lowest mAP@0.5 over the annotated classes.")
+    min_ap50: dict[str, float] = Field(
+        default_factory=dict, description="Lowest AP@0.5 per class: {person: 0.40, bicycle: 0.95}."
+    )
+
+
 class ThresholdsFile(StrictModel):
     """Lowest (min_*) and highest (max_*) acceptable scores, per event type and for detection."""
 
     events: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="By event type: {min_recall: 1.0, max_false_closes: 0, ...}."
     )
-    detection: dict[str, float] = Field(default_factory=dict, description="{min_map50: 0.5}.")
+    detection: DetectionThresholds = Field(default_factory=DetectionThresholds)
 
 
 @dataclass
@@ -82,8 +102,9 @@ class SuiteResult:
         return sum(r.wall_seconds for r in self.replays)
 
 
-def load_suite(path: Path, thresholds: Path | None = None) -> Suite:
-    """Read a suite folder or file, every ground-truth file in it, and its annotations."""
+def load_suite(path: Path, thresholds: Path | None = None, overrides: list[Override] | None = None) -> Suite:
+    """Read a suite folder or file, every ground-truth file in it (with ``overrides`` set), and its
+    annotations."""
     if path.is_dir():
         files = sorted({f for pattern in TRUTH_PATTERNS for f in path.glob(pattern)})
         if not files:
@@ -99,7 +120,7 @@ def load_suite(path: Path, thresholds: Path | None = None) -> Suite:
     names: set[str] = set()
     for file in files:
         try:
-            videos.append(_load_video(file, names))
+            videos.append(_load_video(file, names, overrides or []))
         except (ConfigError, AnnotationError) as exc:
             problems += exc.problems if isinstance(exc, ConfigError) else [str(exc)]
     limits = None
@@ -109,12 +130,12 @@ def load_suite(path: Path, thresholds: Path | None = None) -> Suite:
         except ConfigError as exc:
             problems += exc.problems
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))  # a bad --set, once for all files
     return Suite(videos, limits)
 
 
-def _load_video(file: Path, names: set[str]) -> Video:
-    truth = load_truth(file)
+def _load_video(file: Path, names: set[str], overrides: list[Override]) -> Video:
+    truth = apply_overrides(load_truth(file), overrides, file)
     if not truth.video.is_file():
         raise ConfigError([f"{file}: video: no such file: {truth.video}"])
     name = camera_name(file)
@@ -135,15 +156,13 @@ def load_thresholds(path: Path) -> ThresholdsFile:
     """Read a threshold file; every key must name a metric and say min_ or max_."""
     limits = load_yaml(path, ThresholdsFile, "thresholds file")
     problems = []
-    for where, keys, known in [
-        *((f"events.{t}", v, METRIC_HELP) for t, v in limits.events.items()),
-        ("detection", limits.detection, DETECTION_METRICS),
-    ]:
+    for event_type, keys in limits.events.items():
         for key in keys:
             metric = key.removeprefix("min_").removeprefix("max_")
-            if key == metric or metric not in known:
+            if key == metric or metric not in METRIC_HELP:
                 problems.append(
-                    f"{path}: {where}.{key}: not a threshold: use min_ or max_ and one of {', '.join(known)}"
+                    f"{path}: events.{event_type}.{key}: not a threshold: "
+                    f"use min_ or max_ and one of {', '.join(METRIC_HELP)}"
                 )
     if problems:
         raise ConfigError(problems)
@@ -211,22 +230,32 @@ def _detection(videos: list[Video], replays: list[Replay]) -> dict[str, Any] | N
 
 
 def check_thresholds(result: SuiteResult, limits: ThresholdsFile) -> list[str]:
-    """Every score outside its threshold, one line each; empty when all pass."""
-    failures = []
-    scored: list[tuple[str, Metrics | dict[str, Any] | None, dict[str, float]]] = [
-        *((f"events.{t}", result.events.get(t), v) for t, v in limits.events.items()),
-        ("detection", result.detection, limits.detection),
-    ]
-    for where, metrics, keys in scored:
+    """Every score outside its threshold, one line each; empty when all pass.
+
+    A threshold on a score that has no value fails: "the ticket never closed" leaves
+    time_to_close without a value, and must not pass a suite by saying nothing.
+    """
+    checks: list[tuple[str, float | int | None, str, float, str]] = []  # where, value, min/max, limit, why
+    for event_type, keys in limits.events.items():
+        metrics = result.events.get(event_type)
         for key, limit in keys.items():
             metric = key.removeprefix("min_").removeprefix("max_")
             value = None if metrics is None else metrics.get(metric)
-            if value is None:
-                if key.startswith("min_") and metric in ("recall", "f1", "map50"):
-                    failures.append(f"{where}.{metric}: no value (nothing to score), needs >= {limit}")
-                continue
-            low = key.startswith("min_")
-            if (low and value < limit) or (not low and value > limit):
-                sign = ">=" if low else "<="
-                failures.append(f"{where}.{metric}: {value:.3f}, needs {sign} {limit}")
+            why = "no video watches this event type" if metrics is None else NO_VALUE.get(metric, "")
+            checks.append((f"events.{event_type}.{metric}", value, key[:3], limit, why))
+    det = result.detection
+    no_boxes = "no annotated box on the processed frames"
+    if limits.detection.min_map50 is not None:
+        value = None if det is None else det["map50"]
+        checks.append(("detection.map50", value, "min", limits.detection.min_map50, no_boxes))
+    for label, limit in limits.detection.min_ap50.items():
+        value = None if det is None else det["ap50"].get(label)
+        checks.append((f"detection.ap50.{label}", value, "min", limit, f"no annotated {label} box"))
+    failures = []
+    for where, value, side, limit, why in checks:
+        sign = ">=" if side == "min" else "<="
+        if value is None:
+            failures.append(f"{where}: no value ({why or 'nothing to score'}), needs {sign} {limit}")
+        elif (side == "min" and value < limit) or (side == "max" and value > limit):
+            failures.append(f"{where}: {value:.3f}, needs {sign} {limit}")
     return failures

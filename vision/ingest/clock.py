@@ -1,7 +1,12 @@
 """One camera's stream clock: PTS seconds made monotonic, plus a wall-clock anchor for live streams.
 
 The pipeline's time is the stream's own time, so timers mean the same on a replay as
-live. PTS is not trustworthy on its own: it restarts at every reconnect, may jump or go
+live. Every stream starts at 0: a file whose PTS start at 10 s (a cut from a recorder, an
+MPEG-TS) is stamped in seconds from its first frame, as a player shows it and as a person
+annotates it, so ground truth written by eye lines up with the pipeline's clock. Between
+frames a file keeps its own PTS steps, variable frame rate included.
+
+PTS is not trustworthy on its own: it restarts at every reconnect, may jump or go
 backwards at a glitch, and MJPEG has none. This clock turns it into one increasing
 timeline per camera. Across a gap (reconnect, jump) it advances by the wall time that
 passed, so a 30-second outage is 30 seconds of stream time too.
@@ -22,7 +27,7 @@ ANCHOR_CREEP = 1e-3  # seconds per second: 1000 ppm, far above real clock drift,
 
 
 class StreamClock:
-    """Stamps one camera's frames; ``live`` streams start at 0 and are re-based on discontinuities."""
+    """Stamps one camera's frames from 0; ``live`` streams are also re-based on discontinuities."""
 
     def __init__(self, live: bool) -> None:
         self.live = live
@@ -43,8 +48,8 @@ class StreamClock:
         raw = arrival if pts is None else pts
         last = self.last
         if last is None:
-            self._shift = -raw if self.live else 0.0
-            stamped = max(raw + self._shift, 0.0)
+            self._shift = -raw
+            stamped = 0.0
         else:
             stamped = raw + self._shift
             wall_step = arrival - self._last_arrival
