@@ -188,7 +188,7 @@ def corrected_cvat(pre: Path, out: Path, origin_of: dict[str, str], truth: dict[
     return out
 
 
-def test_footage_to_a_model_our_detector_runs(tmp_path: Path, ultralytics_offline: None) -> None:
+def test_footage_to_a_promoted_model(tmp_path: Path, ultralytics_offline: None) -> None:
     from .test_yolo import assert_same, ultralytics_predict
 
     truth = park_subset(tmp_path / "cams")
@@ -264,3 +264,36 @@ def test_footage_to_a_model_our_detector_runs(tmp_path: Path, ultralytics_offlin
 
     result = cli("train", data, "--base", "missing.pt", "--out", models)
     assert result.returncode == 2 and "never downloads" in result.stderr
+
+    # gate: side by side with the embedded SSD on the same val cameras, then against itself
+    candidate = version / "bikes.yaml"
+    result = cli(
+        "models", "gate", candidate, "--against", "default", "--data", data, "--out", tmp_path / "g1"
+    )
+    report = json.loads((tmp_path / "g1" / "gate.json").read_text())
+    assert json.loads(result.stdout.splitlines()[-1]) == report
+    assert report["candidate"]["ap50"] == metrics["ap50"] and report["current"]["images"] == 16
+    (row,) = report["classes"]
+    assert row["class"] == "bicycle" and row["current"] == report["current"]["ap50"]["bicycle"]
+    worse = row["candidate"] < row["current"] - 0.02
+    assert report["decision"] == ("keep" if worse else "promote") and result.returncode == (1 if worse else 0)
+    assert "| bicycle |" in (tmp_path / "g1" / "gate.md").read_text()
+    result = cli(
+        "models", "gate", candidate, "--against", candidate, "--data", data, "--out", tmp_path / "g2"
+    )
+    assert result.returncode == 0 and json.loads(result.stdout.splitlines()[-1])["decision"] == "promote"
+
+    # promote: only with a passing gate report (or --force); the previous card is kept
+    result = cli("models", "promote", candidate)
+    assert result.returncode == 2 and "no gate report" in result.stderr
+    result = cli("models", "promote", candidate, "--gate", tmp_path / "g2" / "gate.json")
+    assert result.returncode == 0, result.stderr
+    current = models / "current.yaml"
+    assert yaml.safe_load(current.read_text())["file"] == "v001/bikes.onnx"
+    result = cli("detect", IMAGES / "dog.jpg", "--model", current, "--min-score", "0.001", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["detections"]
+    first = current.read_text()
+    assert cli("models", "promote", candidate, "--force").returncode == 0
+    assert (models / "previous.yaml").read_text() == first
+    history = [json.loads(line) for line in (models / "promotions.jsonl").read_text().splitlines()]
+    assert [h["forced"] for h in history] == [False, True] and history[0]["gate"]["decision"] == "promote"

@@ -197,3 +197,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(json.dumps(record))
     return 0
+
+
+def add_model_parsers(models: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``models gate`` and ``models promote``, beside ``models card`` and ``models quantize``."""
+    m = models.add_parser("gate", help="compare a candidate with the current model on a dataset's val split")
+    m.add_argument("candidate", type=Path, help="the candidate's card")
+    m.add_argument("--against", required=True, help="the current model's card ('default': the embedded SSD)")
+    m.add_argument("--data", type=Path, required=True, help="dataset folder or data.yaml")
+    m.add_argument("--margin", type=float, default=0.02, help="largest AP@0.5 drop allowed per class")
+    m.add_argument("--out", type=Path, help="report folder (default: beside the candidate, gate/)")
+    m.add_argument("--threads", type=int, default=0)
+    m.set_defaults(func=_user_errors(cmd_gate))
+    m = models.add_parser("promote", help="make a version the model `run` uses (NAME/current.yaml)")
+    m.add_argument("card", type=Path, help="a version's card, NAME/vNNN/NAME.yaml")
+    m.add_argument("--gate", type=Path, help="the gate report (gate.json) that passed it")
+    m.add_argument("--force", action="store_true", help="promote without a passing gate report")
+    m.set_defaults(func=_user_errors(cmd_promote))
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from vision.detect.card import load_card
+    from vision.tuning.gate import gate, write_report
+    from vision.tuning.layout import load_dataset
+
+    if not 0 <= args.margin < 1:
+        raise TuningError(f"--margin {args.margin}: must be in [0, 1)")
+    candidate = load_card(args.candidate)
+    report = gate(candidate, load_card(args.against), load_dataset(args.data), args.margin, args.threads)
+    path = write_report(report, args.out or candidate.card_path.parent / "gate")
+    print(f"{report['decision']}: {report['reason']}; report: {path.with_suffix('.md')}")
+    print(json.dumps(report))
+    return 0 if report["decision"] == "promote" else 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from vision.tuning.gate import promote
+
+    print(json.dumps(promote(args.card, args.gate, args.force)))
+    return 0
