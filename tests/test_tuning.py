@@ -25,8 +25,9 @@ import yaml
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
 from vision.evaluate.annotations import load_coco, load_cvat
+from vision.tuning.label import split_by_camera
 from vision.tuning.layout import load_dataset, read_labels
-from vision.tuning.mine import fair_share
+from vision.tuning.mine import fair_share, select
 from vision.tuning.phash import dhash, distances
 
 from .conftest import IMAGES, ROOT, SAMPLE, SHARED
@@ -76,6 +77,40 @@ def test_dhash_tells_a_new_object_from_noise() -> None:
 def test_fair_share_gives_what_small_groups_cannot_use_to_the_others() -> None:
     assert fair_share({"a": 3, "b": 100, "c": 100}, 30) == {"a": 3, "b": 13, "c": 14}
     assert fair_share({"a": 3, "b": 4}, 30) == {"a": 3, "b": 4}
+
+
+def test_balance_per_camera_then_per_hour_events_first() -> None:
+    def record(camera: str, pts: float, source: str = "uniform", hour: int | None = None) -> dict:
+        wall = None if hour is None else f"2026-05-01T{hour:02d}:{int(pts) % 60:02d}:00Z"
+        return {"camera": camera, "pts": pts, "source": source, "wall_time": wall}
+
+    night = [record("quay", float(i), hour=2) for i in range(40)]
+    day = [record("quay", 100.0 + i, hour=14) for i in range(4)] + [record("quay", 200.0, "event", 14)]
+    other = [record("bridge", float(i)) for i in range(40)] + [record("bridge", 7.5, "uncertain")]
+    chosen = select(night + day + other, 20)
+    quay = [r for r in chosen if r["camera"] == "quay"]
+    assert len(quay) == 10 and len(chosen) == 20
+    assert sum(r["wall_time"][11:13] == "14" for r in quay) == 5  # the day hour keeps all it has, event too
+    bridge = [r for r in chosen if r["camera"] == "bridge"]
+    assert bridge[0]["source"] == "uncertain"
+    uniform = sorted(r["pts"] for r in bridge if r["source"] == "uniform")
+    assert uniform[0] == 0.0 and uniform[-1] == 39.0  # spread over the whole recording
+
+
+def test_split_by_camera_keeps_cameras_whole() -> None:
+    records = [
+        {"index": i, "camera": camera, "pts": float(i)}
+        for i, camera in enumerate(["a"] * 10 + ["b"] * 10 + ["c"] * 10 + ["d"] * 10)
+    ]
+    split, note = split_by_camera(records, 0.2)
+    val_cameras = {records[i]["camera"] for i in split["val"]}
+    assert val_cameras and val_cameras.isdisjoint(records[i]["camera"] for i in split["train"])
+    assert len(split["val"]) >= 8 and note.startswith("val cameras:")
+    split, _ = split_by_camera(records, 0.2, ["b"])
+    assert split["val"] == list(range(10, 20))
+    alone = [r | {"camera": "a"} for r in records]
+    split, note = split_by_camera(alone, 0.25)
+    assert split["val"] == list(range(30, 40)) and "last 10 frames" in note
 
 
 def test_mine_sample_videos_and_footage(tmp_path: Path) -> None:
@@ -184,6 +219,9 @@ def corrected_cvat(pre: Path, out: Path, origin_of: dict[str, str], truth: dict[
                 "box",
                 dict(zip(("xtl", "ytl", "xbr", "ybr"), map(str, corners), strict=True), label="bike"),
             )
+    images = root.findall("image")
+    ET.SubElement(images[1], "box", xtl="1", ytl="1", xbr="30", ybr="30", label="sign")  # not a bicycle
+    root.remove(images[0])  # not corrected yet
     tree.write(out)
     return out
 
@@ -220,10 +258,16 @@ def test_footage_to_a_promoted_model(tmp_path: Path, ultralytics_offline: None) 
     fixed = corrected_cvat(data / "annotations" / "cvat.xml", tmp_path / "fixed.xml", origin_of, truth)
     result = cli("dataset", "import", data, "--from", fixed)
     assert result.returncode == 2 and "bike" in result.stderr and "--map" in result.stderr
-    result = cli("dataset", "import", data, "--from", fixed, "--map", "bike=bicycle")
+    untouched = (data / "labels" / f"{Path(records[0]['image']).stem}.txt").read_text()
+    result = cli("dataset", "import", data, "--from", fixed, "--map", "bike=bicycle", "--map", "sign=")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["boxes"] == sum(len(p.read_text().splitlines()) for p in truth.values())
-    for r in records:
+    imported = json.loads(result.stdout)
+    assert imported["unchanged_images"] == 1 and imported["dropped_boxes"] == 1
+    assert imported["boxes"] == sum(
+        len(truth[origin_of[Path(r["image"]).name]].read_text().splitlines()) for r in records[1:]
+    )
+    assert (data / "labels" / f"{Path(records[0]['image']).stem}.txt").read_text() == untouched
+    for r in records[1:]:
         ours, _ = read_labels(data / r["image"], 256, 256)
         label = truth[Path(r["origin"]).stem]
         expected = np.array([list(map(float, line.split()[1:])) for line in label.read_text().splitlines()])
