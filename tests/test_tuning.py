@@ -254,6 +254,8 @@ def test_footage_to_a_promoted_model(tmp_path: Path, ultralytics_offline: None) 
     xyxy, _ = read_labels(data / r["image"], r["width"], r["height"])
     assert np.abs(xyxy - cvat.xyxy[cvat.frame == r["index"]]).max() < 0.01
 
+    again = cli("dataset", "label", data, "--classes", "bicycle")
+    assert again.returncode == 2 and "--relabel" in again.stderr  # corrections are never overwritten silently
     origin_of = {Path(r["image"]).name: Path(r["origin"]).stem for r in records}
     fixed = corrected_cvat(data / "annotations" / "cvat.xml", tmp_path / "fixed.xml", origin_of, truth)
     result = cli("dataset", "import", data, "--from", fixed)

@@ -75,6 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     m.add_argument("--val-fraction", type=float, default=0.2, help="share of frames for val (whole cameras)")
     m.add_argument("--val-cameras", help="comma-separated cameras for val (instead of --val-fraction)")
     m.add_argument("--threads", type=int, default=0)
+    m.add_argument("--relabel", action="store_true", help="replace the labels of a labelled dataset")
     m.set_defaults(func=_user_errors(cmd_label))
 
     m = dataset.add_parser("import", help="read corrected labels back from CVAT XML or COCO JSON")
@@ -168,7 +169,14 @@ def cmd_label(args: argparse.Namespace) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     cameras = [c.strip() for c in args.val_cameras.split(",") if c.strip()] if args.val_cameras else None
     summary = prelabel(
-        args.folder, load_card(args.model), args.min_score, classes, args.val_fraction, cameras, args.threads
+        args.folder,
+        load_card(args.model),
+        args.min_score,
+        classes,
+        args.val_fraction,
+        cameras,
+        args.threads,
+        args.relabel,
     )
     print(json.dumps(summary))
     return 0

@@ -85,9 +85,14 @@ def prelabel(
     val_fraction: float,
     val_cameras: list[str] | None,
     threads: int = 0,
+    relabel: bool = False,
 ) -> dict[str, Any]:
     """Label every mined frame with the model, write the YOLO layout, the split and the tool files."""
     records = read_manifest(root)
+    if (root / "data.yaml").exists() and not relabel:
+        raise TuningError(
+            f"{root}: already labelled (data.yaml); pass --relabel to replace every label with the model's"
+        )
     names = {i: n for i, n in enumerate(classes)} if classes else dict(card.labels)
     detector = Detector(card, threads=threads, min_score=min_score)
     to_dataset = {k: next((i for i, n in names.items() if n == v), -1) for k, v in detector.names.items()}

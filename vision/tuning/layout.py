@@ -112,10 +112,8 @@ def load_dataset(data_yaml: Path) -> Dataset:
         data_yaml = data_yaml / DATA_YAML
     try:
         data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TuningError(f"{data_yaml}: cannot read it ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise TuningError(f"{data_yaml}: not valid YAML: {exc}") from None
+    except (OSError, yaml.YAMLError) as exc:  # a missing file or broken YAML: both name the file
+        raise TuningError(f"{data_yaml}: cannot read it as a YOLO data.yaml: {exc}") from None
     if not isinstance(data, dict) or not all(k in data for k in ("train", "val", "names")):
         raise TuningError(f"{data_yaml}: a YOLO data.yaml needs 'train', 'val' and 'names'")
     raw = data["names"]
