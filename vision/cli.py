@@ -24,6 +24,7 @@ from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
 from vision.rules.base import RuleError
+from vision.tuning import commands as tuning_commands
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -183,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=cmd_detect)
 
-    p = sub.add_parser("models", help="write a model's card; quantize a model to INT8")
+    p = sub.add_parser(
+        "models", help="write a model's card; quantize a model to INT8; gate and promote a trained model"
+    )
     models = p.add_subparsers(dest="models_command", required=True)
     m = models.add_parser("card", help="write MODEL.yaml for a YOLO .onnx export (or .pt) from its metadata")
     m.add_argument("model", type=Path)
@@ -200,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=0, help="inference threads for the comparison")
     m.add_argument("--min-score", type=float, default=0.25)
     m.set_defaults(func=cmd_models_quantize)
+    tuning_commands.add_model_parsers(models)
 
     p = sub.add_parser("run", help="run the pipeline on every enabled camera of a config")
     p.add_argument("config", type=Path)
@@ -223,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch_commands.add_parsers(sub)
     evaluate_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
+    tuning_commands.add_parsers(sub)
     return parser
 
 
