@@ -24,6 +24,7 @@ from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
 from vision.rules.base import RuleError
+from vision.store import commands as store_commands
 from vision.types import Frame, Transition
 
 log = logging.getLogger("vision")
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch_commands.add_parsers(sub)
     evaluate_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
+    store_commands.add_parsers(sub)
     return parser
 
 
