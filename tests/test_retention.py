@@ -22,23 +22,11 @@ from vision.store.retention import Pruned, Retention, database_bytes
 from vision.types import Detections, Transition
 
 from .conftest import ROOT
+from .test_store import EVENT
 
 NOW = 1_700_000_000.0
 HOUR = 3600.0
-BASE = {
-    "type": "crowd",
-    "camera": "cam",
-    "zone": "z",
-    "subject": "zone",
-    "first_seen": 0.0,
-    "opened_at": 1.0,
-    "resolved_at": None,
-    "reopened_at": None,
-    "reopens": 0,
-    "confidence": 0.9,
-    "count": 5,
-    "peak_count": 5,
-}
+BASE = {k: v for k, v in EVENT.items() if k not in ("event_id", "state")}
 
 
 def storage(data_dir: Path, **overrides: object) -> StorageConfig:
@@ -243,9 +231,14 @@ def test_durations_read_as_seconds_or_with_a_unit_and_errors_name_the_key(tmp_pa
     )
 
 
-def test_store_prune_command_prints_what_it_removed(tmp_path: Path) -> None:
+def test_store_prune_command_prints_what_it_removed_and_converts_an_old_store(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    data.mkdir()
+    created = sqlite3.connect(data / "street-vision.sqlite")  # as versions before retention did
+    created.execute("PRAGMA journal_mode=WAL")
+    created.close()
     store = Store(data, dispatch=True)
+    assert not Retention(store.db, store.path, storage(data)).shrinks
     frames(store, 3, 2, 1000.0)  # recorded in 1970: past any retention
     store.close()
     config = tmp_path / "c.yaml"
@@ -262,6 +255,8 @@ def test_store_prune_command_prints_what_it_removed(tmp_path: Path) -> None:
         done.stdout.splitlines()[0] == "pruned: 6 detections, 0 outbox, 0 events, 0 transitions, 0 snapshots"
     )
     assert done.stdout.splitlines()[1].startswith("store: database ")
+    with sqlite3.connect(data / "street-vision.sqlite") as db:  # rewritten: later prunes shrink the file
+        assert db.execute("PRAGMA auto_vacuum").fetchone() == (2,)
     missing = subprocess.run(
         [sys.executable, "-m", "vision.cli", "store", "prune", str(tmp_path / "none.yaml")],
         capture_output=True,

@@ -407,8 +407,8 @@ class RetentionConfig(StrictModel):
     detections: Duration | None = Field(86400.0, description="Detection rows (one per box per frame).")
     snapshots: Duration | None = Field(
         30 * 86400.0,
-        description="Snapshot folders (data_dir/snapshots/<event id>/) of events no longer open, "
-        "counted from their last picture.",
+        description="Snapshot pictures (data_dir/snapshots/<event id>/), each counted from when it was "
+        "taken; an event not resolved keeps those of its latest transition.",
     )
     delivered_outbox: Duration | None = Field(
         30 * 86400.0,
