@@ -202,7 +202,7 @@ class Sender:
             )
             obs = Observation("crowd", "cam", "square", "zone", pts, condition, 0.9, count, boxes)
             for transition in self.lifecycle.update(obs):
-                self.recorder.record(transition, Frame("cam", pts, self.image))
+                self.recorder.record([transition], Frame("cam", pts, self.image))
                 kinds.append(transition.kind)
         return kinds
 

@@ -7,17 +7,12 @@ import numpy as np
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.sampler import Sampler
 from vision.rules.crowd import CrowdConfig, CrowdRule
-from vision.scene.heatmap import Heatmap
-from vision.scene.masks import Masks
-from vision.scene.scene import Scene
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation
 
+from .rule_support import context
+
 KEY = ("cam", "z", "crowd")
-
-
-def bare_scene() -> Scene:
-    return Scene({}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
 
 
 def obs(pts: float, condition: Condition, count: int = 5) -> Observation:
@@ -138,13 +133,12 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
         zone,
         CrowdConfig(enter_count=5, exit_count=2, window=1.0),
         {0: "person", 1: "bike"},
-        bare_scene(),
     )
     image = np.zeros((100, 400, 3), np.uint8)
     counts = [6, 6, 0, 6, 6, 4, 3, 3, 3, 2, 2, 2, 2, 2]  # one dropped frame (0) must not flip the state
     states = []
     for i, n in enumerate(counts):
-        (o,) = rule.observe(Frame("cam", i * 0.25, image), people(n))
+        (o,) = rule.observe(context(Frame("cam", i * 0.25, image), people(n)))
         states.append((o.count, o.condition is Condition.TRUE))
     assert [s for _, s in states] == [True] * 11 + [False] * 3  # stays on above exit level (2)
     assert states[2] == (6, True)
@@ -152,10 +146,10 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
 
 def test_crowd_rule_counts_only_people_inside() -> None:
     zone = Zone("left", np.array([[0, 0], [0.5, 0], [0.5, 1], [0, 1]], np.float64))
-    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person", 1: "bike"}, bare_scene())
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person", 1: "bike"})
     dets = people(8)  # x from 0 to 150, bottom-centre x 5..145: 4 of them inside the left 100 px
     dets = Detections.from_arrays(dets.xyxy, dets.score, np.array([0, 0, 1, 0, 0, 0, 0, 0]))
-    (o,) = rule.observe(Frame("cam", 0.0, np.zeros((100, 200, 3), np.uint8)), dets)
+    (o,) = rule.observe(context(Frame("cam", 0.0, np.zeros((100, 200, 3), np.uint8)), dets))
     assert o.count == 4 and o.condition is Condition.TRUE and len(o.boxes) == 4
 
 
@@ -172,11 +166,11 @@ def test_crowd_rule_on_a_calibrated_zone_uses_density_and_fruin_levels() -> None
     from vision.rules.crowd import level_of_service
 
     zone = Zone("plaza", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64), area_m2=5.0)
-    rule = CrowdRule("cam", zone, CrowdConfig(window=0.1), {0: "person"}, bare_scene())
+    rule = CrowdRule("cam", zone, CrowdConfig(window=0.1), {0: "person"})
     image = np.zeros((100, 400, 3), np.uint8)
     seen = []
     for i, n in enumerate([3, 6, 5, 4, 3, 1]):  # 0.6, 1.2, 1.0, 0.8, 0.6, 0.2 people/m²
-        (o,) = rule.observe(Frame("cam", float(i), image), people(n))
+        (o,) = rule.observe(context(Frame("cam", float(i), image), people(n)))
         seen.append((o.condition is Condition.TRUE, o.details["level_of_service"]))
     assert seen == [(False, "C"), (True, "E"), (True, "D"), (True, "D"), (False, "C"), (False, "A")]
     assert [level_of_service(d) for d in (0.0, 0.31, 0.5, 0.8, 1.5, 3.0)] == ["A", "B", "C", "D", "E", "F"]

@@ -13,12 +13,7 @@ from vision.ingest.backoff import Backoff
 from vision.ingest.clock import ANCHOR_CREEP, StreamClock
 from vision.ingest.handoff import FrameQueue, LatestFrame
 from vision.ingest.health import CameraState, HealthMonitor
-from vision.rules.crowd import CrowdConfig, CrowdRule
-from vision.scene.heatmap import Heatmap
-from vision.scene.masks import Masks
-from vision.scene.scene import Scene
-from vision.scene.zones import Zone
-from vision.types import Condition, Frame
+from vision.types import Frame
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 
@@ -141,15 +136,21 @@ def test_health_keeps_only_the_rate_window() -> None:
     assert len(monitor._in) <= 5 * 25 + 1 and monitor.frames_in == 90_000
 
 
-def test_rule_reports_unknown_for_its_subjects() -> None:
-    zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1]], np.float64), "bottom_center")
-    scene = Scene({"z": zone}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
-    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=2), {0: "person"}, scene)
-    (obs,) = rule.unknown(12.5)
-    assert (obs.condition, obs.pts, obs.subject, obs.zone, obs.rule) == (
-        Condition.UNKNOWN,
-        12.5,
-        "zone",
-        "z",
-        "crowd",
-    )
+def test_unit_reports_unknown_for_its_open_episodes() -> None:
+    from vision.camera.unit import CameraUnit
+    from vision.config import EventsConfig, parse_config
+    from vision.types import Detections, Frame
+
+    camera = parse_config(
+        "cameras: {cam: {url: x.mp4, zones: {z: {polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], "
+        "rules: {crowd: {enter_count: 2, exit_count: 1, window: 0.1, min_duration: 0}}}}}}",
+    ).cameras["cam"]
+    unit = CameraUnit("cam", camera, {0: "person"}, EventsConfig(close_after=1))
+    image = np.zeros((100, 100, 3), np.uint8)
+    people = Detections.from_arrays(np.array([[60, 10, 70, 90], [80, 10, 90, 90]]), [0.9, 0.9], [0, 0])
+    _, opened = unit.process(Frame("cam", 0.0, image), people)
+    assert [t.kind for t in opened] == ["open"]
+    # dark for an hour: nothing closes, the episode is paused
+    assert unit.unknown(1.0) == [] and unit.unknown(3600.0) == []
+    (event,) = unit.open_events()
+    assert event.state.value == "open"

@@ -13,6 +13,7 @@ from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
 from vision.store import Store
 
 from .conftest import FOOTAGE, IMAGES
+from .rule_support import context
 
 CFG = StaticObjectsConfig(work_width=160, fast_seconds=1.0, min_static=2.0, absorb_after=60.0)
 
@@ -111,17 +112,13 @@ def test_litter_rule_on_real_pixels_opens_and_closes_one_ticket(tmp_path: Path, 
 
 def test_litter_rule_evidence_people_and_occlusion() -> None:
     from vision.rules.litter import LitterConfig, LitterRule
-    from vision.scene.heatmap import Heatmap
-    from vision.scene.masks import Masks
-    from vision.scene.scene import Scene
     from vision.scene.static_objects import Blobs
     from vision.scene.zones import Zone
     from vision.types import Condition, Detections, Frame
 
     names = {0: "person", 43: "bottle", 46: "cup"}
     zone = Zone("ground", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
-    scene = Scene({"ground": zone}, Masks([]), Heatmap(60.0), np.array([0], np.int32))
-    rule = LitterRule("cam", zone, LitterConfig(close_after=5), names, scene)
+    rule = LitterRule("cam", zone, LitterConfig(close_after=5), names)
     frame = Frame("cam", 0.0, np.zeros((480, 640, 3), np.uint8))
 
     def blobs(*boxes: tuple[float, float, float, float]) -> Blobs:
@@ -136,18 +133,18 @@ def test_litter_rule_evidence_people_and_occlusion() -> None:
         )
 
     # a blob alone, and a bottle on it: one subject, confirmed by both kinds of evidence
-    scene.blobs = blobs((100, 300, 130, 320))
-    (o,) = rule.observe(frame, dets((43, 0.7, (102, 298, 128, 321))))
+    (o,) = rule.observe(
+        context(frame, dets((43, 0.7, (102, 298, 128, 321))), blobs=blobs((100, 300, 130, 320)))
+    )
     assert o.condition is Condition.TRUE and o.subject == "object-1" and o.details["evidence"] == "blob+class"
     assert abs(o.confidence - (1 - 0.3 * 0.5)) < 1e-6
     # a person standing still makes a blob too: not litter
-    scene.blobs = blobs((100, 300, 130, 320), (300, 100, 340, 300))
-    (o,) = rule.observe(frame, dets((0, 0.9, (295, 90, 345, 305))))
+    both = blobs((100, 300, 130, 320), (300, 100, 340, 300))
+    (o,) = rule.observe(context(frame, dets((0, 0.9, (295, 90, 345, 305))), blobs=both))
     assert o.subject == "object-1" and o.condition is Condition.TRUE
     # a passer-by hides the litter: unknown, not gone
-    scene.blobs = blobs()
-    (o,) = rule.observe(frame, dets((0, 0.9, (90, 200, 140, 330))))
+    (o,) = rule.observe(context(frame, dets((0, 0.9, (90, 200, 140, 330)))))
     assert o.condition is Condition.UNKNOWN
     # nothing there and nobody in front: gone
-    (o,) = rule.observe(frame, dets())
+    (o,) = rule.observe(context(frame, dets()))
     assert o.condition is Condition.FALSE

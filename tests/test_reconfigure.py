@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision.analysis import CameraAnalysis
+from vision.camera.analysis import CameraAnalysis
 from vision.config import parse_config
 from vision.types import Condition, Detections, Frame
 
@@ -86,4 +86,4 @@ def test_a_rule_the_model_cannot_serve_is_refused_before_the_swap(detector, tmp_
         pipeline.update_camera("cam", bad)
     with pytest.raises(KeyError):
         pipeline.update_camera("elsewhere", config.cameras["cam"])
-    assert set(pipeline.workers["cam"].analysis.scene.zones) == {"left"}
+    assert set(pipeline.workers["cam"].unit.analysis.scene.zones) == {"left"}

@@ -39,7 +39,7 @@ def record(store: Store, event_id: str, kinds: list[str]) -> None:
     for i, kind in enumerate(kinds):
         state = "resolved" if kind == "close" else "open"
         event = {**BASE, "event_id": event_id, "state": state}
-        store.record(Transition(kind, float(i), event), {"transition": kind})
+        store.record([(Transition(kind, float(i), event), {"transition": kind})])
 
 
 def age(store: Store, event_id: str, seconds: float, outbox: str = "delivered") -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.analysis import CameraAnalysis
+from vision.camera.analysis import CameraAnalysis
 from vision.config import EventsConfig, parse_config
 from vision.events.lifecycle import Lifecycle
 from vision.types import Detections, Frame

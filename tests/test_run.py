@@ -51,11 +51,13 @@ def test_run_demo_prints_events_and_fills_the_store(tmp_path: Path) -> None:
 
 
 def test_replay_gives_the_same_events(tmp_path: Path) -> None:
-    config = tmp_path / "demo.yaml"
+    """Two replays on fresh stores are identical (on one store, the second would carry on the first)."""
     demo = (ROOT / "configs" / "demo.yaml").read_text()
-    config.write_text(demo.replace("../sample_videos/plaza.mp4", str(SAMPLE)).replace("../data", "data"))
     outputs = []
-    for _ in range(2):
+    for i in range(2):
+        config = tmp_path / f"demo{i}.yaml"
+        text = demo.replace("../sample_videos/plaza.mp4", str(SAMPLE)).replace("../data", f"data{i}")
+        config.write_text(text)
         result = run("run", str(config), "--jsonl")
         events = [json.loads(line) for line in result.stdout.splitlines() if '"kind": "event"' in line]
         outputs.append([(e["transition"], e["pts"], e["event"]["count"]) for e in events])

@@ -360,6 +360,18 @@ class EventsConfig(StrictModel):
         description="A condition back within this long after a close reopens the same event and "
         "ticket; later, it is a new event. 0 never reopens.",
     )
+    expire_after: float = Field(
+        259200.0,
+        ge=0,
+        description="An open event of which nothing was seen (camera dark, subject hidden) for this long "
+        "closes with reason `expired` (default 3 days); 0 never.",
+    )
+    restart_grace: float = Field(
+        15.0,
+        ge=0,
+        description="After a restart, an event restored from the store cannot be seen gone during this many "
+        "seconds of watching: the tracker and the rules need that long to find its objects again.",
+    )
 
 
 class DispatchConfig(StrictModel):
@@ -437,6 +449,13 @@ class StorageConfig(StrictModel):
         description='Cap on the store (database pages in use and snapshots), e.g. "20GB"; when over, the '
         "oldest detections, then snapshots of closed events, then closed events go first. The WAL (cut back "
         "to 16 MB at each checkpoint) comes on top. None: no cap.",
+    )
+    checkpoint_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds of stream time between snapshots of each camera's state (its rules' memory, "
+        "timers, background model) in the store, besides the one committed with every transition: what a "
+        "restart loses at most of timers under way.",
     )
 
 

@@ -3,13 +3,19 @@
 Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
 due at its detect fps. Frames ready from all cameras are gathered into one batch per
 round and detected in one call (whole frames, or crops and tiles per camera);
-everything after the detector (vision/analysis.py: masks, tracking, scene models,
-rules) is per camera. Each transition's snapshots are written to disk, then the
-transition is committed (with its outbox message when dispatch is on); the
-dispatcher sends it from there. One
-camera's failure (a corrupt file, a dead stream, a bad frame) is logged and touches that
-camera only. While a live camera is stalled or offline its rules are told UNKNOWN, so
-its zones pause instead of looking empty.
+everything after the detector (masks, tracking, scene models,
+rules, lifecycle) is one camera unit per camera (vision/camera/unit.py). Each
+transition's snapshots are written to disk, then the transitions of a frame are
+committed with the unit's state (and their outbox messages when dispatch is on); the
+dispatcher sends them from there. One camera's failure (a corrupt file, a dead stream,
+a bad frame) is logged and touches that camera only. While a live camera is stalled or
+offline its episodes are told UNKNOWN, so its zones pause instead of looking empty.
+
+Before the first frame every camera unit is restored from the store (its snapshot and
+its open events), and open events of cameras that left the config are closed with a
+reason, so a restart never orphans or duplicates a ticket. Each unit's state is
+checkpointed every ``storage.checkpoint_interval`` seconds of stream time and at the
+end of the run.
 
 Files read as fast as possible end the run when they end; with any live camera (a
 stream, or a file with realtime) the run goes on until :meth:`Pipeline.stop` (Ctrl-C,
@@ -26,20 +32,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vision.analysis import CameraAnalysis
+from vision.camera.analysis import CameraAnalysis
+from vision.camera.unit import CameraUnit
 from vision.config import CameraConfig, Config
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
-from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
 from vision.store import Store
-from vision.types import Detections, Frame, Transition
+from vision.types import CloseReason, Detections, EventState, Frame, Transition
 
 log = logging.getLogger(__name__)
 WAIT = 0.2  # seconds to sleep when no camera has a frame ready (bounds how late stop() is noticed)
 JOIN_TIMEOUT = 3.0  # seconds, all readers together, at the end of a run
+DARK_TICK = 10.0  # seconds of stream time between UNKNOWNs fed to a camera that stays dark (expiry)
 
 
 @dataclass
@@ -75,17 +82,22 @@ class RunSummary:
 
 
 class CameraWorker:
-    """Per-camera state: reader, detection regions, analysis, and whether it saw when last looked at."""
+    """Per-camera state: reader, detection regions, camera unit, and whether it saw when last looked at."""
 
-    def __init__(
-        self, camera_id: str, reader: CameraReader, analysis: CameraAnalysis, regions: RegionPlan
-    ) -> None:
+    def __init__(self, camera_id: str, reader: CameraReader, unit: CameraUnit, regions: RegionPlan) -> None:
         self.camera_id = camera_id
         self.reader = reader
-        self.analysis = analysis
+        self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
         self.state = CameraState.CONNECTING
+        self.checkpointed: float | None = None  # camera clock of the last checkpoint
+        self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
+
+    def wall_time(self, pts: float) -> str | None:
+        """When camera-clock ``pts`` happened by a live camera's wall anchor, ISO 8601 UTC."""
+        wall = self.reader.wall_time(self.unit.stream_pts(pts))
+        return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
     def finish(self) -> None:
         """Copy the reader's final health into the run's stats."""
@@ -121,16 +133,13 @@ class Pipeline:
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
-        timers: dict[tuple[str, str, str], Timers] = {}
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
-            analysis = CameraAnalysis(camera_id, cam, detector.names, config.events)
-            timers |= analysis.timers
-            regions = RegionPlan(cam.detect_regions, [z.polygon for z in analysis.scene.zones.values()])
+            unit = CameraUnit(camera_id, cam, detector.names, config.events)
+            regions = RegionPlan(cam.detect_regions, [z.polygon for z in cam.zones.values()])
             reader = CameraReader(camera_id, cam, self._ready)
-            self.workers[camera_id] = CameraWorker(camera_id, reader, analysis, regions)
-        self.lifecycle = Lifecycle(timers)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions)
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -142,6 +151,7 @@ class Pipeline:
         have ended too, so a bounded run never cuts an evaluation file short.
         """
         start = time.perf_counter()
+        self._restore()
         for worker in self.workers.values():
             worker.reader.start()
         try:
@@ -164,7 +174,9 @@ class Pipeline:
         self._watch()
         for worker in self.workers.values():
             worker.finish()
-        self.summary.open_events = len(self.lifecycle.open_events())
+            if worker.unit.last_pts is not None:
+                self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
+        self.summary.open_events = sum(len(w.unit.open_events()) for w in self.workers.values())
         self.summary.wall_seconds = time.perf_counter() - start
         return self.summary
 
@@ -200,12 +212,50 @@ class Pipeline:
             pending, self._pending = self._pending, {}
         for camera_id, camera in pending.items():
             worker = self.workers[camera_id]
-            worker.analysis.reconfigure(camera)
-            self.lifecycle.timers |= worker.analysis.timers
-            zones = worker.analysis.scene.zones
+            closes = worker.unit.reconfigure(camera)
+            zones = worker.unit.analysis.scene.zones
             self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
             worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
             log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
+            self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+
+    def _restore(self) -> None:
+        """Carry on from the store: each camera's snapshot and open events; close what left the config.
+
+        The gap since the snapshot is the wall time that passed for a camera read in real time
+        (the world went on while nobody watched), and none for a file read as fast as possible."""
+        for worker in self.workers.values():
+            saved = self.store.snapshot(worker.camera_id)
+            stored = self.store.open_events(worker.camera_id)
+            if saved is None and not stored:
+                continue
+            snapshot, saved_at = saved if saved is not None else (None, time.time())
+            gap = max(0.0, time.time() - saved_at) if worker.reader.realtime else 0.0
+            closes = worker.unit.restore(snapshot, stored, gap)
+            log.info(
+                "camera %s: restored %d open event(s) from the store%s",
+                worker.camera_id,
+                len(worker.unit.open_events()) + len(closes),
+                f", closed {len(closes)}" if closes else "",
+            )
+            self._emit(worker, closes, None)
+        for camera_id in sorted(self.store.cameras() - set(self.workers)):
+            enabled = camera_id in self.config.cameras
+            reason = CloseReason.CAMERA_DISABLED if enabled else CloseReason.CAMERA_REMOVED
+            saved = self.store.snapshot(camera_id)
+            closes = []
+            for event in self.store.open_events(camera_id):
+                pts = saved[0].state.get("pts") if saved is not None else None
+                pts = max(
+                    float(pts or 0.0), *(t for t in (event.opened_at, event.reopened_at) if t is not None)
+                )
+                event.state, event.resolved_at, event.close_reason = EventState.RESOLVED, pts, reason
+                closes.append(Transition("close", pts, event.to_record()))
+            if closes:
+                log.info("camera %s: %s, closed %d open event(s)", camera_id, reason.value, len(closes))
+                self._notify(closes, self.recorder.record(closes, None))
+            if not enabled:
+                self.store.forget_camera(camera_id)
 
     def _gather(self) -> list[Frame] | None:
         """One frame from every camera that has one (waiting for files read in order); None when all ended.
@@ -223,7 +273,7 @@ class Pipeline:
             running = True
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is not None:
-                batch.append(frame)
+                batch.append(worker.unit.stamp(frame))
         if not running:
             return None
         if not batch:
@@ -240,17 +290,26 @@ class Pipeline:
         for worker in self.workers.values():
             state = worker.reader.state
             if state is worker.state:
+                if worker.reader.realtime and not state.sees and worker.dark_fed is not None:
+                    self._dark(worker, DARK_TICK)
                 continue
             if worker.reader.realtime and worker.state.sees and not state.sees:
                 worker.reader.discard()
-                pts = worker.reader.stream_time()
-                if pts is not None:
-                    for obs in worker.analysis.unknown(pts):
-                        for transition in self.lifecycle.update(obs):
-                            self._emit(transition, worker.analysis.scene.last_frame)
+                self._dark(worker)
             worker.state = state
             if self.on_health:
                 self.on_health(worker.reader.health())
+
+    def _dark(self, worker: CameraWorker, every: float = 0.0) -> None:
+        """Tell the unit its camera cannot see (at most once per ``every`` seconds of stream time)."""
+        pts = worker.reader.stream_time()
+        if pts is None or worker.unit.last_pts is None:
+            return
+        pts = max(worker.unit.camera_time(pts), worker.unit.last_pts)
+        if worker.dark_fed is not None and pts - worker.dark_fed < every:
+            return
+        worker.dark_fed = pts
+        self._emit(worker, worker.unit.unknown(pts), worker.unit.analysis.scene.last_frame)
 
     def _shutdown(self) -> None:
         """Stop every reader and give them a moment together; a reader stuck on a dead socket is a
@@ -282,23 +341,31 @@ class Pipeline:
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
-        detections, observations = worker.analysis.process(frame, detections)
+        worker.dark_fed = None
+        detections, transitions = worker.unit.process(frame, detections)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
         if self.on_detections:
             self.on_detections(frame, detections)
-        for obs in observations:
-            for transition in self.lifecycle.update(obs):
-                self._emit(transition, frame)
+        self._emit(worker, transitions, frame)
+        interval = self.config.storage.checkpoint_interval
+        if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
+            worker.checkpointed = frame.pts
+            self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
 
-    def _emit(self, transition: Transition, frame: Frame | None) -> None:
-        wall = self.workers[transition.event["camera"]].reader.wall_time(transition.pts)
+    def _emit(self, worker: CameraWorker, transitions: list[Transition], frame: Frame | None) -> None:
+        """Commit one frame's transitions with the unit's state after them, then report them."""
+        if not transitions:
+            return
         # live cameras: when it happened, for humans (pts stays the clock)
-        wall_time = (
-            None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
+        payloads = self.recorder.record(
+            transitions, frame, worker.wall_time(transitions[-1].pts), worker.unit.snapshot(False)
         )
-        payload = self.recorder.record(transition, frame, wall_time)
-        self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
-        if self.on_transition:
-            self.on_transition(transition, payload)
+        self._notify(transitions, payloads)
+
+    def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:
+        for transition, payload in zip(transitions, payloads, strict=True):
+            self.summary.transitions[transition.kind] = self.summary.transitions.get(transition.kind, 0) + 1
+            if self.on_transition:
+                self.on_transition(transition, payload)

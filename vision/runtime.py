@@ -93,8 +93,8 @@ class Runtime:
         """Each camera's heatmap over its last frame, as ``heatmaps/<camera>.png`` in the data folder."""
         heatmaps = self.config.storage.data_dir / "heatmaps"
         for camera_id, worker in self.pipeline.workers.items():
-            if worker.analysis.scene.last_frame is not None:
+            if worker.unit.analysis.scene.last_frame is not None:
                 heatmaps.mkdir(parents=True, exist_ok=True)
                 (heatmaps / f"{camera_id}.png").write_bytes(
-                    worker.analysis.scene.heatmap.png(worker.analysis.scene.last_frame.image)
+                    worker.unit.analysis.scene.heatmap.png(worker.unit.analysis.scene.last_frame.image)
                 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-STATIC_OBJECT = -1  # class id of class-agnostic evidence (a static blob), not a detector class
+NO_CLASS = -1  # class id of evidence that has no detector class (a static blob); data["source"] says what
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +35,18 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class Detections:
-    """N boxes of one frame: ``xyxy`` in source-image pixels, ``track_id`` -1 until tracked."""
+    """N boxes of one frame: ``xyxy`` in source-image pixels, ``track_id`` -1 until tracked.
+
+    ``data`` holds extra per-box arrays of length N (as supervision's ``Detections.data``):
+    ``source`` says where a box came from (``detector``, ``static_object``), ``area_px`` the
+    pixel area of a blob, and so on; selecting or concatenating boxes carries them along.
+    """
 
     xyxy: np.ndarray  # float32 [N, 4]
     score: np.ndarray  # float32 [N]
-    class_id: np.ndarray  # int32 [N]
+    class_id: np.ndarray  # int32 [N]; NO_CLASS for evidence without a detector class
     track_id: np.ndarray  # int64 [N]
+    data: dict[str, np.ndarray] = field(default_factory=dict)  # each [N]
 
     @classmethod
     def empty(cls) -> Detections:
@@ -53,15 +59,18 @@ class Detections:
         score: np.ndarray,
         class_id: np.ndarray,
         track_id: np.ndarray | None = None,
+        data: dict[str, np.ndarray] | None = None,
     ) -> Detections:
         """Build with the canonical dtypes so later stages never have to check them."""
         n = len(score)
         tracks = np.full(n, -1, np.int64) if track_id is None else np.asarray(track_id, np.int64)
+        extra = {k: np.asarray(v).reshape(n) for k, v in (data or {}).items()}
         return cls(
             xyxy=np.asarray(xyxy, np.float32).reshape(n, 4),
             score=np.asarray(score, np.float32).reshape(n),
             class_id=np.asarray(class_id, np.int32).reshape(n),
             track_id=tracks,
+            data=extra,
         )
 
     def __len__(self) -> int:
@@ -69,18 +78,39 @@ class Detections:
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
         """Select boxes by boolean mask, index array or slice."""
-        return Detections(self.xyxy[index], self.score[index], self.class_id[index], self.track_id[index])
+        return Detections(
+            self.xyxy[index],
+            self.score[index],
+            self.class_id[index],
+            self.track_id[index],
+            {k: v[index] for k, v in self.data.items()},
+        )
+
+    def with_data(self, **arrays: np.ndarray) -> Detections:
+        """The same boxes with more per-box arrays (each of length N)."""
+        n = len(self)
+        extra = {k: np.asarray(v).reshape(n) for k, v in arrays.items()}
+        return Detections(self.xyxy, self.score, self.class_id, self.track_id, self.data | extra)
 
     @classmethod
     def concatenate(cls, parts: list[Detections]) -> Detections:
-        """One Detections from several (crops, evidence sources)."""
+        """One Detections from several (crops, evidence sources); a data key that some parts lack
+        is filled there with the array type's zero (empty string, 0, False)."""
         if not parts:
             return cls.empty()
+        keys: dict[str, np.dtype] = {}
+        for part in parts:
+            keys |= {k: v.dtype for k, v in part.data.items() if k not in keys}
+        data = {
+            key: np.concatenate([p.data.get(key, np.zeros(len(p), dtype)) for p in parts])
+            for key, dtype in keys.items()
+        }
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.score for p in parts]),
             np.concatenate([p.class_id for p in parts]),
             np.concatenate([p.track_id for p in parts]),
+            data,
         )
 
     def anchors(self, kind: str = "bottom_center") -> np.ndarray:
@@ -94,17 +124,30 @@ class Detections:
         raise ValueError(f"unknown anchor {kind!r}: use bottom_center or center")
 
     def to_records(self, names: dict[int, str]) -> list[dict[str, Any]]:
-        """JSON-ready boxes, for output only (never in the per-frame hot path)."""
-        return [
-            {
-                "label": "static object" if c == STATIC_OBJECT else names.get(int(c), str(int(c))),
-                "class_id": int(c),
+        """JSON-ready boxes, for output only (never in the per-frame hot path).
+
+        A box without a detector class (a static blob) has ``class_id`` None and says its
+        ``source``; ``area_px`` comes along where the box has one."""
+        n = len(self)
+        source = self.data.get("source", np.full(n, "detector"))
+        area = self.data.get("area_px")
+        records = []
+        for i, (b, s, c, t) in enumerate(
+            zip(self.xyxy, self.score, self.class_id, self.track_id, strict=True)
+        ):
+            record: dict[str, Any] = {
+                "label": names.get(int(c), str(int(c))) if c >= 0 else str(source[i]).replace("_", " "),
+                "class_id": int(c) if c >= 0 else None,
+                "source": str(source[i]) or "detector",
                 "score": round(float(s), 4),
                 "box": [round(float(v), 1) for v in b],
-                **({"track_id": int(t)} if t >= 0 else {}),
             }
-            for b, s, c, t in zip(self.xyxy, self.score, self.class_id, self.track_id, strict=True)
-        ]
+            if t >= 0:
+                record["track_id"] = int(t)
+            if area is not None and area[i] > 0:
+                record["area_px"] = round(float(area[i]), 1)
+            records.append(record)
+        return records
 
 
 def label_ids(names: dict[int, str], labels: list[str]) -> tuple[list[int], list[str]]:
@@ -137,6 +180,18 @@ class Observation:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class CloseReason(StrEnum):
+    """Why an event closed: every close says it, in the store and in the payload."""
+
+    RESOLVED = "resolved"  # the camera saw the condition gone for close_after seconds
+    ZONE_REMOVED = "zone_removed"  # its zone is no longer in the config
+    ZONE_CHANGED = "zone_changed"  # its zone was redrawn so much that it is another place
+    RULE_REMOVED = "rule_removed"  # its zone no longer has that rule
+    CAMERA_REMOVED = "camera_removed"  # its camera is no longer in the config
+    CAMERA_DISABLED = "camera_disabled"  # its camera is in the config with enabled: false
+    EXPIRED = "expired"  # nothing seen of it (camera dark, subject hidden) for events.expire_after
+
+
 class EventState(StrEnum):
     """Lifecycle of one incident: only OPEN and later states are ever reported outside."""
 
@@ -164,6 +219,7 @@ class Event:
     confidence: float = 0.0
     count: int = 0
     peak_count: int = 0
+    close_reason: CloseReason | None = None  # set on close, cleared by a reopen
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -181,7 +237,30 @@ class Event:
             "confidence": round(self.confidence, 4),
             "count": self.count,
             "peak_count": self.peak_count,
+            "close_reason": None if self.close_reason is None else self.close_reason.value,
         }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Event:
+        """The event back from :meth:`to_record` (a restore from the store)."""
+        reason = record.get("close_reason")
+        return cls(
+            event_id=record["event_id"],
+            rule=record["type"],
+            camera_id=record["camera"],
+            zone=record["zone"],
+            subject=record["subject"],
+            state=EventState(record["state"]),
+            first_seen=float(record["first_seen"]),
+            opened_at=record["opened_at"],
+            resolved_at=record["resolved_at"],
+            reopened_at=record["reopened_at"],
+            reopens=int(record["reopens"]),
+            confidence=float(record["confidence"]),
+            count=int(record["count"]),
+            peak_count=int(record["peak_count"]),
+            close_reason=None if reason is None else CloseReason(reason),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def _camera(svc: Service, camera_id: str) -> Camera:
         enabled=config.enabled,
         health=health,
         zones=list(config.zones),
-        active_zones=list(worker.analysis.scene.zones) if worker else [],
+        active_zones=list(worker.unit.analysis.scene.zones) if worker else [],
     )
 
 
@@ -44,9 +44,9 @@ def get_camera(camera_id: CameraId, svc: ServiceDep) -> Camera:
 
 def _scene(svc: Service, camera_id: str) -> Scene:
     worker = svc.runtime.pipeline.workers.get(camera_id)
-    if worker is None or worker.analysis.scene.last_frame is None:
+    if worker is None or worker.unit.analysis.scene.last_frame is None:
         raise HTTPException(404, f"camera {camera_id!r} has shown no frame yet")
-    return worker.analysis.scene
+    return worker.unit.analysis.scene
 
 
 @router.get(

@@ -1,4 +1,8 @@
-"""The webhook payload, version 1: the models the receiver validates with and the body the sender sends.
+"""The webhook payload, version 2: the models the receiver validates with and the body the sender sends.
+
+Version 2 (from version 1): every close says why (``event.close_reason``); a box without
+a detector class (a litter blob of the static-object model) has ``class_id`` null and
+says its ``source``.
 
 The models are the single definition: ``docs/webhook-payload.schema.json`` is
 generated from them (``python docs/make_webhook_schema.py``). Times named ``pts`` or
@@ -16,8 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision.dispatch.outbox import Message
 
-VERSION = 1
-SCHEMA_ID = "https://street-vision.invalid/schemas/webhook-payload/v1.json"
+VERSION = 2
+SCHEMA_ID = "https://street-vision.invalid/schemas/webhook-payload/v2.json"
+CloseReasonName = Literal[
+    "resolved", "zone_removed", "zone_changed", "rule_removed", "camera_removed", "camera_disabled", "expired"
+]
 
 
 class _Strict(BaseModel):
@@ -27,11 +34,23 @@ class _Strict(BaseModel):
 class Box(_Strict):
     """One detection that supports the transition, in pixels of the camera's frame."""
 
-    label: str = Field(description="Class name from the model card, e.g. person.")
-    class_id: int = Field(ge=0, description="Class index of the model.")
-    score: float = Field(ge=0, le=1, description="Detector confidence.")
+    label: str = Field(
+        description="Class name from the model card, e.g. person; 'static object' for a blob of the "
+        "static-object model."
+    )
+    class_id: int | None = Field(
+        ge=0, description="Class index of the model; null for evidence without a detector class."
+    )
+    source: Literal["detector", "static_object"] = Field(
+        description="Where the box comes from: the detector, or the camera's static-object (dual "
+        "background) model, which sees any object that arrived and stayed, named or not."
+    )
+    score: float = Field(ge=0, le=1, description="Confidence (a blob alone: 0.5).")
     box: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels.")
     track_id: int | None = Field(None, ge=0, description="Tracker id; absent when not tracked.")
+    area_px: float | None = Field(
+        None, ge=0, description="Area of a static blob in pixels; absent otherwise."
+    )
 
 
 class EventRecord(_Strict):
@@ -51,6 +70,12 @@ class EventRecord(_Strict):
     confidence: float = Field(ge=0, le=1, description="Highest rule confidence seen.")
     count: int = Field(ge=0, description="Objects counted by the rule at this transition.")
     peak_count: int = Field(ge=0, description="Highest count of the event so far.")
+    close_reason: CloseReasonName | None = Field(
+        description="Why it closed, on a close (null otherwise): resolved (the camera saw the condition "
+        "gone for close_after seconds), zone_removed, zone_changed (redrawn to another place), "
+        "rule_removed, camera_removed, camera_disabled, expired (nothing seen of it for "
+        "events.expire_after). Only a resolved event may reopen."
+    )
 
 
 class Snapshots(_Strict):
@@ -69,7 +94,7 @@ class WebhookPayload(_Strict):
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID},
     )
 
-    version: Literal[1] = Field(description="Payload schema version; changes only with incompatible changes.")
+    version: Literal[2] = Field(description="Payload schema version; changes only with incompatible changes.")
     idempotency_key: str = Field(
         pattern=r"^.+\.[1-9][0-9]*$",
         description="'<event_id>.<sequence>', as in the Idempotency-Key header: the same on every retry.",

@@ -6,6 +6,13 @@ event: absence must be seen to be believed. A condition that comes back within
 ``reopen_window`` seconds of a close reopens the same event (and so the same
 ticket) instead of opening a new one, so a worker's ticket is not split in two
 by a brief lull.
+
+Every close says why (:class:`vision.types.CloseReason`): ``resolved`` when absence
+was seen; the camera unit closes events whose zone, rule or camera went away with
+:meth:`Lifecycle.close`; an event nothing was seen of (neither present nor absent) for
+``expire_after`` seconds closes as ``expired``. :meth:`Lifecycle.state` and
+:meth:`Lifecycle.load` carry all of it across a restart; loaded timers come back
+paused, so the time a process was down never counts towards opening or closing.
 """
 
 from __future__ import annotations
@@ -14,8 +21,9 @@ import heapq
 import itertools
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from vision.types import Condition, Event, EventState, Observation, Transition
+from vision.types import CloseReason, Condition, Detections, Event, EventState, Observation, Transition
 
 Key = tuple[str, str, str, str]  # camera, zone, rule, subject
 
@@ -29,6 +37,7 @@ class Timers:
     update_interval: float
     reopen_window: float  # 0: a closed event never reopens
     cooldown: float = 0.0  # after a close, no new event of this rule in this zone for this long
+    expire_after: float = 0.0  # an open event seen neither present nor absent this long closes; 0 never
 
 
 @dataclass(slots=True)
@@ -77,6 +86,9 @@ class Lifecycle:
             return self._maybe_open(key, track, obs, timers)
         if obs.condition is Condition.UNKNOWN:
             track.paused = True
+            unseen = obs.pts - track.last_pts
+            if not track.pending and timers.expire_after > 0 and unseen >= timers.expire_after:
+                return [self.close(key, CloseReason.EXPIRED, obs.pts)]
             return []
         if obs.condition is not track.condition:
             track.condition, track.held = obs.condition, 0.0
@@ -97,19 +109,94 @@ class Lifecycle:
             return []
         event.state = EventState.RESOLVING
         if track.held >= timers.close_after:
-            event.state, event.resolved_at, event.count = EventState.RESOLVED, obs.pts, obs.count
-            del self.tracks[key]
-            self.last_close[key[:3]] = obs.pts
-            if timers.reopen_window > 0:
-                closed.events[key] = event
-                deadline = obs.pts + timers.reopen_window
-                heapq.heappush(closed.expiry, (deadline, next(self._tie), key, event))
-            return [Transition("close", obs.pts, event.to_record(), obs.boxes)]
+            event.count = obs.count
+            return [self.close(key, CloseReason.RESOLVED, obs.pts, obs.boxes)]
         return []
+
+    def close(self, key: Key, reason: CloseReason, pts: float, boxes: Detections | None = None) -> Transition:
+        """Close the open event of ``key`` now, saying why; only a ``resolved`` one may reopen."""
+        track = self.tracks.pop(key)
+        event = track.event
+        event.state, event.resolved_at, event.close_reason = EventState.RESOLVED, pts, reason
+        self.last_close[key[:3]] = pts
+        timers = self.timers.get(key[:3])
+        if reason is CloseReason.RESOLVED and timers is not None and timers.reopen_window > 0:
+            closed = self.closed.setdefault(key[0], _Closed())
+            closed.events[key] = event
+            heapq.heappush(closed.expiry, (pts + timers.reopen_window, next(self._tie), key, event))
+        return Transition("close", pts, event.to_record(), boxes if boxes is not None else Detections.empty())
+
+    def forget(self, key: Key) -> None:
+        """Drop a pending (never reported) episode, e.g. of a zone that was removed."""
+        del self.tracks[key]
 
     def open_events(self) -> list[Event]:
         """Events that are open or being verified as gone (not pending)."""
         return [t.event for t in self.tracks.values() if not t.pending]
+
+    def live_keys(self) -> list[Key]:
+        """Every (camera, zone, rule, subject) with an episode under way, pending or open."""
+        return list(self.tracks)
+
+    def is_pending(self, key: Key) -> bool:
+        return self.tracks[key].pending
+
+    def state(self) -> dict[str, Any]:
+        """Every episode, reopenable close and cooldown, as JSON-ready values."""
+        return {
+            "tracks": [
+                {
+                    "key": list(key),
+                    "event": t.event.to_record(),
+                    "last_pts": t.last_pts,
+                    "condition": t.condition.value,
+                    "held": t.held,
+                    "pending": t.pending,
+                    "reopening": t.reopening,
+                    "reported_count": t.reported_count,
+                    "reported_at": t.reported_at,
+                }
+                for key, t in self.tracks.items()
+            ],
+            "closed": [
+                {"key": list(key), "event": event.to_record(), "deadline": deadline}
+                for closed in self.closed.values()
+                for deadline, _, key, event in closed.expiry
+                if closed.events.get(key) is event
+            ],
+            "last_close": [[*key, pts] for key, pts in self.last_close.items()],
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state`; every episode comes back paused (the gap is unknown time)."""
+        for item in state["tracks"]:
+            key = _key(item["key"])
+            self.tracks[key] = _Track(
+                Event.from_record(item["event"]),
+                float(item["last_pts"]),
+                Condition(item["condition"]),
+                held=float(item["held"]),
+                paused=True,
+                pending=bool(item["pending"]),
+                reopening=bool(item["reopening"]),
+                reported_count=int(item["reported_count"]),
+                reported_at=float(item["reported_at"]),
+            )
+        for item in state["closed"]:
+            key, event = _key(item["key"]), Event.from_record(item["event"])
+            closed = self.closed.setdefault(key[0], _Closed())
+            closed.events[key] = event
+            heapq.heappush(closed.expiry, (float(item["deadline"]), next(self._tie), key, event))
+        for camera, zone, rule, pts in state["last_close"]:
+            self.last_close[(camera, zone, rule)] = float(pts)
+
+    def adopt(self, event: Event, pts: float) -> None:
+        """Carry on an open event known only from the store (no snapshot of it): paused, nothing held."""
+        key = (event.camera_id, event.zone, event.rule, event.subject)
+        if key not in self.tracks:
+            event.state = EventState.OPEN
+            self.tracks[key] = _Track(event, pts, Condition.TRUE, paused=True, pending=False)
+            self.tracks[key].reported_count, self.tracks[key].reported_at = event.count, pts
 
     def _forget_expired(self, camera_id: str, pts: float) -> _Closed:
         """Drop this camera's resolved events whose reopen window has passed (amortized O(1))."""
@@ -147,6 +234,7 @@ class Lifecycle:
         if track.reopening:
             self.closed[obs.camera_id].events.pop(key, None)
             event.state, event.reopened_at, event.resolved_at = EventState.OPEN, obs.pts, None
+            event.close_reason = None
             event.reopens += 1
             return [Transition("reopen", obs.pts, event.to_record(), obs.boxes)]
         event.state, event.opened_at = EventState.OPEN, obs.pts
@@ -158,3 +246,8 @@ class Lifecycle:
             return []
         track.reported_count, track.reported_at = obs.count, obs.pts
         return [Transition("update", obs.pts, track.event.to_record(), obs.boxes)]
+
+
+def _key(values: list[str]) -> Key:
+    camera, zone, rule, subject = (str(v) for v in values)
+    return camera, zone, rule, subject

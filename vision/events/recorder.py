@@ -1,7 +1,8 @@
-"""Record one event transition: its snapshots to disk first, then one commit to the store.
+"""Record a frame's event transitions: their snapshots to disk first, then one commit to the store.
 
 The order matters: the committed payload (and so the webhook) names snapshot files
-that already exist, and the commit carries the outbox message with the event row.
+that already exist, and the commit carries the outbox messages with the event rows
+and the camera unit's state after them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from vision.camera.unit import Snapshot
 from vision.config import Config
 from vision.events.snapshots import SnapshotWriter
 from vision.store import Store
@@ -36,12 +38,23 @@ class TransitionRecorder:
         return cls(store, SnapshotWriter(config.storage.data_dir, names), zones)
 
     def record(
-        self, transition: Transition, frame: Frame | None, wall_time: str | None = None
-    ) -> dict[str, Any]:
-        """Store one transition; return its payload (what ``--jsonl`` prints and the webhook carries).
+        self,
+        transitions: list[Transition],
+        frame: Frame | None,
+        wall_time: str | None = None,
+        state: Snapshot | None = None,
+    ) -> list[dict[str, Any]]:
+        """Store one frame's transitions (with the camera's ``state`` after them) in one commit; return
+        their payloads (what ``--jsonl`` prints and the webhook carries).
 
-        ``frame`` is the picture of the moment (None only if the camera never showed one: no
-        snapshots then); ``wall_time`` is when it happened by the clock of a live camera."""
+        ``frame`` is the picture of the moment (None when there is none: a camera that never
+        showed one, or a close on start-up: no snapshots then); ``wall_time`` is when it happened
+        by the clock of a live camera."""
+        payloads = [self._payload(t, frame, wall_time) for t in transitions]
+        self.store.record(list(zip(transitions, payloads, strict=True)), state)
+        return payloads
+
+    def _payload(self, transition: Transition, frame: Frame | None, wall_time: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "transition": transition.kind,
             "pts": round(transition.pts, 3),
@@ -54,5 +67,4 @@ class TransitionRecorder:
             payload["snapshots"] = snapshots.to_record()
         if wall_time is not None:
             payload["wall_time"] = wall_time
-        self.store.record(transition, payload)
         return payload

@@ -1,19 +1,22 @@
-"""The common interface of all rules: tracks/detections, a zone and time in; observations out."""
+"""The common interface of all rules: one FrameContext in, observations out.
+
+A rule reads only the context it is handed (vision/camera/context.py), and keeps its
+memory in plain values that :meth:`Rule.state` writes out and :meth:`Rule.load` reads
+back, so a camera unit can be snapshotted and restored in another process.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vision.camera.context import FrameContext
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Condition, Detections, Frame, Observation, label_ids
-
-if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
-    from vision.scene.scene import Scene
+from vision.types import Detections, Observation, label_ids
 
 
 class RuleError(Exception):
@@ -72,15 +75,12 @@ class Rule(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[RuleConfig]]
 
-    def __init__(
-        self, camera_id: str, zone: Zone, config: RuleConfig, names: dict[int, str], scene: Scene
-    ) -> None:
+    def __init__(self, camera_id: str, zone: Zone, config: RuleConfig, names: dict[int, str]) -> None:
         self.camera_id = camera_id
         self.zone = zone
         self.config = config
         self.names = names
-        self.scene = scene
-        # subjects unseen this long are forgotten: their events closed long before
+        # subjects unseen this long (seconds of sight) are forgotten, unless their event is live
         self.forget_after = 2 * (config.close_after or 0.0) + 60.0
         self._inside = np.zeros(0, np.int64)  # track ids in the zone after the last frame
 
@@ -94,12 +94,16 @@ class Rule(ABC):
             )
         return ids
 
+    def kept(self, ctx: FrameContext) -> set[str]:
+        """This rule's subjects whose events are pending or open: never forgotten while so."""
+        return {s for zone, rule, s in ctx.keep if zone == self.zone.name and rule == self.name}
+
     def tracked(
-        self, frame: Frame, classes: np.ndarray, config: TrackRuleConfig
+        self, ctx: FrameContext, classes: np.ndarray, config: TrackRuleConfig
     ) -> tuple[TrackTable, np.ndarray]:
         """The camera's track table and the rows of it this rule may count: its classes, sure enough
         (median score, inertia), anchored in the zone. Lost rows (occluded) are included."""
-        tracks = self.scene.tracks
+        tracks, frame = ctx.tracks, ctx.frame
         if len(tracks) == 0:
             return tracks, np.zeros(0, np.int64)
         ok = np.isin(tracks.class_id, classes) & (tracks.median_score >= config.threshold)
@@ -116,23 +120,14 @@ class Rule(ABC):
         return tracks, rows
 
     @abstractmethod
-    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
-        """Turn one frame's detections into observations (condition TRUE/FALSE per subject)."""
+    def observe(self, ctx: FrameContext) -> list[Observation]:
+        """Turn one frame into observations (condition TRUE/FALSE/UNKNOWN per subject)."""
 
-    def subjects(self) -> list[str]:
-        """The subjects this rule reports on now; a rule with one verdict per zone keeps the default."""
-        return ["zone"]
+    def state(self) -> dict[str, Any]:
+        """What this rule remembers, as JSON-ready values (for a snapshot of its camera)."""
+        return {}
 
-    def unknown(self, pts: float) -> list[Observation]:
-        """UNKNOWN for every subject: the camera cannot see (stalled, offline), so nothing is 'gone'."""
-        return [
-            Observation(
-                rule=self.name,
-                camera_id=self.camera_id,
-                zone=self.zone.name,
-                subject=subject,
-                pts=pts,
-                condition=Condition.UNKNOWN,
-            )
-            for subject in self.subjects()
-        ]
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` wrote (a restore, or the same zone after an edit)."""
+        if state:
+            raise ValueError(f"rule {self.name} keeps no state, but was given {', '.join(sorted(state))}")

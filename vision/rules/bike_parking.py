@@ -8,19 +8,17 @@ so a bicycle the detector misses for a while keeps its one ticket.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, TrackRuleConfig
 from vision.rules.subjects import Places
 from vision.scene.zones import Zone
-from vision.types import Condition, Detections, Frame, Observation
-
-if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
-    from vision.scene.scene import Scene
+from vision.types import Condition, Detections, Observation
 
 
 class BikeParkingConfig(TrackRuleConfig):
@@ -53,33 +51,34 @@ class BikeParkingRule(Rule):
     name = "bike_parking"
     Config = BikeParkingConfig
 
-    def __init__(
-        self, camera_id: str, zone: Zone, config: BikeParkingConfig, names: dict[int, str], scene: Scene
-    ) -> None:
-        super().__init__(camera_id, zone, config, names, scene)
+    def __init__(self, camera_id: str, zone: Zone, config: BikeParkingConfig, names: dict[int, str]) -> None:
+        super().__init__(camera_id, zone, config, names)
         self.cfg = config
         self.vehicles = np.array(self.class_ids(config.classes), np.int32)
-        self.allowed = [scene.zones[name] for name in config.allowed_zones]
         self.places = Places("vehicle", config.match_iou, self.forget_after)
 
-    def subjects(self) -> list[str]:
-        return [s.name for s in self.places.subjects]
+    def state(self) -> dict[str, Any]:
+        return self.places.state()
 
-    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
-        tracks, rows = self.tracked(frame, self.vehicles, self.cfg)
+    def load(self, state: dict[str, Any]) -> None:
+        self.places.load(state)
+
+    def observe(self, ctx: FrameContext) -> list[Observation]:
+        frame, detections = ctx.frame, ctx.detections
+        tracks, rows = self.tracked(ctx, self.vehicles, self.cfg)
         rows = rows[tracks.stationary[rows]]
-        if self.allowed and len(rows):
+        if self.cfg.allowed_zones and len(rows):
             parked = Detections.from_arrays(
                 tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows]
             )
             in_rack = np.zeros(len(rows), bool)
-            for zone in self.allowed:
-                in_rack |= zone.contains(parked, frame.width, frame.height)
+            for name in self.cfg.allowed_zones:
+                in_rack |= ctx.zones[name].contains(parked, frame.width, frame.height)
             rows = rows[~in_rack]
         seen = rows[tracks.last_seen[rows] >= frame.pts]
         hidden = tracks.box[rows[tracks.last_seen[rows] < frame.pts]]
-        found = self.places.assign(tracks.box[seen], frame.pts)
-        self.places.forget_old(frame.pts)
+        found = self.places.assign(tracks.box[seen], ctx.sight)
+        self.places.forget_old(ctx.sight, self.kept(ctx))
         out = []
         for subject in self.places.subjects:
             if subject.name in found:

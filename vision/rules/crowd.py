@@ -10,17 +10,15 @@ from Fruin's pedestrian levels of service for walkways.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from vision.camera.context import FrameContext
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
-from vision.types import Condition, Detections, Frame, Observation
-
-if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
-    from vision.scene.scene import Scene
+from vision.types import Condition, Observation
 
 # Fruin's walkway levels of service: the lowest density (people/m²) of each level.
 FRUIN_LEVELS = (("A", 0.0), ("B", 0.31), ("C", 0.43), ("D", 0.72), ("E", 1.08), ("F", 2.17))
@@ -72,16 +70,22 @@ class CrowdRule(Rule):
     name = "crowd"
     Config = CrowdConfig
 
-    def __init__(
-        self, camera_id: str, zone: Zone, config: CrowdConfig, names: dict[int, str], scene: Scene
-    ) -> None:
-        super().__init__(camera_id, zone, config, names, scene)
+    def __init__(self, camera_id: str, zone: Zone, config: CrowdConfig, names: dict[int, str]) -> None:
+        super().__init__(camera_id, zone, config, names)
         self.cfg = config
         self.people = np.array(self.class_ids(config.classes), np.int32)
         self.counts: deque[tuple[float, int]] = deque()
         self.crowded = False
 
-    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
+    def state(self) -> dict[str, Any]:
+        return {"crowded": self.crowded, "counts": [list(c) for c in self.counts]}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.crowded = bool(state["crowded"])
+        self.counts = deque((float(t), int(c)) for t, c in state["counts"])
+
+    def observe(self, ctx: FrameContext) -> list[Observation]:
+        frame, detections = ctx.frame, ctx.detections
         people = detections[np.isin(detections.class_id, self.people)]
         inside = people[self.zone.contains(people, frame.width, frame.height)]
         self.counts.append((frame.pts, len(inside)))

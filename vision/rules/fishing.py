@@ -8,18 +8,16 @@ see. One subject per person track; an occluded person is unknown, not gone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, TrackRuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation
-
-if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
-    from vision.scene.scene import Scene
 
 
 class FishingConfig(TrackRuleConfig):
@@ -42,20 +40,22 @@ class FishingRule(Rule):
     name = "fishing"
     Config = FishingConfig
 
-    def __init__(
-        self, camera_id: str, zone: Zone, config: FishingConfig, names: dict[int, str], scene: Scene
-    ) -> None:
-        super().__init__(camera_id, zone, config, names, scene)
+    def __init__(self, camera_id: str, zone: Zone, config: FishingConfig, names: dict[int, str]) -> None:
+        super().__init__(camera_id, zone, config, names)
         self.cfg = config
         self.people = np.array(self.class_ids(config.classes), np.int32)
         self.rods = np.array([k for k, v in names.items() if v in config.rod_classes], np.int32)
-        self.known: dict[int, float] = {}  # track id -> last pts it was in the zone
+        self.known: dict[int, float] = {}  # track id -> sight clock when it was last in the zone
 
-    def subjects(self) -> list[str]:
-        return [f"person-{tid}" for tid in self.known]
+    def state(self) -> dict[str, Any]:
+        return {"known": [[tid, last] for tid, last in self.known.items()]}
 
-    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
-        tracks, rows = self.tracked(frame, self.people, self.cfg)
+    def load(self, state: dict[str, Any]) -> None:
+        self.known = {int(tid): float(last) for tid, last in state["known"]}
+
+    def observe(self, ctx: FrameContext) -> list[Observation]:
+        frame, detections = ctx.frame, ctx.detections
+        tracks, rows = self.tracked(ctx, self.people, self.cfg)
         if self.cfg.stationary_only:
             rows = rows[tracks.stationary[rows]]
         rods = detections[np.isin(detections.class_id, self.rods)]
@@ -64,7 +64,7 @@ class FishingRule(Rule):
         for row in rows:
             tid = int(tracks.track_id[row])
             inside.add(tid)
-            self.known[tid] = frame.pts
+            self.known[tid] = ctx.sight
             box = tracks.box[row]
             if tracks.last_seen[row] < frame.pts:  # lost for now: hidden behind someone, or missed
                 out.append(self._obs(frame, tid, Condition.UNKNOWN, 0.0, Detections.empty()))
@@ -78,10 +78,11 @@ class FishingRule(Rule):
                 details["rod"] = True
             boxes = detections[detections.track_id == tid]
             out.append(self._obs(frame, tid, Condition.TRUE, confidence, boxes, details))
+        keep = self.kept(ctx)
         for tid, last in list(self.known.items()):
             if tid in inside:
                 continue
-            if frame.pts - last > self.forget_after:
+            if ctx.sight - last > self.forget_after and f"person-{tid}" not in keep:
                 del self.known[tid]
             out.append(self._obs(frame, tid, Condition.FALSE, 0.0, Detections.empty()))
         return out

@@ -10,19 +10,17 @@ Subjects keep their identity by position, so a flickering blob keeps one ticket.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject
 from vision.scene.zones import Zone
-from vision.types import STATIC_OBJECT, Condition, Detections, Frame, Observation
-
-if TYPE_CHECKING:  # the scene module imports the config, which imports the rules
-    from vision.scene.scene import Scene
+from vision.types import NO_CLASS, Condition, Detections, Frame, Observation
 
 BLOB_CONFIDENCE = 0.5  # a blob alone: something is there, but we cannot say what
 
@@ -58,29 +56,31 @@ class LitterRule(Rule):
     name = "litter"
     Config = LitterConfig
 
-    def __init__(
-        self, camera_id: str, zone: Zone, config: LitterConfig, names: dict[int, str], scene: Scene
-    ) -> None:
-        super().__init__(camera_id, zone, config, names, scene)
+    def __init__(self, camera_id: str, zone: Zone, config: LitterConfig, names: dict[int, str]) -> None:
+        super().__init__(camera_id, zone, config, names)
         self.cfg = config
         self.litter = np.array(self.class_ids(config.classes), np.int32)
         self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
         self.places = Places("object", config.match_iou, self.forget_after)
 
-    def subjects(self) -> list[str]:
-        return [s.name for s in self.places.subjects]
+    def state(self) -> dict[str, Any]:
+        return self.places.state()
 
-    def observe(self, frame: Frame, detections: Detections) -> list[Observation]:
-        evidence, blockers = self._evidence(frame, detections)
-        found = self.places.assign(evidence.xyxy, frame.pts)
-        self.places.forget_old(frame.pts)
+    def load(self, state: dict[str, Any]) -> None:
+        self.places.load(state)
+
+    def observe(self, ctx: FrameContext) -> list[Observation]:
+        frame = ctx.frame
+        evidence, blockers = self._evidence(ctx)
+        found = self.places.assign(evidence.xyxy, ctx.sight)
+        self.places.forget_old(ctx.sight, self.kept(ctx))
         out = []
         for subject in self.places.subjects:
             rows = found.get(subject.name)
             if rows is not None:
                 boxes = evidence[np.asarray(rows)]
-                blob = bool(np.any(boxes.class_id == STATIC_OBJECT))
-                score = float(boxes.score[boxes.class_id != STATIC_OBJECT].max(initial=0.0))
+                blob = bool(np.any(boxes.class_id == NO_CLASS))
+                score = float(boxes.score[boxes.class_id != NO_CLASS].max(initial=0.0))
                 confidence = 1 - (1 - score) * (1 - BLOB_CONFIDENCE) if blob else score
                 kind = ("blob+class" if score else "blob") if blob else "class"
                 out.append(self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind}))
@@ -89,26 +89,29 @@ class LitterRule(Rule):
             out.append(self._obs(frame, subject, Condition.UNKNOWN if hidden else Condition.FALSE, 0.0))
         return out
 
-    def _evidence(self, frame: Frame, detections: Detections) -> tuple[Detections, np.ndarray]:
+    def _evidence(self, ctx: FrameContext) -> tuple[Detections, np.ndarray]:
         """Litter-class detections and static blobs in the zone, minus what people and vehicles cover."""
-        w, h = frame.width, frame.height
+        detections, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
         blockers = detections.xyxy[np.isin(detections.class_id, self.blockers)]
         items = detections[np.isin(detections.class_id, self.litter)]
         items = items[self.zone.contains(items, w, h)]
         parts = [items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]]
-        blobs = self.scene.blobs
+        blobs = ctx.blobs
         if self.cfg.static_objects and len(blobs):
             as_boxes = Detections.from_arrays(
-                blobs.xyxy, np.full(len(blobs), BLOB_CONFIDENCE), np.full(len(blobs), STATIC_OBJECT)
+                blobs.xyxy,
+                np.full(len(blobs), BLOB_CONFIDENCE),
+                np.full(len(blobs), NO_CLASS),
+                data={"source": np.full(len(blobs), "static_object"), "area_px": blobs.area_px},
             )
-            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(blobs.xyxy, blobs.area_px, w, h)
+            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, blobs.area_px)
             keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
             parts.append(as_boxes[keep])
         return Detections.concatenate(parts), blockers
 
-    def _size_ok(self, xyxy: np.ndarray, area_px: np.ndarray, w: int, h: int) -> np.ndarray:
+    def _size_ok(self, ctx: FrameContext, xyxy: np.ndarray, area_px: np.ndarray) -> np.ndarray:
         ok = (area_px >= self.cfg.min_area_px) & (area_px <= self.cfg.max_area_px)
-        ground = self.scene.ground
+        ground, w, h = ctx.ground, ctx.frame.width, ctx.frame.height
         if ground is not None and (self.cfg.min_area_m2 is not None or self.cfg.max_area_m2 is not None):
             norm = xyxy / np.array([w, h, w, h], np.float64)
             corners = norm[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(-1, 4, 2)

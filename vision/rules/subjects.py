@@ -2,12 +2,14 @@
 
 A tracker id ends when a detector misses a still object for a while; the object's
 place does not. A subject keeps its name while new evidence overlaps its last box,
-so one bag or one bicycle keeps one ticket however its evidence flickers.
+so one bag or one bicycle keeps one ticket however its evidence flickers. Times are
+the camera's sight clock (seconds it was watching), so an outage never ages a subject.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +22,7 @@ class Subject:
 
     name: str
     box: np.ndarray
-    last_seen: float
+    last_seen: float  # sight clock
 
 
 class Places:
@@ -33,26 +35,42 @@ class Places:
         self.subjects: list[Subject] = []
         self.counter = 0
 
-    def assign(self, boxes: np.ndarray, pts: float) -> dict[str, list[int]]:
+    def assign(self, boxes: np.ndarray, sight: float) -> dict[str, list[int]]:
         """Rows of ``boxes`` grouped by the subject each belongs to (new subjects are created)."""
         found: dict[str, list[int]] = {}
         for i, box in enumerate(boxes):
-            found.setdefault(self._subject_for(box, pts).name, []).append(i)
+            found.setdefault(self._subject_for(box, sight).name, []).append(i)
         return found
 
-    def forget_old(self, pts: float) -> None:
-        """Drop subjects unseen for ``forget_after`` seconds (their events closed long ago)."""
-        self.subjects = [s for s in self.subjects if pts - s.last_seen <= self.forget_after]
+    def forget_old(self, sight: float, keep: set[str]) -> None:
+        """Drop subjects unseen for ``forget_after`` seconds of sight, except those in ``keep``
+        (their events are still pending or open)."""
+        self.subjects = [
+            s for s in self.subjects if s.name in keep or sight - s.last_seen <= self.forget_after
+        ]
 
-    def _subject_for(self, box: np.ndarray, pts: float) -> Subject:
+    def state(self) -> dict[str, Any]:
+        return {
+            "counter": self.counter,
+            "subjects": [[s.name, [float(v) for v in s.box], s.last_seen] for s in self.subjects],
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.counter = max(self.counter, int(state.get("counter", 0)))
+        self.subjects = [
+            Subject(str(name), np.asarray(box, np.float32), float(last))
+            for name, box, last in state["subjects"]
+        ]
+
+    def _subject_for(self, box: np.ndarray, sight: float) -> Subject:
         if self.subjects:
             overlap = box_iou(box, np.stack([s.box for s in self.subjects]))
             best = int(np.argmax(overlap))
             if overlap[best] >= self.match_iou:
                 subject = self.subjects[best]
-                subject.box, subject.last_seen = box, pts
+                subject.box, subject.last_seen = box, sight
                 return subject
         self.counter += 1
-        subject = Subject(f"{self.prefix}-{self.counter}", box, pts)
+        subject = Subject(f"{self.prefix}-{self.counter}", box, sight)
         self.subjects.append(subject)
         return subject

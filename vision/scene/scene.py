@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,7 +12,6 @@ from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
 from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
-from vision.track import TrackTable
 from vision.types import Detections, Frame
 
 
@@ -26,8 +25,6 @@ class Scene:
     people: np.ndarray  # class ids that heat the map
     ground: GroundPlane | None = None
     static: StaticObjects | None = None
-    blobs: Blobs = field(default_factory=Blobs.empty)
-    tracks: TrackTable = field(default_factory=TrackTable.empty)  # after the latest frame
     last_frame: Frame | None = None
 
     @classmethod
@@ -54,17 +51,23 @@ class Scene:
         ):
             self.static = StaticObjects(camera.static_objects, self.masks)
 
+    def static_arrays(self) -> dict[str, np.ndarray]:
+        """The static-object model's state (empty without one, or before its first frame)."""
+        return {} if self.static is None else self.static.arrays()
+
+    def load_static_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if self.static is not None and arrays:
+            self.static.load_arrays(arrays)
+
     def unmasked(self, frame: Frame, detections: Detections) -> Detections:
         """Drop detections in masked areas, before they are tracked."""
         if self.masks:
             detections = detections[self.masks.outside(detections, frame.width, frame.height)]
         return detections
 
-    def update(self, frame: Frame, detections: Detections, tracks: TrackTable) -> None:
-        """Take in one tracked frame: tracks for the rules, the heatmap, the static-object model."""
-        self.tracks = tracks
+    def update(self, frame: Frame, detections: Detections) -> Blobs:
+        """Take in one tracked frame (heatmap, static-object model); return the static blobs now."""
         people = detections[np.isin(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
-        if self.static is not None:
-            self.blobs = self.static.update(frame.image, frame.pts)
         self.last_frame = frame
+        return Blobs.empty() if self.static is None else self.static.update(frame.image, frame.pts)

@@ -71,9 +71,35 @@ class StaticObjects:
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model's state (both backgrounds and the pixel timers), for a snapshot of the camera:
+        without it a restarted camera would take a bag already lying there for background."""
+        if self.fast is None or self.slow is None or self.timer is None:
+            return {}
+        return {
+            "fast": self.fast,
+            "slow": self.slow,
+            "timer": self.timer,
+            "last_pts": np.array(self.last_pts),
+        }
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
+        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's.
+        (A frame of another size later starts the model afresh, see :meth:`update`.)"""
+        fast, slow, timer = (arrays.get(k) for k in ("fast", "slow", "timer"))
+        if fast is None or slow is None or timer is None or fast.ndim != 2:
+            return False
+        if not fast.shape == slow.shape == timer.shape:
+            return False
+        self.fast, self.slow, self.timer = (a.astype(np.float32) for a in (fast, slow, timer))
+        self.last_pts = float(arrays["last_pts"])
+        return True
+
     def update(self, image: np.ndarray, pts: float) -> Blobs:
         """Feed one BGR frame; return the static blobs now visible."""
         grey = self._prepare(image)
+        if self.fast is not None and self.fast.shape != grey.shape:  # restored for another frame size
+            self.fast = self.slow = self.timer = None
         if self.fast is None or self.slow is None or self.timer is None:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer = np.zeros_like(grey)

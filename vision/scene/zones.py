@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from vision.types import Detections
@@ -34,6 +35,18 @@ def edge_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
     nearest = a + t[..., None] * ab
     return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
+
+
+def polygon_iou(a: np.ndarray, b: np.ndarray, grid: int = 512) -> float:
+    """Overlap (intersection over union) of two normalized polygons, rasterized on a ``grid``² raster:
+    how much a redrawn zone is still the same place."""
+    masks = []
+    for polygon in (a, b):
+        mask = np.zeros((grid, grid), np.uint8)
+        cv2.fillPoly(mask, [np.round(np.asarray(polygon) * grid).astype(np.int32)], 1)
+        masks.append(mask.astype(bool))
+    union = np.count_nonzero(masks[0] | masks[1])
+    return np.count_nonzero(masks[0] & masks[1]) / union if union else 1.0
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""The SQLite store under the data folder: detections, events, their transitions, the outbox.
+"""The SQLite store under the data folder: detections, events, their transitions, the outbox,
+and each camera's last snapshot.
 
 WAL mode lets the API and the dispatcher read while the pipeline writes. Each event
-transition is committed together with the event row and, when dispatch is on, its
-outbox message, in one transaction, before anything is sent.
+transition is committed together with the event row, the camera's snapshot (what its
+rules and timers need to carry on) and, when dispatch is on, its outbox message, in one
+transaction, before anything is sent. So after any crash the store says exactly which
+tickets are open, and a restarted camera carries them on.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from vision.camera.unit import Snapshot
 from vision.db import connect, immediate
 from vision.dispatch import outbox
-from vision.types import Detections, Transition
+from vision.types import Detections, Event, Transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -62,6 +66,13 @@ CREATE TABLE IF NOT EXISTS transitions (
     pts REAL NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS camera_state (
+    camera TEXT PRIMARY KEY,
+    pts REAL,
+    state TEXT NOT NULL,
+    arrays BLOB,
+    saved_at REAL NOT NULL
+);
 """
 
 DETECTION_COLUMNS = "run_id, camera, pts, class_id, label, score, x1, y1, x2, y2, track_id, recorded_at"
@@ -80,6 +91,7 @@ EVENT_COLUMNS = (
     "confidence",
     "count",
     "peak_count",
+    "close_reason",
 )
 
 
@@ -100,7 +112,12 @@ class Store:
         _add_missing_columns(
             self.db,
             "events",
-            {"reopened_at": "REAL", "reopens": "INTEGER NOT NULL DEFAULT 0", "updated_at": "REAL"},
+            {
+                "reopened_at": "REAL",
+                "reopens": "INTEGER NOT NULL DEFAULT 0",
+                "close_reason": "TEXT",
+                "updated_at": "REAL",
+            },
         )
         _add_missing_columns(self.db, "detections", {"recorded_at": "REAL"})
         cursor = self.db.execute("INSERT INTO runs (config_path) VALUES (?)", (config_path,))
@@ -126,24 +143,76 @@ class Store:
         with immediate(self.db):  # one commit per frame, not one per box
             self.db.executemany(f"INSERT INTO detections ({DETECTION_COLUMNS}) VALUES ({'?,' * 11}?)", rows)
 
-    def record(self, transition: Transition, payload: dict[str, Any]) -> None:
-        """Upsert the event and append the transition (and its outbox message), atomically."""
+    def record(
+        self, transitions: list[tuple[Transition, dict[str, Any]]], snapshot: Snapshot | None = None
+    ) -> None:
+        """Upsert the events, append the transitions (and their outbox messages) and, when given, the
+        camera's snapshot after them, in one transaction: the store never says a ticket is open that
+        the camera's state does not carry, nor the other way round."""
+        with immediate(self.db):
+            for transition, payload in transitions:
+                self._record(transition, payload)
+            if snapshot is not None and transitions:
+                self._save_state(transitions[0][0].event["camera"], snapshot)
+
+    def _record(self, transition: Transition, payload: dict[str, Any]) -> None:
         event = transition.event
         values = [event[c] for c in EVENT_COLUMNS]
         placeholders = ",".join("?" * (len(EVENT_COLUMNS) + 1))
         updates = ",".join(f"{c}=excluded.{c}" for c in EVENT_COLUMNS[1:])
+        self.db.execute(  # updated_at: wall clock, for retention only
+            f"INSERT INTO events (run_id,updated_at,{','.join(EVENT_COLUMNS)}) VALUES (?,{placeholders}) "
+            f"ON CONFLICT(event_id) DO UPDATE SET updated_at=excluded.updated_at,{updates}",
+            [self.run_id, time.time(), *values],
+        )
+        cursor = self.db.execute(
+            "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
+            (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
+        )
+        if self.dispatch:
+            outbox.enqueue(self.db, int(cursor.lastrowid or 0), event["event_id"])
+
+    def checkpoint(self, camera: str, snapshot: Snapshot) -> None:
+        """Save a camera's snapshot between transitions (timers under way, background model)."""
         with immediate(self.db):
-            self.db.execute(  # updated_at: wall clock, for retention only
-                f"INSERT INTO events (run_id,updated_at,{','.join(EVENT_COLUMNS)}) VALUES (?,{placeholders}) "
-                f"ON CONFLICT(event_id) DO UPDATE SET updated_at=excluded.updated_at,{updates}",
-                [self.run_id, time.time(), *values],
-            )
-            cursor = self.db.execute(
-                "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
-                (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
-            )
-            if self.dispatch:
-                outbox.enqueue(self.db, int(cursor.lastrowid or 0), event["event_id"])
+            self._save_state(camera, snapshot)
+
+    def _save_state(self, camera: str, snapshot: Snapshot) -> None:
+        """Upsert the camera's state; arrays are replaced only when the snapshot has them."""
+        self.db.execute(
+            "INSERT INTO camera_state (camera, pts, state, arrays, saved_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(camera) DO UPDATE SET pts=excluded.pts, state=excluded.state, "
+            "arrays=COALESCE(excluded.arrays, camera_state.arrays), saved_at=excluded.saved_at",
+            (camera, snapshot.state.get("pts"), json.dumps(snapshot.state), snapshot.arrays, time.time()),
+        )
+
+    def snapshot(self, camera: str) -> tuple[Snapshot, float] | None:
+        """A camera's last saved snapshot and the wall time it was saved, or None."""
+        row = self.db.execute(
+            "SELECT state, arrays, saved_at FROM camera_state WHERE camera = ?", (camera,)
+        ).fetchone()
+        return None if row is None else (Snapshot(json.loads(row[0]), row[1]), float(row[2]))
+
+    def forget_camera(self, camera: str) -> None:
+        """Drop a camera's snapshot (it left the config; its events were closed)."""
+        with immediate(self.db):
+            self.db.execute("DELETE FROM camera_state WHERE camera = ?", (camera,))
+
+    def open_events(self, camera: str | None = None) -> list[Event]:
+        """Events not resolved (one camera's, or all), oldest first: the tickets still open."""
+        rows = self.db.execute(
+            f"SELECT {','.join(EVENT_COLUMNS)} FROM events WHERE state != 'resolved' "
+            "AND (? IS NULL OR camera = ?) ORDER BY first_seen",
+            (camera, camera),
+        ).fetchall()
+        return [Event.from_record(dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows]
+
+    def cameras(self) -> set[str]:
+        """Cameras that have open events or a saved snapshot."""
+        rows = self.db.execute(
+            "SELECT camera FROM camera_state UNION SELECT camera FROM events WHERE state != 'resolved'"
+        )
+        return {row[0] for row in rows}
 
     def close(self) -> None:
         self.db.close()

@@ -118,6 +118,14 @@ class Tracker:
         self._next_id = 0
         self._pts: float | None = None
 
+    def state(self) -> dict[str, int]:
+        """What must outlive the process: the next id, so a restored camera never reuses one
+        (a ticket's subject may name a track id)."""
+        return {"next_id": self._next_id}
+
+    def load(self, state: dict[str, int]) -> None:
+        self._next_id = max(self._next_id, int(state["next_id"]))
+
     def update(self, detections: Detections, pts: float) -> Detections:
         """The same boxes, in the same order, with ``track_id`` set (-1: not part of a confirmed track)."""
         pts = float(pts)

@@ -2,11 +2,12 @@
 
 Pure stages: a frame and its detections in, tracked detections and observations out,
 with no source, store or clock involved, so a scenario test can drive the very code
-the live pipeline runs.
+the live pipeline runs. The camera unit (unit.py) adds the lifecycle and the snapshots.
 """
 
 from __future__ import annotations
 
+from vision.camera.context import FrameContext
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Timers
 from vision.rules import registry
@@ -14,6 +15,8 @@ from vision.rules.base import Rule
 from vision.scene.scene import Scene
 from vision.track import Tracker
 from vision.types import Detections, Frame, Observation
+
+RuleKey = tuple[str, str]  # zone, rule
 
 
 class CameraAnalysis:
@@ -30,12 +33,21 @@ class CameraAnalysis:
         self.rules = self._build_rules(camera, names, events)
         self.timers = self._timers(events)
 
-    def reconfigure(self, camera: CameraConfig) -> None:
+    def reconfigure(self, camera: CameraConfig, carry: frozenset[RuleKey] = frozenset()) -> None:
         """New zones and rules (an operator's edit), keeping the tracker, the heatmap and the
-        background model, so the camera does not start over; call between frames."""
+        background model, so the camera does not start over; the rules named in ``carry``
+        (the same rule on a zone still in the same place) keep their memory. Call between frames."""
+        kept = {key: rule.state() for key, rule in self.by_key().items() if key in carry}
         self.scene.reconfigure(camera)
         self.rules = self._build_rules(camera, self.names, self.events)
+        for key, rule in self.by_key().items():
+            if key in kept:
+                rule.load(kept[key])
         self.timers = self._timers(self.events)
+
+    def by_key(self) -> dict[RuleKey, Rule]:
+        """Every rule instance by (zone, rule name)."""
+        return {(rule.zone.name, rule.name): rule for rule in self.rules}
 
     def _timers(self, events: EventsConfig) -> dict[tuple[str, str, str], Timers]:
         return {
@@ -45,6 +57,7 @@ class CameraAnalysis:
                 events.update_interval,
                 events.reopen_window,
                 rule.config.cooldown,
+                events.expire_after,
             )
             for rule in self.rules
         }
@@ -58,24 +71,35 @@ class CameraAnalysis:
                 if rule_cfg is not None:
                     if rule_cfg.close_after is None:
                         rule_cfg = rule_cfg.model_copy(update={"close_after": events.close_after})
-                    rules.append(
-                        rule_cls(self.camera_id, self.scene.zones[zone_name], rule_cfg, names, self.scene)
-                    )
+                    rules.append(rule_cls(self.camera_id, self.scene.zones[zone_name], rule_cfg, names))
         return rules
 
-    def unknown(self, pts: float) -> list[Observation]:
-        """The camera cannot see (stalled, offline): every subject of every rule is UNKNOWN."""
-        return [obs for rule in self.rules for obs in rule.unknown(pts)]
+    def process(
+        self,
+        frame: Frame,
+        detections: Detections,
+        sight: float | None = None,
+        keep: frozenset[tuple[str, str, str]] = frozenset(),
+    ) -> tuple[Detections, list[Observation]]:
+        """Mask, track, update the scene models, and ask every rule what it sees.
 
-    def process(self, frame: Frame, detections: Detections) -> tuple[Detections, list[Observation]]:
-        """Mask, track, update the scene models, and ask every rule what it sees."""
+        ``sight`` is the camera's sight clock (the frame's pts when not given: a camera
+        that never went dark); ``keep`` the subjects whose events are pending or open."""
         detections = self.scene.unmasked(frame, detections)
         detections = self.tracker.update(detections, frame.pts)
-        self.scene.update(frame, detections, self.tracker.tracks())
+        tracks = self.tracker.tracks()
+        blobs = self.scene.update(frame, detections)
+        ctx = FrameContext(
+            frame,
+            detections,
+            tracks,
+            blobs,
+            self.scene.zones,
+            self.scene.ground,
+            frame.pts if sight is None else sight,
+            keep,
+        )
         observations: list[Observation] = []
         for rule in self.rules:
-            floor = rule.config.min_score
-            observations += rule.observe(
-                frame, detections[detections.score >= floor] if floor > 0 else detections
-            )
+            observations += rule.observe(ctx.above(rule.config.min_score))
         return detections, observations
