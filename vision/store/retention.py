@@ -16,6 +16,7 @@ pages (it stops growing) until ``street-vision store prune CONFIG --vacuum`` rew
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -260,7 +261,8 @@ class Retention:
             folder.files = [f for f in folder.files if f not in old]
             removed += len(old)
             if not folder.files:
-                shutil.rmtree(self.snapshot_dir / folder.event_id, ignore_errors=True)
+                with contextlib.suppress(OSError):  # not empty: a reopen has just written to it
+                    (self.snapshot_dir / folder.event_id).rmdir()
         folders[:] = [f for f in folders if f.files]
         return removed
 
