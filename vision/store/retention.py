@@ -380,7 +380,7 @@ class Pruner:
             while not self._stop.is_set():
                 try:
                     pruned = retention.prune()
-                except sqlite3.Error:  # a locked or damaged store must not end retention for the whole run
+                except (sqlite3.Error, OSError):  # a locked store, an unreadable folder: next pass
                     log.exception("pruner: cannot prune %s", self.store_path)
                     pruned = Pruned()
                 with self._lock:
