@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from vision.config import CameraConfig, Config, DecodeConfig, RegionsConfig, StreamConfig, ZoneConfig
+from vision.config import (
+    CameraConfig,
+    Config,
+    DecodeConfig,
+    RegionsConfig,
+    RetentionConfig,
+    StreamConfig,
+    ZoneConfig,
+)
 from vision.rules import registry
 from vision.track import TrackerConfig
 
@@ -64,6 +72,24 @@ frames dropped and skipped, reconnects, last error without passwords) is printed
 """
 
 
+RETENTION = """
+A pruner thread of `run` and `serve` applies these every `interval` seconds (and
+`street-vision store prune CONFIG` once, printing what it removed), in write
+transactions of at most 2,000 rows with a pause at least as long after each, so the
+pipeline's writes wait for one small batch at most (`benchmarks/retention.md`). Ages are
+wall-clock. Never pruned: an event that is not resolved, with its transitions and the
+pictures of its latest transition; any message not yet delivered (pending or dead),
+with its event and transitions; each kept event's last message (the next one is
+numbered from it). Pruning a closed event removes its rows from every table keyed by
+event id (transitions, outbox, remote ticket ids). Stores created by this version hand
+freed pages back to the file system (SQLite incremental vacuum), so the files shrink; an
+older store reuses them (it stops growing) until `street-vision store prune CONFIG
+--vacuum`, with the service stopped, rewrites it. `/metrics` reports
+`street_vision_store_bytes{part="database"|"snapshots"}`, `street_vision_store_pruned_total{what}`
+and the pruner's transactions and the seconds it held the write lock.
+"""
+
+
 def _type(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
@@ -80,9 +106,14 @@ def _type(annotation: Any) -> str:
         return "[" + ", ".join(_type(a) for a in args) + "]"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "section"
-    return {"SecretUrl": "url", "SecretStr": "secret", "PosixPath": "path", "Path": "path"}.get(
-        annotation.__name__, annotation.__name__
-    )
+    names = {
+        "SecretUrl": "url",
+        "SecretStr": "secret",
+        "PosixPath": "path",
+        "Path": "path",
+        "ByteSize": "bytes",
+    }
+    return names.get(annotation.__name__, annotation.__name__)
 
 
 def _default(field: Any) -> str:
@@ -120,6 +151,7 @@ def render() -> str:
     for key in ("detector", "events", "dispatch", "storage", "health"):
         model = Config.model_fields[key].annotation
         parts.append(section(key.capitalize(), model, key))
+    parts.append(section("Retention", RetentionConfig, "storage.retention") + RETENTION)
     return "\n".join(parts)
 
 

@@ -50,15 +50,27 @@ def wait_for(check: Callable[[], Any], what: str, seconds: float = BOUND_S) -> A
 
 
 @dataclass
+class Refusal:
+    """An answer given instead of the receiver's to one event's requests, ``times`` times."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1_000_000
+
+
+@dataclass
 class Faults:
     """What the injector does to the next webhook requests, and what it saw."""
 
+    refuse: dict[str, Refusal] = field(default_factory=dict)  # by event id
     fail: int = 0  # answer 500 to this many requests without passing them on
     slow: int = 0  # apply this many, then hold their answers until ``release`` (or ``hold`` seconds)
     hold: float = BOUND_S
     release: threading.Event = field(default_factory=threading.Event)
     applied: threading.Event = field(default_factory=threading.Event)
     seen: list[str] = field(default_factory=list)  # idempotency keys, in arrival order
+    seen_at: list[float] = field(default_factory=list)  # and when they arrived (monotonic)
 
 
 class FaultInjector:
@@ -73,7 +85,17 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         faults = self.faults
-        faults.seen.append(dict(scope["headers"]).get(b"idempotency-key", b"").decode())
+        key = dict(scope["headers"]).get(b"idempotency-key", b"").decode()
+        faults.seen.append(key)
+        faults.seen_at.append(time.monotonic())
+        refusal = faults.refuse.get(key.rpartition(".")[0])
+        if refusal is not None and refusal.times > 0:
+            refusal.times -= 1
+            headers = [(b"content-type", b"application/json")]
+            headers += [(k.lower().encode(), v.encode()) for k, v in refusal.headers.items()]
+            await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+            await send({"type": "http.response.body", "body": refusal.body.encode()})
+            return
         if faults.fail > 0:
             faults.fail -= 1
             await send(

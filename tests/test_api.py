@@ -300,19 +300,21 @@ def test_outbox_dead_letters_and_resend(client: TestClient) -> None:
         lambda: client.get("/api/outbox?status=dead", headers=AS_READER).json()["messages"],
         "a dead-lettered message (nobody listens on the webhook port)",
     )
-    assert dead[0]["attempts"] == 1 and dead[0]["last_error"]
+    assert dead[0]["attempts"] == 1
+    assert dead[0]["last_error"].startswith("gave up after 1 attempts: POST http://127.0.0.1:")
     answer = client.post("/api/outbox/resend", headers=AS_ADMIN, json={"event_id": dead[0]["event_id"]})
     assert answer.status_code == 200 and answer.json()["resent"] >= 1
     assert client.post("/api/outbox/resend", headers=AS_ADMIN, json={"event_id": 5}).status_code == 422
     assert client.get("/api/outbox?status=lost", headers=AS_READER).status_code == 422
     assert client.delete("/api/cameras/plaza/zones/busy", headers=AS_ADMIN).status_code == 204
     metrics = client.get("/metrics", headers=AS_READER).text
-    attempts = next(
-        float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith("street_vision_dispatch_attempts_total")
-    )
-    assert attempts >= 1
+    values = {
+        line.rpartition(" ")[0]: float(line.split()[-1]) for line in metrics.splitlines() if line[0] != "#"
+    }
+    assert values["street_vision_dispatch_attempts_total"] >= 1
+    # nobody listens: each message gave up after its one attempt; no receiver refused one
+    assert values['street_vision_dispatch_dead_letters_total{reason="exhausted"}'] >= 1
+    assert values['street_vision_dispatch_dead_letters_total{reason="permanent"}'] == 0
 
 
 def test_metrics_in_prometheus_format(client: TestClient) -> None:
@@ -326,8 +328,18 @@ def test_metrics_in_prometheus_format(client: TestClient) -> None:
         "street_vision_inference_seconds_bucket{le=",
         "street_vision_inference_seconds_count",
         "street_vision_dispatch_failures_total",
+        'street_vision_store_pruned_total{what="detections"}',
+        "street_vision_store_prune_batches_total",
+        "street_vision_store_prune_seconds_total",
+        "street_vision_store_prune_batch_max_seconds",
     ):
         assert name in text, name
+    sizes = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("street_vision_store_bytes{")
+    }
+    assert sizes["database"] > 0 and "snapshots" in sizes  # the pruner's first pass ran at start
 
 
 def test_no_secret_in_any_answer(client: TestClient) -> None:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from vision.dispatch.dispatcher import Dispatcher, backoff
-from vision.dispatch.outbox import Message, next_due
+from vision.dispatch.outbox import Message, next_due, resend
 from vision.dispatch.payload import body
 from vision.dispatch.signing import signed_headers
 from vision.events.lifecycle import Timers
@@ -31,6 +31,7 @@ from .dispatch_support import (
     SECRET,
     F,
     Receiver,
+    Refusal,
     Sender,
     T,
     U,
@@ -222,11 +223,12 @@ def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     assert len({round(got / d, 6) for got, d in zip(delays, nominal, strict=True)}) == 12  # jittered
 
 
-def write_config(path: Path, data_dir: Path, url: str) -> Path:
+def write_config(path: Path, data_dir: Path, url: str, backoff: float = 0.05, max_attempts: int = 2) -> Path:
     path.write_text(
         "cameras:\n  cam:\n    url: unused.mp4\n"
         f"dispatch:\n  webhook_url: {url}\n  secret: ${{HOOK_SECRET}}\n"
-        "  max_attempts: 2\n  backoff_initial: 0.05\n  backoff_max: 0.1\n  timeout: 2\n"
+        f"  max_attempts: {max_attempts}\n  backoff_initial: {backoff}\n  backoff_max: {2 * backoff}\n"
+        "  timeout: 2\n"
         f"storage:\n  data_dir: {data_dir}\n"
     )
     return path
@@ -261,7 +263,10 @@ def test_dead_letters_are_listed_and_resent(tmp_path: Path, sender: Sender, rece
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert " open    dead " in lines[0] and "2 attempt(s)" in lines[0]
-    assert f"last error: POST {receiver.url}: HTTP 500: injected failure" in lines[1]
+    assert (
+        lines[1]
+        == f"    last error: gave up after 2 attempts: POST {receiver.url}: HTTP 500: injected failure"
+    )
     assert " close   blocked " in lines[2]
     assert lines[-1] == "outbox: 0 delivered, 1 pending, 1 dead (1 pending behind a dead message)"
     as_json = [json.loads(line) for line in cli("outbox", "list", str(config), "--json").stdout.splitlines()]
@@ -275,3 +280,107 @@ def test_dead_letters_are_listed_and_resent(tmp_path: Path, sender: Sender, rece
     assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open"), (2, "close")]
     for result in (listed, resent, drained):
         assert SECRET not in result.stdout + result.stderr
+
+
+def event_ids(sender: Sender) -> list[str]:
+    return [row[0] for row in sender.store.db.execute("SELECT event_id FROM events ORDER BY first_seen")]
+
+
+def test_a_refused_message_is_dead_at_once_and_holds_back_only_its_own_event(
+    tmp_path: Path, sender: Sender, receiver: Receiver
+) -> None:
+    receiver.start()
+    sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0) + steady(30, 32, T, 9) + steady(32.5, 35, F, 0))
+    first, second = event_ids(sender)
+    refusal = '{"detail": "boxes.0.class_id: Input should be greater than or equal to 0"}'
+    receiver.faults.refuse[first] = Refusal(422, refusal)
+    dispatcher = dispatching(sender, receiver)  # 50 attempts before giving up on a message that may pass
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert (counts.dead, counts.blocked, counts.delivered) == (1, 1, 2)
+    assert receiver.faults.seen.count(f"{first}.1") == 1  # refused once, never sent again
+    assert [(h[1], h[2], h[3]) for h in receiver.history()] == [(second, 1, "open"), (second, 2, "close")]
+    assert dispatcher.dead_letters == {"permanent": 1}
+
+    config = write_config(tmp_path / "hook.yaml", sender.data_dir, receiver.url, max_attempts=50)
+    listed = cli("outbox", "list", str(config)).stdout.splitlines()
+    assert " open    dead " in listed[0] and "1 attempt(s)" in listed[0]
+    assert listed[1] == f"    last error: refused for good: POST {receiver.url}: HTTP 422: {refusal}"
+    assert " close   blocked " in listed[2]
+    assert listed[-1] == "outbox: 2 delivered, 1 pending, 1 dead (1 pending behind a dead message)"
+
+    receiver.faults.refuse.clear()  # the receiver (or the sender) is fixed
+    assert "1 dead message(s) back in line" in cli("outbox", "resend", str(config)).stdout
+    drained = cli("outbox", "drain", str(config), "--seconds", "20")
+    assert drained.returncode == 0, drained.stderr
+    assert drained.stdout.strip() == "outbox: 4 delivered, 0 pending, 0 dead"
+    history = [(h[1], h[2], h[3]) for h in receiver.history()]
+    assert history == [(second, 1, "open"), (second, 2, "close"), (first, 1, "open"), (first, 2, "close")]
+
+
+def test_a_wrong_secret_is_refused_by_the_receiver_and_resent_after_the_fix(
+    sender: Sender, receiver: Receiver
+) -> None:
+    receiver.start()
+    sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0))
+    dispatcher = dispatching(sender, receiver, secret="not-the-receivers-secret")
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert (counts.dead, counts.blocked, counts.delivered) == (1, 1, 0)
+    assert [m[2:] for m in sender.outbox()] == [("dead", 1), ("pending", 0)]
+    error = sender.store.db.execute("SELECT last_error FROM outbox WHERE event_seq = 1").fetchone()[0]
+    assert error.startswith(f"refused for good: POST {receiver.url}: HTTP 401") and "bad signature" in error
+    assert "not-the-receivers-secret" not in error and receiver.tickets() == []
+
+    assert resend(sender.store.db) == 1
+    dispatcher = dispatching(sender, receiver)  # the right secret now
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert counts.delivered == 2 and counts.dead == 0
+    assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open"), (2, "close")]
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(408, None), (425, None), (429, "1"), (503, "1")])
+def test_not_now_answers_are_retried_and_retry_after_is_honoured(
+    sender: Sender, receiver: Receiver, status: int, retry_after: str | None
+) -> None:
+    receiver.start()
+    sender.feed(steady(0, 2, T, 8))
+    (event,) = event_ids(sender)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    receiver.faults.refuse[event] = Refusal(status, '{"detail": "not now"}', headers, times=1)
+    dispatcher = dispatching(sender, receiver)  # backoff 0.05-0.2 s
+    try:
+        counts = dispatcher.drain(BOUND_S)
+    finally:
+        dispatcher.stop()
+    assert counts.delivered == 1 and counts.dead == 0
+    assert receiver.faults.seen == [f"{event}.1"] * 2 and sender.outbox()[0][3] == 2
+    waited = receiver.faults.seen_at[1] - receiver.faults.seen_at[0]
+    assert waited >= 0.95 if retry_after else waited < 0.5
+    assert dispatcher.dead_letters == {}
+
+
+def test_drain_now_cuts_the_backoff_short(tmp_path: Path, sender: Sender, receiver: Receiver) -> None:
+    sender.feed(steady(0, 2, T, 8))
+    dispatcher = dispatching(sender, receiver, backoff_initial=300.0, backoff_max=300.0)
+    try:  # the receiver is down: the first attempt fails and the next is 150-300 s away
+        wait_for(lambda: sender.outbox()[0][3] == 1, "the first refused attempt")
+    finally:
+        dispatcher.stop()
+    receiver.start()
+    config = write_config(
+        tmp_path / "hook.yaml", sender.data_dir, receiver.url, backoff=300.0, max_attempts=5
+    )
+    waiting = cli("outbox", "drain", str(config), "--seconds", "1")
+    assert waiting.returncode == 1 and waiting.stdout.strip() == "outbox: 0 delivered, 1 pending, 0 dead"
+    drained = cli("outbox", "drain", str(config), "--now", "--seconds", "20")
+    assert drained.returncode == 0, drained.stderr
+    assert drained.stdout.strip() == "outbox: 1 delivered, 0 pending, 0 dead"
+    assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open")]

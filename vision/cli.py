@@ -24,6 +24,7 @@ from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
 from vision.rules.base import RuleError
+from vision.store import commands as store_commands
 from vision.tuning import commands as tuning_commands
 from vision.types import Frame, Transition
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
     tuning_commands.add_parsers(sub)
+    store_commands.add_parsers(sub)
     return parser
 
 

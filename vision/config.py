@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -69,6 +71,24 @@ Polygon = Annotated[
     at_most(MAX_POLYGON_POINTS, "points", "MAX_POLYGON_POINTS"),
     AfterValidator(_check_polygon),
 ]
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Seconds as a number, or a string such as "90s", "15m", "24h", "30d" (retention reads better so)."""
+    if not isinstance(value, str):
+        return value
+    match = DURATION.match(value)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a duration: use seconds (86400) or a number and s, m, h or d (24h)"
+        )
+    return float(match[1]) * UNIT_S[match[2]]
+
+
+Duration = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
 
 
 class CalibrationConfig(StrictModel):
@@ -420,13 +440,48 @@ class DispatchConfig(StrictModel):
         return secret
 
 
+class RetentionConfig(StrictModel):
+    """How long things are kept, in wall-clock time (this is about disk); null keeps them forever.
+
+    Open events are kept forever, with everything of theirs, and so is every message
+    not yet delivered (pending or dead) with its event and transition.
+    """
+
+    detections: Duration | None = Field(86400.0, description="Detection rows (one per box per frame).")
+    snapshots: Duration | None = Field(
+        30 * 86400.0,
+        description="Snapshot pictures (data_dir/snapshots/<event id>/), each counted from when it was "
+        "taken; an event not resolved keeps those of its latest transition.",
+    )
+    delivered_outbox: Duration | None = Field(
+        30 * 86400.0,
+        description="Delivered webhook messages (an event's last message stays while the event is kept).",
+    )
+    closed_events: Duration | None = Field(
+        30 * 86400.0,
+        description="Resolved events with their transitions, messages and remote ticket id, counted "
+        "from their last transition. Must be longer than events.reopen_window.",
+    )
+    interval: Duration = Field(60.0, description="Seconds between two pruning passes.")
+
+
 class StorageConfig(StrictModel):
-    """Where events, detections and snapshots are kept."""
+    """Where events, detections and snapshots are kept, and for how long."""
 
     data_dir: Annotated[Path, ENV_ALLOWED] = Field(
         Path("data"),
         description="Folder for the SQLite store (relative to the config file); may hold ${ENV_VAR} "
         "references.",
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description='Durations in seconds or as "15m", "24h", "30d".',
+    )
+    max_bytes: ByteSize | None = Field(
+        None,
+        description='Cap on the store (database pages in use and snapshots), e.g. "20GB"; when over, the '
+        "oldest detections, then snapshots of closed events, then closed events go first. The WAL (cut back "
+        "to 16 MB at each checkpoint) comes on top. None: no cap.",
     )
     checkpoint_interval: float = Field(
         10.0,
@@ -453,6 +508,17 @@ class Config(StrictModel):
     def _some_camera(self) -> Config:
         if not self.cameras:
             raise ValueError("no cameras: add at least one under 'cameras'")
+        return self
+
+    @model_validator(mode="after")
+    def _reopen_before_pruning(self) -> Config:
+        """A closed event pruned inside its reopen window would come back with its message numbers reused."""
+        kept = self.storage.retention.closed_events
+        if kept is not None and kept <= self.events.reopen_window:
+            raise ValueError(
+                f"storage.retention.closed_events ({kept:g} s) must be longer than events.reopen_window "
+                f"({self.events.reopen_window:g} s): a closed event may still reopen until then"
+            )
         return self
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 10.0
+WAL_KEEP_BYTES = 16 * 1024 * 1024  # a WAL grown past this (a big prune, a slow reader) shrinks back after
 
 
 def connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
@@ -22,8 +23,11 @@ def connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=not any_thread)
+    # only takes effect on a new file, and only before WAL mode is set: lets retention give pages back
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
     return db
 
 

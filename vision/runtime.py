@@ -1,7 +1,8 @@
 """The parts of a running service, wired once for ``street-vision run`` and ``street-vision serve``.
 
-One config gives one detector, one store, the dispatcher (when a webhook is set) and the
-pipeline; a committed transition wakes the dispatcher. Both commands build it here so
+One config gives one detector, one store, the dispatcher (when a webhook is set), the
+pruner (storage.retention, running from the start) and the pipeline; a committed
+transition wakes the dispatcher. Both commands build it here so
 they cannot drift apart.
 """
 
@@ -19,6 +20,7 @@ from vision.dispatch.dispatcher import Dispatcher
 from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
 from vision.store import Store
+from vision.store.retention import Pruner
 from vision.types import Detections, Frame, Transition
 
 log = logging.getLogger("vision")
@@ -32,12 +34,13 @@ def log_health(health: CameraHealth) -> None:
 
 @dataclass
 class Runtime:
-    """Detector, store, dispatcher and pipeline of one config."""
+    """Detector, store, dispatcher, pruner and pipeline of one config."""
 
     config: Config
     detector: Detector
     store: Store
     dispatcher: Dispatcher | None
+    pruner: Pruner
     pipeline: Pipeline
 
     @classmethod
@@ -75,13 +78,16 @@ class Runtime:
             on_health=on_health,
             on_inference=on_inference,
         )
-        return cls(config, detector, store, dispatcher, pipeline)
+        pruner = Pruner(store.path, config.storage)
+        pruner.start()
+        return cls(config, detector, store, dispatcher, pruner, pipeline)
 
     def close(self) -> None:
-        """Stop the dispatcher (after its attempt in flight) and close the store; only once the pipeline
-        has ended, so nothing writes to a closed store."""
+        """Stop the dispatcher (after its attempt in flight) and the pruner (after its batch), and close
+        the store; only once the pipeline has ended, so nothing writes to a closed store."""
         if self.dispatcher:
             self.dispatcher.stop()
+        self.pruner.stop()
         self.store.close()
 
     def write_heatmaps(self) -> None:

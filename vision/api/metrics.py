@@ -1,8 +1,10 @@
-"""``/metrics`` in Prometheus text format: camera rates and counters, inference latency, events, dispatch.
+"""``/metrics`` in Prometheus text format: camera rates and counters, inference latency, events, dispatch,
+the store's size and its pruning.
 
 Camera figures are read from the readers' health at scrape time and events and outbox
 figures from the store, so nothing is counted twice and a restart starts from what
-the store holds; only the inference latency is observed as it happens.
+the store holds; the inference latency, dead letters and pruning are counted as they
+happen (counters that restart at 0 with the process, as Prometheus expects).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from vision.db import connect
 from vision.ingest.health import CameraState
+from vision.store.retention import database_bytes
 
 if TYPE_CHECKING:
     from vision.runtime import Runtime
@@ -53,6 +56,7 @@ class _RuntimeCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._cameras()
         yield from self._store()
+        yield from self._retention()
 
     def _cameras(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         labels = ["camera"]
@@ -105,3 +109,41 @@ class _RuntimeCollector(Collector):
         for status, count in by_status:
             outbox.add_metric([status], count)
         yield outbox
+
+    def _retention(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        dispatcher = self.runtime.dispatcher
+        dead = CounterMetricFamily(
+            f"{PREFIX}_dispatch_dead_letters",
+            "Messages dead-lettered: permanent (the receiver refused it, a 4xx) or exhausted (max_attempts)",
+            labels=["reason"],
+        )
+        for reason in ("permanent", "exhausted"):
+            dead.add_metric([reason], dispatcher.dead_letters[reason] if dispatcher else 0)
+        yield dead
+        stats = self.runtime.pruner.stats()
+        size = GaugeMetricFamily(f"{PREFIX}_store_bytes", "Bytes on disk", labels=["part"])
+        size.add_metric(["database"], database_bytes(self.runtime.store.path))
+        if stats.sizes is not None:  # measured by the pruner's last pass (walking the folders costs)
+            size.add_metric(["snapshots"], stats.sizes.snapshots)
+        yield size
+        pruned = CounterMetricFamily(
+            f"{PREFIX}_store_pruned", "Rows (snapshots: pictures) removed by retention", labels=["what"]
+        )
+        for what, count in stats.pruned.to_record().items():
+            pruned.add_metric([what], count)
+        yield pruned
+        yield CounterMetricFamily(
+            f"{PREFIX}_store_prune_batches",
+            "Write transactions taken by the pruner",
+            value=stats.cost.batches,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_store_prune_seconds",
+            "Seconds the pruner held the write lock",
+            value=stats.cost.seconds,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_store_prune_batch_max_seconds",
+            "Longest pruner transaction: the longest a pipeline write waited for it",
+            value=stats.cost.longest,
+        )

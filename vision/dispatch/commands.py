@@ -39,6 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     a = actions.add_parser("drain", help="deliver what is pending, then exit (0 when all delivered)")
     a.add_argument("config", type=Path)
     a.add_argument("--seconds", type=float, default=60.0, help="give up after this long (default 60)")
+    a.add_argument(
+        "--now", action="store_true", help="retry pending messages now instead of waiting out their backoff"
+    )
     a.set_defaults(func=cmd_outbox_drain)
 
     env = os.environ.get
@@ -118,7 +121,12 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.dispatch.webhook_url:
         raise ConfigError([f"{args.config}: dispatch.webhook_url is not set: there is nowhere to deliver to"])
-    open_outbox(config).close()
+    db = open_outbox(config)
+    try:
+        if args.now:
+            outbox.due_now(db)
+    finally:
+        db.close()
     dispatcher = Dispatcher(store_path(config.storage.data_dir), config.dispatch)
     dispatcher.start()
     try:

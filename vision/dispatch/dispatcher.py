@@ -1,11 +1,15 @@
 """The dispatcher: a thread with its own SQLite connection that delivers the outbox.
 
 It only reads the outbox and records outcomes; the pipeline never waits for it. A
-failed attempt is retried with exponential backoff and jitter (wall clock: this is
-about the network), and after ``max_attempts`` the message is dead-lettered until an
-operator re-sends it. A crash at any point loses nothing: a message is marked
-delivered only after the receiver's 2xx answer, so at worst it is sent again, with
-the same idempotency key.
+failed attempt (a 5xx, a timeout, no connection, or 408/425/429) is retried with
+exponential backoff and jitter (wall clock: this is about the network), waiting at
+least what a 429/503's ``Retry-After`` asks; after ``max_attempts`` the message is
+dead-lettered until an operator re-sends it. Any other 4xx is the receiver refusing
+this message for good (a bad payload, a bad signature): it is dead-lettered at once,
+with the answer kept, instead of blocking its event for a day of retries. Either way
+only its own event's later messages wait behind it. A crash at any point loses
+nothing: a message is marked delivered only after the receiver's 2xx answer, so at
+worst it is sent again, with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from vision.config import DispatchConfig
@@ -50,6 +55,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
+        self.dead_letters: Counter[str] = Counter()  # by reason: permanent, exhausted (read by /metrics)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
@@ -112,17 +118,22 @@ class Dispatcher:
             return True
         attempts = message.attempts + 1
         error = answer.error or "failed"
-        if attempts >= self.config.max_attempts:
-            outbox.mark_failed(db, message, error, None)
+        if answer.permanent or attempts >= self.config.max_attempts:
+            reason = "permanent" if answer.permanent else "exhausted"
+            why = "refused for good" if answer.permanent else f"gave up after {attempts} attempts"
+            outbox.mark_failed(db, message, f"{why}: {error}", None)
+            self.dead_letters[reason] += 1
             log.error(
-                "dead-lettered %s %s after %d attempts: %s; re-send with: street-vision outbox resend CONFIG",
+                "dead-lettered %s %s (%s): %s; its event's later messages wait behind it; after a fix, "
+                "re-send with: street-vision outbox resend CONFIG",
                 message.kind,
                 message.key,
-                attempts,
+                why,
                 error,
             )
             return True
         delay = backoff(attempts, self.config.backoff_initial, self.config.backoff_max, self._rng)
+        delay = max(delay, answer.retry_after or 0.0)
         outbox.mark_failed(db, message, error, time.time() + delay)
         log.warning(
             "%s %s not delivered: %s; attempt %d of %d, next in %.1f s (kept in the outbox)",

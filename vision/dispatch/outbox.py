@@ -135,6 +135,13 @@ def resend(db: sqlite3.Connection, event_id: str | None = None) -> int:
     return cursor.rowcount
 
 
+def due_now(db: sqlite3.Connection) -> int:
+    """Make every pending message due now, cutting its backoff short (after the receiver is fixed)."""
+    with immediate(db):
+        cursor = db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE status = 'pending'")
+    return cursor.rowcount
+
+
 @dataclass(frozen=True, slots=True)
 class Counts:
     """How much of the outbox is where; ``blocked`` are pending behind a dead message of their event."""

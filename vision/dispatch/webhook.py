@@ -6,6 +6,7 @@ hidden) and what went wrong; the secret is only ever used to compute a signature
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from vision.secrets import redact_url
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 EXCERPT = 200  # characters of an error answer worth showing
+# 4xx answers that say "not now" rather than "never": timeout, too early, too many requests
+TRANSIENT_4XX = frozenset({408, 425, 429})
+RETRY_AFTER_MAX_S = 3600.0  # a Retry-After further out than this is taken as this
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,13 @@ class Answer:
     delivered: bool
     ticket_id: str | None = None
     error: str | None = None
+    status: int | None = None  # the HTTP status, when there was an answer
+    retry_after: float | None = None  # seconds the receiver asked to wait (429, 503)
+
+    @property
+    def permanent(self) -> bool:
+        """The receiver refused this message for good (a 4xx but 408/425/429): resending cannot help."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in TRANSIENT_4XX
 
 
 class WebhookClient:
@@ -57,13 +68,21 @@ class WebhookClient:
             " (redirects are not followed: set webhook_url to the final URL)" if response.is_redirect else ""
         )
         excerpt = " ".join(response.text[:EXCERPT].split())
-        return self._failed(f"HTTP {response.status_code}{hint}" + (f": {excerpt}" if excerpt else ""))
+        return Answer(
+            False,
+            error=self._error(f"HTTP {response.status_code}{hint}" + (f": {excerpt}" if excerpt else "")),
+            status=response.status_code,
+            retry_after=_retry_after(response) if response.status_code in (429, 503) else None,
+        )
 
     def close(self) -> None:
         self._http.close()
 
     def _failed(self, what: str) -> Answer:
-        return Answer(False, error=f"POST {self.shown_url}: {what}")
+        return Answer(False, error=self._error(what))
+
+    def _error(self, what: str) -> str:
+        return f"POST {self.shown_url}: {what}"
 
 
 def _reason(exc: httpx.HTTPError) -> str:
@@ -79,3 +98,19 @@ def _ticket_id(response: httpx.Response) -> str | None:
         return None
     value = data.get("ticket_id") if isinstance(data, dict) else None
     return str(value) if value is not None else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds from now (delta-seconds or an HTTP date), capped; None if absent or bad."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), RETRY_AFTER_MAX_S)

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS detections (
     label TEXT NOT NULL,
     score REAL NOT NULL,
     x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    track_id INTEGER NOT NULL
+    track_id INTEGER NOT NULL,
+    recorded_at REAL
 );
 CREATE INDEX IF NOT EXISTS detections_camera_pts ON detections (camera, pts);
 CREATE TABLE IF NOT EXISTS events (
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS events (
     reopens INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL,
     count INTEGER NOT NULL,
-    peak_count INTEGER NOT NULL
+    peak_count INTEGER NOT NULL,
+    updated_at REAL
 );
 CREATE TABLE IF NOT EXISTS transitions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,6 +75,7 @@ CREATE TABLE IF NOT EXISTS camera_state (
 );
 """
 
+DETECTION_COLUMNS = "run_id, camera, pts, class_id, label, score, x1, y1, x2, y2, track_id, recorded_at"
 EVENT_COLUMNS = (
     "event_id",
     "type",
@@ -109,8 +112,14 @@ class Store:
         _add_missing_columns(
             self.db,
             "events",
-            {"reopened_at": "REAL", "reopens": "INTEGER NOT NULL DEFAULT 0", "close_reason": "TEXT"},
+            {
+                "reopened_at": "REAL",
+                "reopens": "INTEGER NOT NULL DEFAULT 0",
+                "close_reason": "TEXT",
+                "updated_at": "REAL",
+            },
         )
+        _add_missing_columns(self.db, "detections", {"recorded_at": "REAL"})
         cursor = self.db.execute("INSERT INTO runs (config_path) VALUES (?)", (config_path,))
         self.run_id = int(cursor.lastrowid or 0)
 
@@ -128,10 +137,11 @@ class Store:
             detections.score.tolist(),
             *np.round(detections.xyxy, 1).T.tolist(),
             detections.track_id.tolist(),
+            [time.time()] * n,  # wall clock, for retention only
             strict=True,
         )
         with immediate(self.db):  # one commit per frame, not one per box
-            self.db.executemany("INSERT INTO detections VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(f"INSERT INTO detections ({DETECTION_COLUMNS}) VALUES ({'?,' * 11}?)", rows)
 
     def record(
         self, transitions: list[tuple[Transition, dict[str, Any]]], snapshot: Snapshot | None = None
@@ -150,10 +160,10 @@ class Store:
         values = [event[c] for c in EVENT_COLUMNS]
         placeholders = ",".join("?" * (len(EVENT_COLUMNS) + 1))
         updates = ",".join(f"{c}=excluded.{c}" for c in EVENT_COLUMNS[1:])
-        self.db.execute(
-            f"INSERT INTO events (run_id,{','.join(EVENT_COLUMNS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(event_id) DO UPDATE SET {updates}",
-            [self.run_id, *values],
+        self.db.execute(  # updated_at: wall clock, for retention only
+            f"INSERT INTO events (run_id,updated_at,{','.join(EVENT_COLUMNS)}) VALUES (?,{placeholders}) "
+            f"ON CONFLICT(event_id) DO UPDATE SET updated_at=excluded.updated_at,{updates}",
+            [self.run_id, time.time(), *values],
         )
         cursor = self.db.execute(
             "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
