@@ -167,3 +167,53 @@ def test_tracker_ids_and_the_background_model_survive_a_restore(tmp_path: Path) 
         np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
     np.testing.assert_array_equal(unit.analysis.scene.heatmap.grid, restored.analysis.scene.heatmap.grid)
     assert restored.analysis.tracker.state() == unit.analysis.tracker.state() != {"next_id": 0}
+
+
+def test_a_reported_fix_is_verified_by_the_camera() -> None:
+    from vision.types import Report
+
+    unit = CameraUnit("cam", camera(CROWD), NAMES, events(verify_within=5.0))
+    (opened,) = run(unit, 0.0, 3.0, 4)
+    event_id = opened.event["event_id"]
+    assert unit.report("no-such-event", Report.HANDLED) is None
+    assert unit.report(event_id, Report.ACKNOWLEDGED) == []
+    assert unit.report(event_id, Report.HANDLED) == []  # the camera now checks the fix
+    (event,) = unit.open_events()
+    assert (event.report, event.verification) == (Report.HANDLED, "pending")
+    # the crowd is gone: after close_after of seen absence it closes as a verified fix
+    (close,) = run(unit, 3.5, 7.0, 0)
+    assert close.event["close_reason"] == "verified_fixed" and close.event["verification"] == "passed"
+    assert close.event["report"] == "handled"
+
+
+def test_a_fix_the_camera_does_not_see_sends_the_ticket_back() -> None:
+    from vision.types import Report
+
+    unit = CameraUnit("cam", camera(CROWD), NAMES, events(verify_within=5.0))
+    (opened,) = run(unit, 0.0, 3.0, 4)
+    assert unit.report(opened.event["event_id"], Report.HANDLED) == []
+    assert unit.unknown(100.0) == []  # dark time does not count towards the verification
+    still = run(unit, 100.5, 110.0, 4)  # the crowd is still there
+    (back,) = still
+    assert back.kind == "reopen" and back.event["event_id"] == opened.event["event_id"]
+    assert back.event["verification"] == "failed" and back.event["failed_verifications"] == 1
+    assert back.pts >= 100.5 + 5.0  # five seconds of watching after the report, the outage not counted
+    # a snapshot keeps a verification under way
+    assert unit.report(opened.event["event_id"], Report.HANDLED) == []
+    restored = CameraUnit("cam", camera(CROWD), NAMES, events(verify_within=5.0, restart_grace=0.0))
+    restored.restore(through_json(unit.snapshot()), stored([opened, *still]), gap=0.0)
+    (again,) = run(restored, 0.0, 8.0, 4)
+    assert again.event["verification"] == "failed" and again.event["failed_verifications"] == 2
+
+
+def test_rejected_and_cancelled_close_at_once_with_that_reason() -> None:
+    from vision.types import Report
+
+    for report, reason in ((Report.REJECTED, "rejected"), (Report.CANCELLED, "cancelled")):
+        unit = CameraUnit("cam", camera(CROWD), NAMES, events(reopen_window=60.0))
+        (opened,) = run(unit, 0.0, 3.0, 4)
+        (close,) = unit.report(opened.event["event_id"], report)
+        assert close.kind == "close" and close.event["close_reason"] == reason and close.pts == 3.0
+        assert unit.open_events() == []
+        later = run(unit, 3.5, 6.0, 4)  # a false alarm never reopens: a new event if it comes back
+        assert [t.kind for t in later] == ["open"] and later[0].event["event_id"] != opened.event["event_id"]

@@ -26,6 +26,9 @@ EVENT = {
     "count": 5,
     "peak_count": 5,
     "close_reason": None,
+    "report": None,
+    "verification": None,
+    "failed_verifications": 0,
 }
 
 
@@ -55,7 +58,12 @@ def test_without_dispatch_there_is_no_outbox_message(tmp_path: Path) -> None:
 
 def test_a_store_from_before_reopening_gains_the_columns_and_keeps_its_rows(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / "street-vision.sqlite")
-    columns = [c for c in EVENT if c not in ("reopened_at", "reopens", "close_reason")]
+    columns = [
+        c
+        for c in EVENT
+        if c
+        not in ("reopened_at", "reopens", "close_reason", "report", "verification", "failed_verifications")
+    ]
     rest = ", ".join(columns[1:])
     old.execute(f"CREATE TABLE events (run_id INTEGER NOT NULL, event_id TEXT PRIMARY KEY, {rest})")
     old.execute(

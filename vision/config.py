@@ -394,6 +394,13 @@ class EventsConfig(StrictModel):
         description="An open event of which nothing was seen (camera dark, subject hidden) for this long "
         "closes with reason `expired` (default 3 days); 0 never.",
     )
+    verify_within: float = Field(
+        300.0,
+        gt=0,
+        description="After the ticketing side reports a ticket `handled`, the camera must see the condition "
+        "gone within this many seconds of watching: then it closes `verified_fixed`; if it still sees "
+        "it, the ticket goes back (a `reopen` with verification `failed`).",
+    )
     restart_grace: float = Field(
         15.0,
         ge=0,

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from vision.camera.analysis import CameraAnalysis
@@ -50,7 +51,7 @@ from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
 from vision.secrets import redact_text
 from vision.store import Store
-from vision.types import CloseReason, Detections, EventState, Frame, Transition
+from vision.types import CloseReason, Detections, EventState, Frame, Report, Transition
 
 log = logging.getLogger(__name__)
 WAIT = 0.2  # seconds to sleep when no camera has a frame ready (bounds how late stop() is noticed)
@@ -174,7 +175,7 @@ class Pipeline:
         self.on_detections = on_detections
         self.on_health = on_health
         self.on_inference = on_inference  # seconds of one detector call, frames in its batch
-        self._commands: queue.Queue[tuple[str, CameraConfig, threading.Event]] = queue.Queue()
+        self._commands: queue.Queue[tuple[Callable[[], None], threading.Event]] = queue.Queue()
         self._applying = threading.Lock()  # commands are applied by one thread at a time
         self._running = False
         self._ready = threading.Event()  # set by any reader with a frame ready
@@ -259,29 +260,63 @@ class Pipeline:
             CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
         except Exception as exc:  # whatever a rule raises about its config: its message names the key
             raise ValueError(str(exc)) from exc
+        self._command(partial(self._apply_camera, camera_id, camera), f"camera {camera_id}: the edit", wait)
+
+    def apply_reports(self, camera_id: str, wait: float = 10.0) -> None:
+        """Apply the camera's inbound reports that the store holds and has not applied yet (the API
+        wrote one), between two rounds; waits (up to ``wait`` seconds) until they are applied."""
+        if camera_id not in self.workers:
+            raise KeyError(camera_id)
+        self._command(partial(self._apply_reports, camera_id), f"camera {camera_id}: the report", wait)
+
+    def _command(self, apply: Callable[[], None], what: str, wait: float) -> None:
+        """Hand ``apply`` to the pipeline's thread (or run it here when the pipeline does not run)."""
         done = threading.Event()
-        self._commands.put((camera_id, camera, done))
+        self._commands.put((apply, done))
         if self._running:
             self._ready.set()  # an idle pipeline looks now
             if not done.wait(wait):
-                raise TimeoutError(f"camera {camera_id}: the pipeline did not take the edit in {wait:g} s")
+                raise TimeoutError(f"{what}: the pipeline did not take it in {wait:g} s")
         else:
             self._apply_commands()
 
     def _apply_commands(self) -> None:
-        """Apply the zone edits that came in, between two rounds: closes for what they removed."""
+        """Apply the commands that came in (zone edits, inbound reports), between two rounds."""
         with self._applying:
             while not self._commands.empty():
-                camera_id, camera, done = self._commands.get()
-                worker = self.workers[camera_id]
-                closes = worker.unit.reconfigure(camera)
-                zones = worker.unit.analysis.scene.zones
-                self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
-                worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
-                log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
-                self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
-                self._views[camera_id] = self._view(worker)
-                done.set()
+                apply, done = self._commands.get()
+                try:
+                    apply()
+                finally:
+                    done.set()
+
+    def _apply_camera(self, camera_id: str, camera: CameraConfig) -> None:
+        """New zones and rules: closes for what they removed, then the camera's new view."""
+        worker = self.workers[camera_id]
+        closes = worker.unit.reconfigure(camera)
+        zones = worker.unit.analysis.scene.zones
+        self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
+        worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
+        log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
+        self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+        self._views[camera_id] = self._view(worker)
+
+    def _apply_reports(self, camera_id: str) -> None:
+        """The camera's pending inbound reports, in order, committed with what they caused (a close,
+        or a verification under way in the unit's state) and marked applied in the same transaction."""
+        worker = self.workers[camera_id]
+        pending = self.store.pending_reports(camera_id)
+        if not pending:
+            return
+        transitions, changed = [], {}
+        for _, event_id, status in pending:
+            transitions += worker.unit.report(event_id, Report(status)) or []
+            event = worker.unit.event(event_id)
+            if event is not None:  # still open: its report or verification changed
+                changed[event_id] = event.to_record()
+        keys = tuple(key for key, _, _ in pending)
+        self._emit(worker, transitions, worker.unit.analysis.scene.last_frame, keys, tuple(changed.values()))
+        log.info("camera %s: applied %d inbound report(s)", camera_id, len(keys))
 
     @staticmethod
     def _view(worker: CameraWorker) -> CameraView:
@@ -314,6 +349,7 @@ class Pipeline:
                 f", closed {len(closes)}" if closes else "",
             )
             self._emit(worker, closes, None)
+            self._apply_reports(worker.camera_id)  # reports that came while nobody ran the camera
         for camera_id in sorted(self.store.cameras() - set(self.workers)):
             enabled = camera_id in self.config.cameras
             reason = CloseReason.CAMERA_DISABLED if enabled else CloseReason.CAMERA_REMOVED
@@ -482,14 +518,22 @@ class Pipeline:
             worker.checkpointed = frame.pts
             self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
 
-    def _emit(self, worker: CameraWorker, transitions: list[Transition], frame: Frame | None) -> None:
-        """Commit one frame's transitions with the unit's state after them, then report them."""
-        if not transitions:
+    def _emit(
+        self,
+        worker: CameraWorker,
+        transitions: list[Transition],
+        frame: Frame | None,
+        applied: tuple[str, ...] = (),
+        changed: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        """Commit one frame's transitions (and the inbound reports that caused them) with the unit's
+        state after them, then report them."""
+        if not transitions and not applied:
             return
         # live cameras: when it happened, for humans (pts stays the clock)
-        payloads = self.recorder.record(
-            transitions, frame, worker.wall_time(transitions[-1].pts), worker.unit.snapshot(False)
-        )
+        wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
+        state = worker.unit.snapshot(False)
+        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed)
         self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:

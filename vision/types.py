@@ -190,6 +190,27 @@ class CloseReason(StrEnum):
     CAMERA_REMOVED = "camera_removed"  # its camera is no longer in the config
     CAMERA_DISABLED = "camera_disabled"  # its camera is in the config with enabled: false
     EXPIRED = "expired"  # nothing seen of it (camera dark, subject hidden) for events.expire_after
+    VERIFIED_FIXED = "verified_fixed"  # a worker reported it handled, then the camera saw it gone
+    REJECTED = "rejected"  # the ticketing side said it is not a real problem (a false alarm)
+    CANCELLED = "cancelled"  # the ticketing side cancelled the ticket
+
+
+class Report(StrEnum):
+    """What the ticketing side reports about an event (inbound status)."""
+
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    HANDLED = "handled"  # the worker says it is fixed: the camera verifies
+    REJECTED = "rejected"  # not a real problem
+    CANCELLED = "cancelled"
+
+
+class Verification(StrEnum):
+    """Where the camera's check of a worker's fix stands."""
+
+    PENDING = "pending"  # reported handled; the camera has not yet seen the condition gone
+    PASSED = "passed"  # seen gone: closed verified_fixed
+    FAILED = "failed"  # still seen after events.verify_within: the ticket went back
 
 
 class EventState(StrEnum):
@@ -220,6 +241,9 @@ class Event:
     count: int = 0
     peak_count: int = 0
     close_reason: CloseReason | None = None  # set on close, cleared by a reopen
+    report: Report | None = None  # the latest status the ticketing side reported
+    verification: Verification | None = None  # the camera's check of a fix reported handled
+    failed_verifications: int = 0  # fixes reported that the camera did not confirm
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -238,12 +262,15 @@ class Event:
             "count": self.count,
             "peak_count": self.peak_count,
             "close_reason": None if self.close_reason is None else self.close_reason.value,
+            "report": None if self.report is None else self.report.value,
+            "verification": None if self.verification is None else self.verification.value,
+            "failed_verifications": self.failed_verifications,
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Event:
         """The event back from :meth:`to_record` (a restore from the store)."""
-        reason = record.get("close_reason")
+        reason, report, verification = (record.get(k) for k in ("close_reason", "report", "verification"))
         return cls(
             event_id=record["event_id"],
             rule=record["type"],
@@ -260,6 +287,9 @@ class Event:
             count=int(record["count"]),
             peak_count=int(record["peak_count"]),
             close_reason=None if reason is None else CloseReason(reason),
+            report=None if report is None else Report(report),
+            verification=None if verification is None else Verification(verification),
+            failed_verifications=int(record.get("failed_verifications", 0)),
         )
 
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 
 from vision.api.auth import Reader
-from vision.api.models import Event, EventDetail, Snapshots, TransitionOut
+from vision.api.models import Event, EventDetail, ReportOut, Snapshots, TransitionOut
 from vision.api.state import Database, ServiceDep
-from vision.store import EVENT_COLUMNS
+from vision.store import EVENT_COLUMNS, reports
 
 router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Reader])
 EVENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -98,7 +98,8 @@ def get_event(event_id: EventId, db: Database) -> EventDetail:
                 snapshots=_snapshots(event_id, payload),
             )
         )
-    return EventDetail(**_event(row).model_dump(), transitions=transitions)
+    history = [ReportOut(**r) for r in reports.history(db, event_id)]
+    return EventDetail(**_event(row).model_dump(), transitions=transitions, reports=history)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -84,8 +84,42 @@ class Event(BaseModel):
     wall_time: str | None = Field(description="when its first transition happened (live cameras)")
 
 
+class ReportOut(BaseModel):
+    status: str = Field(description="acknowledged, in_progress, handled, rejected or cancelled")
+    note: str | None
+    ticket_id: str | None
+    received_at: str = Field(description="ISO 8601 UTC, when the service received it")
+    applied: bool = Field(description="taken in by the camera (false until its pipeline has applied it)")
+
+
 class EventDetail(Event):
     transitions: list[TransitionOut]
+    reports: list[ReportOut] = Field(description="what the ticketing side reported, oldest first")
+
+
+class ReportIn(BaseModel):
+    """What the ticketing system reports about one event (signed like street-vision's own webhook)."""
+
+    model_config = {"extra": "forbid"}
+
+    status: Literal["acknowledged", "in_progress", "handled", "rejected", "cancelled"] = Field(
+        description="handled: the worker says it is fixed, and the camera verifies it; rejected: not a "
+        "real problem (closes it as a false alarm); cancelled: closes it; the others are noted."
+    )
+    note: str | None = Field(None, max_length=500, description="free text for the event's history")
+    ticket_id: str | None = Field(
+        None, max_length=100, pattern=r"^[\x21-\x7e]+$", description="your ticket id"
+    )
+
+
+class ReportReceipt(BaseModel):
+    event_id: str
+    status: str
+    duplicate: bool = Field(description="this Idempotency-Key was received before: nothing applied again")
+    applied: bool = Field(description="the camera has taken it in (else: when its pipeline runs it)")
+    state: str = Field(description="the event's state after it: open or resolved")
+    close_reason: str | None
+    verification: str | None = Field(description="pending after handled; passed or failed later")
 
 
 class OutboxMessage(BaseModel):

@@ -58,6 +58,7 @@ class CameraAnalysis:
                 events.reopen_window,
                 rule.config.cooldown,
                 events.expire_after,
+                events.verify_within,
             )
             for rule in self.rules
         }

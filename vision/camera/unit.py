@@ -32,7 +32,7 @@ from vision.camera.analysis import CameraAnalysis
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Key, Lifecycle
 from vision.scene.zones import polygon_iou
-from vision.types import CloseReason, Condition, Detections, Event, Frame, Observation, Transition
+from vision.types import CloseReason, Condition, Detections, Event, Frame, Observation, Report, Transition
 
 SNAPSHOT_VERSION = 1
 SAME_PLACE_IOU = 0.5  # a redrawn zone overlapping its old self less than this is another place
@@ -107,6 +107,19 @@ class CameraUnit:
 
     def open_events(self) -> list[Event]:
         return self.lifecycle.open_events()
+
+    def event(self, event_id: str) -> Event | None:
+        """The event of an episode under way, if one carries ``event_id``."""
+        key = self.lifecycle.find(event_id)
+        return None if key is None else self.lifecycle.tracks[key].event
+
+    def report(self, event_id: str, report: Report) -> list[Transition] | None:
+        """What the ticketing side reports about one of this camera's events, applied between frames at
+        the camera's last time; None when no episode under way carries that event (closed already)."""
+        key = self.lifecycle.find(event_id)
+        if key is None:
+            return None
+        return self.lifecycle.report(key, report, self.last_pts or 0.0)
 
     # -- configuration ------------------------------------------------------------------------
 

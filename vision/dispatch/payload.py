@@ -23,7 +23,16 @@ from vision.dispatch.outbox import Message
 VERSION = 2
 SCHEMA_ID = "https://street-vision.invalid/schemas/webhook-payload/v2.json"
 CloseReasonName = Literal[
-    "resolved", "zone_removed", "zone_changed", "rule_removed", "camera_removed", "camera_disabled", "expired"
+    "resolved",
+    "zone_removed",
+    "zone_changed",
+    "rule_removed",
+    "camera_removed",
+    "camera_disabled",
+    "expired",
+    "verified_fixed",
+    "rejected",
+    "cancelled",
 ]
 
 
@@ -74,8 +83,18 @@ class EventRecord(_Strict):
         description="Why it closed, on a close (null otherwise): resolved (the camera saw the condition "
         "gone for close_after seconds), zone_removed, zone_changed (redrawn to another place), "
         "rule_removed, camera_removed, camera_disabled, expired (nothing seen of it for "
-        "events.expire_after). Only a resolved event may reopen."
+        "events.expire_after), verified_fixed (reported handled, then seen gone), rejected (a false "
+        "alarm, as the ticketing side said), cancelled. Only a resolved or verified_fixed event may reopen."
     )
+    report: Literal["acknowledged", "in_progress", "handled", "rejected", "cancelled"] | None = Field(
+        description="The latest status the ticketing side reported for this event (inbound), or null."
+    )
+    verification: Literal["pending", "passed", "failed"] | None = Field(
+        description="The camera's check of a fix reported `handled`: pending until it sees the condition "
+        "gone (passed: the close says verified_fixed) or still sees it after events.verify_within "
+        "(failed: a reopen sends the ticket back)."
+    )
+    failed_verifications: int = Field(ge=0, description="Reported fixes the camera did not confirm.")
 
 
 class Snapshots(_Strict):

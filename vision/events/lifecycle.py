@@ -23,7 +23,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from vision.types import CloseReason, Condition, Detections, Event, EventState, Observation, Transition
+from vision.types import (
+    CloseReason,
+    Condition,
+    Detections,
+    Event,
+    EventState,
+    Observation,
+    Report,
+    Transition,
+    Verification,
+)
 
 Key = tuple[str, str, str, str]  # camera, zone, rule, subject
 
@@ -38,6 +48,7 @@ class Timers:
     reopen_window: float  # 0: a closed event never reopens
     cooldown: float = 0.0  # after a close, no new event of this rule in this zone for this long
     expire_after: float = 0.0  # an open event seen neither present nor absent this long closes; 0 never
+    verify_within: float = 300.0  # after a report of "handled": seconds of watching to see it gone
 
 
 @dataclass(slots=True)
@@ -51,6 +62,7 @@ class _Track:
     reopening: bool = False  # the episode continues a recently resolved event
     reported_count: int = 0
     reported_at: float = 0.0
+    verify_left: float | None = None  # seconds of watching left to see a reported fix hold
 
 
 @dataclass(slots=True)
@@ -90,10 +102,13 @@ class Lifecycle:
             if not track.pending and timers.expire_after > 0 and unseen >= timers.expire_after:
                 return [self.close(key, CloseReason.EXPIRED, obs.pts)]
             return []
+        seen = 0.0 if track.paused else obs.pts - track.last_pts  # healthy time since the last verdict
         if obs.condition is not track.condition:
             track.condition, track.held = obs.condition, 0.0
-        elif not track.paused:
-            track.held += obs.pts - track.last_pts
+        else:
+            track.held += seen
+        if track.verify_left is not None:
+            track.verify_left -= seen
         track.last_pts, track.paused = obs.pts, False
         event = track.event
         if obs.condition is Condition.TRUE:
@@ -102,6 +117,8 @@ class Lifecycle:
             if track.pending:
                 return self._maybe_open(key, track, obs, timers)
             event.state = EventState.OPEN
+            if track.verify_left is not None and track.verify_left <= 0:
+                return [self._fix_failed(track, obs)]
             return self._maybe_update(track, obs, timers)
         # FALSE
         if track.pending:  # a blip: forget it (a resolved event stays reopenable until its window ends)
@@ -110,17 +127,52 @@ class Lifecycle:
         event.state = EventState.RESOLVING
         if track.held >= timers.close_after:
             event.count = obs.count
-            return [self.close(key, CloseReason.RESOLVED, obs.pts, obs.boxes)]
+            verified = event.verification is Verification.PENDING
+            reason = CloseReason.VERIFIED_FIXED if verified else CloseReason.RESOLVED
+            return [self.close(key, reason, obs.pts, obs.boxes)]
         return []
 
+    def report(self, key: Key, report: Report, pts: float) -> list[Transition]:
+        """What the ticketing side says about the open event of ``key``: ``handled`` starts the camera's
+        verification of the fix; ``rejected`` and ``cancelled`` close it now; the others are noted."""
+        track = self.tracks.get(key)
+        if track is None or track.pending:
+            return []  # closed already (or never reported): the store keeps the report in the history
+        track.event.report = report
+        if report is Report.REJECTED:
+            return [self.close(key, CloseReason.REJECTED, pts)]
+        if report is Report.CANCELLED:
+            return [self.close(key, CloseReason.CANCELLED, pts)]
+        if report is Report.HANDLED:
+            track.event.verification = Verification.PENDING
+            track.verify_left = self.timers[key[:3]].verify_within
+        return []
+
+    @staticmethod
+    def _fix_failed(track: _Track, obs: Observation) -> Transition:
+        """The condition is still there ``verify_within`` after the fix was reported: the ticket goes back."""
+        event = track.event
+        event.verification, track.verify_left = Verification.FAILED, None
+        event.failed_verifications += 1
+        track.reported_count, track.reported_at = obs.count, obs.pts
+        return Transition("reopen", obs.pts, event.to_record(), obs.boxes)
+
+    def find(self, event_id: str) -> Key | None:
+        """The key of the episode under way that carries ``event_id``, if any."""
+        return next((key for key, t in self.tracks.items() if t.event.event_id == event_id), None)
+
     def close(self, key: Key, reason: CloseReason, pts: float, boxes: Detections | None = None) -> Transition:
-        """Close the open event of ``key`` now, saying why; only a ``resolved`` one may reopen."""
+        """Close the open event of ``key`` now, saying why; only one seen gone (``resolved``,
+        ``verified_fixed``) may reopen."""
         track = self.tracks.pop(key)
         event = track.event
         event.state, event.resolved_at, event.close_reason = EventState.RESOLVED, pts, reason
+        if event.verification is Verification.PENDING:
+            event.verification = Verification.PASSED if reason is CloseReason.VERIFIED_FIXED else None
         self.last_close[key[:3]] = pts
         timers = self.timers.get(key[:3])
-        if reason is CloseReason.RESOLVED and timers is not None and timers.reopen_window > 0:
+        seen_gone = reason in (CloseReason.RESOLVED, CloseReason.VERIFIED_FIXED)
+        if seen_gone and timers is not None and timers.reopen_window > 0:
             closed = self.closed.setdefault(key[0], _Closed())
             closed.events[key] = event
             heapq.heappush(closed.expiry, (pts + timers.reopen_window, next(self._tie), key, event))
@@ -155,6 +207,7 @@ class Lifecycle:
                     "reopening": t.reopening,
                     "reported_count": t.reported_count,
                     "reported_at": t.reported_at,
+                    "verify_left": t.verify_left,
                 }
                 for key, t in self.tracks.items()
             ],
@@ -181,6 +234,7 @@ class Lifecycle:
                 reopening=bool(item["reopening"]),
                 reported_count=int(item["reported_count"]),
                 reported_at=float(item["reported_at"]),
+                verify_left=item.get("verify_left"),
             )
         for item in state["closed"]:
             key, event = _key(item["key"]), Event.from_record(item["event"])
@@ -234,7 +288,7 @@ class Lifecycle:
         if track.reopening:
             self.closed[obs.camera_id].events.pop(key, None)
             event.state, event.reopened_at, event.resolved_at = EventState.OPEN, obs.pts, None
-            event.close_reason = None
+            event.close_reason, event.verification = None, None
             event.reopens += 1
             return [Transition("reopen", obs.pts, event.to_record(), obs.boxes)]
         event.state, event.opened_at = EventState.OPEN, obs.pts

@@ -43,15 +43,18 @@ class TransitionRecorder:
         frame: Frame | None,
         wall_time: str | None = None,
         state: Snapshot | None = None,
+        applied: tuple[str, ...] = (),
+        changed: tuple[dict[str, Any], ...] = (),
     ) -> list[dict[str, Any]]:
         """Store one frame's transitions (with the camera's ``state`` after them) in one commit; return
         their payloads (what ``--jsonl`` prints and the webhook carries).
 
         ``frame`` is the picture of the moment (None when there is none: a camera that never
         showed one, or a close on start-up: no snapshots then); ``wall_time`` is when it happened
-        by the clock of a live camera."""
+        by the clock of a live camera; ``applied`` the inbound reports that caused them, ``changed``
+        the event records they changed without a transition."""
         payloads = [self._payload(t, frame, wall_time) for t in transitions]
-        self.store.record(list(zip(transitions, payloads, strict=True)), state)
+        self.store.record(list(zip(transitions, payloads, strict=True)), state, applied, changed)
         return payloads
 
     def _payload(self, transition: Transition, frame: Frame | None, wall_time: str | None) -> dict[str, Any]:

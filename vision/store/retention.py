@@ -34,7 +34,7 @@ from vision.db import connect, immediate
 log = logging.getLogger(__name__)
 
 # Every table keyed by event_id: a pruned event's rows go from all of them (events last).
-EVENT_TABLES = ("remote_tickets", "outbox", "transitions", "events")
+EVENT_TABLES = ("reports", "remote_tickets", "outbox", "transitions", "events")
 BATCH_ROWS = 2000  # detection or outbox rows per write transaction
 EVENTS_PER_BATCH = 200  # closed events per write transaction (each with a few transitions and messages)
 VACUUM_PAGES = 2000  # pages handed back per write transaction (8 MB with 4 KiB pages)

@@ -21,6 +21,7 @@ import numpy as np
 from vision.camera.unit import Snapshot
 from vision.db import connect, immediate
 from vision.dispatch import outbox
+from vision.store import reports
 from vision.types import Detections, Event, Transition
 
 SCHEMA = """
@@ -92,6 +93,9 @@ EVENT_COLUMNS = (
     "count",
     "peak_count",
     "close_reason",
+    "report",
+    "verification",
+    "failed_verifications",
 )
 
 
@@ -109,6 +113,7 @@ class Store:
         self.db = connect(self.path, any_thread)  # any_thread: built in one thread, used in another
         self.db.executescript(SCHEMA)
         self.db.executescript(outbox.SCHEMA)
+        self.db.executescript(reports.SCHEMA)
         _add_missing_columns(
             self.db,
             "events",
@@ -116,6 +121,9 @@ class Store:
                 "reopened_at": "REAL",
                 "reopens": "INTEGER NOT NULL DEFAULT 0",
                 "close_reason": "TEXT",
+                "report": "TEXT",
+                "verification": "TEXT",
+                "failed_verifications": "INTEGER NOT NULL DEFAULT 0",
                 "updated_at": "REAL",
             },
         )
@@ -144,19 +152,42 @@ class Store:
             self.db.executemany(f"INSERT INTO detections ({DETECTION_COLUMNS}) VALUES ({'?,' * 11}?)", rows)
 
     def record(
-        self, transitions: list[tuple[Transition, dict[str, Any]]], snapshot: Snapshot | None = None
+        self,
+        transitions: list[tuple[Transition, dict[str, Any]]],
+        snapshot: Snapshot | None = None,
+        applied: tuple[str, ...] = (),
+        changed: tuple[dict[str, Any], ...] = (),
     ) -> None:
-        """Upsert the events, append the transitions (and their outbox messages) and, when given, the
-        camera's snapshot after them, in one transaction: the store never says a ticket is open that
-        the camera's state does not carry, nor the other way round."""
+        """Upsert the events, append the transitions (and their outbox messages), save the camera's
+        snapshot after them and mark the inbound reports that caused them ``applied``, in one
+        transaction: the store never says a ticket is open that the camera's state does not carry,
+        nor the other way round, and a report is applied exactly once. ``changed`` are event records
+        that changed without a transition (a verification under way)."""
         with immediate(self.db):
+            for event in changed:
+                self._upsert_event(event)
             for transition, payload in transitions:
                 self._record(transition, payload)
-            if snapshot is not None and transitions:
-                self._save_state(transitions[0][0].event["camera"], snapshot)
+            camera = snapshot.state.get("camera") if snapshot is not None else None
+            if snapshot is not None and (transitions or applied):
+                self._save_state(camera or transitions[0][0].event["camera"], snapshot)
+            reports.mark_applied(self.db, list(applied))
+
+    def pending_reports(self, camera: str) -> list[tuple[str, str, str]]:
+        """(key, event id, status) of the camera's inbound reports not applied yet."""
+        return reports.pending(self.db, camera)
 
     def _record(self, transition: Transition, payload: dict[str, Any]) -> None:
         event = transition.event
+        self._upsert_event(event)
+        cursor = self.db.execute(
+            "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
+            (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
+        )
+        if self.dispatch:
+            outbox.enqueue(self.db, int(cursor.lastrowid or 0), event["event_id"])
+
+    def _upsert_event(self, event: dict[str, Any]) -> None:
         values = [event[c] for c in EVENT_COLUMNS]
         placeholders = ",".join("?" * (len(EVENT_COLUMNS) + 1))
         updates = ",".join(f"{c}=excluded.{c}" for c in EVENT_COLUMNS[1:])
@@ -165,12 +196,6 @@ class Store:
             f"ON CONFLICT(event_id) DO UPDATE SET updated_at=excluded.updated_at,{updates}",
             [self.run_id, time.time(), *values],
         )
-        cursor = self.db.execute(
-            "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?)",
-            (event["event_id"], transition.kind, transition.pts, json.dumps(payload)),
-        )
-        if self.dispatch:
-            outbox.enqueue(self.db, int(cursor.lastrowid or 0), event["event_id"])
 
     def checkpoint(self, camera: str, snapshot: Snapshot) -> None:
         """Save a camera's snapshot between transitions (timers under way, background model)."""

@@ -5,9 +5,10 @@ was live, the event it shows), so a label can always be traced back to what the 
 saw. Stream seconds are the same clock the pipeline stored its detections on.
 
 Events are labelled examples: each transition's clean snapshot shows the situation the
-rule raised a ticket for (or, on a close, the scene with it gone). A ticket closed *as
-false* (an operator saying "not litter") would make a hard negative; the product does not
-record such a close yet, so every event frame is mined the same way for now.
+rule raised a ticket for (or, on a close, the scene with it gone). A ticket the ticketing
+side *rejected* (a worker or operator saying "not a real problem": the event closed with
+reason ``rejected``) is a hard negative: its frames carry ``hard_negative: true`` in the
+manifest, so an annotator checks what the model wrongly took for a problem there.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
     db = _open_store(data_dir)
     try:
         rows = db.execute("SELECT kind, pts, payload FROM transitions ORDER BY seq").fetchall()
+        rejected = {r[0] for r in db.execute("SELECT event_id FROM events WHERE close_reason = 'rejected'")}
     finally:
         db.close()
     for kind, pts, payload in rows:
@@ -89,7 +91,12 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
             origin=clean,
             pts=float(pts),
             wall_time=record.get("wall_time"),
-            event={"event_id": event["event_id"], "event_type": event["type"], "transition": kind},
+            event={
+                "event_id": event["event_id"],
+                "event_type": event["type"],
+                "transition": kind,
+                **({"hard_negative": True} if event["event_id"] in rejected else {}),
+            },
         )
 
 

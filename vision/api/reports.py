@@ -1,0 +1,90 @@
+"""Inbound reports: the ticketing system tells the service what became of a ticket.
+
+``POST /api/events/{event_id}/reports`` is signed like street-vision's own webhook (HMAC-
+SHA256 with ``dispatch.secret`` over timestamp and body, an Idempotency-Key), not with a
+bearer token: it is the ticketing system, not an operator, that calls it. A report is
+stored first (a repeated key is answered as a duplicate), then the pipeline applies it to
+the camera that holds the event between two frames: ``handled`` starts the camera's
+verification of the fix, ``rejected`` and ``cancelled`` close the event.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from vision.api.events import EventId
+from vision.api.models import ReportIn, ReportReceipt
+from vision.api.state import Service, ServiceDep
+from vision.db import connect, immediate
+from vision.dispatch.signed import signed_body
+from vision.dispatch.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from vision.store import reports
+
+router = APIRouter(tags=["reports"])
+MAX_REPORT = 16 * 1024  # bytes
+TOLERANCE = 300.0  # seconds between the sender's clock and ours
+ANSWERS = {
+    400: {"description": "missing or malformed Idempotency-Key"},
+    401: {"description": "missing, malformed, stale or wrong signature"},
+    404: {"description": "no such event"},
+    413: {"description": "body too large"},
+    403: {"description": "inbound reports are off: the config has no dispatch.secret"},
+}
+
+
+@router.post("/api/events/{event_id}/reports", response_model=ReportReceipt, responses=ANSWERS)
+async def report(
+    event_id: EventId,
+    request: Request,
+    svc: ServiceDep,
+    timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
+    key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
+) -> ReportReceipt:
+    """Report acknowledged, in_progress, handled, rejected or cancelled for one event."""
+    secret = svc.runtime.config.dispatch.secret
+    if secret is None:
+        raise HTTPException(403, "inbound reports are off: the config has no dispatch.secret")
+    raw = await signed_body(
+        request, secret.get_secret_value(), TOLERANCE, MAX_REPORT, timestamp, signature, key
+    )
+    try:
+        body = ReportIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_input=False)) from None
+    return await run_in_threadpool(_take, svc, event_id, body, key or "")
+
+
+def _take(svc: Service, event_id: str, body: ReportIn, key: str) -> ReportReceipt:
+    """Store the report, hand it to the camera's pipeline, answer with the event as it is then."""
+    db = connect(svc.runtime.store.path, any_thread=True)
+    try:
+        with immediate(db):
+            row = db.execute("SELECT camera FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise HTTPException(404, f"no event {event_id!r}")
+            new = reports.add(db, key, event_id, body.status, body.note, body.ticket_id)
+        camera = str(row[0])
+        if new and svc.view(camera) is not None:
+            with suppress(TimeoutError):  # stored: the pipeline applies it when it gets to it
+                svc.runtime.pipeline.apply_reports(camera)
+        state, close_reason, verification = db.execute(
+            "SELECT state, close_reason, verification FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        applied = db.execute("SELECT applied FROM reports WHERE key = ?", (key,)).fetchone()[0]
+    finally:
+        db.close()
+    return ReportReceipt(
+        event_id=event_id,
+        status=body.status,
+        duplicate=not new,
+        applied=bool(applied),
+        state=state,
+        close_reason=close_reason,
+        verification=verification,
+    )
