@@ -29,10 +29,13 @@ OUT = Path(__file__).resolve().parent / "configuration.md"
 INTRO = """# Configuration reference
 
 One YAML file configures everything; `street-vision check FILE` validates it and names
-each problem by its key and line. Unknown keys are errors. Any string may contain
-`${ENV_VAR}` references (a missing variable is an error); passwords in camera URLs and
-the webhook secret are never printed, logged or returned. Relative paths are relative
-to the folder of the config file. Times are seconds of *stream* time (frame timestamps).
+each problem by its key and line. Unknown keys are errors. `${ENV_VAR}` references are
+allowed only in `cameras.<id>.url`, `dispatch.webhook_url`, `dispatch.secret` and
+`storage.data_dir` (anywhere else, and with a missing variable, they are an error);
+passwords in camera URLs and the webhook secret are never printed, logged or returned.
+Relative paths are relative to the folder of the config file. Times are seconds of
+*stream* time (frame timestamps). Limits on the file (size, nesting, aliases, cameras,
+zones, polygon points) are in [security.md](security.md).
 
 This file is generated from the code by `docs/make_config_reference.py`.
 """
@@ -145,7 +148,7 @@ def render() -> str:
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))
-    for key in ("detector", "events", "dispatch", "storage"):
+    for key in ("detector", "events", "dispatch", "storage", "health"):
         model = Config.model_fields[key].annotation
         parts.append(section(key.capitalize(), model, key))
     parts.append(section("Retention", RetentionConfig, "storage.retention") + RETENTION)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from hypothesis import HealthCheck, Phase, settings
 
 from vision.api.app import create_app
 from vision.api.auth import Tokens
@@ -130,14 +131,15 @@ class Served:
 
 
 @contextmanager
-def serve(config: Path) -> Iterator[Served]:
+def serve(config: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``env`` is added to the process's environment (after ENV)."""
     port = free_port()
     log = config.with_suffix(".log")
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "vision.cli", "serve", str(config), "--port", str(port)],
             cwd=ROOT,
-            env={**os.environ, **ENV},
+            env={**os.environ, **ENV, **(env or {})},
             text=True,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -156,10 +158,27 @@ def serve(config: Path) -> Iterator[Served]:
         wait_for(up, "street-vision serve to answer /healthz", 60)
         yield Served(process, url, config, log)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process)
+
+
+def terminate(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, and SIGKILL if it has not stopped within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of the fuzz tests: deterministic (CI gets the same examples every run)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )

@@ -136,8 +136,8 @@ class PerlRtsp:
             raise
         return self
 
-    def publish(self, name: str, gop: int = 10) -> None:
-        """Publish the clip (384x288) looped at 10 fps with a keyframe every ``gop`` frames."""
+    def publish(self, name: str, gop: int = 10, video: Path = SAMPLE) -> None:
+        """Publish a clip (the sample by default, 384 wide) looped, with a keyframe every ``gop`` frames."""
         self.publishers[name] = _start(
             [
                 _need("ffmpeg"),
@@ -147,7 +147,7 @@ class PerlRtsp:
                 "-stream_loop",
                 "-1",
                 "-i",
-                str(SAMPLE),
+                str(video),
                 "-an",
                 "-vf",
                 "scale=384:-2",  # a sub-stream's size: few packets for the Perl relay on a busy machine

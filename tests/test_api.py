@@ -3,14 +3,19 @@ as a looping live camera in a thread, the store is SQLite on disk, zone edits hi
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+
+from vision.rules.crowd import CrowdRule
 
 from .api_support import AS_ADMIN, AS_READER, SECRETS, free_port, in_process, write_config
 from .dispatch_support import wait_for
@@ -395,5 +400,114 @@ def test_healthz_says_when_the_pipeline_has_stopped(tmp_path: Path) -> None:
         running.runtime.pipeline.stop()
         running.thread.join(15)
         answer = other.get("/healthz")
-        assert answer.status_code == 200
-        assert answer.json() == {"status": "pipeline stopped", "cameras": {"plaza": "ended"}}
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "status": "failing",
+            "problems": ["the pipeline has stopped"],
+            "cameras": {"plaza": "ended"},
+        }
+
+
+def test_healthz_fails_while_a_camera_keeps_failing_past_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The camera's crowd rule raises on every frame for a while (a test rule), then works again."""
+    failing = threading.Event()
+    observe = CrowdRule.observe
+
+    def faulty(rule: CrowdRule, *args: Any, **kwargs: Any) -> Any:
+        if failing.is_set():
+            raise RuntimeError("test rule: broken")
+        return observe(rule, *args, **kwargs)
+
+    monkeypatch.setattr(CrowdRule, "observe", faulty)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + "health: {restart_initial: 0.5, restart_max: 1, error_grace: 2}\n")
+    with in_process(config) as running, TestClient(running.app) as other:  # type: ignore[arg-type]
+        wait_for(lambda: other.get("/healthz").json()["cameras"]["plaza"] == "live", "the camera to be live")
+        assert other.get("/healthz").status_code == 200
+        failing.set()
+        started = time.monotonic()
+        wait_for(lambda: other.get("/healthz").json()["cameras"]["plaza"] == "error", "the camera in error")
+        assert other.get("/healthz").status_code == 200  # failing, but not yet for error_grace
+        answer = wait_for(
+            lambda: (r := other.get("/healthz")).status_code == 503 and r, "503 past the grace", 20
+        )
+        assert time.monotonic() - started > 2  # restarts in between do not start the grace over
+        assert answer.json()["status"] == "failing" and answer.json()["cameras"] == {"plaza": "error"}
+        assert answer.json()["problems"][0].startswith("camera plaza has been failing for ")
+        assert "test rule" not in answer.text  # the error itself is for authenticated readers
+        health = other.get("/api/cameras/plaza", headers=AS_READER).json()["health"]
+        assert health["state"] == "error" and health["last_error"] == "RuntimeError: test rule: broken"
+        assert health["errors"] >= 2  # restarted (0.5-1 s rests) and failed again
+
+        failing.clear()
+        wait_for(lambda: other.get("/healthz").status_code == 200, "200 once the camera works again", 20)
+        assert other.get("/healthz").json() == {"status": "ok", "problems": [], "cameras": {"plaza": "live"}}
+        metrics = other.get("/metrics", headers=AS_READER).text
+        errors = float(metrics.split('street_vision_camera_errors_total{camera="plaza"} ')[1].split()[0])
+        assert errors >= health["errors"]
+
+
+def test_env_references_in_a_zone_edit_are_never_expanded(
+    client: TestClient, service: tuple[TestClient, Path, object]
+) -> None:
+    before = service[1].read_text()
+    for rules in (
+        {"litter": {"exclude_classes": ["${SV_TEST_HOOK_SECRET}"]}},
+        {"crowd": {"classes": ["person", "${SV_TEST_CAM_PASSWORD}"]}},
+        {"crowd": {"enter_count": "${SV_TEST_CAM_PASSWORD}"}},
+    ):
+        zone = {"name": "leak", "polygon": SQUARE, "rules": rules}
+        answer = client.post("/api/cameras/plaza/zones", headers=AS_ADMIN, json=zone)
+        assert answer.status_code == 422, answer.text
+        no_secret(answer.text)
+        no_secret(client.get("/api/cameras/plaza/zones", headers=AS_READER).text)
+    assert "environment references" in answer.text or "valid integer" in answer.text
+    assert service[1].read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("crowd", "status"),
+    [
+        ({"enter_count": 15}, 201),
+        ({"enter_count": 40, "exit_count": 10}, 201),
+        ({"exit_count": 10}, 422),
+        ({"enter_count": 15, "exit_count": 20}, 422),
+    ],
+)
+def test_crowd_levels_are_saved_or_refused_never_a_server_error(
+    client: TestClient, crowd: dict[str, int], status: int
+) -> None:
+    zone = {"name": "levels", "polygon": SQUARE, "rules": {"crowd": crowd}}
+    answer = client.post("/api/cameras/plaza/zones", headers=AS_ADMIN, json=zone)
+    assert answer.status_code == status, answer.text
+    if status == 201:
+        assert answer.json()["rules"]["crowd"]["enter_count"] == crowd["enter_count"]
+        assert client.delete("/api/cameras/plaza/zones/levels", headers=AS_ADMIN).status_code == 204
+    else:
+        assert "exit_count" in answer.text
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_get_422_naming_the_field(
+    client: TestClient, service: tuple[TestClient, Path, object], number: str
+) -> None:
+    before = service[1].read_text()
+    body = f'{{"name": "nan", "polygon": {SQUARE}, "rules": {{"crowd": {{"window": {number}}}}}}}'
+    answer = client.post(
+        "/api/cameras/plaza/zones", headers={**AS_ADMIN, "content-type": "application/json"}, content=body
+    )
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "rules", "crowd", "window"]
+    assert "finite number" in error["msg"]
+    polygon = "[[0.1, 0.1], [0.9, NaN], [0.5, 0.9]]"
+    answer = client.put(
+        "/api/cameras/plaza/zones/crossing",
+        headers={**AS_ADMIN, "content-type": "application/json"},
+        content=f'{{"polygon": {polygon}}}',
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "polygon", 1, 1]
+    assert service[1].read_text() == before

@@ -11,19 +11,12 @@ from pathlib import Path
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-from .api_support import AS_ADMIN, in_process, write_config  # noqa: E402
+from .api_support import AS_ADMIN, fuzz_settings, in_process, write_config  # noqa: E402
 
-FUZZ = settings(
-    max_examples=6,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = fuzz_settings(6)
 
 
 def test_no_input_makes_a_server_error(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@ config file and in the running pipeline, SIGTERM stops everything cleanly, and n
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 
@@ -60,6 +64,44 @@ def test_serve_runs_the_pipeline_behind_the_api(tmp_path) -> None:
     assert (tmp_path / "data" / "heatmaps" / "plaza.png").exists()
     for secret in SECRETS:
         assert secret not in output
+
+
+def test_sigterm_while_transitions_are_written_leaves_the_store_whole(tmp_path) -> None:
+    """A crowd of one on the whole picture, an update whenever its count changes: SIGTERM lands while the
+    pipeline writes transitions; the web server stops first, then the pipeline, then the store closes."""
+    config = write_config(tmp_path)
+    text = config.read_text().replace("enter_count: 30, min_duration: 2", "enter_count: 1, min_duration: 0")
+    config.write_text(text + "events: {update_interval: 0}\n")
+    with serve(config) as served:
+        api = httpx.Client(base_url=served.url, timeout=10)
+
+        def transitions() -> int:
+            events = api.get("/api/events", headers=AS_READER).json()
+            return sum(
+                len(api.get(f"/api/events/{e['event_id']}", headers=AS_READER).json()["transitions"])
+                for e in events
+            )
+
+        wait_for(lambda: transitions() >= 5, "transitions being written", 60)
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=30)
+    output = served.log.read_text()
+    assert served.process.returncode == 0, output
+    for bad in ("Traceback", "database is locked", "closed database", "pipeline failed", "did not stop"):
+        assert bad not in output, output
+    ended = re.search(r"pipeline ended: transitions (\{.*\})", output)
+    assert ended, output
+    assert output.index("Finished server process") < ended.start() < output.index("stopped", ended.end())
+    db = sqlite3.connect(tmp_path / "data" / "street-vision.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    rows = db.execute(
+        "SELECT t.kind, t.payload, e.event_id FROM transitions t LEFT JOIN events e USING (event_id)"
+    )
+    stored = [(kind, json.loads(payload), event) for kind, payload, event in rows]
+    assert all(event is not None and payload["transition"] == kind for kind, payload, event in stored)
+    emitted = ast.literal_eval(ended.group(1))  # what the pipeline emitted: every one is in the store
+    assert len(stored) == sum(emitted.values()) >= 5
+    assert {kind: sum(k == kind for k, _, _ in stored) for kind in emitted} == emitted
 
 
 def test_serve_refuses_to_start_without_tokens(tmp_path) -> None:

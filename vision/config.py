@@ -7,14 +7,12 @@ against the folder of the config file, so a config means the same from any cwd.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Literal
 
 import numpy as np
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,22 +21,23 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
+from vision.config_loading import ENV_ALLOWED, MAX_CAMERAS, MAX_POLYGON_POINTS, MAX_ZONES, at_most
+from vision.config_loading import ConfigError as ConfigError  # the loaders, imported from here by callers
+from vision.config_loading import load_yaml as load_yaml
+from vision.config_loading import parse_yaml as parse_yaml
 from vision.rules import registry
 from vision.scene.calibration import polygon_area
 from vision.scene.static_objects import StaticObjectsConfig
-from vision.secrets import CameraUrl, MissingEnvVar, SecretUrl, expand_env
+from vision.secrets import CameraUrl, SecretUrl
 from vision.track.config import TrackerConfig
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-Path_ = tuple[str | int, ...]
-M = TypeVar("M", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
@@ -67,13 +66,17 @@ def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float
     return points
 
 
-Polygon = Annotated[list[tuple[float, float]], AfterValidator(_check_polygon)]
+Polygon = Annotated[
+    list[tuple[float, float]],
+    at_most(MAX_POLYGON_POINTS, "points", "MAX_POLYGON_POINTS"),
+    AfterValidator(_check_polygon),
+]
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def _parse_duration(value: Any) -> Any:
+def _parse_duration(value: object) -> object:
     """Seconds as a number, or a string such as "90s", "15m", "24h", "30d" (retention reads better so)."""
     if not isinstance(value, str):
         return value
@@ -246,7 +249,7 @@ class RegionsConfig(StrictModel):
 class CameraConfig(StrictModel):
     """One video source and its zones."""
 
-    url: CameraUrl = Field(
+    url: Annotated[CameraUrl, ENV_ALLOWED] = Field(
         description="rtsp://, http(s):// or a file path; may hold ${ENV_VAR} references. "
         "Passwords are never printed."
     )
@@ -266,7 +269,9 @@ class CameraConfig(StrictModel):
         "stands in for a camera that never ends (demos, soak tests).",
     )
     stream: StreamConfig = Field(default_factory=StreamConfig, description="Live stream connection.")
-    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Zones by name.")
+    zones: Annotated[dict[Name, ZoneConfig], at_most(MAX_ZONES, "zones", "MAX_ZONES")] = Field(
+        default_factory=dict, description=f"Zones by name (at most {MAX_ZONES})."
+    )
     masks: list[Polygon] = Field(
         default_factory=list,
         description="Areas to ignore (normalized polygons): detections anchored there are dropped, "
@@ -345,6 +350,29 @@ class DetectorConfig(StrictModel):
     )
 
 
+class HealthConfig(StrictModel):
+    """A camera whose analysis fails: how it is restarted, and when /healthz calls that a failure."""
+
+    restart_initial: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds (stream time) a camera rests after its analysis failed, its frames dropped, "
+        "before a fresh analysis starts; doubles with each failure in a row (jittered).",
+    )
+    restart_max: float = Field(
+        60.0,
+        gt=0,
+        description="Longest rest, seconds (before jitter). A camera that works this long without "
+        "failing starts over at restart_initial.",
+    )
+    error_grace: float = Field(
+        60.0,
+        gt=0,
+        description="/healthz answers 503 once a camera has been failing (in error, restarts included) "
+        "for longer than this many seconds (wall time).",
+    )
+
+
 class EventsConfig(StrictModel):
     """Timers of the event lifecycle, in seconds of stream time."""
 
@@ -377,8 +405,11 @@ class EventsConfig(StrictModel):
 class DispatchConfig(StrictModel):
     """Where tickets go: signed JSON POSTs from the durable outbox, retried until delivered."""
 
-    webhook_url: str | None = Field(None, description="Ticketing webhook (http or https); None: no dispatch.")
-    secret: SecretStr | None = Field(
+    webhook_url: Annotated[str | None, ENV_ALLOWED] = Field(
+        None,
+        description="Ticketing webhook (http or https); None: no dispatch. May hold ${ENV_VAR} references.",
+    )
+    secret: Annotated[SecretStr | None, ENV_ALLOWED] = Field(
         None,
         validate_default=True,
         description="HMAC-SHA256 key for signatures, required with webhook_url; use ${ENV_VAR}.",
@@ -437,8 +468,10 @@ class RetentionConfig(StrictModel):
 class StorageConfig(StrictModel):
     """Where events, detections and snapshots are kept, and for how long."""
 
-    data_dir: Path = Field(
-        Path("data"), description="Folder for the SQLite store (relative to the config file)."
+    data_dir: Annotated[Path, ENV_ALLOWED] = Field(
+        Path("data"),
+        description="Folder for the SQLite store (relative to the config file); may hold ${ENV_VAR} "
+        "references.",
     )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig,
@@ -462,11 +495,14 @@ class StorageConfig(StrictModel):
 class Config(StrictModel):
     """The whole file."""
 
-    cameras: dict[Name, CameraConfig] = Field(description="Cameras by id.")
+    cameras: Annotated[dict[Name, CameraConfig], at_most(MAX_CAMERAS, "cameras", "MAX_CAMERAS")] = Field(
+        description=f"Cameras by id (at most {MAX_CAMERAS})."
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where data is kept.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Restarting failed cameras.")
 
     @model_validator(mode="after")
     def _some_camera(self) -> Config:
@@ -486,136 +522,15 @@ class Config(StrictModel):
         return self
 
 
-class ConfigError(Exception):
-    """Every problem of one config file, one readable line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-def _yaml_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[str]) -> None:
-    """Map each key path to its 1-based line; report duplicate keys, which PyYAML would hide."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                problems.append(
-                    f"{_dotted((*path, key))}: duplicate key (line {key_node.start_mark.line + 1})"
-                )
-            seen.add(key)
-            _yaml_lines(value_node, (*path, key), lines, problems)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _yaml_lines(item, (*path, i), lines, problems)
-
-
-def _dotted(loc: Path_) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _model_at(loc: Path_, root: type[BaseModel]) -> type[BaseModel] | None:
-    """Walk the models along a key path from ``root``, through dicts keyed by name."""
-    model: Any = root
-    for part in loc:
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
-            if field is None:
-                return None
-            model = field.annotation
-        elif get_origin(model) is dict:
-            model = get_args(model)[1]
-        elif get_origin(model) is list and isinstance(part, int):
-            model = get_args(model)[0]
-        else:
-            return None
-        while get_origin(model) not in (None, dict, list):  # Optional[X], Annotated
-            model = next((a for a in get_args(model) if a is not type(None)), None)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _message(error: dict[str, Any], root: type[BaseModel]) -> str:
-    kind, loc = error["type"], error["loc"]
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1], root)
-        allowed = sorted(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown key (allowed: {', '.join(allowed)}){hint}"
-    if kind == "missing":
-        return "required, but missing"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _locate(loc: Path_, lines: dict[Path_, int]) -> str:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return f" (line {lines[loc[:n]]})"
-    return ""
-
-
 def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
     """Parse YAML text into a :class:`Config`, or raise :class:`ConfigError` listing every problem."""
     return parse_yaml(text, Config, source, env)
-
-
-def parse_yaml(text: str, model: type[M], source: str = "<config>", env: dict[str, str] | None = None) -> M:
-    """Parse YAML (or JSON) text into any model of this file's kind, with the same line-numbered
-    errors as the config (ground-truth files of recorded footage use it too)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
-    required = [name for name, field in model.model_fields.items() if field.is_required()]
-    if data is None:
-        needs = " and ".join(f"'{name}'" for name in required)
-        raise ConfigError([f"{source}: the file is empty: it needs at least a {needs} section"])
-    if not isinstance(data, dict):
-        keys = ", ".join([*required, *(n for n in model.model_fields if n not in required)][:2])
-        raise ConfigError([f"{source}: the top level must be a mapping of sections ({keys}, ...)"])
-    lines: dict[Path_, int] = {}
-    problems: list[str] = []
-    _yaml_lines(node, (), lines, problems)
-    try:
-        data = expand_env(data, env)
-    except MissingEnvVar as exc:
-        problems.append(f"{_dotted(exc.path)}: {exc}{_locate(exc.path, lines)}")
-    if not problems:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(p for p in error["loc"] if p != "[key]")  # a bad dict key: name the key
-                problems.append(f"{_dotted(loc)}: {_message(dict(error), model)}{_locate(loc, lines)}")
-    raise ConfigError(problems)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; relative paths in it are resolved against its folder."""
     path = Path(path)
     return resolve_paths(load_yaml(path, Config, "config file", env), path.resolve().parent)
-
-
-def load_yaml(path: Path, model: type[M], kind: str, env: dict[str, str] | None = None) -> M:
-    """Read and validate one YAML file; every problem starts with the file's path."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the {kind}: {exc.strerror or exc}"]) from None
-    try:
-        return parse_yaml(text, model, str(path), env)
-    except ConfigError as exc:
-        raise ConfigError([p if p.startswith(str(path)) else f"{path}: {p}" for p in exc.problems]) from None
 
 
 def resolve_path(value: str | Path, base: Path) -> Path:

@@ -8,8 +8,11 @@ rules, lifecycle) is one camera unit per camera (vision/camera/unit.py). Each
 transition's snapshots are written to disk, then the transitions of a frame are
 committed with the unit's state (and their outbox messages when dispatch is on); the
 dispatcher sends them from there. One camera's failure (a corrupt file, a dead stream,
-a bad frame) is logged and touches that camera only. While a live camera is stalled or
-offline its episodes are told UNKNOWN, so its zones pause instead of looking empty.
+a bad frame, an exception in its unit or its detection) is logged and touches that
+camera only: a camera whose unit raised is in ``error``, its frames dropped for a backoff
+of stream time, then its unit is restored from the store as at start. While a live
+camera is stalled or offline its episodes are told UNKNOWN, so its zones pause instead
+of looking empty.
 
 Before the first frame every camera unit is restored from the store (its snapshot and
 its open events), and open events of cameras that left the config are closed with a
@@ -25,21 +28,27 @@ SIGTERM) or ``max_seconds`` of wall time.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from vision.camera.analysis import CameraAnalysis
 from vision.camera.unit import CameraUnit
-from vision.config import CameraConfig, Config
+from vision.camera.view import CameraView
+from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.regions import RegionPlan
 from vision.events.recorder import TransitionRecorder
+from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
+from vision.secrets import redact_text
 from vision.store import Store
 from vision.types import CloseReason, Detections, EventState, Frame, Transition
 
@@ -56,6 +65,7 @@ class CameraStats:
     frames_decoded: int = 0
     frames_detected: int = 0
     detections: int = 0
+    errors: int = 0  # times its unit failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
     health: dict[str, Any] = field(default_factory=dict)  # CameraHealth.to_record() at the end
 
@@ -84,7 +94,14 @@ class RunSummary:
 class CameraWorker:
     """Per-camera state: reader, detection regions, camera unit, and whether it saw when last looked at."""
 
-    def __init__(self, camera_id: str, reader: CameraReader, unit: CameraUnit, regions: RegionPlan) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        reader: CameraReader,
+        unit: CameraUnit,
+        regions: RegionPlan,
+        health: HealthConfig,
+    ) -> None:
         self.camera_id = camera_id
         self.reader = reader
         self.unit = unit
@@ -93,6 +110,34 @@ class CameraWorker:
         self.state = CameraState.CONNECTING
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
         self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
+        self.restarts = Backoff(health.restart_initial, health.restart_max)
+        self.resting_until: float | None = None  # after a failure: frames before this camera time are dropped
+        self.working_since: float | None = None  # camera time of the first frame that went through since
+        self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
+
+    def resting(self, stream_pts: float) -> bool:
+        """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
+        return self.resting_until is not None and self.unit.camera_time(stream_pts) < self.resting_until
+
+    def restart(self, store: Store, stream_pts: float) -> list[Transition]:
+        """After a failure, between frames: a fresh unit (of the configuration the failed one had applied)
+        restored from the store as at start (its last committed state and the camera's open events), its
+        clock carried on to the frame at ``stream_pts``. What the failed unit did after its last commit is
+        lost (it may be what broke) and counts as unknown time. Returns the closes the restore calls for."""
+        now, old = self.unit.camera_time(stream_pts), self.unit
+        unit = CameraUnit(self.camera_id, old.camera, old.analysis.names, old.events)
+        saved, stored = store.snapshot(self.camera_id), store.open_events(self.camera_id)
+        closes: list[Transition] = []
+        if saved is None and not stored:
+            unit.offset = now - stream_pts
+        else:
+            last = saved[0].state.get("pts") if saved is not None else None
+            gap = 0.0 if last is None else max(0.0, now - last)
+            closes = unit.restore(saved[0] if saved is not None else None, stored, gap)
+        self.unit, self.resting_until, self.dark_fed = unit, None, None
+        self.reader.monitor.recover()
+        log.info("camera %s: unit restarted from its last committed state", self.camera_id)
+        return closes
 
     def wall_time(self, pts: float) -> str | None:
         """When camera-clock ``pts`` happened by a live camera's wall anchor, ISO 8601 UTC."""
@@ -103,8 +148,9 @@ class CameraWorker:
         """Copy the reader's final health into the run's stats."""
         health = self.reader.health()
         self.stats.frames_decoded = health.frames_in
+        self.stats.errors = health.errors
         self.stats.health = health.to_record()
-        if health.state in (CameraState.OFFLINE, CameraState.STALLED):
+        if health.state in (CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR):
             self.stats.error = health.last_error
 
 
@@ -128,8 +174,9 @@ class Pipeline:
         self.on_detections = on_detections
         self.on_health = on_health
         self.on_inference = on_inference  # seconds of one detector call, frames in its batch
-        self._pending: dict[str, CameraConfig] = {}  # zone edits waiting for the next round
-        self._pending_lock = threading.Lock()
+        self._commands: queue.Queue[tuple[str, CameraConfig, threading.Event]] = queue.Queue()
+        self._applying = threading.Lock()  # commands are applied by one thread at a time
+        self._running = False
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
@@ -139,7 +186,8 @@ class Pipeline:
             unit = CameraUnit(camera_id, cam, detector.names, config.events)
             regions = RegionPlan(cam.detect_regions, [z.polygon for z in cam.zones.values()])
             reader = CameraReader(camera_id, cam, self._ready)
-            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
+        self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
@@ -151,6 +199,7 @@ class Pipeline:
         have ended too, so a bounded run never cuts an evaluation file short.
         """
         start = time.perf_counter()
+        self._running = True
         self._restore()
         for worker in self.workers.values():
             worker.reader.start()
@@ -161,16 +210,19 @@ class Pipeline:
                         if worker.reader.realtime:
                             worker.reader.stop()
                 self._watch()
-                self._reconfigure()
+                self._apply_commands()
                 batch = self._gather()
                 if batch is None:
                     break
                 if batch:
                     for frame, detections in zip(batch, self._detect(batch), strict=True):
                         if detections is not None:
-                            self._process(frame, detections)
+                            with self._contain(self.workers[frame.camera_id], frame.pts):
+                                self._process(frame, detections)
         finally:
+            self._running = False
             self._shutdown()
+        self._apply_commands()  # an edit that came while it ended
         self._watch()
         for worker in self.workers.values():
             worker.finish()
@@ -189,13 +241,17 @@ class Pipeline:
         """Every camera's health now."""
         return {camera_id: w.reader.health() for camera_id, w in self.workers.items()}
 
-    def update_camera(self, camera_id: str, camera: CameraConfig) -> None:
+    def views(self) -> dict[str, CameraView]:
+        """Every running camera as of its last frame (immutable; safe from any thread)."""
+        return dict(self._views)
+
+    def update_camera(self, camera_id: str, camera: CameraConfig, wait: float = 10.0) -> None:
         """Take new zones and rules for one running camera from any thread (the API's zone editor).
 
         The camera's rules are built here first, so a rule the model cannot serve (a class it
-        lacks) raises ValueError in the caller; ``config.cameras`` shows the new camera at once,
-        and the swap itself happens in the pipeline's thread between two rounds, so no frame
-        sees half of it.
+        lacks) raises ValueError in the caller. The change is a command that the pipeline's
+        thread applies between two rounds, so no frame sees half of it; this waits (up to
+        ``wait`` seconds) until it has, so the camera's view shows the edit when this returns.
         """
         if camera_id not in self.workers:
             raise KeyError(camera_id)
@@ -203,21 +259,40 @@ class Pipeline:
             CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
         except Exception as exc:  # whatever a rule raises about its config: its message names the key
             raise ValueError(str(exc)) from exc
-        with self._pending_lock:
-            self._pending[camera_id] = camera
-            self.config.cameras[camera_id] = camera  # what readers of the config see from now on
+        done = threading.Event()
+        self._commands.put((camera_id, camera, done))
+        if self._running:
+            self._ready.set()  # an idle pipeline looks now
+            if not done.wait(wait):
+                raise TimeoutError(f"camera {camera_id}: the pipeline did not take the edit in {wait:g} s")
+        else:
+            self._apply_commands()
 
-    def _reconfigure(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        for camera_id, camera in pending.items():
-            worker = self.workers[camera_id]
-            closes = worker.unit.reconfigure(camera)
-            zones = worker.unit.analysis.scene.zones
-            self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
-            worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
-            log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
-            self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+    def _apply_commands(self) -> None:
+        """Apply the zone edits that came in, between two rounds: closes for what they removed."""
+        with self._applying:
+            while not self._commands.empty():
+                camera_id, camera, done = self._commands.get()
+                worker = self.workers[camera_id]
+                closes = worker.unit.reconfigure(camera)
+                zones = worker.unit.analysis.scene.zones
+                self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
+                worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
+                log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
+                self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
+                self._views[camera_id] = self._view(worker)
+                done.set()
+
+    @staticmethod
+    def _view(worker: CameraWorker) -> CameraView:
+        scene = worker.unit.analysis.scene
+        return CameraView(
+            worker.camera_id,
+            worker.unit.camera,
+            tuple(scene.zones),
+            scene.last_frame,
+            scene.heatmap.copy() if scene.last_frame is not None else None,
+        )
 
     def _restore(self) -> None:
         """Carry on from the store: each camera's snapshot and open events; close what left the config.
@@ -262,6 +337,7 @@ class Pipeline:
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
+        A camera resting after a failure drops its frames; its first frame after the rest restarts it.
         """
         self._ready.clear()
         batch: list[Frame] = []
@@ -272,8 +348,15 @@ class Pipeline:
                 continue
             running = True
             frame = reader.take(None if not reader.realtime else 0.0)
-            if frame is not None:
-                batch.append(worker.unit.stamp(frame))
+            if frame is None or worker.resting(frame.pts):
+                continue
+            if worker.resting_until is not None:
+                with self._contain(worker, worker.unit.camera_time(frame.pts)):
+                    closes = worker.restart(self.store, frame.pts)
+                    self._emit(worker, closes, None)
+                if worker.resting_until is not None:
+                    continue
+            batch.append(worker.unit.stamp(frame))
         if not running:
             return None
         if not batch:
@@ -291,11 +374,18 @@ class Pipeline:
             state = worker.reader.state
             if state is worker.state:
                 if worker.reader.realtime and not state.sees and worker.dark_fed is not None:
-                    self._dark(worker, DARK_TICK)
+                    with self._contain(worker, worker.dark_fed):
+                        self._dark(worker, DARK_TICK)
                 continue
-            if worker.reader.realtime and worker.state.sees and not state.sees:
+            if (
+                worker.reader.realtime
+                and worker.state.sees
+                and not state.sees
+                and state is not CameraState.ERROR
+            ):
                 worker.reader.discard()
-                self._dark(worker)
+                with self._contain(worker, worker.unit.last_pts or 0.0):
+                    self._dark(worker)
             worker.state = state
             if self.on_health:
                 self.on_health(worker.reader.health())
@@ -329,15 +419,52 @@ class Pipeline:
             if self.on_inference:
                 self.on_inference(time.perf_counter() - started, len(batch))
             return results
-        except ValueError:
+        except Exception:
             results = []
             for frame, region in zip(batch, regions, strict=True):
+                results.append(None)
                 try:
-                    results.append(self.detector.detect([frame.image], [region])[0])
+                    results[-1] = self.detector.detect([frame.image], [region])[0]
                 except ValueError as exc:
                     log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
-                    results.append(None)
+                except Exception as exc:  # anything else fails that camera only, like its unit
+                    self._fail(self.workers[frame.camera_id], frame.pts, exc)
             return results
+
+    @contextmanager
+    def _contain(self, worker: CameraWorker, pts: float) -> Iterator[None]:
+        """One camera's step at camera time ``pts``: an exception fails that camera only; the others go on.
+
+        A camera that has gone ``restart_max`` seconds without failing starts its backoff over.
+        """
+        try:
+            yield
+        except Exception as exc:
+            self._fail(worker, pts, exc)
+            return
+        if worker.working_since is None:
+            worker.working_since = pts
+        elif worker.restarts.failures and pts - worker.working_since >= self.config.health.restart_max:
+            worker.restarts.reset()
+            worker.reader.monitor.healthy()
+
+    def _fail(self, worker: CameraWorker, pts: float, exc: Exception) -> None:
+        """Log (the traceback once per place it was raised), count, mark ``error`` and rest the camera:
+        its frames are dropped until the backoff has passed in stream time. Its unit is not fed any
+        more (it may be what broke): the restart restores it from the store, the rest as unknown time."""
+        url = worker.reader.camera.url
+        error = redact_text(f"{type(exc).__name__}: {exc}", url)
+        delay = worker.restarts.next()
+        worker.resting_until, worker.working_since, worker.dark_fed = pts + delay, None, None
+        worker.reader.monitor.fail(error)
+        where = f"camera {worker.camera_id}: failed at {pts:.3f}s; restarting after {delay:.1f} s"
+        raised_at = traceback.extract_tb(exc.__traceback__)[-1:]
+        site = (type(exc).__name__, *((raised_at[0].filename, raised_at[0].lineno) if raised_at else ()))
+        if site == worker.logged:  # the same failure again: health and metrics count it
+            log.debug("%s: %s", where, error)
+        else:
+            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), url).rstrip())
+        worker.logged = site
 
     def _process(self, frame: Frame, detections: Detections) -> None:
         worker = self.workers[frame.camera_id]
@@ -349,6 +476,7 @@ class Pipeline:
         if self.on_detections:
             self.on_detections(frame, detections)
         self._emit(worker, transitions, frame)
+        self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
         if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
             worker.checkpointed = frame.pts

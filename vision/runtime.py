@@ -83,7 +83,8 @@ class Runtime:
         return cls(config, detector, store, dispatcher, pruner, pipeline)
 
     def close(self) -> None:
-        """Stop the dispatcher (after its attempt in flight) and pruner (after its batch); close the store."""
+        """Stop the dispatcher (after its attempt in flight) and the pruner (after its batch) and close
+        the store; only once the pipeline has ended, so nothing writes to a closed store."""
         if self.dispatcher:
             self.dispatcher.stop()
         self.pruner.stop()

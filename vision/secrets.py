@@ -6,17 +6,33 @@ Camera URLs carry passwords; they are held as :class:`SecretUrl`, whose ``str`` 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import PlainSerializer, PlainValidator
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REDACTED = "***"
-SECRET_PARAMS = {"password", "pass", "pwd", "token", "key", "secret", "auth", "api_key"}
+# Query parameters whose values are secrets: passwords and tokens of cameras (Reolink's
+# `password=`, Dahua's `loginpas=`), API keys, and signed URLs (CloudFront, S3, GCS, Azure, Akamai).
+SECRET_PARAMS = frozenset(
+    {
+        "access_token", "api_key", "api-key", "apikey", "auth", "key", "pass", "passwd", "password",
+        "psw", "pwd", "loginpas", "secret", "token", "sig", "signature", "policy", "key-pair-id",
+        "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+        "x-goog-credential", "hdnts", "hdnea", "jwt",
+    }
+)  # fmt: skip
+SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "signature", "credential", "apikey", "api_key")
+# scheme://user:password@ - the password runs to the last '@', so '#', '?', '/' and '@' in it
+# (not percent-encoded, as camera web pages often give them) stay hidden; redacting a path that
+# holds an '@' too is the safe side of the mistake.
+USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#]*):(?P<password>.*)@", re.DOTALL)
+PARAM = re.compile(r"(?P<head>(?:^|[?&;])(?P<name>[^=&;?#\s]+)=)(?P<value>[^&;#\s]*)")
 
 
 class MissingEnvVar(ValueError):
@@ -28,51 +44,49 @@ class MissingEnvVar(ValueError):
         super().__init__(f"environment variable {name} is not set")
 
 
-def expand_env(value: Any, env: Mapping[str, str] | None = None, path: tuple[str | int, ...] = ()) -> Any:
-    """Replace ``${NAME}`` in every string of a parsed YAML tree; a missing variable is an error."""
+def expand_env(text: str, env: Mapping[str, str] | None = None, path: tuple[str | int, ...] = ()) -> str:
+    """Replace each ``${NAME}`` in one string the config file allows it in; a missing variable is an
+    error naming ``path``. Callers decide where: values from the API never come here."""
     env = os.environ if env is None else env
-    if isinstance(value, str):
 
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise MissingEnvVar(path, name)
-            return env[name]
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise MissingEnvVar(path, name)
+        return env[name]
 
-        return ENV_REF.sub(substitute, value)
-    if isinstance(value, dict):
-        return {k: expand_env(v, env, (*path, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, env, (*path, i)) for i, v in enumerate(value)]
-    return value
+    return ENV_REF.sub(substitute, text)
+
+
+def _secret_param(name: str) -> bool:
+    name = unquote(name).strip().lower()
+    return name in SECRET_PARAMS or name.endswith(SECRET_SUFFIXES)
 
 
 def redact_url(url: str) -> str:
-    """``rtsp://user:pw@host/x`` -> ``rtsp://user:***@host/x``; query tokens are hidden too."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = "&".join(_redact_param(kv) for kv in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The one redaction of text that may hold a URL (a camera source, a webhook, a request line):
+    ``rtsp://user:pw@host/x?token=t`` -> ``rtsp://user:***@host/x?token=***``."""
+    url = USERINFO.sub(lambda m: f"{m['head']}:{REDACTED}@", url, count=1)
+    return PARAM.sub(lambda m: m["head"] + REDACTED if _secret_param(m["name"]) else m[0], url)
 
 
-def _redact_param(pair: str) -> str:
-    key = pair.split("=", 1)[0]
-    return f"{key}={REDACTED}" if key.lower() in SECRET_PARAMS else pair
+def secret_parts(url: str) -> list[str]:
+    """The password and the secret query values of ``url``, as written (for scrubbing a library's text)."""
+    parts = []
+    if match := USERINFO.match(url):
+        parts.append(match["password"])
+    parts += [m["value"] for m in PARAM.finditer(url) if _secret_param(m["name"])]
+    return [p for p in parts if p]
 
 
 def redact_text(text: str, url: SecretUrl) -> str:
-    """Replace the URL (and its bare password) inside an error message from a library."""
+    """Replace the URL (and its bare password and secret parameters) inside a library's error message."""
     raw = url.get_secret_value()
     text = text.replace(raw, str(url))
-    password = urlsplit(raw).password
-    if password:
-        text = text.replace(password, REDACTED)
+    for part in sorted(secret_parts(raw), key=len, reverse=True):
+        text = text.replace(part, REDACTED)
+        if unquote(part) != part:
+            text = text.replace(unquote(part), REDACTED)
     return text
 
 
@@ -119,3 +133,21 @@ CameraUrl = Annotated[
     PlainValidator(_to_secret_url),
     PlainSerializer(lambda url: str(url), return_type=str),
 ]
+
+
+class RedactQuery(logging.Filter):
+    """Redacts secret query parameters in uvicorn's access log (``GET /x?token=...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_url(record.msg)
+        return True
+
+
+def redact_access_log(name: str = "uvicorn.access") -> None:
+    """Install :class:`RedactQuery` on the access logger (once)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactQuery) for f in logger.filters):
+        logger.addFilter(RedactQuery())

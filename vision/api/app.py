@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -13,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from vision.api import cameras, events, outbox, zones
 from vision.api.auth import Reader, Tokens
 from vision.api.config_file import ConfigFile
-from vision.api.limits import MAX_BODY, BodyLimit
+from vision.api.limits import MAX_BODY, BodyLimit, validation_failed
 from vision.api.metrics import Metrics
 from vision.api.models import Healthz
 from vision.api.state import Service, ServiceDep
+from vision.ingest.health import CameraState
 from vision.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +46,7 @@ def create_app(
     app.state.service = Service(runtime, ConfigFile(config_path), metrics)
     app.state.tokens = tokens
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -53,12 +57,29 @@ def create_app(
     for module in (cameras, zones, events, outbox):
         app.include_router(module.router)
 
-    @app.get("/healthz", response_model=Healthz, tags=["service"])
-    def healthz(svc: ServiceDep) -> Healthz:
-        """Liveness, without a token: the service answers, whether the pipeline runs, each camera's state."""
-        states = {k: h.state.value for k, h in svc.runtime.pipeline.health().items()}
-        running = pipeline_alive is None or pipeline_alive()
-        return Healthz(status="ok" if running else "pipeline stopped", cameras=states)
+    @app.get(
+        "/healthz",
+        response_model=Healthz,
+        tags=["service"],
+        responses={
+            503: {"model": Healthz, "description": "the pipeline has stopped or a camera keeps failing"}
+        },
+    )
+    def healthz(svc: ServiceDep, response: Response) -> Healthz:
+        """Liveness, without a token: 503 when the pipeline has stopped or a camera has been in error
+        longer than ``health.error_grace``, with each camera's state (the errors: /api/cameras)."""
+        health = svc.runtime.pipeline.health()
+        problems = [] if pipeline_alive is None or pipeline_alive() else ["the pipeline has stopped"]
+        grace, now = svc.runtime.config.health.error_grace, time.time()
+        problems += [
+            f"camera {camera_id} has been failing for {now - h.since:.0f} s"
+            for camera_id, h in health.items()
+            if h.state is CameraState.ERROR and now - h.since > grace
+        ]
+        if problems:
+            response.status_code = 503
+        states = {camera_id: h.state.value for camera_id, h in health.items()}
+        return Healthz(status="failing" if problems else "ok", problems=problems, cameras=states)
 
     @app.get(
         "/metrics",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Response
 from vision.api.auth import Reader
 from vision.api.models import Camera, Health
 from vision.api.state import CameraId, Service, ServiceDep
-from vision.scene.scene import Scene
+from vision.camera.view import CameraView
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"], dependencies=[Reader])
 JPEG_QUALITY = 80
@@ -16,11 +16,10 @@ NOT_SEEN = {404: {"description": "unknown camera, or no frame seen yet"}}
 
 
 def _camera(svc: Service, camera_id: str) -> Camera:
-    config = svc.runtime.config.cameras[camera_id]
-    worker = svc.runtime.pipeline.workers.get(camera_id)
+    config, view = svc.camera(camera_id), svc.view(camera_id)
     health = None
-    if worker is not None:
-        record = worker.reader.health().to_record()
+    if view is not None:
+        record = svc.runtime.pipeline.health()[camera_id].to_record()
         health = Health(**{k: v for k, v in record.items() if k in Health.model_fields})
     return Camera(
         id=camera_id,
@@ -28,7 +27,7 @@ def _camera(svc: Service, camera_id: str) -> Camera:
         enabled=config.enabled,
         health=health,
         zones=list(config.zones),
-        active_zones=list(worker.unit.analysis.scene.zones) if worker else [],
+        active_zones=list(view.active_zones) if view else [],
     )
 
 
@@ -42,11 +41,11 @@ def get_camera(camera_id: CameraId, svc: ServiceDep) -> Camera:
     return _camera(svc, camera_id)
 
 
-def _scene(svc: Service, camera_id: str) -> Scene:
-    worker = svc.runtime.pipeline.workers.get(camera_id)
-    if worker is None or worker.unit.analysis.scene.last_frame is None:
+def _seen(svc: Service, camera_id: str) -> CameraView:
+    view = svc.view(camera_id)
+    if view is None or view.frame is None:
         raise HTTPException(404, f"camera {camera_id!r} has shown no frame yet")
-    return worker.unit.analysis.scene
+    return view
 
 
 @router.get(
@@ -56,7 +55,7 @@ def _scene(svc: Service, camera_id: str) -> Scene:
 )
 def snapshot(camera_id: CameraId, svc: ServiceDep) -> Response:
     """The newest frame the pipeline analysed."""
-    frame = _scene(svc, camera_id).last_frame
+    frame = _seen(svc, camera_id).frame
     assert frame is not None
     ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
@@ -71,7 +70,6 @@ def snapshot(camera_id: CameraId, svc: ServiceDep) -> Response:
 )
 def heatmap(camera_id: CameraId, svc: ServiceDep) -> Response:
     """Where people stood (decaying over stream time), over the newest frame."""
-    scene = _scene(svc, camera_id)
-    assert scene.last_frame is not None
-    png = scene.heatmap.png(scene.last_frame.image)
+    png = _seen(svc, camera_id).heatmap_png()
+    assert png is not None
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -1,7 +1,8 @@
 """``street-vision serve CONFIG``: the pipeline in a background thread and the API in the foreground.
 
-SIGINT or SIGTERM stops uvicorn, then the pipeline (its readers), then the dispatcher,
-and closes the store; the heatmaps are written as after ``street-vision run``.
+SIGINT or SIGTERM stops uvicorn, then the pipeline (waiting for its thread), then the
+dispatcher (after its attempt in flight), and closes the store only then; the heatmaps
+are written as after ``street-vision run``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vision.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from vision.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PIPELINE_JOIN_S = 15.0
@@ -47,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vision.api.auth import Tokens
     from vision.api.metrics import Metrics
     from vision.runtime import Runtime, log_health
+    from vision.secrets import redact_access_log
 
     config = load_config(args.config)
     try:
@@ -75,12 +81,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime.dispatcher.start()
     thread.start()
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    redact_access_log()  # after uvicorn.Config, which sets up its loggers
     try:
         server.run()
     finally:
-        pipeline.stop()
-        thread.join(PIPELINE_JOIN_S)
-        runtime.close()
-        runtime.write_heatmaps()
+        clean = shut_down(runtime, thread)
     log.info("stopped")
-    return 0 if server.started else 1
+    return 0 if server.started and clean else 1
+
+
+def shut_down(runtime: Runtime, thread: threading.Thread) -> bool:
+    """After the web server: stop the pipeline and wait for its thread, then stop the dispatcher and close
+    the store, so nothing writes to a closed store. A pipeline stuck past the join timeout keeps the
+    store (what it committed is safe, SQLite is transactional); False then."""
+    runtime.pipeline.stop()
+    thread.join(PIPELINE_JOIN_S)
+    if thread.is_alive():
+        log.error("the pipeline did not stop within %.0f s; leaving the store open under it", PIPELINE_JOIN_S)
+        return False
+    runtime.close()
+    runtime.write_heatmaps()
+    return True

@@ -1,9 +1,17 @@
-"""A cap on request bodies, enforced while they are read (a lying Content-Length does not help)."""
+"""What an API request may be: a capped body (enforced while it is read, so a lying Content-Length
+does not help), strict JSON (no NaN or Infinity), and 422 answers that name the field and never
+echo the input back."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,3 +50,47 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class NonFinite:
+    """What ``NaN``, ``Infinity`` and ``-Infinity`` in a body parse to: no field accepts it, so the
+    422 names the field (Python's json module would hand pydantic a float nan)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_constant=NonFinite)
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is parsed strictly (RFC 8259 numbers only)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """422 with where and what for each problem; the input is not sent back (it may be huge, or not
+    valid JSON, as a NaN is)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "loc": list(error["loc"]),
+            "msg": "must be a finite number: NaN and Infinity are not JSON numbers"
+            if isinstance(error.get("input"), NonFinite)
+            else str(error["msg"]),
+            "type": str(error["type"]),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)

@@ -72,6 +72,7 @@ class _RuntimeCollector(Collector):
                 ("frames_dropped", "Frames replaced by a newer one before the detector took them"),
                 ("frames_skipped", "Frames not decoded to catch up with the live edge"),
                 ("reconnects", "Stream reopen attempts"),
+                ("errors", "Failures of the camera's analysis (each followed by a restart)"),
             )
         }
         state = GaugeMetricFamily(

@@ -12,8 +12,8 @@ from vision.config import Name, ZoneConfig
 class Health(BaseModel):
     """A camera's health now (see vision/ingest/health.py); the source URL is redacted."""
 
-    state: str = Field(description="connecting, live, stalled, offline or ended")
-    since: float = Field(description="Unix time the state began")
+    state: str = Field(description="connecting, live, stalled, offline, ended or error")
+    since: float = Field(description="Unix time the state began (error: the first failure in a row)")
     last_frame_pts: float | None
     last_frame_time: float | None
     fps_in: float
@@ -24,6 +24,7 @@ class Health(BaseModel):
     frames_skipped: int
     lag: float | None
     reconnects: int
+    errors: int = Field(description="failures of its analysis, each followed by a restart")
     last_error: str | None
 
 
@@ -76,6 +77,10 @@ class Event(BaseModel):
     confidence: float
     count: int
     peak_count: int
+    close_reason: str | None = Field(
+        description="why it closed (resolved, zone_removed, zone_changed, rule_removed, camera_removed, "
+        "camera_disabled, expired); null while open"
+    )
     wall_time: str | None = Field(description="when its first transition happened (live cameras)")
 
 
@@ -119,5 +124,9 @@ class Resent(BaseModel):
 
 
 class Healthz(BaseModel):
-    status: str = Field(description="ok, or 'pipeline stopped' (files ended, or it failed: see the log)")
+    status: str = Field(description="ok (HTTP 200) or failing (HTTP 503)")
+    problems: list[str] = Field(
+        description="why it is failing: the pipeline has stopped (files ended, or it failed: see the log), "
+        "or a camera has been in error longer than health.error_grace"
+    )
     cameras: dict[str, str] = Field(description="state per camera")

@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from vision.api.auth import Admin, Reader
+from vision.api.limits import StrictJSONRoute
 from vision.api.models import Outbox, OutboxCounts, OutboxMessage, Resend, Resent
 from vision.api.state import Database, ServiceDep
 from vision.dispatch import outbox
 
-router = APIRouter(prefix="/api/outbox", tags=["outbox"])
+router = APIRouter(prefix="/api/outbox", tags=["outbox"], route_class=StrictJSONRoute)
 
 
 @router.get("", response_model=Outbox, dependencies=[Reader])

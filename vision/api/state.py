@@ -4,25 +4,45 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from vision.api.config_file import ConfigFile
 from vision.api.metrics import Metrics
+from vision.camera.view import CameraView
+from vision.config import CameraConfig
 from vision.db import connect
 from vision.runtime import Runtime
 
 
 @dataclass
 class Service:
+    """What the routes share. Running cameras are read through the views the pipeline publishes and
+    changed through its commands; cameras it does not run (disabled) live in the file only, and
+    their last edit is kept here."""
+
     runtime: Runtime
     config_file: ConfigFile
     metrics: Metrics
+    idle: dict[str, CameraConfig] = field(default_factory=dict)  # cameras the pipeline does not run
+
+    def __post_init__(self) -> None:
+        running = self.runtime.pipeline.views()
+        self.idle = {k: v for k, v in self.runtime.config.cameras.items() if k not in running}
 
     def camera_ids(self) -> list[str]:
         return list(self.runtime.config.cameras)
+
+    def view(self, camera_id: str) -> CameraView | None:
+        """The running camera's latest view, or None for a camera the pipeline does not run."""
+        return self.runtime.pipeline.views().get(camera_id)
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        """The camera's configuration as it is in force (running) or in the file (not running)."""
+        view = self.view(camera_id)
+        return view.config if view is not None else self.idle[camera_id]
 
 
 def service(request: Request) -> Service:

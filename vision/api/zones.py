@@ -6,20 +6,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from vision.api.auth import Admin, Reader
 from vision.api.config_file import Zones
+from vision.api.limits import StrictJSONRoute
 from vision.api.models import Rules, Zone
 from vision.api.state import CameraId, Service, ServiceDep
 from vision.config import NAME, ConfigError, ZoneConfig
 from vision.rules import registry
 
-router = APIRouter(tags=["zones"])
+router = APIRouter(tags=["zones"], route_class=StrictJSONRoute)
 ZoneName = Annotated[str, Path(pattern=NAME.pattern, max_length=64)]
 REFUSED = {  # 422 (FastAPI's validation error shape) also for problems of the config with the zone
     404: {"description": "unknown camera or zone"},
     409: {"description": "a zone of that name exists"},
+    503: {"description": "the pipeline did not take the edit in time (the file is left as it was)"},
 }
 
 
@@ -39,7 +41,11 @@ def _given(rule: BaseModel) -> dict[str, object]:
     e.g. crowd's exit_count from enter_count, and it should keep following them in the file)."""
     data = rule.model_dump(mode="json", exclude_unset=True)
     for key in list(data):
-        if type(rule).model_validate({k: v for k, v in data.items() if k != key}) == rule:
+        try:
+            follows = type(rule).model_validate({k: v for k, v in data.items() if k != key}) == rule
+        except ValidationError:  # without it the others are invalid (exit_count 10 needs enter_count 15)
+            follows = False
+        if follows:
             del data[key]
     return data
 
@@ -52,13 +58,15 @@ def _apply(svc: Service, camera_id: str, change: Zones) -> None:
     """Write the change and hand the camera to the pipeline; refuse it whole if either objects."""
     try:
         with svc.config_file.edit_zones(camera_id, change) as camera:
-            if camera_id in svc.runtime.pipeline.workers:
-                try:
+            if svc.view(camera_id) is not None:
+                try:  # a command the pipeline applies between two frames; returns once it has
                     svc.runtime.pipeline.update_camera(camera_id, camera)
                 except ValueError as exc:
                     raise ConfigError([str(exc)]) from None
+                except TimeoutError as exc:  # the file is put back as it was
+                    raise HTTPException(503, str(exc)) from None
             else:  # a disabled camera: the file and the listing only
-                svc.runtime.config.cameras[camera_id] = camera
+                svc.idle[camera_id] = camera
     except ConfigError as exc:  # the same shape as FastAPI's own validation errors
         raise HTTPException(
             422, [{"loc": ["body"], "msg": problem, "type": "config"} for problem in exc.problems]
@@ -73,7 +81,7 @@ def rules() -> Rules:
 
 @router.get("/api/cameras/{camera_id}/zones", response_model=list[Zone], dependencies=[Reader])
 def list_zones(camera_id: CameraId, svc: ServiceDep) -> list[Zone]:
-    return [_zone(n, z) for n, z in svc.runtime.config.cameras[camera_id].zones.items()]
+    return [_zone(n, z) for n, z in svc.camera(camera_id).zones.items()]
 
 
 @router.post(
@@ -90,7 +98,7 @@ def create_zone(camera_id: CameraId, zone: Zone, svc: ServiceDep) -> Zone:
         zones[zone.name] = _raw(zone)
 
     _apply(svc, camera_id, change)
-    return _zone(zone.name, svc.runtime.config.cameras[camera_id].zones[zone.name])
+    return _zone(zone.name, svc.camera(camera_id).zones[zone.name])
 
 
 def _existing(zones: Zones, camera_id: str, name: str) -> None:
@@ -107,7 +115,7 @@ def replace_zone(camera_id: CameraId, name: ZoneName, zone: ZoneConfig, svc: Ser
         zones[name] = _raw(zone)
 
     _apply(svc, camera_id, change)
-    return _zone(name, svc.runtime.config.cameras[camera_id].zones[name])
+    return _zone(name, svc.camera(camera_id).zones[name])
 
 
 @router.delete(

@@ -156,8 +156,11 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     import uvicorn
 
     from vision.dispatch.receiver import WEBHOOK_PATH, create_app
+    from vision.secrets import redact_access_log
 
     app = create_app(args.db, secret, args.tolerance)
     log.info("receiver: POST http://%s:%d%s, tickets in %s", args.host, args.port, WEBHOOK_PATH, args.db)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    redact_access_log()  # a webhook URL may carry a token in its query
+    server.run()
     return 0

@@ -1,14 +1,18 @@
 """The reference ticket receiver: what a city's ticketing side must do with street-vision's webhook.
 
-Integrators copy it. It checks the signature over the raw body before reading it,
-refuses stale timestamps (a replay from long ago), answers a repeated idempotency
-key with the same ticket id instead of applying it twice, applies an event's
-transitions in order only, and keeps every ticket with its history in SQLite.
+Integrators copy it. It checks the signature headers before reading the body (a
+malformed signature or a stale timestamp costs nothing), reads at most
+``MAX_WEBHOOK_BODY`` bytes as they stream in, checks the signature over those raw
+bytes before parsing them, answers a repeated idempotency key with the same ticket id
+instead of applying it twice, applies an event's transitions in order only (an
+``update`` for a closed ticket is kept in its history but only a ``reopen`` opens it
+again), and keeps every ticket with its history in SQLite.
 
 Run it with ``street-vision receiver`` (secret from ``STREET_VISION_WEBHOOK_SECRET``).
 """
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -24,9 +28,18 @@ from starlette.concurrency import run_in_threadpool
 
 from vision.db import connect, immediate
 from vision.dispatch.payload import WebhookPayload
-from vision.dispatch.signing import IDEMPOTENCY_HEADER, SECRET_ENV, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from vision.dispatch.signing import (
+    IDEMPOTENCY_HEADER,
+    SECRET_ENV,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    check_headers,
+    verify,
+)
 
 WEBHOOK_PATH = "/webhook"
+MAX_WEBHOOK_BODY = 1024 * 1024  # bytes; a transition with a hundred boxes is about 20 KiB
+KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # an idempotency key: printable ASCII, no spaces
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -116,13 +129,20 @@ class TicketStore:
                     (delivery.idempotency_key,),
                 )
                 return Receipt(ticket_id=seen[0], state=seen[1], duplicate=True)
-            ticket_id = self._ticket_for(db, delivery)
-            state = "closed" if delivery.transition == "close" else "open"
-            db.execute(
-                "UPDATE tickets SET state = ?, last_sequence = ?, event = ?, "
-                "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE ticket_id = ?",
-                (state, delivery.sequence, delivery.event.model_dump_json(), ticket_id),
-            )
+            ticket_id, state = self._ticket_for(db, delivery)
+            if state == "closed" and delivery.transition == "update":  # late news of a closed ticket:
+                db.execute(  # kept in order and in the history, but only a reopen opens it again
+                    "UPDATE tickets SET last_sequence = ?, "
+                    "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE ticket_id = ?",
+                    (delivery.sequence, ticket_id),
+                )
+            else:
+                state = "closed" if delivery.transition == "close" else "open"
+                db.execute(
+                    "UPDATE tickets SET state = ?, last_sequence = ?, event = ?, "
+                    "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE ticket_id = ?",
+                    (state, delivery.sequence, delivery.event.model_dump_json(), ticket_id),
+                )
             db.execute(
                 "INSERT INTO history (idempotency_key, ticket_id, sequence, transition, body) "
                 "VALUES (?,?,?,?,?)",
@@ -131,8 +151,9 @@ class TicketStore:
             return Receipt(ticket_id=ticket_id, state=state, duplicate=False)
 
     @staticmethod
-    def _ticket_for(db: sqlite3.Connection, delivery: WebhookPayload) -> str:
-        """The open creates the ticket; every later transition must follow the last one applied."""
+    def _ticket_for(db: sqlite3.Connection, delivery: WebhookPayload) -> tuple[str, str]:
+        """The ticket and its state now: the open creates it; every later transition must follow the
+        last one applied."""
         event = delivery.event
         if delivery.transition == "open":
             if delivery.sequence != 1:
@@ -146,9 +167,9 @@ class TicketStore:
                 )
             except sqlite3.IntegrityError:
                 raise HTTPException(409, f"event {event.event_id} already has a ticket") from None
-            return ticket_id
+            return ticket_id, "open"
         row = db.execute(
-            "SELECT ticket_id, last_sequence FROM tickets WHERE event_id = ?", (event.event_id,)
+            "SELECT ticket_id, last_sequence, state FROM tickets WHERE event_id = ?", (event.event_id,)
         ).fetchone()
         if row is None:
             raise HTTPException(409, f"no ticket for event {event.event_id}: its open must come first")
@@ -158,7 +179,7 @@ class TicketStore:
             )
         if delivery.sequence != row[1] + 1:
             raise HTTPException(409, f"out of order: expected sequence {row[1] + 1}, got {delivery.sequence}")
-        return str(row[0])
+        return str(row[0]), str(row[2])
 
     def tickets(self) -> list[Ticket]:
         with self.connection() as db:
@@ -204,6 +225,21 @@ class TicketStore:
         return Ticket(**fields, history=entries)
 
 
+async def _capped_body(request: Request) -> bytes:
+    """The body as it streams in, refused with 413 past MAX_WEBHOOK_BODY (announced or not)."""
+    too_big = HTTPException(413, f"body over {MAX_WEBHOOK_BODY} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isascii() or not declared.isdigit() or int(declared) > MAX_WEBHOOK_BODY):
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BODY:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(db_path: Path, secret: str, tolerance: float = 300.0) -> FastAPI:
     """The receiver as an ASGI app (the tests serve it with uvicorn on 127.0.0.1)."""
     if not secret:
@@ -217,7 +253,8 @@ def create_app(db_path: Path, secret: str, tolerance: float = 300.0) -> FastAPI:
         signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
         key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
     ) -> tuple[WebhookPayload, bytes]:
-        """Authenticate the raw bytes first, then parse them: nothing unsigned is ever read."""
+        """Headers first, then at most MAX_WEBHOOK_BODY raw bytes, authenticated before they are parsed:
+        nothing unsigned is ever parsed, and a refused request costs no more than its headers."""
         for name, value in (
             (TIMESTAMP_HEADER, timestamp),
             (SIGNATURE_HEADER, signature),
@@ -225,7 +262,12 @@ def create_app(db_path: Path, secret: str, tolerance: float = 300.0) -> FastAPI:
         ):
             if not value:
                 raise HTTPException(401 if name != IDEMPOTENCY_HEADER else 400, f"missing {name} header")
-        raw = await request.body()
+        problem = check_headers(timestamp or "", signature or "", time.time(), tolerance)
+        if problem:
+            raise HTTPException(401, problem)
+        if not KEY.match(key or ""):
+            raise HTTPException(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters")
+        raw = await _capped_body(request)
         problem = verify(secret, timestamp or "", signature or "", raw, time.time(), tolerance)
         if problem:
             raise HTTPException(401, problem)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 TIMESTAMP_HEADER = "X-Street-Vision-Timestamp"
 SIGNATURE_HEADER = "X-Street-Vision-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SCHEME = "v1"
 SECRET_ENV = "STREET_VISION_WEBHOOK_SECRET"  # where the reference receiver reads the shared secret
+SIGNATURE = re.compile(rf"^{SCHEME}=[0-9a-f]{{64}}$")
+TIMESTAMP = re.compile(r"^[0-9]{1,12}$")  # whole Unix seconds, ASCII digits only
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -33,13 +36,24 @@ def signed_headers(secret: str, body: bytes, key: str, now: float) -> dict[str, 
     }
 
 
-def verify(secret: str, timestamp: str, sent: str, body: bytes, now: float, tolerance: float) -> str | None:
-    """None when the request is authentic and fresh, else why not (safe to return to the caller)."""
-    if not timestamp.isdigit():
+def check_headers(timestamp: str, sent: str, now: float, tolerance: float) -> str | None:
+    """What can be refused before the body is read: a malformed timestamp or signature, or a stale
+    timestamp. None when the headers are well formed and fresh, else why not (safe to return)."""
+    if not TIMESTAMP.match(timestamp):
         return f"{TIMESTAMP_HEADER} must be whole Unix seconds"
-    if not hmac.compare_digest(signature(secret, timestamp, body), sent.strip()):
-        return "bad signature"
+    if not SIGNATURE.match(sent.strip()):
+        return f"malformed {SIGNATURE_HEADER}: expected {SCHEME}= and 64 lowercase hex digits"
     age = now - int(timestamp)
     if abs(age) > tolerance:
         return f"stale timestamp: {age:.0f} s from the receiver's clock, tolerance {tolerance:.0f} s"
+    return None
+
+
+def verify(secret: str, timestamp: str, sent: str, body: bytes, now: float, tolerance: float) -> str | None:
+    """None when the request is authentic and fresh, else why not (safe to return to the caller)."""
+    problem = check_headers(timestamp, sent, now, tolerance)
+    if problem:
+        return problem
+    if not hmac.compare_digest(signature(secret, timestamp, body), sent.strip()):
+        return "bad signature"
     return None

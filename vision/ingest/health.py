@@ -26,6 +26,7 @@ class CameraState(StrEnum):
     STALLED = "stalled"  # frames stopped for stall_timeout seconds; reopening
     OFFLINE = "offline"  # an attempt to open or read it failed; retrying with backoff
     ENDED = "ended"  # a file played to its end (or failed for good): no more frames will come
+    ERROR = "error"  # its analysis failed (not its stream); its frames are dropped until a restart
 
     @property
     def sees(self) -> bool:
@@ -51,6 +52,7 @@ class CameraHealth:
     frames_skipped: int  # frames not decoded to catch up with the live edge
     lag: float | None  # seconds behind the live edge of the last frame handed over
     reconnects: int
+    errors: int  # times its analysis failed
     last_error: str | None  # redacted
 
     def to_record(self) -> dict[str, Any]:
@@ -95,8 +97,11 @@ class HealthMonitor:
         self.frames_dropped = 0
         self.frames_skipped = 0
         self.reconnects = 0
+        self.errors = 0
         self.lag: float | None = None
         self.last_error: str | None = None
+        self._failing = False  # the analysis failed and has not been restarted yet: ERROR
+        self._failing_since: float | None = None  # the first failure in a row (Unix time)
 
     def set_state(self, state: CameraState, error: str | None = None) -> None:
         with self._lock:
@@ -104,6 +109,26 @@ class HealthMonitor:
                 self.last_error = error
             if state is not self._state:
                 self._state, self._since = state, time.time()
+
+    def fail(self, error: str) -> None:
+        """The camera's analysis failed: ERROR, whatever the stream does, until :meth:`recover`."""
+        with self._lock:
+            self.errors += 1
+            self.last_error = error
+            self._failing = True
+            if self._failing_since is None:
+                self._failing_since = time.time()
+
+    def recover(self) -> None:
+        """A fresh analysis runs: the stream's own state shows again."""
+        with self._lock:
+            if self._failing:
+                self._failing, self._since = False, time.time()
+
+    def healthy(self) -> None:
+        """The analysis has worked for a while: the next failure starts a new run of failures."""
+        with self._lock:
+            self._failing_since = None
 
     def frame_in(self, pts: float, wall: float | None, at: float) -> None:
         """A frame was decoded at monotonic ``at``; a frame means the camera is live."""
@@ -140,6 +165,8 @@ class HealthMonitor:
             return self._seen_state(time.monotonic())
 
     def _seen_state(self, now: float) -> CameraState:
+        if self._failing:
+            return CameraState.ERROR
         overdue = (
             self.stall_timeout is not None
             and self._last_alive_at is not None
@@ -152,7 +179,9 @@ class HealthMonitor:
         with self._lock:
             state = self._seen_state(now)
             since = self._since
-            if state is not self._state and self._last_alive_at is not None:
+            if state is CameraState.ERROR and self._failing_since is not None:
+                since = self._failing_since  # failing since the first failure in a row, across restarts
+            elif state is not self._state and self._last_alive_at is not None:
                 since = time.time() - (now - self._last_alive_at - (self.stall_timeout or 0.0))
             return CameraHealth(
                 camera_id=self.camera_id,
@@ -169,5 +198,6 @@ class HealthMonitor:
                 frames_skipped=self.frames_skipped,
                 lag=self.lag,
                 reconnects=self.reconnects,
+                errors=self.errors,
                 last_error=self.last_error,
             )

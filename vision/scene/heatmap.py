@@ -18,6 +18,13 @@ class Heatmap:
         self.grid = np.zeros((rows, columns), np.float32)
         self.last_pts: float | None = None
 
+    def copy(self) -> Heatmap:
+        """A snapshot that later frames do not change (for a published camera view)."""
+        heatmap = Heatmap(self.half_life, self.grid.shape[1], self.grid.shape[0])
+        heatmap.grid[:] = self.grid
+        heatmap.last_pts = self.last_pts
+        return heatmap
+
     def add(self, points: np.ndarray, width: int, height: int, pts: float) -> None:
         """Decay to ``pts``, then add one unit of heat per [N, 2] pixel point."""
         if self.last_pts is not None and pts > self.last_pts:
