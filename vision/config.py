@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
@@ -76,7 +76,7 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def _parse_duration(value: Any) -> Any:
+def _parse_duration(value: object) -> object:
     """Seconds as a number, or a string such as "90s", "15m", "24h", "30d" (retention reads better so)."""
     if not isinstance(value, str):
         return value
