@@ -511,3 +511,18 @@ def test_non_finite_numbers_get_422_naming_the_field(
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"][0]["loc"] == ["body", "polygon", 1, 1]
     assert service[1].read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("enter_count", "15"), ("enter_count", True), ("window", "2.5")]
+)
+def test_rule_numbers_are_strict(
+    client: TestClient, service: tuple[TestClient, Path, object], field: str, value: object
+) -> None:
+    before = service[1].read_text()
+    zone = {"name": "strict", "polygon": SQUARE, "rules": {"crowd": {field: value}}}
+    answer = client.post("/api/cameras/plaza/zones", headers=AS_ADMIN, json=zone)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "rules", "crowd", field]
+    assert service[1].read_text() == before

@@ -24,9 +24,12 @@ class RuleError(Exception):
 
 
 class RuleConfig(BaseModel):
-    """Settings every rule has: how long a condition must hold before an event opens."""
+    """Settings every rule has: how long a condition must hold before an event opens.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: a number is a number (``"15"`` or ``true`` for a count is an error naming the key,
+    from a file and from the API alike), never a string that happens to parse as one."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     min_duration: float = Field(
         5.0, ge=0, description="Seconds the condition must hold (stream time) before the event opens."
