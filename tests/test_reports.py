@@ -123,6 +123,13 @@ def test_reports_are_verified_by_the_camera_end_to_end(tmp_path: Path, receiver:
         detail = client.get(f"/api/events/{busy}", headers=AS_READER).json()
         assert [r["status"] for r in detail["reports"]] == ["acknowledged", "handled", "rejected"]
         assert all(r["applied"] for r in detail["reports"])
+        metrics = client.get("/metrics", headers=AS_READER).text
+        for line in (
+            'street_vision_events_closed{camera="plaza",reason="verified_fixed",type="crowd"} 1.0',
+            'street_vision_events_closed{camera="plaza",reason="rejected",type="crowd"} 1.0',
+            'street_vision_failed_verifications{camera="plaza",type="crowd"} 1.0',
+        ):
+            assert line in metrics, metrics
     from vision.tuning.sources import event_snapshots
 
     frames = [c for c in event_snapshots(tmp_path / "data") if c.event and c.event["event_id"] == busy]

@@ -95,12 +95,35 @@ class _RuntimeCollector(Collector):
                 "SELECT COALESCE(SUM(attempts), 0), COALESCE(SUM(status = 'delivered'), 0) FROM outbox"
             ).fetchone()
             by_status = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
+            closes = db.execute(
+                "SELECT camera, type, close_reason, COUNT(*) FROM events WHERE close_reason IS NOT NULL "
+                "GROUP BY camera, type, close_reason"
+            ).fetchall()
+            failed = db.execute(
+                "SELECT camera, type, SUM(failed_verifications) FROM events GROUP BY camera, type"
+            ).fetchall()
         finally:
             db.close()
         family = GaugeMetricFamily(f"{PREFIX}_events", "Events in the store", labels=["type", "state"])
         for kind, state, count in events:
             family.add_metric([kind, state], count)
         yield family
+        closed = GaugeMetricFamily(
+            f"{PREFIX}_events_closed",
+            "Closed events in the store by why they closed (resolved, verified_fixed, rejected, ...)",
+            labels=["camera", "type", "reason"],
+        )
+        for row in closes:
+            closed.add_metric([str(v) for v in row[:3]], row[3])
+        yield closed
+        verifications = GaugeMetricFamily(
+            f"{PREFIX}_failed_verifications",
+            "Fixes reported handled that the camera still saw (events in the store)",
+            labels=["camera", "type"],
+        )
+        for camera, kind, count in failed:
+            verifications.add_metric([camera, kind], count or 0)
+        yield verifications
         yield CounterMetricFamily(f"{PREFIX}_dispatch_attempts", "Webhook delivery attempts", value=attempts)
         yield CounterMetricFamily(
             f"{PREFIX}_dispatch_failures", "Webhook attempts that did not deliver", value=attempts - delivered
