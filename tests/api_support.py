@@ -84,6 +84,19 @@ storage:
     return path
 
 
+def plaza_service(folder: Path, zones: str, rest: str, url: str) -> Path:
+    """The plaza clip looping in real time with ``zones`` (YAML, indented for ``zones:``), the rest
+    of the file (``rest``), and the webhook to ``url`` signed with the test's hook secret."""
+    path = folder / "service.yaml"
+    path.write_text(
+        "cameras:\n  plaza:\n    url: ${SV_TEST_VIDEO}\n    realtime: true\n    loop: true\n"
+        f"    detect_fps: 5\n    zones:\n{zones}{rest}"
+        f"dispatch:\n  webhook_url: {url}\n  secret: ${{SV_TEST_HOOK_SECRET}}\n"
+        f"  backoff_initial: 0.05\n  backoff_max: 0.2\nstorage:\n  data_dir: {folder / 'data'}\n"
+    )
+    return path
+
+
 @dataclass
 class InProcess:
     """Runtime and app of one config, the pipeline running in a thread."""

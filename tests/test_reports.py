@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from vision.dispatch.signing import signed_headers
 
-from .api_support import AS_READER, HOOK_SECRET, in_process
+from .api_support import AS_READER, HOOK_SECRET, in_process, plaza_service
 from .dispatch_support import Receiver, wait_for
 
 CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
@@ -32,16 +32,7 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 def config(folder: Path, url: str) -> Path:
     """The plaza clip looping in real time: the demo's crowd on the crossing (it forms at about 13 s and
     clears at about 35 s of the clip), and a zone over the whole picture that is always crowded."""
-    path = folder / "service.yaml"
-    path.write_text(
-        f"""cameras:
-  plaza:
-    url: ${{SV_TEST_VIDEO}}
-    realtime: true
-    loop: true
-    detect_fps: 5
-    zones:
-      crossing:
+    zones = f"""      crossing:
         polygon: {CROSSING}
         rules:
           crowd: {{enter_count: 7, exit_count: 5, window: 2, min_duration: 2, close_after: 3}}
@@ -49,19 +40,9 @@ def config(folder: Path, url: str) -> Path:
         polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]
         rules:
           crowd: {{enter_count: 2, exit_count: 1, min_duration: 1}}
-detector:
-  classes: [person]
-events: {{verify_within: 20, update_interval: 10}}
-dispatch:
-  webhook_url: {url}
-  secret: ${{SV_TEST_HOOK_SECRET}}
-  backoff_initial: 0.05
-  backoff_max: 0.2
-storage:
-  data_dir: {folder / "data"}
 """
-    )
-    return path
+    rest = "detector:\n  classes: [person]\nevents: {verify_within: 20, update_interval: 10}\n"
+    return plaza_service(folder, zones, rest, url)
 
 
 def send(client: TestClient, event_id: str, status: str, key: str | None = None, secret: str = HOOK_SECRET):

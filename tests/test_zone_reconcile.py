@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from .api_support import AS_ADMIN, HOOK_SECRET, in_process
+from .api_support import AS_ADMIN, HOOK_SECRET, in_process, plaza_service
 from .dispatch_support import Receiver, wait_for
 
 
@@ -22,35 +22,16 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 
 def config(folder: Path, url: str) -> Path:
     """The plaza clip looping in real time; a crowd of two on the crossing opens a ticket within seconds."""
-    path = folder / "service.yaml"
-    path.write_text(
-        f"""cameras:
-  plaza:
-    url: ${{SV_TEST_VIDEO}}
-    realtime: true
-    loop: true
-    detect_fps: 5
-    zones:
-      crossing:
+    zones = """      crossing:
         polygon: [[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.0, 0.5]]
         rules:
-          crowd: {{enter_count: 2, exit_count: 1, min_duration: 1}}
+          crowd: {enter_count: 2, exit_count: 1, min_duration: 1}
       lawn:
         polygon: [[0.0, 0.85], [1.0, 0.85], [1.0, 1.0], [0.0, 1.0]]
         rules:
-          crowd: {{enter_count: 40}}
-detector:
-  classes: [person]
-dispatch:
-  webhook_url: {url}
-  secret: ${{SV_TEST_HOOK_SECRET}}
-  backoff_initial: 0.05
-  backoff_max: 0.2
-storage:
-  data_dir: {folder / "data"}
+          crowd: {enter_count: 40}
 """
-    )
-    return path
+    return plaza_service(folder, zones, "detector:\n  classes: [person]\n", url)
 
 
 def test_deleting_a_zone_closes_its_open_ticket_with_zone_removed(tmp_path: Path, receiver: Receiver) -> None:
