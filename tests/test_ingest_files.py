@@ -131,3 +131,33 @@ def test_broken_and_missing_files_fail_clearly(tmp_path: Path, caplog: pytest.Lo
     assert "No such file" in health["missing"].last_error
     assert 60 <= len(frames["damaged"]) < 80 and health["damaged"].state is CameraState.ENDED
     assert "corrupt packets, skipped" in caplog.text
+
+
+def test_a_looping_file_resumes_where_a_camera_would_be() -> None:
+    """A restarted camera stand-in (a looping file in real time) starts where it would have got to: the
+    picture at that point of its content, wrapped around its length; a file played once starts over."""
+    import av
+
+    with av.open(str(SAMPLE)) as container:  # the reference: the clip's frame at 23.1 s by PyAV alone
+        stream = container.streams.video[0]
+        wanted = next(
+            f.to_ndarray(format="bgr24")
+            for f in container.decode(stream)
+            if f.pts * float(stream.time_base) >= 23.1 - 1e-3
+        )
+    looped = CameraReader("a", camera(SAMPLE, detect_fps=25, realtime=True, loop=True))
+    looped.resume(40.0 + 23.1)  # the 40-s clip once round, then 23.1 s into it
+    once = CameraReader("b", camera(SAMPLE, detect_fps=25, realtime=True))
+    once.resume(23.1)
+    looped.start(), once.start()
+    try:
+        first = looped.take(timeout=10.0)
+        assert first is not None and abs(looped.position() - 23.1) < 0.05
+        assert np.abs(first.image.astype(int) - wanted.astype(int)).mean() < 2.0  # the same picture
+        start = once.take(timeout=10.0)
+        assert start is not None and once.position() is None
+        assert np.abs(start.image.astype(int) - wanted.astype(int)).mean() > 2.0  # from its beginning
+    finally:
+        for reader in (looped, once):
+            reader.stop()
+            assert reader.join(5.0)

@@ -40,7 +40,7 @@ from functools import partial
 from typing import Any
 
 from vision.camera.analysis import CameraAnalysis
-from vision.camera.unit import CameraUnit
+from vision.camera.unit import CameraUnit, Snapshot
 from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
@@ -140,6 +140,12 @@ class CameraWorker:
         log.info("camera %s: unit restarted from its last committed state", self.camera_id)
         return closes
 
+    def snapshot(self, with_arrays: bool = True) -> Snapshot:
+        """The unit's snapshot, with where a looping file read in real time had got to (its
+        ``position`` in seconds of content), so a restart resumes it there, not at its beginning."""
+        snapshot = self.unit.snapshot(with_arrays)
+        return Snapshot({**snapshot.state, "position": self.reader.position()}, snapshot.arrays)
+
     def wall_time(self, pts: float) -> str | None:
         """When camera-clock ``pts`` happened by a live camera's wall anchor, ISO 8601 UTC."""
         wall = self.reader.wall_time(self.unit.stream_pts(pts))
@@ -228,7 +234,7 @@ class Pipeline:
         for worker in self.workers.values():
             worker.finish()
             if worker.unit.last_pts is not None:
-                self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
+                self.store.checkpoint(worker.camera_id, worker.snapshot())
         self.summary.open_events = sum(len(w.unit.open_events()) for w in self.workers.values())
         self.summary.wall_seconds = time.perf_counter() - start
         return self.summary
@@ -341,6 +347,9 @@ class Pipeline:
                 continue
             snapshot, saved_at = saved if saved is not None else (None, time.time())
             gap = max(0.0, time.time() - saved_at) if worker.reader.realtime else 0.0
+            position = snapshot.state.get("position") if snapshot is not None else None
+            if position is not None:  # a looping file read in real time goes on as if it had kept playing
+                worker.reader.resume(float(position) + gap)
             closes = worker.unit.restore(snapshot, stored, gap)
             log.info(
                 "camera %s: restored %d open event(s) from the store%s",
@@ -516,7 +525,7 @@ class Pipeline:
         interval = self.config.storage.checkpoint_interval
         if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
             worker.checkpointed = frame.pts
-            self.store.checkpoint(worker.camera_id, worker.unit.snapshot())
+            self.store.checkpoint(worker.camera_id, worker.snapshot())
 
     def _emit(
         self,
@@ -532,7 +541,7 @@ class Pipeline:
             return
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
-        state = worker.unit.snapshot(False)
+        state = worker.snapshot(False)
         payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed)
         self._notify(transitions, payloads)
 

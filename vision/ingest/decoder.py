@@ -97,6 +97,29 @@ class VideoDecoder:
         self._container, self._stream = container, stream
         return self
 
+    def content_time(self, pts: float) -> float:
+        """Seconds into the file's content (its first frame at 0) of a decoded frame's ``pts``."""
+        stream = self._stream
+        assert stream is not None, "open() first"
+        start = stream.start_time * stream.time_base if stream.start_time and stream.time_base else 0
+        return pts - float(start)
+
+    def duration(self) -> float | None:
+        """The file's length in seconds, where its header says."""
+        if self._container is None or not self._container.duration:
+            return None
+        return self._container.duration / av.time_base
+
+    def seek(self, seconds: float) -> None:
+        """Jump to the keyframe at or before ``seconds`` into the content (frames before the target
+        still come out of :meth:`frames`: drop them by :meth:`content_time`)."""
+        stream = self._stream
+        assert self._container is not None and stream is not None, "open() first"
+        if not stream.time_base:
+            return
+        start = stream.start_time or 0
+        self._container.seek(start + int(seconds / float(stream.time_base)), stream=stream, backward=True)
+
     @property
     def timed(self) -> bool:
         """False for formats whose frames carry no real timestamps (MJPEG over HTTP)."""

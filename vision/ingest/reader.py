@@ -50,6 +50,8 @@ class CameraReader:
         self._backoff = Backoff(camera.stream.reconnect_initial, camera.stream.reconnect_max)
         self._stop = threading.Event()
         self._logged: str | None = None  # the last failure logged at warning level
+        self._resume_at: float | None = None  # a realtime file: seconds into its content to start at
+        self._position: float | None = None  # seconds into the file's content of the last frame handed over
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
 
     # --- consumer side -------------------------------------------------------------------------
@@ -57,6 +59,17 @@ class CameraReader:
     def start(self) -> CameraReader:
         self._thread.start()
         return self
+
+    def resume(self, seconds: float) -> None:
+        """A looping file read in real time (a stand-in for a camera) starts ``seconds`` into its
+        content (wrapped around its length) instead of at its beginning, as a camera that kept
+        filming would; call before :meth:`start`. A file played once always starts at its beginning."""
+        if self.is_file and self.realtime and self.camera.loop:
+            self._resume_at = max(0.0, seconds)
+
+    def position(self) -> float | None:
+        """A looping file read in real time: seconds into its content of the newest frame handed over."""
+        return self._position if self.is_file and self.realtime and self.camera.loop else None
 
     def stop(self) -> None:
         """Ask the thread to end; a read blocked on a silent network ends within its timeout."""
@@ -121,7 +134,12 @@ class CameraReader:
         while not self._stop.is_set():
             try:
                 with VideoDecoder(self.camera_id, self.camera.url, self.camera.decode) as decoder:
-                    self._pump(decoder)
+                    start, self._resume_at = self._resume_at, None
+                    if start:
+                        length = decoder.duration()
+                        start = start % length if length else start
+                        decoder.seek(start)
+                    self._pump(decoder, start or 0.0)
             except SourceError as exc:
                 self.monitor.set_state(CameraState.OFFLINE, str(exc))
                 log.error("%s", exc)
@@ -167,11 +185,15 @@ class CameraReader:
             error = f"camera {self.camera_id}: {self.camera.url}: {type(exc).__name__}: {detail}"
         return self.monitor.frames_in > before, error
 
-    def _pump(self, decoder: VideoDecoder) -> None:
-        """Decode until the source ends or the reader is stopped, handing over the due frames."""
+    def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
+        """Decode until the source ends or the reader is stopped, handing over the due frames (of a file
+        resumed at ``start`` seconds into its content, those from there on)."""
         max_lag = self.camera.stream.max_lag
         skipped = 0
         for av_frame, pts in decoder.frames():
+            position = None if pts is None or not self.is_file else decoder.content_time(pts)
+            if position is not None and position < start - 1e-3:
+                continue  # decoded from the keyframe before the resume point: not shown
             now = time.monotonic()
             stamped = self.clock.stamp(pts, now)
             if self.realtime:
@@ -193,6 +215,7 @@ class CameraReader:
             if not self._sampler.due(stamped):
                 continue
             frame = Frame(self.camera_id, stamped, decoder.image(av_frame))
+            self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):
                     self.monitor.count(dropped=1)
