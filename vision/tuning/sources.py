@@ -12,8 +12,6 @@ record such a close yet, so every event frame is mined the same way for now.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.ingest.sampler import Sampler
 from vision.secrets import SecretUrl
-from vision.store.sqlite import store_path
+from vision.store.sqlite import Store, store_path
 from vision.tuning.errors import TuningError
 
 PRIORITY = {"event": 0, "uncertain": 1, "uniform": 2, "image": 2}  # who wins among near-duplicates
@@ -59,22 +57,21 @@ class Candidate:
         return record | (self.event or {}) | ({"uncertain": self.uncertain} if self.uncertain else {})
 
 
-def _open_store(data_dir: Path) -> sqlite3.Connection:
+def _open_store(data_dir: Path) -> Store:
     path = store_path(data_dir)
     if not path.is_file():
         raise TuningError(f"store {path}: not found (run the pipeline first, or give --store DATA_DIR)")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return Store(data_dir, run=False, migrate=False)
 
 
 def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
     """The clean picture of every stored event transition, oldest first."""
-    db = _open_store(data_dir)
+    store = _open_store(data_dir)
     try:
-        rows = db.execute("SELECT kind, pts, payload FROM transitions ORDER BY seq").fetchall()
+        rows = store.transition_records()
     finally:
-        db.close()
-    for kind, pts, payload in rows:
-        record = json.loads(payload)
+        store.close()
+    for kind, pts, record in rows:
         clean = (record.get("snapshots") or {}).get("clean")
         if not clean:
             continue
@@ -87,7 +84,7 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
             image=image,
             source="event",
             origin=clean,
-            pts=float(pts),
+            pts=pts,
             wall_time=record.get("wall_time"),
             event={"event_id": event["event_id"], "event_type": event["type"], "transition": kind},
         )
@@ -96,15 +93,11 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
 def uncertain_times(data_dir: Path, low: float, high: float, spacing: float) -> dict[str, list[dict]]:
     """Per camera, the stream seconds of frames with a box scored in [low, high), at least
     ``spacing`` seconds apart; each with the label and score of its least sure box."""
-    db = _open_store(data_dir)
+    store = _open_store(data_dir)
     try:
-        rows = db.execute(
-            "SELECT camera, pts, label, MIN(score) FROM detections WHERE score >= ? AND score < ? "
-            "GROUP BY camera, pts ORDER BY camera, pts",
-            (low, high),
-        ).fetchall()
+        rows = store.uncertain_frames(low, high)
     finally:
-        db.close()
+        store.close()
     times: dict[str, list[dict]] = {}
     for camera, pts, label, score in rows:
         kept = times.setdefault(camera, [])
