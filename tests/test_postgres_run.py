@@ -5,9 +5,6 @@ the ticket; events, transitions, camera state and outbox are in PostgreSQL, and 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +14,9 @@ import pytest
 from vision.secrets import SecretUrl
 from vision.store.postgres import PostgresStore
 
-from .conftest import ROOT, SAMPLE
-from .dispatch_support import SECRET, Receiver, wait_for
+from .dispatch_support import Receiver, wait_for
 from .pg_support import PASSWORD, PostgresServer
+from .test_restart import demo_config, start
 
 
 @pytest.fixture
@@ -29,37 +26,23 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
     server.stop()
 
 
-def demo_config(tmp_path: Path, webhook: str, store_url: str) -> Path:
-    """The demo's crowd zone on the plaza clip played in real time, like a camera, with dispatch."""
-    demo = (ROOT / "configs" / "demo.yaml").read_text()
-    text = demo.replace("url: ../sample_videos/plaza.mp4", f"url: {SAMPLE}\n    realtime: true")
-    text = text.replace("data_dir: ../data", f"data_dir: {tmp_path / 'data'}\n  url: {store_url}")
-    text += (
-        f"\ndispatch:\n  webhook_url: {webhook}\n  secret: ${{HOOK_SECRET}}\n"
-        "  backoff_initial: 0.05\n  backoff_max: 0.2\n  timeout: 2\n"
-    )
-    config = tmp_path / "demo.yaml"
-    config.write_text(text)
+def postgres_config(tmp_path: Path, webhook: str, store_url: str) -> Path:
+    """test_restart's demo (the plaza clip in real time, with dispatch) with its store at ``store_url``."""
+    config = demo_config(tmp_path, webhook)
+    data_dir = f"data_dir: {tmp_path / 'data'}"
+    config.write_text(config.read_text().replace(data_dir, f"{data_dir}\n  url: {store_url}"))
     return config
 
 
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HOOK_SECRET": SECRET, "PGPASSWORD": PASSWORD}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vision.cli", "run", str(config)],
-            stdout=out,
-            stderr=out,
-            cwd=ROOT,
-            env=env,
-        )
-
-
 def test_run_on_postgres_opens_survives_a_kill_and_closes_the_crowd_ticket(
-    tmp_path: Path, postgres: PostgresServer, receiver: Receiver
+    tmp_path: Path, postgres: PostgresServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # the runs' environment: their config refers to it
     database = postgres.database()
-    config = demo_config(tmp_path, receiver.url, postgres.url(database, password="${PGPASSWORD}"))
+    config = postgres_config(tmp_path, receiver.url, postgres.url(database, password="${PGPASSWORD}"))
+    assert (
+        f"url: postgresql://vision:${{PGPASSWORD}}@127.0.0.1:{postgres.port}/{database}" in config.read_text()
+    )
     log = tmp_path / "run.log"
     store = PostgresStore(SecretUrl(postgres.url(database)), run=False)
     try:

@@ -130,7 +130,7 @@ def test_transitions_and_the_camera_state_commit_together(storage: StorageConfig
 
 
 def test_storage_url_is_checked_and_its_password_never_shown(
-    postgres: PostgresServer, tmp_path: Path
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = (
         "cameras: {cam: {url: x.mp4}}\nstorage:\n  url: postgresql://vision:${PGPASSWORD}@127.0.0.1:%d/%s\n"
@@ -142,6 +142,11 @@ def test_storage_url_is_checked_and_its_password_never_shown(
     store = open_store(config.storage)
     assert store.location == f"postgresql://vision:***@127.0.0.1:{postgres.port}/{database}"
     store.close()
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # none in the URL: libpq reads it from the environment
+    bare = open_store(StorageConfig(url=postgres.url(database, password=None)))
+    assert bare.outbox_counts().pending == 0
+    bare.close()
+    monkeypatch.delenv("PGPASSWORD")
     wrong = parse_config(text % (postgres.port, "postgres"), env={"PGPASSWORD": "not-the-password"})
     with pytest.raises(ConfigError) as refused:  # the server refuses the login: said, password hidden
         open_store(wrong.storage)
