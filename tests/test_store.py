@@ -158,3 +158,37 @@ def test_storage_url_is_checked_and_its_password_never_shown(
     with pytest.raises(ConfigError) as capped:
         parse_config("cameras: {cam: {url: x.mp4}}\nstorage: {url: 'postgresql://db/x', max_bytes: 1GB}\n")
     assert "max_bytes caps the SQLite file" in str(capped.value)
+
+
+def test_the_api_reads_filter_order_and_count_alike_on_both_backends(storage: StorageConfig) -> None:
+    store = open_store(storage, dispatch=True)
+    for n, (camera, wall) in enumerate([("a", "2024-05-01T10:00:00.000+00:00"), ("b", None), ("a", None)]):
+        event = {**EVENT, "event_id": f"e{n}", "camera": camera, "first_seen": float(10 - n)}
+        payload = {"transition": "open"} | ({"wall_time": wall} if wall else {})
+        store.record([(Transition("open", 1.0, event), payload)])
+    store.record(
+        [(Transition("close", 2.0, {**EVENT, "event_id": "e0", "camera": "a", "state": "resolved"}), {})]
+    )
+    assert [e["event_id"] for e in store.events({})] == ["e2", "e1", "e0"]  # newest first
+    assert [e["event_id"] for e in store.events({"camera": "a", "state": "open"})] == ["e2"]
+    assert [e["event_id"] for e in store.events({}, limit=1, offset=1)] == ["e1"]
+    since = store.events({}, since="2024-05-01T09:00:00.000+00:00", until="2024-05-01T11:00:00.000+00:00")
+    assert [(e["event_id"], e["wall_time"]) for e in since] == [("e0", "2024-05-01T10:00:00.000+00:00")]
+    found = store.event("e0")
+    assert found is not None and found[0]["state"] == "resolved"
+    assert [(t["kind"], t["payload"]) for t in found[1]] == [
+        ("open", {"transition": "open", "wall_time": "2024-05-01T10:00:00.000+00:00"}),
+        ("close", {}),
+    ]
+    assert store.event("nope") is None
+    assert [e.event_id for e in store.open_events()] == ["e2", "e1"]  # oldest first_seen first
+    tallies = store.tallies()
+    assert sorted(tallies.events) == [("crowd", "open", 2), ("crowd", "resolved", 1)]
+    assert (tallies.attempts, tallies.delivered, tallies.outbox) == (0, 0, [("pending", 4)])
+    with store.claim(0.0) as message:
+        assert message is not None
+        store.mark_failed(message, "down", None)
+    assert [m["status"] for m in store.outbox_listing()] == ["dead", "pending", "pending", "blocked"]
+    assert store.outbox_counts().to_record() == {"delivered": 0, "pending": 3, "blocked": 1, "dead": 1}
+    assert store.resend("e1") == 0 and store.resend() == 1 and store.due_now() == 4
+    store.close()
