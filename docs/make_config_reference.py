@@ -30,9 +30,10 @@ INTRO = """# Configuration reference
 
 One YAML file configures everything; `street-vision check FILE` validates it and names
 each problem by its key and line. Unknown keys are errors. `${ENV_VAR}` references are
-allowed only in `cameras.<id>.url`, `dispatch.webhook_url`, `dispatch.secret` and
-`storage.data_dir` (anywhere else, and with a missing variable, they are an error);
-passwords in camera URLs and the webhook secret are never printed, logged or returned.
+allowed only in `cameras.<id>.url`, `dispatch.webhook_url`, `dispatch.secret`,
+`storage.data_dir` and `storage.url` (anywhere else, and with a missing variable, they are an
+error); passwords in camera and store URLs and the webhook secret are never printed, logged or
+returned.
 Relative paths are relative to the folder of the config file. Times are seconds of
 *stream* time (frame timestamps). Limits on the file (size, nesting, aliases, cameras,
 zones, polygon points) are in [security.md](security.md).

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from vision.config import StorageConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -31,3 +35,33 @@ def zoo(tmp_path_factory: pytest.TempPathFactory):
     offline(root / "ultralytics-config")
     pytest.importorskip("ultralytics")
     return Zoo(root)
+
+
+def need(reason: str | None) -> None:
+    """A part a test needs is missing: with CI=true that fails the test, elsewhere it skips it."""
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI needs this part: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """One PostgreSQL server for the whole run, started on first use (see pg_support.py)."""
+    from .pg_support import PostgresServer, missing
+
+    need(missing())
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> StorageConfig:
+    """The store settings of each backend: SQLite in the test's folder, or a new PostgreSQL database
+    (snapshots stay in the test's folder either way)."""
+    if request.param == "sqlite":
+        return StorageConfig(data_dir=tmp_path)
+    server = request.getfixturevalue("postgres")
+    return StorageConfig(data_dir=tmp_path, url=server.url(server.database()))

@@ -20,12 +20,12 @@ import numpy as np
 import uvicorn
 from pydantic import SecretStr
 
-from vision.config import DispatchConfig
+from vision.config import DispatchConfig, StorageConfig
 from vision.dispatch.receiver import WEBHOOK_PATH, create_app
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
 from vision.events.snapshots import SnapshotWriter
-from vision.store import Store
+from vision.store import open_store
 from vision.types import Condition, Detections, Frame, Observation
 
 from .conftest import ROOT
@@ -185,10 +185,11 @@ def dispatch_config(url: str, secret: str = SECRET, **overrides: Any) -> Dispatc
 class Sender:
     """The pipeline after the rules (lifecycle, snapshots, store with outbox), fed one zone's verdicts."""
 
-    def __init__(self, data_dir: Path, timers: Timers) -> None:
+    def __init__(self, data_dir: Path, timers: Timers, storage: StorageConfig | None = None) -> None:
         self.data_dir = data_dir
         self.lifecycle = Lifecycle({KEY: timers})
-        self.store = Store(data_dir, dispatch=True)
+        self.storage = storage or StorageConfig(data_dir=data_dir)  # SQLite in data_dir by default
+        self.store = open_store(self.storage, dispatch=True)
         zone = np.array([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]])
         self.recorder = TransitionRecorder(self.store, SnapshotWriter(data_dir, NAMES), {KEY[:2]: zone})
         self.image = np.full((120, 160, 3), 90, np.uint8)
@@ -208,7 +209,7 @@ class Sender:
 
     def outbox(self) -> list[tuple[str, int, str, int]]:
         """(event, event_seq, status, attempts) per message, as the sender's store has them."""
-        return self.store.db.execute(
+        return self.store.sql.execute(
             "SELECT event_id, event_seq, status, attempts FROM outbox ORDER BY seq"
         ).fetchall()
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from vision.dispatch import outbox
 from vision.evaluate.truth import load_truth
 from vision.runtime import Runtime
 
@@ -42,8 +41,7 @@ def test_each_rule_types_tickets_are_accepted_by_the_receiver(
     try:
         runtime.pipeline.run()
         counts = runtime.dispatcher.drain(30.0)
-        with runtime.store.db as db:
-            messages = outbox.listing(db, include_delivered=True)
+        messages = runtime.store.outbox_listing(include_delivered=True)
     finally:
         runtime.close()
     assert counts.dead == 0 and counts.pending == 0, messages

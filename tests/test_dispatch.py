@@ -1,7 +1,7 @@
 """Outbox -> signed webhook -> the real reference receiver over loopback HTTP, in one process.
 
 Every test asserts on what the receiver stored (its SQLite file), not only on what
-the sender believes it sent.
+the sender believes it sent; the sender's store is each backend in turn (``storage``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import cv2
 import httpx
 import pytest
 
+from vision.config import StorageConfig
 from vision.dispatch.dispatcher import Dispatcher, backoff
-from vision.dispatch.outbox import Message, next_due, resend
+from vision.dispatch.outbox import Message
 from vision.dispatch.payload import body
 from vision.dispatch.signing import signed_headers
 from vision.events.lifecycle import Timers
@@ -40,6 +41,7 @@ from .dispatch_support import (
     validate,
     wait_for,
 )
+from .pg_support import PASSWORD, pg_config_url
 
 TIMERS = Timers(min_duration=1.0, close_after=2.0, update_interval=1.0, reopen_window=10.0)
 
@@ -52,14 +54,14 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def sender(tmp_path: Path) -> Iterator[Sender]:
-    side = Sender(tmp_path / "data", TIMERS)
+def sender(storage: StorageConfig) -> Iterator[Sender]:
+    side = Sender(storage.data_dir, TIMERS, storage)
     yield side
     side.store.close()
 
 
 def dispatching(sender: Sender, receiver: Receiver, **overrides: float) -> Dispatcher:
-    dispatcher = Dispatcher(sender.store.path, dispatch_config(receiver.url, **overrides))
+    dispatcher = Dispatcher(sender.store.another, dispatch_config(receiver.url, **overrides))
     dispatcher.start()
     return dispatcher
 
@@ -107,7 +109,7 @@ def test_open_update_close_reopen_and_a_new_episode_reach_the_receiver(
     assert [b["ticket_id"] for b in bodies] == [None, first, first, first, first, None]
     reopened = bodies[3]["event"]
     assert reopened["reopens"] == 1 and reopened["resolved_at"] is None and reopened["opened_at"] == 1.0
-    remote = dict(sender.store.db.execute("SELECT event_id, ticket_id FROM remote_tickets"))
+    remote = dict(sender.store.sql.execute("SELECT event_id, ticket_id FROM remote_tickets"))
     assert remote == {history[0][1]: first, history[5][1]: second}
 
 
@@ -121,7 +123,7 @@ def test_receiver_down_then_up_delivers_everything_in_order(
             wait_for(lambda: sender.outbox()[0][3] >= 3, "three refused attempts at the open")
             # nothing behind the open was tried: an event's messages go strictly in order
             assert [(m[2], m[3]) for m in sender.outbox()[1:]] == [("pending", 0), ("pending", 0)]
-            error = sender.store.db.execute("SELECT last_error FROM outbox WHERE event_seq = 1").fetchone()[0]
+            error = sender.store.sql.execute("SELECT last_error FROM outbox WHERE event_seq = 1").rows[0][0]
             assert error.startswith(f"POST {receiver.url}: cannot connect") and "refused" in error
             receiver.start()
             counts = dispatcher.drain(BOUND_S)
@@ -152,9 +154,9 @@ def test_500s_and_a_timeout_are_retried_and_the_late_duplicate_is_deduped(
     open_key = f"{event_id}.1"
     assert receiver.faults.seen[:4] == [open_key] * 4  # 500, 500, timed out (but applied), duplicate
     assert [(h[2], h[3], h[4]) for h in receiver.history()] == [(1, "open", 1), (2, "close", 0)]
-    error = sender.store.db.execute("SELECT attempts FROM outbox WHERE event_seq = 1").fetchone()
+    error = sender.store.sql.execute("SELECT attempts FROM outbox WHERE event_seq = 1").fetchone()
     assert error == (4,)
-    assert sender.store.db.execute("SELECT ticket_id FROM remote_tickets").fetchone() == (ticket,)
+    assert sender.store.sql.execute("SELECT ticket_id FROM remote_tickets").fetchone() == (ticket,)
 
 
 def test_camera_outage_while_open_never_closes_the_ticket(sender: Sender, receiver: Receiver) -> None:
@@ -181,7 +183,7 @@ def opened(sender: Sender, receiver: Receiver) -> tuple[Message, bytes]:
     """Start the receiver and commit an open; return its outbox message and the body it would send."""
     receiver.start()
     sender.feed(steady(0, 2, T, 8))
-    message = next_due(sender.store.db, time.time())
+    message = sender.store.next_due(time.time())
     assert message is not None
     return message, body(message)
 
@@ -223,19 +225,21 @@ def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     assert len({round(got / d, 6) for got, d in zip(delays, nominal, strict=True)}) == 12  # jittered
 
 
-def write_config(path: Path, data_dir: Path, url: str, backoff: float = 0.05, max_attempts: int = 2) -> Path:
+def write_config(path: Path, sender: Sender, url: str, backoff: float = 0.05, max_attempts: int = 2) -> Path:
+    """A config on the sender's store; a PostgreSQL password is left to ``${PGPASSWORD}``."""
+    store = f"  url: {pg_config_url(sender.storage.url)}\n" if sender.storage.url else ""
     path.write_text(
         "cameras:\n  cam:\n    url: unused.mp4\n"
         f"dispatch:\n  webhook_url: {url}\n  secret: ${{HOOK_SECRET}}\n"
         f"  max_attempts: {max_attempts}\n  backoff_initial: {backoff}\n  backoff_max: {2 * backoff}\n"
         "  timeout: 2\n"
-        f"storage:\n  data_dir: {data_dir}\n"
+        f"storage:\n  data_dir: {sender.data_dir}\n{store}"
     )
     return path
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"HOOK_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
+    env = {"HOOK_SECRET": SECRET, "PGPASSWORD": PASSWORD, "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "vision.cli", *args],
         capture_output=True,
@@ -250,7 +254,7 @@ def test_dead_letters_are_listed_and_resent(tmp_path: Path, sender: Sender, rece
     receiver.start()
     receiver.faults.fail = 2  # max_attempts is 2: the open dies
     sender.feed(steady(0, 2, T, 8) + steady(2.5, 5, F, 0))
-    config = write_config(tmp_path / "hook.yaml", sender.data_dir, receiver.url)
+    config = write_config(tmp_path / "hook.yaml", sender, receiver.url)
     dispatcher = dispatching(sender, receiver, max_attempts=2)
     try:
         counts = dispatcher.drain(BOUND_S)
@@ -279,11 +283,11 @@ def test_dead_letters_are_listed_and_resent(tmp_path: Path, sender: Sender, rece
     assert drained.stdout.strip() == "outbox: 2 delivered, 0 pending, 0 dead"
     assert [(h[2], h[3]) for h in receiver.history()] == [(1, "open"), (2, "close")]
     for result in (listed, resent, drained):
-        assert SECRET not in result.stdout + result.stderr
+        assert SECRET not in result.stdout + result.stderr and PASSWORD not in result.stdout + result.stderr
 
 
 def event_ids(sender: Sender) -> list[str]:
-    return [row[0] for row in sender.store.db.execute("SELECT event_id FROM events ORDER BY first_seen")]
+    return [row[0] for row in sender.store.sql.execute("SELECT event_id FROM events ORDER BY first_seen")]
 
 
 def test_a_refused_message_is_dead_at_once_and_holds_back_only_its_own_event(
@@ -304,7 +308,7 @@ def test_a_refused_message_is_dead_at_once_and_holds_back_only_its_own_event(
     assert [(h[1], h[2], h[3]) for h in receiver.history()] == [(second, 1, "open"), (second, 2, "close")]
     assert dispatcher.dead_letters == {"permanent": 1}
 
-    config = write_config(tmp_path / "hook.yaml", sender.data_dir, receiver.url, max_attempts=50)
+    config = write_config(tmp_path / "hook.yaml", sender, receiver.url, max_attempts=50)
     listed = cli("outbox", "list", str(config)).stdout.splitlines()
     assert " open    dead " in listed[0] and "1 attempt(s)" in listed[0]
     assert listed[1] == f"    last error: refused for good: POST {receiver.url}: HTTP 422: {refusal}"
@@ -332,11 +336,11 @@ def test_a_wrong_secret_is_refused_by_the_receiver_and_resent_after_the_fix(
         dispatcher.stop()
     assert (counts.dead, counts.blocked, counts.delivered) == (1, 1, 0)
     assert [m[2:] for m in sender.outbox()] == [("dead", 1), ("pending", 0)]
-    error = sender.store.db.execute("SELECT last_error FROM outbox WHERE event_seq = 1").fetchone()[0]
+    error = sender.store.sql.execute("SELECT last_error FROM outbox WHERE event_seq = 1").rows[0][0]
     assert error.startswith(f"refused for good: POST {receiver.url}: HTTP 401") and "bad signature" in error
     assert "not-the-receivers-secret" not in error and receiver.tickets() == []
 
-    assert resend(sender.store.db) == 1
+    assert sender.store.resend() == 1
     dispatcher = dispatching(sender, receiver)  # the right secret now
     try:
         counts = dispatcher.drain(BOUND_S)
@@ -375,9 +379,7 @@ def test_drain_now_cuts_the_backoff_short(tmp_path: Path, sender: Sender, receiv
     finally:
         dispatcher.stop()
     receiver.start()
-    config = write_config(
-        tmp_path / "hook.yaml", sender.data_dir, receiver.url, backoff=300.0, max_attempts=5
-    )
+    config = write_config(tmp_path / "hook.yaml", sender, receiver.url, backoff=300.0, max_attempts=5)
     waiting = cli("outbox", "drain", str(config), "--seconds", "1")
     assert waiting.returncode == 1 and waiting.stdout.strip() == "outbox: 0 delivered, 1 pending, 0 dead"
     drained = cli("outbox", "drain", str(config), "--now", "--seconds", "20")

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vision.dispatch.outbox import next_due
 from vision.dispatch.payload import body
 from vision.dispatch.receiver import MAX_WEBHOOK_BODY
 from vision.dispatch.signing import signed_headers
@@ -112,7 +111,7 @@ def test_an_update_after_a_close_does_not_reopen_the_ticket(tmp_path: Path, rece
         assert sender.feed([*steady(0, 2, T, 8), *steady(2.5, 6, F, 0)]) == ["open", "close"]
         ticket = None
         sent = []
-        while (message := next_due(sender.store.db, time.time())) is not None:
+        while (message := sender.store.next_due(time.time())) is not None:
             document = json.loads(body(message))
             document["ticket_id"] = ticket
             raw = json.dumps(document).encode()
@@ -121,7 +120,7 @@ def test_an_update_after_a_close_does_not_reopen_the_ticket(tmp_path: Path, rece
             )
             assert answer.status_code == 200, answer.text
             ticket = answer.json()["ticket_id"]
-            sender.store.db.execute("UPDATE outbox SET status = 'delivered' WHERE seq = ?", (message.seq,))
+            sender.store.mark_delivered(message, None)
             sent.append(document)
     finally:
         sender.store.close()

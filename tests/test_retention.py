@@ -1,8 +1,9 @@
-"""Retention: one pruning pass over a store on disk with controlled wall-clock ages, and the size cap.
+"""Retention: one pruning pass over a store with controlled wall-clock ages, and the size cap.
 
 Ages are set on the rows and files themselves (recorded_at, updated_at, delivered_at,
 file mtimes), and the pass is given the time it runs at, so each test says exactly
-what one pass removes and what it keeps.
+what one pass removes and what it keeps. The pass runs on both backends (``storage``);
+the size cap and the file's vacuum are SQLite's.
 """
 
 from __future__ import annotations
@@ -17,24 +18,27 @@ import numpy as np
 import pytest
 
 from vision.config import ConfigError, StorageConfig, load_config
-from vision.store import Store
-from vision.store.retention import Pruned, Retention, database_bytes
+from vision.store import EventStore, Store, open_store
+from vision.store.retention import Pruned, Retention
+from vision.store.sqlite import database_bytes
 from vision.types import Detections, Transition
 
 from .conftest import ROOT
-from .test_store import EVENT
+from .test_store import EVENT, query
 
 NOW = 1_700_000_000.0
 HOUR = 3600.0
 BASE = {k: v for k, v in EVENT.items() if k not in ("event_id", "state")}
 
 
-def storage(data_dir: Path, **overrides: object) -> StorageConfig:
+def kept(storage: StorageConfig, **overrides: object) -> StorageConfig:
+    """``storage`` with the retention these tests are written for."""
     retention = {"detections": "1h", "snapshots": "2h", "delivered_outbox": "3h", "closed_events": "4h"}
-    return StorageConfig(data_dir=data_dir, retention=retention, **overrides)
+    values = {"data_dir": storage.data_dir, "url": storage.url, "retention": retention, **overrides}
+    return StorageConfig(**values)
 
 
-def record(store: Store, event_id: str, kinds: list[str]) -> None:
+def record(store: EventStore, event_id: str, kinds: list[str]) -> None:
     """Commit ``kinds`` as the event's transitions; the last one sets its state."""
     for i, kind in enumerate(kinds):
         state = "resolved" if kind == "close" else "open"
@@ -42,25 +46,24 @@ def record(store: Store, event_id: str, kinds: list[str]) -> None:
         store.record([(Transition(kind, float(i), event), {"transition": kind})])
 
 
-def age(store: Store, event_id: str, seconds: float, outbox: str = "delivered") -> None:
+def age(store: EventStore, event_id: str, seconds: float, outbox: str = "delivered") -> None:
     """Make an event last change ``seconds`` ago, its messages ``outbox`` (and delivered that long ago)."""
-    with store.db:
-        store.db.execute("UPDATE events SET updated_at = ? WHERE event_id = ?", (NOW - seconds, event_id))
-        store.db.execute(
+    with store.sql.transaction():
+        store.sql.execute("UPDATE events SET updated_at = ? WHERE event_id = ?", (NOW - seconds, event_id))
+        store.sql.execute(
             "UPDATE outbox SET status = ?, delivered_at = CASE WHEN ? = 'delivered' "
-            "THEN strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch') END WHERE event_id = ?",
+            f"THEN {store.sql.dialect.iso('?')} END WHERE event_id = ?",
             (outbox, outbox, NOW - seconds, event_id),
         )
 
 
-def frames(store: Store, count: int, boxes: int, recorded_at: float | None) -> None:
+def frames(store: EventStore, count: int, boxes: int, recorded_at: float | None) -> None:
     for i in range(count):
         detections = Detections.from_arrays(
             np.tile([[10.0, 10.0, 50.0, 90.0]], (boxes, 1)), np.full(boxes, 0.8), np.zeros(boxes)
         )
         store.add_detections("cam", float(i), detections, {0: "person"})
-    with store.db:
-        store.db.execute("UPDATE detections SET recorded_at = ? WHERE recorded_at > ?", (recorded_at, NOW))
+    store.sql.execute("UPDATE detections SET recorded_at = ? WHERE recorded_at > ?", (recorded_at, NOW))
 
 
 def pictures(data_dir: Path, event_id: str, names: list[str], seconds_ago: float, size: int = 1000) -> None:
@@ -72,17 +75,18 @@ def pictures(data_dir: Path, event_id: str, names: list[str], seconds_ago: float
         os.utime(path, (NOW - seconds_ago, NOW - seconds_ago))
 
 
-def left(store: Store, table: str, column: str = "event_id") -> list[object]:
-    return [row[0] for row in store.db.execute(f"SELECT {column} FROM {table} ORDER BY rowid")]
+def left(store: EventStore, table: str) -> list[object]:
+    """The event ids in ``table``, in the order the rows were written."""
+    order = {"transitions": "seq", "remote_tickets": "event_id"}.get(table, store.sql.dialect.rowid)
+    return [row[0] for row in query(store, f"SELECT event_id FROM {table} ORDER BY {order}")]
 
 
-def test_one_pass_removes_exactly_what_is_past_its_retention(tmp_path: Path) -> None:
-    store = Store(tmp_path, dispatch=True)
+def test_one_pass_removes_exactly_what_is_past_its_retention(storage: StorageConfig) -> None:
+    tmp_path = storage.data_dir
+    store = open_store(storage, dispatch=True)
     # detections: a frame from an old store (no recorded_at; its run began 10 h ago), two 2 h old, one fresh
     frames(store, 1, 3, None)
-    store.db.execute(
-        "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')", (NOW - 10 * HOUR,)
-    )
+    query(store, f"UPDATE runs SET started_at = {store.sql.dialect.iso('?')}", NOW - 10 * HOUR)
     frames(store, 2, 2, NOW - 2 * HOUR)
     frames(store, 1, 4, NOW - 0.5 * HOUR)
 
@@ -90,17 +94,15 @@ def test_one_pass_removes_exactly_what_is_past_its_retention(tmp_path: Path) -> 
     age(store, "closed-old", 5 * HOUR)
     record(store, "closed-dead", ["open", "close"])  # its close is dead-lettered: kept whole
     age(store, "closed-dead", 5 * HOUR)
-    store.db.execute("UPDATE outbox SET status = 'dead' WHERE event_id = 'closed-dead' AND event_seq = 2")
+    query(store, "UPDATE outbox SET status = 'dead' WHERE event_id = 'closed-dead' AND event_seq = 2")
     record(store, "closed-pending", ["open", "close"])  # its close still waits: kept whole
     age(store, "closed-pending", 5 * HOUR)
-    store.db.execute(
-        "UPDATE outbox SET status = 'pending' WHERE event_id = 'closed-pending' AND event_seq = 2"
-    )
+    query(store, "UPDATE outbox SET status = 'pending' WHERE event_id = 'closed-pending' AND event_seq = 2")
     record(store, "open-old", ["open", "update", "update"])  # open: kept, but old delivered messages go
     age(store, "open-old", 5 * HOUR)
     record(store, "closed-young", ["open", "close"])  # closed an hour ago: kept
     age(store, "closed-young", 1 * HOUR)
-    store.db.executemany(
+    store.sql.executemany(
         "INSERT INTO remote_tickets VALUES (?, ?)", [("closed-old", "T-1"), ("open-old", "T-2")]
     )
 
@@ -110,22 +112,19 @@ def test_one_pass_removes_exactly_what_is_past_its_retention(tmp_path: Path) -> 
     pictures(tmp_path, "closed-young", ["0000000.000-open.jpg", "0000001.000-close.jpg"], 1 * HOUR)
     pictures(tmp_path, "orphan", ["0000000.000-open.jpg"], 3 * HOUR)  # its event is long gone
 
-    retention = Retention(store.db, store.path, storage(tmp_path))
+    retention = Retention(store, kept(storage))
     pruned = retention.prune(NOW)
 
     # delivered messages: all but the last of closed-old, open-old, and the delivered opens of the two kept
     # because of their close
     assert pruned == Pruned(detections=7, outbox=6, events=1, transitions=3, snapshots=5)
-    assert store.db.execute("SELECT COUNT(*), MIN(recorded_at) FROM detections").fetchone() == (
-        4,
-        NOW - 0.5 * HOUR,
-    )
-    kept = ["closed-dead", "closed-pending", "open-old", "closed-young"]
-    assert left(store, "events") == kept
-    assert sorted(set(left(store, "transitions"))) == sorted(kept)
+    assert query(store, "SELECT COUNT(*), MIN(recorded_at) FROM detections") == [(4, NOW - 0.5 * HOUR)]
+    events = ["closed-dead", "closed-pending", "open-old", "closed-young"]
+    assert left(store, "events") == events
+    assert sorted(set(left(store, "transitions"))) == sorted(events)
     assert len(left(store, "transitions")) == 2 + 2 + 3 + 2
     # an event's last message stays (the next one numbers from it); dead and pending ones always do
-    assert store.db.execute("SELECT event_id, event_seq, status FROM outbox ORDER BY seq").fetchall() == [
+    assert query(store, "SELECT event_id, event_seq, status FROM outbox ORDER BY seq") == [
         ("closed-dead", 2, "dead"),
         ("closed-pending", 2, "pending"),
         ("open-old", 3, "delivered"),
@@ -143,16 +142,15 @@ def test_one_pass_removes_exactly_what_is_past_its_retention(tmp_path: Path) -> 
 
     # the next message of the open event continues its numbering
     record(store, "open-old", ["close"])
-    assert store.db.execute("SELECT MAX(event_seq) FROM outbox WHERE event_id = 'open-old'").fetchone() == (
-        4,
-    )
+    assert query(store, "SELECT MAX(event_seq) FROM outbox WHERE event_id = 'open-old'") == [(4,)]
     # closed now: its last pictures and its earlier delivered message may go; the young event stays
-    assert Retention(store.db, store.path, storage(tmp_path)).prune(NOW) == Pruned(outbox=1, snapshots=2)
+    assert Retention(store, kept(storage)).prune(NOW) == Pruned(outbox=1, snapshots=2)
     assert "open-old" in left(store, "events")
     store.close()
 
 
 def test_max_bytes_prunes_oldest_first_until_under_the_cap_and_the_file_shrinks(tmp_path: Path) -> None:
+    sqlite = StorageConfig(data_dir=tmp_path)
     store = Store(tmp_path, dispatch=True)
     frames(store, 400, 200, NOW - 60)  # 80,000 detection rows, all within their retention
     record(store, "closed", ["open", "close"])
@@ -166,7 +164,7 @@ def test_max_bytes_prunes_oldest_first_until_under_the_cap_and_the_file_shrinks(
     assert before > 5_000_000
 
     cap = 700_000  # less than the pictures alone: the closed event's must go too
-    retention = Retention(store.db, store.path, storage(tmp_path, max_bytes=cap))
+    retention = Retention(store, kept(sqlite, max_bytes=cap))
     pruned = retention.prune(NOW)
 
     assert pruned == Pruned(detections=80_000, snapshots=2)
@@ -177,7 +175,7 @@ def test_max_bytes_prunes_oldest_first_until_under_the_cap_and_the_file_shrinks(
     assert after + 400_000 <= cap and after < before / 4  # the file itself shrank (incremental vacuum)
 
     # a cap below what open events need: everything closed goes, open ones stay
-    tight = Retention(store.db, store.path, storage(tmp_path, max_bytes="10KB")).prune(NOW)
+    tight = Retention(store, kept(sqlite, max_bytes="10KB")).prune(NOW)
     assert tight.events == 1 and left(store, "events") == ["open"]
     assert store.db.execute("SELECT COUNT(*) FROM detections").fetchone() == (0,)
     assert [p.name for p in (tmp_path / "snapshots").iterdir()] == ["open"]
@@ -200,7 +198,7 @@ def test_a_store_from_before_retention_gains_the_columns_and_is_pruned_by_its_ru
     old.close()
     store = Store(tmp_path)
     frames(store, 1, 2, NOW - 60)
-    assert Retention(store.db, store.path, storage(tmp_path)).prune(NOW).detections == 1
+    assert Retention(store, kept(StorageConfig(data_dir=tmp_path))).prune(NOW).detections == 1
     assert store.db.execute("SELECT COUNT(*) FROM detections").fetchone() == (2,)
     store.close()
 
@@ -238,7 +236,7 @@ def test_store_prune_command_prints_what_it_removed_and_converts_an_old_store(tm
     created.execute("PRAGMA journal_mode=WAL")
     created.close()
     store = Store(data, dispatch=True)
-    assert not Retention(store.db, store.path, storage(data)).shrinks
+    assert not store.shrinks
     frames(store, 3, 2, 1000.0)  # recorded in 1970: past any retention
     store.close()
     config = tmp_path / "c.yaml"

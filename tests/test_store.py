@@ -1,14 +1,23 @@
-"""The store: an event, its transition and its outbox message are written together or not at all."""
+"""The store: an event, its transition and its outbox message are written together or not at all.
+
+Each test runs on both backends (the ``storage`` fixture: SQLite and PostgreSQL) unless it is
+about one of them.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from vision.store import Store
+from vision.config import ConfigError, StorageConfig, parse_config
+from vision.store import EventStore, Store, open_store
+from vision.store.migrations import STEPS
 from vision.types import Transition
+
+from .pg_support import PASSWORD, PostgresServer
 
 EVENT = {
     "event_id": "e1",
@@ -32,28 +41,48 @@ EVENT = {
 }
 
 
-def rows(store: Store, table: str) -> int:
-    return store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+def query(store: EventStore, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (with ``?`` placeholders) on either backend."""
+    return store.sql.execute(sql, params).fetchall()
 
 
-def test_transition_and_outbox_message_commit_together_or_not_at_all(tmp_path: Path) -> None:
-    store = Store(tmp_path, dispatch=True)
+def rows(store: EventStore, table: str) -> int:
+    return query(store, f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def test_transition_and_outbox_message_commit_together_or_not_at_all(storage: StorageConfig) -> None:
+    store = open_store(storage, dispatch=True)
     store.record([(Transition("open", 1.0, EVENT), {"transition": "open"})])
     store.record([(Transition("update", 2.0, {**EVENT, "count": 7}), {"transition": "update"})])
     with pytest.raises(TypeError):  # the payload cannot be stored: nothing of this transition may be
         store.record([(Transition("close", 3.0, {**EVENT, "state": "resolved"}), {"bad": object()})])
     assert (rows(store, "transitions"), rows(store, "outbox")) == (2, 2)
-    assert store.db.execute("SELECT state, count FROM events").fetchall() == [("open", 7)]
-    assert store.db.execute("SELECT event_seq, status FROM outbox ORDER BY seq").fetchall() == [
+    assert query(store, "SELECT state, count FROM events") == [("open", 7)]
+    assert query(store, "SELECT event_seq, status FROM outbox ORDER BY seq") == [
         (1, "pending"),
         (2, "pending"),
     ]
+    store.close()
 
 
-def test_without_dispatch_there_is_no_outbox_message(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+def test_without_dispatch_there_is_no_outbox_message(storage: StorageConfig) -> None:
+    store = open_store(storage)
     store.record([(Transition("open", 1.0, EVENT), {"transition": "open"})])
     assert (rows(store, "transitions"), rows(store, "outbox")) == (1, 0)
+    store.close()
+
+
+def test_migrations_apply_once_and_a_second_run_numbers_its_own_rows(storage: StorageConfig) -> None:
+    first = open_store(storage)
+    versions = [step.version for step in STEPS]
+    assert [row[0] for row in query(first, "SELECT version FROM schema_version ORDER BY version")] == versions
+    second = open_store(storage)  # the schema is current: nothing is applied again
+    assert rows(second, "schema_version") == len(versions)
+    assert (first.run_id, second.run_id) == (1, 2)
+    second.record([(Transition("open", 1.0, EVENT), {"transition": "open"})])
+    assert query(first, "SELECT run_id FROM events") == [(2,)]
+    first.close()
+    second.close()
 
 
 def test_a_store_from_before_reopening_gains_the_columns_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -82,15 +111,14 @@ def test_a_store_from_before_reopening_gains_the_columns_and_keeps_its_rows(tmp_
             )
         ]
     )
-    assert store.db.execute("SELECT event_id, state, reopens FROM events").fetchall() == [
-        ("e1", "resolved", 0)
-    ]
+    assert query(store, "SELECT event_id, state, reopens FROM events") == [("e1", "resolved", 0)]
+    assert [row[0] for row in query(store, "SELECT version FROM schema_version")] == [1, 2, 3]
 
 
-def test_transitions_and_the_camera_state_commit_together(tmp_path: Path) -> None:
+def test_transitions_and_the_camera_state_commit_together(storage: StorageConfig) -> None:
     from vision.camera.unit import Snapshot
 
-    store = Store(tmp_path, dispatch=True)
+    store = open_store(storage, dispatch=True)
     store.record([(Transition("open", 1.0, EVENT), {"transition": "open"})], Snapshot({"pts": 1.0, "n": 1}))
     with pytest.raises(TypeError):  # a bad payload: neither the close nor the state after it is kept
         store.record(
@@ -106,3 +134,69 @@ def test_transitions_and_the_camera_state_commit_together(tmp_path: Path) -> Non
     assert snapshot.state == {"pts": 2.5} and snapshot.arrays == b"arrays"
     store.forget_camera("cam")
     assert store.snapshot("cam") is None
+    store.close()
+
+
+def test_storage_url_is_checked_and_its_password_never_shown(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        "cameras: {cam: {url: x.mp4}}\nstorage:\n  url: postgresql://vision:${PGPASSWORD}@127.0.0.1:%d/%s\n"
+    )
+    database = postgres.database()
+    config = parse_config(text % (postgres.port, database), env={"PGPASSWORD": PASSWORD})
+    assert config.storage.url is not None and PASSWORD not in str(config.storage) + repr(config.storage)
+    assert PASSWORD not in config.model_dump_json()
+    store = open_store(config.storage)
+    assert store.location == f"postgresql://vision:***@127.0.0.1:{postgres.port}/{database}"
+    store.close()
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # none in the URL: libpq reads it from the environment
+    bare = open_store(StorageConfig(url=postgres.url(database, password=None)))
+    assert bare.outbox_counts().pending == 0
+    bare.close()
+    monkeypatch.delenv("PGPASSWORD")
+    wrong = parse_config(text % (postgres.port, "postgres"), env={"PGPASSWORD": "not-the-password"})
+    with pytest.raises(ConfigError) as refused:  # the server refuses the login: said, password hidden
+        open_store(wrong.storage)
+    assert "storage.url postgresql://vision:***@" in str(refused.value) and "password" in str(refused.value)
+    assert "not-the-password" not in str(refused.value)
+    with pytest.raises(ConfigError) as bad:
+        parse_config("cameras: {cam: {url: x.mp4}}\nstorage: {url: 'mysql://db/x'}\n")
+    assert "storage.url" in str(bad.value) and "must be a postgresql:// URL" in str(bad.value)
+    with pytest.raises(ConfigError) as capped:
+        parse_config("cameras: {cam: {url: x.mp4}}\nstorage: {url: 'postgresql://db/x', max_bytes: 1GB}\n")
+    assert "max_bytes caps the SQLite file" in str(capped.value)
+
+
+def test_the_api_reads_filter_order_and_count_alike_on_both_backends(storage: StorageConfig) -> None:
+    store = open_store(storage, dispatch=True)
+    for n, (camera, wall) in enumerate([("a", "2024-05-01T10:00:00.000+00:00"), ("b", None), ("a", None)]):
+        event = {**EVENT, "event_id": f"e{n}", "camera": camera, "first_seen": float(10 - n)}
+        payload = {"transition": "open"} | ({"wall_time": wall} if wall else {})
+        store.record([(Transition("open", 1.0, event), payload)])
+    store.record(
+        [(Transition("close", 2.0, {**EVENT, "event_id": "e0", "camera": "a", "state": "resolved"}), {})]
+    )
+    assert [e["event_id"] for e in store.events({})] == ["e2", "e1", "e0"]  # newest first
+    assert [e["event_id"] for e in store.events({"camera": "a", "state": "open"})] == ["e2"]
+    assert [e["event_id"] for e in store.events({}, limit=1, offset=1)] == ["e1"]
+    since = store.events({}, since="2024-05-01T09:00:00.000+00:00", until="2024-05-01T11:00:00.000+00:00")
+    assert [(e["event_id"], e["wall_time"]) for e in since] == [("e0", "2024-05-01T10:00:00.000+00:00")]
+    found = store.event("e0")
+    assert found is not None and found[0]["state"] == "resolved"
+    assert [(t["kind"], t["payload"]) for t in found[1]] == [
+        ("open", {"transition": "open", "wall_time": "2024-05-01T10:00:00.000+00:00"}),
+        ("close", {}),
+    ]
+    assert store.event("nope") is None
+    assert [e.event_id for e in store.open_events()] == ["e2", "e1"]  # oldest first_seen first
+    tallies = store.tallies()
+    assert sorted(tallies.events) == [("crowd", "open", 2), ("crowd", "resolved", 1)]
+    assert (tallies.attempts, tallies.delivered, tallies.outbox) == (0, 0, [("pending", 4)])
+    with store.claim(0.0) as message:
+        assert message is not None
+        store.mark_failed(message, "down", None)
+    assert [m["status"] for m in store.outbox_listing()] == ["dead", "pending", "pending", "blocked"]
+    assert store.outbox_counts().to_record() == {"delivered": 0, "pending": 3, "blocked": 1, "dead": 1}
+    assert store.resend("e1") == 0 and store.resend() == 1 and store.due_now() == 4
+    store.close()

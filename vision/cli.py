@@ -160,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         print(
             f"transitions: {record['transitions'] or 'none'}; still open: {record['open_events']}; "
-            f"{record['detect_fps']} frames/s; store: {store.path}"
+            f"{record['detect_fps']} frames/s; store: {store.location}"
         )
         if delivery is not None:
             print(f"webhook: {dispatch_commands.describe(delivery)}")

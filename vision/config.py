@@ -480,15 +480,23 @@ class StorageConfig(StrictModel):
         description="Folder for the SQLite store (relative to the config file); may hold ${ENV_VAR} "
         "references.",
     )
+    url: Annotated[CameraUrl | None, ENV_ALLOWED] = Field(
+        None,
+        description="A PostgreSQL server to keep the store in instead of SQLite, as "
+        "postgresql://user@host:port/database; the password from the environment (PGPASSWORD, or a "
+        "${ENV_VAR} reference in the URL, percent-encoded); never printed. Snapshots stay in data_dir. "
+        "None: SQLite in data_dir.",
+    )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig,
         description='Durations in seconds or as "15m", "24h", "30d".',
     )
     max_bytes: ByteSize | None = Field(
         None,
-        description='Cap on the store (database pages in use and snapshots), e.g. "20GB"; when over, the '
-        "oldest detections, then snapshots of closed events, then closed events go first. The WAL (cut back "
-        "to 16 MB at each checkpoint) comes on top. None: no cap.",
+        description='Cap on the SQLite store (database pages in use and snapshots), e.g. "20GB"; when over, '
+        "the oldest detections, then snapshots of closed events, then closed events go first. The WAL (cut "
+        "back to 16 MB at each checkpoint) comes on top. None: no cap. Not with url: size PostgreSQL on the "
+        "server.",
     )
     checkpoint_interval: float = Field(
         10.0,
@@ -497,6 +505,21 @@ class StorageConfig(StrictModel):
         "timers, background model) in the store, besides the one committed with every transition: what a "
         "restart loses at most of timers under way.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: SecretUrl | None) -> SecretUrl | None:
+        if url is not None and not re.match(r"^postgres(ql)?://[^/\s]*", url.get_secret_value()):
+            raise ValueError("must be a postgresql:// URL (without it, the store is SQLite in data_dir)")
+        return url
+
+    @model_validator(mode="after")
+    def _cap_on_sqlite(self) -> StorageConfig:
+        if self.url is not None and self.max_bytes is not None:
+            raise ValueError(
+                "max_bytes caps the SQLite file: with url, size PostgreSQL on the server and use retention"
+            )
+        return self
 
 
 class Config(StrictModel):

@@ -50,7 +50,7 @@ from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
 from vision.secrets import redact_text
-from vision.store import Store
+from vision.store import EventStore
 from vision.types import CloseReason, Detections, EventState, Frame, Report, Transition
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class CameraWorker:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
         return self.resting_until is not None and self.unit.camera_time(stream_pts) < self.resting_until
 
-    def restart(self, store: Store, stream_pts: float) -> list[Transition]:
+    def restart(self, store: EventStore, stream_pts: float) -> list[Transition]:
         """After a failure, between frames: a fresh unit (of the configuration the failed one had applied)
         restored from the store as at start (its last committed state and the camera's open events), its
         clock carried on to the frame at ``stream_pts``. What the failed unit did after its last commit is
@@ -168,7 +168,7 @@ class Pipeline:
         self,
         config: Config,
         detector: Detector,
-        store: Store,
+        store: EventStore,
         on_transition: Callable[[Transition, dict[str, Any]], None] | None = None,
         on_detections: Callable[[Frame, Detections], None] | None = None,
         on_health: Callable[[CameraHealth], None] | None = None,

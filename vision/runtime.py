@@ -19,7 +19,7 @@ from vision.detect.detector import Detector
 from vision.dispatch.dispatcher import Dispatcher
 from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
-from vision.store import Store
+from vision.store import EventStore, open_store
 from vision.store.retention import Pruner
 from vision.types import Detections, Frame, Transition
 
@@ -38,7 +38,7 @@ class Runtime:
 
     config: Config
     detector: Detector
-    store: Store
+    store: EventStore
     dispatcher: Dispatcher | None
     pruner: Pruner
     pipeline: Pipeline
@@ -55,13 +55,13 @@ class Runtime:
     ) -> Runtime:
         detector = Detector.from_config(config.detector)
         # serve builds it in the main thread and runs the pipeline in another (one user at a time)
-        store = Store(
-            config.storage.data_dir,
+        store = open_store(
+            config.storage,
             str(config_path),
             dispatch=bool(config.dispatch.webhook_url),
             any_thread=True,
         )
-        dispatcher = Dispatcher(store.path, config.dispatch) if config.dispatch.webhook_url else None
+        dispatcher = Dispatcher(store.another, config.dispatch) if config.dispatch.webhook_url else None
 
         def transition(t: Transition, payload: dict[str, Any]) -> None:
             if dispatcher:
@@ -78,7 +78,7 @@ class Runtime:
             on_health=on_health,
             on_inference=on_inference,
         )
-        pruner = Pruner(store.path, config.storage)
+        pruner = Pruner(store.another, config.storage)
         pruner.start()
         return cls(config, detector, store, dispatcher, pruner, pipeline)
 

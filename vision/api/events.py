@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -14,16 +13,10 @@ from fastapi.responses import FileResponse
 from vision.api.auth import Reader
 from vision.api.models import Event, EventDetail, ReportOut, Snapshots, TransitionOut
 from vision.api.state import Database, ServiceDep
-from vision.store import EVENT_COLUMNS, reports
 
 router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Reader])
 EVENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = re.compile(r"^[0-9.]+-[a-z]+(-annotated)?\.jpg$")
-FIRST_WALL = (
-    "(SELECT json_extract(t.payload, '$.wall_time') FROM transitions t "
-    "WHERE t.event_id = e.event_id ORDER BY t.seq LIMIT 1)"
-)
-SELECT = f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)}, {FIRST_WALL} AS wall_time FROM events e"
 EventId = Annotated[str, Path(pattern=EVENT_ID)]
 
 
@@ -32,10 +25,6 @@ def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def _event(row: tuple[Any, ...]) -> Event:
-    return Event(**dict(zip((*EVENT_COLUMNS, "wall_time"), row, strict=True)))
 
 
 @router.get("", response_model=list[Event])
@@ -53,20 +42,14 @@ def list_events(
     """Newest first. Time filters use the wall time of the event's first transition, which only
     live cameras have (streams and realtime files); events of files read as fast as possible
     have none and are left out by them."""
-    where, args = [], []
-    for column, value in (("type", type), ("camera", camera), ("zone", zone), ("state", state)):
-        if value is not None:
-            where.append(f"e.{column} = ?")
-            args.append(value)
-    if since is not None:
-        where.append(f"{FIRST_WALL} >= ?")
-        args.append(_iso(since))
-    if until is not None:
-        where.append(f"{FIRST_WALL} < ?")
-        args.append(_iso(until))
-    sql = SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
-    sql += " ORDER BY e.rowid DESC LIMIT ? OFFSET ?"
-    return [_event(row) for row in db.execute(sql, [*args, limit, offset]).fetchall()]
+    rows = db.events(
+        {"type": type, "camera": camera, "zone": zone, "state": state},
+        since=None if since is None else _iso(since),
+        until=None if until is None else _iso(until),
+        limit=limit,
+        offset=offset,
+    )
+    return [Event(**row) for row in rows]
 
 
 def _snapshots(event_id: str, payload: dict[str, Any]) -> Snapshots | None:
@@ -81,25 +64,22 @@ def _snapshots(event_id: str, payload: dict[str, Any]) -> Snapshots | None:
 
 @router.get("/{event_id}", response_model=EventDetail, responses={404: {"description": "no such event"}})
 def get_event(event_id: EventId, db: Database) -> EventDetail:
-    row = db.execute(SELECT + " WHERE e.event_id = ?", (event_id,)).fetchone()
-    if row is None:
+    found = db.event(event_id)
+    if found is None:
         raise HTTPException(404, f"no event {event_id!r}")
-    transitions = []
-    for seq, kind, pts, payload_text in db.execute(
-        "SELECT seq, kind, pts, payload FROM transitions WHERE event_id = ? ORDER BY seq", (event_id,)
-    ):
-        payload = json.loads(payload_text)
-        transitions.append(
-            TransitionOut(
-                seq=seq,
-                kind=kind,
-                pts=pts,
-                wall_time=payload.get("wall_time"),
-                snapshots=_snapshots(event_id, payload),
-            )
+    event, rows = found
+    transitions = [
+        TransitionOut(
+            seq=t["seq"],
+            kind=t["kind"],
+            pts=t["pts"],
+            wall_time=t["payload"].get("wall_time"),
+            snapshots=_snapshots(event_id, t["payload"]),
         )
-    history = [ReportOut(**r) for r in reports.history(db, event_id)]
-    return EventDetail(**_event(row).model_dump(), transitions=transitions, reports=history)
+        for t in rows
+    ]
+    history = [ReportOut(**r) for r in db.reports(event_id)]
+    return EventDetail(**Event(**event).model_dump(), transitions=transitions, reports=history)
 
 
 @router.get(

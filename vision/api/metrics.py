@@ -16,12 +16,11 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vision.db import connect
 from vision.ingest.health import CameraState
-from vision.store.retention import database_bytes
 
 if TYPE_CHECKING:
     from vision.runtime import Runtime
+    from vision.store import EventStore
 
 PREFIX = "street_vision"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -55,8 +54,12 @@ class _RuntimeCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._cameras()
-        yield from self._store()
-        yield from self._retention()
+        store = self.runtime.store.another()  # this scrape's own handle
+        try:
+            yield from self._store(store)
+            yield from self._retention(store)
+        finally:
+            store.close()
 
     def _cameras(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         labels = ["camera"]
@@ -87,25 +90,11 @@ class _RuntimeCollector(Collector):
                 state.add_metric([camera_id, s.value], 1.0 if health.state is s else 0.0)
         yield from (fps_in, fps_out, *counters.values(), state)
 
-    def _store(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        db = connect(self.runtime.store.path, any_thread=True)
-        try:
-            events = db.execute("SELECT type, state, COUNT(*) FROM events GROUP BY type, state").fetchall()
-            attempts, delivered = db.execute(
-                "SELECT COALESCE(SUM(attempts), 0), COALESCE(SUM(status = 'delivered'), 0) FROM outbox"
-            ).fetchone()
-            by_status = db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
-            closes = db.execute(
-                "SELECT camera, type, close_reason, COUNT(*) FROM events WHERE close_reason IS NOT NULL "
-                "GROUP BY camera, type, close_reason"
-            ).fetchall()
-            failed = db.execute(
-                "SELECT camera, type, SUM(failed_verifications) FROM events GROUP BY camera, type"
-            ).fetchall()
-        finally:
-            db.close()
+    def _store(self, store: EventStore) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        tallies = store.tallies()
+        attempts, delivered = tallies.attempts, tallies.delivered
         family = GaugeMetricFamily(f"{PREFIX}_events", "Events in the store", labels=["type", "state"])
-        for kind, state, count in events:
+        for kind, state, count in tallies.events:
             family.add_metric([kind, state], count)
         yield family
         closed = GaugeMetricFamily(
@@ -113,7 +102,7 @@ class _RuntimeCollector(Collector):
             "Closed events in the store by why they closed (resolved, verified_fixed, rejected, ...)",
             labels=["camera", "type", "reason"],
         )
-        for row in closes:
+        for row in tallies.closes:
             closed.add_metric([str(v) for v in row[:3]], row[3])
         yield closed
         verifications = GaugeMetricFamily(
@@ -121,19 +110,19 @@ class _RuntimeCollector(Collector):
             "Fixes reported handled that the camera still saw (events in the store)",
             labels=["camera", "type"],
         )
-        for camera, kind, count in failed:
-            verifications.add_metric([camera, kind], count or 0)
+        for camera, kind, count in tallies.failed_verifications:
+            verifications.add_metric([camera, kind], count)
         yield verifications
         yield CounterMetricFamily(f"{PREFIX}_dispatch_attempts", "Webhook delivery attempts", value=attempts)
         yield CounterMetricFamily(
             f"{PREFIX}_dispatch_failures", "Webhook attempts that did not deliver", value=attempts - delivered
         )
         outbox = GaugeMetricFamily(f"{PREFIX}_outbox_messages", "Outbox messages", labels=["status"])
-        for status, count in by_status:
+        for status, count in tallies.outbox:
             outbox.add_metric([status], count)
         yield outbox
 
-    def _retention(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def _retention(self, store: EventStore) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         dispatcher = self.runtime.dispatcher
         dead = CounterMetricFamily(
             f"{PREFIX}_dispatch_dead_letters",
@@ -145,7 +134,7 @@ class _RuntimeCollector(Collector):
         yield dead
         stats = self.runtime.pruner.stats()
         size = GaugeMetricFamily(f"{PREFIX}_store_bytes", "Bytes on disk", labels=["part"])
-        size.add_metric(["database"], database_bytes(self.runtime.store.path))
+        size.add_metric(["database"], store.database_bytes())
         if stats.sizes is not None:  # measured by the pruner's last pass (walking the folders costs)
             size.add_metric(["snapshots"], stats.sizes.snapshots)
         yield size

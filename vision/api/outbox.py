@@ -10,7 +10,6 @@ from vision.api.auth import Admin, Reader
 from vision.api.limits import StrictJSONRoute
 from vision.api.models import Outbox, OutboxCounts, OutboxMessage, Resend, Resent
 from vision.api.state import Database, ServiceDep
-from vision.dispatch import outbox
 
 router = APIRouter(prefix="/api/outbox", tags=["outbox"], route_class=StrictJSONRoute)
 
@@ -23,18 +22,18 @@ def list_outbox(
         Query(description="undelivered: pending, blocked and dead"),
     ] = "undelivered",
 ) -> Outbox:
-    rows = outbox.listing(db, include_delivered=status == "all")
+    rows = db.outbox_listing(include_delivered=status == "all")
     if status not in ("undelivered", "all"):
         rows = [r for r in rows if r["status"] == status]
     return Outbox(
-        counts=OutboxCounts(**outbox.counts(db).to_record()), messages=[OutboxMessage(**r) for r in rows]
+        counts=OutboxCounts(**db.outbox_counts().to_record()), messages=[OutboxMessage(**r) for r in rows]
     )
 
 
 @router.post("/resend", response_model=Resent, dependencies=[Admin])
 def resend(request: Resend, db: Database, svc: ServiceDep) -> Resent:
     """Put dead-lettered messages back in line, and wake the dispatcher."""
-    count = outbox.resend(db, request.event_id)
+    count = db.resend(request.event_id)
     if svc.runtime.dispatcher:
         svc.runtime.dispatcher.notify()
-    return Resent(resent=count, counts=OutboxCounts(**outbox.counts(db).to_record()))
+    return Resent(resent=count, counts=OutboxCounts(**db.outbox_counts().to_record()))

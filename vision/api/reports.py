@@ -20,10 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from vision.api.events import EventId
 from vision.api.models import ReportIn, ReportReceipt
 from vision.api.state import Service, ServiceDep
-from vision.db import connect, immediate
 from vision.dispatch.signed import signed_body
 from vision.dispatch.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from vision.store import reports
 
 router = APIRouter(tags=["reports"])
 MAX_REPORT = 16 * 1024  # bytes
@@ -62,28 +60,22 @@ async def report(
 
 def _take(svc: Service, event_id: str, body: ReportIn, key: str) -> ReportReceipt:
     """Store the report, hand it to the camera's pipeline, answer with the event as it is then."""
-    db = connect(svc.runtime.store.path, any_thread=True)
+    store = svc.runtime.store.another()
     try:
-        with immediate(db):
-            row = db.execute("SELECT camera FROM events WHERE event_id = ?", (event_id,)).fetchone()
-            if row is None:
-                raise HTTPException(404, f"no event {event_id!r}")
-            new = reports.add(db, key, event_id, body.status, body.note, body.ticket_id)
-        camera = str(row[0])
+        camera, new = store.add_report(key, event_id, body.status, body.note, body.ticket_id)
+        if camera is None:
+            raise HTTPException(404, f"no event {event_id!r}")
         if new and svc.view(camera) is not None:
             with suppress(TimeoutError):  # stored: the pipeline applies it when it gets to it
                 svc.runtime.pipeline.apply_reports(camera)
-        state, close_reason, verification = db.execute(
-            "SELECT state, close_reason, verification FROM events WHERE event_id = ?", (event_id,)
-        ).fetchone()
-        applied = db.execute("SELECT applied FROM reports WHERE key = ?", (key,)).fetchone()[0]
+        applied, state, close_reason, verification = store.report_state(key)
     finally:
-        db.close()
+        store.close()
     return ReportReceipt(
         event_id=event_id,
         status=body.status,
         duplicate=not new,
-        applied=bool(applied),
+        applied=applied,
         state=state,
         close_reason=close_reason,
         verification=verification,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -13,8 +12,8 @@ from vision.api.config_file import ConfigFile
 from vision.api.metrics import Metrics
 from vision.camera.view import CameraView
 from vision.config import CameraConfig
-from vision.db import connect
 from vision.runtime import Runtime
+from vision.store import EventStore
 
 
 @dataclass
@@ -49,13 +48,13 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def database(svc: Annotated[Service, Depends(service)]) -> Iterator[sqlite3.Connection]:
-    """A connection of this request's own to the store (WAL: reads never block the pipeline)."""
-    db = connect(svc.runtime.store.path, any_thread=True)
+def database(svc: Annotated[Service, Depends(service)]) -> Iterator[EventStore]:
+    """A handle of this request's own on the store (SQLite's WAL: reads never block the pipeline)."""
+    store = svc.runtime.store.another()
     try:
-        yield db
+        yield store
     finally:
-        db.close()
+        store.close()
 
 
 def known_camera(camera_id: str, svc: Annotated[Service, Depends(service)]) -> str:
@@ -65,5 +64,5 @@ def known_camera(camera_id: str, svc: Annotated[Service, Depends(service)]) -> s
 
 
 ServiceDep = Annotated[Service, Depends(service)]
-Database = Annotated[sqlite3.Connection, Depends(database)]
+Database = Annotated[EventStore, Depends(database)]
 CameraId = Annotated[str, Depends(known_camera)]

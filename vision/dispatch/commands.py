@@ -9,16 +9,14 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import time
 from pathlib import Path
 
 from vision.config import Config, ConfigError, load_config
-from vision.db import connect
 from vision.dispatch import outbox
 from vision.dispatch.dispatcher import Dispatcher
 from vision.dispatch.signing import SECRET_ENV
-from vision.store import store_path
+from vision.store import EventStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_receiver)
 
 
-def open_outbox(config: Config) -> sqlite3.Connection:
+def open_outbox(config: Config) -> EventStore:
     """The store of ``config``, which must exist: the outbox lives in it."""
-    path = store_path(config.storage.data_dir)
-    if not path.exists():
-        raise ConfigError([f"{path}: no store yet: `street-vision run` creates it (storage.data_dir)"])
-    db = connect(path)
-    db.executescript(outbox.SCHEMA)
-    return db
+    return open_store(config.storage, run=False)
 
 
 def describe(counts: outbox.Counts) -> str:
@@ -78,12 +71,12 @@ def describe(counts: outbox.Counts) -> str:
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    db = open_outbox(load_config(args.config))
+    store = open_outbox(load_config(args.config))
     try:
-        rows = outbox.listing(db, include_delivered=args.all)
-        totals = outbox.counts(db)
+        rows = store.outbox_listing(include_delivered=args.all)
+        totals = store.outbox_counts()
     finally:
-        db.close()
+        store.close()
     for row in rows:
         if args.json:
             print(json.dumps(row))
@@ -107,12 +100,12 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_resend(args: argparse.Namespace) -> int:
-    db = open_outbox(load_config(args.config))
+    store = open_outbox(load_config(args.config))
     try:
-        count = outbox.resend(db, args.event)
-        totals = outbox.counts(db)
+        count = store.resend(args.event)
+        totals = store.outbox_counts()
     finally:
-        db.close()
+        store.close()
     print(f"outbox: {count} dead message(s) back in line; {describe(totals)}")
     return 0
 
@@ -121,18 +114,18 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.dispatch.webhook_url:
         raise ConfigError([f"{args.config}: dispatch.webhook_url is not set: there is nowhere to deliver to"])
-    db = open_outbox(config)
+    store = open_outbox(config)
     try:
         if args.now:
-            outbox.due_now(db)
+            store.due_now()
+        dispatcher = Dispatcher(store.another, config.dispatch)
+        dispatcher.start()
+        try:
+            counts = dispatcher.drain(args.seconds)
+        finally:
+            dispatcher.stop()
     finally:
-        db.close()
-    dispatcher = Dispatcher(store_path(config.storage.data_dir), config.dispatch)
-    dispatcher.start()
-    try:
-        counts = dispatcher.drain(args.seconds)
-    finally:
-        dispatcher.stop()
+        store.close()
     print(f"outbox: {describe(counts)}")
     return 0 if counts.pending == 0 and counts.dead == 0 else 1
 

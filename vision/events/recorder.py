@@ -14,7 +14,7 @@ import numpy as np
 from vision.camera.unit import Snapshot
 from vision.config import Config
 from vision.events.snapshots import SnapshotWriter
-from vision.store import Store
+from vision.store import EventStore
 from vision.types import Frame, Transition
 
 ZoneKey = tuple[str, str]  # camera, zone
@@ -23,13 +23,15 @@ ZoneKey = tuple[str, str]  # camera, zone
 class TransitionRecorder:
     """Snapshots to disk first, then one commit of event, transition and outbox message."""
 
-    def __init__(self, store: Store, snapshots: SnapshotWriter, zones: dict[ZoneKey, np.ndarray]) -> None:
+    def __init__(
+        self, store: EventStore, snapshots: SnapshotWriter, zones: dict[ZoneKey, np.ndarray]
+    ) -> None:
         self.store = store
         self.snapshots = snapshots
         self.zones = zones  # normalized [M, 2] polygons, drawn on the annotated snapshot
 
     @classmethod
-    def for_config(cls, config: Config, store: Store, names: dict[int, str]) -> TransitionRecorder:
+    def for_config(cls, config: Config, store: EventStore, names: dict[int, str]) -> TransitionRecorder:
         zones = {
             (camera_id, name): np.asarray(zone.polygon, np.float64)
             for camera_id, camera in config.cameras.items()

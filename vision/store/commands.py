@@ -1,20 +1,19 @@
 """``street-vision store prune CONFIG``: one retention pass now, and what it removed.
 
 The service prunes by itself in the background; this is for a store whose service is
-stopped, for cron, and to rewrite a store created before retention (``--vacuum``) so
-that its file can shrink.
+stopped, for cron, and to rewrite a SQLite store created before retention (``--vacuum``)
+so that its file can shrink.
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 from vision.config import ConfigError, load_config
-from vision.db import connect
-from vision.store.retention import Retention, database_bytes
-from vision.store.sqlite import Store, store_path
+from vision.store import open_store
+from vision.store.retention import Retention
+from vision.store.sqlite import Store
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,31 +33,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 def cmd_store_prune(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    path = store_path(config.storage.data_dir)
-    if not path.exists():
-        raise ConfigError([f"{path}: no store yet: `street-vision run` creates it (storage.data_dir)"])
-    Store(config.storage.data_dir, str(args.config)).close()  # brings an older store's columns up to date
-    db = connect(path)
+    if args.vacuum and config.storage.url is not None:
+        raise ConfigError([f"{args.config}: --vacuum rewrites a SQLite file: storage.url is PostgreSQL"])
+    store = open_store(config.storage, run=False)  # brings an older store's schema up to date
     try:
-        retention = Retention(db, path, config.storage)
+        retention = Retention(store, config.storage)
         before = retention.sizes.database
         pruned = retention.prune()
-        if args.vacuum:
+        if args.vacuum and isinstance(store, Store):
             try:
-                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-                db.execute("VACUUM")
-            except sqlite3.OperationalError as exc:
+                store.rewrite()
+            except store.sql.errors as exc:
                 raise ConfigError(
-                    [f"{path}: cannot vacuum ({exc}): stop the service using it first"]
+                    [f"{store.location}: cannot vacuum ({exc}): stop the service using it first"]
                 ) from None
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        after = store.database_bytes()
     finally:
-        db.close()
+        store.close()
+    wal = " (with its WAL)" if config.storage.url is None else ""
     print(f"pruned: {pruned.describe()}")
-    print(
-        f"store: database {_mb(before)} -> {_mb(database_bytes(path))} (with its WAL), "
-        f"snapshots {_mb(retention.sizes.snapshots)}"
-    )
+    print(f"store: database {_mb(before)} -> {_mb(after)}{wal}, snapshots {_mb(retention.sizes.snapshots)}")
     return 0
 
 

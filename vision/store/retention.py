@@ -8,10 +8,11 @@ transitions and the pictures of its latest transition; any message not delivered
 (pending or dead), with the event and transitions it belongs to.
 
 Each batch is one short write transaction followed by a pause at least as long, so
-the pipeline's writes wait at most one batch. Stores created by this version have
+the pipeline's writes wait at most one batch. SQLite stores created by this version have
 ``auto_vacuum=INCREMENTAL`` (see :mod:`vision.db`): freed pages are handed back to the
 file system after each pass, so the files shrink; an older store reuses its freed
 pages (it stops growing) until ``street-vision store prune CONFIG --vacuum`` rewrites it.
+PostgreSQL's autovacuum makes the space of deleted rows reusable by itself.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ import logging
 import math
 import os
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vision.config import StorageConfig
-from vision.db import connect, immediate
+
+if TYPE_CHECKING:
+    from vision.store.base import EventStore, StoreOpener
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,6 @@ MIN_PAUSE_S = 0.05  # longer than SQLite's busy-wait steps early on, so a waitin
 ORPHAN_GRACE_S = 60.0  # a snapshot folder is written just before its event is committed
 SNAPSHOTS = "snapshots"
 
-# Detection / event age in wall-clock seconds; rows older than those columns count from their run's start.
-_RUN_START = "(SELECT unixepoch(r.started_at) FROM runs r WHERE r.run_id = {table}.run_id)"
-_DETECTION_AGE = f"COALESCE(recorded_at, {_RUN_START.format(table='detections')})"
-_EVENT_AGE = f"COALESCE(updated_at, {_RUN_START.format(table='events')})"
 _CLOSED = (
     "state = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = events.event_id "
     "AND o.status != 'delivered')"
@@ -99,11 +97,6 @@ class Sizes:
         return self.database + self.snapshots
 
 
-def database_bytes(path: Path) -> int:
-    """The SQLite file and its WAL, as the file system has them now."""
-    return sum(_file_size(Path(f"{path}{suffix}")) for suffix in ("", "-wal"))
-
-
 @dataclass
 class _Folder:
     """One event's snapshot folder and its pictures: (name, mtime, bytes)."""
@@ -121,27 +114,21 @@ class _Folder:
 
 
 class Retention:
-    """One pruning pass over one store, on a connection of the caller's thread."""
+    """One pruning pass over one store, on a handle of the caller's thread."""
 
-    def __init__(
-        self,
-        db: sqlite3.Connection,
-        store_path: Path,
-        config: StorageConfig,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.db = db
-        self.store_path = store_path
+    def __init__(self, store: EventStore, config: StorageConfig, stop: threading.Event | None = None) -> None:
+        self.store = store
+        self.db = store.sql
         self.config = config
         self.snapshot_dir = config.data_dir / SNAPSHOTS
         self.stop = stop or threading.Event()
         self.cost = Cost()
-        self.sizes = Sizes(database_bytes(store_path), 0)
-
-    @property
-    def shrinks(self) -> bool:
-        """Whether freed pages go back to the file system (auto_vacuum=INCREMENTAL, set at creation)."""
-        return self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        self.sizes = Sizes(store.database_bytes(), 0)
+        # ages in wall-clock seconds; rows from before those columns count from their run's start
+        started = self.db.dialect.epoch("r.started_at")
+        run_start = f"(SELECT {started} FROM runs r WHERE r.run_id = {{}}.run_id)"
+        self._detection_age = f"COALESCE(recorded_at, {run_start.format('detections')})"
+        self._event_age = f"COALESCE(updated_at, {run_start.format('events')})"
 
     def prune(self, now: float | None = None) -> Pruned:
         """Remove what is past its retention, then the oldest until under ``max_bytes``; hand pages back."""
@@ -161,7 +148,7 @@ class Retention:
             self._cap(self.config.max_bytes, folders, now, pruned)
         if any(pruned.to_record().values()):
             self._vacuum()
-        self.sizes = Sizes(database_bytes(self.store_path), sum(f.bytes for f in folders))
+        self.sizes = Sizes(self.store.database_bytes(), sum(f.bytes for f in folders))
         return pruned
 
     def _batches(
@@ -171,7 +158,7 @@ class Retention:
         removed = 0
         while not self.stop.is_set() and not until():
             started = time.perf_counter()
-            with immediate(self.db):
+            with self.db.transaction():
                 n = batch()
             took = time.perf_counter() - started
             self.cost.add(took)
@@ -183,9 +170,10 @@ class Retention:
 
     def _detections(self, cutoff: float) -> int:
         """The oldest rows (by insertion) that are older than ``cutoff``: no index on the biggest table."""
+        rowid = self.db.dialect.rowid
         return self.db.execute(
-            "DELETE FROM detections WHERE rowid IN (SELECT rowid FROM detections ORDER BY rowid LIMIT ?) "
-            f"AND {_DETECTION_AGE} < ?",
+            f"DELETE FROM detections WHERE {rowid} IN "
+            f"(SELECT {rowid} FROM detections ORDER BY {rowid} LIMIT ?) AND {self._detection_age} < ?",
             (BATCH_ROWS, cutoff),
         ).rowcount
 
@@ -193,7 +181,7 @@ class Retention:
         """Delivered messages older than ``cutoff``, but each event's last: the next one numbers from it."""
         return self.db.execute(
             "DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.status = 'delivered' "
-            "AND o.delivered_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch') "
+            f"AND o.delivered_at < {self.db.dialect.iso('?')} "
             "AND o.event_seq < (SELECT MAX(p.event_seq) FROM outbox p WHERE p.event_id = o.event_id) "
             "ORDER BY o.seq LIMIT ?)",
             (cutoff, BATCH_ROWS),
@@ -208,8 +196,8 @@ class Retention:
             ids = [
                 row[0]
                 for row in self.db.execute(
-                    f"SELECT event_id FROM events WHERE {_CLOSED} AND {_EVENT_AGE} < ? "
-                    f"ORDER BY {_EVENT_AGE} LIMIT ?",
+                    f"SELECT event_id FROM events WHERE {_CLOSED} AND {self._event_age} < ? "
+                    f"ORDER BY {self._event_age} LIMIT ?",
                     (cutoff, EVENTS_PER_BATCH),
                 )
             ]
@@ -284,7 +272,7 @@ class Retention:
         """Oldest first until under ``cap``: detections, snapshots of closed events, closed events."""
 
         def under() -> bool:
-            return self._used_bytes() + sum(f.bytes for f in folders) <= cap
+            return self.store.used_bytes() + sum(f.bytes for f in folders) <= cap
 
         if under():
             return
@@ -301,30 +289,18 @@ class Retention:
                 cap,
             )
 
-    def _used_bytes(self) -> int:
-        """Bytes of the database's pages in use (free ones are handed back by the vacuum that follows).
-
-        The WAL is left out: pruning itself grows it for a moment, and it is cut back to
-        ``vision.db.WAL_KEEP_BYTES`` at the next checkpoint.
-        """
-        pages, free, size = (
-            self.db.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("page_count", "freelist_count", "page_size")
-        )
-        return (pages - free) * size
-
     def _vacuum(self) -> None:
         """Hand free pages back, VACUUM_PAGES per transaction (the file shrinks at the next checkpoint)."""
-        if not self.shrinks:
+        if not self.store.shrinks:
             return
-        while not self.stop.is_set() and self.db.execute("PRAGMA freelist_count").fetchone()[0] > 0:
+        while not self.stop.is_set():
             started = time.perf_counter()
-            # executescript runs the pragma to completion; a plain execute frees one page per call
-            self.db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+            if not self.store.free_pages(VACUUM_PAGES):
+                break
             took = time.perf_counter() - started
             self.cost.add(took)
             self.stop.wait(max(MIN_PAUSE_S, took))
-        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.store.settle()
 
 
 @dataclass
@@ -340,8 +316,8 @@ class PrunerStats:
 class Pruner:
     """Prunes one store every ``retention.interval`` wall-clock seconds, on its own thread and connection."""
 
-    def __init__(self, store_path: Path, config: StorageConfig) -> None:
-        self.store_path = store_path
+    def __init__(self, open_store: StoreOpener, config: StorageConfig) -> None:
+        self.open_store = open_store  # called in the pruner's thread
         self.config = config
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -368,20 +344,20 @@ class Pruner:
             )
 
     def _run(self) -> None:
-        db = connect(self.store_path)
+        store = self.open_store()
         try:
-            retention = Retention(db, self.store_path, self.config, self._stop)
-            if not retention.shrinks:
+            retention = Retention(store, self.config, self._stop)
+            if not store.shrinks:
                 log.info(
                     "store %s was created before retention: freed space is reused but the file does not "
                     "shrink; `street-vision store prune CONFIG --vacuum` (service stopped) rewrites it",
-                    self.store_path,
+                    store.location,
                 )
             while not self._stop.is_set():
                 try:
                     pruned = retention.prune()
-                except (sqlite3.Error, OSError):  # a locked store, an unreadable folder: next pass
-                    log.exception("pruner: cannot prune %s", self.store_path)
+                except (*store.sql.errors, OSError):  # a locked store, an unreadable folder: next pass
+                    log.exception("pruner: cannot prune %s", store.location)
                     pruned = Pruned()
                 with self._lock:
                     self._stats.pruned.add(pruned)
@@ -392,7 +368,7 @@ class Pruner:
                     log.info("pruned %s", pruned.describe())
                 self._stop.wait(self.config.retention.interval)
         finally:
-            db.close()
+            store.close()
 
 
 def _transition_pts(name: str) -> float:
@@ -401,10 +377,3 @@ def _transition_pts(name: str) -> float:
         return float(name.split("-", 1)[0])
     except ValueError:
         return -math.inf
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0

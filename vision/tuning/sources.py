@@ -13,8 +13,6 @@ manifest, so an annotator checks what the model wrongly took for a problem there
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.ingest.sampler import Sampler
 from vision.secrets import SecretUrl
-from vision.store.sqlite import store_path
+from vision.store.sqlite import Store, store_path
 from vision.tuning.errors import TuningError
 
 PRIORITY = {"event": 0, "uncertain": 1, "uniform": 2, "image": 2}  # who wins among near-duplicates
@@ -60,23 +58,22 @@ class Candidate:
         return record | (self.event or {}) | ({"uncertain": self.uncertain} if self.uncertain else {})
 
 
-def _open_store(data_dir: Path) -> sqlite3.Connection:
+def _open_store(data_dir: Path) -> Store:
     path = store_path(data_dir)
     if not path.is_file():
         raise TuningError(f"store {path}: not found (run the pipeline first, or give --store DATA_DIR)")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return Store(data_dir, run=False, migrate=False)
 
 
 def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
     """The clean picture of every stored event transition, oldest first."""
-    db = _open_store(data_dir)
+    store = _open_store(data_dir)
     try:
-        rows = db.execute("SELECT kind, pts, payload FROM transitions ORDER BY seq").fetchall()
-        rejected = {r[0] for r in db.execute("SELECT event_id FROM events WHERE close_reason = 'rejected'")}
+        rows = store.transition_records()
+        rejected = store.rejected_events()
     finally:
-        db.close()
-    for kind, pts, payload in rows:
-        record = json.loads(payload)
+        store.close()
+    for kind, pts, record in rows:
         clean = (record.get("snapshots") or {}).get("clean")
         if not clean:
             continue
@@ -89,7 +86,7 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
             image=image,
             source="event",
             origin=clean,
-            pts=float(pts),
+            pts=pts,
             wall_time=record.get("wall_time"),
             event={
                 "event_id": event["event_id"],
@@ -103,15 +100,11 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
 def uncertain_times(data_dir: Path, low: float, high: float, spacing: float) -> dict[str, list[dict]]:
     """Per camera, the stream seconds of frames with a box scored in [low, high), at least
     ``spacing`` seconds apart; each with the label and score of its least sure box."""
-    db = _open_store(data_dir)
+    store = _open_store(data_dir)
     try:
-        rows = db.execute(
-            "SELECT camera, pts, label, MIN(score) FROM detections WHERE score >= ? AND score < ? "
-            "GROUP BY camera, pts ORDER BY camera, pts",
-            (low, high),
-        ).fetchall()
+        rows = store.uncertain_frames(low, high)
     finally:
-        db.close()
+        store.close()
     times: dict[str, list[dict]] = {}
     for camera, pts, label, score in rows:
         kept = times.setdefault(camera, [])

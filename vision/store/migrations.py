@@ -1,0 +1,187 @@
+"""Schema migrations, the same numbered steps for SQLite and PostgreSQL.
+
+``schema_version`` lists the steps a store has had; opening a store applies the
+missing ones in order, in one transaction (PostgreSQL: under an advisory lock, so two
+processes starting at once do not both apply a step). A step is SQL written once with
+the dialect's fields, or a function for what SQL alone cannot say. A store written
+before this table existed (SQLite only) has no ``schema_version``: every step runs,
+and each is written to leave what is already there alone (``IF NOT EXISTS``, columns
+added only when missing), so its rows are kept.
+
+A new table or column is a new step at the end; never edit a step that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vision.store.database import Database, Dialect
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    why: str
+    statements: Callable[[Dialect], list[str]] | None = None
+    apply: Callable[[Database], None] | None = None
+
+
+def _tables(d: Dialect) -> list[str]:
+    """The store as the first versioned release has it (every earlier SQLite store is a subset)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS runs (
+            run_id {d.serial},
+            started_at TEXT NOT NULL DEFAULT ({d.now}),
+            config_path TEXT
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS detections (
+            {d.rowid_column}
+            run_id INTEGER NOT NULL,
+            camera TEXT NOT NULL,
+            pts {d.real} NOT NULL,
+            class_id INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            score {d.real} NOT NULL,
+            x1 {d.real} NOT NULL, y1 {d.real} NOT NULL, x2 {d.real} NOT NULL, y2 {d.real} NOT NULL,
+            track_id INTEGER NOT NULL,
+            recorded_at {d.real}
+        )""",
+        "CREATE INDEX IF NOT EXISTS detections_camera_pts ON detections (camera, pts)",
+        f"""CREATE TABLE IF NOT EXISTS events (
+            {d.rowid_column}
+            event_id TEXT PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            camera TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL,
+            first_seen {d.real} NOT NULL,
+            opened_at {d.real},
+            resolved_at {d.real},
+            reopened_at {d.real},
+            reopens INTEGER NOT NULL DEFAULT 0,
+            confidence {d.real} NOT NULL,
+            count INTEGER NOT NULL,
+            peak_count INTEGER NOT NULL,
+            updated_at {d.real},
+            close_reason TEXT
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS transitions (
+            seq {d.serial},
+            event_id TEXT NOT NULL REFERENCES events (event_id),
+            kind TEXT NOT NULL,
+            pts {d.real} NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS camera_state (
+            camera TEXT PRIMARY KEY,
+            pts {d.real},
+            state TEXT NOT NULL,
+            arrays {d.blob},
+            saved_at {d.real} NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS outbox (
+            seq {d.bigint} PRIMARY KEY REFERENCES transitions (seq),
+            event_id TEXT NOT NULL,
+            event_seq INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {d.real} NOT NULL DEFAULT 0,
+            recorded_at TEXT NOT NULL DEFAULT ({d.now}),
+            delivered_at TEXT,
+            last_error TEXT,
+            UNIQUE (event_id, event_seq)
+        )""",
+        "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
+        """CREATE TABLE IF NOT EXISTS remote_tickets (
+            event_id TEXT PRIMARY KEY,
+            ticket_id TEXT NOT NULL
+        )""",
+    ]
+
+
+# Columns that SQLite stores written before step 1 may lack, with their definitions.
+_LATER_COLUMNS = {
+    "events": {
+        "reopened_at": "REAL",
+        "reopens": "INTEGER NOT NULL DEFAULT 0",
+        "close_reason": "TEXT",
+        "updated_at": "REAL",
+    },
+    "detections": {"recorded_at": "REAL"},
+}
+
+
+def _add_missing_columns(db: Database) -> None:
+    """Bring a store written by an older version up to date, keeping its rows."""
+    for table, columns in _LATER_COLUMNS.items():
+        present = db.columns(table)
+        for name, kind in columns.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _reports(d: Dialect) -> list[str]:
+    """Inbound reports of the ticketing side, kept before they are applied (applied: 0 or 1)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS reports (
+            seq {d.serial},
+            key TEXT NOT NULL UNIQUE,
+            event_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT,
+            ticket_id TEXT,
+            received_at TEXT NOT NULL DEFAULT ({d.now}),
+            applied INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX IF NOT EXISTS reports_event ON reports (event_id)",
+    ]
+
+
+def _verification_columns(db: Database) -> None:
+    """The event's latest report and the camera's check of a reported fix."""
+    present = db.columns("events")
+    for name, kind in (
+        ("report", "TEXT"),
+        ("verification", "TEXT"),
+        ("failed_verifications", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        if name not in present:
+            db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+
+
+STEPS = (
+    Step(1, "events, transitions, detections, camera state, outbox and remote tickets", statements=_tables),
+    Step(2, "columns a store from before reopening and retention lacks", apply=_add_missing_columns),
+    Step(
+        3,
+        "inbound reports; events' report and verification",
+        statements=_reports,
+        apply=_verification_columns,
+    ),
+)
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply the steps ``db`` has not had yet; return their numbers."""
+    applied = []
+    with db.transaction():
+        if db.dialect.migration_lock:
+            db.execute(db.dialect.migration_lock)
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+            f"applied_at TEXT NOT NULL DEFAULT ({db.dialect.now}))"
+        )
+        done = {row[0] for row in db.execute("SELECT version FROM schema_version")}
+        for step in STEPS:
+            if step.version in done:
+                continue
+            for statement in step.statements(db.dialect) if step.statements else ():
+                db.execute(statement)
+            if step.apply:
+                step.apply(db)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step.version,))
+            applied.append(step.version)
+    return applied
