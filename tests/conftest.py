@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,16 @@ SHARED = ROOT.parent / "shared" / "data"
 IMAGES = SHARED / "images"
 FOOTAGE = SHARED / "footage" / "vtest.avi"
 SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
+
+
+def require(path: Path) -> Path:
+    """A shared file the test needs: missing, it fails under CI=true and is skipped elsewhere."""
+    if not path.exists():
+        reason = f"{path} is not here (the shared data lives at ../shared/data beside the repo)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -30,20 +30,10 @@ from vision.tuning.layout import load_dataset, read_labels
 from vision.tuning.mine import fair_share, select
 from vision.tuning.phash import dhash, distances
 
-from .conftest import IMAGES, ROOT, SAMPLE, SHARED
+from .conftest import IMAGES, ROOT, SAMPLE, SHARED, require
 
 PARK = SHARED / "datasets" / "park-my-bike"
 FOOTAGE_DIR = SHARED / "footage"
-
-
-def require(path: Path) -> Path:
-    """A shared file the test needs: missing, it fails under CI=true and is skipped elsewhere."""
-    if not path.exists():
-        reason = f"{path} is not here (the shared data lives at ../shared/data beside the repo)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def cli(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
