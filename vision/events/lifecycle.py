@@ -82,7 +82,9 @@ class Lifecycle:
                 return []
             earlier = closed.events.get(key)
             event = self._new_event(obs) if earlier is None else earlier
-            track = self.tracks[key] = _Track(event, obs.pts, Condition.TRUE, reopening=earlier is not None)
+            track = self.tracks[key] = _Track(
+                event, obs.pts, Condition.TRUE, _credit(obs), reopening=earlier is not None
+            )
             return self._maybe_open(key, track, obs, timers)
         if obs.condition is Condition.UNKNOWN:
             track.paused = True
@@ -91,7 +93,7 @@ class Lifecycle:
                 return [self.close(key, CloseReason.EXPIRED, obs.pts)]
             return []
         if obs.condition is not track.condition:
-            track.condition, track.held = obs.condition, 0.0
+            track.condition, track.held = obs.condition, _credit(obs)
         elif not track.paused:
             track.held += obs.pts - track.last_pts
         track.last_pts, track.paused = obs.pts, False
@@ -216,7 +218,7 @@ class Lifecycle:
             zone=obs.zone,
             subject=obs.subject,
             state=EventState.PENDING,
-            first_seen=obs.pts,
+            first_seen=obs.pts - _credit(obs),
             confidence=obs.confidence,
             count=obs.count,
             peak_count=obs.count,
@@ -246,6 +248,11 @@ class Lifecycle:
             return []
         track.reported_count, track.reported_at = obs.count, obs.pts
         return [Transition("update", obs.pts, track.event.to_record(), obs.boxes)]
+
+
+def _credit(obs: Observation) -> float:
+    """Seconds a condition held before it was first observed (a static object's age), else 0."""
+    return 0.0 if obs.since is None or obs.condition is not Condition.TRUE else max(0.0, obs.pts - obs.since)
 
 
 def _key(values: list[str]) -> Key:
