@@ -44,11 +44,12 @@ class LitterConfig(RuleConfig):
         True, description="Also use class-agnostic static blobs of the camera's dual-background model."
     )
     min_area: float = Field(
-        1.5e-4,
+        5e-4,
         ge=0,
         le=1,
-        description="Smallest blob, as a share of the frame's area (so the same at any resolution; "
-        "1.5e-4 is 60 pixels of a 768x576 frame).",
+        description="Smallest blob, as a share of the frame's area, so the same at any resolution (5e-4: "
+        "15x15 pixels of a 768x576 frame, 6x6 of the static-object model's 320 px picture; smaller "
+        "blobs are mostly what a passing car leaves at the frame's edge).",
     )
     max_area: float = Field(
         0.09, gt=0, le=1, description="Largest blob, as a share of the frame's area (a 0.3 x 0.3 box)."
