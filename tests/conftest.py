@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,18 @@ def require(path: Path) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def cli(*args: str | Path, timeout: float = 240, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``street-vision ARGS`` from this tree, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "vision.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
 
 
 @pytest.fixture(scope="session")

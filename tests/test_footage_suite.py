@@ -10,10 +10,8 @@ original's, for the embedded SSD and for the YOLOv8n INT8 model of the shared da
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,28 +19,17 @@ import yaml
 
 from vision.evaluate.annotations import load_cvat
 
-from .conftest import ROOT, SAMPLE, SHARED, require
+from .conftest import ROOT, SAMPLE, SHARED, cli, require
 
 SUITE = ROOT / "tests" / "footage_suite"
 COCO_INT8 = SHARED / "models" / "yolov8n_coco_int8.onnx"
 THIRD = (256, 192, 832, 444)  # the plaza's 768x576 scaled to a third, at (x, y) in a 1920x1080 frame
 
 
-def cli(*args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vision.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )
-
-
 def test_the_footage_suite_meets_its_thresholds(tmp_path: Path) -> None:
     for truth in yaml.safe_load((SUITE / "suite.yaml").read_text())["videos"]:
         require((SUITE / yaml.safe_load((SUITE / truth).read_text())["video"]).resolve())
-    result = cli("eval", SUITE / "suite.yaml", "--out", tmp_path)
+    result = cli("eval", SUITE / "suite.yaml", "--out", tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     scores = json.loads((tmp_path / "results.json").read_text())
     assert scores["events"]["crowd"]["f1"] == 1.0 and scores["events"]["litter"]["tickets"] == 0
@@ -89,7 +76,7 @@ def distant(folder: Path) -> Path:
 def person_ap(truth: Path, out: Path, *model: str | Path) -> tuple[float, dict]:
     suite = out.with_suffix(".suite.yaml")
     suite.write_text(yaml.safe_dump({"videos": [str(truth)]}))
-    result = cli("eval", suite, "--out", out, *model)
+    result = cli("eval", suite, "--out", out, *model, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     scores = json.loads((out / "results.json").read_text())
     return scores["detection"]["ap50"]["person"], scores["events"]["crowd"]

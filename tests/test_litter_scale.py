@@ -9,30 +9,17 @@ across the walkway.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import ROOT
+from .conftest import ROOT, cli
 
 SAMPLES = ROOT / "sample_videos"
 ON_TIME = {"min_precision": 1.0, "min_recall": 1.0, "max_false_closes": 0, "max_unclosed": 0}
-
-
-def cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vision.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )
 
 
 def scaled_truth(folder: Path, width: int, height: int) -> str:
@@ -62,7 +49,7 @@ def test_a_dropped_object_is_ticketed_min_duration_after_it_lands_at_any_size(tm
     thresholds = {"events": {"litter": {**ON_TIME, "max_time_to_detect_max": min_duration + 2}}}
     (tmp_path / "thresholds.yaml").write_text(yaml.safe_dump(thresholds))
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump({"videos": videos, "thresholds": "thresholds.yaml"}))
-    result = cli("eval", tmp_path / "suite.yaml", "--out", tmp_path / "out")
+    result = cli("eval", tmp_path / "suite.yaml", "--out", tmp_path / "out", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     runs = json.loads((tmp_path / "out" / "results.json").read_text())["videos"]
     delays = [run["incidents"][0]["time_to_detect"] for run in runs]
@@ -121,7 +108,7 @@ def test_bags_dropped_in_one_place_are_one_ticket_updated_and_elsewhere_another(
     (tmp_path / "thresholds.yaml").write_text(yaml.safe_dump(thresholds))
     suite = {"videos": ["heaps.truth.yaml"], "thresholds": "thresholds.yaml"}
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
-    result = cli("eval", tmp_path / "suite.yaml", "--out", tmp_path / "out")
+    result = cli("eval", tmp_path / "suite.yaml", "--out", tmp_path / "out", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     # the same clip run as a camera: what the ticketing system receives
     truth = yaml.safe_load((tmp_path / "heaps.truth.yaml").read_text())
