@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,28 @@ SHARED = ROOT.parent / "shared" / "data"
 IMAGES = SHARED / "images"
 FOOTAGE = SHARED / "footage" / "vtest.avi"
 SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
+
+
+def require(path: Path) -> Path:
+    """A shared file the test needs: missing, it fails under CI=true and is skipped elsewhere."""
+    if not path.exists():
+        reason = f"{path} is not here (the shared data lives at ../shared/data beside the repo)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def cli(*args: str | Path, timeout: float = 240, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``street-vision ARGS`` from this tree, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "vision.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,10 @@ from vision.config import RegionsConfig
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
 from vision.detect.nms import pairwise_iou
-from vision.detect.regions import RegionPlan, tile_boxes, zone_boxes
+from vision.detect.planner import Planner
+from vision.detect.regions import tile_boxes, zone_boxes
 from vision.detect.yolo_card import write_card
+from vision.scene.zones import Zone
 
 from .conftest import IMAGES, SHARED
 
@@ -34,9 +36,15 @@ def test_zone_crops_grow_to_min_size_and_stay_inside() -> None:
     boxes = zone_boxes([tiny, wide], 1920, 1080, 0.1, 320)
     assert boxes[0].tolist() == [1600, 760, 1920, 1080]  # grown to 320, shifted back inside
     assert boxes[1].tolist() == [0, 280, 1920, 800]  # 432 px + 10% per side; clipped to the width
-    plan = RegionPlan(RegionsConfig(mode="zones"), [tiny])
+    plan = by_hand(RegionsConfig(mode="zones"), [tiny])
     assert plan.boxes(1920, 1080)[0].tolist() == [0, 0, 1920, 1080]  # the whole frame too (full_frame)
-    assert RegionPlan(RegionsConfig(), [tiny]).boxes(1920, 1080) is None
+    assert by_hand(RegionsConfig(mode="full"), [tiny]).boxes(1920, 1080) is None
+
+
+def by_hand(config: RegionsConfig, polygons: list[np.ndarray]) -> Planner:
+    """A camera's planner with these zones, regions set by hand (the model plays no part)."""
+    zones = {f"z{i}": Zone(f"z{i}", p) for i, p in enumerate(polygons)}
+    return Planner.for_camera(config, zones, None, load_card("default"))
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +80,10 @@ def test_small_person_missed_on_full_frame_found_in_zone_crop_and_tiles(detector
     frame, truth = small_person_frame(detector, 30)
     assert len(people(detector, frame, None)) == 0  # 30 px shrunk 3x: 10 px, invisible to the model
     zone = np.array([[1300, 620], [1560, 620], [1560, 800], [1300, 800]]) / [1920, 1080]
-    crops = RegionPlan(RegionsConfig(mode="zones"), [zone]).boxes(1920, 1080)
+    crops = by_hand(RegionsConfig(mode="zones"), [zone]).boxes(1920, 1080)
     in_crop = people(detector, frame, crops)
     assert len(in_crop) == 1 and pairwise_iou(in_crop, truth)[0, 0] > 0.6
-    tiles = RegionPlan(RegionsConfig(mode="tiles", tile_size=320, tile_overlap=0.5), []).boxes(1920, 1080)
+    tiles = by_hand(RegionsConfig(mode="tiles", tile_size=320, tile_overlap=0.5), []).boxes(1920, 1080)
     in_tiles = people(detector, frame, tiles)  # the person lies in up to 4 overlapping tiles: merged to one
     assert len(in_tiles) == 1 and pairwise_iou(in_tiles, truth)[0, 0] > 0.6
 
@@ -83,7 +91,7 @@ def test_small_person_missed_on_full_frame_found_in_zone_crop_and_tiles(detector
 def test_regions_batch_and_big_objects_still_found(detector: Detector, tmp_path: Path) -> None:
     bus = cv2.imread(str(IMAGES / "bus.jpg"))
     whole = detector.detect([bus])[0]
-    tiles = RegionPlan(RegionsConfig(mode="tiles", tile_size=320), []).boxes(bus.shape[1], bus.shape[0])
+    tiles = by_hand(RegionsConfig(mode="tiles", tile_size=320), []).boxes(bus.shape[1], bus.shape[0])
     frame, _ = small_person_frame(detector, 30)
     both = detector.detect([bus, frame], [tiles, None])
     assert len(both[1]) == 0  # the frame without regions: as before

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -30,31 +27,10 @@ from vision.tuning.layout import load_dataset, read_labels
 from vision.tuning.mine import fair_share, select
 from vision.tuning.phash import dhash, distances
 
-from .conftest import IMAGES, ROOT, SAMPLE, SHARED
+from .conftest import IMAGES, ROOT, SAMPLE, SHARED, cli, require
 
 PARK = SHARED / "datasets" / "park-my-bike"
 FOOTAGE_DIR = SHARED / "footage"
-
-
-def require(path: Path) -> Path:
-    """A shared file the test needs: missing, it fails under CI=true and is skipped elsewhere."""
-    if not path.exists():
-        reason = f"{path} is not here (the shared data lives at ../shared/data beside the repo)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-def cli(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vision.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )
 
 
 def manifest(folder: Path) -> list[dict]:

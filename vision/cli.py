@@ -20,6 +20,7 @@ from vision.api import commands as api_commands
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
+from vision.detect.planner import camera_outlook
 from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.health import CameraHealth
@@ -42,7 +43,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     cameras = ", ".join(f"{k} ({v.url})" for k, v in config.cameras.items())
     zones = sum(len(c.zones) for c in config.cameras.values())
+    try:
+        card = load_card(config.detector.model)
+    except ModelError as exc:
+        return _fail([f"detector.model: {exc}"])
     print(f"{args.config}: ok: {len(config.cameras)} camera(s): {cameras}; {zones} zone(s)")
+    for camera_id, camera in config.cameras.items():
+        print(f"  {camera_id}: detection {camera_outlook(camera_id, camera, card)}")
     return 0
 
 

@@ -220,11 +220,30 @@ class HeatmapConfig(StrictModel):
 class RegionsConfig(StrictModel):
     """Where on the frame the detector looks; crops and tiles find small objects a shrunk frame loses."""
 
-    mode: Literal["full", "zones", "tiles"] = Field(
-        "full",
-        description="full: the whole frame, shrunk to the model's input; zones: a crop around each "
-        "zone, each at the model's full resolution (a 20-pixel bottle in a 1080p frame stays visible); "
-        "tiles: the whole frame cut into overlapping tiles.",
+    mode: Literal["auto", "full", "zones", "tiles"] = Field(
+        "auto",
+        description="auto: planned per camera from the frame size, the model's input and how tall people "
+        "are in each zone (the camera's calibration, or the people seen there): the whole frame where "
+        "the model sees them big enough, else tiles of the right size over the zones that need them, "
+        "plus the whole frame for large objects; full: the whole frame, shrunk to the model's input; "
+        "zones: a crop around each zone, each at the model's full resolution; tiles: the whole frame "
+        "cut into overlapping tiles of tile_size.",
+    )
+    survey_every: int = Field(
+        25,
+        ge=0,
+        le=10000,
+        description="auto: while a zone's people size is not known, one frame in this many is also cut "
+        "into tiles at the model's native scale, so people too small for the whole frame are seen at "
+        "all; 0 never does (whole frame until sizes are known). A frame that the model shrinks less "
+        "than 1.5x is never surveyed.",
+    )
+    max_inferences: int = Field(
+        24,
+        ge=2,
+        le=256,
+        description="auto: most model inputs per frame (tiles and the whole frame); bigger tiles are "
+        "used where the zones would need more.",
     )
     margin: float = Field(
         0.1,
@@ -237,12 +256,17 @@ class RegionsConfig(StrictModel):
     )
     tile_size: int = Field(640, ge=64, le=7680, description="tiles: side of a square tile, in frame pixels.")
     tile_overlap: float = Field(
-        0.2, ge=0, lt=1, description="tiles: overlap of neighbouring tiles (fraction)."
+        0.2,
+        ge=0,
+        lt=1,
+        description="tiles and auto: overlap of neighbouring tiles (fraction; auto overlaps by at least "
+        "two of the zone's smallest people).",
     )
     full_frame: bool = Field(
         True,
-        description="With zones or tiles, also detect on the whole frame (objects larger than a crop); "
-        "boxes seen twice are merged.",
+        description="With tiles or zones (and auto's tiles), also detect on the whole frame (objects "
+        "larger than a crop); boxes seen twice are merged, and a box cut by a tile's edge is joined to "
+        "the whole object's.",
     )
 
 

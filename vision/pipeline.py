@@ -44,7 +44,7 @@ from vision.camera.unit import CameraUnit, Snapshot
 from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
-from vision.detect.regions import RegionPlan
+from vision.detect.planner import Planner
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
@@ -100,7 +100,7 @@ class CameraWorker:
         camera_id: str,
         reader: CameraReader,
         unit: CameraUnit,
-        regions: RegionPlan,
+        regions: Planner,
         health: HealthConfig,
     ) -> None:
         self.camera_id = camera_id
@@ -191,7 +191,8 @@ class Pipeline:
             if not cam.enabled:
                 continue
             unit = CameraUnit(camera_id, cam, detector.names, config.events)
-            regions = RegionPlan(cam.detect_regions, [z.polygon for z in cam.zones.values()])
+            scene = unit.analysis.scene
+            regions = Planner.for_camera(cam.detect_regions, scene.zones, scene.ground, detector.card)
             reader = CameraReader(camera_id, cam, self._ready)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
         self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
@@ -302,7 +303,7 @@ class Pipeline:
         closes = worker.unit.reconfigure(camera)
         zones = worker.unit.analysis.scene.zones
         self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
-        worker.regions = RegionPlan(camera.detect_regions, [z.polygon for z in zones.values()])
+        worker.regions.reconfigure(camera.detect_regions, zones)
         log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
         self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
         self._views[camera_id] = self._view(worker)
@@ -333,6 +334,7 @@ class Pipeline:
             tuple(scene.zones),
             scene.last_frame,
             scene.heatmap.copy() if scene.last_frame is not None else None,
+            worker.regions.plan.to_record() if scene.last_frame is not None else None,
         )
 
     def _restore(self) -> None:
@@ -515,6 +517,7 @@ class Pipeline:
         worker = self.workers[frame.camera_id]
         worker.dark_fed = None
         detections, transitions = worker.unit.process(frame, detections)
+        worker.regions.observe(detections, frame.width, frame.height)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)

@@ -178,6 +178,7 @@ class Observation:
     count: int = 0
     boxes: Detections = field(default_factory=Detections.empty)
     details: dict[str, Any] = field(default_factory=dict)
+    since: float | None = None  # when a TRUE condition began, if before this rule could first say so
 
 
 class CloseReason(StrEnum):

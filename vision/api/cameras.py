@@ -6,7 +6,7 @@ import cv2
 from fastapi import APIRouter, HTTPException, Response
 
 from vision.api.auth import Reader
-from vision.api.models import Camera, Health
+from vision.api.models import Camera, DetectionPlan, Health
 from vision.api.state import CameraId, Service, ServiceDep
 from vision.camera.view import CameraView
 
@@ -28,6 +28,7 @@ def _camera(svc: Service, camera_id: str) -> Camera:
         health=health,
         zones=list(config.zones),
         active_zones=list(view.active_zones) if view else [],
+        detection=DetectionPlan(**view.detection) if view and view.detection else None,
     )
 
 

@@ -28,6 +28,14 @@ class Health(BaseModel):
     last_error: str | None
 
 
+class DetectionPlan(BaseModel):
+    """Where the detector looks on this camera's frames and what it costs (vision/detect/planner.py)."""
+
+    mode: str = Field(description="full (whole frame), tiles (tiles over zones + whole frame), zones, survey")
+    inferences_per_frame: int = Field(description="Model inputs per frame: 1 is the whole frame only")
+    zones: dict[str, str] = Field(description="Per zone: the people's size there and what it needs")
+
+
 class Camera(BaseModel):
     id: str
     url: str = Field(description="The source, password and secret query parameters redacted")
@@ -35,6 +43,9 @@ class Camera(BaseModel):
     health: Health | None = Field(description="None for a disabled camera")
     zones: list[str] = Field(description="Zones in the config file")
     active_zones: list[str] = Field(description="Zones the running pipeline watches now")
+    detection: DetectionPlan | None = Field(
+        None, description="The detection plan for its frames; None before its first frame or when not running"
+    )
 
 
 class Zone(ZoneConfig):

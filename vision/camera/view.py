@@ -10,6 +10,7 @@ process) gets a consistent picture without a lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vision.config import CameraConfig
 from vision.scene.heatmap import Heatmap
@@ -25,6 +26,7 @@ class CameraView:
     active_zones: tuple[str, ...]
     frame: Frame | None = None  # the newest analysed frame
     heatmap: Heatmap | None = None  # a copy, as of that frame
+    detection: dict[str, Any] | None = None  # the detection plan for its frames (DetectionPlan.to_record)
 
     def heatmap_png(self) -> bytes | None:
         """The heatmap over the newest frame, or None before the first frame."""

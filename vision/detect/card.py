@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_CARD = MODELS_DIR / "ssd_mobilenet_v2_coco.yaml"
@@ -81,9 +81,33 @@ class ModelCard(BaseModel):
         description="Output tensor names, in the order the family's decoder expects (onnx only).",
     )
     labels: dict[int, str]
+    min_object_px: float = Field(
+        28.0,
+        gt=0,
+        description="Height, in the model's input pixels, of the smallest person it finds reliably. The "
+        "detection planner (detect_regions.mode: auto) cuts a zone into tiles where its people would come "
+        "out smaller than this on the whole frame. The default is what YOLOv8n needs "
+        "(benchmarks/min_object.md).",
+    )
+    max_box_fraction: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per label (or `all` for every label), the largest share of the frame's area a real "
+        "box can cover; a bigger box is dropped as impossible (the embedded SSD reports a 'person' covering "
+        "most of a crowded frame).",
+    )
     source: SourceSpec | None = None
     license: str | None = None
     card_path: Path = Field(Path(), exclude=True)
+
+    @model_validator(mode="after")
+    def _known_labels(self) -> ModelCard:
+        unknown = sorted(set(self.max_box_fraction) - set(self.labels.values()) - {"all"})
+        if unknown:
+            raise ValueError(f"max_box_fraction: no label {', '.join(unknown)} (use a label or `all`)")
+        bad = [k for k, v in self.max_box_fraction.items() if not 0 < v <= 1]
+        if bad:
+            raise ValueError(f"max_box_fraction: {', '.join(bad)} must be a fraction in (0, 1]")
+        return self
 
     @property
     def model_path(self) -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 
 from vision.config import DetectorConfig
 from vision.detect.card import ModelCard, ModelError, load_card
+from vision.detect.limits import BoxLimits
 from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
@@ -101,6 +102,7 @@ class Detector:
         else:
             self.engine = OnnxEngine(card, device, threads, self.params)
         self.names = dict(card.labels)
+        self.limits = BoxLimits.of(card)
         self.keep: np.ndarray | None = None
         if classes is not None:
             ids, unknown = label_ids(self.names, classes)
@@ -137,10 +139,17 @@ class Detector:
         for image in images:
             check_image(image)
         if regions is None or all(r is None for r in regions):
-            results = self.engine.infer(images)
+            results = self._plausible(self.engine.infer(images), images)
         else:
             crops, where = cut(images, regions)
-            results = merge(self.engine.infer(crops), where, len(images))
+            found = self._plausible(self.engine.infer(crops), crops)
+            results = merge(found, where, [(i.shape[1], i.shape[0]) for i in images])
         if self.keep is not None:
             results = [d[np.isin(d.class_id, self.keep)] for d in results]
         return results
+
+    def _plausible(self, found: list[Detections], inputs: list[np.ndarray]) -> list[Detections]:
+        """Drop boxes the card calls impossible, measured against the image (or crop) the model was shown."""
+        if self.limits is None:
+            return found
+        return [self.limits.plausible(d, i.shape[1], i.shape[0]) for d, i in zip(found, inputs, strict=True)]

@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from vision.config import RegionsConfig
-from vision.detect.nms import nms
+from vision.detect.nms import pairwise_iou
 from vision.types import Detections
 
 MERGE_OVERLAP = 0.6  # intersection over the smaller box above which two crops saw one object
+EDGE = 2  # pixels: a box this near a crop's inner edge may be cut by it
 
 
 def zone_boxes(
@@ -29,11 +29,11 @@ def zone_boxes(
         x1, y1 = polygon.min(axis=0) * (width, height)
         x2, y2 = polygon.max(axis=0) * (width, height)
         grow_x, grow_y = (x2 - x1) * margin, (y2 - y1) * margin
-        boxes.append(_fit(x1 - grow_x, y1 - grow_y, x2 + grow_x, y2 + grow_y, width, height, min_size))
+        boxes.append(fit(x1 - grow_x, y1 - grow_y, x2 + grow_x, y2 + grow_y, width, height, min_size))
     return np.asarray(boxes, np.int32).reshape(-1, 4)
 
 
-def _fit(x1: float, y1: float, x2: float, y2: float, width: int, height: int, min_size: int) -> list[int]:
+def fit(x1: float, y1: float, x2: float, y2: float, width: int, height: int, min_size: int) -> list[int]:
     """Grow a box about its centre to ``min_size`` per side, then shift it inside the frame."""
     out = []
     for lo, hi, limit in ((x1, x2, width), (y1, y2, height)):
@@ -56,62 +56,86 @@ def tile_boxes(width: int, height: int, size: int, overlap: float) -> np.ndarray
     return grid.reshape(-1, 4)
 
 
-class RegionPlan:
-    """One camera's regions, recomputed only when its frame size changes."""
-
-    def __init__(self, config: RegionsConfig, polygons: list[np.ndarray]) -> None:
-        self.config = config
-        self.polygons = polygons
-        self._size: tuple[int, int] | None = None
-        self._boxes: np.ndarray | None = None
-
-    def boxes(self, width: int, height: int) -> np.ndarray | None:
-        """Crop boxes for a frame of this size; None means the whole frame only."""
-        cfg = self.config
-        if cfg.mode == "full" or (cfg.mode == "zones" and not self.polygons):
-            return None
-        if self._size != (width, height):
-            if cfg.mode == "zones":
-                boxes = zone_boxes(self.polygons, width, height, cfg.margin, cfg.min_size)
-            else:
-                boxes = tile_boxes(width, height, cfg.tile_size, cfg.tile_overlap)
-            if cfg.full_frame:
-                boxes = np.concatenate([np.array([[0, 0, width, height]], np.int32), boxes])
-            self._size, self._boxes = (width, height), boxes
-        return self._boxes
-
-
 def cut(images: list[np.ndarray], regions: list[np.ndarray | None]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every crop of every frame (views, no copy) and, per crop, its frame index and x, y offset."""
+    """Every crop of every frame (views, no copy) and, per crop, its frame index and box in frame pixels."""
     crops: list[np.ndarray] = []
-    where: list[tuple[int, int, int]] = []
+    where: list[tuple[int, int, int, int, int]] = []
     for i, (image, boxes) in enumerate(zip(images, regions, strict=True)):
         if boxes is None:
             crops.append(image)
-            where.append((i, 0, 0))
+            where.append((i, 0, 0, image.shape[1], image.shape[0]))
             continue
         for x1, y1, x2, y2 in boxes:
             crops.append(image[y1:y2, x1:x2])
-            where.append((i, int(x1), int(y1)))
-    return crops, np.asarray(where, np.int64).reshape(-1, 3)
+            where.append((i, int(x1), int(y1), int(x2), int(y2)))
+    return crops, np.asarray(where, np.int64).reshape(-1, 5)
 
 
-def merge(found: list[Detections], where: np.ndarray, frames: int) -> list[Detections]:
-    """Shift each crop's boxes to frame pixels and, per frame, merge what overlapping crops both saw."""
-    results = []
-    for i in range(frames):
-        parts = np.flatnonzero(where[:, 0] == i)
-        if len(parts) == 1:
-            d = found[parts[0]]
-            offset = np.array([where[parts[0], 1], where[parts[0], 2]] * 2, np.float32)
-            results.append(Detections.from_arrays(d.xyxy + offset, d.score, d.class_id))
+def cut_by_edge(xyxy: np.ndarray, crop: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bool [N]: boxes (frame pixels) that touch an edge of their ``crop`` [N, 4] lying inside the frame:
+    the object may go on beyond it, so the box may hold only part of it."""
+    inner = (crop[:, 0] > 0, crop[:, 1] > 0, crop[:, 2] < width, crop[:, 3] < height)
+    touch = (
+        xyxy[:, 0] <= crop[:, 0] + EDGE,
+        xyxy[:, 1] <= crop[:, 1] + EDGE,
+        xyxy[:, 2] >= crop[:, 2] - EDGE,
+        xyxy[:, 3] >= crop[:, 3] - EDGE,
+    )
+    return np.logical_or.reduce([t & i for t, i in zip(touch, inner, strict=True)])
+
+
+def greedy_merge(
+    xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, group: np.ndarray, cut: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy non-maximum merging of the boxes of overlapping crops (SAHI's GREEDYNMM, written anew).
+
+    In score order, each box still free takes every free box of its class from *another* crop
+    that overlaps it by more than MERGE_OVERLAP of the smaller box (the same object seen twice;
+    two boxes of one crop are two objects, the model's own NMS told them apart). Where either
+    box of a pair was cut by its crop's edge the kept box becomes their union, so an object
+    split by a tile edge comes back whole; otherwise the kept box stays as the model drew it.
+    Returns the kept boxes' indices (best first) and their boxes.
+    """
+    order = np.argsort(-score, kind="stable")
+    over = pairwise_iou(xyxy, xyxy, smaller=True) > MERGE_OVERLAP
+    over &= (class_id[:, None] == class_id[None, :]) & (group[:, None] != group[None, :])
+    free = np.ones(len(score), bool)
+    keep, boxes = [], []
+    for i in order:
+        if not free[i]:
             continue
+        mates = np.flatnonzero(over[i] & free)
+        free[i] = False
+        free[mates] = False
+        box = xyxy[i].copy()
+        joined = mates[cut[mates] | cut[i]]
+        if len(joined):
+            box[:2] = np.minimum(box[:2], xyxy[joined, :2].min(axis=0))
+            box[2:] = np.maximum(box[2:], xyxy[joined, 2:].max(axis=0))
+        keep.append(i)
+        boxes.append(box)
+    return np.asarray(keep, np.int64), np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def merge(found: list[Detections], where: np.ndarray, sizes: list[tuple[int, int]]) -> list[Detections]:
+    """Shift each crop's boxes to frame pixels and, per frame, merge what overlapping crops both saw.
+
+    ``sizes`` are the frames' (width, height), to tell a crop edge inside the frame from its border.
+    """
+    results = []
+    for i, (width, height) in enumerate(sizes):
+        parts = np.flatnonzero(where[:, 0] == i)
+        counts = [len(found[p]) for p in parts]
         xyxy = np.concatenate(
-            [found[p].xyxy + np.array([where[p, 1], where[p, 2]] * 2, np.float32) for p in parts]
-        )
+            [found[p].xyxy + where[p, 1:3].astype(np.float32)[[0, 1, 0, 1]] for p in parts]
+        ).reshape(-1, 4)
         score = np.concatenate([found[p].score for p in parts])
         class_id = np.concatenate([found[p].class_id for p in parts])
-        group = np.repeat(np.arange(len(parts)), [len(found[p]) for p in parts])
-        keep = nms(xyxy, score, MERGE_OVERLAP, class_id, smaller=True, group=group)
-        results.append(Detections.from_arrays(xyxy[keep], score[keep], class_id[keep]))
+        if len(parts) == 1:
+            results.append(Detections.from_arrays(xyxy, score, class_id))
+            continue
+        crop = np.repeat(where[parts, 1:], counts, axis=0)
+        group = np.repeat(np.arange(len(parts)), counts)
+        keep, boxes = greedy_merge(xyxy, score, class_id, group, cut_by_edge(xyxy, crop, width, height))
+        results.append(Detections.from_arrays(boxes, score[keep], class_id[keep]))
     return results

@@ -94,7 +94,9 @@ class Lifecycle:
                 return []
             earlier = closed.events.get(key)
             event = self._new_event(obs) if earlier is None else earlier
-            track = self.tracks[key] = _Track(event, obs.pts, Condition.TRUE, reopening=earlier is not None)
+            track = self.tracks[key] = _Track(
+                event, obs.pts, Condition.TRUE, _credit(obs), reopening=earlier is not None
+            )
             return self._maybe_open(key, track, obs, timers)
         if obs.condition is Condition.UNKNOWN:
             track.paused = True
@@ -104,7 +106,7 @@ class Lifecycle:
             return []
         seen = 0.0 if track.paused else obs.pts - track.last_pts  # healthy time since the last verdict
         if obs.condition is not track.condition:
-            track.condition, track.held = obs.condition, 0.0
+            track.condition, track.held = obs.condition, _credit(obs)
         else:
             track.held += seen
         if track.verify_left is not None:
@@ -270,7 +272,7 @@ class Lifecycle:
             zone=obs.zone,
             subject=obs.subject,
             state=EventState.PENDING,
-            first_seen=obs.pts,
+            first_seen=obs.pts - _credit(obs),
             confidence=obs.confidence,
             count=obs.count,
             peak_count=obs.count,
@@ -300,6 +302,11 @@ class Lifecycle:
             return []
         track.reported_count, track.reported_at = obs.count, obs.pts
         return [Transition("update", obs.pts, track.event.to_record(), obs.boxes)]
+
+
+def _credit(obs: Observation) -> float:
+    """Seconds a condition held before it was first observed (a static object's age), else 0."""
+    return 0.0 if obs.since is None or obs.condition is not Condition.TRUE else max(0.0, obs.pts - obs.since)
 
 
 def _key(values: list[str]) -> Key:

@@ -230,3 +230,13 @@ class VideoDecoder:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def frame_size(camera_id: str, url: SecretUrl, decode: DecodeConfig) -> tuple[int, int]:
+    """Width and height of a file's frames as the pipeline gets them (upright, at decode.width):
+    its first frame decoded. Raises SourceError if it cannot be read."""
+    with VideoDecoder(camera_id, url, decode) as decoder:
+        for frame, _ in decoder.frames():
+            height, width = decoder.image(frame).shape[:2]
+            return width, height
+    raise SourceError(f"camera {camera_id}: {url} has no video frame")

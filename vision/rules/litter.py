@@ -6,10 +6,17 @@ model (any object, named or not) and a detection of a class configured as litter
 under a person or a vehicle is that person or vehicle standing still, not litter;
 an object hidden behind one is occluded, so its condition is unknown, never false.
 Subjects keep their identity by position, so a flickering blob keeps one ticket.
+
+A subject is a place, not an item: evidence boxes nearer each other than ``place_margin``
+of their size are one heap, so a second bag dropped beside the first grows the same
+ticket (its count is the items seen there) instead of opening another. A blob's timer
+says how long it has lain there, and the ticket's dwell counts from then: it opens
+``min_duration`` after the object landed, not after the model first called it static.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +25,7 @@ from pydantic import Field
 from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, RuleConfig
-from vision.rules.subjects import Places, Subject
+from vision.rules.subjects import Places, Subject, places
 from vision.scene.zones import Zone
 from vision.types import NO_CLASS, Condition, Detections, Frame, Observation
 
@@ -36,8 +43,17 @@ class LitterConfig(RuleConfig):
     static_objects: bool = Field(
         True, description="Also use class-agnostic static blobs of the camera's dual-background model."
     )
-    min_area_px: float = Field(60.0, ge=0, description="Smallest blob, in full-frame pixels.")
-    max_area_px: float = Field(40000.0, gt=0, description="Largest blob, in full-frame pixels.")
+    min_area: float = Field(
+        5e-4,
+        ge=0,
+        le=1,
+        description="Smallest blob, as a share of the frame's area, so the same at any resolution (5e-4: "
+        "15x15 pixels of a 768x576 frame, 6x6 of the static-object model's 320 px picture; smaller "
+        "blobs are mostly what a passing car leaves at the frame's edge).",
+    )
+    max_area: float = Field(
+        0.09, gt=0, le=1, description="Largest blob, as a share of the frame's area (a 0.3 x 0.3 box)."
+    )
     min_area_m2: float | None = Field(None, ge=0, description="Calibrated camera: smallest blob in m².")
     max_area_m2: float | None = Field(None, gt=0, description="Calibrated camera: largest blob in m².")
     exclude_classes: list[str] = Field(
@@ -48,6 +64,13 @@ class LitterConfig(RuleConfig):
         0.3, gt=0, le=1, description="Fraction of a blob's box covered by such a box that excludes it."
     )
     match_iou: float = Field(0.2, gt=0, le=1, description="Box overlap that makes evidence the same subject.")
+    place_margin: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Items closer than this many of their own sizes are one place: one ticket, its count "
+        "the items there (several bags dropped one after another by one bin).",
+    )
 
 
 class LitterRule(Rule):
@@ -72,18 +95,26 @@ class LitterRule(Rule):
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame = ctx.frame
         evidence, blockers = self._evidence(ctx)
-        found = self.places.assign(evidence.xyxy, ctx.sight)
+        heaps = places(evidence.xyxy, self.cfg.place_margin)
+        union = np.array(
+            [[*evidence.xyxy[h, :2].min(axis=0), *evidence.xyxy[h, 2:].max(axis=0)] for h in heaps]
+        )
+        found = self.places.assign(union.reshape(-1, 4), ctx.sight)
         self.places.forget_old(ctx.sight, self.kept(ctx))
         out = []
         for subject in self.places.subjects:
-            rows = found.get(subject.name)
-            if rows is not None:
-                boxes = evidence[np.asarray(rows)]
-                blob = bool(np.any(boxes.class_id == NO_CLASS))
-                score = float(boxes.score[boxes.class_id != NO_CLASS].max(initial=0.0))
-                confidence = 1 - (1 - score) * (1 - BLOB_CONFIDENCE) if blob else score
-                kind = ("blob+class" if score else "blob") if blob else "class"
-                out.append(self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind}))
+            heap_rows = found.get(subject.name)
+            if heap_rows is not None:
+                boxes = evidence[np.concatenate([heaps[i] for i in heap_rows])]
+                blob = boxes.class_id == NO_CLASS
+                score = float(boxes.score[~blob].max(initial=0.0))
+                confidence = 1 - (1 - score) * (1 - BLOB_CONFIDENCE) if blob.any() else score
+                kind = ("blob+class" if score else "blob") if blob.any() else "class"
+                items = max(int(blob.sum()), int((~blob).sum()))
+                age = boxes.data["static_seconds"][blob].max() if blob.any() else 0.0
+                observation = self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind})
+                since = frame.pts - float(age) if age > 0 else None
+                out.append(replace(observation, count=items, since=since))
                 continue
             hidden = covered(subject.box[None, :], blockers)[0] >= self.cfg.exclude_overlap
             out.append(self._obs(frame, subject, Condition.UNKNOWN if hidden else Condition.FALSE, 0.0))
@@ -102,15 +133,20 @@ class LitterRule(Rule):
                 blobs.xyxy,
                 np.full(len(blobs), BLOB_CONFIDENCE),
                 np.full(len(blobs), NO_CLASS),
-                data={"source": np.full(len(blobs), "static_object"), "area_px": blobs.area_px},
+                data={
+                    "source": np.full(len(blobs), "static_object"),
+                    "area_px": blobs.area_px,
+                    "static_seconds": blobs.static_seconds,
+                },
             )
-            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, blobs.area_px)
+            share = blobs.area_px / float(w * h)
+            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, share)
             keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
             parts.append(as_boxes[keep])
         return Detections.concatenate(parts), blockers
 
-    def _size_ok(self, ctx: FrameContext, xyxy: np.ndarray, area_px: np.ndarray) -> np.ndarray:
-        ok = (area_px >= self.cfg.min_area_px) & (area_px <= self.cfg.max_area_px)
+    def _size_ok(self, ctx: FrameContext, xyxy: np.ndarray, share: np.ndarray) -> np.ndarray:
+        ok = (share >= self.cfg.min_area) & (share <= self.cfg.max_area)
         ground, w, h = ctx.ground, ctx.frame.width, ctx.frame.height
         if ground is not None and (self.cfg.min_area_m2 is not None or self.cfg.max_area_m2 is not None):
             norm = xyxy / np.array([w, h, w, h], np.float64)

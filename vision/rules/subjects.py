@@ -74,3 +74,22 @@ class Places:
         subject = Subject(f"{self.prefix}-{self.counter}", box, sight)
         self.subjects.append(subject)
         return subject
+
+
+def places(xyxy: np.ndarray, margin: float) -> list[np.ndarray]:
+    """Rows of [N, 4] boxes grouped into places: boxes whose gap is under ``margin`` times the larger
+    one's size (its longer side) are one place, and so on transitively. Groups in row order."""
+    n = len(xyxy)
+    if n == 0:
+        return []
+    size = np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
+    gap_x = np.maximum(xyxy[:, None, 0], xyxy[None, :, 0]) - np.minimum(xyxy[:, None, 2], xyxy[None, :, 2])
+    gap_y = np.maximum(xyxy[:, None, 1], xyxy[None, :, 1]) - np.minimum(xyxy[:, None, 3], xyxy[None, :, 3])
+    near = np.maximum(gap_x, gap_y) <= margin * np.maximum(size[:, None], size[None, :])
+    group = np.arange(n)
+    for _ in range(n):  # label propagation: each box takes the smallest label among its neighbours
+        spread = np.where(near, group[None, :], n).min(axis=1)
+        if np.array_equal(spread, group):
+            break
+        group = spread
+    return [np.flatnonzero(group == g) for g in np.unique(group)]

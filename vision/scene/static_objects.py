@@ -6,6 +6,13 @@ rubbish, a dumped box — whatever its class, which no COCO detector would name.
 such pixel carries a timer in stream seconds; a passer-by hiding it pauses the timer
 instead of resetting it. A global gain follows lighting changes, and anything that
 stays longer than ``absorb_after`` becomes part of the slow background (a fixture).
+
+The timer counts from the object's arrival: the seconds a changed pixel spent waiting
+for the fast background to take it in are credited to it once it does (at most
+CATCH_UP time constants), so a timer says how long the object has lain there. The
+model always works on the frame scaled to ``work_width`` (up or down), so its blobs and
+its morphology, and the litter rule's size limits (shares of the frame), mean the same
+at 320 px and at 1080p, and so does its timing.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision.scene.masks import Masks
 
+CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
 GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the background's: a ghost
 
 
@@ -26,7 +34,13 @@ class StaticObjectsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    work_width: int = Field(320, ge=64, le=1920, description="Frames are analysed at this width (grey).")
+    work_width: int = Field(
+        320,
+        ge=64,
+        le=1920,
+        description="Frames are analysed scaled to this width (grey), whatever their size, so an object "
+        "covers the same analysis pixels at any resolution.",
+    )
     threshold: float = Field(24.0, gt=0, le=255, description="Grey-level difference that counts as change.")
     fast_seconds: float = Field(2.0, gt=0, description="Time constant of the fast background.")
     slow_seconds: float = Field(120.0, gt=0, description="Time constant of the slow background (where calm).")
@@ -44,7 +58,7 @@ class Blobs:
 
     xyxy: np.ndarray  # float32 [N, 4]
     area_px: np.ndarray  # float32 [N], in full-frame pixels
-    static_seconds: np.ndarray  # float32 [N], the longest pixel timer in the blob
+    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain there
 
     @classmethod
     def empty(cls) -> Blobs:
@@ -66,6 +80,7 @@ class StaticObjects:
         self.fast: np.ndarray | None = None
         self.slow: np.ndarray | None = None
         self.timer: np.ndarray | None = None
+        self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
         self.last_pts = 0.0
         self.scale = 1.0
         self.blobs = Blobs.empty()
@@ -76,12 +91,13 @@ class StaticObjects:
         without it a restarted camera would take a bag already lying there for background."""
         if self.fast is None or self.slow is None or self.timer is None:
             return {}
-        return {
+        arrays = {
             "fast": self.fast,
             "slow": self.slow,
             "timer": self.timer,
             "last_pts": np.array(self.last_pts),
         }
+        return arrays if self.arrived is None else arrays | {"arrived": self.arrived}
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
         """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's.
@@ -92,6 +108,9 @@ class StaticObjects:
         if not fast.shape == slow.shape == timer.shape:
             return False
         self.fast, self.slow, self.timer = (a.astype(np.float32) for a in (fast, slow, timer))
+        arrived = arrays.get("arrived")
+        ok = arrived is not None and arrived.shape == timer.shape
+        self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
         self.last_pts = float(arrays["last_pts"])
         return True
 
@@ -100,9 +119,9 @@ class StaticObjects:
         grey = self._prepare(image)
         if self.fast is not None and self.fast.shape != grey.shape:  # restored for another frame size
             self.fast = self.slow = self.timer = None
-        if self.fast is None or self.slow is None or self.timer is None:
+        if self.fast is None or self.slow is None or self.timer is None or self.arrived is None:
             self.fast, self.slow = grey.copy(), grey.copy()
-            self.timer = np.zeros_like(grey)
+            self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
             self.last_pts = pts
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
@@ -110,8 +129,16 @@ class StaticObjects:
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
-        self.timer[changed & calm] += dt  # arrived and stayed
-        self.timer[~changed] = 0.0  # back to the old background: the object left
+        self.arrived[changed & np.isnan(self.arrived)] = pts  # first seen changed now
+        self.arrived[~changed] = np.nan
+        settled = changed & calm
+        first = settled & (self.timer == 0)
+        self.timer[settled & ~first] += dt  # arrived and stayed
+        # taken in by the fast background: it has lain there since it arrived, but the fast background takes
+        # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
+        # passing over the place) and is not credited
+        self.timer[first] = np.minimum(pts - self.arrived[first], CATCH_UP * self.cfg.fast_seconds)
+        self.timer[~changed] = 0.0  # back to the old background: the object left (or only passed)
         # changed and not calm (a passer-by in front of it): the timer holds
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
@@ -125,10 +152,11 @@ class StaticObjects:
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        width = min(self.cfg.work_width, w)
+        width = self.cfg.work_width
         height = max(1, round(h * width / w))
         self.scale = w / width
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        shrink = cv2.INTER_AREA if width <= w else cv2.INTER_LINEAR
+        small = cv2.resize(image, (width, height), interpolation=shrink)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
         if self.masks and self._ignore_small is None:
             self._ignore_small = self.masks.raster(width, height) > 0
@@ -159,8 +187,15 @@ class StaticObjects:
             return Blobs.empty()
         x, y, w, h, area = stats.T.astype(np.float32)
         xyxy = np.stack([x, y, x + w, y + h], axis=1) * self.scale
-        seconds = np.zeros(n - 1, np.float32)
-        np.maximum.at(seconds, labels[labels > 0] - 1, self.timer[labels > 0])
+        # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
+        inside = labels > 0
+        order = np.lexsort((self.timer[inside], labels[inside]))
+        sorted_timers, starts = (
+            self.timer[inside][order],
+            np.searchsorted(labels[inside][order], np.arange(1, n)),
+        )
+        counts = np.bincount(labels[inside], minlength=n)[1:]
+        seconds = sorted_timers[starts + counts // 2].astype(np.float32)
         return Blobs(xyxy, area * self.scale**2, seconds[real])
 
     def _heal_ghost(

@@ -1,0 +1,207 @@
+"""The detection plan picks itself: whole frame where it suffices, tiles where people are small.
+
+Real footage and the real detector: the plaza sample as a small camera (640x360, large
+people) and as a distant one (scaled to a third inside a 1920x1080 frame, made by ffmpeg).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from vision.config import RegionsConfig
+from vision.detect.card import ModelError, load_card
+from vision.detect.detector import Detector
+from vision.detect.limits import BoxLimits
+from vision.detect.planner import Planner
+from vision.detect.regions import greedy_merge
+from vision.scene.calibration import GroundPlane
+from vision.scene.zones import Zone
+from vision.types import Detections
+
+from .conftest import ROOT, SAMPLE
+
+CROSSING = np.array(
+    [[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]
+)
+THIRD = (256, 192, 832, 444)  # the plaza scaled to a third (width, height) at (x, y) in a 1920x1080 frame
+
+
+def ffmpeg(*args: str) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is needed to make the test clips")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The plaza sample at 640x360, and at a third inside a 1920x1080 frame (first 16 s)."""
+    out = tmp_path_factory.mktemp("clips")
+    w, h, x, y = THIRD
+    made = {"small": out / "small.mp4", "distant": out / "distant.mp4"}
+    ffmpeg("-i", str(SAMPLE), "-t", "16", "-vf", "scale=640:360", "-crf", "18", str(made["small"]))
+    distant = f"scale={w}:{h}:flags=area,pad=1920:1080:{x}:{y}:color=0x646464"
+    ffmpeg("-i", str(SAMPLE), "-t", "16", "-vf", distant, "-crf", "18", str(made["distant"]))
+    return made
+
+
+def frames(path: Path, every: int = 2) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    out, index = [], 0
+    while (got := capture.read())[0]:
+        if index % every == 0:
+            out.append(got[1])
+        index += 1
+    return out
+
+
+def distant_zone() -> np.ndarray:
+    w, h, x, y = THIRD
+    return (CROSSING * [w, h] + [x, y]) / [1920, 1080]
+
+
+def drive(planner: Planner, detector: Detector, images: list[np.ndarray]) -> tuple[list, list[Detections]]:
+    """Plan, detect and learn frame by frame, as the pipeline does; the boxes and detections per frame."""
+    plans, found = [], []
+    for image in images:
+        boxes = planner.boxes(image.shape[1], image.shape[0])
+        detections = detector.detect([image], [boxes])[0]
+        planner.observe(detections, image.shape[1], image.shape[0])
+        plans.append(boxes)
+        found.append(detections)
+    return plans, found
+
+
+def test_small_camera_with_large_people_runs_whole_frame(detector: Detector, clips: dict[str, Path]) -> None:
+    planner = Planner.for_camera(
+        RegionsConfig(), {"crossing": Zone("crossing", CROSSING)}, None, detector.card
+    )
+    assert planner.outlook(640, 360) == (
+        "640x360: full, 1 inference(s) per frame; crossing: person size not known yet: whole frame"
+    )  # the SSD shrinks a 360 px frame 1.2x: no survey, nothing to gain from tiles
+    plans, _ = drive(planner, detector, frames(clips["small"], every=4))
+    assert all(boxes is None for boxes in plans)  # every frame cost one inference
+    reason = planner.plan.zones["crossing"]
+    assert planner.plan.inferences == 1 and "people seen" in reason and "whole frame" in reason
+
+
+def test_distant_plaza_tiles_itself_and_finds_the_small_people(
+    detector: Detector, clips: dict[str, Path]
+) -> None:
+    zones = {"crossing": Zone("crossing", distant_zone())}
+    planner = Planner.for_camera(RegionsConfig(), zones, None, detector.card)
+    images = frames(clips["distant"])
+    plans, found = drive(planner, detector, images)
+    assert plans[0] is not None and len(plans[0]) > 1  # the first frame is surveyed at native scale
+    settled = next(i for i, p in enumerate(plans) if planner.plan.mode == "tiles" and p is not None)
+    assert settled <= 5 and planner.plan.mode == "tiles"
+    assert 2 <= planner.plan.inferences <= RegionsConfig().max_inferences
+    assert "tiles of" in planner.plan.zones["crossing"]
+    whole = [detector.detect([img])[0] for img in images[settled:]]
+    w, h, x, y = THIRD
+    originals = [cv2.resize(img[y : y + h, x : x + w], (768, 576)) for img in images[settled:]]
+    original = [detector.detect([img])[0] for img in originals]
+    people = [int((d.class_id == 0).sum()) for d in found[settled:]]
+    on_whole = sum(int((d.class_id == 0).sum()) for d in whole)
+    on_original = sum(int((d.class_id == 0).sum()) for d in original)
+    assert on_whole < 0.2 * on_original  # the whole 1080p frame shows the SSD next to nobody
+    assert sum(people) >= 0.8 * on_original, (sum(people), on_original)
+    # deterministic: the same detections replayed plan the same crops, frame by frame
+    again = Planner.for_camera(
+        RegionsConfig(), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
+    )
+    for boxes, detections, image in zip(plans, found, images, strict=True):
+        replanned = again.boxes(image.shape[1], image.shape[0])
+        assert (boxes is None and replanned is None) or np.array_equal(boxes, replanned)
+        again.observe(detections, image.shape[1], image.shape[0])
+
+
+def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) -> None:
+    # 0.2 of a 1920 px frame is 40 m: 9.6 px per metre, a person 16 px tall
+    square = np.array([[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]])
+    ground = GroundPlane(square, np.array([[0, 0], [40, 0], [40, 40], [0, 40]]))
+    zones = {"far": Zone("far", square)}
+    planner = Planner.for_camera(RegionsConfig(), zones, ground, detector.card)
+    boxes = planner.boxes(1920, 1080)
+    assert planner.plan.mode == "tiles" and np.array_equal(boxes, planner.plan.boxes)
+    assert planner.plan.zones["far"] == "people 16-16 px (calibration): tiles of 160 px"
+    assert boxes[0].tolist() == [0, 0, 1920, 1080] and np.all(boxes[1:, 2] - boxes[1:, 0] == 160)
+    tiles = boxes[1:]
+    assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920  # the zone is covered
+    assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
+    assert np.array_equal(planner.boxes(1920, 1080), boxes)  # no survey: the size is known
+
+
+def test_check_shows_each_cameras_plan_and_cost(clips: dict[str, Path], tmp_path: Path) -> None:
+    config = {
+        "cameras": {
+            "near": {"url": str(clips["small"]), "zones": {"crossing": {"polygon": CROSSING.tolist()}}},
+            "far": {
+                "url": str(clips["distant"]),
+                "zones": {"crossing": {"polygon": distant_zone().tolist()}},
+            },
+            "live": {"url": "rtsp://127.0.0.1:9/x"},
+        }
+    }
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = subprocess.run(
+        [sys.executable, "-m", "vision.cli", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = {line.split(":")[0].strip(): line for line in out.stdout.splitlines()[1:]}
+    assert "640x360: full, 1 inference(s) per frame" in lines["near"] and "surveyed" not in lines["near"]
+    assert "1920x1080: full, 1 inference(s) per frame; until people are seen, 1 frame in 25" in lines["far"]
+    assert "planned at the first frame" in lines["live"]
+
+
+def test_a_box_cut_by_a_tile_edge_comes_back_whole() -> None:
+    # tile A is x 0-320 and sees the whole person (x 240-300); tile B starts at x 256 and cuts it
+    xyxy = np.array([[240, 10, 300, 80], [256, 12, 300, 80], [100, 10, 150, 80]], np.float32)
+    for scores in ([0.8, 0.6, 0.7], [0.6, 0.8, 0.7]):  # whichever scores higher
+        keep, boxes = greedy_merge(
+            xyxy, np.array(scores), np.zeros(3, np.int32), np.array([0, 1, 0]), np.array([False, True, False])
+        )
+        assert len(keep) == 2 and boxes[keep.tolist().index(np.argmax(scores[:2]))].tolist() == [
+            240,
+            10,
+            300,
+            80,
+        ]
+    # two boxes of one tile, or of two classes, are two objects however they overlap
+    same = greedy_merge(xyxy[:2], np.array([0.8, 0.6]), np.zeros(2, np.int32), np.zeros(2), np.ones(2, bool))
+    classes = greedy_merge(xyxy[:2], np.array([0.8, 0.6]), np.array([0, 1]), np.arange(2), np.ones(2, bool))
+    assert len(same[0]) == len(classes[0]) == 2
+    # a box that nobody cut is kept as drawn: an overlapping look from another tile does not grow it
+    keep, boxes = greedy_merge(
+        xyxy[:2], np.array([0.6, 0.8]), np.zeros(2, np.int32), np.arange(2), np.zeros(2, bool)
+    )
+    assert boxes.tolist() == [[256, 12, 300, 80]]
+
+
+def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
+    ssd = load_card("default")
+    assert ssd.max_box_fraction == {"person": 0.5}
+    limits = BoxLimits.of(ssd)
+    assert limits is not None
+    found = Detections.from_arrays(
+        [[0, 0, 300, 290], [10, 10, 60, 200], [0, 0, 290, 290]], [0.7, 0.9, 0.8], [0, 0, 2]
+    )
+    kept = limits.plausible(found, 300, 300)  # the frame-sized person goes; a frame-sized car may stay
+    assert kept.xyxy.tolist() == [[10, 10, 60, 200], [0, 0, 290, 290]]
+    card = yaml.safe_load(Path(ssd.card_path).read_text())
+    card |= {"file": str(ssd.model_path), "max_box_fraction": {"pedestrian": 0.5}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(card))
+    with pytest.raises(ModelError, match="max_box_fraction: no label pedestrian"):
+        load_card(tmp_path / "bad.yaml")

@@ -1,0 +1,295 @@
+"""Per camera, where the detector looks: the whole frame, or tiles of the right size over the zones.
+
+A model sees the whole frame shrunk to its input; a person of ``h`` frame pixels becomes
+``h * scale`` model pixels, and below the card's ``min_object_px`` the model stops finding
+it. So for each zone, from the people's height there (sizes.py) and the model's input:
+
+- if the far people of the zone are big enough in the whole frame, the zone needs nothing more;
+- else tiles of side ``T = input * small / min_object_px`` cover the zone (grown by a person's
+  height, where their bodies stand out of it), overlapping by at least two small people so
+  anyone fits whole in one tile, plus one whole-frame pass for the large objects. Tiles
+  that would magnify less than GAIN times over the whole frame are not worth their cost.
+- While a zone's size is unknown (no calibration, too few people seen yet) one frame in
+  ``survey_every`` is also cut into tiles at the model's native scale, so people too small
+  for the whole frame can be seen at all, and so is every next frame while surveys find
+  people there; a frame already near the model's input is never surveyed.
+
+The plan is a pure function of the frame size, the model and the estimates, and changes
+only when an estimate moves by more than REPLAN, so a replay plans the same frames alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vision.config import CameraConfig, RegionsConfig
+from vision.detect.card import InputSpec, ModelCard
+from vision.detect.regions import fit, tile_boxes, zone_boxes
+from vision.detect.sizes import ObjectSizes
+from vision.ingest.decoder import SourceError, frame_size
+from vision.scene.calibration import GroundPlane
+from vision.scene.scene import Scene
+from vision.scene.zones import Zone
+from vision.types import Detections
+
+GAIN = 1.5  # tiles must magnify at least this much over the whole frame to be worth their cost
+REPLAN = 0.2  # relative change of a zone's estimate that makes a new plan
+ALIGN = 32  # tile sides are multiples of this (stable plans, friendly to strided models)
+GROW = 1.25  # tile growth per step when a plan is over its inference budget
+
+
+@dataclass(frozen=True)
+class ModelScale:
+    """How much the model shrinks what it is fed."""
+
+    width: int
+    height: int
+    stretch: bool
+    min_object_px: float
+
+    @classmethod
+    def of(cls, spec: InputSpec, min_object_px: float) -> ModelScale:
+        return cls(spec.width, spec.height, spec.resize == "stretch", min_object_px)
+
+    @property
+    def side(self) -> int:
+        """The side of the square tile the model takes at its native scale."""
+        return self.height if self.stretch else min(self.width, self.height)
+
+    def frame_scale(self, width: int, height: int) -> float:
+        """Model pixels per frame pixel, vertically (people are measured by their height)."""
+        return self.height / height if self.stretch else min(self.width / width, self.height / height)
+
+
+@dataclass(frozen=True)
+class DetectionPlan:
+    """One camera's detection for frames of one size: crop boxes (None: whole frame) and why."""
+
+    mode: str  # full, tiles, survey (auto); zones, tiles (by hand)
+    boxes: np.ndarray | None
+    zones: dict[str, str] = field(default_factory=dict)  # zone -> what it needs and why
+
+    @property
+    def inferences(self) -> int:
+        """Model inputs per frame: its cost relative to the whole frame."""
+        return 1 if self.boxes is None else len(self.boxes)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"mode": self.mode, "inferences_per_frame": self.inferences, "zones": dict(self.zones)}
+
+
+FULL = DetectionPlan("full", None)
+
+
+class Planner:
+    """One camera's detection plan: ``boxes()`` before each frame's detection, ``observe()`` after."""
+
+    def __init__(
+        self, config: RegionsConfig, zones: dict[str, Zone], model: ModelScale, sizes: ObjectSizes
+    ) -> None:
+        self.config = config
+        self.zones = zones
+        self.model = model
+        self.sizes = sizes
+        self.plan = FULL
+        self.frames = 0
+        self._key: tuple[Any, ...] | None = None
+        self._basis: dict[str, tuple[float, float] | None] = {}
+        self._surveyed: tuple[list[str], int] | None = None  # zones surveyed now and the people seen there
+        self._found = False  # the last survey found people in zones not sized yet: survey the next frame too
+
+    @classmethod
+    def for_camera(
+        cls, config: RegionsConfig, zones: dict[str, Zone], ground: GroundPlane | None, card: ModelCard
+    ) -> Planner:
+        """The planner of a camera with these zones (and calibration) for this model."""
+        people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
+        model = ModelScale.of(card.input, card.min_object_px)
+        return cls(config, zones, model, ObjectSizes(zones, people, ground))
+
+    def outlook(self, width: int, height: int) -> str:
+        """What this camera will do with frames of this size before it has seen anyone (for ``check``)."""
+        estimates = {name: self.sizes.estimate(name, width, height) for name in self.zones}
+        plan = (
+            self._auto(width, height, estimates)
+            if self.config.mode == "auto"
+            else self._by_hand(width, height)
+        )
+        line = f"{width}x{height}: {plan.mode}, {plan.inferences} inference(s) per frame"
+        if self.config.mode == "auto":
+            self.frames, self._found = 1, False
+            survey = self._survey(width, height, estimates)
+            self.frames = 0
+            if survey is not None:
+                line += (
+                    f"; until people are seen, 1 frame in {self.config.survey_every} is surveyed with "
+                    f"{survey.inferences} inferences"
+                )
+        return line + "".join(f"; {zone}: {why}" for zone, why in plan.zones.items())
+
+    def reconfigure(self, config: RegionsConfig, zones: dict[str, Zone]) -> None:
+        """New zones or settings: plan again at the next frame, keeping what zones still here learnt."""
+        sizes = ObjectSizes(zones, self.sizes.people, self.sizes.ground)
+        sizes.carry(self.sizes)
+        self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
+
+    def observe(self, detections: Detections, width: int, height: int) -> None:
+        """Learn the people's sizes from one frame's detections."""
+        if self.config.mode == "auto":
+            self.sizes.observe(detections, width, height)
+            if self._surveyed is not None:
+                names, before = self._surveyed
+                self._found = self.sizes.seen(names) > before
+                self._surveyed = None
+
+    def boxes(self, width: int, height: int) -> np.ndarray | None:
+        """Crop boxes for the next frame of this size (None: the whole frame only)."""
+        self.frames += 1
+        cfg = self.config
+        if cfg.mode != "auto":
+            key: tuple[Any, ...] = (width, height)
+            if key != self._key:
+                self.plan, self._key = self._by_hand(width, height), key
+            return self.plan.boxes
+        estimates = {name: self.sizes.estimate(name, width, height) for name in self.zones}
+        if (width, height) != (self._key or (None, None))[:2] or self._moved(estimates):
+            self._basis = {k: None if v is None else v[:2] for k, v in estimates.items()}
+            self.plan, self._key = self._auto(width, height, estimates), (width, height)
+        survey = self._survey(width, height, estimates)
+        if survey is None:
+            self._found = False
+            return self.plan.boxes
+        unknown = [name for name, e in estimates.items() if e is None]
+        self._surveyed = (unknown, self.sizes.seen(unknown))
+        return survey.boxes
+
+    def _moved(self, estimates: dict[str, tuple[float, float, str] | None]) -> bool:
+        for name, now in estimates.items():
+            before = self._basis.get(name)
+            if (now is None) != (before is None):
+                return True
+            if now is not None and before is not None and abs(now[0] - before[0]) > REPLAN * before[0]:
+                return True
+        return False
+
+    def _by_hand(self, width: int, height: int) -> DetectionPlan:
+        cfg = self.config
+        polygons = [z.polygon for z in self.zones.values()]
+        if cfg.mode == "full" or (cfg.mode == "zones" and not polygons):
+            return FULL
+        if cfg.mode == "zones":
+            boxes = zone_boxes(polygons, width, height, cfg.margin, cfg.min_size)
+        else:
+            boxes = tile_boxes(width, height, cfg.tile_size, cfg.tile_overlap)
+        return DetectionPlan(cfg.mode, self._with_frame(boxes, width, height))
+
+    def _with_frame(self, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+        if not self.config.full_frame:
+            return boxes
+        return np.concatenate([np.array([[0, 0, width, height]], np.int32), boxes])
+
+    def _auto(
+        self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
+    ) -> DetectionPlan:
+        """Whole frame where it suffices, tiles over the zones whose far people it shrinks too much."""
+        scale, model = self.model.frame_scale(width, height), self.model
+        why: dict[str, str] = {}
+        wanted: dict[str, tuple[int, float, float]] = {}  # zone -> tile side, small, large
+        for name, estimate in estimates.items():
+            if estimate is None:
+                why[name] = "person size not known yet: whole frame"
+                continue
+            small, large, source = estimate
+            seen = f"people {small:.0f}-{large:.0f} px ({source})"
+            if small * scale >= model.min_object_px:
+                why[name] = f"{seen}: whole frame ({small * scale:.0f} px at the model)"
+                continue
+            fitting = math.floor(model.side * small / model.min_object_px / ALIGN) * ALIGN
+            side = max(ALIGN, model.side // 2, fitting)
+            if model.side / side < GAIN * scale:
+                why[name] = f"{seen}: whole frame (tiles would not magnify {GAIN:g}x)"
+                continue
+            wanted[name] = (side, small, large)
+        boxes = self._tiles(wanted, width, height)
+        if boxes is None:
+            return DetectionPlan("full", None, why)
+        boxes, sides = boxes
+        for name, (_, small, large) in wanted.items():
+            source = estimates[name][2]  # type: ignore[index]
+            why[name] = f"people {small:.0f}-{large:.0f} px ({source}): tiles of {sides[name]} px"
+        return DetectionPlan("tiles", self._with_frame(boxes, width, height), why)
+
+    def _tiles(
+        self, wanted: dict[str, tuple[int, float, float]], width: int, height: int
+    ) -> tuple[np.ndarray, dict[str, int]] | None:
+        """Tiles over each zone that needs them, grown as a whole until the plan is within budget."""
+        if not wanted:
+            return None
+        growth = 1.0
+        while True:
+            sides = {
+                name: min(max(width, height), math.ceil(side * growth / ALIGN) * ALIGN)
+                for name, (side, _, _) in wanted.items()
+            }
+            parts = [
+                self._zone_tiles(self.zones[name], sides[name], small, large, width, height)
+                for name, (_, small, large) in wanted.items()
+            ]
+            boxes = np.unique(np.concatenate(parts), axis=0)
+            if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences:
+                return boxes, sides
+            if all(s >= max(width, height) for s in sides.values()):
+                return boxes, sides
+            growth *= GROW
+
+    def _zone_tiles(
+        self, zone: Zone, side: int, small: float, large: float, width: int, height: int
+    ) -> np.ndarray:
+        """Tiles of ``side`` over the zone grown by where its people's bodies reach."""
+        x1, y1 = zone.polygon.min(axis=0) * (width, height)
+        x2, y2 = zone.polygon.max(axis=0) * (width, height)
+        up = large if zone.anchor == "bottom_center" else large / 2
+        region = fit(x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4, width, height, side)
+        overlap = min(0.5, max(self.config.tile_overlap, 2 * small / side))
+        rx1, ry1, rx2, ry2 = region
+        tiles = tile_boxes(rx2 - rx1, ry2 - ry1, side, overlap)
+        return tiles + np.array([rx1, ry1, rx1, ry1], np.int32)
+
+    def _survey(
+        self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
+    ) -> DetectionPlan | None:
+        """Native-scale tiles over the zones not sized yet: on one frame in ``survey_every``, and on the
+        frames right after a survey that found people there (until their size is known)."""
+        every, scale = self.config.survey_every, self.model.frame_scale(width, height)
+        unknown = {name: None for name, e in estimates.items() if e is None}
+        if not unknown or every == 0 or 1 / scale < GAIN:
+            return None
+        if (self.frames - 1) % every and not self._found:
+            return None
+        guess = height / 10  # the people's height is unknown: grow the zones by a tenth of the frame
+        wanted = {name: (self.model.side, guess / 4, guess) for name in unknown}
+        found = self._tiles(wanted, width, height)
+        if found is None:
+            return None
+        steady = [] if self.plan.boxes is None else [self.plan.boxes]
+        boxes = np.unique(np.concatenate([found[0], *steady]), axis=0)
+        tiles = boxes[(boxes != [0, 0, width, height]).any(axis=1)]
+        return DetectionPlan("survey", self._with_frame(tiles, width, height))
+
+
+def camera_outlook(camera_id: str, camera: CameraConfig, card: ModelCard) -> str:
+    """One line on a camera's detection plan and its cost: for a file, at its frame size; a live
+    camera's frame size is known once it is connected."""
+    scene = Scene.from_config(camera, card.labels)
+    planner = Planner.for_camera(camera.detect_regions, scene.zones, scene.ground, card)
+    if not camera.url.is_file:
+        return f"{camera.detect_regions.mode}, planned at the first frame (a live camera is not probed)"
+    try:
+        width, height = frame_size(camera_id, camera.url, camera.decode)
+    except SourceError as exc:
+        return f"not planned: {exc}"
+    return planner.outlook(width, height)

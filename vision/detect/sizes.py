@@ -1,0 +1,86 @@
+"""How tall a person is in each zone, in frame pixels: what the detection planner sizes its tiles by.
+
+Two sources. A calibrated camera knows it from geometry: along the image's x axis the
+ground is not foreshortened, so the ground plane's pixels per metre sideways at a point
+are also the pixels per metre of an upright person standing there. Without calibration
+each zone learns it from the people it is shown: the heights of the person boxes whose
+anchor lies in the zone, kept as fractions of the frame height so a change of decode
+size does not throw the estimate away. A zone nobody walks into (a lawn watched for
+litter) takes the heights of the people seen anywhere in the frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vision.scene.calibration import GroundPlane
+from vision.scene.zones import Zone
+from vision.types import Detections
+
+PERSON_HEIGHT_M = 1.7  # an adult, standing
+KEEP = 256  # person heights remembered per zone (a ring)
+MIN_SAMPLES = 12  # boxes seen in a zone before its estimate is trusted
+SMALL, LARGE = 20, 90  # percentiles of the heights: the far people and the near ones
+STEP = 0.01  # normalized x step at which the ground scale is measured
+ANYWHERE = ""  # the key of the people seen anywhere in the frame (a zone name is never empty)
+
+
+def calibrated_heights(ground: GroundPlane, polygon: np.ndarray, width: int) -> np.ndarray:
+    """Person height in frame pixels at each corner of a normalized ``polygon``, from the ground scale."""
+    points = np.asarray(polygon, np.float64)
+    step = np.where(points[:, :1] > 0.5, -STEP, STEP) * np.array([[1.0, 0.0]])
+    metres = np.linalg.norm(ground.to_world(points + step) - ground.to_world(points), axis=1)
+    return PERSON_HEIGHT_M * STEP * width / np.maximum(metres, 1e-9)
+
+
+class ObjectSizes:
+    """Per zone: the heights of the people seen there, or the calibration's."""
+
+    def __init__(self, zones: dict[str, Zone], people: np.ndarray, ground: GroundPlane | None) -> None:
+        self.zones = zones
+        self.people = people  # class ids of people
+        self.ground = ground
+        self._heights = {name: np.zeros(KEEP, np.float32) for name in [*zones, ANYWHERE]}
+        self._seen = dict.fromkeys([*zones, ANYWHERE], 0)
+
+    def carry(self, old: ObjectSizes) -> None:
+        """Keep what ``old`` learnt for zones that are still here in the same place (a zone edit)."""
+        self._heights[ANYWHERE], self._seen[ANYWHERE] = old._heights[ANYWHERE], old._seen[ANYWHERE]
+        for name, zone in self.zones.items():
+            before = old.zones.get(name)
+            if before is not None and np.array_equal(before.polygon, zone.polygon):
+                self._heights[name], self._seen[name] = old._heights[name], old._seen[name]
+
+    def observe(self, detections: Detections, width: int, height: int) -> None:
+        """Remember the heights of the people in each zone."""
+        people = detections[np.isin(detections.class_id, self.people)]
+        if len(people) == 0:
+            return
+        tall = (people.xyxy[:, 3] - people.xyxy[:, 1]) / height
+        inside = {name: zone.contains(people, width, height) for name, zone in self.zones.items()}
+        for name, where in [*inside.items(), (ANYWHERE, np.ones(len(people), bool))]:
+            new = tall[where]
+            ring, seen = self._heights[name], self._seen[name]
+            for value in new[-KEEP:]:
+                ring[seen % KEEP] = value
+                seen += 1
+            self._seen[name] = seen
+
+    def seen(self, names: list[str]) -> int:
+        """People seen so far in these zones."""
+        return sum(self._seen[name] for name in names)
+
+    def estimate(self, name: str, width: int, height: int) -> tuple[float, float, str] | None:
+        """(small, large) person height in frame pixels in zone ``name`` and where it comes from;
+        None while it is not known (no calibration, and fewer than MIN_SAMPLES people seen in the zone
+        and in the whole frame)."""
+        if self.ground is not None:
+            heights = calibrated_heights(self.ground, self.zones[name].polygon, width)
+            return float(heights.min()), float(heights.max()), "calibration"
+        where = "" if self._seen[name] >= MIN_SAMPLES else " in the frame"
+        source = name if not where else ANYWHERE
+        seen = self._seen[source]
+        if seen < MIN_SAMPLES:
+            return None
+        small, large = np.percentile(self._heights[source][: min(seen, KEEP)], [SMALL, LARGE]) * height
+        return float(small), float(large), f"{min(seen, KEEP)} people seen{where}"
