@@ -131,7 +131,8 @@ def test_generated_files_with_a_bomb_are_exit_2_within_memory(
                 f"x{i}: &a{i} [{', '.join(['*a' if i == 0 else f'*a{i - 1}'] * 9)}]\n" for i in range(size)
             ),
             "depth": "x: " + "[" * size * 1000 + "]" * size * 1000 + "\n",
-            "points": "y: [" + ",".join(["[0.5,0.5]"] * size * 3000) + "]\n",
+            # at least 120,000 points: past the values cap (a point is 3 values) or the file-size cap
+            "points": "y: [" + ",".join(["[0.5,0.5]"] * size * 12000) + "]\n",
         }[bomb]
     )
     path = tmp_path_factory.mktemp("bomb") / "bomb.yaml"
