@@ -35,8 +35,11 @@ def test_the_footage_suite_meets_its_thresholds(tmp_path: Path) -> None:
     assert scores["events"]["crowd"]["f1"] == 1.0 and scores["events"]["litter"]["tickets"] == 0
 
 
-def distant(folder: Path) -> Path:
-    """The plaza at a third inside 1920x1080, with its truth (zones, incident boxes, people boxes) scaled."""
+@pytest.fixture(scope="module")
+def distant(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plaza at a third inside 1920x1080, with its truth (zones, incident boxes, people boxes) scaled;
+    made once for both models."""
+    folder = tmp_path_factory.mktemp("distant")
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is needed to make the distant camera")
     w, h, x, y = THIRD
@@ -83,7 +86,9 @@ def person_ap(truth: Path, out: Path, *model: str | Path) -> tuple[float, dict]:
 
 
 @pytest.mark.parametrize("model", ["default", "yolov8n_int8"])
-def test_the_distant_plaza_keeps_person_ap_and_the_crowd_ticket(model: str, tmp_path: Path) -> None:
+def test_the_distant_plaza_keeps_person_ap_and_the_crowd_ticket(
+    model: str, distant: Path, tmp_path: Path
+) -> None:
     card: tuple[str, ...] = ()
     if model != "default":
         onnx = tmp_path / COCO_INT8.name
@@ -91,7 +96,7 @@ def test_the_distant_plaza_keeps_person_ap_and_the_crowd_ticket(model: str, tmp_
         assert cli("models", "card", onnx).returncode == 0
         card = ("--model", str(onnx.with_suffix(".yaml")))
     near_ap, near_crowd = person_ap(SAMPLE.parent / "plaza.truth.yaml", tmp_path / "near", *card)
-    far_ap, far_crowd = person_ap(distant(tmp_path), tmp_path / "far", *card)
+    far_ap, far_crowd = person_ap(distant, tmp_path / "far", *card)
     assert far_ap >= 0.9 * near_ap, (far_ap, near_ap)
     assert far_crowd["recall"] == 1.0 and far_crowd["false_tickets"] == 0
     assert far_crowd["time_to_detect_max"] <= near_crowd["time_to_detect_max"] + 2

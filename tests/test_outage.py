@@ -1,9 +1,14 @@
 """A long outage never orphans a ticket: an RTSP camera (a real rtsp-server-perl fed by ffmpeg) opens a
-ticket for a person lingering, its server dies for five minutes, and when it comes back showing the
-place empty the ticket closes, as the real receiver records; nothing closes while it is dark."""
+ticket for a person lingering, its server dies, and when it comes back showing the place empty the
+ticket closes, as the real receiver records; nothing closes while it is dark.
+
+The dark time outlasts every timer that could close or forget the ticket (close_after 2 s; rules used
+to forget a subject after 2 * close_after + 60 s = 64 s); STREET_VISION_OUTAGE_SECONDS=300 runs the
+durable-loop issue's full five minutes (CI's budget runs 90 s)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -19,7 +24,8 @@ from vision.runtime import Runtime
 from .dispatch_support import Receiver, dispatch_config, wait_for
 from .ingest_servers import PerlRtsp, _need
 
-DARK_SECONDS = 300.0  # the issue's five minutes: 2 * close_after + 60 s (when rules forgot) many times over
+DARK_SECONDS = float(os.environ.get("STREET_VISION_OUTAGE_SECONDS", "90"))
+FORGET_HORIZON = 2 * 2 + 60  # when rules used to forget the subject: the darkness must outlast it
 STREAM = "{transport: udp, stall_timeout: 2, open_timeout: 5, reconnect_initial: 0.25, reconnect_max: 2}"
 
 
@@ -53,6 +59,7 @@ def test_five_minutes_dark_then_seen_gone_closes_the_ticket(tmp_path: Path, rece
         f"storage: {{data_dir: {tmp_path / 'data'}}}\n"
     )
     config = config.model_copy(update={"dispatch": dispatch_config(receiver.url)})
+    assert DARK_SECONDS > FORGET_HORIZON, "STREET_VISION_OUTAGE_SECONDS must outlast the rules' timers"
     states: list[tuple[float, CameraState]] = []
 
     def on_health(health: CameraHealth) -> None:

@@ -287,6 +287,24 @@ def test_footage_to_a_promoted_model(tmp_path: Path, ultralytics_offline: None) 
     result = cli("train", data, "--base", "missing.pt", "--out", models)
     assert result.returncode == 2 and "never downloads" in result.stderr
 
+    # INT8 calibrated on the dataset, kept only if the gate passes it against the float model on val
+    int8 = version / "bikes_int8.onnx"
+    quantize = ("models", "quantize", version / "bikes.yaml", "--calibrate", data / "images", "--frames", "8")
+    result = cli(*quantize, "--out", int8, "--data", data, "--margin", "0.99")
+    assert result.returncode == 0, result.stderr[-3000:]
+    kept = json.loads(result.stdout.splitlines()[-1])
+    assert kept["card"] == str(int8.with_suffix(".yaml")) and int8.is_file() and "matched" in kept
+    assert kept["gate"]["current"]["ap50"] == metrics["ap50"] and kept["gate"]["decision"] == "promote"
+    assert (version / "bikes_int8_gate" / "gate.md").is_file()
+    strict = version / "strict_int8.onnx"
+    result = cli(*quantize, "--out", strict, "--data", data, "--margin", "0")
+    report = json.loads((version / "strict_int8_gate" / "gate.json").read_text())
+    lost = report["candidate"]["map50"] < report["current"]["map50"]
+    assert report["decision"] == ("keep" if lost else "promote"), report
+    assert result.returncode == (1 if lost else 0) and strict.is_file() != lost  # refused: removed
+    result = cli(*quantize, "--out", tmp_path / "x.onnx", "--data", tmp_path / "nothing")
+    assert result.returncode == 2 and "nothing" in result.stderr and not (tmp_path / "x.onnx").exists()
+
     # gate: side by side with the embedded SSD on the same val cameras, then against itself
     candidate = version / "bikes.yaml"
     result = cli(

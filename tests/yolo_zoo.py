@@ -93,36 +93,9 @@ class Zoo:
     def coco_checkpoint(self, int8_onnx: Path) -> Path:
         """A float YOLOv8n COCO .pt rebuilt from the shared INT8 ONNX's dequantized weights."""
         if "coco" not in self.checkpoints:
-            import ast
+            from vision.tuning.rebuild import rebuild
 
-            import onnx
-            import torch
-            from onnx import numpy_helper
-            from ultralytics import YOLO
-
-            graph = onnx.load(str(int8_onnx))
-            weights = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in graph.graph.initializer}
-            net = YOLO("yolov8n.yaml").model.fuse()
-            state = {}
-            for key, value in net.state_dict().items():
-                base = key.removesuffix(".weight")
-                if key.endswith(".weight") and base + ".weight_quantized" in weights:
-                    per_channel = [-1] + [1] * (value.ndim - 1)
-                    zero = weights[base + ".weight_zero_point"]
-                    scale = weights[base + ".weight_scale"]
-                    q = weights[base + ".weight_quantized"]
-                    w = (q - zero.reshape(per_channel if zero.ndim else ())) * scale.reshape(
-                        per_channel if scale.ndim else ()
-                    )
-                    state[key] = torch.from_numpy(w)
-                else:
-                    state[key] = torch.from_numpy(weights[key]) if key in weights else value
-            net.load_state_dict(state)
-            meta = {p.key: p.value for p in graph.metadata_props}
-            net.names = ast.literal_eval(meta["names"])
-            target = self.root / "yolov8n_coco.pt"
-            torch.save({"model": net, "train_args": {"imgsz": 640}, "date": None, "version": None}, target)
-            self.checkpoints["coco"] = target
+            self.checkpoints["coco"] = rebuild(int8_onnx, "yolov8n.yaml", self.root / "yolov8n_coco.pt")
         return self.checkpoints["coco"]
 
     def export(self, arch: str, variant: str) -> Path:

@@ -103,11 +103,14 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
     from vision.detect.quantize import compare, quantize, read_frames
 
     card = load_card(args.card)
+    dataset = None if args.data is None else tuning_commands.int8_gate_data(args)
     frames = read_frames(args.calibrate, 2 * args.frames)
     out_card = quantize(card, frames[::2], args.out)
     report = compare(card, load_card(out_card), frames[1::2], threads=args.threads, min_score=args.min_score)
-    print(json.dumps({"card": str(out_card), "model": str(args.out), **report}))
-    return 0
+    if dataset is None:
+        print(json.dumps({"card": str(out_card), "model": str(args.out), **report}))
+        return 0
+    return tuning_commands.gate_int8(card, out_card, dataset, args, report)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -210,7 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--frames", type=int, default=64, help="calibration frames (as many again are compared)")
     m.add_argument("--threads", type=int, default=0, help="inference threads for the comparison")
     m.add_argument("--min-score", type=float, default=0.25)
-    m.set_defaults(func=cmd_models_quantize)
+    m.add_argument(
+        "--data",
+        type=Path,
+        help="dataset (folder or data.yaml): refuse INT8 that loses AP@0.5 on its val split",
+    )
+    m.add_argument("--margin", type=float, default=0.02, help="with --data: largest AP@0.5 drop allowed")
+    m.set_defaults(func=tuning_commands.user_errors(cmd_models_quantize))
     tuning_commands.add_model_parsers(models)
 
     p = sub.add_parser("run", help="run the pipeline on every enabled camera of a config")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from vision.tuning.errors import TuningError
 CONFIG_SUFFIXES = {".yaml", ".yml"}
 
 
-def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """TuningError becomes the CLI's one-line error and exit 2."""
 
     def run(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         default=10,
         help="frames within this many dHash bits (of 256) of a kept one are near-duplicates (default 10)",
     )
-    m.set_defaults(func=_user_errors(cmd_mine))
+    m.set_defaults(func=user_errors(cmd_mine))
 
     m = dataset.add_parser(
         "label", help="pre-label with a model; write YOLO labels, the split, CVAT and COCO"
@@ -76,7 +77,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     m.add_argument("--val-cameras", help="comma-separated cameras for val (instead of --val-fraction)")
     m.add_argument("--threads", type=int, default=0)
     m.add_argument("--relabel", action="store_true", help="replace the labels of a labelled dataset")
-    m.set_defaults(func=_user_errors(cmd_label))
+    m.set_defaults(func=user_errors(cmd_label))
 
     m = dataset.add_parser("import", help="read corrected labels back from CVAT XML or COCO JSON")
     m.add_argument("folder", type=Path)
@@ -88,7 +89,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         metavar="TOOL=MODEL",
         help="rename a tool's class to a dataset class (TOOL= drops it); repeat for more",
     )
-    m.set_defaults(func=_user_errors(cmd_import))
+    m.set_defaults(func=user_errors(cmd_import))
 
     p = sub.add_parser("train", help="fine-tune a YOLO model on a dataset; export ONNX, card and metrics")
     p.add_argument("data", type=Path, help="a dataset folder (or its data.yaml) in the YOLO layout")
@@ -104,7 +105,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--device", default="cpu", help="cpu, cuda, or a GPU index (0)")
     p.add_argument("--name", help="model name (default: the --out folder's name)")
     p.add_argument("--threads", type=int, default=0, help="inference threads for the val metrics")
-    p.set_defaults(func=_user_errors(cmd_train))
+    p.set_defaults(func=user_errors(cmd_train))
 
 
 def _mine_sources(args: argparse.Namespace) -> tuple[list[Iterator[Any]], list[str]]:
@@ -208,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_model_parsers(models: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """``models gate`` and ``models promote``, beside ``models card`` and ``models quantize``."""
+    """``models gate``, ``promote`` and ``rebuild``, beside ``models card`` and ``models quantize``."""
     m = models.add_parser("gate", help="compare a candidate with the current model on a dataset's val split")
     m.add_argument("candidate", type=Path, help="the candidate's card")
     m.add_argument("--against", required=True, help="the current model's card ('default': the embedded SSD)")
@@ -216,12 +217,19 @@ def add_model_parsers(models: argparse._SubParsersAction) -> None:  # type: igno
     m.add_argument("--margin", type=float, default=0.02, help="largest AP@0.5 drop allowed per class")
     m.add_argument("--out", type=Path, help="report folder (default: beside the candidate, gate/)")
     m.add_argument("--threads", type=int, default=0)
-    m.set_defaults(func=_user_errors(cmd_gate))
+    m.set_defaults(func=user_errors(cmd_gate))
     m = models.add_parser("promote", help="make a version the model `run` uses (NAME/current.yaml)")
     m.add_argument("card", type=Path, help="a version's card, NAME/vNNN/NAME.yaml")
     m.add_argument("--gate", type=Path, help="the gate report (gate.json) that passed it")
     m.add_argument("--force", action="store_true", help="promote without a passing gate report")
-    m.set_defaults(func=_user_errors(cmd_promote))
+    m.set_defaults(func=user_errors(cmd_promote))
+    m = models.add_parser(
+        "rebuild", help="a .pt that `train --base` starts from, made from a YOLO ONNX export (float or INT8)"
+    )
+    m.add_argument("onnx", type=Path, help="an Ultralytics ONNX export")
+    m.add_argument("--arch", required=True, help="its architecture's model YAML, e.g. yolov8n.yaml")
+    m.add_argument("--out", type=Path, required=True, help="the checkpoint to write (.pt)")
+    m.set_defaults(func=user_errors(cmd_rebuild))
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -244,3 +252,61 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     print(json.dumps(promote(args.card, args.gate, args.force)))
     return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from vision.tuning.rebuild import rebuild
+    from vision.tuning.train import offline
+
+    if not args.onnx.is_file():
+        raise TuningError(f"{args.onnx}: no such file")
+    if args.out.suffix != ".pt":
+        raise TuningError(f"--out {args.out}: must end in .pt")
+    offline()
+    print(json.dumps({"checkpoint": str(rebuild(args.onnx, args.arch, args.out)), "source": str(args.onnx)}))
+    return 0
+
+
+def int8_gate_data(args: argparse.Namespace) -> Any:
+    """The dataset of ``models quantize --data``, checked before anything is written."""
+    from vision.tuning.layout import load_dataset
+
+    if not 0 <= args.margin < 1:
+        raise TuningError(f"--margin {args.margin}: must be in [0, 1)")
+    dataset = load_dataset(args.data)
+    if not dataset.splits["val"]:
+        raise TuningError(f"{dataset.data_yaml}: the val split has no images")
+    return dataset
+
+
+def gate_int8(
+    float_card: Any, int8_card: Path, dataset: Any, args: argparse.Namespace, drift: dict[str, Any]
+) -> int:
+    """``models quantize --data``: the INT8 model is kept only when the gate passes it against the float
+    model on the dataset's val split; refused, its files are removed and the report says why."""
+    from vision.detect.card import load_card
+    from vision.tuning.gate import gate, write_report
+
+    report = gate(load_card(int8_card), float_card, dataset, args.margin, args.threads)
+    path = write_report(report, args.out.with_name(args.out.stem + "_gate"))
+    kept = report["decision"] == "promote"
+    if not kept:
+        _remove_int8(int8_card, args.out)
+    verdict = "kept" if kept else "refused (removed)"
+    print(f"INT8 {verdict}: {report['reason']}; report: {path.with_suffix('.md')}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "card": str(int8_card) if kept else None,
+                "model": str(args.out) if kept else None,
+                "gate": report,
+                **drift,
+            }
+        )
+    )
+    return 0 if kept else 1
+
+
+def _remove_int8(card: Path, model: Path) -> None:
+    card.unlink(missing_ok=True)
+    model.unlink(missing_ok=True)
