@@ -69,6 +69,11 @@ def test_review_an_event_on_the_page(tmp_path: Path, receiver: Receiver) -> None
             )
             assert states and set(states) == {"open"}
 
+            # a time range after everything: nothing listed; the range is kept in the form
+            page.goto(f"{served.url}/#/review?since=2100-01-01T12:00:00.000Z")
+            page.wait_for_selector("#review-list td:has-text('No events.')")
+            assert page.input_value("#review-filters input[name=since]").startswith("2100-01-01")
+            page.goto(f"{served.url}/#/review?camera=plaza&state=open")
             page.click(f"#review-list tr[data-event='{first}']")
             page.wait_for_function(
                 "(document.querySelector('#event-detail img') || {src: ''}).src.startsWith('blob:')"
@@ -84,6 +89,10 @@ def test_review_an_event_on_the_page(tmp_path: Path, receiver: Receiver) -> None
                 "document.querySelector('#event-detail video[data-kind=open]').currentTime > 0"
             )
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+
+            page.click("#confirm")
+            page.wait_for_selector("#review-status.ok:has-text('confirm: the event is open')")
+            page.wait_for_selector("#history td:has-text('confirmed')")
 
             page.click("#false-alarm")
             page.wait_for_selector("#review-status.ok:has-text('rejected')")
@@ -107,6 +116,7 @@ def test_review_an_event_on_the_page(tmp_path: Path, receiver: Receiver) -> None
             assert sent(receiver, second)[-1]["note"] == "the crowd was a queue for the museum"
 
             figure = "#figures tr[data-figure='plaza/crowd']"
+            page.wait_for_selector(f"{figure} td[data-key=confirmed]:text-is('1')")
             page.wait_for_selector(f"{figure} td[data-key=rejected]:text-is('1')")
             page.wait_for_selector(f"{figure} td[data-key=closed_by_operator]:text-is('1')")
             page.screenshot(path=str(tmp_path / "review-done.png"), full_page=True)
