@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -17,7 +16,7 @@ from vision.events.clips import ClipRecorder
 from vision.store import open_store
 from vision.types import Frame, Transition
 
-from .api_support import ADMIN, AS_ADMIN, AS_READER, HOOK_SECRET, in_process, plaza_service
+from .api_support import ADMIN, AS_ADMIN, AS_READER, in_process, plaza_service
 from .conftest import SAMPLE
 from .dispatch_support import Receiver, wait_for
 from .test_store import EVENT, query
@@ -78,13 +77,6 @@ def test_figures_per_camera_and_type_are_computed_alike_on_both_backends(storage
     gate = figures[("gate", "crowd")]
     assert (gate["opened"], gate["open_to_closed"]["p50"], "open_to_handled" in gate) == (1, 5.0, False)
     store.close()
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Receiver]:
-    server = Receiver(tmp_path / "receiver.sqlite", secret=HOOK_SECRET).start()
-    yield server
-    server.stop()
 
 
 def busy_plaza(folder: Path, url: str) -> Path:

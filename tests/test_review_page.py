@@ -6,24 +6,16 @@ figures follow."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .api_support import ADMIN, AS_READER, HOOK_SECRET, serve
+from .api_support import ADMIN, AS_READER, serve
 from .conftest import need
 from .dispatch_support import Receiver, wait_for
 from .test_api_page import CHROMIUM, FLAGS, sign_in
 from .test_review import busy_plaza, sent
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Receiver]:
-    server = Receiver(tmp_path / "receiver.sqlite", secret=HOOK_SECRET).start()
-    yield server
-    server.stop()
 
 
 def ticket_with_clip(url: str, receiver: Receiver, but: set[str]) -> str:
