@@ -81,6 +81,17 @@ def postgres() -> Iterator:
     server.stop()
 
 
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator:
+    """The reference receiver on 127.0.0.1, checking the test service's hook secret (api_support)."""
+    from .api_support import HOOK_SECRET
+    from .dispatch_support import Receiver
+
+    server = Receiver(tmp_path / "receiver.sqlite", secret=HOOK_SECRET).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> StorageConfig:
     """The store settings of each backend: SQLite in the test's folder, or a new PostgreSQL database

@@ -5,6 +5,7 @@ the API, and see the running pipeline watch it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,16 @@ FLAGS = [
 CLICKS = [(0.2, 0.3), (0.8, 0.3), (0.8, 0.9), (0.2, 0.9)]  # fractions of the canvas
 
 
+def sign_in(browser: Any, url: str, token: str, width: int = 1400, height: int = 900) -> Any:
+    """A new page of ``browser`` (Playwright's) at ``url``, the token typed into the page's login."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.fill("#token", token)
+    page.click("#login-form button[type=submit]")
+    return page
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
 def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -41,11 +52,7 @@ def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
         )
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, timeout=60_000)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(30_000)
-            page.goto(f"{served.url}/#/cameras")
-            page.fill("#token", ADMIN)
-            page.click("#login-form button[type=submit]")
+            page = sign_in(browser, f"{served.url}/#/cameras", ADMIN)
             page.wait_for_selector("[data-camera=plaza] .badge.live")
             page.wait_for_function(
                 "document.querySelector('[data-camera=plaza] img').src.startsWith('blob:')"

@@ -250,7 +250,8 @@ def test_store_prune_command_prints_what_it_removed_and_converts_an_old_store(tm
     )
     assert done.returncode == 0, done.stderr
     assert (
-        done.stdout.splitlines()[0] == "pruned: 6 detections, 0 outbox, 0 events, 0 transitions, 0 snapshots"
+        done.stdout.splitlines()[0]
+        == "pruned: 6 detections, 0 outbox, 0 events, 0 transitions, 0 snapshots, 0 clips"
     )
     assert done.stdout.splitlines()[1].startswith("store: database ")
     with sqlite3.connect(data / "street-vision.sqlite") as db:  # rewritten: later prunes shrink the file
@@ -263,3 +264,36 @@ def test_store_prune_command_prints_what_it_removed_and_converts_an_old_store(tm
         cwd=ROOT,
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_clips_go_with_the_snapshots_and_their_rows_with_them(storage: StorageConfig) -> None:
+    tmp_path = storage.data_dir
+    store = open_store(storage)
+    record(store, "open-old", ["open", "update"])  # open: the clip of its latest transition stays
+    record(store, "closed-old", ["open", "close"])
+    age(store, "closed-old", 1 * HOUR)  # the event stays (closed_events: 4 h), its pictures go (2 h)
+    for event_id, names in (
+        ("open-old", ["0000000.000-open.mp4", "0000001.000-close.mp4"]),
+        ("closed-old", ["0000000.000-open.mp4", "0000001.000-close.mp4"]),
+    ):
+        pictures(tmp_path, event_id, [n.replace(".mp4", ".jpg") for n in names] + names, 3 * HOUR)
+        for name in names:
+            pts, kind = float(name[:11]), name[12:-4]
+            clip = {"event_id": event_id, "kind": kind, "pts": pts, "file": f"snapshots/{event_id}/{name}"}
+            store.add_clip(clip | {"start_pts": pts - 1, "end_pts": pts + 1, "frames": 3, "bytes": 1000})
+
+    pruned = Retention(store, kept(storage)).prune(NOW)
+
+    assert (pruned.snapshots, pruned.clips) == (3, 3)
+    assert [c["file"] for c in store.clips("open-old")] == ["snapshots/open-old/0000001.000-close.mp4"]
+    assert store.clips("closed-old") == []
+    assert sorted(p.name for p in (tmp_path / "snapshots" / "open-old").iterdir()) == [
+        "0000001.000-close.jpg",
+        "0000001.000-close.mp4",
+    ]
+    # a closed event pruned whole takes its clip rows along
+    record(store, "open-old", ["close"])
+    age(store, "open-old", 5 * HOUR)
+    assert Retention(store, kept(storage)).prune(NOW).events == 1
+    assert query(store, "SELECT COUNT(*) FROM clips") == [(0,)]
+    store.close()

@@ -496,6 +496,22 @@ class RetentionConfig(StrictModel):
     interval: Duration = Field(60.0, description="Seconds between two pruning passes.")
 
 
+class ClipsConfig(StrictModel):
+    """Short videos (H.264 MP4) around each event's open, reopen and close, kept beside its snapshots.
+
+    Each camera keeps its last ``before`` seconds of frames, downscaled, in memory; encoding
+    happens only at transitions, off the pipeline's thread.
+    """
+
+    enabled: bool = Field(True, description="Write clips; false: no ring of frames, no clips.")
+    before: float = Field(3.0, ge=0, le=30, description="Seconds of frames before the transition.")
+    after: float = Field(3.0, ge=0, le=30, description="Seconds of frames after it (stream time).")
+    fps: float = Field(
+        5.0, gt=0, le=15, description="At most this many frames a second (at most the camera's detect_fps)."
+    )
+    width: int = Field(320, ge=64, le=1280, description="Pixels wide (height in proportion).")
+
+
 class StorageConfig(StrictModel):
     """Where events, detections and snapshots are kept, and for how long."""
 
@@ -521,6 +537,10 @@ class StorageConfig(StrictModel):
         "the oldest detections, then snapshots of closed events, then closed events go first. The WAL (cut "
         "back to 16 MB at each checkpoint) comes on top. None: no cap. Not with url: size PostgreSQL on the "
         "server.",
+    )
+    clips: ClipsConfig = Field(
+        default_factory=ClipsConfig,
+        description="Clips around transitions, kept and pruned like snapshots (retention.snapshots).",
     )
     checkpoint_interval: float = Field(
         10.0,

@@ -45,6 +45,7 @@ from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.planner import Planner
+from vision.events.clips import ClipRecorder
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
@@ -197,6 +198,7 @@ class Pipeline:
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
         self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
+        self.clips = ClipRecorder(config.storage.clips, config.storage.data_dir, store.another)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
 
     def run(self, max_seconds: float | None = None) -> RunSummary:
@@ -230,6 +232,7 @@ class Pipeline:
         finally:
             self._running = False
             self._shutdown()
+            self.clips.close()
         self._apply_commands()  # an edit that came while it ended
         self._watch()
         for worker in self.workers.values():
@@ -316,12 +319,12 @@ class Pipeline:
         if not pending:
             return
         transitions, changed = [], {}
-        for _, event_id, status in pending:
-            transitions += worker.unit.report(event_id, Report(status)) or []
+        for _, event_id, status, note in pending:
+            transitions += worker.unit.report(event_id, Report(status), note) or []
             event = worker.unit.event(event_id)
             if event is not None:  # still open: its report or verification changed
                 changed[event_id] = event.to_record()
-        keys = tuple(key for key, _, _ in pending)
+        keys = tuple(key for key, *_ in pending)
         self._emit(worker, transitions, worker.unit.analysis.scene.last_frame, keys, tuple(changed.values()))
         log.info("camera %s: applied %d inbound report(s)", camera_id, len(keys))
 
@@ -523,6 +526,7 @@ class Pipeline:
         self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
         if self.on_detections:
             self.on_detections(frame, detections)
+        self.clips.feed(frame)
         self._emit(worker, transitions, frame)
         self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
@@ -546,6 +550,8 @@ class Pipeline:
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)
         payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed)
+        if frame is not None:
+            self.clips.mark(worker.camera_id, transitions)
         self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:

@@ -194,16 +194,24 @@ class CloseReason(StrEnum):
     VERIFIED_FIXED = "verified_fixed"  # a worker reported it handled, then the camera saw it gone
     REJECTED = "rejected"  # the ticketing side said it is not a real problem (a false alarm)
     CANCELLED = "cancelled"  # the ticketing side cancelled the ticket
+    CLOSED_BY_OPERATOR = "closed_by_operator"  # an operator closed it by hand, saying why (review page)
 
 
 class Report(StrEnum):
-    """What the ticketing side reports about an event (inbound status)."""
+    """What the ticketing side reports about an event (inbound status), or what an operator decided on
+    the review page (the last three: they never show as the event's ``report``)."""
 
     ACKNOWLEDGED = "acknowledged"
     IN_PROGRESS = "in_progress"
     HANDLED = "handled"  # the worker says it is fixed: the camera verifies
     REJECTED = "rejected"  # not a real problem
     CANCELLED = "cancelled"
+    CONFIRMED = "confirmed"  # operator: a real problem (kept in the history, counted)
+    FALSE_ALARM = "false_alarm"  # operator: not a real problem (closes it rejected, like REJECTED)
+    CLOSED = "closed"  # operator: closed by hand (closes it closed_by_operator, with the operator's text)
+
+
+OPERATOR_REPORTS = frozenset({Report.CONFIRMED, Report.FALSE_ALARM, Report.CLOSED})
 
 
 class Verification(StrEnum):
@@ -302,3 +310,4 @@ class Transition:
     pts: float
     event: dict[str, Any]  # Event.to_record() at that moment
     boxes: Detections = field(default_factory=Detections.empty)
+    note: str | None = None  # a close by an operator: their reason, sent with the close

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from vision.ingest.health import CameraState
+from vision.store.views import DURATION_BUCKETS, DURATIONS, OUTCOMES
 
 if TYPE_CHECKING:
     from vision.runtime import Runtime
@@ -58,6 +59,7 @@ class _RuntimeCollector(Collector):
         try:
             yield from self._store(store)
             yield from self._retention(store)
+            yield from _figures(store)
         finally:
             store.close()
 
@@ -159,3 +161,33 @@ class _RuntimeCollector(Collector):
             "Longest pruner transaction: the longest a pipeline write waited for it",
             value=stats.cost.longest,
         )
+
+
+def _figures(store: EventStore) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
+    """How the tickets of each camera and event type went (the review page's figures, /api/figures)."""
+    labels = ["camera", "type"]
+    rows = store.figures()
+    outcomes = GaugeMetricFamily(
+        f"{PREFIX}_tickets",
+        "Tickets in the store by outcome: opened, confirmed (by an operator), rejected (false alarms), "
+        "verified_fixed, failed_verifications (reopens after a failed verification), closed_by_operator",
+        labels=[*labels, "outcome"],
+    )
+    for row in rows:
+        for outcome in OUTCOMES:
+            outcomes.add_metric([row["camera"], row["type"], outcome], row[outcome])
+    yield outcomes
+    for what in DURATIONS:
+        family = HistogramMetricFamily(
+            f"{PREFIX}_ticket_{what}_seconds",
+            f"Wall-clock seconds of the tickets in the store from {what.replace('_', ' ')}",
+            labels=labels,
+        )
+        for row in rows:
+            if what in row:
+                seconds = row[what]
+                buckets = [(f"{b:g}", n) for b, n in zip(DURATION_BUCKETS, seconds["buckets"], strict=True)]
+                family.add_metric(
+                    [row["camera"], row["type"]], [*buckets, ("+Inf", seconds["count"])], seconds["sum"]
+                )
+        yield family

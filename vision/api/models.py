@@ -70,6 +70,7 @@ class TransitionOut(BaseModel):
     kind: str = Field(description="open, update, resolve or reopen")
     pts: float = Field(description="stream seconds")
     wall_time: str | None = Field(description="ISO 8601, live cameras only")
+    recorded_at: str | None = Field(None, description="ISO 8601 UTC, when it was committed to the store")
     snapshots: Snapshots | None
 
 
@@ -90,22 +91,91 @@ class Event(BaseModel):
     peak_count: int
     close_reason: str | None = Field(
         description="why it closed (resolved, zone_removed, zone_changed, rule_removed, camera_removed, "
-        "camera_disabled, expired); null while open"
+        "camera_disabled, expired, verified_fixed, rejected, cancelled, closed_by_operator); null while open"
     )
     wall_time: str | None = Field(description="when its first transition happened (live cameras)")
 
 
 class ReportOut(BaseModel):
-    status: str = Field(description="acknowledged, in_progress, handled, rejected or cancelled")
-    note: str | None
+    status: str = Field(
+        description="ticketing: acknowledged, in_progress, handled, rejected or cancelled; operator: "
+        "confirmed, false_alarm or closed"
+    )
+    note: str | None = Field(description="free text; an operator's close: their reason")
     ticket_id: str | None
     received_at: str = Field(description="ISO 8601 UTC, when the service received it")
     applied: bool = Field(description="taken in by the camera (false until its pipeline has applied it)")
+    source: str = Field(description="ticketing (signed inbound report) or operator (the review page)")
+
+
+class ClipOut(BaseModel):
+    """A short H.264 MP4 around one transition (storage.clips)."""
+
+    kind: str = Field(description="the transition: open, reopen or close")
+    pts: float = Field(description="stream seconds of the transition")
+    start_pts: float = Field(description="stream seconds of its first frame")
+    end_pts: float = Field(description="stream seconds of its last frame")
+    frames: int
+    bytes: int
+    url: str = Field(description="the MP4 (needs the token, like the snapshots)")
 
 
 class EventDetail(Event):
     transitions: list[TransitionOut]
-    reports: list[ReportOut] = Field(description="what the ticketing side reported, oldest first")
+    reports: list[ReportOut] = Field(
+        description="what the ticketing side and operators reported, oldest first"
+    )
+    clips: list[ClipOut] = Field(description="clips around its transitions, oldest first")
+    deliveries: list[OutboxMessage] = Field(
+        description="its outbox messages (one per transition sent to the target) and how they went"
+    )
+
+
+class ReviewIn(BaseModel):
+    """An operator's verdict on an event, from the review page."""
+
+    model_config = {"extra": "forbid"}
+
+    action: Literal["confirm", "false_alarm", "close"] = Field(
+        description="confirm: it is real (kept in the history, counted); false_alarm: closes it rejected "
+        "(its frames become hard negatives); close: closes it closed_by_operator, sent to the target"
+    )
+    reason: str | None = Field(
+        None, max_length=500, description="why; required for close (sent with the close), else a note"
+    )
+
+
+class ReviewReceipt(BaseModel):
+    event_id: str
+    action: str
+    applied: bool = Field(description="the camera has taken it in (else: when its pipeline runs it)")
+    state: str = Field(description="the event's state after it: open or resolved")
+    close_reason: str | None
+
+
+class Duration(BaseModel):
+    """Wall-clock seconds of the tickets that got that far."""
+
+    count: int
+    mean: float
+    p50: float = Field(description="the median (the lower middle one of an even count)")
+
+
+class Figure(BaseModel):
+    """How the tickets of one camera and event type went (from the store)."""
+
+    camera: str
+    type: str
+    opened: int = Field(description="tickets opened")
+    confirmed: int = Field(description="confirmed by an operator")
+    rejected: int = Field(
+        description="closed rejected as false alarms (by the ticketing side or an operator)"
+    )
+    verified_fixed: int = Field(description="reported handled, then seen gone by the camera")
+    failed_verifications: int = Field(description="reopens after a failed verification (each counted)")
+    closed_by_operator: int = Field(description="closed by hand on the review page")
+    open_to_handled: Duration | None = Field(description="from the open to the first report of handled")
+    open_to_closed: Duration | None = Field(description="from the open to the close (closed tickets)")
 
 
 class ReportIn(BaseModel):

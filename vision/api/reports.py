@@ -11,6 +11,7 @@ verification of the fix, ``rejected`` and ``cancelled`` close the event.
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -22,6 +23,7 @@ from vision.api.models import ReportIn, ReportReceipt
 from vision.api.state import Service, ServiceDep
 from vision.dispatch.signed import signed_body
 from vision.dispatch.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from vision.store import EventStore
 
 router = APIRouter(tags=["reports"])
 MAX_REPORT = 16 * 1024  # bytes
@@ -62,12 +64,7 @@ def _take(svc: Service, event_id: str, body: ReportIn, key: str) -> ReportReceip
     """Store the report, hand it to the camera's pipeline, answer with the event as it is then."""
     store = svc.runtime.store.another()
     try:
-        camera, new = store.add_report(key, event_id, body.status, body.note, body.ticket_id)
-        if camera is None:
-            raise HTTPException(404, f"no event {event_id!r}")
-        if new and svc.view(camera) is not None:
-            with suppress(TimeoutError):  # stored: the pipeline applies it when it gets to it
-                svc.runtime.pipeline.apply_reports(camera)
+        new = take(svc, store, Taken(key, event_id, body.status, body.note, body.ticket_id))
         applied, state, close_reason, verification = store.report_state(key)
     finally:
         store.close()
@@ -80,3 +77,29 @@ def _take(svc: Service, event_id: str, body: ReportIn, key: str) -> ReportReceip
         close_reason=close_reason,
         verification=verification,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """One report to keep: from the ticketing side (signed) or an operator (the review page)."""
+
+    key: str
+    event_id: str
+    status: str
+    note: str | None
+    ticket_id: str | None = None
+    source: str = "ticketing"
+
+
+def take(svc: Service, store: EventStore, report: Taken) -> bool:
+    """Keep ``report`` and have the camera's pipeline apply it between two rounds (a camera not running
+    applies it when it next starts); 404 for an unknown event. Returns whether it is new (not a retry)."""
+    camera, new = store.add_report(
+        report.key, report.event_id, report.status, report.note, report.ticket_id, report.source
+    )
+    if camera is None:
+        raise HTTPException(404, f"no event {report.event_id!r}")
+    if new and svc.view(camera) is not None:
+        with suppress(TimeoutError):  # stored: the pipeline applies it when it gets to it
+            svc.runtime.pipeline.apply_reports(camera)
+    return new

@@ -113,13 +113,14 @@ class CameraUnit:
         key = self.lifecycle.find(event_id)
         return None if key is None else self.lifecycle.tracks[key].event
 
-    def report(self, event_id: str, report: Report) -> list[Transition] | None:
-        """What the ticketing side reports about one of this camera's events, applied between frames at
-        the camera's last time; None when no episode under way carries that event (closed already)."""
+    def report(self, event_id: str, report: Report, note: str | None = None) -> list[Transition] | None:
+        """What the ticketing side (or an operator: ``note`` is the reason of a close by hand) reports
+        about one of this camera's events, applied between frames at the camera's last time; None when no
+        episode under way carries that event (closed already)."""
         key = self.lifecycle.find(event_id)
         if key is None:
             return None
-        return self.lifecycle.report(key, report, self.last_pts or 0.0)
+        return self.lifecycle.report(key, report, self.last_pts or 0.0, note)
 
     # -- configuration ------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ CloseReasonName = Literal[
     "verified_fixed",
     "rejected",
     "cancelled",
+    "closed_by_operator",
 ]
 
 
@@ -84,7 +85,9 @@ class EventRecord(_Strict):
         "gone for close_after seconds), zone_removed, zone_changed (redrawn to another place), "
         "rule_removed, camera_removed, camera_disabled, expired (nothing seen of it for "
         "events.expire_after), verified_fixed (reported handled, then seen gone), rejected (a false "
-        "alarm, as the ticketing side said), cancelled. Only a resolved or verified_fixed event may reopen."
+        "alarm, as the ticketing side or an operator said), cancelled, closed_by_operator (closed by hand "
+        "on the review page; the payload's note says why). Only a resolved or verified_fixed event may "
+        "reopen."
     )
     report: Literal["acknowledged", "in_progress", "handled", "rejected", "cancelled"] | None = Field(
         description="The latest status the ticketing side reported for this event (inbound), or null."
@@ -137,6 +140,12 @@ class WebhookPayload(_Strict):
         None,
         description="Live cameras: UTC wall-clock time of the frame (pts mapped through the stream's "
         "anchor); absent for recordings read as fast as possible.",
+    )
+    note: str | None = Field(
+        None,
+        max_length=500,
+        description="A close by an operator (close_reason closed_by_operator): the reason they gave; "
+        "absent otherwise.",
     )
 
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vision.types import (
+    OPERATOR_REPORTS,
     CloseReason,
     Condition,
     Detections,
@@ -134,12 +135,20 @@ class Lifecycle:
             return [self.close(key, reason, obs.pts, obs.boxes)]
         return []
 
-    def report(self, key: Key, report: Report, pts: float) -> list[Transition]:
+    def report(self, key: Key, report: Report, pts: float, note: str | None = None) -> list[Transition]:
         """What the ticketing side says about the open event of ``key``: ``handled`` starts the camera's
-        verification of the fix; ``rejected`` and ``cancelled`` close it now; the others are noted."""
+        verification of the fix; ``rejected`` and ``cancelled`` close it now; the others are noted.
+        An operator's ``false_alarm`` closes it ``rejected``, ``closed`` closes it ``closed_by_operator``
+        with their ``note``; ``confirmed`` changes nothing (the store keeps it in the history)."""
         track = self.tracks.get(key)
         if track is None or track.pending:
             return []  # closed already (or never reported): the store keeps the report in the history
+        if report is Report.FALSE_ALARM:
+            return [self.close(key, CloseReason.REJECTED, pts)]
+        if report is Report.CLOSED:
+            return [replace(self.close(key, CloseReason.CLOSED_BY_OPERATOR, pts), note=note)]
+        if report in OPERATOR_REPORTS:
+            return []
         track.event.report = report
         if report is Report.REJECTED:
             return [self.close(key, CloseReason.REJECTED, pts)]

@@ -72,4 +72,6 @@ class TransitionRecorder:
             payload["snapshots"] = snapshots.to_record()
         if wall_time is not None:
             payload["wall_time"] = wall_time
+        if transition.note is not None:
+            payload["note"] = transition.note
         return payload

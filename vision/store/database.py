@@ -58,7 +58,7 @@ SQLITE = Dialect(
     claim="",
     migration_lock=None,
     iso_format="strftime('%Y-%m-%dT%H:%M:%fZ', {}, 'unixepoch')",
-    epoch_format="unixepoch({})",
+    epoch_format="((julianday({}) - 2440587.5) * 86400.0)",  # with milliseconds (unixepoch: whole seconds)
     json_format="json_extract({0}, '$.{1}')",
 )
 

@@ -152,6 +152,34 @@ def _verification_columns(db: Database) -> None:
             db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
 
 
+def _clips(d: Dialect) -> list[str]:
+    """Short videos around an event's transitions (the files live beside its snapshots)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS clips (
+            {d.rowid_column}
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pts {d.real} NOT NULL,
+            file TEXT NOT NULL UNIQUE,
+            start_pts {d.real} NOT NULL,
+            end_pts {d.real} NOT NULL,
+            frames INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            recorded_at {d.real} NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS clips_event ON clips (event_id)",
+    ]
+
+
+def _review_columns(db: Database) -> None:
+    """Who reported (the ticketing side or an operator), and when each transition was committed (wall
+    clock: the figures' seconds from open to handled and to closed)."""
+    if "source" not in db.columns("reports"):
+        db.execute("ALTER TABLE reports ADD COLUMN source TEXT NOT NULL DEFAULT 'ticketing'")
+    if "recorded_at" not in db.columns("transitions"):
+        db.execute(f"ALTER TABLE transitions ADD COLUMN recorded_at {db.dialect.real}")
+
+
 STEPS = (
     Step(1, "events, transitions, detections, camera state, outbox and remote tickets", statements=_tables),
     Step(2, "columns a store from before reopening and retention lacks", apply=_add_missing_columns),
@@ -160,6 +188,12 @@ STEPS = (
         "inbound reports; events' report and verification",
         statements=_reports,
         apply=_verification_columns,
+    ),
+    Step(
+        5,
+        "clips around transitions; reports' source (operator review); transitions' wall time",
+        statements=_clips,
+        apply=_review_columns,
     ),
 )
 

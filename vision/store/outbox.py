@@ -140,14 +140,19 @@ class OutboxQueries:
             by_status.get("dead", 0),
         )
 
-    def outbox_listing(self, include_delivered: bool = False) -> list[dict[str, Any]]:
-        """Messages in order, with their state, for ``street-vision outbox list`` and the API."""
-        undelivered = "" if include_delivered else " WHERE o.status != 'delivered'"
+    def outbox_listing(
+        self, include_delivered: bool = False, event_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages in order (all, or one event's), with their state, for ``street-vision outbox list``
+        and the API."""
+        where = [] if include_delivered else ["o.status != 'delivered'"]
+        where += [] if event_id is None else ["o.event_id = ?"]
         rows = self.sql.execute(
             "SELECT o.seq, o.event_id, o.event_seq, t.kind, "
             f"CASE WHEN o.status = 'pending' AND {_BLOCKED} THEN 'blocked' ELSE o.status END, "
             "o.attempts, o.next_attempt_at, o.recorded_at, o.delivered_at, o.last_error, r.ticket_id "
-            f"FROM outbox o {_DETAILS}{undelivered} "
-            "ORDER BY o.seq"
+            f"FROM outbox o {_DETAILS}{' WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY o.seq",
+            () if event_id is None else (event_id,),
         ).fetchall()
         return [dict(zip(LISTING, row, strict=True)) for row in rows]

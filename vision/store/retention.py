@@ -2,7 +2,8 @@
 
 Retention is about disk, so ages are wall-clock: detection rows carry ``recorded_at``,
 events ``updated_at`` (Unix seconds; rows from before those columns count from their
-run's start), delivered messages ``delivered_at``, snapshot pictures their mtime. What
+run's start), delivered messages ``delivered_at``, snapshot pictures their mtime (the clips
+beside them too, whose rows go with their files). What
 a ticket still needs is never deleted: an event that is not resolved, with its
 transitions and the pictures of its latest transition; any message not delivered
 (pending or dead), with the event and transitions it belongs to.
@@ -36,13 +37,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Every table keyed by event_id: a pruned event's rows go from all of them (events last).
-EVENT_TABLES = ("reports", "remote_tickets", "outbox", "transitions", "events")
+EVENT_TABLES = ("clips", "reports", "remote_tickets", "outbox", "transitions", "events")
 BATCH_ROWS = 2000  # detection or outbox rows per write transaction
 EVENTS_PER_BATCH = 200  # closed events per write transaction (each with a few transitions and messages)
 VACUUM_PAGES = 2000  # pages handed back per write transaction (8 MB with 4 KiB pages)
 MIN_PAUSE_S = 0.05  # longer than SQLite's busy-wait steps early on, so a waiting writer gets in
 ORPHAN_GRACE_S = 60.0  # a snapshot folder is written just before its event is committed
 SNAPSHOTS = "snapshots"
+CLIP_SUFFIX = ".mp4"  # clips live beside the snapshots (vision/events/clips.py) and go with them
 
 _CLOSED = (
     "state = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = events.event_id "
@@ -59,6 +61,7 @@ class Pruned:
     events: int = 0  # closed events, each with its transitions, messages and remote ticket id
     transitions: int = 0
     snapshots: int = 0  # snapshot pictures (JPEG files)
+    clips: int = 0  # clips around transitions (MP4 files, with their rows)
 
     def add(self, other: Pruned) -> None:
         for f in fields(self):
@@ -121,6 +124,7 @@ class Retention:
         self.db = store.sql
         self.config = config
         self.snapshot_dir = config.data_dir / SNAPSHOTS
+        self._clips_gone: list[str] = []  # clip files removed this pass, as their rows name them
         self.stop = stop or threading.Event()
         self.cost = Cost()
         self.sizes = Sizes(store.database_bytes(), 0)
@@ -146,6 +150,7 @@ class Retention:
             pruned.snapshots += self._expire_pictures(folders, now - keep.snapshots)
         if self.config.max_bytes is not None:
             self._cap(self.config.max_bytes, folders, now, pruned)
+        pruned.clips += self._forget_clips()
         if any(pruned.to_record().values()):
             self._vacuum()
         self.sizes = Sizes(self.store.database_bytes(), sum(f.bytes for f in folders))
@@ -247,7 +252,7 @@ class Retention:
             for name, _, _ in old:
                 (self.snapshot_dir / folder.event_id / name).unlink(missing_ok=True)
             folder.files = [f for f in folder.files if f not in old]
-            removed += len(old)
+            removed += self._pictures(folder.event_id, [name for name, _, _ in old])
             if not folder.files:
                 with contextlib.suppress(OSError):  # not empty: a reopen has just written to it
                     (self.snapshot_dir / folder.event_id).rmdir()
@@ -265,8 +270,25 @@ class Retention:
                 continue
             shutil.rmtree(self.snapshot_dir / folder.event_id, ignore_errors=True)
             folders.remove(folder)
-            removed += len(folder.files)
+            removed += self._pictures(folder.event_id, [name for name, _, _ in folder.files])
         return removed
+
+    def _pictures(self, event_id: str, names: list[str]) -> int:
+        """How many of the files removed from an event's folder are pictures; its clips are noted."""
+        clips = [f"{SNAPSHOTS}/{event_id}/{n}" for n in names if n.endswith(CLIP_SUFFIX)]
+        self._clips_gone += clips
+        return len(names) - len(clips)
+
+    def _forget_clips(self) -> int:
+        """Drop the rows of the clip files removed this pass; how many files there were."""
+        gone, self._clips_gone = self._clips_gone, []
+        for start in range(0, len(gone), BATCH_ROWS):
+            part = gone[start : start + BATCH_ROWS]
+            started = time.perf_counter()
+            with self.db.transaction():
+                self.db.execute(f"DELETE FROM clips WHERE file IN ({','.join('?' * len(part))})", part)
+            self.cost.add(time.perf_counter() - started)
+        return len(gone)
 
     def _cap(self, cap: int, folders: list[_Folder], now: float, pruned: Pruned) -> None:
         """Oldest first until under ``cap``: detections, snapshots of closed events, closed events."""

@@ -18,7 +18,7 @@ from vision.camera.unit import Snapshot
 from vision.store.database import Database
 from vision.store.migrations import migrate as migrate_schema
 from vision.store.outbox import OutboxQueries
-from vision.store.views import EVENT_COLUMNS, EventViews
+from vision.store.views import CLIP_COLUMNS, EVENT_COLUMNS, EventViews
 from vision.types import Detections, Event, Transition
 
 DETECTION_COLUMNS = "run_id, camera, pts, class_id, label, score, x1, y1, x2, y2, track_id, recorded_at"
@@ -104,8 +104,9 @@ class SqlStore(OutboxQueries, EventViews):
         text = json.dumps(payload)  # before any write: a payload that cannot be stored changes nothing
         self._upsert_event(event)
         row = self.sql.execute(
-            "INSERT INTO transitions (event_id, kind, pts, payload) VALUES (?,?,?,?) RETURNING seq",
-            (event["event_id"], transition.kind, transition.pts, text),
+            "INSERT INTO transitions (event_id, kind, pts, payload, recorded_at) VALUES (?,?,?,?,?) "
+            "RETURNING seq",
+            (event["event_id"], transition.kind, transition.pts, text, time.time()),  # wall: figures only
         ).fetchone()
         if self.dispatch and row is not None:
             self.enqueue(int(row[0]), event["event_id"])
@@ -150,31 +151,49 @@ class SqlStore(OutboxQueries, EventViews):
         return [Event.from_record(dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows]
 
     def add_report(
-        self, key: str, event_id: str, status: str, note: str | None, ticket_id: str | None
+        self,
+        key: str,
+        event_id: str,
+        status: str,
+        note: str | None,
+        ticket_id: str | None,
+        source: str = "ticketing",
     ) -> tuple[str | None, bool]:
-        """Keep one inbound report before anything acts on it: the event's camera (None: no such
-        event, nothing kept) and whether it is new (False: its key came before, a retry)."""
+        """Keep one inbound report (``source``: ticketing, or operator from the review page) before
+        anything acts on it: the event's camera (None: no such event, nothing kept) and whether it is
+        new (False: its key came before, a retry)."""
         with self.sql.transaction():
             row = self.sql.execute("SELECT camera FROM events WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
                 return None, False
             added = self.sql.execute(
-                "INSERT INTO reports (key, event_id, status, note, ticket_id) VALUES (?,?,?,?,?) "
+                "INSERT INTO reports (key, event_id, status, note, ticket_id, source) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT (key) DO NOTHING",
-                (key, event_id, status, note, ticket_id),
+                (key, event_id, status, note, ticket_id, source),
             )
             return str(row[0]), added.rowcount == 1
 
-    def pending_reports(self, camera: str) -> list[tuple[str, str, str]]:
-        """(key, event id, status) of the camera's inbound reports not applied yet, in the order they came."""
+    def pending_reports(self, camera: str) -> list[tuple[str, str, str, str | None]]:
+        """(key, event id, status, note) of the camera's inbound reports not applied yet, in the order
+        they came."""
         return [
-            (str(k), str(e), str(s))
-            for k, e, s in self.sql.execute(
-                "SELECT r.key, r.event_id, r.status FROM reports r JOIN events e ON e.event_id = r.event_id "
-                "WHERE r.applied = 0 AND e.camera = ? ORDER BY r.seq",
+            (str(k), str(e), str(s), n)
+            for k, e, s, n in self.sql.execute(
+                "SELECT r.key, r.event_id, r.status, r.note FROM reports r "
+                "JOIN events e ON e.event_id = r.event_id WHERE r.applied = 0 AND e.camera = ? "
+                "ORDER BY r.seq",
                 (camera,),
             )
         ]
+
+    def add_clip(self, clip: dict[str, Any]) -> None:
+        """Keep the record of a clip written beside its event's snapshots (keys: CLIP_COLUMNS)."""
+        with self.sql.transaction():
+            self.sql.execute(
+                f"INSERT INTO clips ({', '.join(CLIP_COLUMNS)}, recorded_at) "
+                f"VALUES ({'?, ' * len(CLIP_COLUMNS)}?)",
+                [*(clip[c] for c in CLIP_COLUMNS), time.time()],  # wall clock, for retention only
+            )
 
     def report_state(self, key: str) -> tuple[bool, str, str | None, str | None]:
         """After a report: whether it is applied, and its event's state, close reason and verification."""

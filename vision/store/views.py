@@ -28,7 +28,13 @@ EVENT_COLUMNS = (
     "verification",
     "failed_verifications",
 )
-REPORT_COLUMNS = ("status", "note", "ticket_id", "received_at", "applied")
+REPORT_COLUMNS = ("status", "note", "ticket_id", "received_at", "applied", "source")
+CLIP_COLUMNS = ("event_id", "kind", "pts", "file", "start_pts", "end_pts", "frames", "bytes")
+# the figures per camera and event type: tickets by how they were judged or ended
+OUTCOMES = ("opened", "confirmed", "rejected", "verified_fixed", "failed_verifications", "closed_by_operator")
+# wall-clock seconds of a ticket: from its open to its first report of handled, and to its close
+DURATIONS = ("open_to_handled", "open_to_closed")
+DURATION_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 259200.0, 604800.0)
 EVENT_FILTERS = ("type", "camera", "zone", "state")
 
 
@@ -84,14 +90,19 @@ class EventViews:
         return [dict(zip((*EVENT_COLUMNS, "wall_time"), row, strict=True)) for row in rows]
 
     def event(self, event_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """One event (as :meth:`events` has it) and its transitions in order, payloads parsed; or None."""
+        """One event (as :meth:`events` has it) and its transitions in order, payloads parsed, each with
+        the wall time it was committed (``recorded_at``, ISO; None for rows from before that column); or
+        None."""
         row = self.sql.execute(self._select_events() + " WHERE e.event_id = ?", (event_id,)).fetchone()
         if row is None:
             return None
+        recorded = self.sql.dialect.iso("recorded_at")
         transitions = [
-            {"seq": seq, "kind": kind, "pts": pts, "payload": json.loads(payload)}
-            for seq, kind, pts, payload in self.sql.execute(
-                "SELECT seq, kind, pts, payload FROM transitions WHERE event_id = ? ORDER BY seq", (event_id,)
+            {"seq": seq, "kind": kind, "pts": pts, "payload": json.loads(payload), "recorded_at": at}
+            for seq, kind, pts, payload, at in self.sql.execute(
+                f"SELECT seq, kind, pts, payload, {recorded} FROM transitions WHERE event_id = ? "
+                "ORDER BY seq",
+                (event_id,),
             )
         ]
         return dict(zip((*EVENT_COLUMNS, "wall_time"), row, strict=True)), transitions
@@ -121,11 +132,71 @@ class EventViews:
         )
 
     def reports(self, event_id: str) -> list[dict[str, Any]]:
-        """What the ticketing side reported about one event, oldest first."""
+        """What the ticketing side and operators reported about one event, oldest first."""
         rows = self.sql.execute(
             f"SELECT {', '.join(REPORT_COLUMNS)} FROM reports WHERE event_id = ? ORDER BY seq", (event_id,)
         ).fetchall()
         return [dict(zip(REPORT_COLUMNS, row, strict=True)) | {"applied": bool(row[4])} for row in rows]
+
+    def clips(self, event_id: str) -> list[dict[str, Any]]:
+        """The clips around one event's transitions, oldest first (keys: CLIP_COLUMNS)."""
+        rows = self.sql.execute(
+            f"SELECT {', '.join(CLIP_COLUMNS)} FROM clips WHERE event_id = ? ORDER BY pts, kind", (event_id,)
+        ).fetchall()
+        return [dict(zip(CLIP_COLUMNS, row, strict=True)) for row in rows]
+
+    def figures(self) -> list[dict[str, Any]]:
+        """Per camera and event type: tickets opened, confirmed by an operator, rejected as false alarms,
+        verified fixed, sent back by a failed verification (each one counted), closed by hand; and for
+        each of DURATIONS the count, mean, median and DURATION_BUCKETS (cumulative) of its seconds."""
+        outcomes = self.sql.execute(
+            "SELECT e.camera, e.type, COUNT(*), "
+            "SUM(CASE WHEN EXISTS (SELECT 1 FROM reports r WHERE r.event_id = e.event_id "
+            "AND r.source = 'operator' AND r.status = 'confirmed') THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN e.close_reason = 'rejected' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN e.close_reason = 'verified_fixed' THEN 1 ELSE 0 END), "
+            "SUM(e.failed_verifications), "
+            "SUM(CASE WHEN e.close_reason = 'closed_by_operator' THEN 1 ELSE 0 END) "
+            "FROM events e GROUP BY e.camera, e.type ORDER BY e.camera, e.type"
+        ).fetchall()
+        figures = {
+            (c, k): {"camera": c, "type": k} | {n: int(v or 0) for n, v in zip(OUTCOMES, rest, strict=True)}
+            for c, k, *rest in outcomes
+        }
+        for camera, kind, what, count, mean, total, median, *buckets in self._durations():
+            figures[(camera, kind)][what] = {
+                "count": int(count),
+                "mean": float(mean),
+                "sum": float(total),
+                "p50": float(median),
+                "buckets": [int(b) for b in buckets],
+            }
+        return list(figures.values())
+
+    def _durations(self) -> list[tuple[Any, ...]]:
+        """Per camera, type and DURATIONS: count, mean, sum, median, cumulative bucket counts (one query;
+        the median is the middle row by a window function, which SQLite and PostgreSQL both have)."""
+        epoch = self.sql.dialect.epoch("received_at")
+        buckets = ", ".join(f"SUM(CASE WHEN seconds <= {b!r} THEN 1 ELSE 0 END)" for b in DURATION_BUCKETS)
+        return self.sql.execute(
+            "WITH opened AS (SELECT event_id, MIN(recorded_at) AS at FROM transitions "
+            "WHERE kind = 'open' GROUP BY event_id), "
+            f"handled AS (SELECT event_id, MIN({epoch}) AS at FROM reports "
+            "WHERE status = 'handled' GROUP BY event_id), "
+            "closed AS (SELECT event_id, MAX(recorded_at) AS at FROM transitions "
+            "WHERE kind = 'close' GROUP BY event_id), "
+            "d AS (SELECT e.camera, e.type, 'open_to_handled' AS what, h.at - o.at AS seconds FROM events e "
+            "JOIN opened o ON o.event_id = e.event_id JOIN handled h ON h.event_id = e.event_id "
+            "UNION ALL SELECT e.camera, e.type, 'open_to_closed', c.at - o.at FROM events e "
+            "JOIN opened o ON o.event_id = e.event_id JOIN closed c ON c.event_id = e.event_id "
+            "WHERE e.state = 'resolved'), "
+            "r AS (SELECT camera, type, what, seconds, "
+            "ROW_NUMBER() OVER (PARTITION BY camera, type, what ORDER BY seconds) AS k, "
+            "COUNT(*) OVER (PARTITION BY camera, type, what) AS n FROM d) "
+            "SELECT camera, type, what, COUNT(*), AVG(seconds), SUM(seconds), "
+            f"MAX(CASE WHEN k = (n + 1) / 2 THEN seconds END), {buckets} "
+            "FROM r GROUP BY camera, type, what ORDER BY camera, type, what"
+        ).fetchall()
 
     def rejected_events(self) -> set[str]:
         """Events the ticketing side rejected as false alarms: their frames are hard negatives."""

@@ -428,6 +428,7 @@ function route() {
   if (parts[0] === "zones" && parts[1]) zonesView(decodeURIComponent(parts[1]));
   else if (parts[0] === "heatmap" && parts[1]) heatmapView(decodeURIComponent(parts[1]));
   else if (parts[0] === "events") eventsView(params);
+  else if (parts[0] === "review") reviewView(parts[1] ? decodeURIComponent(parts[1]) : null, params);
   else camerasView();
 }
 
