@@ -14,6 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from vision.config import (
     CameraConfig,
+    ClusterConfig,
     Config,
     DecodeConfig,
     RegionsConfig,
@@ -153,6 +154,7 @@ def render() -> str:
         model = Config.model_fields[key].annotation
         parts.append(section(key.capitalize(), model, key))
     parts.append(section("Retention", RetentionConfig, "storage.retention") + RETENTION)
+    parts.append(section("Cluster", ClusterConfig, "cluster"))
     return "\n".join(parts)
 
 
