@@ -5,13 +5,15 @@ A shard's process SIGKILLed while its camera's crowd ticket is open: Ray restart
 restores the ticket from the store, and the ticket closes once the crossing clears, with every
 transition at the receiver once. `serve` on the cluster with the shared detector: the API lists
 every shard's cameras, a zone edit reaches the owning shard, /healthz, /metrics and
-`cluster status` cover every shard and the replica.
+`cluster status` cover every shard and the replica, and a killed shard's camera is in error until Ray
+has restarted it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -192,6 +194,14 @@ def test_serve_on_the_cluster_with_the_shared_detector(
         assert "shard-0: running" in status.stdout and "shard-1: running" in status.stdout, status.stdout
         assert "  plaza: live" in status.stdout and "  lawn: live" in status.stdout, status.stdout
         assert "replica-0: node" in status.stdout, status.stdout
+
+        victim = HashRing(shard_names(2)).owner("plaza")
+        pid = re.search(rf"^{victim}: running node \S+ \(\S+\) pid (\d+)$", status.stdout, re.MULTILINE)
+        assert pid is not None, status.stdout
+        os.kill(int(pid[1]), signal.SIGKILL)
+        wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "error", "plaza's shard down", 30)
+        assert api.get("/healthz").json()["cameras"]["lawn"] == "live"  # the other shard goes on
+        wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "live", "plaza back", 60)
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(timeout=60)
     output = served.log.read_text()

@@ -21,7 +21,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from vision.camera.view import CameraView
-from vision.cluster.inference import Scaler, live_replicas
+from vision.cluster.inference import Scaler, live_replicas, replica_name
 from vision.cluster.ring import HashRing, shard_names
 from vision.cluster.shard import start_shard
 from vision.config import CameraConfig, ClusterConfig, Config, ConfigError
@@ -34,6 +34,7 @@ from vision.store.retention import Pruner
 log = logging.getLogger("vision.cluster")
 ASK_S = 5.0  # seconds a shard or replica has to answer a question (health, views, status)
 POLL_S = 1.0  # seconds between two looks at the shards while they run
+CLOSE_S = 10.0  # seconds to wait for killed actors to give their names back
 FRESH_S = 0.5  # the API's health and views are at most this old (a view carries its newest frame)
 
 
@@ -126,9 +127,21 @@ class Cluster:
         return summaries
 
     def close(self) -> None:
-        """End the shards and replicas for good (no restart)."""
+        """End the shards and replicas for good (no restart), and wait (boundedly) until their names are
+        free again, so that a cluster started next in this process can take them."""
+        names = [
+            *self.shards,
+            *(replica_name(i) for i in range(len(self.scaler.replicas) if self.scaler else 0)),
+        ]
         for actor in [*self.shards.values(), *(self.scaler.replicas if self.scaler else [])]:
             ray.kill(actor, no_restart=True)
+        deadline = time.monotonic() + CLOSE_S
+        while names and time.monotonic() < deadline:
+            try:
+                ray.get_actor(names[0])
+                time.sleep(0.1)
+            except ValueError:
+                names.pop(0)
 
 
 @dataclass

@@ -60,6 +60,7 @@ class ReplicaStats:
     frames: int = 0
     busy_seconds: float = 0.0  # inside model calls
     queued: int = 0  # frames waiting now
+    cpu_seconds: float = 0.0  # of the whole process since the model was loaded
     started: float = 0.0  # wall time
 
 
@@ -74,6 +75,7 @@ class DetectorReplica:
         self._wake: asyncio.Event | None = None
         self._batcher: asyncio.Task[None] | None = None  # started by the first call (it needs the loop)
         self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self._cpu = time.process_time()
 
     async def infer(self, images: list[np.ndarray]) -> list[Detections]:
         """The engine's detections of ``images``, computed in a batch with other callers' frames."""
@@ -88,6 +90,7 @@ class DetectorReplica:
         return await future
 
     def report(self) -> dict[str, Any]:
+        self.stats.cpu_seconds = time.process_time() - self._cpu
         return asdict(self.stats)
 
     async def _batches(self) -> None:

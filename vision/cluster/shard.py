@@ -77,17 +77,21 @@ class Shard:
         self.inference = {"calls": 0, "frames": 0, "seconds": 0.0}
         self.summary: dict[str, Any] | None = None
         self.failure: str | None = None
+        self.ran: list[float | None] = [None, None]  # wall times the pipeline started and ended
+        self.cpu: list[float | None] = [None, None]  # the process's CPU seconds then
         self._thread = threading.Thread(target=self._run, name=f"{shard}-pipeline", daemon=True)
         self._thread.start()
         log.info("%s: running camera(s): %s", shard, ", ".join(self.pipeline.views()) or "none")
 
     def _run(self) -> None:
+        self.ran[0], self.cpu[0] = time.time(), time.process_time()
         try:
             self.summary = self.pipeline.run()
         except Exception as exc:  # the shard reports it; the control plane logs it with the shard's name
             log.exception("%s: pipeline failed", self.name)
             self.failure = f"{type(exc).__name__}: {exc}"
         finally:
+            self.ran[1], self.cpu[1] = time.time(), time.process_time()
             self.store.close()
 
     def _inferred(self, seconds: float, frames: int) -> None:
@@ -104,6 +108,8 @@ class Shard:
             "pid": os.getpid(),
             "started": self.started,
             "running": self._thread.is_alive(),
+            "ran": list(self.ran),
+            "cpu_seconds": _spent(self.cpu),
             "failure": self.failure,
             "cameras": {k: {"state": h.state.value, "lag": h.lag} for k, h in health.items()},
             "inference": dict(self.inference),
@@ -132,6 +138,13 @@ class Shard:
         if self.summary is None:
             return {"failure": self.failure or "the pipeline ended without a summary"}
         return self.summary.to_record()
+
+
+def _spent(cpu: list[float | None]) -> float | None:
+    """CPU seconds of the process (all its threads: readers, pipeline, Ray's) while the pipeline ran."""
+    if cpu[0] is None:
+        return None
+    return (cpu[1] if cpu[1] is not None else time.process_time()) - cpu[0]
 
 
 def _log_to_stderr(shard: str) -> None:
