@@ -1,4 +1,5 @@
-"""The hash ring that assigns cameras to shards, and the cluster section of the config (no Ray needed)."""
+"""The hash ring that assigns cameras to shards, when replicas grow, and the cluster section of the config
+(no Ray cluster needed)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vision.cluster.inference import busy_shares, grows
 from vision.cluster.ring import HashRing, shard_names
 from vision.config import ConfigError, parse_config
 
@@ -56,3 +58,17 @@ def test_the_cluster_section_needs_postgresql_and_a_replica_range(tmp_path: Path
     config.write_text("cameras:\n  a:\n    url: a.mp4\n")
     done = cli("cluster", "status", config, timeout=60)
     assert done.returncode == 2 and "no cluster section" in done.stderr, done.stderr
+
+
+def test_replicas_grow_only_while_every_one_is_busy_and_below_the_maximum() -> None:
+    before = {"replica-0": 10.0, "replica-1": 4.0}
+    busy = [{"name": "replica-0", "busy_seconds": 10.95}, {"name": "replica-1", "busy_seconds": 4.92}]
+    shares = busy_shares(before, busy, 1.0)
+    assert shares == pytest.approx([0.95, 0.92])
+    assert grows(shares, 2, 3)
+    assert not grows(shares, 2, 2)  # at max_replicas
+    assert not grows(shares[:1], 2, 3)  # one did not answer
+    idle = busy_shares(before, [busy[0], {"name": "replica-1", "busy_seconds": 4.5}], 1.0)
+    assert not grows(idle, 2, 3)
+    restarted = busy_shares({}, busy, 1.0)  # counts from now: no share yet
+    assert restarted == [0.0, 0.0] and not grows(restarted, 2, 3)

@@ -259,7 +259,7 @@ class ClusterRuntime:
     def write_heatmaps(self) -> None:
         """Each camera's heatmap as its shard last published it, as ``heatmaps/<camera>.png``."""
         heatmaps = self.config.storage.data_dir / "heatmaps"
-        for camera_id, view in self.pipeline._views.items():
+        for camera_id, view in self.pipeline.views().items():  # the last ones, once the shards are gone
             png = view.heatmap_png()
             if png is not None:
                 heatmaps.mkdir(parents=True, exist_ok=True)

@@ -190,11 +190,20 @@ class Scaler:
         """With the replicas' reports of now: one more replica when each was busy most of the interval."""
         now = time.monotonic()
         interval, self._at = now - self._at, now
-        shares = [
-            (r["busy_seconds"] - self._busy.get(r["name"], r["busy_seconds"])) / interval if interval else 0.0
-            for r in reports
-        ]
+        shares = busy_shares(self._busy, reports, interval)
         self._busy = {r["name"]: r["busy_seconds"] for r in reports}
-        busy = bool(shares) and len(shares) == len(self.replicas) and min(shares) >= BUSY_TO_GROW
-        if busy and len(self.replicas) < self.cluster.max_replicas:
+        if grows(shares, len(self.replicas), self.cluster.max_replicas):
             self.replicas.append(start_replica(len(self.replicas), self.cluster, self.detector))
+
+
+def busy_shares(before: dict[str, float], reports: list[dict[str, Any]], interval: float) -> list[float]:
+    """Each replica's share of ``interval`` spent inferring, from its busy seconds then (``before``) and
+    now; a replica not seen before (new, or restarted) counts from now."""
+    if interval <= 0:
+        return [0.0 for _ in reports]
+    return [(r["busy_seconds"] - before.get(r["name"], r["busy_seconds"])) / interval for r in reports]
+
+
+def grows(shares: list[float], replicas: int, most: int) -> bool:
+    """One more replica: every one of the ``replicas`` answered and was busy BUSY_TO_GROW of the time."""
+    return replicas < most and len(shares) == replicas > 0 and min(shares) >= BUSY_TO_GROW
