@@ -109,6 +109,27 @@ def test_two_shards_place_plaza_and_lawn_apart() -> None:
     assert sorted(map(len, assignment.values())) == [1, 1], assignment
 
 
+def test_run_on_the_cluster_ends_with_its_files(
+    tmp_path: Path, ray_cluster: RayCluster, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read as fast as possible (keyframes only: quick): each shard ends with its camera's file, and
+    `run` prints the summary of both shards."""
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    url = postgres.url(postgres.database(), "${PGPASSWORD}")
+    config = cluster_config(tmp_path, ray_cluster.address, url, "  shard_cpus: 1\n")
+    text = config.read_text().replace("    realtime: true\n    loop: true\n", "")
+    config.write_text(
+        text.replace("    detect_fps: 5\n", "    detect_fps: 5\n    decode: {keyframes_only: true}\n")
+    )
+    done = cli("run", config, "--jsonl", timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["kind"] == "summary" and set(summary["cameras"]) == {"plaza", "lawn"}, summary
+    assert summary["cameras"]["plaza"]["frames_detected"] >= 15  # a keyframe every 2 s of 34 s
+    assert summary["cameras"]["lawn"]["frames_detected"] > 0
+    assert PASSWORD not in done.stdout + done.stderr
+
+
 def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
     tmp_path: Path,
     ray_cluster: RayCluster,
