@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 from vision.config import (
     CameraConfig,
     ClipsConfig,
+    ClusterConfig,
     Config,
     DecodeConfig,
     RegionsConfig,
@@ -155,6 +156,7 @@ def render() -> str:
         parts.append(section(key.capitalize(), model, key))
     parts.append(section("Retention", RetentionConfig, "storage.retention") + RETENTION)
     parts.append(section("Clips", ClipsConfig, "storage.clips"))
+    parts.append(section("Cluster", ClusterConfig, "cluster"))
     return "\n".join(parts)
 
 

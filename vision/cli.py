@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 
 from vision.api import commands as api_commands
+from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
@@ -117,6 +118,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vision.runtime import Runtime, log_health
 
     config: Config = load_config(args.config)
+    if config.cluster is not None:
+        return cluster_commands.run(args, config)
 
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
         if args.jsonl:
@@ -246,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     api_commands.add_parsers(sub)
     tuning_commands.add_parsers(sub)
     store_commands.add_parsers(sub)
+    cluster_commands.add_parsers(sub)
     return parser
 
 

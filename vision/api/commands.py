@@ -60,7 +60,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError([str(exc)]) from None
     metrics = Metrics()
-    runtime = Runtime.build(config, args.config, on_health=log_health, on_inference=metrics.observe_inference)
+    if config.cluster is not None:  # the same API over the shards of a Ray cluster (docs/scaling.md)
+        from vision.cluster.control import ClusterRuntime
+        from vision.cluster.metrics import ClusterCollector
+
+        runtime = ClusterRuntime.build(config, args.config)
+        metrics.registry.register(ClusterCollector(runtime.cluster))
+    else:
+        runtime = Runtime.build(
+            config, args.config, on_health=log_health, on_inference=metrics.observe_inference
+        )
     pipeline = runtime.pipeline
     # uvicorn restores these after its own shutdown and re-raises the signal into them
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -91,11 +91,14 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         backend: str = "onnx",
+        engine: Engine | None = None,
     ) -> None:
         self.card = card
         self.params = DecodeParams(min_score=min_score, iou=iou, max_det=max_det)
         self.engine: Engine
-        if backend == "ultralytics":
+        if engine is not None:  # the model runs elsewhere (a cluster's shared replicas)
+            self.engine = engine
+        elif backend == "ultralytics":
             from vision.detect.ultralytics_backend import UltralyticsModel
 
             self.engine = UltralyticsModel(card, device, self.params)
@@ -114,7 +117,7 @@ class Detector:
             self.keep = np.array(ids, np.int32)
 
     @classmethod
-    def from_config(cls, config: DetectorConfig) -> Detector:
+    def from_config(cls, config: DetectorConfig, engine: Engine | None = None) -> Detector:
         return cls(
             load_card(config.model),
             config.device,
@@ -124,6 +127,7 @@ class Detector:
             config.iou,
             config.max_det,
             config.backend,
+            engine,
         )
 
     def detect(

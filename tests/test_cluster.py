@@ -1,0 +1,243 @@
+"""Cameras sharded over a real two-node Ray cluster (`ray start` head + worker on this machine), their
+store in a real PostgreSQL, tickets at the real receiver.
+
+A shard's process SIGKILLed while its camera's crowd ticket is open: Ray restarts the shard, which
+restores the ticket from the store, and the ticket closes once the crossing clears, with every
+transition at the receiver once. `serve` on the cluster with the shared detector: the API lists
+every shard's cameras, a zone edit reaches the owning shard, /healthz, /metrics and
+`cluster status` cover every shard and the replica, and a killed shard's camera is in error until Ray
+has restarted it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vision.cluster.ring import HashRing, shard_names
+from vision.secrets import SecretUrl
+from vision.store.postgres import PostgresStore
+
+from .api_support import AS_ADMIN, AS_READER, serve
+from .conftest import ROOT, SAMPLE, cli, need
+from .dispatch_support import SECRET, Receiver, wait_for
+from .pg_support import PASSWORD, PostgresServer
+from .ray_support import RayCluster, missing
+
+LAWN = ROOT / "sample_videos" / "litter.mp4"
+CROWD = "crowd: {enter_count: 7, exit_count: 5, window: 2.0, min_duration: 2.0, close_after: 3.0}"
+CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    need(missing())
+    cluster = RayCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    server = Receiver(tmp_path / "receiver.sqlite").start()
+    yield server
+    server.stop()
+
+
+def plaza_from_6s(tmp_path: Path) -> Path:
+    """The plaza clip from its keyframe at 6 s (copied, not encoded): the crowd on the crossing from 6 s
+    to 29 s instead of 12 s to 35 s, so the test waits less."""
+    need(None if shutil.which("ffmpeg") else "the ffmpeg command is not installed (apt-get install ffmpeg)")
+    clip = tmp_path / "plaza-6s.mp4"
+    command = ["ffmpeg", "-v", "error", "-ss", "6", "-i", str(SAMPLE), "-c", "copy", "-an", str(clip)]
+    subprocess.run(command, check=True, timeout=60)
+    return clip
+
+
+def cluster_config(tmp_path: Path, address: str, store_url: str, cluster: str, rest: str = "") -> Path:
+    """The plaza clip from 6 s (a crowd on the crossing) and the litter clip (keyframes only: cheap), both
+    looping in real time like cameras, on two shards; the store in PostgreSQL with its password from the
+    environment."""
+    text = f"""cameras:
+  plaza:
+    url: {plaza_from_6s(tmp_path)}
+    realtime: true
+    loop: true
+    detect_fps: 5
+    zones:
+      crossing:
+        polygon: {CROSSING}
+        rules:
+          {CROWD}
+  lawn:
+    url: {LAWN}
+    realtime: true
+    loop: true
+    detect_fps: 1
+    decode: {{keyframes_only: true}}
+detector:
+  min_score: 0.4
+  classes: [person, bicycle, motorcycle, bottle, cup]
+events: {{close_after: 10, update_interval: 10}}
+storage:
+  data_dir: {tmp_path / "data"}
+  url: {store_url}
+cluster:
+  address: {address}
+  shards: 2
+{cluster}{rest}"""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_two_shards_place_plaza_and_lawn_apart() -> None:
+    """What the tests below rely on: the two cameras land on different shards."""
+    assignment = HashRing(shard_names(2)).assign(["plaza", "lawn"])
+    assert sorted(map(len, assignment.values())) == [1, 1], assignment
+
+
+def test_run_on_the_cluster_ends_with_its_files(
+    tmp_path: Path, ray_cluster: RayCluster, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read as fast as possible (keyframes only: quick): each shard ends with its camera's file, and
+    `run` prints the summary of both shards."""
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    url = postgres.url(postgres.database(), "${PGPASSWORD}")
+    config = cluster_config(tmp_path, ray_cluster.address, url, "  shard_cpus: 1\n")
+    text = config.read_text().replace("    realtime: true\n    loop: true\n", "")
+    config.write_text(
+        text.replace("    detect_fps: 5\n", "    detect_fps: 5\n    decode: {keyframes_only: true}\n")
+    )
+    done = cli("run", config, "--jsonl", timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["kind"] == "summary" and set(summary["cameras"]) == {"plaza", "lawn"}, summary
+    assert summary["cameras"]["plaza"]["frames_detected"] >= 15  # a keyframe every 2 s of 34 s
+    assert summary["cameras"]["lawn"]["frames_detected"] > 0
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
+    tmp_path: Path,
+    ray_cluster: RayCluster,
+    postgres: PostgresServer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # the processes' environment: the config refers to them
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    database = postgres.database()
+    hook = (
+        f"dispatch:\n  webhook_url: {receiver.url}\n  secret: ${{HOOK_SECRET}}\n"
+        "  backoff_initial: 0.05\n  backoff_max: 0.2\n  timeout: 2\n"
+    )
+    config = cluster_config(
+        tmp_path, ray_cluster.address, postgres.url(database, "${PGPASSWORD}"), "  shard_cpus: 1\n", hook
+    )
+    log = tmp_path / "run.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        command = [sys.executable, "-m", "vision.cli", "run", str(config)]
+        run = subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT, env=env)
+    try:
+        wait_for(lambda: [t for t in receiver.tickets() if t[2] == "open"], "the crowd ticket", 90.0)
+        status = cli("cluster", "status", config, "--json", timeout=60)
+        assert status.returncode == 0, status.stderr[-3000:]
+        shards = {s["shard"]: s for s in json.loads(status.stdout)["shards"]}
+        assert len({s["node"] for s in shards.values()}) == 2, shards  # one shard per node (1 CPU each)
+        owner = next(s for s in shards.values() if "plaza" in s["cameras"])
+        assert owner["cameras"]["plaza"]["state"] == "live"
+        os.kill(owner["pid"], signal.SIGKILL)  # the shard's worker process, as an OOM kill would
+
+        wait_for(lambda: "restored 1 open event(s) from the store" in log.read_text(), "the restore", 60.0)
+        wait_for(lambda: [t for t in receiver.tickets() if t[2] == "closed"], "the ticket to close", 90.0)
+        assert run.poll() is None, log.read_text()[-3000:]
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+    text = log.read_text()
+    assert PASSWORD not in text and SECRET not in text
+    store = PostgresStore(SecretUrl(postgres.url(database)), run=False)
+    try:
+        events = store.sql.execute("SELECT type, state, close_reason FROM events").fetchall()
+        kinds = [r[0] for r in store.sql.execute("SELECT kind FROM transitions ORDER BY seq")]
+        counts = store.outbox_counts()
+    finally:
+        store.close()
+    assert events == [("crowd", "resolved", "resolved")]
+    assert kinds[0] == "open" and kinds[-1] == "close" and kinds.count("open") == kinds.count("close") == 1
+    assert counts.delivered == len(kinds) and counts.pending == 0
+    tickets, history = receiver.tickets(), receiver.history()
+    assert len(tickets) == 1 and tickets[0][2] == "closed", (tickets, history)
+    assert [h[3] for h in history] == kinds  # each transition once, in order: none lost, none twice
+    assert all(h[4] == 0 for h in history), history  # no message applied again
+
+
+def test_serve_on_the_cluster_with_the_shared_detector(
+    tmp_path: Path, ray_cluster: RayCluster, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    shared = "  shard_cpus: 0.5\n  detector: shared\n  replica_cpus: 0.5\n  batch_wait: 0.02\n"
+    url = postgres.url(postgres.database(), "${PGPASSWORD}")
+    config = cluster_config(tmp_path, ray_cluster.address, url, shared)
+    owner = HashRing(shard_names(2)).owner("lawn")
+    with serve(config) as served:
+        api = httpx.Client(base_url=served.url, timeout=20)
+        wait_for(
+            lambda: set(api.get("/healthz").json()["cameras"].values()) == {"live"}, "both cameras live", 60
+        )
+        cameras = api.get("/api/cameras", headers=AS_READER).json()
+        assert {c["id"] for c in cameras} == {"plaza", "lawn"}, cameras
+
+        zone = {"name": "verge", "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
+        zone["rules"] = {"litter": {"min_duration": 5}}
+        created = api.post("/api/cameras/lawn/zones", headers=AS_ADMIN, json=zone)
+        assert created.status_code == 201, created.text
+        assert "verge" in api.get("/api/cameras/lawn", headers=AS_READER).json()["active_zones"]
+
+        def replica_frames() -> float:
+            metrics = api.get("/metrics", headers=AS_READER).text
+            lines = [line for line in metrics.splitlines() if line.startswith("street_vision_replica_frames")]
+            return float(lines[0].split()[-1]) if lines else 0.0
+
+        wait_for(lambda: replica_frames() > 10, "frames detected by the replica", 30)
+        metrics = api.get("/metrics", headers=AS_READER).text
+        for shard in shard_names(2):
+            assert f'street_vision_shard_up{{shard="{shard}"}} 1.0' in metrics, metrics
+        assert "street_vision_replicas 1.0" in metrics
+        assert f'street_vision_camera_lag_seconds{{camera="lawn",shard="{owner}"}}' in metrics
+
+        status = cli("cluster", "status", config, timeout=60)
+        assert status.returncode == 0, status.stderr[-3000:]
+        assert "shard-0: running" in status.stdout and "shard-1: running" in status.stdout, status.stdout
+        assert "  plaza: live" in status.stdout and "  lawn: live" in status.stdout, status.stdout
+        assert "replica-0: node" in status.stdout, status.stdout
+
+        victim = HashRing(shard_names(2)).owner("plaza")
+        pid = re.search(rf"^{victim}: running node \S+ \(\S+\) pid (\d+)$", status.stdout, re.MULTILINE)
+        assert pid is not None, status.stdout
+        os.kill(int(pid[1]), signal.SIGKILL)
+        wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "error", "plaza's shard down", 30)
+        assert api.get("/healthz").json()["cameras"]["lawn"] == "live"  # the other shard goes on
+        wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "live", "plaza back", 60)
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=60)
+    output = served.log.read_text()
+    assert served.process.returncode == 0, output[-3000:]
+    assert PASSWORD not in output
