@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from .conftest import package
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = package("schemathesis")
 from hypothesis import given  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 

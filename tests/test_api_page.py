@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from .api_support import ADMIN, AS_READER, serve, write_config
+from .conftest import need, package
 from .dispatch_support import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,9 +37,9 @@ def sign_in(browser: Any, url: str, token: str, width: int = 1400, height: int =
     return page
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
 def test_draw_a_zone_on_the_page(tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    need(None if CHROMIUM.exists() else f"{CHROMIUM} is missing: apt-get install chromium")
+    sync_api = package("playwright.sync_api")
     config = write_config(tmp_path)
     with serve(config) as served, sync_api.sync_playwright() as playwright:
         wait_for(

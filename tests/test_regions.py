@@ -17,7 +17,7 @@ from vision.detect.regions import tile_boxes, zone_boxes
 from vision.detect.yolo_card import write_card
 from vision.scene.zones import Zone
 
-from .conftest import IMAGES, SHARED
+from .conftest import IMAGES, SHARED, require
 
 COCO_INT8 = SHARED / "models" / "yolov8n_coco_int8.onnx"
 PASTE = (1400, 700)  # top-left of the small person in the 1920x1080 frame
@@ -49,8 +49,7 @@ def by_hand(config: RegionsConfig, polygons: list[np.ndarray]) -> Planner:
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
-    if not COCO_INT8.is_file():
-        pytest.skip(f"{COCO_INT8} is not here")
+    require(COCO_INT8)
     model = tmp_path_factory.mktemp("coco") / COCO_INT8.name
     model.symlink_to(COCO_INT8)
     return Detector(load_card(write_card(model)), threads=2, min_score=0.25)

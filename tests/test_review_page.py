@@ -9,10 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import httpx
-import pytest
 
 from .api_support import ADMIN, AS_READER, serve
-from .conftest import need
+from .conftest import need, package
 from .dispatch_support import Receiver, wait_for
 from .test_api_page import CHROMIUM, FLAGS, sign_in
 from .test_review import busy_plaza, sent
@@ -41,7 +40,7 @@ def closed_as(data: Path, event_id: str) -> tuple[str, str | None]:
 
 def test_review_an_event_on_the_page(tmp_path: Path, receiver: Receiver) -> None:
     need(None if CHROMIUM.exists() else "Debian's chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = package("playwright.sync_api")
     with serve(busy_plaza(tmp_path, receiver.url)) as served, sync_api.sync_playwright() as playwright:
         first = ticket_with_clip(served.url, receiver, set())
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, timeout=60_000)

@@ -22,7 +22,7 @@ from vision.store import Store
 from vision.track import Tracker, TrackerConfig
 from vision.track.match import iou
 
-from .conftest import FOOTAGE, SAMPLE
+from .conftest import FOOTAGE, SAMPLE, require
 
 # walker -> {source frame index (10 fps): box in pixels}
 WALKERS = {
@@ -39,8 +39,7 @@ WALKERS = {
 @pytest.fixture(scope="module")
 def tracked(detector: Detector) -> dict[int, tuple[float, np.ndarray, np.ndarray]]:
     """Every second frame of the first 12 s: {frame index: (pts, person boxes, track ids)}."""
-    if not FOOTAGE.exists():
-        pytest.skip(f"{FOOTAGE} is missing")
+    require(FOOTAGE)
     person = next(k for k, v in detector.names.items() if v == "person")
     tracker = Tracker(TrackerConfig())
     out = {}

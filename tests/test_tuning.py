@@ -27,7 +27,7 @@ from vision.tuning.layout import load_dataset, read_labels
 from vision.tuning.mine import fair_share, select
 from vision.tuning.phash import dhash, distances
 
-from .conftest import IMAGES, ROOT, SAMPLE, SHARED, cli, require
+from .conftest import IMAGES, ROOT, SAMPLE, SHARED, cli, package, require
 
 PARK = SHARED / "datasets" / "park-my-bike"
 FOOTAGE_DIR = SHARED / "footage"
@@ -162,7 +162,7 @@ def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> None:
     from .yolo_zoo import offline
 
     offline(tmp_path_factory.mktemp("ultralytics") / "config")
-    pytest.importorskip("ultralytics")
+    package("ultralytics")
 
 
 def park_subset(root: Path) -> dict[str, Path]:

@@ -22,7 +22,7 @@ from vision.detect.detector import Detector
 from vision.detect.yolo_card import write_card
 from vision.types import Detections
 
-from .conftest import FOOTAGE, IMAGES, ROOT, SHARED
+from .conftest import FOOTAGE, IMAGES, ROOT, SHARED, require
 
 COCO_INT8 = SHARED / "models" / "yolov8n_coco_int8.onnx"
 
@@ -75,10 +75,9 @@ def agree(model: Path, images: list[np.ndarray], min_score: float, iou: float = 
     return assert_same(ours, theirs)
 
 
-@pytest.mark.skipif(not COCO_INT8.is_file(), reason=f"{COCO_INT8} is not here")
 def test_real_coco_model_agrees_with_ultralytics(zoo, tmp_path: Path) -> None:
     model = tmp_path / COCO_INT8.name
-    model.symlink_to(COCO_INT8)
+    model.symlink_to(require(COCO_INT8))
     assert agree(model, sample_frames(), 0.25) > 30  # persons, a bus, a dog, a bicycle, horses...
 
 
@@ -112,9 +111,7 @@ def test_trained_models_agree_with_ultralytics(zoo, arch: str, variant: str) -> 
 @pytest.fixture(scope="module")
 def coco(zoo):
     """The float COCO YOLOv8n rebuilt from the shared INT8 file (see yolo_zoo.Zoo.coco_checkpoint)."""
-    if not COCO_INT8.is_file():
-        pytest.skip(f"{COCO_INT8} is not here")
-    return zoo.coco_checkpoint(COCO_INT8)
+    return zoo.coco_checkpoint(require(COCO_INT8))
 
 
 @pytest.mark.parametrize("variant", ["coco480", "cocodyn"])
