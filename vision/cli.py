@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import yaml
 
 from vision.api import commands as api_commands
 from vision.config import Config, ConfigError, load_config
+from vision.config_defaults import describe_shared
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.planner import camera_outlook
@@ -41,6 +43,11 @@ def _fail(problems: list[str]) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.show is not None:  # one camera's effective settings, defaults merged in (passwords hidden)
+        if args.show not in config.cameras:
+            return _fail([f"{args.config}: no camera {args.show!r} (cameras: {', '.join(config.cameras)})"])
+        print(yaml.safe_dump({args.show: config.cameras[args.show].model_dump(mode="json")}, sort_keys=False))
+        return 0
     cameras = ", ".join(f"{k} ({v.url})" for k, v in config.cameras.items())
     zones = sum(len(c.zones) for c in config.cameras.values())
     try:
@@ -48,6 +55,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ModelError as exc:
         return _fail([f"detector.model: {exc}"])
     print(f"{args.config}: ok: {len(config.cameras)} camera(s): {cameras}; {zones} zone(s)")
+    for line in describe_shared(config):
+        print(f"  {line}")
     for camera_id, camera in config.cameras.items():
         print(f"  {camera_id}: detection {camera_outlook(camera_id, camera, card)}")
     return 0
@@ -182,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("config", type=Path)
+    p.add_argument(
+        "--show", metavar="CAMERA", help="print this camera's effective settings (defaults merged)"
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("detect", help="print the detections of images")

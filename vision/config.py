@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -27,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from vision.config_defaults import NOT_SHARED, expand_defaults
 from vision.config_loading import ENV_ALLOWED, MAX_CAMERAS, MAX_POLYGON_POINTS, MAX_ZONES, at_most
 from vision.config_loading import ConfigError as ConfigError  # the loaders, imported from here by callers
 from vision.config_loading import load_yaml as load_yaml
@@ -278,6 +280,11 @@ class CameraConfig(StrictModel):
         "Passwords are never printed."
     )
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
+    group: str | None = Field(
+        None,
+        description="The camera's group: it takes the settings of `groups.<group>` (under its own). "
+        "A group with no entry under `groups` only names the cameras.",
+    )
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Object tracking settings.")
@@ -341,6 +348,16 @@ class CameraConfig(StrictModel):
     def live(self) -> bool:
         """Read in real time (a stream, or a file with realtime), not as fast as possible."""
         return self.realtime or not self.url.is_file
+
+
+CameraDefaults = create_model(  # the keys are checked here, the values in each camera they apply to
+    "CameraDefaults",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Camera settings shared by many cameras: any camera key but "
+    + ", ".join(sorted(NOT_SHARED))
+    + "; mappings merge key by key under each camera's own.",
+    **{name: (Any, None) for name in CameraConfig.model_fields if name not in NOT_SHARED},  # type: ignore[call-overload]
+)
 
 
 class DetectorConfig(StrictModel):
@@ -552,6 +569,17 @@ class Config(StrictModel):
     cameras: Annotated[dict[Name, CameraConfig], at_most(MAX_CAMERAS, "cameras", "MAX_CAMERAS")] = Field(
         description=f"Cameras by id (at most {MAX_CAMERAS})."
     )
+    camera_defaults: CameraDefaults = Field(  # type: ignore[valid-type]
+        default_factory=CameraDefaults,
+        description="Settings every camera takes unless it sets them itself (any camera key but "
+        "url, detect_url, zones and group; mappings such as stream merge key by key). See "
+        "[Shared camera settings](#shared-camera-settings).",
+    )
+    groups: dict[Name, CameraDefaults] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        description="Settings by group name, taken by the cameras with that `group` (over camera_defaults, "
+        "under the camera's own).",
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
@@ -576,15 +604,19 @@ class Config(StrictModel):
         return self
 
 
+SHARED_KEYS = frozenset(CameraConfig.model_fields) - NOT_SHARED
+EXPAND = partial(expand_defaults, allowed=SHARED_KEYS)
+
+
 def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
     """Parse YAML text into a :class:`Config`, or raise :class:`ConfigError` listing every problem."""
-    return parse_yaml(text, Config, source, env)
+    return parse_yaml(text, Config, source, env, EXPAND)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; relative paths in it are resolved against its folder."""
     path = Path(path)
-    return resolve_paths(load_yaml(path, Config, "config file", env), path.resolve().parent)
+    return resolve_paths(load_yaml(path, Config, "config file", env, EXPAND), path.resolve().parent)
 
 
 def resolve_path(value: str | Path, base: Path) -> Path:
