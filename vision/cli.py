@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,28 +122,31 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.runtime import Runtime, log_health
+    from vision.stats import StatsTicker
 
     config: Config = load_config(args.config)
+    printing = threading.Lock()  # the stats thread prints too: whole lines only
+
+    def emit(record: dict[str, Any]) -> None:
+        with printing:
+            print(json.dumps(record), flush=True)
 
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
         if args.jsonl:
-            print(json.dumps({"kind": "event", **payload}), flush=True)
+            emit({"kind": "event", **payload})
 
     def print_detections(frame: Frame, detections: Any) -> None:
-        print(
-            json.dumps(
-                {
-                    "kind": "detections",
-                    "camera": frame.camera_id,
-                    "pts": round(frame.pts, 3),
-                    "detections": detections.to_records(runtime.detector.names),
-                }
-            ),
-            flush=True,
+        emit(
+            {
+                "kind": "detections",
+                "camera": frame.camera_id,
+                "pts": round(frame.pts, 3),
+                "detections": detections.to_records(runtime.detector.names),
+            }
         )
 
     def print_health(health: CameraHealth) -> None:
-        print(json.dumps({"kind": "health", **health.to_record()}), flush=True)
+        emit({"kind": "health", **health.to_record()})
 
     runtime = Runtime.build(
         config,
@@ -156,8 +160,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: pipeline.stop())
     if dispatcher:
         dispatcher.start()
+    ticker = None
+    if args.jsonl and args.stats_every > 0:
+        ticker = StatsTicker(pipeline.stats, pipeline.health, args.stats_every, emit).start()
     try:
         summary = pipeline.run(max_seconds=args.max_seconds)
+        if ticker:
+            ticker.stop()
         delivery = dispatcher.drain(args.drain_seconds) if dispatcher else None
     finally:
         runtime.close()
@@ -167,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record["outbox"] = delivery.to_record()
         dispatch_commands.report_leftovers(delivery)
     if args.jsonl:
-        print(json.dumps({"kind": "summary", **record}), flush=True)
+        emit({"kind": "summary", **record})
     else:
         for camera, stats in record["cameras"].items():
             print(
@@ -229,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
     p.add_argument("--detections", action="store_true", help="with --jsonl, also print every frame's boxes")
+    p.add_argument(
+        "--stats-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --jsonl, print a stats line (per camera fps in/out, drops, detector and analysis "
+        "time, lag p50/p95) this often, wall clock, and one at the end (default 10; 0: none)",
+    )
     p.add_argument(
         "--drain-seconds",
         type=float,

@@ -52,6 +52,7 @@ class CameraReader:
         self._logged: str | None = None  # the last failure logged at warning level
         self._resume_at: float | None = None  # a realtime file: seconds into its content to start at
         self._position: float | None = None  # seconds into the file's content of the last frame handed over
+        self._lag_after_analysis = False  # a pipeline reports when it has stored a frame's results
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
 
     # --- consumer side -------------------------------------------------------------------------
@@ -90,8 +91,17 @@ class CameraReader:
         frame = self._handoff.take(timeout)
         if frame is not None:
             now = time.monotonic()
-            self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if self.realtime else None)
+            measure = self.realtime and not self._lag_after_analysis
+            self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if measure else None)
         return frame
+
+    def analysed(self, stream_pts: float) -> None:
+        """What the pipeline found in the frame at ``stream_pts`` is stored: from now on health's lag
+        is how far behind the live edge that moment is, inference and storing included (not only
+        how late the frame was when taken)."""
+        self._lag_after_analysis = True
+        if self.realtime:
+            self.monitor.set_lag(self.clock.lag(stream_pts, time.monotonic()))
 
     def discard(self) -> None:
         """Drop a frame still waiting (taken before the camera went dark): it must not follow UNKNOWN."""
@@ -214,7 +224,7 @@ class CameraReader:
                 return
             if not self._sampler.due(stamped):
                 continue
-            frame = Frame(self.camera_id, stamped, decoder.image(av_frame))
+            frame = Frame(self.camera_id, stamped, decoder.image(av_frame), now)
             self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):
