@@ -30,7 +30,7 @@ INTRO = """# Configuration reference
 
 One YAML file configures everything; `street-vision check FILE` validates it and names
 each problem by its key and line. Unknown keys are errors. `${ENV_VAR}` references are
-allowed only in `cameras.<id>.url`, `dispatch.webhook_url`, `dispatch.secret`,
+allowed only in `cameras.<id>.url`, `cameras.<id>.detect_url`, `dispatch.webhook_url`, `dispatch.secret`,
 `storage.data_dir` and `storage.url` (anywhere else, and with a missing variable, they are an
 error); passwords in camera and store URLs and the webhook secret are never printed, logged or
 returned.

@@ -179,6 +179,14 @@ class StreamConfig(StrictModel):
         description="When decoding falls this many seconds behind the live edge, only keyframes are "
         "decoded until it has caught up (the skipped frames are counted).",
     )
+    snapshot_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="With detect_url: seconds a transition waits for a frame of the main stream (url) "
+        "for its pictures (opening it and decoding its first keyframe); then the detection frame is "
+        "used instead.",
+    )
 
     @model_validator(mode="after")
     def _backoff(self) -> StreamConfig:
@@ -277,7 +285,17 @@ class CameraConfig(StrictModel):
 
     url: Annotated[CameraUrl, ENV_ALLOWED] = Field(
         description="rtsp://, http(s):// or a file path; may hold ${ENV_VAR} references. "
-        "Passwords are never printed."
+        "Passwords are never printed. With detect_url, the main stream: read only for the pictures of "
+        "a transition."
+    )
+    detect_url: Annotated[CameraUrl | None, ENV_ALLOWED] = Field(
+        None,
+        description="The camera's low-resolution substream, read for detection instead of url (as IP "
+        "cameras offer it and Frigate users set it up): decoding it costs a fraction of the main "
+        "stream. A transition's pictures are then taken from url, its boxes scaled to that size, "
+        "fetched off the pipeline's thread within stream.snapshot_timeout; when the main stream gives "
+        "no frame in time the detection frame is used and the payload's snapshots say so. Same kind "
+        "as url (both streams or both files); ${ENV_VAR} references allowed; never printed.",
     )
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
     group: str | None = Field(
@@ -336,6 +354,10 @@ class CameraConfig(StrictModel):
 
     @model_validator(mode="after")
     def _file_modes(self) -> CameraConfig:
+        if self.detect_url is not None and self.detect_url.is_file != self.url.is_file:
+            raise ValueError(
+                "detect_url and url must be of one kind: both streams (rtsp://, http://) or both files"
+            )
         if not self.url.is_file and (self.realtime or self.loop):
             raise ValueError(
                 "realtime and loop are for files: live streams (rtsp://, http://) are always real time"
@@ -348,6 +370,11 @@ class CameraConfig(StrictModel):
     def live(self) -> bool:
         """Read in real time (a stream, or a file with realtime), not as fast as possible."""
         return self.realtime or not self.url.is_file
+
+    @property
+    def source(self) -> SecretUrl:
+        """The stream read for detection: the substream when there is one."""
+        return self.detect_url or self.url
 
 
 CameraDefaults = create_model(  # the keys are checked here, the values in each camera they apply to
@@ -631,6 +658,9 @@ def resolve_paths(config: Config, base: Path) -> Config:
         if camera.url.is_file:
             raw = camera.url.get_secret_value().removeprefix("file://")
             camera.url = SecretUrl(str(resolve_path(raw, base)))
+        if camera.detect_url is not None and camera.detect_url.is_file:
+            raw = camera.detect_url.get_secret_value().removeprefix("file://")
+            camera.detect_url = SecretUrl(str(resolve_path(raw, base)))
     if config.detector.model != "default":
         config.detector.model = str(resolve_path(config.detector.model, base))
     config.storage.data_dir = resolve_path(config.storage.data_dir, base)

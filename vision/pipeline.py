@@ -45,9 +45,11 @@ from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.planner import Planner
+from vision.events.evidence import EvidenceGate
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
+from vision.ingest.mainstream import Evidence, MainStream
 from vision.ingest.reader import CameraReader
 from vision.secrets import redact_text
 from vision.stats import PipelineStats
@@ -117,6 +119,7 @@ class CameraWorker:
         self.resting_until: float | None = None  # after a failure: frames before this camera time are dropped
         self.working_since: float | None = None  # camera time of the first frame that went through since
         self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
+        self.main = MainStream(camera_id, reader.camera) if reader.camera.detect_url else None  # evidence
 
     def resting(self, stream_pts: float) -> bool:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
@@ -201,6 +204,7 @@ class Pipeline:
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
         self.stats = PipelineStats(self.workers)
+        self.evidence = EvidenceGate(self._ready)  # transitions waiting for their main-stream picture
 
     def run(self, max_seconds: float | None = None) -> RunSummary:
         """Process frames until every camera has ended or :meth:`stop` is called.
@@ -222,6 +226,7 @@ class Pipeline:
                             worker.reader.stop()
                 self._watch()
                 self._apply_commands()
+                self.evidence.release()
                 batch = self._gather()
                 if batch is None:
                     break
@@ -235,6 +240,7 @@ class Pipeline:
             self._shutdown()
         self._apply_commands()  # an edit that came while it ended
         self._watch()
+        self.evidence.release(wait=True)
         for worker in self.workers.values():
             worker.finish()
             if worker.unit.last_pts is not None:
@@ -398,6 +404,8 @@ class Pipeline:
             if reader.done or reader.stopped:
                 continue
             running = True
+            if self.evidence.waiting(worker.camera_id):
+                continue
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is None or worker.resting(frame.pts):
                 continue
@@ -505,8 +513,8 @@ class Pipeline:
         """Log (the traceback once per place it was raised), count, mark ``error`` and rest the camera:
         its frames are dropped until the backoff has passed in stream time. Its unit is not fed any
         more (it may be what broke): the restart restores it from the store, the rest as unknown time."""
-        url = worker.reader.camera.url
-        error = redact_text(f"{type(exc).__name__}: {exc}", url)
+        urls = (worker.reader.camera.url, worker.reader.camera.detect_url)
+        error = redact_text(f"{type(exc).__name__}: {exc}", *urls)
         delay = worker.restarts.next()
         worker.resting_until, worker.working_since, worker.dark_fed = pts + delay, None, None
         worker.reader.monitor.fail(error)
@@ -516,7 +524,7 @@ class Pipeline:
         if site == worker.logged:  # the same failure again: health and metrics count it
             log.debug("%s: %s", where, error)
         else:
-            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), url).rstrip())
+            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), *urls).rstrip())
         worker.logged = site
 
     def _process(self, frame: Frame, detections: Detections) -> None:
@@ -533,7 +541,8 @@ class Pipeline:
         self._emit(worker, transitions, frame)
         self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
-        if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
+        due = worker.checkpointed is None or frame.pts - worker.checkpointed >= interval
+        if due and not self.evidence.waiting(worker.camera_id):  # never a state ahead of its transitions
             worker.checkpointed = frame.pts
             self.store.checkpoint(worker.camera_id, worker.snapshot())
         self.stats.analysed(frame.camera_id, frame.captured, started)  # its results are stored now
@@ -551,10 +560,27 @@ class Pipeline:
         state after them, then report them."""
         if not transitions and not applied:
             return
+        self.evidence.release(worker.camera_id, wait=True)  # the camera's earlier transitions first
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)
-        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed)
+        record = partial(self._record, transitions, frame, wall_time, state, applied, changed)
+        if worker.main is not None and frame is not None and transitions:  # the main stream's picture
+            self.evidence.hold(worker.camera_id, worker.main, worker.unit.stream_pts(frame.pts), record)
+        else:
+            record(None)
+
+    def _record(
+        self,
+        transitions: list[Transition],
+        frame: Frame | None,
+        wall_time: str | None,
+        state: Snapshot,
+        applied: tuple[str, ...],
+        changed: tuple[dict[str, Any], ...],
+        evidence: Evidence | None,
+    ) -> None:
+        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed, evidence)
         self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:

@@ -37,11 +37,11 @@ class CameraReader:
         """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras."""
         self.camera_id = camera_id
         self.camera = camera
-        self.is_file = camera.url.is_file
+        self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
         self.clock = StreamClock(live=not self.is_file)
         self.monitor = HealthMonitor(
-            camera_id, str(camera.url), None if self.is_file else camera.stream.stall_timeout
+            camera_id, str(camera.source), None if self.is_file else camera.stream.stall_timeout
         )
         self._handoff: LatestFrame | FrameQueue = (
             LatestFrame(notify) if self.realtime else FrameQueue(notify=notify)
@@ -143,7 +143,7 @@ class CameraReader:
         """Play the file once (or forever with ``loop``); a file that fails will not heal: stop."""
         while not self._stop.is_set():
             try:
-                with VideoDecoder(self.camera_id, self.camera.url, self.camera.decode) as decoder:
+                with VideoDecoder(self.camera_id, self.camera.source, self.camera.decode) as decoder:
                     start, self._resume_at = self._resume_at, None
                     if start:
                         length = decoder.duration()
@@ -184,15 +184,15 @@ class CameraReader:
         stream = self.camera.stream
         try:
             with VideoDecoder(
-                self.camera_id, self.camera.url, self.camera.decode, stream, self.monitor.alive
+                self.camera_id, self.camera.source, self.camera.decode, stream, self.monitor.alive
             ) as decoder:
                 self._pump(decoder)
-            error = f"camera {self.camera_id}: {self.camera.url}: the stream ended"
+            error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
         except SourceError as exc:
             error = str(exc)
         except Exception as exc:  # a library surprise must not end a live camera: retry like a failure
-            detail = redact_text(str(exc), self.camera.url)
-            error = f"camera {self.camera_id}: {self.camera.url}: {type(exc).__name__}: {detail}"
+            detail = redact_text(str(exc), self.camera.source)
+            error = f"camera {self.camera_id}: {self.camera.source}: {type(exc).__name__}: {detail}"
         return self.monitor.frames_in > before, error
 
     def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
