@@ -49,7 +49,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             return _fail([f"{args.config}: no camera {args.show!r} (cameras: {', '.join(config.cameras)})"])
         print(yaml.safe_dump({args.show: config.cameras[args.show].model_dump(mode="json")}, sort_keys=False))
         return 0
-    cameras = ", ".join(f"{k} ({v.url})" for k, v in config.cameras.items())
+    cameras = ", ".join(
+        f"{k} ({v.url}{f'; detection: {v.detect_url}' if v.detect_url else ''})"
+        for k, v in config.cameras.items()
+    )
     zones = sum(len(c.zones) for c in config.cameras.values())
     try:
         card = load_card(config.detector.model)

@@ -545,7 +545,9 @@ class Pipeline:
         if due and not self.evidence.waiting(worker.camera_id):  # never a state ahead of its transitions
             worker.checkpointed = frame.pts
             self.store.checkpoint(worker.camera_id, worker.snapshot())
-        self.stats.analysed(frame.camera_id, frame.captured, started)  # its results are stored now
+        self.stats.analysed(frame.camera_id, started)
+        if not self.evidence.waiting(worker.camera_id):  # else once its transitions are stored
+            self.stats.stored(frame.camera_id, frame.captured)
         worker.reader.analysed(worker.unit.stream_pts(frame.pts))
 
     def _emit(
@@ -581,6 +583,8 @@ class Pipeline:
         evidence: Evidence | None,
     ) -> None:
         payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed, evidence)
+        if evidence is not None and frame is not None:  # held for its picture: stored only now
+            self.stats.stored(frame.camera_id, frame.captured)
         self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:

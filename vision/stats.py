@@ -12,6 +12,7 @@ to the moment what the pipeline found in it (its detections, its transitions) is
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -71,20 +72,24 @@ class PipelineStats:
         for camera_id in camera_ids:
             self.cameras[camera_id].detector_seconds += share
 
-    def analysed(self, camera_id: str, captured: float, started: float) -> None:
-        """The frame its reader received at monotonic ``captured`` is analysed and stored; its analysis
-        began at monotonic ``started``."""
+    def analysed(self, camera_id: str, started: float) -> None:
+        """A frame of the camera is analysed; its analysis began at monotonic ``started``."""
         now = time.monotonic()
         counters = self.cameras[camera_id]
         counters.analysed += 1
         counters.analysis_seconds += now - started
         counters.first = now if counters.first is None else counters.first
         counters.last = now
-        lag = now - captured
+
+    def stored(self, camera_id: str, captured: float) -> None:
+        """What was found in the frame its reader received at monotonic ``captured`` is stored now (its
+        detections, and its transitions: later than the detections when they waited for a picture)."""
+        counters = self.cameras[camera_id]
+        lag = time.monotonic() - captured
         counters.lags[counters.n_lags % LAG_SAMPLES] = lag
         counters.n_lags += 1
         counters.lag_sum += lag
-        counters.buckets[np.searchsorted(LAG_BUCKETS, lag)] += 1
+        counters.buckets[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
 
     def analysed_fps(self) -> float | None:
         """Frames analysed per second from the first analysed frame to the last (start-up excluded)."""
