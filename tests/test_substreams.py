@@ -154,11 +154,11 @@ def test_two_rtsp_streams_of_one_clip_and_a_main_stream_that_hangs(tmp_path: Pat
         config.write_text(
             f"cameras:\n  good:\n    url: {main}\n    detect_url: {sub}\n{stream % 5}{ZONE}"
             f"  hung:\n    url: rtsp://viewer:{password}@127.0.0.1:{silent_port}/main\n"
-            f"    detect_url: {sub}\n{stream % 3}{ZONE}"
+            f"    detect_url: {sub}\n{stream % 4}{ZONE}"
             f"  plain:\n    url: {sub}\n{stream % 3}"
             f"detector:\n  classes: [person]\nstorage:\n  data_dir: {tmp_path / 'data'}\n"
         )
-        lines, result = run(config, "--max-seconds", "9", "--stats-every", "1")
+        lines, result = run(config, "--max-seconds", "10", "--stats-every", "2")
     finally:
         server.close()
     assert password not in result.stdout + result.stderr
@@ -168,11 +168,12 @@ def test_two_rtsp_streams_of_one_clip_and_a_main_stream_that_hangs(tmp_path: Pat
     assert cv2.imread(str(tmp_path / "data" / shots["clean"])).shape == (480, 640, 3)
     shots = hung["snapshots"]
     assert (shots["source"], shots["width"], shots["height"]) == ("detect", 320, 240)
-    assert shots["note"] == "the main stream gave no frame in 3 s"
+    assert shots["note"] == "the main stream gave no frame in 4 s"
     for event in (good, hung):
         boxes = np.array([b["box"] for b in event["boxes"]])
         assert boxes[:, [0, 2]].max() <= 320 and boxes[:, [1, 3]].max() <= 240  # detected on the substream
-    # nobody waited for the pictures but the cameras they are for: plain analysed frames every second
+    # nobody waited for the pictures but the cameras they are for: plain analysed frames in every 2 s
+    # (a pipeline that waited 4 s for hung's picture would leave one of them empty)
     outs = [r["cameras"]["plain"]["frames_analysed"] for r in lines if r["kind"] == "stats"][:-1]
     seeing = outs[next(i for i, n in enumerate(outs) if n) :]
-    assert len(seeing) >= 4 and min(seeing) >= 1, outs
+    assert len(seeing) >= 2 and min(seeing) >= 1, outs
