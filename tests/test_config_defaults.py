@@ -53,6 +53,10 @@ def test_camera_over_group_over_defaults_mappings_merged_key_by_key() -> None:
     assert (b.stream.transport, b.stream.open_timeout, b.stream.stall_timeout) == ("udp", 5, 20)
     assert c.decode.keyframes_only and c.decode.threads == 1 and b.decode.threads == 0
     assert (a.group, b.group, d.group) == (None, "night", "routing-only")  # a group without settings names
+    masks = "camera_defaults:\n  masks: [[[0, 0], [0.1, 0], [0, 0.1]]]\ncameras:\n  a:\n    url: a.mp4\n"
+    own = parse_config(masks + "    masks: [[[1, 1], [0.9, 1], [1, 0.9]]]\n", "t.yaml", {}).cameras["a"]
+    assert own.masks == [[(1, 1), (0.9, 1), (1, 0.9)]]  # a list is replaced whole, not appended to
+    assert parse_config(masks, "t.yaml", {}).cameras["a"].masks == [[(0, 0), (0.1, 0), (0, 0.1)]]
     plain = parse_config("cameras:\n  a: {url: a.mp4}\n", "t.yaml", {}).cameras["a"]
     assert plain.detect_fps == 5 and plain.stream.transport == "tcp"  # built-in defaults untouched
 
