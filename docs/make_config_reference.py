@@ -32,7 +32,7 @@ INTRO = """# Configuration reference
 
 One YAML file configures everything; `street-vision check FILE` validates it and names
 each problem by its key and line. Unknown keys are errors. `${ENV_VAR}` references are
-allowed only in `cameras.<id>.url`, `dispatch.webhook_url`, `dispatch.secret`,
+allowed only in `cameras.<id>.url`, `cameras.<id>.detect_url`, `dispatch.webhook_url`, `dispatch.secret`,
 `storage.data_dir` and `storage.url` (anywhere else, and with a missing variable, they are an
 error); passwords in camera and store URLs and the webhook secret are never printed, logged or
 returned.
@@ -41,6 +41,40 @@ Relative paths are relative to the folder of the config file. Times are seconds 
 zones, polygon points) are in [security.md](security.md).
 
 This file is generated from the code by `docs/make_config_reference.py`.
+"""
+
+
+SHARED = """
+## Shared camera settings
+
+Keys: `camera_defaults` and `groups.<name>`. What many cameras share is written once, so a
+hundred cameras are a hundred short entries (`configs/many-cameras.yaml`):
+
+```yaml
+camera_defaults:            # every camera
+  detect_fps: 2
+  stream: {transport: udp, open_timeout: 5}
+groups:
+  night:                    # cameras with `group: night`
+    detect_fps: 4
+    stream: {stall_timeout: 20}
+cameras:
+  a: {url: "rtsp://cam-a/main"}                 # detect_fps 2, stream.stall_timeout 5 (built in)
+  b: {url: "rtsp://cam-b/main", group: night}   # detect_fps 4, stream udp / 5 / 20
+  c: {url: "rtsp://cam-c/main", group: night, stream: {open_timeout: 7}}
+```
+
+Any camera key may be shared except `url`, `detect_url`, `zones` and `group`, which are each
+camera's own. A camera takes its own setting first, then its group's, then
+`camera_defaults`', then the built-in default; mappings (`stream`, `decode`, `tracker`,
+...) merge key by key at every depth, anything else (a number, a list such as `masks`) is
+replaced whole. A `group` with no entry under `groups` takes nothing and only names its
+cameras. Each camera is validated with its merged settings, and a bad value that came from
+a shared setting is reported at the line it was written, with the cameras it reached:
+`groups.night.detect_fps: Input should be less than or equal to 60 (line 6; applied to
+cameras b, c)`. `street-vision check FILE` lists what `camera_defaults` and each group set and
+which cameras are in each group; `check FILE --show CAMERA` prints that camera's effective
+settings, everything merged (its password hidden).
 """
 
 
@@ -143,7 +177,7 @@ def section(title: str, model: type[BaseModel], path: str) -> str:
 def render() -> str:
     parts = [INTRO]
     parts.append(section("Top level", Config, "(top level)"))
-    parts.append(section("Camera", CameraConfig, "cameras.<id>"))
+    parts.append(section("Camera", CameraConfig, "cameras.<id>") + SHARED)
     parts.append(section("Decoding", DecodeConfig, "cameras.<id>.decode"))
     parts.append(section("Tracker", TrackerConfig, "cameras.<id>.tracker"))
     parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))

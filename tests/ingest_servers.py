@@ -136,8 +136,9 @@ class PerlRtsp:
             raise
         return self
 
-    def publish(self, name: str, gop: int = 10, video: Path = SAMPLE) -> None:
-        """Publish a clip (the sample by default, 384 wide) looped, with a keyframe every ``gop`` frames."""
+    def publish(self, name: str, gop: int = 10, video: Path = SAMPLE, width: int = 384) -> None:
+        """Publish a clip (the sample by default, ``width`` wide) looped, with a keyframe every ``gop``
+        frames."""
         self.publishers[name] = _start(
             [
                 _need("ffmpeg"),
@@ -150,7 +151,7 @@ class PerlRtsp:
                 str(video),
                 "-an",
                 "-vf",
-                "scale=384:-2",  # a sub-stream's size: few packets for the Perl relay on a busy machine
+                f"scale={width}:-2",  # 384: a substream's size, few packets for the Perl relay on a busy box
                 "-c:v",
                 "libx264",
                 "-threads",

@@ -51,6 +51,7 @@ cameras:
           crowd: {{enter_count: 1, min_duration: 0}}
   gate:
     url: rtsp://viewer:${{SV_SWEEP_CAM_PW}}@127.0.0.1:9/stream?token=${{SV_SWEEP_TOKEN}}&user=viewer
+    detect_url: rtsp://viewer:${{SV_SWEEP_CAM_PW}}@127.0.0.1:9/sub?token=${{SV_SWEEP_TOKEN}}
     enabled: false
 detector: {{classes: [person, bicycle]}}
 dispatch:

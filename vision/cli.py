@@ -11,14 +11,17 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import cv2
+import yaml
 
 from vision.api import commands as api_commands
 from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
+from vision.config_defaults import describe_shared
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.planner import camera_outlook
@@ -42,13 +45,23 @@ def _fail(problems: list[str]) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    cameras = ", ".join(f"{k} ({v.url})" for k, v in config.cameras.items())
+    if args.show is not None:  # one camera's effective settings, defaults merged in (passwords hidden)
+        if args.show not in config.cameras:
+            return _fail([f"{args.config}: no camera {args.show!r} (cameras: {', '.join(config.cameras)})"])
+        print(yaml.safe_dump({args.show: config.cameras[args.show].model_dump(mode="json")}, sort_keys=False))
+        return 0
+    cameras = ", ".join(
+        f"{k} ({v.url}{f'; detection: {v.detect_url}' if v.detect_url else ''})"
+        for k, v in config.cameras.items()
+    )
     zones = sum(len(c.zones) for c in config.cameras.values())
     try:
         card = load_card(config.detector.model)
     except ModelError as exc:
         return _fail([f"detector.model: {exc}"])
     print(f"{args.config}: ok: {len(config.cameras)} camera(s): {cameras}; {zones} zone(s)")
+    for line in describe_shared(config):
+        print(f"  {line}")
     for camera_id, camera in config.cameras.items():
         print(f"  {camera_id}: detection {camera_outlook(camera_id, camera, card)}")
     return 0
@@ -116,30 +129,33 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.runtime import Runtime, log_health
+    from vision.stats import StatsTicker
 
     config: Config = load_config(args.config)
     if config.cluster is not None:
         return cluster_commands.run(args, config)
+    printing = threading.Lock()  # the stats thread prints too: whole lines only
+
+    def emit(record: dict[str, Any]) -> None:
+        with printing:
+            print(json.dumps(record), flush=True)
 
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
         if args.jsonl:
-            print(json.dumps({"kind": "event", **payload}), flush=True)
+            emit({"kind": "event", **payload})
 
     def print_detections(frame: Frame, detections: Any) -> None:
-        print(
-            json.dumps(
-                {
-                    "kind": "detections",
-                    "camera": frame.camera_id,
-                    "pts": round(frame.pts, 3),
-                    "detections": detections.to_records(runtime.detector.names),
-                }
-            ),
-            flush=True,
+        emit(
+            {
+                "kind": "detections",
+                "camera": frame.camera_id,
+                "pts": round(frame.pts, 3),
+                "detections": detections.to_records(runtime.detector.names),
+            }
         )
 
     def print_health(health: CameraHealth) -> None:
-        print(json.dumps({"kind": "health", **health.to_record()}), flush=True)
+        emit({"kind": "health", **health.to_record()})
 
     runtime = Runtime.build(
         config,
@@ -153,8 +169,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: pipeline.stop())
     if dispatcher:
         dispatcher.start()
+    ticker = None
+    if args.jsonl and args.stats_every > 0:
+        ticker = StatsTicker(pipeline.stats, pipeline.health, args.stats_every, emit).start()
     try:
         summary = pipeline.run(max_seconds=args.max_seconds)
+        if ticker:
+            ticker.stop()
         delivery = dispatcher.drain(args.drain_seconds) if dispatcher else None
     finally:
         runtime.close()
@@ -164,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record["outbox"] = delivery.to_record()
         dispatch_commands.report_leftovers(delivery)
     if args.jsonl:
-        print(json.dumps({"kind": "summary", **record}), flush=True)
+        emit({"kind": "summary", **record})
     else:
         for camera, stats in record["cameras"].items():
             print(
@@ -188,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("config", type=Path)
+    p.add_argument(
+        "--show", metavar="CAMERA", help="print this camera's effective settings (defaults merged)"
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("detect", help="print the detections of images")
@@ -229,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
     p.add_argument("--detections", action="store_true", help="with --jsonl, also print every frame's boxes")
+    p.add_argument(
+        "--stats-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --jsonl, print a stats line (per camera fps in/out, drops, detector and analysis "
+        "time, lag p50/p95) this often, wall clock, and one at the end (default 10; 0: none)",
+    )
     p.add_argument(
         "--drain-seconds",
         type=float,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -27,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from vision.config_defaults import NOT_SHARED, expand_defaults
 from vision.config_loading import ENV_ALLOWED, MAX_CAMERAS, MAX_POLYGON_POINTS, MAX_ZONES, at_most
 from vision.config_loading import ConfigError as ConfigError  # the loaders, imported from here by callers
 from vision.config_loading import load_yaml as load_yaml
@@ -177,6 +179,14 @@ class StreamConfig(StrictModel):
         description="When decoding falls this many seconds behind the live edge, only keyframes are "
         "decoded until it has caught up (the skipped frames are counted).",
     )
+    snapshot_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="With detect_url: seconds a transition waits for a frame of the main stream (url) "
+        "for its pictures (opening it and decoding its first keyframe); then the detection frame is "
+        "used instead.",
+    )
 
     @model_validator(mode="after")
     def _backoff(self) -> StreamConfig:
@@ -275,9 +285,24 @@ class CameraConfig(StrictModel):
 
     url: Annotated[CameraUrl, ENV_ALLOWED] = Field(
         description="rtsp://, http(s):// or a file path; may hold ${ENV_VAR} references. "
-        "Passwords are never printed."
+        "Passwords are never printed. With detect_url, the main stream: read only for the pictures of "
+        "a transition."
+    )
+    detect_url: Annotated[CameraUrl | None, ENV_ALLOWED] = Field(
+        None,
+        description="The camera's low-resolution substream, read for detection instead of url (as IP "
+        "cameras offer it and Frigate users set it up): decoding it costs a fraction of the main "
+        "stream. A transition's pictures are then taken from url, its boxes scaled to that size, "
+        "fetched off the pipeline's thread within stream.snapshot_timeout; when the main stream gives "
+        "no frame in time the detection frame is used and the payload's snapshots say so. Same kind "
+        "as url (both streams or both files); ${ENV_VAR} references allowed; never printed.",
     )
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
+    group: str | None = Field(
+        None,
+        description="The camera's group: it takes the settings of `groups.<group>` (under its own). "
+        "A group with no entry under `groups` only names the cameras.",
+    )
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Object tracking settings.")
@@ -329,6 +354,10 @@ class CameraConfig(StrictModel):
 
     @model_validator(mode="after")
     def _file_modes(self) -> CameraConfig:
+        if self.detect_url is not None and self.detect_url.is_file != self.url.is_file:
+            raise ValueError(
+                "detect_url and url must be of one kind: both streams (rtsp://, http://) or both files"
+            )
         if not self.url.is_file and (self.realtime or self.loop):
             raise ValueError(
                 "realtime and loop are for files: live streams (rtsp://, http://) are always real time"
@@ -341,6 +370,21 @@ class CameraConfig(StrictModel):
     def live(self) -> bool:
         """Read in real time (a stream, or a file with realtime), not as fast as possible."""
         return self.realtime or not self.url.is_file
+
+    @property
+    def source(self) -> SecretUrl:
+        """The stream read for detection: the substream when there is one."""
+        return self.detect_url or self.url
+
+
+CameraDefaults = create_model(  # the keys are checked here, the values in each camera they apply to
+    "CameraDefaults",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Camera settings shared by many cameras: any camera key but "
+    + ", ".join(sorted(NOT_SHARED))
+    + "; mappings merge key by key under each camera's own.",
+    **{name: (Any, None) for name in CameraConfig.model_fields if name not in NOT_SHARED},  # type: ignore[call-overload]
+)
 
 
 class DetectorConfig(StrictModel):
@@ -635,6 +679,17 @@ class Config(StrictModel):
     cameras: Annotated[dict[Name, CameraConfig], at_most(MAX_CAMERAS, "cameras", "MAX_CAMERAS")] = Field(
         description=f"Cameras by id (at most {MAX_CAMERAS})."
     )
+    camera_defaults: CameraDefaults = Field(  # type: ignore[valid-type]
+        default_factory=CameraDefaults,
+        description="Settings every camera takes unless it sets them itself (any camera key but "
+        "url, detect_url, zones and group; mappings such as stream merge key by key). See "
+        "[Shared camera settings](#shared-camera-settings).",
+    )
+    groups: dict[Name, CameraDefaults] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        description="Settings by group name, taken by the cameras with that `group` (over camera_defaults, "
+        "under the camera's own).",
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
@@ -670,15 +725,19 @@ class Config(StrictModel):
         return self
 
 
+SHARED_KEYS = frozenset(CameraConfig.model_fields) - NOT_SHARED
+EXPAND = partial(expand_defaults, allowed=SHARED_KEYS)
+
+
 def parse_config(text: str, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
     """Parse YAML text into a :class:`Config`, or raise :class:`ConfigError` listing every problem."""
-    return parse_yaml(text, Config, source, env)
+    return parse_yaml(text, Config, source, env, EXPAND)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file; relative paths in it are resolved against its folder."""
     path = Path(path)
-    return resolve_paths(load_yaml(path, Config, "config file", env), path.resolve().parent)
+    return resolve_paths(load_yaml(path, Config, "config file", env, EXPAND), path.resolve().parent)
 
 
 def resolve_path(value: str | Path, base: Path) -> Path:
@@ -693,6 +752,9 @@ def resolve_paths(config: Config, base: Path) -> Config:
         if camera.url.is_file:
             raw = camera.url.get_secret_value().removeprefix("file://")
             camera.url = SecretUrl(str(resolve_path(raw, base)))
+        if camera.detect_url is not None and camera.detect_url.is_file:
+            raw = camera.detect_url.get_secret_value().removeprefix("file://")
+            camera.detect_url = SecretUrl(str(resolve_path(raw, base)))
     if config.detector.model != "default":
         config.detector.model = str(resolve_path(config.detector.model, base))
     config.storage.data_dir = resolve_path(config.storage.data_dir, base)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from vision.config_defaults import Origins, applied_to, written_at
 from vision.secrets import ENV_REF, MissingEnvVar, expand_env
 
 MAX_FILE_BYTES = 1024 * 1024  # a config with 100 cameras of 10 zones each is about 150 KiB
@@ -29,6 +31,7 @@ MAX_POLYGON_POINTS = 500  # points per zone or mask polygon
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
+Expand = Callable[[dict[str, Any]], tuple[dict[str, Any], Origins]]  # shared settings merged in
 
 
 class ConfigError(Exception):
@@ -281,9 +284,17 @@ def _locate(loc: Path_, lines: dict[Path_, int]) -> str:
     return ""
 
 
-def parse_yaml(text: str, model: type[M], source: str = "<config>", env: dict[str, str] | None = None) -> M:
+def parse_yaml(
+    text: str,
+    model: type[M],
+    source: str = "<config>",
+    env: dict[str, str] | None = None,
+    expand: Expand | None = None,
+) -> M:
     """Parse YAML (or JSON) text into any model of this file's kind, with the same line-numbered
-    errors as the config (ground-truth files of recorded footage use it too)."""
+    errors as the config (ground-truth files of recorded footage use it too). ``expand`` merges
+    shared settings into the data before validation (the config's camera_defaults); a problem in a
+    merged value names the line it was written at and the cameras it applied to."""
     node, data = _compose(text, source)
     required = [name for name, field in model.model_fields.items() if field.is_required()]
     if data is None or node is None:
@@ -304,19 +315,30 @@ def parse_yaml(text: str, model: type[M], source: str = "<config>", env: dict[st
             problem = f"environment references (${{...}}) are {only}"
         problems.append(f"{dotted(path)}: {problem}{_locate(path, lines)}")
     if not problems:
+        data, origins = expand(data) if expand else (data, {})
         try:
             return model.model_validate(data)
         except ValidationError as exc:
+            cameras: dict[tuple[Path_, str], list[str]] = {}  # one line per problem, naming its cameras
             for error in exc.errors():
                 loc = tuple(p for p in error["loc"] if p != "[key]")  # a bad dict key: name the key
-                problems.append(f"{dotted(loc)}: {_message(dict(error), model)}{_locate(loc, lines)}")
+                written, camera = written_at(loc, origins)
+                applied = cameras.setdefault((written, _message(dict(error), model)), [])
+                if camera is not None:
+                    applied.append(camera)
+            for (written, message), applied in cameras.items():
+                where = _locate(written, lines).removeprefix(" (").removesuffix(")")
+                where = "; ".join(filter(None, (where, applied and f"applied to {applied_to(applied)}")))
+                problems.append(f"{dotted(written)}: {message}{f' ({where})' if where else ''}")
     raise ConfigError(problems)
 
 
-def load_yaml(path: Path, model: type[M], kind: str, env: dict[str, str] | None = None) -> M:
+def load_yaml(
+    path: Path, model: type[M], kind: str, env: dict[str, str] | None = None, expand: Expand | None = None
+) -> M:
     """Read and validate one YAML file; every problem starts with the file's path."""
     text = read_text(path, kind)
     try:
-        return parse_yaml(text, model, str(path), env)
+        return parse_yaml(text, model, str(path), env, expand)
     except ConfigError as exc:
         raise ConfigError([p if p.startswith(str(path)) else f"{path}: {p}" for p in exc.problems]) from None

@@ -46,11 +46,14 @@ from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.planner import Planner
 from vision.events.clips import ClipRecorder
+from vision.events.evidence import EvidenceGate
 from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
+from vision.ingest.mainstream import Evidence, MainStream
 from vision.ingest.reader import CameraReader
 from vision.secrets import redact_text
+from vision.stats import PipelineStats
 from vision.store import EventStore
 from vision.types import CloseReason, Detections, EventState, Frame, Report, Transition
 
@@ -80,6 +83,7 @@ class RunSummary:
     transitions: dict[str, int] = field(default_factory=dict)
     open_events: int = 0
     wall_seconds: float = 0.0
+    detect_fps: float | None = None  # frames analysed per second from the first one on (no start-up)
 
     def to_record(self) -> dict[str, Any]:
         frames = sum(c.frames_detected for c in self.cameras.values())
@@ -89,7 +93,7 @@ class RunSummary:
             "open_events": self.open_events,
             "frames_detected": frames,
             "wall_seconds": round(self.wall_seconds, 2),
-            "detect_fps": round(frames / self.wall_seconds, 1) if self.wall_seconds else None,
+            "detect_fps": None if self.detect_fps is None else round(self.detect_fps, 1),
         }
 
 
@@ -116,6 +120,7 @@ class CameraWorker:
         self.resting_until: float | None = None  # after a failure: frames before this camera time are dropped
         self.working_since: float | None = None  # camera time of the first frame that went through since
         self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
+        self.main = MainStream(camera_id, reader.camera) if reader.camera.detect_url else None  # evidence
 
     def resting(self, stream_pts: float) -> bool:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
@@ -200,6 +205,8 @@ class Pipeline:
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.clips = ClipRecorder(config.storage.clips, config.storage.data_dir, store.another)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
+        self.stats = PipelineStats(self.workers)
+        self.evidence = EvidenceGate(self._ready)  # transitions waiting for their main-stream picture
 
     def run(self, max_seconds: float | None = None) -> RunSummary:
         """Process frames until every camera has ended or :meth:`stop` is called.
@@ -221,6 +228,7 @@ class Pipeline:
                             worker.reader.stop()
                 self._watch()
                 self._apply_commands()
+                self.evidence.release()
                 batch = self._gather()
                 if batch is None:
                     break
@@ -235,12 +243,14 @@ class Pipeline:
             self.clips.close()
         self._apply_commands()  # an edit that came while it ended
         self._watch()
+        self.evidence.release(wait=True)
         for worker in self.workers.values():
             worker.finish()
             if worker.unit.last_pts is not None:
                 self.store.checkpoint(worker.camera_id, worker.snapshot())
         self.summary.open_events = sum(len(w.unit.open_events()) for w in self.workers.values())
         self.summary.wall_seconds = time.perf_counter() - start
+        self.summary.detect_fps = self.stats.analysed_fps()
         return self.summary
 
     def stop(self) -> None:
@@ -397,6 +407,8 @@ class Pipeline:
             if reader.done or reader.stopped:
                 continue
             running = True
+            if self.evidence.waiting(worker.camera_id):
+                continue
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is None or worker.resting(frame.pts):
                 continue
@@ -466,8 +478,10 @@ class Pipeline:
         try:
             started = time.perf_counter()
             results: list[Detections | None] = list(self.detector.detect([f.image for f in batch], regions))
+            seconds = time.perf_counter() - started
+            self.stats.detected([f.camera_id for f in batch], seconds)
             if self.on_inference:
-                self.on_inference(time.perf_counter() - started, len(batch))
+                self.on_inference(seconds, len(batch))
             return results
         except Exception:
             results = []
@@ -502,8 +516,8 @@ class Pipeline:
         """Log (the traceback once per place it was raised), count, mark ``error`` and rest the camera:
         its frames are dropped until the backoff has passed in stream time. Its unit is not fed any
         more (it may be what broke): the restart restores it from the store, the rest as unknown time."""
-        url = worker.reader.camera.url
-        error = redact_text(f"{type(exc).__name__}: {exc}", url)
+        urls = (worker.reader.camera.url, worker.reader.camera.detect_url)
+        error = redact_text(f"{type(exc).__name__}: {exc}", *urls)
         delay = worker.restarts.next()
         worker.resting_until, worker.working_since, worker.dark_fed = pts + delay, None, None
         worker.reader.monitor.fail(error)
@@ -513,10 +527,11 @@ class Pipeline:
         if site == worker.logged:  # the same failure again: health and metrics count it
             log.debug("%s: %s", where, error)
         else:
-            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), url).rstrip())
+            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), *urls).rstrip())
         worker.logged = site
 
     def _process(self, frame: Frame, detections: Detections) -> None:
+        started = time.monotonic()
         worker = self.workers[frame.camera_id]
         worker.dark_fed = None
         detections, transitions = worker.unit.process(frame, detections)
@@ -530,9 +545,14 @@ class Pipeline:
         self._emit(worker, transitions, frame)
         self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
-        if worker.checkpointed is None or frame.pts - worker.checkpointed >= interval:
+        due = worker.checkpointed is None or frame.pts - worker.checkpointed >= interval
+        if due and not self.evidence.waiting(worker.camera_id):  # never a state ahead of its transitions
             worker.checkpointed = frame.pts
             self.store.checkpoint(worker.camera_id, worker.snapshot())
+        self.stats.analysed(frame.camera_id, started)
+        if not self.evidence.waiting(worker.camera_id):  # else once its transitions are stored
+            self.stats.stored(frame.camera_id, frame.captured)
+        worker.reader.analysed(worker.unit.stream_pts(frame.pts))
 
     def _emit(
         self,
@@ -546,12 +566,31 @@ class Pipeline:
         state after them, then report them."""
         if not transitions and not applied:
             return
+        self.evidence.release(worker.camera_id, wait=True)  # the camera's earlier transitions first
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)
-        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed)
+        record = partial(self._record, transitions, frame, wall_time, state, applied, changed)
+        if worker.main is not None and frame is not None and transitions:  # the main stream's picture
+            self.evidence.hold(worker.camera_id, worker.main, worker.unit.stream_pts(frame.pts), record)
+        else:
+            record(None)
+
+    def _record(
+        self,
+        transitions: list[Transition],
+        frame: Frame | None,
+        wall_time: str | None,
+        state: Snapshot,
+        applied: tuple[str, ...],
+        changed: tuple[dict[str, Any], ...],
+        evidence: Evidence | None,
+    ) -> None:
+        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed, evidence)
         if frame is not None:
-            self.clips.mark(worker.camera_id, transitions)
+            self.clips.mark(frame.camera_id, transitions)
+        if evidence is not None and frame is not None:  # held for its picture: stored only now
+            self.stats.stored(frame.camera_id, frame.captured)
         self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:

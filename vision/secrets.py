@@ -79,14 +79,18 @@ def secret_parts(url: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def redact_text(text: str, url: SecretUrl) -> str:
-    """Replace the URL (and its bare password and secret parameters) inside a library's error message."""
-    raw = url.get_secret_value()
-    text = text.replace(raw, str(url))
-    for part in sorted(secret_parts(raw), key=len, reverse=True):
-        text = text.replace(part, REDACTED)
-        if unquote(part) != part:
-            text = text.replace(unquote(part), REDACTED)
+def redact_text(text: str, *urls: SecretUrl | None) -> str:
+    """Replace each URL (and its bare password and secret parameters) inside a library's error message
+    (a camera's main stream and its detect_url substream)."""
+    for url in urls:
+        if url is None:
+            continue
+        raw = url.get_secret_value()
+        text = text.replace(raw, str(url))
+        for part in sorted(secret_parts(raw), key=len, reverse=True):
+            text = text.replace(part, REDACTED)
+            if unquote(part) != part:
+                text = text.replace(unquote(part), REDACTED)
     return text
 
 

@@ -23,6 +23,7 @@ class Frame:
     camera_id: str
     pts: float
     image: np.ndarray  # HxWx3 uint8, BGR (OpenCV order)
+    captured: float = 0.0  # monotonic seconds when its reader received it: lag figures only, never a clock
 
     @property
     def width(self) -> int:

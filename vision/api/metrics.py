@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from vision.ingest.health import CameraState
+from vision.stats import LAG_BUCKETS, LAG_SAMPLES, PipelineStats, percentiles
 from vision.store.views import DURATION_BUCKETS, DURATIONS, OUTCOMES
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from vision.store import EventStore
 
 PREFIX = "street_vision"
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -53,8 +56,9 @@ class _RuntimeCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[Family]:
         yield from self._cameras()
+        yield from pipeline_stats(self.runtime.pipeline.stats)
         store = self.runtime.store.another()  # this scrape's own handle
         try:
             yield from self._store(store)
@@ -191,3 +195,50 @@ def _figures(store: EventStore) -> Iterator[GaugeMetricFamily | HistogramMetricF
                     [row["camera"], row["type"]], [*buckets, ("+Inf", seconds["count"])], seconds["sum"]
                 )
         yield family
+
+
+def pipeline_stats(
+    stats: PipelineStats,
+) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+    """What ``run --jsonl`` prints in its stats lines, per camera: frames analysed (its rate is fps out),
+    detector and analysis seconds (over frames: time per frame), and the end-to-end lag from a frame's
+    receipt to its results stored, as a histogram and as p50/p95 of the last LAG_SAMPLES frames."""
+    labels = ["camera"]
+    counters = {
+        "analysed": CounterMetricFamily(
+            f"{PREFIX}_camera_frames_analysed", "Frames analysed and their results stored", labels=labels
+        ),
+        "detector_seconds": CounterMetricFamily(
+            f"{PREFIX}_camera_detector_seconds",
+            "Seconds of detector calls, each call's time shared among the frames in it",
+            labels=labels,
+        ),
+        "analysis_seconds": CounterMetricFamily(
+            f"{PREFIX}_camera_analysis_seconds",
+            "Seconds after the detector: tracking, rules, lifecycle, snapshots and storing",
+            labels=labels,
+        ),
+    }
+    lag = HistogramMetricFamily(
+        f"{PREFIX}_camera_lag_seconds",
+        "End-to-end lag: from the reader receiving a frame to its results (and transitions) stored",
+        labels=labels,
+    )
+    quantiles = {
+        q: GaugeMetricFamily(
+            f"{PREFIX}_camera_lag_{q}_seconds",
+            f"End-to-end lag, {q} of the camera's last {LAG_SAMPLES} frames",
+            labels=labels,
+        )
+        for q in ("p50", "p95")
+    }
+    for camera_id, c in stats.cameras.items():
+        for name, family in counters.items():
+            family.add_metric([camera_id], getattr(c, name))
+        cumulative = np.cumsum(c.buckets)
+        bounds = [*(f"{b:g}" for b in LAG_BUCKETS), "+Inf"]
+        lag.add_metric([camera_id], list(zip(bounds, cumulative.tolist(), strict=True)), c.lag_sum)
+        for q, value in zip(quantiles, percentiles(c.recent_lags(LAG_SAMPLES)), strict=True):
+            if value is not None:
+                quantiles[q].add_metric([camera_id], value)
+    yield from (*counters.values(), lag, *quantiles.values())

@@ -286,10 +286,10 @@ def camera_outlook(camera_id: str, camera: CameraConfig, card: ModelCard) -> str
     camera's frame size is known once it is connected."""
     scene = Scene.from_config(camera, card.labels)
     planner = Planner.for_camera(camera.detect_regions, scene.zones, scene.ground, card)
-    if not camera.url.is_file:
+    if not camera.source.is_file:
         return f"{camera.detect_regions.mode}, planned at the first frame (a live camera is not probed)"
     try:
-        width, height = frame_size(camera_id, camera.url, camera.decode)
+        width, height = frame_size(camera_id, camera.source, camera.decode)
     except SourceError as exc:
         return f"not planned: {exc}"
     return planner.outlook(width, height)

@@ -105,6 +105,15 @@ class Snapshots(_Strict):
 
     clean: str = Field(description="The frame as the camera saw it.")
     annotated: str = Field(description="The frame with the zone and the boxes drawn.")
+    source: Literal["main", "detect"] | None = Field(
+        None,
+        description="Cameras with a detect_url substream: `main` when the pictures are the main stream's "
+        "(the boxes drawn scaled to it), `detect` when it gave no frame in time and the detection frame "
+        "was used (`note` says why); absent for cameras with one stream.",
+    )
+    width: int | None = Field(None, ge=1, description="With source: the pictures' width in pixels.")
+    height: int | None = Field(None, ge=1, description="With source: the pictures' height in pixels.")
+    note: str | None = Field(None, description="With source `detect`: why the main stream gave no picture.")
 
 
 class WebhookPayload(_Strict):

@@ -7,6 +7,7 @@ and the camera unit's state after them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from vision.camera.unit import Snapshot
 from vision.config import Config
 from vision.events.snapshots import SnapshotWriter
+from vision.ingest.mainstream import Evidence
 from vision.store import EventStore
 from vision.types import Frame, Transition
 
@@ -47,6 +49,7 @@ class TransitionRecorder:
         state: Snapshot | None = None,
         applied: tuple[str, ...] = (),
         changed: tuple[dict[str, Any], ...] = (),
+        evidence: Evidence | None = None,
     ) -> list[dict[str, Any]]:
         """Store one frame's transitions (with the camera's ``state`` after them) in one commit; return
         their payloads (what ``--jsonl`` prints and the webhook carries).
@@ -54,12 +57,15 @@ class TransitionRecorder:
         ``frame`` is the picture of the moment (None when there is none: a camera that never
         showed one, or a close on start-up: no snapshots then); ``wall_time`` is when it happened
         by the clock of a live camera; ``applied`` the inbound reports that caused them, ``changed``
-        the event records they changed without a transition."""
-        payloads = [self._payload(t, frame, wall_time) for t in transitions]
+        the event records they changed without a transition; ``evidence`` the main stream's picture of
+        a camera with a detect_url substream (its boxes are scaled to it), or why there is none."""
+        payloads = [self._payload(t, frame, wall_time, evidence) for t in transitions]
         self.store.record(list(zip(transitions, payloads, strict=True)), state, applied, changed)
         return payloads
 
-    def _payload(self, transition: Transition, frame: Frame | None, wall_time: str | None) -> dict[str, Any]:
+    def _payload(
+        self, transition: Transition, frame: Frame | None, wall_time: str | None, evidence: Evidence | None
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "transition": transition.kind,
             "pts": round(transition.pts, 3),
@@ -68,8 +74,18 @@ class TransitionRecorder:
         }
         if frame is not None:
             polygon = self.zones[(transition.event["camera"], transition.event["zone"])]
-            snapshots = self.snapshots.write(transition, frame, polygon * (frame.width, frame.height))
+            shown = frame
+            if evidence is not None and evidence.image is not None:  # the main stream's picture
+                shown = Frame(frame.camera_id, frame.pts, evidence.image)
+                scale = np.array([shown.width / frame.width, shown.height / frame.height] * 2, np.float32)
+                boxes = replace(transition.boxes, xyxy=transition.boxes.xyxy * scale)
+                transition = replace(transition, boxes=boxes)
+            snapshots = self.snapshots.write(transition, shown, polygon * (shown.width, shown.height))
             payload["snapshots"] = snapshots.to_record()
+            if evidence is not None:
+                size = {"width": shown.width, "height": shown.height}
+                note = {} if evidence.note is None else {"note": evidence.note}
+                payload["snapshots"] |= {"source": evidence.source, **size, **note}
         if wall_time is not None:
             payload["wall_time"] = wall_time
         if transition.note is not None:

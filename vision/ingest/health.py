@@ -50,7 +50,7 @@ class CameraHealth:
     frames_out: int
     frames_dropped: int  # frames replaced by a newer one before the pipeline took them
     frames_skipped: int  # frames not decoded to catch up with the live edge
-    lag: float | None  # seconds behind the live edge of the last frame handed over
+    lag: float | None  # seconds behind the live edge of the last frame analysed, once its results are stored
     reconnects: int
     errors: int  # times its analysis failed
     last_error: str | None  # redacted
@@ -146,10 +146,16 @@ class HealthMonitor:
             self._last_alive_at = at
 
     def frame_out(self, at: float, lag: float | None) -> None:
+        """A frame was handed to the pipeline at monotonic ``at``; ``lag`` None leaves the lag as it is."""
         with self._lock:
             self.frames_out += 1
             self._out.append(at)
             _trim(self._out, at)
+            if lag is not None:
+                self.lag = lag
+
+    def set_lag(self, lag: float) -> None:
+        with self._lock:
             self.lag = lag
 
     def count(self, dropped: int = 0, skipped: int = 0, reconnects: int = 0) -> None:

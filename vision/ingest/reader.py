@@ -37,11 +37,11 @@ class CameraReader:
         """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras."""
         self.camera_id = camera_id
         self.camera = camera
-        self.is_file = camera.url.is_file
+        self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
         self.clock = StreamClock(live=not self.is_file)
         self.monitor = HealthMonitor(
-            camera_id, str(camera.url), None if self.is_file else camera.stream.stall_timeout
+            camera_id, str(camera.source), None if self.is_file else camera.stream.stall_timeout
         )
         self._handoff: LatestFrame | FrameQueue = (
             LatestFrame(notify) if self.realtime else FrameQueue(notify=notify)
@@ -52,6 +52,7 @@ class CameraReader:
         self._logged: str | None = None  # the last failure logged at warning level
         self._resume_at: float | None = None  # a realtime file: seconds into its content to start at
         self._position: float | None = None  # seconds into the file's content of the last frame handed over
+        self._lag_after_analysis = False  # a pipeline reports when it has stored a frame's results
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
 
     # --- consumer side -------------------------------------------------------------------------
@@ -90,8 +91,17 @@ class CameraReader:
         frame = self._handoff.take(timeout)
         if frame is not None:
             now = time.monotonic()
-            self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if self.realtime else None)
+            measure = self.realtime and not self._lag_after_analysis
+            self.monitor.frame_out(now, self.clock.lag(frame.pts, now) if measure else None)
         return frame
+
+    def analysed(self, stream_pts: float) -> None:
+        """What the pipeline found in the frame at ``stream_pts`` is stored: from now on health's lag
+        is how far behind the live edge that moment is, inference and storing included (not only
+        how late the frame was when taken)."""
+        self._lag_after_analysis = True
+        if self.realtime:
+            self.monitor.set_lag(self.clock.lag(stream_pts, time.monotonic()))
 
     def discard(self) -> None:
         """Drop a frame still waiting (taken before the camera went dark): it must not follow UNKNOWN."""
@@ -133,7 +143,7 @@ class CameraReader:
         """Play the file once (or forever with ``loop``); a file that fails will not heal: stop."""
         while not self._stop.is_set():
             try:
-                with VideoDecoder(self.camera_id, self.camera.url, self.camera.decode) as decoder:
+                with VideoDecoder(self.camera_id, self.camera.source, self.camera.decode) as decoder:
                     start, self._resume_at = self._resume_at, None
                     if start:
                         length = decoder.duration()
@@ -174,15 +184,15 @@ class CameraReader:
         stream = self.camera.stream
         try:
             with VideoDecoder(
-                self.camera_id, self.camera.url, self.camera.decode, stream, self.monitor.alive
+                self.camera_id, self.camera.source, self.camera.decode, stream, self.monitor.alive
             ) as decoder:
                 self._pump(decoder)
-            error = f"camera {self.camera_id}: {self.camera.url}: the stream ended"
+            error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
         except SourceError as exc:
             error = str(exc)
         except Exception as exc:  # a library surprise must not end a live camera: retry like a failure
-            detail = redact_text(str(exc), self.camera.url)
-            error = f"camera {self.camera_id}: {self.camera.url}: {type(exc).__name__}: {detail}"
+            detail = redact_text(str(exc), self.camera.source)
+            error = f"camera {self.camera_id}: {self.camera.source}: {type(exc).__name__}: {detail}"
         return self.monitor.frames_in > before, error
 
     def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
@@ -214,7 +224,7 @@ class CameraReader:
                 return
             if not self._sampler.due(stamped):
                 continue
-            frame = Frame(self.camera_id, stamped, decoder.image(av_frame))
+            frame = Frame(self.camera_id, stamped, decoder.image(av_frame), now)
             self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):
