@@ -584,7 +584,7 @@ class Config(StrictModel):
     )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
-    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="Where tickets go.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where data is kept.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Restarting failed cameras.")
 
