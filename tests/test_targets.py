@@ -20,6 +20,7 @@ from vision.types import Transition
 
 from .conftest import cli
 from .dispatch_support import SECRET, F, Receiver, Refusal, Sender, T, steady, wait_for
+from .test_store import EVENT as STORE_EVENT
 
 CAMERA = (
     "cameras:\n  riverbank:\n    url: river.mp4\n    group: riverside\n    zones:\n      bank:\n"
@@ -125,26 +126,7 @@ def test_a_good_target_config_takes_env_references_in_its_secrets() -> None:
     assert "k-1" not in repr(config.dispatch)
 
 
-EVENT: dict[str, Any] = {
-    "event_id": "e1",
-    "type": "litter",
-    "camera": "plaza",
-    "zone": "z",
-    "subject": "zone",
-    "state": "open",
-    "first_seen": 0.0,
-    "opened_at": 1.0,
-    "resolved_at": None,
-    "reopened_at": None,
-    "reopens": 0,
-    "confidence": 0.9,
-    "count": 1,
-    "peak_count": 1,
-    "close_reason": None,
-    "report": None,
-    "verification": None,
-    "failed_verifications": 0,
-}
+EVENT = {**STORE_EVENT, "type": "litter", "camera": "plaza"}
 
 
 def webhook(route: dict[str, Any]) -> TargetConfig:

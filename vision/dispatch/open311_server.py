@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from vision.db import connect, immediate
+from vision.db import SharedFile, immediate
 from vision.dispatch.signed import capped_body
 from vision.dispatch.signing import API_KEY_ENV
 
@@ -88,18 +84,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Requests:
+class Requests(SharedFile):
     """The service requests in one SQLite file, behind one connection that requests take in turn."""
 
     def __init__(self, path: Path) -> None:
-        self._db = connect(path, any_thread=True)
-        self._lock = threading.Lock()
-        self._db.executescript(SCHEMA)
-
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
+        super().__init__(path, SCHEMA)
 
     def file(
         self, code: str, lat: float | None, long: float | None, fields: dict[str, str]
@@ -161,9 +150,6 @@ class Requests:
                 (status, notes, _now(), request_id),
             ).rowcount
         return changed == 1
-
-    def close(self) -> None:
-        self._db.close()
 
 
 def _described(request: dict[str, Any], services: dict[str, str]) -> dict[str, Any]:
