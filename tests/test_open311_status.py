@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from fastapi import FastAPI, Request
 from pydantic import SecretStr
 
 from vision.config import DispatchConfig, parse_config
@@ -15,7 +16,7 @@ from vision.dispatch.routing import Router
 from vision.dispatch.targets import TargetConfig
 from vision.events.lifecycle import Timers
 
-from .dispatch_support import F, Sender, T, steady, wait_for
+from .dispatch_support import F, Loopback, Sender, T, steady, wait_for
 from .open311_support import API_KEY, Open311Server
 
 TIMERS = Timers(min_duration=1.0, close_after=2.0, update_interval=1.0, reopen_window=10.0)
@@ -77,3 +78,32 @@ def test_tokens_notes_and_closes_come_back_as_reports_once(tmp_path: Path) -> No
         dispatcher.stop()
         store.close()
         city.stop()
+
+
+def test_an_answer_that_does_not_say_what_it_filed_is_not_sent_again(tmp_path: Path) -> None:
+    app = FastAPI()
+    posts: list[bytes] = []
+
+    @app.post("/v2/requests.json", status_code=201)
+    async def filed(request: Request) -> list[dict[str, str]]:
+        posts.append(await request.body())
+        return [{"service_notice": "thank you"}]  # neither a service_request_id nor a token
+
+    endpoint = Loopback(app).start()
+    targets = {"odd": open311(f"{endpoint.base}/v2", API_KEY)}
+    sender = Sender(tmp_path / "data", TIMERS, router=Router(targets, {}))
+    dispatcher = Dispatcher(sender.store.another, DispatchConfig(targets=targets), CAMERAS)
+    dispatcher.start()
+    try:
+        assert sender.feed(steady(0, 2, T)) == ["open"]
+        dispatcher.notify()
+        dead = wait_for(
+            lambda: [m for m in sender.store.outbox_listing() if m["status"] == "dead"], "dead letter"
+        )
+        assert dead[0]["attempts"] == 1 and len(posts) == 1
+        assert "HTTP 201 without a service_request_id or token" in dead[0]["last_error"]
+        assert API_KEY not in dead[0]["last_error"]
+    finally:
+        dispatcher.stop()
+        sender.store.close()
+        endpoint.stop()

@@ -75,9 +75,10 @@ class Open311Client:
         if not response.is_success:
             return refused(response, request, "the target's url", _errors(response))
         ticket = _filed(response)
-        if ticket is None:
+        if ticket is None:  # filed, perhaps, but unknown: sending it again could only file it twice
             excerpt = " ".join(response.text[:200].split())
-            return Answer(False, error=f"{request}: no service_request_id or token in the answer: {excerpt}")
+            said = f"HTTP {response.status_code} without a service_request_id or token: {excerpt}"
+            return Answer(False, error=f"{request}: {said}", status=response.status_code, final=True)
         return Answer(True, ticket_id=ticket, replace=message.kind != "open")
 
     def form(self, stored: dict[str, Any], reopen: bool) -> dict[str, str]:

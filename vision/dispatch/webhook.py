@@ -38,10 +38,13 @@ class Answer:
     status: int | None = None  # the HTTP status, when there was an answer
     retry_after: float | None = None  # seconds the receiver asked to wait (429, 503)
     replace: bool = False  # ticket_id replaces the event's earlier one (an Open311 reopen's new request)
+    final: bool = False  # refused for good whatever the status (a 2xx that does not say what it filed)
 
     @property
     def permanent(self) -> bool:
         """The receiver refused this message for good (a 4xx but 408/425/429): resending cannot help."""
+        if self.final:
+            return True
         return self.status is not None and 400 <= self.status < 500 and self.status not in TRANSIENT_4XX
 
 
