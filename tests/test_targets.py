@@ -4,6 +4,7 @@ never holds back another; a store from before targets keeps its messages as the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,19 @@ def test_outbox_commands_show_and_narrow_by_target(tmp_path: Path) -> None:
     wrong = cli("outbox", "resend", config, "--target", "dutty", timeout=60)
     assert wrong.returncode == 2 and "no dispatch target 'dutty' (targets: duty)" in wrong.stderr
     receiver.stop()
+
+
+def test_a_span_includes_its_start_not_its_end_and_a_recording_is_routed_by_its_commit_time() -> None:
+    router = Router({"night": webhook({"hours": ["22:00-06:00"], "timezone": "Europe/Berlin"})}, {})
+    at = {  # Berlin is UTC+1 in January
+        "2026-01-15T21:00:00Z": ["night"],  # 22:00 local: the start is inside
+        "2026-01-16T04:59:59Z": ["night"],
+        "2026-01-16T05:00:00Z": [],  # 06:00 local: the end is not
+        "2026-01-15T20:59:59Z": [],
+    }
+    for wall, expected in at.items():
+        assert router.targets(EVENT, {"wall_time": wall}) == expected, wall
+    # no wall_time (a file read as fast as possible): the moment of the commit decides
+    committed = datetime(2026, 1, 15, 23, 0, tzinfo=UTC).timestamp()
+    assert router.targets(EVENT, {}, now=committed) == ["night"]
+    assert router.targets(EVENT, {}, now=committed + 12 * 3600) == []
