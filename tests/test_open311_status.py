@@ -107,3 +107,26 @@ def test_an_answer_that_does_not_say_what_it_filed_is_not_sent_again(tmp_path: P
         dispatcher.stop()
         sender.store.close()
         endpoint.stop()
+
+
+def test_a_zone_without_a_place_is_dead_lettered_saying_what_to_set(tmp_path: Path) -> None:
+    city = Open311Server(tmp_path / "open311.sqlite").start()
+    targets = {"city": open311(city.url, API_KEY)}
+    sender = Sender(tmp_path / "data", TIMERS, router=Router(targets, {}))
+    dispatcher = Dispatcher(sender.store.another, DispatchConfig(targets=targets), {})  # no camera placed
+    dispatcher.start()
+    try:
+        assert sender.feed(steady(0, 2, T)) == ["open"]
+        dispatcher.notify()
+        dead = wait_for(
+            lambda: [m for m in sender.store.outbox_listing() if m["status"] == "dead"], "dead letter"
+        )
+        assert dead[0]["last_error"] == (
+            "refused for good: zone square of camera cam has no location: set cameras.cam.location, then: "
+            "street-vision outbox resend CONFIG"
+        )
+        assert city.all() == []
+    finally:
+        dispatcher.stop()
+        sender.store.close()
+        city.stop()

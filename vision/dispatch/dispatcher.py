@@ -255,11 +255,12 @@ class Lane:
 
 
 def _places(cameras: dict[str, CameraConfig]) -> Places:
-    """Where each zone is for Open311: its own location, else its camera's (zones with neither are left
-    out; the config makes sure none of them is routed to an Open311 target)."""
-    return {
-        (camera_id, zone_name): place
-        for camera_id, camera in cameras.items()
-        for zone_name, zone in camera.zones.items()
-        if (place := zone.location or camera.location) is not None
-    }
+    """Where each zone and camera is for Open311 (under the zone name "" for the camera's own)."""
+    places: Places = {}
+    for camera_id, camera in cameras.items():
+        if camera.location is not None:
+            places[(camera_id, "")] = camera.location
+        for zone_name, zone in camera.zones.items():
+            if zone.location is not None:
+                places[(camera_id, zone_name)] = zone.location
+    return places

@@ -34,7 +34,7 @@ from vision.secrets import redact_url
 
 TOKEN = "token:"  # prefix of a stored ticket id that is still a token
 DESCRIPTION_MAX = 4000  # characters, as GeoReport v2 limits description
-Places = dict[tuple[str, str], Location]  # (camera, zone) -> where it is
+Places = dict[tuple[str, str], Location]  # (camera, zone) -> where it is; (camera, "") -> the camera's
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,11 @@ class Open311Client:
         if not files:
             return Answer(True)
         stored = json.loads(message.payload)
+        event = stored["event"]
+        if self.place(event["camera"], event["zone"]) is None:  # a zone added since the config was read
+            where = f"zone {event['zone']} of camera {event['camera']} has no location"
+            fix = f"set cameras.{event['camera']}.location, then: street-vision outbox resend CONFIG"
+            return Answer(False, error=f"{where}: {fix}", final=True)
         form = self.form(stored, message.kind == "reopen")
         request = f"POST {self.shown}/requests.json"
         try:
@@ -84,7 +89,8 @@ class Open311Client:
     def form(self, stored: dict[str, Any], reopen: bool) -> dict[str, str]:
         """The form fields of one service request (the api_key among them: never logged)."""
         event = stored["event"]
-        place = self.places[(event["camera"], event["zone"])]
+        place = self.place(event["camera"], event["zone"])
+        assert place is not None, "send() checks the place first"
         what = f"{event['type'].replace('_', ' ')} in zone {event['zone']} of camera {event['camera']}"
         seen = f"{event['count']} seen" if event.get("count") else "seen"
         again = "Reported again: the camera still sees it. " if reopen else ""
@@ -105,6 +111,10 @@ class Open311Client:
         if self.media is not None and annotated:
             form["media_url"] = self.media.url(event["event_id"], annotated.rsplit("/", 1)[-1])
         return form
+
+    def place(self, camera: str, zone: str) -> Location | None:
+        """The zone's own location, else its camera's."""
+        return self.places.get((camera, zone)) or self.places.get((camera, ""))
 
     def status(self, request_id: str) -> tuple[RequestStatus | None, str | None]:
         """The request's status, or None and why it could not be read."""
