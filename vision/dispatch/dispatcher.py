@@ -73,7 +73,6 @@ class Dispatcher:
         if not targets:
             raise ValueError("dispatch needs dispatch.webhook_url and dispatch.secret, or dispatch.targets")
         self.open_store = open_store
-        self.config = config
         self.dead_letters: Counter[str] = Counter()  # by reason: permanent, exhausted (read by /metrics)
         self.on_report: Callable[[str], None] | None = None  # a polled status was stored for this camera
         media = MediaLinks(config.public_url, data_dir) if config.public_url and data_dir else None
@@ -83,10 +82,6 @@ class Dispatcher:
     @classmethod
     def of(cls, open_store: StoreOpener, config: Config) -> Dispatcher:
         return cls(open_store, config.dispatch, config.cameras, config.storage.data_dir)
-
-    @property
-    def targets(self) -> list[str]:
-        return [lane.name for lane in self.lanes]
 
     def start(self) -> None:
         for lane in self.lanes:
@@ -118,10 +113,6 @@ class Dispatcher:
                 time.sleep(DRAIN_POLL_S)
         finally:
             store.close()
-
-    def deliver_one(self, store: EventStore) -> bool:
-        """Attempt the message due first at any target, if any; True when one was attempted."""
-        return any(lane.deliver_one(store) for lane in self.lanes)
 
 
 class Lane:

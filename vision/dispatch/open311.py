@@ -43,12 +43,11 @@ class RequestStatus:
 
     status: str  # open or closed
     notes: str | None
-    updated: str | None
 
 
 class Open311Client:
     """Files service requests at one GeoReport v2 endpoint and reads them back; never raises for
-    network or HTTP trouble (an :class:`Answer` or None says what happened)."""
+    network or HTTP trouble (an :class:`Answer`, or a reason beside None, says what happened)."""
 
     def __init__(self, target: TargetConfig, places: Places, media: MediaLinks | None) -> None:
         self.base = target.url.rstrip("/")
@@ -127,10 +126,8 @@ class Open311Client:
                 None,
                 f"GET {self.shown}/requests/{request_id}.json: no status open or closed in the answer",
             )
-        notes, updated = found.get("status_notes"), found.get("updated_datetime")
-        return RequestStatus(
-            str(status), str(notes) if notes else None, str(updated) if updated else None
-        ), None
+        notes = found.get("status_notes")
+        return RequestStatus(str(status), str(notes) if notes else None), None
 
     def request_id(self, token: str) -> tuple[str | None, str | None]:
         """The service_request_id a token stands for (None while it has none), and why it could not be
