@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from pydantic import SecretStr
 
-from vision.config import DispatchConfig, parse_config
+from vision.config import CameraConfig, DispatchConfig, parse_config
 from vision.dispatch.dispatcher import Dispatcher
 from vision.dispatch.routing import Router
 from vision.dispatch.targets import TargetConfig
@@ -90,43 +90,40 @@ def test_an_answer_that_does_not_say_what_it_filed_is_not_sent_again(tmp_path: P
         return [{"service_notice": "thank you"}]  # neither a service_request_id nor a token
 
     endpoint = Loopback(app).start()
-    targets = {"odd": open311(f"{endpoint.base}/v2", API_KEY)}
-    sender = Sender(tmp_path / "data", TIMERS, router=Router(targets, {}))
-    dispatcher = Dispatcher(sender.store.another, DispatchConfig(targets=targets), CAMERAS)
-    dispatcher.start()
     try:
-        assert sender.feed(steady(0, 2, T)) == ["open"]
-        dispatcher.notify()
-        dead = wait_for(
-            lambda: [m for m in sender.store.outbox_listing() if m["status"] == "dead"], "dead letter"
-        )
-        assert dead[0]["attempts"] == 1 and len(posts) == 1
-        assert "HTTP 201 without a service_request_id or token" in dead[0]["last_error"]
-        assert API_KEY not in dead[0]["last_error"]
+        dead = dead_open({"odd": open311(f"{endpoint.base}/v2", API_KEY)}, CAMERAS, tmp_path)
     finally:
-        dispatcher.stop()
-        sender.store.close()
         endpoint.stop()
+    assert dead["attempts"] == 1 and len(posts) == 1
+    assert "HTTP 201 without a service_request_id or token" in dead["last_error"]
+    assert API_KEY not in dead["last_error"]
 
 
 def test_a_zone_without_a_place_is_dead_lettered_saying_what_to_set(tmp_path: Path) -> None:
     city = Open311Server(tmp_path / "open311.sqlite").start()
-    targets = {"city": open311(city.url, API_KEY)}
-    sender = Sender(tmp_path / "data", TIMERS, router=Router(targets, {}))
-    dispatcher = Dispatcher(sender.store.another, DispatchConfig(targets=targets), {})  # no camera placed
-    dispatcher.start()
     try:
-        assert sender.feed(steady(0, 2, T)) == ["open"]
-        dispatcher.notify()
-        dead = wait_for(
-            lambda: [m for m in sender.store.outbox_listing() if m["status"] == "dead"], "dead letter"
-        )
-        assert dead[0]["last_error"] == (
+        dead = dead_open({"city": open311(city.url, API_KEY)}, {}, tmp_path)  # no camera placed
+        assert dead["last_error"] == (
             "refused for good: zone square of camera cam has no location: set cameras.cam.location, then: "
             "street-vision outbox resend CONFIG"
         )
         assert city.all() == []
     finally:
+        city.stop()
+
+
+def dead_open(targets: dict[str, TargetConfig], cameras: dict[str, CameraConfig], tmp_path: Path) -> dict:
+    """Open one event for ``targets`` and return its open's listing once it is dead-lettered."""
+    sender = Sender(tmp_path / "data", TIMERS, router=Router(targets, {}))
+    dispatcher = Dispatcher(sender.store.another, DispatchConfig(targets=targets), cameras)
+    dispatcher.start()
+    try:
+        assert sender.feed(steady(0, 2, T)) == ["open"]
+        dispatcher.notify()
+        dead = wait_for(
+            lambda: [m for m in sender.store.outbox_listing() if m["status"] == "dead"], "dead letter"
+        )
+        return dead[0]
+    finally:
         dispatcher.stop()
         sender.store.close()
-        city.stop()
