@@ -23,6 +23,7 @@ from vision.config import (
     StreamConfig,
     ZoneConfig,
 )
+from vision.dispatch.targets import Location, RouteConfig, TargetConfig
 from vision.rules import registry
 from vision.track import TrackerConfig
 
@@ -32,10 +33,10 @@ INTRO = """# Configuration reference
 
 One YAML file configures everything; `street-vision check FILE` validates it and names
 each problem by its key and line. Unknown keys are errors. `${ENV_VAR}` references are
-allowed only in `cameras.<id>.url`, `cameras.<id>.detect_url`, `dispatch.webhook_url`, `dispatch.secret`,
-`storage.data_dir` and `storage.url` (anywhere else, and with a missing variable, they are an
-error); passwords in camera and store URLs and the webhook secret are never printed, logged or
-returned.
+allowed only in `cameras.<id>.url`, `cameras.<id>.detect_url`, `dispatch.webhook_url`,
+`dispatch.secret`, `dispatch.targets.<id>.url`, `.secret` and `.api_key`, `storage.data_dir` and
+`storage.url` (anywhere else, and with a missing variable, they are an error); passwords in camera
+and store URLs, webhook secrets and Open311 api keys are never printed, logged or returned.
 Relative paths are relative to the folder of the config file. Times are seconds of
 *stream* time (frame timestamps). Limits on the file (size, nesting, aliases, cameras,
 zones, polygon points) are in [security.md](security.md).
@@ -127,6 +128,15 @@ and the pruner's transactions and the seconds it held the write lock.
 """
 
 
+TARGETS = """
+`dispatch.webhook_url` is the target named `webhook`, with the dispatch section's own
+timeout and backoff, and gets every event. Each target has its own outbox order, retries
+and dead letter; an event is routed once, by its first transition, and its later
+transitions follow it. See [webhook.md](webhook.md#several-targets-and-routing) and
+[open311.md](open311.md).
+"""
+
+
 def _type(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
@@ -183,11 +193,15 @@ def render() -> str:
     parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))
     parts.append(section("Live stream", StreamConfig, "cameras.<id>.stream") + LIVE)
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
+    parts.append(section("Location", Location, "cameras.<id>.location, cameras.<id>.zones.<name>.location"))
     for name, rule in registry().items():
         parts.append(section(f"Rule `{name}`", rule.Config, f"cameras.<id>.zones.<name>.rules.{name}"))
     for key in ("detector", "events", "dispatch", "storage", "health"):
         model = Config.model_fields[key].annotation
         parts.append(section(key.capitalize(), model, key))
+        if key == "dispatch":
+            parts.append(section("Dispatch target", TargetConfig, "dispatch.targets.<name>") + TARGETS)
+            parts.append(section("Route", RouteConfig, "dispatch.targets.<name>.route"))
     parts.append(section("Retention", RetentionConfig, "storage.retention") + RETENTION)
     parts.append(section("Clips", ClipsConfig, "storage.clips"))
     parts.append(section("Cluster", ClusterConfig, "cluster"))

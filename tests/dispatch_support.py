@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 import numpy as np
@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from vision.config import DispatchConfig, StorageConfig
 from vision.dispatch.receiver import WEBHOOK_PATH, create_app
+from vision.dispatch.routing import Router
 from vision.events.lifecycle import Lifecycle, Timers
 from vision.events.recorder import TransitionRecorder
 from vision.events.snapshots import SnapshotWriter
@@ -124,34 +125,46 @@ class FaultInjector:
         await self.app(scope, receive, send)
 
 
-class Receiver:
+class Loopback:
+    """A real HTTP server (uvicorn in a thread) on a reserved 127.0.0.1 port: connections are refused
+    until ``start``, as from a server that is down."""
+
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: the server is "down"
+        self.port = self.sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started, "the server to start")
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(10)
+        self.sock.close()
+
+
+class Receiver(Loopback):
     """The reference receiver on a reserved 127.0.0.1 port: connections are refused until ``start``."""
 
     def __init__(self, db: Path, secret: str = SECRET, tolerance: float = 300.0) -> None:
         self.db = db
         self.faults = Faults()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: the receiver is "down"
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"
-        self.app = FaultInjector(create_app(db, secret, tolerance), self.faults)
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> Receiver:
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        wait_for(lambda: self.server.started, "the receiver to start")
-        return self
+        super().__init__(FaultInjector(create_app(db, secret, tolerance), self.faults))
+        self.url = f"{self.base}{WEBHOOK_PATH}"
 
     def stop(self) -> None:
         self.faults.release.set()
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(10)
-        self.sock.close()
+        super().stop()
 
     def history(self) -> list[tuple[str, str, int, str, int]]:
         """(ticket, event, sequence, transition, replays) of every applied transition, as stored."""
@@ -185,11 +198,17 @@ def dispatch_config(url: str, secret: str = SECRET, **overrides: Any) -> Dispatc
 class Sender:
     """The pipeline after the rules (lifecycle, snapshots, store with outbox), fed one zone's verdicts."""
 
-    def __init__(self, data_dir: Path, timers: Timers, storage: StorageConfig | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        timers: Timers,
+        storage: StorageConfig | None = None,
+        router: Router | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.lifecycle = Lifecycle({KEY: timers})
         self.storage = storage or StorageConfig(data_dir=data_dir)  # SQLite in data_dir by default
-        self.store = open_store(self.storage, dispatch=True)
+        self.store = open_store(self.storage, dispatch=router or True)  # True: the one webhook
         zone = np.array([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]])
         self.recorder = TransitionRecorder(self.store, SnapshotWriter(data_dir, NAMES), {KEY[:2]: zone})
         self.image = np.full((120, 160, 3), 90, np.uint8)

@@ -305,7 +305,7 @@ def test_outbox_dead_letters_and_resend(client: TestClient) -> None:
         lambda: client.get("/api/outbox?status=dead", headers=AS_READER).json()["messages"],
         "a dead-lettered message (nobody listens on the webhook port)",
     )
-    assert dead[0]["attempts"] == 1
+    assert dead[0]["attempts"] == 1 and dead[0]["target"] == "webhook"
     assert dead[0]["last_error"].startswith("gave up after 1 attempts: POST http://127.0.0.1:")
     answer = client.post("/api/outbox/resend", headers=AS_ADMIN, json={"event_id": dead[0]["event_id"]})
     assert answer.status_code == 200 and answer.json()["resent"] >= 1

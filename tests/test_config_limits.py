@@ -170,7 +170,10 @@ def test_env_references_expand_only_in_secret_and_url_fields(tmp_path: Path) -> 
 def test_env_references_elsewhere_are_an_error_that_shows_no_value(line: str, key: str, row: int) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(CAMERA + line, "test.yaml", ENV)
-    allowed = "cameras.<id>.url, dispatch.webhook_url, dispatch.secret, storage.data_dir, storage.url"
+    allowed = (
+        "cameras.<id>.url, dispatch.webhook_url, dispatch.secret, dispatch.targets.<id>.url, "
+        "dispatch.targets.<id>.secret, dispatch.targets.<id>.api_key, storage.data_dir, storage.url"
+    )
     assert info.value.problems == [
         f"{key}: environment references (${{...}}) are only allowed in {allowed} (line {row})"
     ]

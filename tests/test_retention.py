@@ -103,7 +103,8 @@ def test_one_pass_removes_exactly_what_is_past_its_retention(storage: StorageCon
     record(store, "closed-young", ["open", "close"])  # closed an hour ago: kept
     age(store, "closed-young", 1 * HOUR)
     store.sql.executemany(
-        "INSERT INTO remote_tickets VALUES (?, ?)", [("closed-old", "T-1"), ("open-old", "T-2")]
+        "INSERT INTO remote_tickets (event_id, ticket_id, target) VALUES (?, ?, ?)",
+        [("closed-old", "T-1", "webhook"), ("open-old", "T-2", "webhook")],
     )
 
     pictures(tmp_path, "closed-old", ["0000000.000-open.jpg", "0000002.000-close.jpg"], 5 * HOUR)

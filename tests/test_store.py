@@ -112,9 +112,8 @@ def test_a_store_from_before_reopening_gains_the_columns_and_keeps_its_rows(tmp_
         ]
     )
     assert query(store, "SELECT event_id, state, reopens FROM events") == [("e1", "resolved", 0)]
-    assert [row[0] for row in query(store, "SELECT version FROM schema_version")] == [
-        step.version for step in STEPS
-    ]
+    versions = [row[0] for row in query(store, "SELECT version FROM schema_version")]
+    assert versions == [step.version for step in STEPS]
 
 
 def test_transitions_and_the_camera_state_commit_together(storage: StorageConfig) -> None:

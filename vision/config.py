@@ -33,6 +33,7 @@ from vision.config_loading import ENV_ALLOWED, MAX_CAMERAS, MAX_POLYGON_POINTS, 
 from vision.config_loading import ConfigError as ConfigError  # the loaders, imported from here by callers
 from vision.config_loading import load_yaml as load_yaml
 from vision.config_loading import parse_yaml as parse_yaml
+from vision.dispatch.targets import IMPLICIT, MAX_TARGETS, Delivery, Location, TargetConfig, at_keys, http_url
 from vision.rules import registry
 from vision.scene.calibration import polygon_area
 from vision.scene.static_objects import StaticObjectsConfig
@@ -218,6 +219,9 @@ class ZoneConfig(StrictModel):
         "or a bicycle touches the ground.",
     )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules that watch this zone.")  # type: ignore[valid-type]
+    location: Location | None = Field(
+        None, description="Where the zone is, {lat, long}, for Open311 requests; null: the camera's."
+    )
 
 
 class HeatmapConfig(StrictModel):
@@ -298,10 +302,14 @@ class CameraConfig(StrictModel):
         "as url (both streams or both files); ${ENV_VAR} references allowed; never printed.",
     )
     enabled: bool = Field(True, description="A disabled camera is validated but not read.")
-    group: str | None = Field(
+    group: Name | None = Field(
         None,
-        description="The camera's group: it takes the settings of `groups.<group>` (under its own). "
-        "A group with no entry under `groups` only names the cameras.",
+        description="The camera's group (a district, a team): it takes the settings of `groups.<group>` "
+        "(under its own), and dispatch routes can select it. A group with no entry under `groups` only "
+        "names the cameras.",
+    )
+    location: Location | None = Field(
+        None, description="Where the camera looks, {lat, long}: Open311 requests of its zones without one."
     )
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detector.")
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="Decoder settings.")
@@ -477,35 +485,38 @@ class EventsConfig(StrictModel):
     )
 
 
-class DispatchConfig(StrictModel):
-    """Where tickets go: signed JSON POSTs from the durable outbox, retried until delivered."""
+class DispatchConfig(Delivery):
+    """Where tickets go: from the durable outbox to each target, retried until delivered.
+
+    ``webhook_url`` (with ``secret`` and the delivery settings here) is one implicit target
+    named ``webhook`` that gets every event; ``targets`` adds named targets with routes.
+    """
 
     webhook_url: Annotated[str | None, ENV_ALLOWED] = Field(
         None,
-        description="Ticketing webhook (http or https); None: no dispatch. May hold ${ENV_VAR} references.",
+        description="Ticketing webhook (http or https) for every event, as a target named `webhook`; None: "
+        "none. May hold ${ENV_VAR} references.",
     )
     secret: Annotated[SecretStr | None, ENV_ALLOWED] = Field(
         None,
         validate_default=True,
         description="HMAC-SHA256 key for signatures, required with webhook_url; use ${ENV_VAR}.",
     )
-    timeout: float = Field(5.0, gt=0, le=120, description="Seconds per request.")
-    max_attempts: int = Field(
-        400,
-        ge=1,
-        le=100000,
-        description="Attempts before a message is dead-lettered (400 with the default backoff: about a "
-        "day of receiver downtime).",
+    targets: Annotated[dict[Name, TargetConfig], at_most(MAX_TARGETS, "targets", "MAX_TARGETS")] = Field(
+        default_factory=dict,
+        description=f"Named targets (at most {MAX_TARGETS}), each with its kind, route and own outbox order; "
+        "see below.",
     )
-    backoff_initial: float = Field(1.0, gt=0, description="First retry delay, seconds; doubles each try.")
-    backoff_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds (before jitter).")
+    public_url: str | None = Field(
+        None,
+        description="Where ticketing systems reach this service's API (e.g. https://vision.example.org): "
+        "Open311 requests link their annotated snapshot under it (media_url); None: no media_url.",
+    )
 
-    @field_validator("webhook_url")
+    @field_validator("webhook_url", "public_url")
     @classmethod
     def _http(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError("must be an http:// or https:// URL")
-        return url
+        return http_url(url)
 
     @field_validator("secret")
     @classmethod
@@ -513,6 +524,23 @@ class DispatchConfig(StrictModel):
         if info.data.get("webhook_url") and (secret is None or not secret.get_secret_value()):
             raise ValueError("required when webhook_url is set: every request is signed with it")
         return secret
+
+    @model_validator(mode="after")
+    def _one_webhook(self) -> DispatchConfig:
+        if self.webhook_url and IMPLICIT in self.targets:
+            why = "the name is taken by webhook_url; rename the target or move webhook_url into it"
+            raise at_keys("DispatchConfig", [(("targets", IMPLICIT), why)])
+        return self
+
+    def all_targets(self) -> dict[str, TargetConfig]:
+        """Every target by name, webhook_url as the one named ``webhook`` (its delivery settings are the
+        section's own)."""
+        targets = dict(self.targets)
+        if self.webhook_url and self.secret is not None:
+            delivery = {name: getattr(self, name) for name in Delivery.model_fields}
+            implicit = TargetConfig(kind="webhook", url=self.webhook_url, secret=self.secret, **delivery)
+            targets = {IMPLICIT: implicit, **targets}
+        return targets
 
 
 class RetentionConfig(StrictModel):
@@ -692,7 +720,7 @@ class Config(StrictModel):
     )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The shared detector.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Event lifecycle timers.")
-    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="The ticketing webhook.")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="Where tickets go.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where data is kept.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Restarting failed cameras.")
     cluster: ClusterConfig | None = Field(
@@ -711,6 +739,34 @@ class Config(StrictModel):
         """Shards on several machines share one store: SQLite is a file of one machine."""
         if self.cluster is not None and self.storage.url is None:
             raise ValueError("cluster: needs storage.url (PostgreSQL): the shards share one store")
+        return self
+
+    @model_validator(mode="after")
+    def _targets_fit_cameras(self) -> Config:
+        """Route groups name real groups; an Open311 target can place every zone it may get."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+        groups = {c.group for c in self.cameras.values() if c.group is not None}
+        for name, target in self.dispatch.targets.items():
+            unknown = sorted(set(target.route.groups or ()) - groups)
+            if unknown:
+                where = ("dispatch", "targets", name, "route", "groups")
+                problems.append((where, f"no camera has group {', '.join(unknown)}"))
+            if target.kind != "open311":
+                continue
+            for camera_id, camera in self.cameras.items():
+                if target.route.groups is not None and camera.group not in target.route.groups:
+                    continue
+                unplaced = [
+                    z for z, zone in camera.zones.items() if (zone.location or camera.location) is None
+                ]
+                if unplaced:
+                    why = (
+                        f"location: needed by dispatch.targets.{name} (open311 places every request): "
+                        f"zone(s) {', '.join(unplaced)} have none; set the camera's or each zone's location"
+                    )
+                    problems.append((("cameras", camera_id), why))
+        if problems:
+            raise at_keys("Config", problems)
         return self
 
     @model_validator(mode="after")

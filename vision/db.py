@@ -8,6 +8,7 @@ crash (SIGKILL), which is what the outbox promises.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,3 +42,22 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+class SharedFile:
+    """One SQLite file behind one long-lived connection that threads (a server's thread pool) take in
+    turn. One connection, not one per request: closing SQLite's last connection checkpoints the WAL to
+    disk, which would cost every request a sync. ``schema`` is run once on opening."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self._db = connect(path, any_thread=True)
+        self._lock = threading.Lock()
+        self._db.executescript(schema)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,6 +1,6 @@
 """The parts of a running service, wired once for ``street-vision run`` and ``street-vision serve``.
 
-One config gives one detector, one store, the dispatcher (when a webhook is set), the
+One config gives one detector, one store, the dispatcher (when there is a dispatch target), the
 pruner (storage.retention, running from the start) and the pipeline; a committed
 transition wakes the dispatcher. Both commands build it here so
 they cannot drift apart.
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from vision.config import Config
 from vision.detect.detector import Detector
 from vision.dispatch.dispatcher import Dispatcher
+from vision.dispatch.routing import Router
 from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
 from vision.store import EventStore, open_store
@@ -30,6 +33,13 @@ def log_health(health: CameraHealth) -> None:
     """One log line per camera state change, with the (redacted) reason when it cannot see."""
     why = f" ({health.last_error})" if not health.state.sees and health.last_error else ""
     log.info("camera %s: %s%s", health.camera_id, health.state.value, why)
+
+
+def _apply_reports(pipeline: Pipeline, camera_id: str) -> None:
+    """A polled status was stored as a report: its camera applies it now (a camera not running, or a busy
+    pipeline, applies it when it next starts or gets to it: the report is kept)."""
+    with suppress(KeyError, TimeoutError):
+        pipeline.apply_reports(camera_id)
 
 
 @dataclass
@@ -55,13 +65,15 @@ class Runtime:
     ) -> Runtime:
         detector = Detector.from_config(config.detector)
         # serve builds it in the main thread and runs the pipeline in another (one user at a time)
+        targets = config.dispatch.all_targets()
+        groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}
         store = open_store(
             config.storage,
             str(config_path),
-            dispatch=bool(config.dispatch.webhook_url),
+            dispatch=Router(targets, groups) if targets else False,
             any_thread=True,
         )
-        dispatcher = Dispatcher(store.another, config.dispatch) if config.dispatch.webhook_url else None
+        dispatcher = Dispatcher.of(store.another, config) if targets else None
 
         def transition(t: Transition, payload: dict[str, Any]) -> None:
             if dispatcher:
@@ -78,6 +90,8 @@ class Runtime:
             on_health=on_health,
             on_inference=on_inference,
         )
+        if dispatcher:
+            dispatcher.on_report = partial(_apply_reports, pipeline)
         pruner = Pruner(store.another, config.storage)
         pruner.start()
         return cls(config, detector, store, dispatcher, pruner, pipeline)

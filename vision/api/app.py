@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from vision.api import cameras, events, figures, outbox, reports, review, zones
+from vision.api import cameras, events, figures, media, outbox, reports, review, zones
 from vision.api.auth import Reader, Tokens
 from vision.api.config_file import ConfigFile
 from vision.api.limits import MAX_BODY, BodyLimit, validation_failed
@@ -54,7 +54,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for module in (cameras, zones, events, reports, review, figures, outbox):
+    for module in (cameras, zones, events, reports, review, figures, outbox, media):
         app.include_router(module.router)
 
     @app.get(

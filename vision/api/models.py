@@ -205,6 +205,7 @@ class ReportReceipt(BaseModel):
 
 class OutboxMessage(BaseModel):
     seq: int
+    target: str = Field(description="the dispatch target it goes to (webhook: dispatch.webhook_url)")
     event_id: str
     event_seq: int
     transition: str

@@ -1,4 +1,4 @@
-"""``street-vision outbox list|resend|drain`` and ``street-vision receiver``, and the run's dispatch report.
+"""``street-vision outbox list|resend|drain``, ``receiver``, ``open311-server``; the run's dispatch report.
 
 User mistakes raise :class:`ConfigError` so the CLI prints one line and exits 2.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from vision.config import Config, ConfigError, load_config
 from vision.dispatch import outbox
 from vision.dispatch.dispatcher import Dispatcher
-from vision.dispatch.signing import SECRET_ENV
+from vision.dispatch.signing import API_KEY_ENV, SECRET_ENV
 from vision.store import EventStore, open_store
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the dispatch commands on the CLI's subcommand parser."""
-    p = sub.add_parser("outbox", help="inspect, re-send and deliver webhook messages")
+    p = sub.add_parser("outbox", help="inspect, re-send and deliver the messages to dispatch targets")
     actions = p.add_subparsers(dest="action", required=True)
     a = actions.add_parser("list", help="messages not yet delivered (dead, blocked, pending)")
     a.add_argument("config", type=Path)
@@ -33,6 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     a = actions.add_parser("resend", help="put dead-lettered messages back in line")
     a.add_argument("config", type=Path)
     a.add_argument("--event", help="only this event id")
+    a.add_argument("--target", help="only messages to this dispatch target")
     a.set_defaults(func=cmd_outbox_resend)
     a = actions.add_parser("drain", help="deliver what is pending, then exit (0 when all delivered)")
     a.add_argument("config", type=Path)
@@ -58,6 +59,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="refuse requests whose timestamp is further than this from now, seconds (default 300)",
     )
     p.set_defaults(func=cmd_receiver)
+
+    p = sub.add_parser(
+        "open311-server",
+        help="run a small GeoReport v2 (Open311) server, or close or note one of its requests",
+        description=f"A GeoReport v2 server for tests and demos; the api_key is read from {API_KEY_ENV} "
+        "only. With --close or --note it changes one request in --db (the server may run), then exits.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8311)
+    p.add_argument("--db", type=Path, default=Path("open311.sqlite"))
+    p.add_argument("--prefix", default="/open311/v2", help="base path of the endpoint (default /open311/v2)")
+    p.add_argument("--tokens", action="store_true", help="answer new requests with a token (deferred ids)")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--close", type=int, metavar="ID", help="close this request (the city fixed it)")
+    change.add_argument("--note", type=int, metavar="ID", help="add status notes to this open request")
+    p.add_argument("--notes", help="the status_notes to set with --close or --note")
+    p.set_defaults(func=cmd_open311_server)
 
 
 def open_outbox(config: Config) -> EventStore:
@@ -91,7 +109,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         error = f"\n    last error: {row['last_error']}" if row["last_error"] else ""
         key = f"{row['event_id']}.{row['event_seq']}"
         print(
-            f"{row['seq']:>6}  {key}  {row['transition']:<7} {row['status']:<9} "
+            f"{row['seq']:>6}  {row['target']:<12} {key}  {row['transition']:<7} {row['status']:<9} "
             f"{row['attempts']} attempt(s){when}{ticket}{error}"
         )
     if not args.json:
@@ -100,9 +118,12 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_resend(args: argparse.Namespace) -> int:
-    store = open_outbox(load_config(args.config))
+    config = load_config(args.config)
+    if args.target is not None:
+        _known_target(config, args.config, args.target)
+    store = open_outbox(config)
     try:
-        count = store.resend(args.event)
+        count = store.resend(args.event, args.target)
         totals = store.outbox_counts()
     finally:
         store.close()
@@ -112,13 +133,18 @@ def cmd_outbox_resend(args: argparse.Namespace) -> int:
 
 def cmd_outbox_drain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    if not config.dispatch.webhook_url:
-        raise ConfigError([f"{args.config}: dispatch.webhook_url is not set: there is nowhere to deliver to"])
+    if not config.dispatch.all_targets():
+        raise ConfigError(
+            [
+                f"{args.config}: neither dispatch.webhook_url nor dispatch.targets is set: "
+                "there is nowhere to deliver to"
+            ]
+        )
     store = open_outbox(config)
     try:
         if args.now:
             store.due_now()
-        dispatcher = Dispatcher(store.another, config.dispatch)
+        dispatcher = Dispatcher.of(store.another, config)
         dispatcher.start()
         try:
             counts = dispatcher.drain(args.seconds)
@@ -128,6 +154,12 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
         store.close()
     print(f"outbox: {describe(counts)}")
     return 0 if counts.pending == 0 and counts.dead == 0 else 1
+
+
+def _known_target(config: Config, path: Path, name: str) -> None:
+    targets = list(config.dispatch.all_targets())
+    if name not in targets:
+        raise ConfigError([f"{path}: no dispatch target {name!r} (targets: {', '.join(targets) or 'none'})"])
 
 
 def report_leftovers(counts: outbox.Counts) -> None:
@@ -156,4 +188,39 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
     redact_access_log()  # a webhook URL may carry a token in its query
     server.run()
+    return 0
+
+
+def cmd_open311_server(args: argparse.Namespace) -> int:
+    from vision.dispatch.open311_server import Requests, create_app
+
+    changing = args.close if args.close is not None else args.note
+    if changing is not None:
+        if not args.db.is_file():
+            raise ConfigError([f"{args.db}: no such file: --db names the server's requests file"])
+        requests = Requests(args.db)
+        try:
+            done = requests.update(changing, "closed" if args.close is not None else "open", args.notes)
+        finally:
+            requests.close()
+        if not done:
+            raise ConfigError([f"{args.db}: no service request {changing}"])
+        print(f"request {changing}: {'closed' if args.close is not None else 'open'}")
+        return 0
+    if args.notes is not None:
+        raise ConfigError(["--notes goes with --close ID or --note ID"])
+    api_key = os.environ.get(API_KEY_ENV, "")
+    if not api_key:
+        raise ConfigError([f"{API_KEY_ENV} is not set: export the api_key clients must send"])
+    import uvicorn
+
+    app = create_app(args.db, api_key, tokens=args.tokens, prefix=args.prefix.rstrip("/"))
+    log.info(
+        "open311 server: http://%s:%d%s/requests.json, requests in %s",
+        args.host,
+        args.port,
+        args.prefix,
+        args.db,
+    )
+    uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info")).run()
     return 0

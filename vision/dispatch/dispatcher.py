@@ -1,6 +1,8 @@
-"""The dispatcher: a thread with its own handle on the store that delivers the outbox.
+"""The dispatcher: one thread per dispatch target, each with its own handle on the store, delivering
+that target's part of the outbox.
 
-It only claims messages and records outcomes; the pipeline never waits for it. A
+They only claim messages and record outcomes; the pipeline never waits for them, and a
+target that is down holds back only its own messages, never another target's. A
 failed attempt (a 5xx, a timeout, no connection, or 408/425/429) is retried with
 exponential backoff and jitter (wall clock: this is about the network), waiting at
 least what a 429/503's ``Retry-After`` asks; after ``max_attempts`` the message is
@@ -21,10 +23,16 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
-from vision.config import DispatchConfig
-from vision.dispatch import outbox, payload
-from vision.dispatch.webhook import WebhookClient
+from vision.config import CameraConfig, Config, DispatchConfig
+from vision.dispatch import open311_status, outbox
+from vision.dispatch.media import MediaLinks
+from vision.dispatch.open311 import Open311Client, Places
+from vision.dispatch.targets import TargetConfig
+from vision.dispatch.webhook import Answer, WebhookClient
 from vision.store.base import EventStore, StoreOpener
 
 log = logging.getLogger(__name__)
@@ -42,77 +50,148 @@ def backoff(attempts: int, initial: float, maximum: float, rng: random.Random) -
     return delay * (0.5 + 0.5 * rng.random())
 
 
-class Dispatcher:
-    """Delivers the outbox of one store to ``config.webhook_url``; ``open_store`` is called in the
-    thread that uses the handle it returns."""
+class Client(Protocol):
+    """What a lane needs of a target's client: deliver one message, and let go of its connections."""
 
-    def __init__(self, open_store: StoreOpener, config: DispatchConfig) -> None:
-        if not config.webhook_url or config.secret is None:
-            raise ValueError("dispatch needs dispatch.webhook_url and dispatch.secret")
+    def send(self, message: outbox.Message) -> Answer: ...
+    def close(self) -> None: ...
+
+
+class Dispatcher:
+    """Delivers the outbox of one store to every target of ``config`` (``dispatch.webhook_url`` is the
+    target named ``webhook``); ``open_store`` is called in each thread that uses the handle it returns.
+    ``cameras`` place Open311 requests; ``data_dir`` keeps the key of their media links."""
+
+    def __init__(
+        self,
+        open_store: StoreOpener,
+        config: DispatchConfig,
+        cameras: dict[str, CameraConfig] | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        targets = config.all_targets()
+        if not targets:
+            raise ValueError("dispatch needs dispatch.webhook_url and dispatch.secret, or dispatch.targets")
         self.open_store = open_store
-        self.config = config
-        self.client = WebhookClient(config.webhook_url, config.secret, config.timeout)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._rng = random.Random()
         self.dead_letters: Counter[str] = Counter()  # by reason: permanent, exhausted (read by /metrics)
+        self.on_report: Callable[[str], None] | None = None  # a polled status was stored for this camera
+        media = MediaLinks(config.public_url, data_dir) if config.public_url and data_dir else None
+        places = _places(cameras or {})
+        self.lanes = [Lane(self, name, target, places, media) for name, target in targets.items()]
+
+    @classmethod
+    def of(cls, open_store: StoreOpener, config: Config) -> Dispatcher:
+        return cls(open_store, config.dispatch, config.cameras, config.storage.data_dir)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
-        self._thread.start()
+        for lane in self.lanes:
+            lane.start()
 
     def notify(self) -> None:
         """A new message was committed: look now rather than at the next poll."""
-        self._wake.set()
+        for lane in self.lanes:
+            lane.wake.set()
 
     def stop(self) -> None:
-        """Finish the attempt in flight (bounded by the timeout) and stop."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(self.config.timeout + 5.0)
-        self.client.close()
+        """Finish the attempts in flight (bounded by their timeouts) and stop."""
+        for lane in self.lanes:
+            lane.stopping.set()
+            lane.wake.set()
+        for lane in self.lanes:
+            lane.join()
 
     def drain(self, seconds: float) -> outbox.Counts:
-        """Wait up to ``seconds`` until nothing deliverable is left; return what is where."""
+        """Wait up to ``seconds`` until nothing deliverable to these targets is left; return what is where
+        (the whole outbox, messages to targets not in the config included)."""
         store = self.open_store()
         try:
             deadline = time.monotonic() + seconds
             while True:
-                counts = store.outbox_counts()
-                if counts.deliverable == 0 or time.monotonic() >= deadline:
-                    return counts
+                left = sum(store.outbox_counts(lane.name).deliverable for lane in self.lanes)
+                if left == 0 or time.monotonic() >= deadline:
+                    return store.outbox_counts()
                 time.sleep(DRAIN_POLL_S)
         finally:
             store.close()
 
+
+class Lane:
+    """One target's delivery thread: its messages in order, its retries, its dead letters, and (Open311)
+    the polls of its requests' status."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        name: str,
+        target: TargetConfig,
+        places: Places,
+        media: MediaLinks | None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.name = name
+        self.target = target
+        self.client: Client
+        self.poller: Open311Client | None = None
+        if target.kind == "open311":
+            self.poller = Open311Client(target, places, media)
+            self.client = self.poller
+        else:
+            assert target.secret is not None, "a webhook target has a secret (checked by the config)"
+            self.client = WebhookClient(target.url, target.secret, target.timeout)
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+        self._next_poll = 0.0  # monotonic
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"dispatcher-{self.name}", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(self.target.timeout + 5.0)
+        self.client.close()
+
     def _run(self) -> None:
-        store = self.open_store()
+        store = self.dispatcher.open_store()
         try:
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 try:
                     sent = self.deliver_one(store)
+                    self._poll(store)
                 except Exception:  # a store problem must not silently end delivery for the whole run
-                    log.exception("dispatcher: cannot read or update the outbox in %s", store.location)
+                    log.exception(
+                        "dispatcher %s: cannot read or update the outbox in %s", self.name, store.location
+                    )
                     sent = False
                 if not sent:
-                    self._wake.wait(self._idle_seconds(store))
-                    self._wake.clear()
+                    self.wake.wait(self._idle_seconds(store))
+                    self.wake.clear()
         finally:
             store.close()
 
+    def _poll(self, store: EventStore) -> None:
+        """Ask the Open311 target about its open requests when ``poll_interval`` has passed."""
+        if self.poller is None or time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + self.target.poll_interval
+        open311_status.poll(store, self.name, self.poller, self.dispatcher.on_report)
+
     def _idle_seconds(self, store: EventStore) -> float:
         try:
-            due = store.next_attempt_at()
+            due = store.next_attempt_at(self.name)
         except Exception:  # the store is down: look again at the next poll
-            log.exception("dispatcher: cannot read the outbox in %s", store.location)
+            log.exception("dispatcher %s: cannot read the outbox in %s", self.name, store.location)
             due = None
-        return IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - time.time()))
+        idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - time.time()))
+        if self.poller is not None:
+            idle = min(idle, max(0.0, self._next_poll - time.monotonic()))
+        return idle
 
     def deliver_one(self, store: EventStore) -> bool:
-        """Attempt the message that is due first, if any; True when one was attempted."""
-        with store.claim(time.time()) as message:
+        """Attempt this target's message that is due first, if any; True when one was attempted."""
+        with store.claim(time.time(), self.name) as message:
             if message is None:
                 return False
             self._attempt(store, message)
@@ -120,37 +199,59 @@ class Dispatcher:
 
     def _attempt(self, store: EventStore, message: outbox.Message) -> None:
         """Send one claimed message and record the outcome."""
-        answer = self.client.post(payload.body(message), message.key)
+        answer = self.client.send(message)
         if answer.delivered:
-            store.mark_delivered(message, answer.ticket_id)
+            store.mark_delivered(message, answer.ticket_id, answer.replace)
             ticket = answer.ticket_id or message.ticket_id
-            log.info("delivered %s %s%s", message.kind, message.key, f" (ticket {ticket})" if ticket else "")
+            log.info(
+                "delivered %s %s to %s%s",
+                message.kind,
+                message.key,
+                self.name,
+                f" (ticket {ticket})" if ticket else "",
+            )
             return
         attempts = message.attempts + 1
         error = answer.error or "failed"
-        if answer.permanent or attempts >= self.config.max_attempts:
+        if answer.permanent or attempts >= self.target.max_attempts:
             reason = "permanent" if answer.permanent else "exhausted"
             why = "refused for good" if answer.permanent else f"gave up after {attempts} attempts"
             store.mark_failed(message, f"{why}: {error}", None)
-            self.dead_letters[reason] += 1
+            self.dispatcher.dead_letters[reason] += 1
             log.error(
-                "dead-lettered %s %s (%s): %s; its event's later messages wait behind it; after a fix, "
-                "re-send with: street-vision outbox resend CONFIG",
+                "dead-lettered %s %s at %s (%s): %s; its event's later messages to %s wait behind it; "
+                "after a fix, re-send with: street-vision outbox resend CONFIG --target %s",
                 message.kind,
                 message.key,
+                self.name,
                 why,
                 error,
+                self.name,
+                self.name,
             )
             return
-        delay = backoff(attempts, self.config.backoff_initial, self.config.backoff_max, self._rng)
+        delay = backoff(attempts, self.target.backoff_initial, self.target.backoff_max, self._rng)
         delay = max(delay, answer.retry_after or 0.0)
         store.mark_failed(message, error, time.time() + delay)
         log.warning(
-            "%s %s not delivered: %s; attempt %d of %d, next in %.1f s (kept in the outbox)",
+            "%s %s not delivered to %s: %s; attempt %d of %d, next in %.1f s (kept in the outbox)",
             message.kind,
             message.key,
+            self.name,
             error,
             attempts,
-            self.config.max_attempts,
+            self.target.max_attempts,
             delay,
         )
+
+
+def _places(cameras: dict[str, CameraConfig]) -> Places:
+    """Where each zone and camera is for Open311 (under the zone name "" for the camera's own)."""
+    places: Places = {}
+    for camera_id, camera in cameras.items():
+        if camera.location is not None:
+            places[(camera_id, "")] = camera.location
+        for zone_name, zone in camera.zones.items():
+            if zone.location is not None:
+                places[(camera_id, zone_name)] = zone.location
+    return places

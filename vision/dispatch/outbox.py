@@ -19,7 +19,9 @@ from dataclasses import dataclass
 class Message:
     """One outbox row with what is needed to send it."""
 
-    seq: int
+    id: int  # the row: one per transition and target
+    target: str  # the dispatch target's name
+    seq: int  # the transition
     event_id: str
     event_seq: int
     kind: str
@@ -30,7 +32,7 @@ class Message:
 
     @property
     def key(self) -> str:
-        """The idempotency key: the same for every attempt, across restarts."""
+        """The idempotency key: the same for every attempt, across restarts; unique per target."""
         return f"{self.event_id}.{self.event_seq}"
 
 

@@ -13,10 +13,7 @@ Run it with ``street-vision receiver`` (secret from ``STREET_VISION_WEBHOOK_SECR
 
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +21,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vision.db import connect, immediate
+from vision.db import SharedFile, immediate
 from vision.dispatch.payload import WebhookPayload
 from vision.dispatch.signed import signed_body
 from vision.dispatch.signing import IDEMPOTENCY_HEADER, SECRET_ENV, SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -89,22 +86,11 @@ class Ticket(BaseModel):
     history: list[HistoryEntry]
 
 
-class TicketStore:
-    """The receiver's SQLite file, behind one connection that requests (on a thread pool) take in turn.
-
-    One long-lived connection, not one per request: closing SQLite's last connection
-    checkpoints the WAL to disk, which would cost every request a sync.
-    """
+class TicketStore(SharedFile):
+    """The receiver's SQLite file, behind one connection that requests (on a thread pool) take in turn."""
 
     def __init__(self, path: Path) -> None:
-        self._db = connect(path, any_thread=True)
-        self._lock = threading.Lock()
-        self._db.executescript(SCHEMA)
-
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
+        super().__init__(path, SCHEMA)
 
     def apply(self, delivery: WebhookPayload, raw: bytes) -> Receipt:
         """Apply one transition once; a repeated key gets the same ticket id and only counts the replay."""

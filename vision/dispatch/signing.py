@@ -15,6 +15,7 @@ SIGNATURE_HEADER = "X-Street-Vision-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SCHEME = "v1"
 SECRET_ENV = "STREET_VISION_WEBHOOK_SECRET"  # where the reference receiver reads the shared secret
+API_KEY_ENV = "STREET_VISION_OPEN311_API_KEY"  # the api_key of the GeoReport v2 test server
 SIGNATURE = re.compile(rf"^{SCHEME}=[0-9a-f]{{64}}$")
 TIMESTAMP = re.compile(r"^[0-9]{1,12}$")  # whole Unix seconds, ASCII digits only
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from vision.dispatch import payload
+from vision.dispatch.outbox import Message
 from vision.dispatch.signing import signed_headers
 from vision.secrets import redact_url
 
@@ -35,10 +37,14 @@ class Answer:
     error: str | None = None
     status: int | None = None  # the HTTP status, when there was an answer
     retry_after: float | None = None  # seconds the receiver asked to wait (429, 503)
+    replace: bool = False  # ticket_id replaces the event's earlier one (an Open311 reopen's new request)
+    final: bool = False  # refused for good whatever the status (a 2xx that does not say what it filed)
 
     @property
     def permanent(self) -> bool:
         """The receiver refused this message for good (a 4xx but 408/425/429): resending cannot help."""
+        if self.final:
+            return True
         return self.status is not None and 400 <= self.status < 500 and self.status not in TRANSIENT_4XX
 
 
@@ -52,37 +58,44 @@ class WebhookClient:
         self._http = httpx.Client(timeout=timeout, follow_redirects=False)
         self.timeout = timeout
 
+    def send(self, message: Message) -> Answer:
+        """Deliver one outbox message (the dispatcher's interface to every kind of target)."""
+        return self.post(payload.body(message), message.key)
+
     def post(self, body: bytes, key: str) -> Answer:
         headers = signed_headers(self._secret.get_secret_value(), body, key, time.time())
         try:
             response = self._http.post(self.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return self._failed(f"no answer within {self.timeout:g} s")
-        except httpx.ConnectError as exc:
-            return self._failed(f"cannot connect ({_reason(exc)})")
         except httpx.HTTPError as exc:
-            return self._failed(f"{type(exc).__name__} ({_reason(exc)})")
+            return Answer(False, error=f"POST {self.shown_url}: {unreachable(exc, self.timeout)}")
         if response.is_success:
             return Answer(True, ticket_id=_ticket_id(response))
-        hint = (
-            " (redirects are not followed: set webhook_url to the final URL)" if response.is_redirect else ""
-        )
-        excerpt = " ".join(response.text[:EXCERPT].split())
-        return Answer(
-            False,
-            error=self._error(f"HTTP {response.status_code}{hint}" + (f": {excerpt}" if excerpt else "")),
-            status=response.status_code,
-            retry_after=_retry_after(response) if response.status_code in (429, 503) else None,
-        )
+        return refused(response, f"POST {self.shown_url}", "webhook_url")
 
     def close(self) -> None:
         self._http.close()
 
-    def _failed(self, what: str) -> Answer:
-        return Answer(False, error=self._error(what))
 
-    def _error(self, what: str) -> str:
-        return f"POST {self.shown_url}: {what}"
+def unreachable(exc: httpx.HTTPError, timeout: float) -> str:
+    """Why a request got no answer, in a few words that never include the request."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({_reason(exc)})"
+    return f"{type(exc).__name__} ({_reason(exc)})"
+
+
+def refused(response: httpx.Response, request: str, setting: str, excerpt: str | None = None) -> Answer:
+    """A non-2xx answer as a failed attempt: its status, what the receiver said (``excerpt``, or the start
+    of its body) and how long it asked us to wait."""
+    hint = f" (redirects are not followed: set {setting} to the final URL)" if response.is_redirect else ""
+    said = " ".join(response.text[:EXCERPT].split()) if excerpt is None else excerpt
+    return Answer(
+        False,
+        error=f"{request}: HTTP {response.status_code}{hint}" + (f": {said}" if said else ""),
+        status=response.status_code,
+        retry_after=_retry_after(response) if response.status_code in (429, 503) else None,
+    )
 
 
 def _reason(exc: httpx.HTTPError) -> str:

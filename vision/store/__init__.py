@@ -9,6 +9,7 @@ default) or PostgreSQL when ``storage.url`` is set (``postgres.py``), with the s
 from __future__ import annotations
 
 from vision.config import ConfigError, StorageConfig
+from vision.dispatch.routing import Router
 from vision.store.base import EventStore, StoreOpener
 from vision.store.sqlite import Store, store_path
 from vision.store.views import EVENT_COLUMNS
@@ -17,7 +18,7 @@ from vision.store.views import EVENT_COLUMNS
 def open_store(
     storage: StorageConfig,
     config_path: str | None = None,
-    dispatch: bool = False,
+    dispatch: bool | Router = False,
     any_thread: bool = False,
     run: bool = True,
 ) -> EventStore:

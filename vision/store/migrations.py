@@ -152,6 +152,50 @@ def _verification_columns(db: Database) -> None:
             db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
 
 
+_OUTBOX_COLUMNS = (
+    "seq, event_id, event_seq, status, attempts, next_attempt_at, recorded_at, delivered_at, last_error"
+)
+
+
+def _targets(d: Dialect) -> list[str]:
+    """Several dispatch targets: one message per transition and target, each target with its own order
+    (and idempotency keys unique per target), and a remote ticket id per event and target. The tables are
+    rebuilt (SQLite cannot change a primary key in place); what was there went to the one webhook there
+    was, the target named ``webhook``."""
+    return [
+        f"""CREATE TABLE outbox_v4 (
+            id {d.serial},
+            seq {d.bigint} NOT NULL REFERENCES transitions (seq),
+            target TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_seq INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {d.real} NOT NULL DEFAULT 0,
+            recorded_at TEXT NOT NULL DEFAULT ({d.now}),
+            delivered_at TEXT,
+            last_error TEXT,
+            UNIQUE (target, event_id, event_seq)
+        )""",
+        f"INSERT INTO outbox_v4 (target, {_OUTBOX_COLUMNS}) SELECT 'webhook', {_OUTBOX_COLUMNS} FROM outbox "
+        "ORDER BY seq",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_v4 RENAME TO outbox",
+        "CREATE INDEX outbox_due ON outbox (target, status, next_attempt_at)",
+        "CREATE INDEX outbox_event ON outbox (event_id, target, event_seq)",
+        """CREATE TABLE remote_tickets_v4 (
+            event_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            PRIMARY KEY (event_id, target)
+        )""",
+        "INSERT INTO remote_tickets_v4 (event_id, target, ticket_id) "
+        "SELECT event_id, 'webhook', ticket_id FROM remote_tickets",
+        "DROP TABLE remote_tickets",
+        "ALTER TABLE remote_tickets_v4 RENAME TO remote_tickets",
+    ]
+
+
 def _clips(d: Dialect) -> list[str]:
     """Short videos around an event's transitions (the files live beside its snapshots)."""
     return [
@@ -189,6 +233,7 @@ STEPS = (
         statements=_reports,
         apply=_verification_columns,
     ),
+    Step(4, "dispatch targets: outbox messages and remote ticket ids per target", statements=_targets),
     Step(
         5,
         "clips around transitions; reports' source (operator review); transitions' wall time",

@@ -18,6 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from vision.config import ConfigError
+from vision.dispatch.routing import Router
 from vision.secrets import SecretUrl, redact_text
 from vision.store.database import POSTGRES, Database, Rows
 from vision.store.sql import SqlStore
@@ -120,7 +121,7 @@ class PostgresStore(SqlStore):
         self,
         url: SecretUrl,
         config_path: str | None = None,
-        dispatch: bool = False,
+        dispatch: bool | Router = False,
         run: bool = True,
         migrate: bool = True,
         pool: ConnectionPool | None = None,

@@ -183,12 +183,13 @@ class Retention:
         ).rowcount
 
     def _delivered(self, cutoff: float) -> int:
-        """Delivered messages older than ``cutoff``, but each event's last: the next one numbers from it."""
+        """Delivered messages older than ``cutoff``, but each event's last at each target: the next one
+        numbers from it."""
         return self.db.execute(
-            "DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.status = 'delivered' "
+            "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'delivered' "
             f"AND o.delivered_at < {self.db.dialect.iso('?')} "
-            "AND o.event_seq < (SELECT MAX(p.event_seq) FROM outbox p WHERE p.event_id = o.event_id) "
-            "ORDER BY o.seq LIMIT ?)",
+            "AND o.event_seq < (SELECT MAX(p.event_seq) FROM outbox p WHERE p.event_id = o.event_id "
+            "AND p.target = o.target) ORDER BY o.id LIMIT ?)",
             (cutoff, BATCH_ROWS),
         ).rowcount
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vision.camera.unit import Snapshot
+from vision.dispatch.routing import Router
 from vision.store.database import Database
 from vision.store.migrations import migrate as migrate_schema
 from vision.store.outbox import OutboxQueries
@@ -29,15 +30,16 @@ class SqlStore(OutboxQueries, EventViews):
 
     ``migrate`` brings the schema up to date; ``run`` numbers the rows written through
     this handle with a new run (the pipeline's store). A handle for another thread
-    (``another()`` of a backend) does neither. With ``dispatch`` on, every recorded
-    transition also becomes an outbox message.
+    (``another()`` of a backend) does neither. With ``dispatch`` (a router, or True for
+    the single webhook), every recorded transition also becomes an outbox message for
+    each target its event is routed to.
     """
 
     def __init__(
-        self, sql: Database, config_path: str | None, dispatch: bool, run: bool, migrate: bool
+        self, sql: Database, config_path: str | None, dispatch: bool | Router, run: bool, migrate: bool
     ) -> None:
         self.sql = sql
-        self.dispatch = dispatch
+        self.dispatch = Router.everything() if dispatch is True else dispatch or None
         self.run_id = 0
         if migrate or run:
             migrate_schema(sql)
@@ -108,8 +110,9 @@ class SqlStore(OutboxQueries, EventViews):
             "RETURNING seq",
             (event["event_id"], transition.kind, transition.pts, text, time.time()),  # wall: figures only
         ).fetchone()
-        if self.dispatch and row is not None:
-            self.enqueue(int(row[0]), event["event_id"])
+        if self.dispatch is not None and row is not None:
+            targets = self.routed_targets(event["event_id"]) or self.dispatch.targets(event, payload)
+            self.enqueue(int(row[0]), event["event_id"], targets)
 
     def checkpoint(self, camera: str, snapshot: Snapshot) -> None:
         """Save a camera's snapshot between transitions (timers under way, background model)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vision.db import connect, immediate
+from vision.dispatch.routing import Router
 from vision.store.database import SQLITE, Database, Rows
 from vision.store.sql import SqlStore
 
@@ -66,7 +67,7 @@ class Store(SqlStore):
         self,
         data_dir: Path,
         config_path: str | None = None,
-        dispatch: bool = False,
+        dispatch: bool | Router = False,
         any_thread: bool = False,
         run: bool = True,
         migrate: bool = True,
