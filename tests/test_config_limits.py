@@ -171,7 +171,8 @@ def test_env_references_elsewhere_are_an_error_that_shows_no_value(line: str, ke
     with pytest.raises(ConfigError) as info:
         parse_config(CAMERA + line, "test.yaml", ENV)
     allowed = (
-        "cameras.<id>.url, dispatch.webhook_url, dispatch.secret, dispatch.targets.<id>.url, "
+        "cameras.<id>.url, cameras.<id>.detect_url, dispatch.webhook_url, dispatch.secret, "
+        "dispatch.targets.<id>.url, "
         "dispatch.targets.<id>.secret, dispatch.targets.<id>.api_key, storage.data_dir, storage.url"
     )
     assert info.value.problems == [

@@ -101,7 +101,8 @@ def problems(dispatch: str, cameras: str = CAMERA) -> list[str]:
             "dispatch:\n  targets:\n    city:\n      kind: open311\n      url: http://127.0.0.1:9/v2\n"
             "      service_codes: {fishing: '${SV_KEY}'}\n",
             "dispatch.targets.city.service_codes.fishing: environment references (${...}) are only allowed "
-            "in cameras.<id>.url, dispatch.webhook_url, dispatch.secret, dispatch.targets.<id>.url, "
+            "in cameras.<id>.url, cameras.<id>.detect_url, dispatch.webhook_url, dispatch.secret, "
+            "dispatch.targets.<id>.url, "
             "dispatch.targets.<id>.secret, dispatch.targets.<id>.api_key, storage.data_dir, storage.url "
             "(line 14)",
         ),
@@ -176,7 +177,9 @@ def test_routes_pick_targets_by_type_group_and_the_events_own_hour(storage: Stor
 def test_a_store_from_before_targets_keeps_its_messages_as_the_webhook_targets(
     storage: StorageConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(migrations, "STEPS", migrations.STEPS[:3])  # the schema as the last release left it
+    # the schema of a release from before targets (step 4); today's record() also needs step 5's columns,
+    # which leave the outbox alone
+    monkeypatch.setattr(migrations, "STEPS", tuple(s for s in migrations.STEPS if s.version != 4))
     old = open_store(storage)
     old.record([(Transition("open", 1.0, EVENT), {"transition": "open"})])
     old.record([(Transition("update", 2.0, {**EVENT, "count": 3}), {"transition": "update"})])
@@ -189,7 +192,7 @@ def test_a_store_from_before_targets_keeps_its_messages_as_the_webhook_targets(
     old.close()
     monkeypatch.undo()
     store = open_store(storage, dispatch=True)
-    assert store.sql.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 4
+    assert (4,) in store.sql.execute("SELECT version FROM schema_version").fetchall()
     message = store.next_due(1e12)
     assert message is not None and (message.target, message.key, message.ticket_id) == (
         "webhook",
