@@ -55,9 +55,16 @@ class TransitionRecorder:
         showed one, or a close on start-up: no snapshots then); ``wall_time`` is when it happened
         by the clock of a live camera; ``applied`` the inbound reports that caused them, ``changed``
         the event records they changed without a transition."""
-        payloads = [self._payload(t, frame, wall_time) for t in transitions]
+        payloads = self.payloads(transitions, frame, wall_time)
         self.store.record(list(zip(transitions, payloads, strict=True)), state, applied, changed)
         return payloads
+
+    def payloads(
+        self, transitions: list[Transition], frame: Frame | None, wall_time: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The transitions' payloads, their snapshot files written first (the part of :meth:`record`
+        before the commit, for a writer that commits several frames' transitions together)."""
+        return [self._payload(t, frame, wall_time) for t in transitions]
 
     def _payload(self, transition: Transition, frame: Frame | None, wall_time: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
