@@ -290,6 +290,7 @@ class Pipeline:
         threads += [
             threading.Thread(target=self._guard, args=(self._serve, lane), daemon=True) for lane in self.lanes
         ]
+        self.writer.start()
         for i, thread in enumerate(threads):
             thread.name = "inference" if i == 0 else f"analysis-{i}"
             thread.start()

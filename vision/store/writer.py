@@ -99,10 +99,14 @@ class StoreWriter:
         """Have :meth:`serve` look at its ``until`` now."""
         self._queue.put(None)
 
-    def serve(self, until: Callable[[], bool]) -> None:
-        """Commit what comes, in batches, until ``until()`` is true and nothing is left queued. Runs on the
-        store's thread; meanwhile :meth:`submit` and :meth:`call` from other threads are queued for it."""
+    def start(self) -> None:
+        """Queue jobs and reads from now on, for :meth:`serve` (call before the threads that hand them over
+        start)."""
         self._serving = True
+
+    def serve(self, until: Callable[[], bool]) -> None:
+        """Commit what comes, in batches, until ``until()`` is true and nothing is left queued; then run
+        jobs at once again. Runs on the store's thread, after :meth:`start`."""
         try:
             while True:
                 batch, call = self._take()
