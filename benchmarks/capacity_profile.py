@@ -2,10 +2,16 @@
 
 N file cameras made from the sample scenarios (crowd on the plaza, litter, bike parking,
 in turn), the embedded SSD, files read as fast as possible, so the process is busy
-throughout. ``py-spy record`` samples every thread's Python stack (idle threads are not
-sampled); each sample is charged to the first stage of STAGES whose code is on its stack,
-so time in ONNX Runtime counts as inference even when called from deep in the pipeline.
-The table is the share of samples and the CPU milliseconds per detected frame of each stage.
+throughout. ``py-spy record`` samples every thread's Python stack; a sample whose
+innermost frame is a wait (a queue, an event, a condition: py-spy does not count those
+as idle) is dropped, and each other sample is charged to the first stage of STAGES whose
+code is on its stack, so time in ONNX Runtime counts as inference even when called from
+deep in the pipeline. The table is each stage's share of the busy samples and the thread
+milliseconds per detected frame (threads on 2 busy cores wait for a core, so these are
+larger than CPU time; the shares are what compare).
+
+Run it with ``PYTHONPATH`` at another checkout (e.g. main) to profile that code on the
+same cameras.
 
 Usage: ``python benchmarks/capacity_profile.py [--cameras 6] [--label before] [--out FILE.json]``
 (about a minute per 2 cameras on 2 busy cores). Needs py-spy (``pip install py-spy``).
@@ -33,6 +39,7 @@ CROWD = {
     "rules": {"crowd": {"enter_count": 7, "exit_count": 5, "window": 2, "min_duration": 2, "close_after": 3}},
 }
 RATE = 50  # py-spy samples per second
+WAITING = re.compile(r"^(\w+\.)?(wait|_wait_for_tstate_lock|get|acquire) \((threading|queue)\.py")
 # (stage, code on the stack that puts a sample there), first match wins
 STAGES: list[tuple[str, str]] = [
     ("inference (ONNX Runtime)", "onnxruntime"),
@@ -90,7 +97,8 @@ def profile(cameras: int) -> dict[str, Any]:
         samples: Counter[str] = Counter()
         for line in raw.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            samples[stage(stack)] += int(count)
+            if not WAITING.match(stack.rpartition(";")[2]):
+                samples[stage(stack)] += int(count)
     total = sum(samples.values())
     return {
         "cameras": cameras,
