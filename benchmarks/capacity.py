@@ -22,10 +22,10 @@ A step passes when every camera holds at least 90% of ``--fps`` and, for ours, t
 stays under 2 s. N steps through ``--cameras`` until both fail (or the list ends). Results
 go to capacity.md and capacity.json beside this file, with the machine (CPU, cores, load
 average before and after: a shared machine's numbers are marked as such) and, when
-``--profile`` names a JSON of benchmarks/capacity_profile.py, that profile's summary.
+``--profile`` names JSONs of benchmarks/capacity_profile.py (before and after), their summaries.
 
 Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
-[--peer-weights yolov8n.pt] [--seconds 30] [--profile profile.json]``. Needs ffmpeg and
+[--peer-weights yolov8n.pt] [--seconds 30] [--profile before.json --profile after.json]``. Needs ffmpeg and
 rtsp-server-perl (see tests/ingest_servers.py).
 """
 
@@ -129,7 +129,7 @@ def ours(urls: list[str], args: argparse.Namespace, data: Path) -> dict[str, Any
         "min_fps": round(min(rates.values()), 2),
         "lag_p50": round(statistics.median(lag), 2) if lag else None,
         "lag_p95": round(lag[int(0.95 * (len(lag) - 1))], 2) if lag else None,
-        "writer_transactions": pipeline.writer.transactions,
+        "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
     }
 
 
@@ -205,10 +205,15 @@ def markdown(result: dict[str, Any]) -> str:
             f"{'yes' if step['ours_holds'] else 'no'} | {p['min_fps'] if p else '-'} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} |"
         )
-    profile = result.get("profile")
-    if profile:
-        lines += ["", f"## Where the time goes ({profile.get('label', '')})", ""]
-        lines += ["| stage | share of busy samples | thread ms per frame |", "|---|---|---|"]
+    for profile in result.get("profiles", []):
+        lines += ["", f"## Where the time goes: {profile['label']}", ""]
+        lines += [
+            f"{profile['cameras']} file cameras (benchmarks/capacity_profile.py), "
+            f"{profile['frames_detected']} frames, {profile['samples']} busy samples.",
+            "",
+            "| stage | share of busy samples | thread ms per frame |",
+            "|---|---|---|",
+        ]
         lines += [f"| {k} | {v['share']:.1%} | {v['ms_per_frame']} |" for k, v in profile["stages"].items()]
     return "\n".join(lines) + "\n"
 
@@ -221,7 +226,9 @@ def main() -> None:
     parser.add_argument("--peer-weights", type=Path, help="Ultralytics weights of the same model (peer run)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--profile", type=Path, help="a JSON written by capacity_profile.py, for the report")
+    parser.add_argument(
+        "--profile", type=Path, action="append", default=[], help="a JSON of capacity_profile.py (repeatable)"
+    )
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
@@ -253,8 +260,7 @@ def main() -> None:
             if not step["ours_holds"] and not step.get("peer_holds"):
                 break
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    if args.profile:
-        result["profile"] = json.loads(args.profile.read_text())
+    result["profiles"] = [json.loads(path.read_text()) for path in args.profile]
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -119,7 +119,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
         f"### Profile {label}: {result['cameras']} cameras, {result['frames_detected']} frames, "
         f"{result['samples']} samples",
         "",
-        "| stage | share of CPU samples | CPU ms per frame |",
+        "| stage | share of busy samples | thread ms per frame |",
         "|---|---|---|",
     ]
     lines += [f"| {k} | {v['share']:.1%} | {v['ms_per_frame']} |" for k, v in result["stages"].items()]

@@ -33,6 +33,7 @@ from vision.config_loading import load_yaml as load_yaml
 from vision.config_loading import parse_yaml as parse_yaml
 from vision.rules import registry
 from vision.scene.calibration import polygon_area
+from vision.scene.motion import MotionGateConfig
 from vision.scene.static_objects import StaticObjectsConfig
 from vision.secrets import CameraUrl, SecretUrl
 from vision.track.config import TrackerConfig
@@ -307,6 +308,10 @@ class CameraConfig(StrictModel):
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="People heatmap.")
     static_objects: StaticObjectsConfig = Field(
         default_factory=StaticObjectsConfig, description="Dual-background model for objects left behind."
+    )
+    motion_gate: MotionGateConfig = Field(
+        default_factory=MotionGateConfig,
+        description="Skip the detector on frames without motion in the zones.",
     )
 
     @model_validator(mode="after")

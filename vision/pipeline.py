@@ -57,6 +57,7 @@ from vision.events.recorder import TransitionRecorder
 from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.reader import CameraReader
+from vision.scene.motion import MotionGate
 from vision.secrets import redact_text
 from vision.store import EventStore
 from vision.store.writer import Job, StoreWriter
@@ -76,6 +77,7 @@ class CameraStats:
 
     frames_decoded: int = 0
     frames_detected: int = 0
+    frames_skipped: int = 0  # by its motion gate: nothing moved in its zones
     detections: int = 0
     errors: int = 0  # times its unit failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
@@ -119,6 +121,9 @@ class CameraWorker:
         self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
+        self.gate = MotionGate(
+            unit.camera.motion_gate, [z.polygon for z in unit.analysis.scene.zones.values()]
+        )
         self.state = CameraState.CONNECTING
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
         self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
@@ -181,6 +186,7 @@ class CameraWorker:
         """Copy the reader's final health into the run's stats."""
         health = self.reader.health()
         self.stats.frames_decoded = health.frames_in
+        self.stats.frames_skipped = self.gate.skipped
         self.stats.errors = health.errors
         self.stats.health = health.to_record()
         if health.state in (CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR):
@@ -391,6 +397,7 @@ class Pipeline:
         self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
         with worker.planning:
             worker.regions.reconfigure(camera.detect_regions, zones)
+        worker.gate.reconfigure([zone.polygon for zone in zones.values()])
         log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
         self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
         self._views[camera_id] = self._view(worker)
@@ -523,7 +530,8 @@ class Pipeline:
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
-        A camera resting after a failure drops its frames (its lane restarts it at the first after).
+        A camera resting after a failure drops its frames (its lane restarts it at the first after);
+        a frame its motion gate finds still is skipped (vision/scene/motion.py).
         """
         self._ready.clear()
         batch: list[tuple[CameraWorker, Frame]] = []
@@ -534,7 +542,11 @@ class Pipeline:
                 continue
             running = True
             frame = reader.take(None if not reader.realtime else 0.0)
-            if frame is not None and not worker.resting(frame.pts):
+            if (
+                frame is not None
+                and not worker.resting(frame.pts)
+                and worker.gate.due(frame.image, frame.pts)
+            ):
                 batch.append((worker, frame))
         if not running:
             return None
