@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from capacity_profile import markdown as profile_markdown  # noqa: E402  (beside this file)
+
 from tests.ingest_servers import PerlRtsp  # noqa: E402
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -205,16 +207,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{'yes' if step['ours_holds'] else 'no'} | {p['min_fps'] if p else '-'} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} |"
         )
-    for profile in result.get("profiles", []):
-        lines += ["", f"## Where the time goes: {profile['label']}", ""]
-        lines += [
-            f"{profile['cameras']} file cameras (benchmarks/capacity_profile.py), "
-            f"{profile['frames_detected']} frames, {profile['samples']} busy samples.",
-            "",
-            "| stage | share of busy samples | thread ms per frame |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {k} | {v['share']:.1%} | {v['ms_per_frame']} |" for k, v in profile["stages"].items()]
+    lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]
+    lines += ["\n" + profile_markdown(profile, profile["label"]) for profile in result.get("profiles", [])]
     return "\n".join(lines) + "\n"
 
 

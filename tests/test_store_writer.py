@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,24 @@ def frame_job(camera: str, pts: float, committed: list[tuple[str, float]], gener
     )
 
 
+def serve_while(writer: StoreWriter, produce: Callable[[], None]) -> None:
+    """Serve the writer on this thread (the store's) while ``produce`` hands it jobs from another."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            produce()
+        finally:
+            done.set()
+            writer.wake()
+
+    thread = threading.Thread(target=run)
+    writer.start()
+    thread.start()
+    writer.serve(until=done.is_set)
+    thread.join()
+
+
 def stored(path: Path) -> list[tuple[str, float]]:
     with sqlite3.connect(path / "street-vision.sqlite") as db:
         return db.execute("SELECT DISTINCT camera, pts FROM detections ORDER BY camera, pts").fetchall()
@@ -46,23 +65,14 @@ def test_jobs_of_other_threads_commit_in_batches_in_order(tmp_path: Path) -> Non
     writer = StoreWriter(store, lambda job, exc: failures.append((job, exc)))
     committed: list[tuple[str, float]] = []
     seen_by_read: list[int] = []
-    done = threading.Event()
 
     def produce() -> None:
-        try:
-            for i in range(FRAMES):
-                writer.submit(frame_job("a", i / 10, committed))
-            # a read waits for everything handed over before it
-            seen_by_read.append(writer.call(lambda s: len(s.sql.execute("SELECT pts FROM detections").rows)))
-        finally:
-            done.set()
-            writer.wake()
+        for i in range(FRAMES):
+            writer.submit(frame_job("a", i / 10, committed))
+        # a read waits for everything handed over before it
+        seen_by_read.append(writer.call(lambda s: len(s.sql.execute("SELECT pts FROM detections").rows)))
 
-    thread = threading.Thread(target=produce)
-    writer.start()
-    thread.start()
-    writer.serve(until=done.is_set)
-    thread.join()
+    serve_while(writer, produce)
     store.close()
 
     assert not failures
@@ -77,26 +87,17 @@ def test_a_job_that_cannot_be_stored_fails_its_camera_only(tmp_path: Path) -> No
     failures: list[tuple[Job, Exception]] = []
     writer = StoreWriter(store, lambda job, exc: failures.append((job, exc)))
     committed: list[tuple[str, float]] = []
-    done = threading.Event()
     unstorable = Snapshot({"camera": "bad", "pts": 1.0, "memory": {1, 2}})  # a set is not JSON
 
     def produce() -> None:
-        try:
-            for i in range(20):
-                writer.submit(frame_job("good", i, committed))
-                writer.submit(frame_job("bad", i, committed))
-                if i == 5:
-                    writer.submit(Job("bad", 0, i, lambda s, _: s.checkpoint("bad", unstorable)))
-            writer.submit(frame_job("bad", 99, committed, generation=1))  # the restarted unit's
-        finally:
-            done.set()
-            writer.wake()
+        for i in range(20):
+            writer.submit(frame_job("good", i, committed))
+            writer.submit(frame_job("bad", i, committed))
+            if i == 5:
+                writer.submit(Job("bad", 0, i, lambda s, _: s.checkpoint("bad", unstorable)))
+        writer.submit(frame_job("bad", 99, committed, generation=1))  # the restarted unit's
 
-    thread = threading.Thread(target=produce)
-    writer.start()
-    thread.start()
-    writer.serve(until=done.is_set)
-    thread.join()
+    serve_while(writer, produce)
     store.close()
 
     assert [(job.camera, job.pts) for job, _ in failures] == [("bad", 5)]
