@@ -10,6 +10,9 @@ nothing. Comparing with the last *detected* frame (not the previous one) lets sl
 add up until they count. Whatever happens, a frame goes through at least every
 ``max_skip`` seconds of stream time, so static rules (litter, parked bikes) keep their
 periodic look and a change too small to see here is still found by the detector.
+
+Off by default: on the evaluation suites the gate with these settings missed the bicycle left
+on a still lawn and added a false litter ticket (benchmarks/motion_gate.md).
 """
 
 from __future__ import annotations
