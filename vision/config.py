@@ -36,6 +36,7 @@ from vision.config_loading import parse_yaml as parse_yaml
 from vision.dispatch.targets import IMPLICIT, MAX_TARGETS, Delivery, Location, TargetConfig, at_keys, http_url
 from vision.rules import registry
 from vision.scene.calibration import polygon_area
+from vision.scene.motion import MotionGateConfig
 from vision.scene.static_objects import StaticObjectsConfig
 from vision.secrets import CameraUrl, SecretUrl
 from vision.track.config import TrackerConfig
@@ -340,6 +341,10 @@ class CameraConfig(StrictModel):
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="People heatmap.")
     static_objects: StaticObjectsConfig = Field(
         default_factory=StaticObjectsConfig, description="Dual-background model for objects left behind."
+    )
+    motion_gate: MotionGateConfig = Field(
+        default_factory=MotionGateConfig,
+        description="Skip the detector on frames without motion in the zones.",
     )
 
     @model_validator(mode="after")

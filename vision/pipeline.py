@@ -1,24 +1,31 @@
-"""Wire the stages for N cameras: reader -> detector -> tracker -> rules -> lifecycle -> store.
+"""Wire the stages for N cameras: readers -> inference -> per-camera analysis -> one store writer.
 
 Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
-due at its detect fps. Frames ready from all cameras are gathered into one batch per
-round and detected in one call (whole frames, or crops and tiles per camera);
-everything after the detector (masks, tracking, scene models,
-rules, lifecycle) is one camera unit per camera (vision/camera/unit.py). Each
-transition's snapshots are written to disk, then the transitions of a frame are
-committed with the unit's state (and their outbox messages when dispatch is on); the
-dispatcher sends them from there. One camera's failure (a corrupt file, a dead stream,
-a bad frame, an exception in its unit or its detection) is logged and touches that
-camera only: a camera whose unit raised is in ``error``, its frames dropped for a backoff
-of stream time, then its unit is restored from the store as at start. While a live
-camera is stalled or offline its episodes are told UNKNOWN, so its zones pause instead
-of looking empty.
+due at its detect fps. The inference thread gathers the frames ready from all cameras
+into one batch per round and detects them in one call (whole frames, or crops and tiles
+per camera, as each camera's planner says). Everything after the detector (masks,
+tracking, scene models, rules, lifecycle) is one camera unit per camera
+(vision/camera/unit.py), run off the inference thread by an analysis lane: each camera
+belongs to one lane, which takes its frames in order and applies its commands (zone
+edits, inbound reports) between them, so a unit is only ever touched by one thread.
+What a lane produces (detections, transitions with the unit's state after them,
+checkpoints) goes to the store writer (vision/store/writer.py), which runs on the thread
+that called :meth:`Pipeline.run` (the store's) and commits in batches: each transition's
+snapshots are written to disk, then it commits with the unit's state (and its outbox
+message when dispatch is on); the dispatcher is woken after the commit. So inference
+never waits for analysis or the disk, only for a full lane (the cameras' backlog).
+
+One camera's failure (a corrupt file, a dead stream, a bad frame, an exception in its
+unit, its detection or its writes) is logged and touches that camera only: a camera
+whose unit raised is in ``error``, its frames dropped for a backoff of stream time, then
+its unit is restored from the store as at start. While a live camera is stalled or
+offline its episodes are told UNKNOWN, so its zones pause instead of looking empty.
 
 Before the first frame every camera unit is restored from the store (its snapshot and
 its open events), and open events of cameras that left the config are closed with a
 reason, so a restart never orphans or duplicates a ticket. Each unit's state is
 checkpointed every ``storage.checkpoint_interval`` seconds of stream time and at the
-end of the run.
+end of the run, once every lane and the writer have drained.
 
 Files read as fast as possible end the run when they end; with any live camera (a
 stream, or a file with realtime) the run goes on until :meth:`Pipeline.stop` (Ctrl-C,
@@ -28,12 +35,13 @@ SIGTERM) or ``max_seconds`` of wall time.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -52,15 +60,19 @@ from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.mainstream import Evidence, MainStream
 from vision.ingest.reader import CameraReader
+from vision.scene.motion import MotionGate
 from vision.secrets import redact_text
 from vision.stats import PipelineStats
 from vision.store import EventStore
-from vision.types import CloseReason, Detections, EventState, Frame, Report, Transition
+from vision.store.writer import Job, StoreWriter
+from vision.types import CloseReason, Detections, Event, EventState, Frame, Report, Transition
 
 log = logging.getLogger(__name__)
 WAIT = 0.2  # seconds to sleep when no camera has a frame ready (bounds how late stop() is noticed)
 JOIN_TIMEOUT = 3.0  # seconds, all readers together, at the end of a run
 DARK_TICK = 10.0  # seconds of stream time between UNKNOWNs fed to a camera that stays dark (expiry)
+LANE_FRAMES = 64  # frames waiting for a lane at most: past it, inference waits (the cameras' backlog)
+Committed = tuple[tuple[Snapshot, float] | None, list[Event]]  # a camera's saved snapshot and open events
 
 
 @dataclass
@@ -69,6 +81,7 @@ class CameraStats:
 
     frames_decoded: int = 0
     frames_detected: int = 0
+    frames_skipped: int = 0  # by its motion gate: nothing moved in its zones
     detections: int = 0
     errors: int = 0  # times its unit failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
@@ -113,27 +126,43 @@ class CameraWorker:
         self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
+        self.gate = MotionGate(
+            unit.camera.motion_gate, [z.polygon for z in unit.analysis.scene.zones.values()]
+        )
         self.state = CameraState.CONNECTING
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
         self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
         self.restarts = Backoff(health.restart_initial, health.restart_max)
-        self.resting_until: float | None = None  # after a failure: frames before this camera time are dropped
+        self.rest: tuple[float, float] | None = (
+            None  # after a failure at camera time [0]: frames until [1] dropped
+        )
         self.working_since: float | None = None  # camera time of the first frame that went through since
         self.logged: tuple[object, ...] = ()  # where the last failure logged with its traceback was raised
         self.main = MainStream(camera_id, reader.camera) if reader.camera.detect_url else None  # evidence
+        self.generation = 0  # units so far: the writer drops jobs of a unit whose earlier write failed
+        self.lock = threading.Lock()  # its failure state (set by inference, analysis and the writer)
+        self.planning = threading.Lock()  # its planner (used by inference, reconfigured by analysis)
 
     def resting(self, stream_pts: float) -> bool:
-        """True while the camera rests after a failure (drop its frame at ``stream_pts``)."""
-        return self.resting_until is not None and self.unit.camera_time(stream_pts) < self.resting_until
+        """True while the camera rests after a failure (drop its frame at ``stream_pts``). A frame from
+        before the failure (detected before it, still on its way) is not dropped."""
+        rest = self.rest
+        return rest is not None and rest[0] <= self.unit.camera_time(stream_pts) < rest[1]
 
-    def restart(self, store: EventStore, stream_pts: float) -> list[Transition]:
+    def rested(self, stream_pts: float) -> bool:
+        """True when the frame at ``stream_pts`` comes after a rest: the unit restarts before it."""
+        rest = self.rest
+        return rest is not None and self.unit.camera_time(stream_pts) >= rest[1]
+
+    def restart(self, committed: Committed, stream_pts: float) -> list[Transition]:
         """After a failure, between frames: a fresh unit (of the configuration the failed one had applied)
-        restored from the store as at start (its last committed state and the camera's open events), its
-        clock carried on to the frame at ``stream_pts``. What the failed unit did after its last commit is
-        lost (it may be what broke) and counts as unknown time. Returns the closes the restore calls for."""
+        restored from what the store has committed as at start (its last snapshot and the camera's open
+        events), its clock carried on to the frame at ``stream_pts``. What the failed unit did after its
+        last commit is lost (it may be what broke) and counts as unknown time. Returns the closes the
+        restore calls for."""
         now, old = self.unit.camera_time(stream_pts), self.unit
         unit = CameraUnit(self.camera_id, old.camera, old.analysis.names, old.events)
-        saved, stored = store.snapshot(self.camera_id), store.open_events(self.camera_id)
+        saved, stored = committed
         closes: list[Transition] = []
         if saved is None and not stored:
             unit.offset = now - stream_pts
@@ -141,7 +170,9 @@ class CameraWorker:
             last = saved[0].state.get("pts") if saved is not None else None
             gap = 0.0 if last is None else max(0.0, now - last)
             closes = unit.restore(saved[0] if saved is not None else None, stored, gap)
-        self.unit, self.resting_until, self.dark_fed = unit, None, None
+        with self.lock:
+            self.unit, self.rest, self.dark_fed = unit, None, None
+            self.generation += 1
         self.reader.monitor.recover()
         log.info("camera %s: unit restarted from its last committed state", self.camera_id)
         return closes
@@ -161,10 +192,49 @@ class CameraWorker:
         """Copy the reader's final health into the run's stats."""
         health = self.reader.health()
         self.stats.frames_decoded = health.frames_in
+        self.stats.frames_skipped = self.gate.skipped
         self.stats.errors = health.errors
         self.stats.health = health.to_record()
         if health.state in (CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR):
             self.stats.error = health.last_error
+
+
+@dataclass
+class _Command:
+    """A command for one camera (a zone edit, inbound reports), applied by its lane between two frames."""
+
+    camera_id: str
+    apply: Callable[[], None]
+    done: threading.Event
+
+
+@dataclass
+class _Failed:
+    """The writer could not store a job of this camera's unit (of ``generation``) at camera time ``pts``."""
+
+    camera_id: str
+    generation: int
+    pts: float
+    error: Exception
+
+
+END, WAKE = "end", "wake"  # markers in a lane's frame queue: no more frames; look at the control queue
+
+
+class Lane:
+    """One analysis thread and its cameras: their frames in order, commands and failures between them."""
+
+    def __init__(self) -> None:
+        self.frames: queue.Queue[tuple[CameraWorker, Frame, Detections] | str] = queue.Queue(LANE_FRAMES)
+        self.control: queue.Queue[_Command | _Failed] = queue.Queue()  # unbounded: the writer puts here
+        self.workers: list[CameraWorker] = []
+        self.done = threading.Event()
+
+    def tell(self, item: _Command | _Failed) -> None:
+        """Queue a command or a failure, and wake the lane if it waits for frames (a busy one looks soon)."""
+        self.control.put(item)
+        with suppress(queue.Full):
+            self.frames.put_nowait(WAKE)
 
 
 class Pipeline:
@@ -179,7 +249,9 @@ class Pipeline:
         on_detections: Callable[[Frame, Detections], None] | None = None,
         on_health: Callable[[CameraHealth], None] | None = None,
         on_inference: Callable[[float, int], None] | None = None,
+        lanes: int | None = None,
     ) -> None:
+        """``lanes``: analysis threads (default: one per core beyond the first, 1 to 4)."""
         self.config = config
         self.detector = detector
         self.store = store
@@ -187,12 +259,16 @@ class Pipeline:
         self.on_detections = on_detections
         self.on_health = on_health
         self.on_inference = on_inference  # seconds of one detector call, frames in its batch
-        self._commands: queue.Queue[tuple[Callable[[], None], threading.Event]] = queue.Queue()
-        self._applying = threading.Lock()  # commands are applied by one thread at a time
+        self._applying = threading.Lock()  # commands go to the lanes, or are applied here when not running
         self._running = False
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
+        self._crash: BaseException | None = None  # what broke a stage thread (raised by run())
+        self.writer = StoreWriter(store, self._write_failed)
+        count = lanes if lanes is not None else max(1, min(4, (os.cpu_count() or 1) - 1))
+        self.lanes = [Lane() for _ in range(max(1, count))]
         self.workers: dict[str, CameraWorker] = {}
+        self._lane_of: dict[str, Lane] = {}
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
@@ -201,6 +277,9 @@ class Pipeline:
             regions = Planner.for_camera(cam.detect_regions, scene.zones, scene.ground, detector.card)
             reader = CameraReader(camera_id, cam, self._ready)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
+            lane = self.lanes[len(self._lane_of) % len(self.lanes)]
+            lane.workers.append(self.workers[camera_id])
+            self._lane_of[camera_id] = lane
         self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
         self.clips = ClipRecorder(config.storage.clips, config.storage.data_dir, store.another)
@@ -213,37 +292,37 @@ class Pipeline:
 
         ``max_seconds`` (wall time) bounds the cameras read in real time (streams, paced files):
         after it they are stopped, and the run ends once the files read as fast as possible
-        have ended too, so a bounded run never cuts an evaluation file short.
+        have ended too, so a bounded run never cuts an evaluation file short. The calling
+        thread is the store's: it restores the cameras, then serves the store writer while the
+        inference thread and the analysis lanes run.
         """
         start = time.perf_counter()
         self._running = True
         self._restore()
         for worker in self.workers.values():
             worker.reader.start()
+        threads = [threading.Thread(target=self._guard, args=(self._infer, max_seconds, start), daemon=True)]
+        threads += [
+            threading.Thread(target=self._guard, args=(self._serve, lane), daemon=True) for lane in self.lanes
+        ]
+        self.writer.start()
+        for i, thread in enumerate(threads):
+            thread.name = "inference" if i == 0 else f"analysis-{i}"
+            thread.start()
         try:
-            while not self._stop.is_set():
-                if max_seconds is not None and time.perf_counter() - start >= max_seconds:
-                    for worker in self.workers.values():
-                        if worker.reader.realtime:
-                            worker.reader.stop()
-                self._watch()
-                self._apply_commands()
-                self.evidence.release()
-                batch = self._gather()
-                if batch is None:
-                    break
-                if batch:
-                    for frame, detections in zip(batch, self._detect(batch), strict=True):
-                        if detections is not None:
-                            with self._contain(self.workers[frame.camera_id], frame.pts):
-                                self._process(frame, detections)
+            self.writer.serve(until=lambda: all(lane.done.is_set() for lane in self.lanes))
         finally:
-            self._running = False
+            self.stop()
+            for thread in threads:
+                thread.join()
+            with self._applying:
+                self._running = False
             self._shutdown()
             self.clips.close()
+        if self._crash is not None:
+            raise self._crash
         self._apply_commands()  # an edit that came while it ended
-        self._watch()
-        self.evidence.release(wait=True)
+        self._watch(list(self.workers.values()))
         for worker in self.workers.values():
             worker.finish()
             if worker.unit.last_pts is not None:
@@ -270,8 +349,8 @@ class Pipeline:
         """Take new zones and rules for one running camera from any thread (the API's zone editor).
 
         The camera's rules are built here first, so a rule the model cannot serve (a class it
-        lacks) raises ValueError in the caller. The change is a command that the pipeline's
-        thread applies between two rounds, so no frame sees half of it; this waits (up to
+        lacks) raises ValueError in the caller. The change is a command that the camera's lane
+        applies between two of its frames, so no frame sees half of it; this waits (up to
         ``wait`` seconds) until it has, so the camera's view shows the edit when this returns.
         """
         if camera_id not in self.workers:
@@ -280,35 +359,46 @@ class Pipeline:
             CameraAnalysis(camera_id, camera, self.detector.names, self.config.events)
         except Exception as exc:  # whatever a rule raises about its config: its message names the key
             raise ValueError(str(exc)) from exc
-        self._command(partial(self._apply_camera, camera_id, camera), f"camera {camera_id}: the edit", wait)
+        self._command(camera_id, partial(self._apply_camera, camera_id, camera), "the edit", wait)
 
     def apply_reports(self, camera_id: str, wait: float = 10.0) -> None:
         """Apply the camera's inbound reports that the store holds and has not applied yet (the API
-        wrote one), between two rounds; waits (up to ``wait`` seconds) until they are applied."""
+        wrote one), between two of its frames; waits (up to ``wait`` seconds) until they are applied."""
         if camera_id not in self.workers:
             raise KeyError(camera_id)
-        self._command(partial(self._apply_reports, camera_id), f"camera {camera_id}: the report", wait)
+        self._command(camera_id, partial(self._apply_reports, camera_id), "the report", wait)
 
-    def _command(self, apply: Callable[[], None], what: str, wait: float) -> None:
-        """Hand ``apply`` to the pipeline's thread (or run it here when the pipeline does not run)."""
+    def _command(self, camera_id: str, apply: Callable[[], None], what: str, wait: float) -> None:
+        """Hand ``apply`` to the camera's lane (or run it here when the pipeline does not run)."""
         done = threading.Event()
-        self._commands.put((apply, done))
-        if self._running:
-            self._ready.set()  # an idle pipeline looks now
-            if not done.wait(wait):
-                raise TimeoutError(f"{what}: the pipeline did not take it in {wait:g} s")
-        else:
-            self._apply_commands()
+        with self._applying:
+            if not self._running:
+                apply()
+                return
+            self._lane_of[camera_id].tell(_Command(camera_id, apply, done))
+        if not done.wait(wait):
+            raise TimeoutError(f"camera {camera_id}: {what}: the pipeline did not take it in {wait:g} s")
 
     def _apply_commands(self) -> None:
-        """Apply the commands that came in (zone edits, inbound reports), between two rounds."""
+        """After the run: the commands and write failures the lanes had not taken, here."""
         with self._applying:
-            while not self._commands.empty():
-                apply, done = self._commands.get()
-                try:
-                    apply()
-                finally:
-                    done.set()
+            for lane in self.lanes:
+                while not lane.control.empty():
+                    self._control(lane.control.get())
+
+    def _control(self, item: _Command | _Failed) -> None:
+        """A command (contained like a frame: it fails its camera only; done when what it caused is
+        committed) or a write failure of a camera."""
+        worker = self.workers[item.camera_id]
+        if isinstance(item, _Failed):
+            if item.generation == worker.generation:  # not restarted since
+                self._fail(worker, item.pts, item.error)
+            return
+        try:
+            with self._contain(worker, worker.unit.last_pts or 0.0):
+                item.apply()
+        finally:  # done once what it caused is committed
+            self.writer.submit(Job(None, 0, 0.0, lambda store, _: None, after=lambda _: item.done.set()))
 
     def _apply_camera(self, camera_id: str, camera: CameraConfig) -> None:
         """New zones and rules: closes for what they removed, then the camera's new view."""
@@ -316,7 +406,9 @@ class Pipeline:
         closes = worker.unit.reconfigure(camera)
         zones = worker.unit.analysis.scene.zones
         self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
-        worker.regions.reconfigure(camera.detect_regions, zones)
+        with worker.planning:
+            worker.regions.reconfigure(camera.detect_regions, zones)
+        worker.gate.reconfigure([zone.polygon for zone in zones.values()])
         log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
         self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
         self._views[camera_id] = self._view(worker)
@@ -325,7 +417,7 @@ class Pipeline:
         """The camera's pending inbound reports, in order, committed with what they caused (a close,
         or a verification under way in the unit's state) and marked applied in the same transaction."""
         worker = self.workers[camera_id]
-        pending = self.store.pending_reports(camera_id)
+        pending = self.writer.call(lambda store: store.pending_reports(camera_id))
         if not pending:
             return
         transitions, changed = [], {}
@@ -392,15 +484,72 @@ class Pipeline:
             if not enabled:
                 self.store.forget_camera(camera_id)
 
-    def _gather(self) -> list[Frame] | None:
+    def _guard(self, stage: Callable[..., None], *args: Any) -> None:
+        """Run a stage thread; what breaks it (a bug, not a camera's failure) stops the run and is raised
+        by run()."""
+        try:
+            stage(*args)
+        except BaseException as exc:
+            self._crash = self._crash or exc
+            self.stop()
+            raise
+
+    def _infer(self, max_seconds: float | None, start: float) -> None:
+        """The inference thread: rounds of gather, detect, hand each frame to its camera's lane."""
+        try:
+            while not self._stop.is_set():
+                if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                    for worker in self.workers.values():
+                        if worker.reader.realtime:
+                            worker.reader.stop()
+                batch = self._gather()
+                if batch is None:
+                    break
+                for (worker, frame), detections in zip(batch, self._detect(batch), strict=True):
+                    if detections is not None:
+                        self._lane_of[worker.camera_id].frames.put((worker, frame, detections))
+        finally:
+            for lane in self.lanes:
+                lane.frames.put(END)
+
+    def _serve(self, lane: Lane) -> None:
+        """An analysis lane: its cameras' frames in order, commands and write failures between them.
+        If it breaks, it still takes its frames until the end, so that inference never blocks on it."""
+        try:
+            while True:
+                self._watch(lane.workers)
+                while not lane.control.empty():
+                    self._control(lane.control.get())
+                for worker in lane.workers:  # transitions whose main-stream picture is in, or late
+                    self.evidence.release(worker.camera_id)
+                try:
+                    item = lane.frames.get(timeout=WAIT)
+                except queue.Empty:
+                    continue
+                if item == END:
+                    for worker in lane.workers:
+                        self.evidence.release(worker.camera_id, wait=True)
+                    return
+                if isinstance(item, tuple):
+                    self._analyse(*item)
+        except BaseException:
+            while lane.frames.get() != END:
+                pass
+            raise
+        finally:
+            lane.done.set()
+            self.writer.wake()
+
+    def _gather(self) -> list[tuple[CameraWorker, Frame]] | None:
         """One frame from every camera that has one (waiting for files read in order); None when all ended.
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
-        A camera resting after a failure drops its frames; its first frame after the rest restarts it.
+        A camera resting after a failure drops its frames (its lane restarts it at the first after);
+        a frame its motion gate finds still is skipped (vision/scene/motion.py).
         """
         self._ready.clear()
-        batch: list[Frame] = []
+        batch: list[tuple[CameraWorker, Frame]] = []
         running = False
         for worker in self.workers.values():
             reader = worker.reader
@@ -410,29 +559,44 @@ class Pipeline:
             if self.evidence.waiting(worker.camera_id):
                 continue
             frame = reader.take(None if not reader.realtime else 0.0)
-            if frame is None or worker.resting(frame.pts):
-                continue
-            if worker.resting_until is not None:
-                with self._contain(worker, worker.unit.camera_time(frame.pts)):
-                    closes = worker.restart(self.store, frame.pts)
-                    self._emit(worker, closes, None)
-                if worker.resting_until is not None:
-                    continue
-            batch.append(worker.unit.stamp(frame))
+            if (
+                frame is not None
+                and not worker.resting(frame.pts)
+                and worker.gate.due(frame.image, frame.pts)
+            ):
+                batch.append((worker, frame))
         if not running:
             return None
         if not batch:
             self._ready.wait(WAIT)
         return batch
 
-    def _watch(self) -> None:
+    def _analyse(self, worker: CameraWorker, frame: Frame, detections: Detections) -> None:
+        """One frame of a camera on its lane: dropped while it rests, its unit restarted after a rest."""
+        if worker.resting(frame.pts):  # failed after inference took this frame
+            return
+        if worker.rested(frame.pts):
+            with self._contain(worker, worker.unit.camera_time(frame.pts)):
+                committed = self.writer.call(
+                    lambda store: (store.snapshot(worker.camera_id), store.open_events(worker.camera_id))
+                )
+                self._emit(worker, worker.restart(committed, frame.pts), None)
+            if worker.rest is not None:
+                return
+        frame = worker.unit.stamp(frame)
+        if worker.unit.last_pts is not None and frame.pts < worker.unit.last_pts:
+            return  # taken before its camera went dark: it must not follow the UNKNOWN
+        with self._contain(worker, frame.pts):
+            self._process(worker, frame, detections)
+
+    def _watch(self, workers: list[CameraWorker]) -> None:
         """Report state changes; a live camera that stopped seeing makes its rules' subjects UNKNOWN.
 
         A file read as fast as possible is never dark between its frames (it only ends), and
         its frames may still be queued when its reader ends: it gets no UNKNOWN, so a replay
         stays exactly repeatable.
         """
-        for worker in self.workers.values():
+        for worker in workers:
             state = worker.reader.state
             if state is worker.state:
                 if worker.reader.realtime and not state.sees and worker.dark_fed is not None:
@@ -472,28 +636,42 @@ class Pipeline:
         for worker in self.workers.values():
             worker.reader.join(max(0.0, deadline - time.monotonic()))
 
-    def _detect(self, batch: list[Frame]) -> list[Detections | None]:
-        """One call for the batch; if a frame is bad, retry one by one so only that camera loses it."""
-        regions = [self.workers[f.camera_id].regions.boxes(f.width, f.height) for f in batch]
+    def _detect(self, batch: list[tuple[CameraWorker, Frame]]) -> list[Detections | None]:
+        """One call for the batch; if a frame is bad, retry one by one so only that camera loses it.
+        Each camera's planner learns from its frame's detections (outside its masks) here, before it
+        plans the camera's next frame."""
+        frames = [frame for _, frame in batch]
+        regions = []
+        for worker, frame in batch:
+            with worker.planning:
+                regions.append(worker.regions.boxes(frame.width, frame.height))
         try:
             started = time.perf_counter()
-            results: list[Detections | None] = list(self.detector.detect([f.image for f in batch], regions))
+            results: list[Detections | None] = list(self.detector.detect([f.image for f in frames], regions))
             seconds = time.perf_counter() - started
-            self.stats.detected([f.camera_id for f in batch], seconds)
+            self.stats.detected([f.camera_id for f in frames], seconds)
             if self.on_inference:
                 self.on_inference(seconds, len(batch))
-            return results
         except Exception:
             results = []
-            for frame, region in zip(batch, regions, strict=True):
+            for (worker, frame), region in zip(batch, regions, strict=True):
                 results.append(None)
                 try:
                     results[-1] = self.detector.detect([frame.image], [region])[0]
                 except ValueError as exc:
                     log.error("camera %s: frame at %.3fs skipped: %s", frame.camera_id, frame.pts, exc)
                 except Exception as exc:  # anything else fails that camera only, like its unit
-                    self._fail(self.workers[frame.camera_id], frame.pts, exc)
-            return results
+                    self._fail(worker, worker.unit.camera_time(frame.pts), exc)
+        for i, ((worker, frame), detections) in enumerate(zip(batch, results, strict=True)):
+            if detections is not None:
+                try:
+                    with worker.planning:
+                        seen = worker.unit.analysis.scene.unmasked(frame, detections)
+                        worker.regions.observe(seen, frame.width, frame.height)
+                except Exception as exc:  # fails that camera only, like its unit
+                    self._fail(worker, worker.unit.camera_time(frame.pts), exc)
+                    results[i] = None
+        return results
 
     @contextmanager
     def _contain(self, worker: CameraWorker, pts: float) -> Iterator[None]:
@@ -506,11 +684,14 @@ class Pipeline:
         except Exception as exc:
             self._fail(worker, pts, exc)
             return
-        if worker.working_since is None:
-            worker.working_since = pts
-        elif worker.restarts.failures and pts - worker.working_since >= self.config.health.restart_max:
-            worker.restarts.reset()
-            worker.reader.monitor.healthy()
+        with worker.lock:
+            if worker.rest is not None:  # a frame from before a failure that came in meanwhile
+                return
+            if worker.working_since is None:
+                worker.working_since = pts
+            elif worker.restarts.failures and pts - worker.working_since >= self.config.health.restart_max:
+                worker.restarts.reset()
+                worker.reader.monitor.healthy()
 
     def _fail(self, worker: CameraWorker, pts: float, exc: Exception) -> None:
         """Log (the traceback once per place it was raised), count, mark ``error`` and rest the camera:
@@ -518,41 +699,69 @@ class Pipeline:
         more (it may be what broke): the restart restores it from the store, the rest as unknown time."""
         urls = (worker.reader.camera.url, worker.reader.camera.detect_url)
         error = redact_text(f"{type(exc).__name__}: {exc}", *urls)
-        delay = worker.restarts.next()
-        worker.resting_until, worker.working_since, worker.dark_fed = pts + delay, None, None
-        worker.reader.monitor.fail(error)
-        where = f"camera {worker.camera_id}: failed at {pts:.3f}s; restarting after {delay:.1f} s"
-        raised_at = traceback.extract_tb(exc.__traceback__)[-1:]
-        site = (type(exc).__name__, *((raised_at[0].filename, raised_at[0].lineno) if raised_at else ()))
-        if site == worker.logged:  # the same failure again: health and metrics count it
-            log.debug("%s: %s", where, error)
-        else:
-            log.error("%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), *urls).rstrip())
-        worker.logged = site
+        with worker.lock:
+            delay = worker.restarts.next()
+            worker.rest, worker.working_since, worker.dark_fed = (pts, pts + delay), None, None
+            worker.reader.monitor.fail(error)
+            where = f"camera {worker.camera_id}: failed at {pts:.3f}s; restarting after {delay:.1f} s"
+            raised_at = traceback.extract_tb(exc.__traceback__)[-1:]
+            site = (type(exc).__name__, *((raised_at[0].filename, raised_at[0].lineno) if raised_at else ()))
+            if site == worker.logged:  # the same failure again: health and metrics count it
+                log.debug("%s: %s", where, error)
+            else:
+                log.error(
+                    "%s\n%s", where, redact_text("".join(traceback.format_exception(exc)), *urls).rstrip()
+                )
+            worker.logged = site
 
-    def _process(self, frame: Frame, detections: Detections) -> None:
+    def _write_failed(self, job: Job, exc: Exception) -> None:
+        """The writer could not store a job: its camera fails on its lane (a job of no camera: logged)."""
+        if job.camera is None or job.camera not in self.workers:
+            log.error("store: a write failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
+            return
+        self._lane_of[job.camera].tell(_Failed(job.camera, job.generation, job.pts, exc))
+
+    def _process(self, worker: CameraWorker, frame: Frame, detections: Detections) -> None:
         started = time.monotonic()
-        worker = self.workers[frame.camera_id]
         worker.dark_fed = None
         detections, transitions = worker.unit.process(frame, detections)
-        worker.regions.observe(detections, frame.width, frame.height)
         worker.stats.frames_detected += 1
         worker.stats.detections += len(detections)
-        self.store.add_detections(frame.camera_id, frame.pts, detections, self.detector.names)
-        if self.on_detections:
-            self.on_detections(frame, detections)
+        camera_id, names = frame.camera_id, self.detector.names
+        held = bool(transitions) and worker.main is not None  # its transitions wait for the main stream
+
+        def stored(_: Any) -> None:
+            if self.on_detections:
+                self.on_detections(frame, detections)
+            if not held:  # else its results count as stored with its transitions
+                self.stats.stored(camera_id, frame.captured)
+            worker.reader.analysed(worker.unit.stream_pts(frame.pts))
+
+        self.writer.submit(
+            Job(
+                camera_id,
+                worker.generation,
+                frame.pts,
+                lambda store, _: store.add_detections(camera_id, frame.pts, detections, names),
+                after=stored,
+            )
+        )
         self.clips.feed(frame)
-        self._emit(worker, transitions, frame)
+        self._emit(worker, transitions, frame, evidence=True)
         self._views[frame.camera_id] = self._view(worker)
         interval = self.config.storage.checkpoint_interval
         due = worker.checkpointed is None or frame.pts - worker.checkpointed >= interval
         if due and not self.evidence.waiting(worker.camera_id):  # never a state ahead of its transitions
             worker.checkpointed = frame.pts
-            self.store.checkpoint(worker.camera_id, worker.snapshot())
-        self.stats.analysed(frame.camera_id, started)
-        if not self.evidence.waiting(worker.camera_id):  # else once its transitions are stored
-            self.stats.stored(frame.camera_id, frame.captured)
-        worker.reader.analysed(worker.unit.stream_pts(frame.pts))
+            snapshot = worker.snapshot()
+            job = Job(
+                camera_id,
+                worker.generation,
+                frame.pts,
+                lambda store, _: store.checkpoint(camera_id, snapshot),
+            )
+            self.writer.submit(job)
+        self.stats.analysed(camera_id, started)
 
     def _emit(
         self,
@@ -561,23 +770,33 @@ class Pipeline:
         frame: Frame | None,
         applied: tuple[str, ...] = (),
         changed: tuple[dict[str, Any], ...] = (),
+        evidence: bool = False,
     ) -> None:
-        """Commit one frame's transitions (and the inbound reports that caused them) with the unit's
-        state after them, then report them."""
+        """Hand one frame's transitions (and the inbound reports that caused them) to the writer, with the
+        unit's state after them: their snapshots are written, then all commit together; then reported.
+        ``evidence``: a frame analysed on the camera's lane, whose transitions may wait there for the
+        main stream's picture (released by the lane)."""
         if not transitions and not applied:
             return
         self.evidence.release(worker.camera_id, wait=True)  # the camera's earlier transitions first
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)
-        record = partial(self._record, transitions, frame, wall_time, state, applied, changed)
-        if worker.main is not None and frame is not None and transitions:  # the main stream's picture
+        generation = worker.generation
+        record = partial(
+            self._record, worker, generation, transitions, frame, wall_time, state, applied, changed
+        )
+        if (
+            evidence and worker.main is not None and frame is not None and transitions
+        ):  # main stream's picture
             self.evidence.hold(worker.camera_id, worker.main, worker.unit.stream_pts(frame.pts), record)
         else:
             record(None)
 
     def _record(
         self,
+        worker: CameraWorker,
+        generation: int,
         transitions: list[Transition],
         frame: Frame | None,
         wall_time: str | None,
@@ -586,12 +805,30 @@ class Pipeline:
         changed: tuple[dict[str, Any], ...],
         evidence: Evidence | None,
     ) -> None:
-        payloads = self.recorder.record(transitions, frame, wall_time, state, applied, changed, evidence)
+        """Hand the transitions to the writer (with the main stream's picture, or why there is none, for a
+        camera with a substream); on their camera's lane, so its clip marks and commits stay in order."""
+        pts = transitions[-1].pts if transitions else worker.unit.last_pts or 0.0
+
+        def record(store: EventStore, payloads: list[dict[str, Any]]) -> None:
+            store.record(list(zip(transitions, payloads, strict=True)), state, applied, changed)
+
+        def after(payloads: list[dict[str, Any]]) -> None:
+            self._notify(transitions, payloads)
+            if evidence is not None and frame is not None:  # held for its picture: stored only now
+                self.stats.stored(frame.camera_id, frame.captured)
+
+        self.writer.submit(
+            Job(
+                worker.camera_id,
+                generation,
+                pts,
+                record,
+                prepare=lambda: self.recorder.payloads(transitions, frame, wall_time, evidence),
+                after=after,
+            )
+        )
         if frame is not None:
             self.clips.mark(frame.camera_id, transitions)
-        if evidence is not None and frame is not None:  # held for its picture: stored only now
-            self.stats.stored(frame.camera_id, frame.captured)
-        self._notify(transitions, payloads)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:
         for transition, payload in zip(transitions, payloads, strict=True):

@@ -136,6 +136,7 @@ class Planner:
         sizes = ObjectSizes(zones, self.sizes.people, self.sizes.ground)
         sizes.carry(self.sizes)
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
+        self._surveyed = None  # a survey under way was of the old zones
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Learn the people's sizes from one frame's detections."""

@@ -89,6 +89,7 @@ class ClipRecorder:
         self.gathering: dict[str, list[_Clip]] = {}
         self._queue: queue.Queue[_Clip | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()  # analysis lanes encode at once: one encoder thread
         self.written = 0  # clips encoded and recorded (for tests and logs)
 
     def feed(self, frame: Frame) -> None:
@@ -139,9 +140,10 @@ class ClipRecorder:
     def _encode(self, clip: _Clip) -> None:
         if not clip.frames:
             return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="clips", daemon=True)
-            self._thread.start()
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="clips", daemon=True)
+                self._thread.start()
         self._queue.put(clip)
 
     def _run(self) -> None:

@@ -6,7 +6,7 @@ of making the pipeline wait, the transition is held here with everything its com
 (its frame, the unit's state after it), and that camera alone pauses: it takes no new frame
 and writes no checkpoint until the picture is in or ``stream.snapshot_timeout`` has passed,
 so its commits stay in order and a restart never finds a state ahead of its transitions.
-The other cameras go on. The commit itself runs on the pipeline's thread, like every other.
+The other cameras go on. The lane of the camera hands them to the store writer, like every other commit.
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ class EvidenceGate:
     def __init__(self, notify: threading.Event) -> None:
         self._notify = notify  # wakes the pipeline when a picture comes in
         self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()  # held by analysis lanes, looked at by the inference thread
 
     def hold(self, camera_id: str, main: MainStream, stream_pts: float, record: Record) -> None:
         """Ask ``main`` for the picture of the transition at ``stream_pts``; ``record`` commits them once
         it is in (or the wait is over)."""
         deadline = time.monotonic() + main.camera.stream.snapshot_timeout
-        self._held[camera_id] = _Held(main, main.request(stream_pts, self._notify), deadline, record)
+        held = _Held(main, main.request(stream_pts, self._notify), deadline, record)
+        with self._lock:
+            self._held[camera_id] = held
 
     def waiting(self, camera_id: str) -> bool:
         """The camera has transitions held: it takes no frame and writes no checkpoint meanwhile."""
@@ -53,9 +56,12 @@ class EvidenceGate:
         """Commit the held transitions whose picture is in or whose time is up (with ``wait``: those of
         ``camera_id``, or all, waiting out their time: before anything else of that camera is stored)."""
         now = time.monotonic()
-        for held_id, held in list(self._held.items()):
-            if camera_id is not None and held_id != camera_id:
-                continue
-            if wait or held.future.done() or now >= held.deadline:
-                del self._held[held_id]
-                held.record(held.main.evidence(held.future, held.deadline - time.monotonic()))
+        with self._lock:
+            due = [
+                self._held.pop(held_id)
+                for held_id, held in list(self._held.items())
+                if (camera_id is None or held_id == camera_id)
+                and (wait or held.future.done() or now >= held.deadline)
+            ]
+        for held in due:
+            held.record(held.main.evidence(held.future, held.deadline - time.monotonic()))

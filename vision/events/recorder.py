@@ -59,9 +59,20 @@ class TransitionRecorder:
         by the clock of a live camera; ``applied`` the inbound reports that caused them, ``changed``
         the event records they changed without a transition; ``evidence`` the main stream's picture of
         a camera with a detect_url substream (its boxes are scaled to it), or why there is none."""
-        payloads = [self._payload(t, frame, wall_time, evidence) for t in transitions]
+        payloads = self.payloads(transitions, frame, wall_time, evidence)
         self.store.record(list(zip(transitions, payloads, strict=True)), state, applied, changed)
         return payloads
+
+    def payloads(
+        self,
+        transitions: list[Transition],
+        frame: Frame | None,
+        wall_time: str | None = None,
+        evidence: Evidence | None = None,
+    ) -> list[dict[str, Any]]:
+        """The transitions' payloads, their snapshot files written first (the part of :meth:`record`
+        before the commit, for a writer that commits several frames' transitions together)."""
+        return [self._payload(t, frame, wall_time, evidence) for t in transitions]
 
     def _payload(
         self, transition: Transition, frame: Frame | None, wall_time: str | None, evidence: Evidence | None

@@ -14,6 +14,9 @@ from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
 from vision.types import Detections, Frame
 
+REGION_MARGIN = 0.03  # share of the frame around the litter zones that the static-object model also sees
+LOOK_SLACK = 1e-3  # seconds: a frame due at exactly one look later is looked at despite rounding
+
 
 @dataclass
 class Scene:
@@ -46,10 +49,16 @@ class Scene:
             area = self.ground.area_m2(polygon) if self.ground else None
             zones[name] = Zone(name, polygon, cfg.anchor, area)
         self.zones = zones
-        if self.static is None and any(
-            z.rules.litter and z.rules.litter.static_objects for z in camera.zones.values()
-        ):
-            self.static = StaticObjects(camera.static_objects, self.masks)
+        litter = [
+            np.asarray(z.polygon, np.float64)
+            for z in camera.zones.values()
+            if z.rules.litter and z.rules.litter.static_objects
+        ]
+        region = litter_region(litter)
+        if self.static is not None and self.static.region != region:
+            self.static = None  # the litter zones moved: a model of the new region starts afresh
+        if self.static is None and litter:
+            self.static = StaticObjects(camera.static_objects, self.masks, region)
 
     def static_arrays(self) -> dict[str, np.ndarray]:
         """The static-object model's state (empty without one, or before its first frame)."""
@@ -70,4 +79,22 @@ class Scene:
         people = detections[np.isin(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
         self.last_frame = frame
-        return Blobs.empty() if self.static is None else self.static.update(frame.image, frame.pts)
+        static = self.static
+        if static is None:
+            return Blobs.empty()
+        if static.fast is None or frame.pts - static.last_pts >= static.cfg.look_every - LOOK_SLACK:
+            return static.update(frame.image, frame.pts)
+        return static.blobs  # between two looks: what it saw last
+
+
+def litter_region(polygons: list[np.ndarray]) -> tuple[float, float, float, float] | None:
+    """The box around the litter zones (with a margin for the morphology at its edges), as fractions of
+    the frame; None when it is most of the frame anyway (or there is no zone)."""
+    if not polygons:
+        return None
+    points = np.concatenate(polygons)
+    x0, y0 = np.clip(points.min(axis=0) - REGION_MARGIN, 0.0, 1.0)
+    x1, y1 = np.clip(points.max(axis=0) + REGION_MARGIN, 0.0, 1.0)
+    if (x1 - x0) * (y1 - y0) > 0.9:
+        return None
+    return round(float(x0), 4), round(float(y0), 4), round(float(x1), 4), round(float(y1), 4)

@@ -1,0 +1,264 @@
+"""Capacity: how many real RTSP cameras one machine keeps up with, ours and Ultralytics' side by side.
+
+The farm: the sample clip (the plaza, real footage) encoded once to 1280x720 H.264 at 25 fps,
+one keyframe every 2 s, no B-frames, as a camera's main stream; a real RTSP server on
+127.0.0.1 (rtsp-server-perl, as tests/ingest_servers.py starts it) and one ``ffmpeg -re``
+per camera publishing that file in a loop (``-c copy``: the publishers cost next to no CPU,
+so the machine's time goes to the systems measured).
+
+Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time:
+
+- street-vision: the :class:`Pipeline` in this process with the chosen detector, every camera
+  with a crowd zone on the crossing, at ``--fps`` detections per second (keyframes only when
+  that is 0.5 or less). Per camera, after the warm-up: frames analysed and committed per
+  second, and the end-to-end lag from the frame's capture (the reader's wall anchor of its
+  pts) to its detections being committed, p50 and p95.
+- the peer, with ``--peer-weights`` (an Ultralytics ``.pt`` of the same model): Ultralytics'
+  multi-stream ``predict(source=<streams file>, stream=True)`` on the same N streams, which
+  reads every stream at full rate and detects the newest frame of each per round; its rate
+  per camera is rounds per second after the warm-up (it has no lag figure of its own).
+
+A step passes when every camera holds at least 90% of ``--fps`` and, for ours, the p95 lag
+stays under 2 s. N steps through ``--cameras`` until both fail (or the list ends). Results
+go to capacity.md and capacity.json beside this file, with the machine (CPU, cores, load
+average before and after: a shared machine's numbers are marked as such) and, when
+``--profile`` names JSONs of benchmarks/capacity_profile.py (before and after), their summaries.
+
+Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
+[--peer-weights yolov8n.pt] [--seconds 30] [--profile before.json --profile after.json]``. Needs ffmpeg and
+rtsp-server-perl (see tests/ingest_servers.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from capacity_profile import markdown as profile_markdown  # noqa: E402  (beside this file)
+
+from tests.ingest_servers import PerlRtsp  # noqa: E402
+from vision.config import parse_config  # noqa: E402
+from vision.detect.detector import Detector  # noqa: E402
+from vision.pipeline import Pipeline  # noqa: E402
+from vision.store import Store  # noqa: E402
+from vision.types import Detections, Frame  # noqa: E402
+
+CLIP = ROOT / "sample_videos" / "plaza.mp4"
+CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
+HOLD = 0.9  # share of the target rate a camera must keep
+MAX_LAG = 2.0  # seconds, p95, capture to committed
+
+
+def encode(folder: Path) -> Path:
+    """The sample as a camera's main stream: 720p H.264, 25 fps, GOP 2 s, no B-frames."""
+    out = folder / "camera720p.mp4"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-i", str(CLIP), "-an"),
+            *("-vf", "scale=1280:720,fps=25", "-c:v", "libx264", "-preset", "veryfast"),
+            *("-g", "50", "-bf", "0", "-b:v", "2M", str(out)),
+        ],
+        check=True,
+    )
+    return out
+
+
+class Farm:
+    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera."""
+
+    def __init__(self, clip: Path, cameras: int) -> None:
+        self.server = PerlRtsp().start()
+        try:
+            for i in range(cameras):
+                self.server.publish(f"cam{i}", video=clip, copy=True)
+        except BaseException:
+            self.server.kill()
+            raise
+        self.urls = [self.server.url(f"cam{i}") for i in range(cameras)]
+
+    def close(self) -> None:
+        self.server.kill()
+
+
+def ours(urls: list[str], args: argparse.Namespace, data: Path) -> dict[str, Any]:
+    """Our pipeline on the farm: per camera, committed frames per second and capture-to-commit lag."""
+    keyframes = "true" if args.fps <= 0.5 else "false"
+    text = "cameras:\n"
+    for i, url in enumerate(urls):
+        text += f"  cam{i}:\n    url: {url}\n    detect_fps: {args.fps}\n"
+        text += f"    decode: {{keyframes_only: {keyframes}}}\n    stream: {{transport: udp}}\n"
+        text += f"    zones:\n      crossing:\n        polygon: {CROSSING}\n"
+        text += "        rules: {crowd: {enter_count: 7, exit_count: 5}}\n"
+    text += f"detector: {{model: {args.model}, classes: [person, bicycle]}}\nstorage: {{data_dir: {data}}}\n"
+    config = parse_config(text)
+    store = Store(data, "capacity")
+    counted: dict[str, int] = {f"cam{i}": 0 for i in range(len(urls))}
+    lags: list[float] = []
+    started = time.monotonic()
+    pipeline: Pipeline
+
+    def committed(frame: Frame, _: Detections) -> None:
+        if time.monotonic() - started < args.warmup:
+            return
+        counted[frame.camera_id] += 1
+        worker = pipeline.workers[frame.camera_id]
+        captured = worker.reader.wall_time(worker.unit.stream_pts(frame.pts))
+        if captured is not None:
+            lags.append(time.time() - captured)
+
+    pipeline = Pipeline(config, Detector.from_config(config.detector), store, on_detections=committed)
+    try:
+        pipeline.run(max_seconds=args.warmup + args.seconds)
+    finally:
+        store.close()
+    rates = {k: n / args.seconds for k, n in counted.items()}
+    lag = sorted(lags)
+    return {
+        "fps_per_camera": {k: round(v, 2) for k, v in rates.items()},
+        "min_fps": round(min(rates.values()), 2),
+        "lag_p50": round(statistics.median(lag), 2) if lag else None,
+        "lag_p95": round(lag[int(0.95 * (len(lag) - 1))], 2) if lag else None,
+        "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
+    }
+
+
+def peer(urls: list[str], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Ultralytics' multi-stream predict on the farm: rounds (one frame of every camera) per second."""
+    from ultralytics import YOLO
+
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;udp"  # the relay is UDP only
+    streams = folder / "farm.streams"
+    streams.write_text("\n".join(urls) + "\n")
+    model = YOLO(str(args.peer_weights))
+    rounds, started = 0, time.monotonic()
+    counting = 0.0
+    for _ in model.predict(source=str(streams), stream=True, verbose=False, device="cpu", classes=[0, 1]):
+        now = time.monotonic()
+        if now - started >= args.warmup:
+            counting = counting or now
+            rounds += 1
+        if now - started >= args.warmup + args.seconds:
+            break
+    rate = rounds / max(time.monotonic() - counting, 1e-3) if counting else 0.0
+    return {"fps_per_camera": round(rate, 2), "min_fps": round(rate, 2)}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    versions = {}
+    for package in ("onnxruntime", "av", "numpy", "ultralytics"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "versions": versions,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        "# Capacity: real RTSP cameras on loopback",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; load average {m['load_average_before']} "
+        f"before, {m['load_average_after']} after.",
+        "",
+        f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s; "
+        f"{result['warmup']} s warm-up, {result['seconds']} s measured. A camera holds at "
+        f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s.",
+        "",
+    ]
+    if result.get("note"):
+        lines += [f"**{result['note']}**", ""]
+    lines += [
+        "| cameras | ours min fps | ours lag p50 / p95 s | ours holds | peer fps | peer holds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step in result["steps"]:
+        o, p = step["ours"], step.get("peer")
+        lines.append(
+            f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
+            f"{'yes' if step['ours_holds'] else 'no'} | {p['min_fps'] if p else '-'} | "
+            f"{('yes' if step['peer_holds'] else 'no') if p else '-'} |"
+        )
+    lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]
+    lines += ["\n" + profile_markdown(profile, profile["label"]) for profile in result.get("profiles", [])]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", default="4,8,16,32,64", help="camera counts to step through")
+    parser.add_argument("--fps", type=float, default=2.0, help="detections per second per camera")
+    parser.add_argument("--model", default="default", help="our detector.model (default: the embedded SSD)")
+    parser.add_argument("--peer-weights", type=Path, help="Ultralytics weights of the same model (peer run)")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument(
+        "--profile", type=Path, action="append", default=[], help="a JSON of capacity_profile.py (repeatable)"
+    )
+    parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "model": args.model,
+        "fps": args.fps,
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "note": args.note,
+        "steps": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = encode(Path(tmp))
+        for n in (int(x) for x in args.cameras.split(",")):
+            farm = Farm(clip, n)
+            try:
+                step: dict[str, Any] = {"cameras": n, "ours": ours(farm.urls, args, Path(tmp) / f"data{n}")}
+                step["ours_holds"] = step["ours"]["min_fps"] >= HOLD * args.fps and (
+                    step["ours"]["lag_p95"] is not None and step["ours"]["lag_p95"] < MAX_LAG
+                )
+                if args.peer_weights:
+                    step["peer"] = peer(farm.urls, args, Path(tmp))
+                    step["peer_holds"] = step["peer"]["min_fps"] >= HOLD * args.fps
+            finally:
+                farm.close()
+            result["steps"].append(step)
+            print(json.dumps(step), flush=True)
+            if not step["ours_holds"] and not step.get("peer_holds"):
+                break
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["profiles"] = [json.loads(path.read_text()) for path in args.profile]
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The pipeline's store writer on a real SQLite store: jobs from other threads commit in batches (not one
+transaction each), in order, with their callbacks after the commit; a job that cannot be stored loses only
+its camera's jobs of that unit, the rest commit; a read sees everything handed over before it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision.camera.unit import Snapshot
+from vision.store import Store
+from vision.store.writer import Job, StoreWriter
+from vision.types import Detections
+
+FRAMES = 300
+NAMES = {0: "person"}
+
+
+def detections(n: int) -> Detections:
+    xyxy = np.array([[10.0 * i, 10.0, 10.0 * i + 5, 20.0] for i in range(n)], np.float32)
+    return Detections.from_arrays(xyxy, np.full(n, 0.9, np.float32), np.zeros(n, np.int32))
+
+
+def frame_job(camera: str, pts: float, committed: list[tuple[str, float]], generation: int = 0) -> Job:
+    return Job(
+        camera,
+        generation,
+        pts,
+        lambda store, _: store.add_detections(camera, pts, detections(2), NAMES),
+        after=lambda _: committed.append((camera, pts)),
+    )
+
+
+def serve_while(writer: StoreWriter, produce: Callable[[], None]) -> None:
+    """Serve the writer on this thread (the store's) while ``produce`` hands it jobs from another."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            produce()
+        finally:
+            done.set()
+            writer.wake()
+
+    thread = threading.Thread(target=run)
+    writer.start()
+    thread.start()
+    writer.serve(until=done.is_set)
+    thread.join()
+
+
+def stored(path: Path) -> list[tuple[str, float]]:
+    with sqlite3.connect(path / "street-vision.sqlite") as db:
+        return db.execute("SELECT DISTINCT camera, pts FROM detections ORDER BY camera, pts").fetchall()
+
+
+def test_jobs_of_other_threads_commit_in_batches_in_order(tmp_path: Path) -> None:
+    store = Store(tmp_path, "test")
+    failures: list[tuple[Job, Exception]] = []
+    writer = StoreWriter(store, lambda job, exc: failures.append((job, exc)))
+    committed: list[tuple[str, float]] = []
+    seen_by_read: list[int] = []
+
+    def produce() -> None:
+        for i in range(FRAMES):
+            writer.submit(frame_job("a", i / 10, committed))
+        # a read waits for everything handed over before it
+        seen_by_read.append(writer.call(lambda s: len(s.sql.execute("SELECT pts FROM detections").rows)))
+
+    serve_while(writer, produce)
+    store.close()
+
+    assert not failures
+    assert committed == [("a", i / 10) for i in range(FRAMES)]  # every one, in order, after its commit
+    assert stored(tmp_path) == committed
+    assert seen_by_read == [2 * FRAMES]
+    assert 1 <= writer.transactions < FRAMES / 5  # batches, not a transaction per frame
+
+
+def test_a_job_that_cannot_be_stored_fails_its_camera_only(tmp_path: Path) -> None:
+    store = Store(tmp_path, "test")
+    failures: list[tuple[Job, Exception]] = []
+    writer = StoreWriter(store, lambda job, exc: failures.append((job, exc)))
+    committed: list[tuple[str, float]] = []
+    unstorable = Snapshot({"camera": "bad", "pts": 1.0, "memory": {1, 2}})  # a set is not JSON
+
+    def produce() -> None:
+        for i in range(20):
+            writer.submit(frame_job("good", i, committed))
+            writer.submit(frame_job("bad", i, committed))
+            if i == 5:
+                writer.submit(Job("bad", 0, i, lambda s, _: s.checkpoint("bad", unstorable)))
+        writer.submit(frame_job("bad", 99, committed, generation=1))  # the restarted unit's
+
+    serve_while(writer, produce)
+    store.close()
+
+    assert [(job.camera, job.pts) for job, _ in failures] == [("bad", 5)]
+    assert isinstance(failures[0][1], TypeError)
+    assert [pts for camera, pts in stored(tmp_path) if camera == "good"] == list(range(20))
+    # the failed unit's frames up to its failure, none after it; the restarted unit's
+    assert [pts for camera, pts in stored(tmp_path) if camera == "bad"] == [*range(6), 99]
+    assert sorted(committed) == stored(tmp_path)  # callbacks for what committed, only
+
+
+def test_without_a_serving_thread_a_job_runs_at_once_and_raises(tmp_path: Path) -> None:
+    store = Store(tmp_path, "test")
+    writer = StoreWriter(store, lambda job, exc: None)
+    committed: list[tuple[str, float]] = []
+    writer.submit(frame_job("a", 1.0, committed))
+    assert committed == [("a", 1.0)] and stored(tmp_path) == [("a", 1.0)]
+    unstorable = Snapshot({"camera": "a", "pts": 1.0, "memory": {1}})
+    with pytest.raises(TypeError):
+        writer.submit(Job("a", 0, 2.0, lambda s, _: s.checkpoint("a", unstorable)))
+    store.close()

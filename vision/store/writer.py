@@ -1,0 +1,196 @@
+"""One writer for the pipeline's store: what the cameras produce is committed in batches.
+
+Inference and per-camera analysis never wait for the disk: they hand the writer jobs
+(one frame's detections, a frame's transitions with the camera's state after them, a
+checkpoint) and go on. The writer runs on the thread that owns the store handle and
+commits everything that came within ``interval`` seconds in one transaction, so a
+transition still commits together with its camera's state, and its callbacks (the
+outbox's wake-up, ``--jsonl``) run only once it is committed. A job's files (snapshot
+JPEGs) are written before the transaction that names them.
+
+Reads that must see everything handed over before them (a camera restarting from its
+committed state, the inbound reports not applied yet) go through :meth:`StoreWriter.call`,
+which commits what is queued first. A job that fails is that camera's failure only: the
+batch is committed again without it, the camera's later jobs of the same generation
+(made by a unit that carried on from state that never committed) are dropped, and
+``on_failure`` tells its owner. When no thread serves the writer (before and after a run)
+a job runs at once in the caller's thread and a failure raises there.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vision.store.base import EventStore
+
+INTERVAL = 0.1  # seconds of jobs per transaction
+CAPACITY = 4096  # jobs queued at most: past it, the cameras' analysis waits for the disk
+
+
+@dataclass
+class Job:
+    """One unit of work for the store: ``prepare`` (files, outside the transaction) returns what ``apply``
+    (inside it) and ``after`` (once committed) need. ``camera`` and ``generation`` name who made it."""
+
+    camera: str | None
+    generation: int
+    pts: float
+    apply: Callable[[EventStore, Any], None]
+    prepare: Callable[[], Any] = lambda: None
+    after: Callable[[Any], None] | None = None
+    prepared: Any = None
+
+
+@dataclass
+class _Call:
+    """A read run by the writer after what was queued before it."""
+
+    read: Callable[[EventStore], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class StoreWriter:
+    """Batches the pipeline's writes into one transaction per ``interval`` on the store's thread."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        on_failure: Callable[[Job, Exception], None],
+        interval: float = INTERVAL,
+    ) -> None:
+        self.store = store
+        self.on_failure = on_failure
+        self.interval = interval
+        self.transactions = 0  # batches committed (for the benchmark)
+        self._queue: queue.Queue[Job | _Call | None] = queue.Queue(CAPACITY)
+        self._serving = False
+        self._failed: dict[str, int] = {}  # camera -> its generation whose jobs are dropped
+
+    def submit(self, job: Job) -> None:
+        """Hand over one job (run it now when nobody serves the writer)."""
+        if self._serving:
+            self._queue.put(job)
+            return
+        job.prepared = job.prepare()
+        with self.store.sql.transaction():
+            job.apply(self.store, job.prepared)
+        if job.after:
+            job.after(job.prepared)
+
+    def call(self, read: Callable[[EventStore], Any]) -> Any:
+        """``read(store)`` once everything handed over before has been committed; its result."""
+        if not self._serving:
+            return read(self.store)
+        call = _Call(read)
+        self._queue.put(call)
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def wake(self) -> None:
+        """Have :meth:`serve` look at its ``until`` now."""
+        self._queue.put(None)
+
+    def start(self) -> None:
+        """Queue jobs and reads from now on, for :meth:`serve` (call before the threads that hand them over
+        start)."""
+        self._serving = True
+
+    def serve(self, until: Callable[[], bool]) -> None:
+        """Commit what comes, in batches, until ``until()`` is true and nothing is left queued; then run
+        jobs at once again. Runs on the store's thread, after :meth:`start`."""
+        try:
+            while True:
+                batch, call = self._take()
+                self._commit(batch)
+                if call is not None:
+                    self._read(call)
+                if not batch and call is None and until() and self._queue.empty():
+                    return
+        finally:
+            self._serving = False
+            self._failed.clear()
+
+    def _take(self) -> tuple[list[Job], _Call | None]:
+        """The jobs that come within ``interval`` of the first (up to a read, which ends the batch)."""
+        batch: list[Job] = []
+        try:
+            item = self._queue.get(timeout=self.interval)
+        except queue.Empty:
+            return batch, None
+        deadline = time.monotonic() + self.interval
+        while True:
+            if isinstance(item, _Call):
+                return batch, item
+            if item is not None:
+                batch.append(item)
+            left = deadline - time.monotonic()
+            if item is None or left <= 0:
+                return batch, None
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                return batch, None
+
+    def _read(self, call: _Call) -> None:
+        try:
+            call.result = call.read(self.store)
+        except BaseException as exc:  # raised in the caller's thread
+            call.error = exc
+        call.done.set()
+
+    def _commit(self, batch: list[Job]) -> None:
+        """Prepare each job (a failure drops that job), commit them all in one transaction, then run their
+        callbacks; if the transaction fails, commit them one by one so only the failing ones are lost."""
+        ready = [job for job in batch if self._live(job) and self._prepare(job)]
+        if not ready:
+            return
+        try:
+            with self.store.sql.transaction():
+                for job in ready:
+                    job.apply(self.store, job.prepared)
+        except Exception:
+            ready = [job for job in ready if self._alone(job)]
+        self.transactions += 1
+        for job in ready:
+            if job.after:
+                try:
+                    job.after(job.prepared)
+                except Exception as exc:  # committed, but what reports it failed: its camera's failure
+                    self._fail(job, exc)
+
+    def _live(self, job: Job) -> bool:
+        return job.camera is None or self._failed.get(job.camera) != job.generation
+
+    def _prepare(self, job: Job) -> bool:
+        try:
+            job.prepared = job.prepare()
+        except Exception as exc:
+            self._fail(job, exc)
+            return False
+        return True
+
+    def _alone(self, job: Job) -> bool:
+        """Commit one job in its own transaction; False (its camera told) when it fails."""
+        if not self._live(job):  # an earlier job of its camera failed
+            return False
+        try:
+            with self.store.sql.transaction():
+                job.apply(self.store, job.prepared)
+        except Exception as exc:
+            self._fail(job, exc)
+            return False
+        return True
+
+    def _fail(self, job: Job, exc: Exception) -> None:
+        if job.camera is not None:
+            self._failed[job.camera] = job.generation
+        self.on_failure(job, exc)
