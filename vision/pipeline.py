@@ -505,6 +505,8 @@ class Pipeline:
                 batch = self._gather()
                 if batch is None:
                     break
+                if not batch:
+                    continue
                 for (worker, frame), detections in zip(batch, self._detect(batch), strict=True):
                     if detections is not None:
                         self._lane_of[worker.camera_id].frames.put((worker, frame, detections))
