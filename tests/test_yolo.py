@@ -22,7 +22,7 @@ from vision.detect.detector import Detector
 from vision.detect.yolo_card import write_card
 from vision.types import Detections
 
-from .conftest import FOOTAGE, IMAGES, ROOT, SHARED, require
+from .conftest import FOOTAGE, IMAGES, ROOT, SHARED, cli, require
 
 COCO_INT8 = SHARED / "models" / "yolov8n_coco_int8.onnx"
 
@@ -268,3 +268,30 @@ def test_quantize_calibrates_on_footage_and_reports_drift(zoo, coco, tmp_path: P
     card = load_card(tmp_path / "coco_int8.yaml")
     found = Detector(card, min_score=0.25).detect([cv2.imread(str(IMAGES / "bus.jpg"))])[0]
     assert [card.labels[int(c)] for c in found.class_id].count("person") >= 3
+
+
+def test_rebuild_gives_back_the_network_of_an_export(zoo, coco, tmp_path: Path) -> None:
+    """``models rebuild`` of a float export computes what the export computes (every weight and bias
+    found, BatchNorms as identities), and refuses what is not an export of the architecture."""
+    import onnxruntime as ort
+    import torch
+
+    exported = zoo.export("coco", "coco640")
+    checkpoint = tmp_path / "again.pt"
+    result = cli("models", "rebuild", exported, "--arch", "yolov8n.yaml", "--out", checkpoint)
+    assert result.returncode == 0, result.stderr
+    net = torch.load(checkpoint, weights_only=False)["model"].float().eval()
+    image = cv2.resize(cv2.imread(str(IMAGES / "bus.jpg")), (640, 640))
+    x = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    with torch.no_grad():
+        ours = net(torch.from_numpy(x))[0].numpy()
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert ours.shape == theirs.shape == (1, 84, 8400)
+    np.testing.assert_allclose(ours[:, :4], theirs[:, :4], atol=0.05)  # box pixels
+    np.testing.assert_allclose(ours[:, 4:], theirs[:, 4:], atol=1e-3)  # class scores
+    assert theirs[:, 4:].max() > 0.5  # the bus photo: something is seen, so the comparison means something
+    wrong = cli("models", "rebuild", exported, "--arch", "yolov8s.yaml", "--out", tmp_path / "s.pt")
+    assert wrong.returncode == 2 and "do not fit yolov8s.yaml" in wrong.stderr
+    junk = cli("models", "rebuild", ROOT / "README.md", "--arch", "yolov8n.yaml", "--out", tmp_path / "j.pt")
+    assert junk.returncode == 2 and "not an ONNX model" in junk.stderr and not (tmp_path / "j.pt").exists()
