@@ -162,6 +162,10 @@ def test_a_city_closes_the_request_and_the_camera_verifies_it(
             "SELECT ticket_id FROM remote_tickets WHERE event_id = ? AND target = 'sanitation'", (event_id,)
         ).fetchone()
         assert ticket == ("2",)  # the request that stands for the event now
+        figures = client.get("/api/figures", headers=AS_READER).json()
+        litter = next(f for f in figures if f["type"] == "litter")
+        assert (litter["verified_fixed"], litter["failed_verifications"], litter["rejected"]) == (1, 1, 0)
+        assert litter["open_to_handled"]["count"] >= 1 and litter["open_to_closed"]["count"] == 1
         crowd = wait_for(lambda: duty.bodies(), "the crowd's ticket at the duty officer's webhook", 10.0)
         assert {b["event"]["type"] for b in crowd} == {"crowd"}
         store.close()

@@ -58,7 +58,9 @@ class _RuntimeCollector(Collector):
 
     def collect(self) -> Iterator[Family]:
         yield from self._cameras()
-        yield from pipeline_stats(self.runtime.pipeline.stats)
+        stats = getattr(self.runtime.pipeline, "stats", None)  # a cluster's shards report per shard instead
+        if stats is not None:
+            yield from pipeline_stats(stats)
         store = self.runtime.store.another()  # this scrape's own handle
         try:
             yield from self._store(store)
