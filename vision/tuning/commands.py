@@ -77,6 +77,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     m.add_argument("--val-cameras", help="comma-separated cameras for val (instead of --val-fraction)")
     m.add_argument("--threads", type=int, default=0)
     m.add_argument("--relabel", action="store_true", help="replace the labels of a labelled dataset")
+    m.add_argument(
+        "--config",
+        type=Path,
+        help="the config the frames were mined from: with a `litter` class, its file cameras' litter "
+        "rules offer their static-object blobs as `litter` pre-labels",
+    )
     m.set_defaults(func=user_errors(cmd_label))
 
     m = dataset.add_parser("import", help="read corrected labels back from CVAT XML or COCO JSON")
@@ -162,6 +168,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from vision.config import load_config
     from vision.detect.card import load_card
     from vision.tuning.label import prelabel
 
@@ -169,6 +176,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise TuningError(f"--val-fraction {args.val_fraction}: must be between 0 and 1")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     cameras = [c.strip() for c in args.val_cameras.split(",") if c.strip()] if args.val_cameras else None
+    config = load_config(args.config) if args.config else None
     summary = prelabel(
         args.folder,
         load_card(args.model),
@@ -178,6 +186,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         cameras,
         args.threads,
         args.relabel,
+        config.cameras if config else None,
     )
     print(json.dumps(summary))
     return 0
