@@ -224,6 +224,22 @@ def add_model_parsers(models: argparse._SubParsersAction) -> None:  # type: igno
     m.add_argument("--against", required=True, help="the current model's card ('default': the embedded SSD)")
     m.add_argument("--data", type=Path, required=True, help="dataset folder or data.yaml")
     m.add_argument("--margin", type=float, default=0.02, help="largest AP@0.5 drop allowed per class")
+    m.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        default=[],
+        help="also replay this evaluation suite (as `eval --model`) with both models; repeat for more",
+    )
+    m.add_argument(
+        "--event-margin", type=float, default=0.05, help="largest event F1 drop allowed per event type"
+    )
+    m.add_argument(
+        "--detect-margin",
+        type=float,
+        default=2.0,
+        help="largest growth of the mean time to detect allowed per event type, in seconds",
+    )
     m.add_argument("--out", type=Path, help="report folder (default: beside the candidate, gate/)")
     m.add_argument("--threads", type=int, default=0)
     m.set_defaults(func=user_errors(cmd_gate))
@@ -246,10 +262,24 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from vision.tuning.gate import gate, write_report
     from vision.tuning.layout import load_dataset
 
-    if not 0 <= args.margin < 1:
-        raise TuningError(f"--margin {args.margin}: must be in [0, 1)")
+    if not 0 <= args.margin < 1 or not 0 <= args.event_margin < 1:
+        raise TuningError(f"--margin {args.margin}, --event-margin {args.event_margin}: must be in [0, 1)")
+    if args.detect_margin < 0:
+        raise TuningError(f"--detect-margin {args.detect_margin}: must be >= 0 seconds")
+    missing = [str(s) for s in args.suite if not s.exists()]
+    if missing:
+        raise TuningError(f"--suite {', '.join(missing)}: no such suite file or folder")
     candidate = load_card(args.candidate)
-    report = gate(candidate, load_card(args.against), load_dataset(args.data), args.margin, args.threads)
+    report = gate(
+        candidate,
+        load_card(args.against),
+        load_dataset(args.data),
+        args.margin,
+        args.threads,
+        args.suite,
+        args.event_margin,
+        args.detect_margin,
+    )
     path = write_report(report, args.out or candidate.card_path.parent / "gate")
     print(f"{report['decision']}: {report['reason']}; report: {path.with_suffix('.md')}")
     print(json.dumps(report))
