@@ -43,7 +43,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     m.add_argument("--out", type=Path, required=True, help="new dataset folder")
     m.add_argument("--every", type=float, default=2.0, help="uniform sample: one frame per this many seconds")
-    m.add_argument("--store", type=Path, help="data folder whose store to mine (default: the config's)")
+    m.add_argument(
+        "--store",
+        type=Path,
+        help="data folder whose SQLite store to mine (default: the config's storage, SQLite or storage.url)",
+    )
     m.add_argument(
         "--min-score", type=float, help="the detector's threshold (default: the config's, else 0.4)"
     )
@@ -124,13 +128,16 @@ def _mine_sources(args: argparse.Namespace) -> tuple[list[Iterator[Any]], list[s
     config = None
     if len(args.sources) == 1 and args.sources[0].suffix.lower() in CONFIG_SUFFIXES:
         config = load_config(args.sources[0])
-    store = args.store or (config.storage.data_dir if config else None)
-    if config and args.store is None and not store_path(store).is_file():
-        notes.append(f"no store at {store_path(store)} yet: no event or uncertain frames")
+    store = args.store or (config.storage if config else None)
+    sqlite = store_path(config.storage.data_dir) if config and config.storage.url is None else None
+    if sqlite is not None and args.store is None and not sqlite.is_file():
+        notes.append(f"no store at {sqlite} yet: no event or uncertain frames")
         store = None
     low = args.min_score if args.min_score is not None else (config.detector.min_score if config else 0.4)
-    uncertain = uncertain_times(store, low, low + args.uncertain_band, args.every / 2) if store else {}
-    sources: list[Iterator[Any]] = [event_snapshots(store)] if store else []
+    uncertain = (
+        uncertain_times(store, low, low + args.uncertain_band, args.every / 2) if store is not None else {}
+    )
+    sources: list[Iterator[Any]] = [event_snapshots(store)] if store is not None else []
     if config:
         for camera_id, camera in config.cameras.items():
             if not camera.url.is_file:
