@@ -127,23 +127,28 @@ class LitterRule(Rule):
         items = detections[np.isin(detections.class_id, self.litter)]
         items = items[self.zone.contains(items, w, h)]
         parts = [items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]]
-        blobs = ctx.blobs
-        if self.cfg.static_objects and len(blobs):
-            as_boxes = Detections.from_arrays(
-                blobs.xyxy,
-                np.full(len(blobs), BLOB_CONFIDENCE),
-                np.full(len(blobs), NO_CLASS),
-                data={
-                    "source": np.full(len(blobs), "static_object"),
-                    "area_px": blobs.area_px,
-                    "static_seconds": blobs.static_seconds,
-                },
-            )
-            share = blobs.area_px / float(w * h)
-            keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, share)
-            keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
-            parts.append(as_boxes[keep])
+        if self.cfg.static_objects and len(ctx.blobs):
+            parts.append(self.blob_evidence(ctx, blockers))
         return Detections.concatenate(parts), blockers
+
+    def blob_evidence(self, ctx: FrameContext, blockers: np.ndarray) -> Detections:
+        """The static blobs this rule takes as litter: in the zone, of a litter's size, not under a
+        ``blockers`` box (people, vehicles). Also the tuning workflow's `litter` pre-labels."""
+        blobs, w, h = ctx.blobs, ctx.frame.width, ctx.frame.height
+        as_boxes = Detections.from_arrays(
+            blobs.xyxy,
+            np.full(len(blobs), BLOB_CONFIDENCE),
+            np.full(len(blobs), NO_CLASS),
+            data={
+                "source": np.full(len(blobs), "static_object"),
+                "area_px": blobs.area_px,
+                "static_seconds": blobs.static_seconds,
+            },
+        )
+        share = blobs.area_px / float(w * h)
+        keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, share)
+        keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
+        return as_boxes[keep]
 
     def _size_ok(self, ctx: FrameContext, xyxy: np.ndarray, share: np.ndarray) -> np.ndarray:
         ok = (share >= self.cfg.min_area) & (share <= self.cfg.max_area)

@@ -43,7 +43,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     m.add_argument("--out", type=Path, required=True, help="new dataset folder")
     m.add_argument("--every", type=float, default=2.0, help="uniform sample: one frame per this many seconds")
-    m.add_argument("--store", type=Path, help="data folder whose store to mine (default: the config's)")
+    m.add_argument(
+        "--store",
+        type=Path,
+        help="data folder whose SQLite store to mine (default: the config's storage, SQLite or storage.url)",
+    )
     m.add_argument(
         "--min-score", type=float, help="the detector's threshold (default: the config's, else 0.4)"
     )
@@ -77,6 +81,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     m.add_argument("--val-cameras", help="comma-separated cameras for val (instead of --val-fraction)")
     m.add_argument("--threads", type=int, default=0)
     m.add_argument("--relabel", action="store_true", help="replace the labels of a labelled dataset")
+    m.add_argument(
+        "--config",
+        type=Path,
+        help="the config the frames were mined from: with a `litter` class, its file cameras' litter "
+        "rules offer their static-object blobs as `litter` pre-labels",
+    )
     m.set_defaults(func=user_errors(cmd_label))
 
     m = dataset.add_parser("import", help="read corrected labels back from CVAT XML or COCO JSON")
@@ -118,13 +128,16 @@ def _mine_sources(args: argparse.Namespace) -> tuple[list[Iterator[Any]], list[s
     config = None
     if len(args.sources) == 1 and args.sources[0].suffix.lower() in CONFIG_SUFFIXES:
         config = load_config(args.sources[0])
-    store = args.store or (config.storage.data_dir if config else None)
-    if config and args.store is None and not store_path(store).is_file():
-        notes.append(f"no store at {store_path(store)} yet: no event or uncertain frames")
+    store = args.store or (config.storage if config else None)
+    sqlite = store_path(config.storage.data_dir) if config and config.storage.url is None else None
+    if sqlite is not None and args.store is None and not sqlite.is_file():
+        notes.append(f"no store at {sqlite} yet: no event or uncertain frames")
         store = None
     low = args.min_score if args.min_score is not None else (config.detector.min_score if config else 0.4)
-    uncertain = uncertain_times(store, low, low + args.uncertain_band, args.every / 2) if store else {}
-    sources: list[Iterator[Any]] = [event_snapshots(store)] if store else []
+    uncertain = (
+        uncertain_times(store, low, low + args.uncertain_band, args.every / 2) if store is not None else {}
+    )
+    sources: list[Iterator[Any]] = [event_snapshots(store)] if store is not None else []
     if config:
         for camera_id, camera in config.cameras.items():
             if not camera.url.is_file:
@@ -162,6 +175,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from vision.config import load_config
     from vision.detect.card import load_card
     from vision.tuning.label import prelabel
 
@@ -169,6 +183,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise TuningError(f"--val-fraction {args.val_fraction}: must be between 0 and 1")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     cameras = [c.strip() for c in args.val_cameras.split(",") if c.strip()] if args.val_cameras else None
+    config = load_config(args.config) if args.config else None
     summary = prelabel(
         args.folder,
         load_card(args.model),
@@ -178,6 +193,7 @@ def cmd_label(args: argparse.Namespace) -> int:
         cameras,
         args.threads,
         args.relabel,
+        config.cameras if config else None,
     )
     print(json.dumps(summary))
     return 0
@@ -215,6 +231,22 @@ def add_model_parsers(models: argparse._SubParsersAction) -> None:  # type: igno
     m.add_argument("--against", required=True, help="the current model's card ('default': the embedded SSD)")
     m.add_argument("--data", type=Path, required=True, help="dataset folder or data.yaml")
     m.add_argument("--margin", type=float, default=0.02, help="largest AP@0.5 drop allowed per class")
+    m.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        default=[],
+        help="also replay this evaluation suite (as `eval --model`) with both models; repeat for more",
+    )
+    m.add_argument(
+        "--event-margin", type=float, default=0.05, help="largest event F1 drop allowed per event type"
+    )
+    m.add_argument(
+        "--detect-margin",
+        type=float,
+        default=2.0,
+        help="largest growth of the mean time to detect allowed per event type, in seconds",
+    )
     m.add_argument("--out", type=Path, help="report folder (default: beside the candidate, gate/)")
     m.add_argument("--threads", type=int, default=0)
     m.set_defaults(func=user_errors(cmd_gate))
@@ -237,10 +269,24 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from vision.tuning.gate import gate, write_report
     from vision.tuning.layout import load_dataset
 
-    if not 0 <= args.margin < 1:
-        raise TuningError(f"--margin {args.margin}: must be in [0, 1)")
+    if not 0 <= args.margin < 1 or not 0 <= args.event_margin < 1:
+        raise TuningError(f"--margin {args.margin}, --event-margin {args.event_margin}: must be in [0, 1)")
+    if args.detect_margin < 0:
+        raise TuningError(f"--detect-margin {args.detect_margin}: must be >= 0 seconds")
+    missing = [str(s) for s in args.suite if not s.exists()]
+    if missing:
+        raise TuningError(f"--suite {', '.join(missing)}: no such suite file or folder")
     candidate = load_card(args.candidate)
-    report = gate(candidate, load_card(args.against), load_dataset(args.data), args.margin, args.threads)
+    report = gate(
+        candidate,
+        load_card(args.against),
+        load_dataset(args.data),
+        args.margin,
+        args.threads,
+        args.suite,
+        args.event_margin,
+        args.detect_margin,
+    )
     path = write_report(report, args.out or candidate.card_path.parent / "gate")
     print(f"{report['decision']}: {report['reason']}; report: {path.with_suffix('.md')}")
     print(json.dumps(report))

@@ -2,7 +2,8 @@
 
 Both models run through our detector path on the dataset's val split (whole cameras the
 candidate never trained on), and AP@0.5 of every class with boxes there is compared. The
-candidate passes when no class and not the mean drop by more than ``margin``. Promotion
+candidate passes when no class and not the mean drop by more than ``margin``, and, given
+evaluation suites, when no event type lost F1 or got slower to detect (vision/tuning/suites.py). Promotion
 writes ``current.yaml`` in the model's folder (the card ``run`` points at) and keeps the
 card it replaces as ``previous.yaml``, so a rollback is one more promote.
 """
@@ -18,9 +19,12 @@ from typing import Any
 import yaml
 
 from vision.detect.card import ModelCard, load_card
+from vision.evaluate.report import markdown_table
 from vision.tuning.errors import TuningError
 from vision.tuning.layout import Dataset
 from vision.tuning.metrics import split_metrics
+from vision.tuning.suites import events_png, suite_gate
+from vision.tuning.suites import table as suite_table
 
 CURRENT, PREVIOUS, HISTORY = "current.yaml", "previous.yaml", "promotions.jsonl"
 
@@ -55,17 +59,33 @@ def compare(candidate: dict[str, Any], current: dict[str, Any], margin: float) -
 
 
 def gate(
-    candidate: ModelCard, current: ModelCard, dataset: Dataset, margin: float, threads: int = 0
+    candidate: ModelCard,
+    current: ModelCard,
+    dataset: Dataset,
+    margin: float,
+    threads: int = 0,
+    suites: list[Path] | None = None,
+    event_margin: float = 0.05,
+    detect_margin: float = 2.0,
 ) -> dict[str, Any]:
-    """Measure both models on the val split and decide."""
+    """Measure both models on the val split (and on the evaluation ``suites``) and decide."""
     new = split_metrics(candidate, dataset, "val", threads)
     old = split_metrics(current, dataset, "val", threads)
-    return {
+    report = {
         "candidate": {"card": str(candidate.card_path), "name": candidate.name, **new},
         "current": {"card": str(current.card_path), "name": current.name, **old},
         "data": str(dataset.data_yaml),
         **compare(new, old, margin),
     }
+    if suites:
+        events = suite_gate(candidate, current, suites, event_margin, detect_margin)
+        report["events"] = events
+        if events["regressed"]:
+            why = f"events regressed: {'; '.join(events['regressed'])}"
+            first = report["decision"] == "promote"
+            report["reason"] = why if first else f"{report['reason']}; {why}"
+            report["decision"] = "keep"
+    return report
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -87,14 +107,29 @@ def markdown(report: dict[str, Any]) -> str:
         f"| **mean** | {old['map50'] or 0:.3f} | {new['map50'] or 0:.3f} | "
         f"{(new['map50'] or 0) - (old['map50'] or 0):+.3f} |",
         "",
-        f"**Decision: {report['decision']}** ({report['reason']}).",
-        "",
     ]
+    events = report.get("events")
+    if events:
+        lines += [
+            "## Evaluation suites",
+            "",
+            f"Each suite replayed with each model (`street-vision eval --model`); an event type regresses "
+            f"when its F1 drops by more than {events['f1_margin']} or its mean time to detect grows by "
+            f"more than {events['detect_margin']} s.",
+            "",
+            markdown_table(*suite_table(events)),
+            "",
+            "![event scores](events.png)",
+            "",
+        ]
+    lines += [f"**Decision: {report['decision']}** ({report['reason']}).", ""]
     return "\n".join(lines)
 
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
+    if report.get("events"):
+        (out / "events.png").write_bytes(events_png(report["events"]))
     (out / "gate.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "gate.md").write_text(markdown(report), encoding="utf-8")
     return out / "gate.json"

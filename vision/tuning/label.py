@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vision.config import CameraConfig
 from vision.detect.card import ModelCard
 from vision.detect.detector import Detector
 from vision.tuning.errors import TuningError
@@ -28,6 +29,7 @@ from vision.tuning.formats import (
     write_cvat,
 )
 from vision.tuning.layout import load_dataset, read_labels, write_data_yaml, write_labels
+from vision.tuning.litter import litter_blobs_by_record
 from vision.tuning.mine import read_manifest
 
 CVAT_FILE = "annotations/cvat.xml"
@@ -86,8 +88,12 @@ def prelabel(
     val_cameras: list[str] | None,
     threads: int = 0,
     relabel: bool = False,
+    cameras: dict[str, CameraConfig] | None = None,
 ) -> dict[str, Any]:
-    """Label every mined frame with the model, write the YOLO layout, the split and the tool files."""
+    """Label every mined frame with the model, write the YOLO layout, the split and the tool files.
+
+    With the config's ``cameras`` and a ``litter`` class, frames of a file camera with a litter rule
+    also get the rule's static blobs as ``litter`` boxes (see vision/tuning/litter.py)."""
     records = read_manifest(root)
     if (root / "data.yaml").exists() and not relabel:
         raise TuningError(
@@ -96,18 +102,31 @@ def prelabel(
     names = {i: n for i, n in enumerate(classes)} if classes else dict(card.labels)
     detector = Detector(card, threads=threads, min_score=min_score)
     to_dataset = {k: next((i for i, n in names.items() if n == v), -1) for k, v in detector.names.items()}
-    boxes = 0
+    litter_id = next((i for i, n in names.items() if n == "litter"), None)
+    blobs, notes = (
+        ({}, [])
+        if litter_id is None or not cameras
+        else litter_blobs_by_record(records, cameras, detector.names)
+    )
+    boxes = litter = 0
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
         images = [cv2.imread(str(root / r["image"]), cv2.IMREAD_COLOR) for r in batch]
         for r, image in zip(batch, images, strict=True):
             if image is None:
                 raise TuningError(f"{root / r['image']}: cannot read it (the manifest lists it)")
-        for r, found in zip(batch, detector.detect(images), strict=True):
+        for r, image, found in zip(batch, images, detector.detect(images), strict=True):
             class_id = np.array([to_dataset[int(c)] for c in found.class_id], np.int64)
             keep = class_id >= 0  # classes the dataset does not train are not pre-labelled
-            write_labels(root / r["image"], found.xyxy[keep], class_id[keep], r["width"], r["height"])
-            boxes += int(keep.sum())
+            xyxy, class_id = found.xyxy[keep], class_id[keep]
+            if r["index"] in blobs:
+                replayer, at_frame = blobs[r["index"]]
+                extra = replayer.litter(image, float(r["pts"]), at_frame, found)
+                xyxy = np.concatenate([xyxy, extra.astype(xyxy.dtype)])
+                class_id = np.concatenate([class_id, np.full(len(extra), litter_id, np.int64)])
+                litter += len(extra)
+            write_labels(root / r["image"], xyxy, class_id, r["width"], r["height"])
+            boxes += len(class_id)
     indices, note = split_by_camera(records, val_fraction, val_cameras)
     write_data_yaml(root, names, {s: [root / records[i]["image"] for i in v] for s, v in indices.items()})
     (root / "annotations").mkdir(exist_ok=True)
@@ -117,6 +136,7 @@ def prelabel(
     return {
         "frames": len(records),
         "boxes": boxes,
+        "litter_blobs": litter,
         "model": card.name,
         "names": names,
         "train": len(indices["train"]),
@@ -124,6 +144,7 @@ def prelabel(
         "split": note,
         "cvat": str(root / CVAT_FILE),
         "coco": str(root / COCO_FILE),
+        "notes": notes,
     }
 
 

@@ -22,12 +22,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vision.config import DecodeConfig
+from vision.config import DecodeConfig, StorageConfig
 from vision.detect.quantize import IMAGE_SUFFIXES
 from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.ingest.sampler import Sampler
 from vision.secrets import SecretUrl
+from vision.store.base import EventStore
 from vision.store.sqlite import Store, store_path
 from vision.tuning.errors import TuningError
 
@@ -58,21 +59,34 @@ class Candidate:
         return record | (self.event or {}) | ({"uncertain": self.uncertain} if self.uncertain else {})
 
 
-def _open_store(data_dir: Path) -> Store:
-    path = store_path(data_dir)
+def _storage(store: StorageConfig | Path) -> StorageConfig:
+    """A config's storage (SQLite in its data folder, or PostgreSQL at its url), or a SQLite data folder."""
+    return store if isinstance(store, StorageConfig) else StorageConfig(data_dir=store)
+
+
+def _open_store(storage: StorageConfig) -> EventStore:
+    """The store, read as it is: no new run, no migration (mining never writes to it)."""
+    if storage.url is not None:
+        from vision.store.postgres import PostgresStore  # psycopg is only needed with storage.url
+
+        return PostgresStore(storage.url, run=False, migrate=False)
+    path = store_path(storage.data_dir)
     if not path.is_file():
         raise TuningError(f"store {path}: not found (run the pipeline first, or give --store DATA_DIR)")
-    return Store(data_dir, run=False, migrate=False)
+    return Store(storage.data_dir, run=False, migrate=False)
 
 
-def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
-    """The clean picture of every stored event transition, oldest first."""
-    store = _open_store(data_dir)
+def event_snapshots(store: StorageConfig | Path) -> Iterator[Candidate]:
+    """The clean picture of every stored event transition, oldest first (the pictures are files in
+    the data folder, whichever database holds the rows)."""
+    storage = _storage(store)
+    data_dir = storage.data_dir
+    opened = _open_store(storage)
     try:
-        rows = store.transition_records()
-        rejected = store.rejected_events()
+        rows = opened.transition_records()
+        rejected = opened.rejected_events()
     finally:
-        store.close()
+        opened.close()
     for kind, pts, record in rows:
         clean = (record.get("snapshots") or {}).get("clean")
         if not clean:
@@ -97,14 +111,16 @@ def event_snapshots(data_dir: Path) -> Iterator[Candidate]:
         )
 
 
-def uncertain_times(data_dir: Path, low: float, high: float, spacing: float) -> dict[str, list[dict]]:
+def uncertain_times(
+    store: StorageConfig | Path, low: float, high: float, spacing: float
+) -> dict[str, list[dict]]:
     """Per camera, the stream seconds of frames with a box scored in [low, high), at least
     ``spacing`` seconds apart; each with the label and score of its least sure box."""
-    store = _open_store(data_dir)
+    opened = _open_store(_storage(store))
     try:
-        rows = store.uncertain_frames(low, high)
+        rows = opened.uncertain_frames(low, high)
     finally:
-        store.close()
+        opened.close()
     times: dict[str, list[dict]] = {}
     for camera, pts, label, score in rows:
         kept = times.setdefault(camera, [])
