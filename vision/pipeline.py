@@ -228,6 +228,7 @@ class Lane:
         self.frames: queue.Queue[tuple[CameraWorker, Frame, Detections] | str] = queue.Queue(LANE_FRAMES)
         self.control: queue.Queue[_Command | _Failed] = queue.Queue()  # unbounded: the writer puts here
         self.workers: list[CameraWorker] = []
+        self.cameras: set[str] = set()  # the ids of its workers
         self.done = threading.Event()
 
     def tell(self, item: _Command | _Failed) -> None:
@@ -279,6 +280,7 @@ class Pipeline:
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]
             lane.workers.append(self.workers[camera_id])
+            lane.cameras.add(camera_id)
             self._lane_of[camera_id] = lane
         self._views = {camera_id: self._view(w) for camera_id, w in self.workers.items()}
         self.recorder = TransitionRecorder.for_config(config, store, detector.names)
@@ -522,15 +524,13 @@ class Pipeline:
                 self._watch(lane.workers)
                 while not lane.control.empty():
                     self._control(lane.control.get())
-                for worker in lane.workers:  # transitions whose main-stream picture is in, or late
-                    self.evidence.release(worker.camera_id)
+                self.evidence.release(lane.cameras)  # transitions whose main-stream picture is in, or late
                 try:
                     item = lane.frames.get(timeout=WAIT)
                 except queue.Empty:
                     continue
                 if item == END:
-                    for worker in lane.workers:
-                        self.evidence.release(worker.camera_id, wait=True)
+                    self.evidence.release(lane.cameras, wait=True)
                     return
                 if isinstance(item, tuple):
                     self._analyse(*item)
@@ -780,7 +780,7 @@ class Pipeline:
         main stream's picture (released by the lane)."""
         if not transitions and not applied:
             return
-        self.evidence.release(worker.camera_id, wait=True)  # the camera's earlier transitions first
+        self.evidence.release((worker.camera_id,), wait=True)  # the camera's earlier transitions first
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)

@@ -58,9 +58,8 @@ class _RuntimeCollector(Collector):
 
     def collect(self) -> Iterator[Family]:
         yield from self._cameras()
-        stats = getattr(self.runtime.pipeline, "stats", None)  # a cluster's shards report per shard instead
-        if stats is not None:
-            yield from pipeline_stats(stats)
+        if self.runtime.pipeline.stats is not None:  # None on a cluster: its shards report per shard
+            yield from pipeline_stats(self.runtime.pipeline.stats)
         store = self.runtime.store.another()  # this scrape's own handle
         try:
             yield from self._store(store)

@@ -149,6 +149,7 @@ class ClusterPipeline:
     """What the API and ``run`` use of a pipeline, answered by the cluster's shards."""
 
     cluster: Cluster
+    stats: None = None  # a single pipeline's stats: the shards report theirs (vision/cluster/metrics.py)
     _stop: threading.Event = field(default_factory=threading.Event)
     _views: dict[str, CameraView] = field(default_factory=dict)  # the last view each camera published
     _down: dict[str, float] = field(default_factory=dict)  # shard -> since when it does not answer

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -52,16 +52,18 @@ class EvidenceGate:
         """The camera has transitions held: it takes no frame and writes no checkpoint meanwhile."""
         return camera_id in self._held
 
-    def release(self, camera_id: str | None = None, wait: bool = False) -> None:
-        """Commit the held transitions whose picture is in or whose time is up (with ``wait``: those of
-        ``camera_id``, or all, waiting out their time: before anything else of that camera is stored)."""
+    def release(self, cameras: Collection[str], wait: bool = False) -> None:
+        """Commit the held transitions of ``cameras`` whose picture is in or whose time is up (with
+        ``wait``: all of theirs, waiting out their time: before anything else of a camera is stored).
+        Called by each camera's own lane, which alone holds for it."""
+        if not self._held:  # the usual case, once per frame: nothing held anywhere
+            return
         now = time.monotonic()
         with self._lock:
             due = [
                 self._held.pop(held_id)
                 for held_id, held in list(self._held.items())
-                if (camera_id is None or held_id == camera_id)
-                and (wait or held.future.done() or now >= held.deadline)
+                if held_id in cameras and (wait or held.future.done() or now >= held.deadline)
             ]
         for held in due:
             held.record(held.main.evidence(held.future, held.deadline - time.monotonic()))
