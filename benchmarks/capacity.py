@@ -1,10 +1,12 @@
 """Capacity: how many real RTSP cameras one machine keeps up with, ours and Ultralytics' side by side.
 
-The farm: the sample clip (the plaza, real footage) encoded once to 1280x720 H.264 at 25 fps,
-one keyframe every 2 s, no B-frames, as a camera's main stream; a real RTSP server on
-127.0.0.1 (rtsp-server-perl, as tests/ingest_servers.py starts it) and one ``ffmpeg -re``
-per camera publishing that file in a loop (``-c copy``: the publishers cost next to no CPU,
-so the machine's time goes to the systems measured).
+The farm: real footage encoded once per clip to 1280x720 H.264 at 25 fps, one keyframe every
+2 s, no B-frames, as a camera's main stream; a real RTSP server on 127.0.0.1 (rtsp-server-perl,
+as tests/ingest_servers.py starts it) and one ``ffmpeg -re`` per camera publishing its file in a
+loop (``-c copy``: the publishers cost next to no CPU, so the machine's time goes to the systems
+measured). ``--clips`` chooses the footage, given to the cameras in turn: ``plaza`` (the sample,
+busy all the time), and from ../shared/data/footage ``vtest`` (a pedestrian plaza), ``parking``
+(a lane that is empty most of the time: the static scene) and ``highway`` (traffic, jitter).
 
 Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time:
 
@@ -25,8 +27,11 @@ average before and after: a shared machine's numbers are marked as such) and, wh
 ``--profile`` names JSONs of benchmarks/capacity_profile.py (before and after), their summaries.
 
 Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
-[--peer-weights yolov8n.pt] [--seconds 30] [--profile before.json --profile after.json]``. Needs ffmpeg and
-rtsp-server-perl (see tests/ingest_servers.py).
+[--peer-weights yolov8n.pt] [--clips plaza,vtest,parking] [--defaults '{motion_gate: {enabled: true}}']
+[--seconds 30] [--profile before.json --profile after.json]``. ``--yolo-int8 yolov8n_coco_int8.onnx``
+makes the float YOLOv8n of the issue's table from that INT8 export (``models rebuild``, then
+Ultralytics' own ONNX export at ``--imgsz``) and runs it on both sides: ours through its ONNX,
+the peer through the ``.pt``. Needs ffmpeg and rtsp-server-perl (see tests/ingest_servers.py).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -56,18 +63,36 @@ from vision.pipeline import Pipeline  # noqa: E402
 from vision.store import Store  # noqa: E402
 from vision.types import Detections, Frame  # noqa: E402
 
-CLIP = ROOT / "sample_videos" / "plaza.mp4"
+FOOTAGE = ROOT.parent / "shared" / "data" / "footage"
+CLIPS = {
+    "plaza": ROOT / "sample_videos" / "plaza.mp4",
+    "vtest": FOOTAGE / "vtest.avi",
+    "parking": FOOTAGE / "parking_lane_topdown_intel.mp4",
+    "highway": FOOTAGE / "highway_overpass_jitter_boofcv.mp4",
+}
 CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
+WHOLE = "[[0, 0], [1, 0], [1, 1], [0, 1]]"
+# Per clip: its zones, as a camera of that kind would have them (the plaza's crossing as in the demo;
+# elsewhere the whole picture, watched for crowds and litter, so the static-object model runs too).
+ZONES = {
+    "plaza": f"      crossing:\n        polygon: {CROSSING}\n"
+    "        rules: {crowd: {enter_count: 7, exit_count: 5}}\n",
+    "other": f"      street:\n        polygon: {WHOLE}\n"
+    "        rules: {crowd: {enter_count: 7}, litter: {}}\n",
+}
 HOLD = 0.9  # share of the target rate a camera must keep
 MAX_LAG = 2.0  # seconds, p95, capture to committed
 
 
-def encode(folder: Path) -> Path:
-    """The sample as a camera's main stream: 720p H.264, 25 fps, GOP 2 s, no B-frames."""
-    out = folder / "camera720p.mp4"
+def encode(name: str, folder: Path) -> Path:
+    """A clip as a camera's main stream: 720p H.264, 25 fps, GOP 2 s, no B-frames."""
+    clip = CLIPS[name]
+    if not clip.is_file():
+        raise SystemExit(f"--clips {name}: {clip} is missing (the shared footage sits beside the repository)")
+    out = folder / f"{name}720p.mp4"
     subprocess.run(
         [
-            *("ffmpeg", "-v", "error", "-y", "-i", str(CLIP), "-an"),
+            *("ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an"),
             *("-vf", "scale=1280:720,fps=25", "-c:v", "libx264", "-preset", "veryfast"),
             *("-g", "50", "-bf", "0", "-b:v", "2M", str(out)),
         ],
@@ -77,13 +102,14 @@ def encode(folder: Path) -> Path:
 
 
 class Farm:
-    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera."""
+    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera, the clips in turn."""
 
-    def __init__(self, clip: Path, cameras: int) -> None:
+    def __init__(self, clips: list[tuple[str, Path]], cameras: int) -> None:
         self.server = PerlRtsp().start()
+        self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
         try:
             for i in range(cameras):
-                self.server.publish(f"cam{i}", video=clip, copy=True)
+                self.server.publish(f"cam{i}", video=clips[i % len(clips)][1], copy=True)
         except BaseException:
             self.server.kill()
             raise
@@ -93,19 +119,27 @@ class Farm:
         self.server.kill()
 
 
-def ours(urls: list[str], args: argparse.Namespace, data: Path) -> dict[str, Any]:
+def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
+    """The config of our side: what the cameras share in camera_defaults (with ``--defaults`` over
+    it), one short entry per camera with its clip's zones."""
+    defaults = {
+        "detect_fps": args.fps,
+        "decode": {"keyframes_only": args.fps <= 0.5},
+        "stream": {"transport": "udp"},
+    }
+    defaults |= yaml.safe_load(args.defaults) if args.defaults else {}
+    text = f"camera_defaults: {json.dumps(defaults)}\ncameras:\n"
+    for i, (url, kind) in enumerate(zip(farm.urls, farm.kinds, strict=True)):
+        text += f"  cam{i}:\n    url: {url}\n    zones:\n{ZONES.get(kind, ZONES['other'])}"
+    classes = "[person, bicycle, bottle, cup, backpack, handbag, suitcase]"
+    return text + f"detector: {{model: {args.model}, classes: {classes}}}\nstorage: {{data_dir: {data}}}\n"
+
+
+def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     """Our pipeline on the farm: per camera, committed frames per second and capture-to-commit lag."""
-    keyframes = "true" if args.fps <= 0.5 else "false"
-    text = "cameras:\n"
-    for i, url in enumerate(urls):
-        text += f"  cam{i}:\n    url: {url}\n    detect_fps: {args.fps}\n"
-        text += f"    decode: {{keyframes_only: {keyframes}}}\n    stream: {{transport: udp}}\n"
-        text += f"    zones:\n      crossing:\n        polygon: {CROSSING}\n"
-        text += "        rules: {crowd: {enter_count: 7, exit_count: 5}}\n"
-    text += f"detector: {{model: {args.model}, classes: [person, bicycle]}}\nstorage: {{data_dir: {data}}}\n"
-    config = parse_config(text)
+    config = parse_config(farm_config(farm, args, data))
     store = Store(data, "capacity")
-    counted: dict[str, int] = {f"cam{i}": 0 for i in range(len(urls))}
+    counted: dict[str, int] = {f"cam{i}": 0 for i in range(len(farm.urls))}
     lags: list[float] = []
     started = time.monotonic()
     pipeline: Pipeline
@@ -156,6 +190,20 @@ def peer(urls: list[str], args: argparse.Namespace, folder: Path) -> dict[str, A
     return {"fps_per_camera": round(rate, 2), "min_fps": round(rate, 2)}
 
 
+def float_yolo(int8: Path, imgsz: tuple[int, int], folder: Path) -> tuple[Path, Path]:
+    """The float YOLOv8n of the issue's table, made here from the INT8 export (no weights can be
+    downloaded): ``models rebuild`` gives the trainable ``.pt`` (the peer's), Ultralytics exports
+    it to ONNX at ``imgsz`` (height, width), and its card is ours."""
+    from ultralytics import YOLO
+
+    from vision.detect.yolo_card import write_card
+    from vision.tuning.rebuild import rebuild
+
+    weights = rebuild(int8, "yolov8n.yaml", folder / "yolov8n_float.pt")
+    onnx = Path(YOLO(str(weights)).export(format="onnx", imgsz=list(imgsz)))
+    return write_card(onnx), weights
+
+
 def machine() -> dict[str, Any]:
     cpu = next(
         (
@@ -189,8 +237,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; load average {m['load_average_before']} "
         f"before, {m['load_average_after']} after.",
         "",
-        f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s; "
-        f"{result['warmup']} s warm-up, {result['seconds']} s measured. A camera holds at "
+        f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s, "
+        f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
+        f"`{result['defaults'] or '{}'}`; {result['warmup']} s warm-up, {result['seconds']} s measured. "
+        "A camera holds at "
         f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s.",
         "",
     ]
@@ -218,6 +268,12 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=2.0, help="detections per second per camera")
     parser.add_argument("--model", default="default", help="our detector.model (default: the embedded SSD)")
     parser.add_argument("--peer-weights", type=Path, help="Ultralytics weights of the same model (peer run)")
+    parser.add_argument("--clips", default="plaza", help=f"footage in turn, of {', '.join(CLIPS)}")
+    parser.add_argument("--defaults", default="", help="YAML merged into our camera_defaults")
+    parser.add_argument(
+        "--yolo-int8", type=Path, help="make the float YOLOv8n from this INT8 export, both sides"
+    )
+    parser.add_argument("--imgsz", default="384,640", help="height,width of that float export")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument(
@@ -226,9 +282,13 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
+    names = args.clips.split(",")
+    if unknown := [name for name in names if name not in CLIPS]:
+        parser.error(f"--clips: unknown {', '.join(unknown)}; known: {', '.join(CLIPS)}")
     result: dict[str, Any] = {
         "machine": machine(),
-        "model": args.model,
+        "clips": names,
+        "defaults": args.defaults,
         "fps": args.fps,
         "seconds": args.seconds,
         "warmup": args.warmup,
@@ -236,11 +296,16 @@ def main() -> None:
         "steps": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
-        clip = encode(Path(tmp))
+        if args.yolo_int8:
+            height, width = (int(x) for x in args.imgsz.split(","))
+            card, args.peer_weights = float_yolo(args.yolo_int8, (height, width), Path(tmp))
+            args.model = str(card)
+        result["model"] = args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
+        clips = [(name, encode(name, Path(tmp))) for name in names]
         for n in (int(x) for x in args.cameras.split(",")):
-            farm = Farm(clip, n)
+            farm = Farm(clips, n)
             try:
-                step: dict[str, Any] = {"cameras": n, "ours": ours(farm.urls, args, Path(tmp) / f"data{n}")}
+                step: dict[str, Any] = {"cameras": n, "ours": ours(farm, args, Path(tmp) / f"data{n}")}
                 step["ours_holds"] = step["ours"]["min_fps"] >= HOLD * args.fps and (
                     step["ours"]["lag_p95"] is not None and step["ours"]["lag_p95"] < MAX_LAG
                 )
