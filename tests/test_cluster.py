@@ -12,24 +12,29 @@ has restarted it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import pytest
 
 from vision.cluster.ring import HashRing, shard_names
+from vision.config import ClusterConfig, DetectorConfig
 from vision.secrets import SecretUrl
 from vision.store.postgres import PostgresStore
 
 from .api_support import AS_ADMIN, AS_READER, serve
-from .conftest import ROOT, SAMPLE, cli, need
+from .conftest import ROOT, SAMPLE, cli, need, package
 from .dispatch_support import SECRET, Receiver, wait_for
 from .pg_support import PASSWORD, PostgresServer
 from .ray_support import RayCluster, missing
@@ -241,3 +246,64 @@ def test_serve_on_the_cluster_with_the_shared_detector(
     output = served.log.read_text()
     assert served.process.returncode == 0, output[-3000:]
     assert PASSWORD not in output
+
+
+def test_replicas_stopped_or_killed_under_calls_lose_none(ray_cluster: RayCluster) -> None:
+    """This test's process is the control plane and a shard at once: four threads keep sending a real
+    frame to two replicas (each call waits 0.2 s for a batch), while the last replica is stopped as the
+    replicas shrink and the first one's process is SIGKILLed. Every call answers, with the boxes the
+    model finds in that frame."""
+    ray = package("ray")
+    from vision.cluster.inference import ReplicaEngine, live_replicas
+    from vision.cluster.scaling import Scaler
+
+    with av.open(str(SAMPLE)) as container:
+        image = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    settings = ClusterConfig(min_replicas=1, max_replicas=2, replica_cpus=0, batch_wait=0.2)
+    ray.init(address=ray_cluster.address, namespace="replica-test", logging_level=logging.WARNING,
+             log_to_driver=False, configure_logging=False)  # fmt: skip
+    scaler = Scaler(settings, DetectorConfig(threads=1))
+    try:
+        engine = ReplicaEngine(settings.max_replicas)
+        expected = engine.infer([image])[0]
+        assert len(expected.xyxy) > 0  # people on the plaza
+        scaler.grow()
+        wait_for(lambda: len(live_replicas(2)) == 2, "the second replica", 60)
+        stop, answers, failures = threading.Event(), [], []
+
+        def call() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(engine.infer([image])[0])
+                except Exception as exc:  # the test fails on any
+                    failures.append(exc)
+
+        callers = [threading.Thread(target=call, daemon=True) for _ in range(4)]
+        for caller in callers:
+            caller.start()
+        last = scaler.replicas[-1]
+        wait_for(lambda: ray.get(last.report.remote())["frames"] >= 4, "the second replica at work", 60)
+        scaler.shrink()  # as the scaler does after an idle spell: calls in flight on it go elsewhere
+        wait_for(lambda: engine.resent > 0, "a call sent again", 30)
+        before = ray.get(scaler.replicas[0].report.remote())
+        counted = len(answers)
+        os.kill(before["pid"], signal.SIGKILL)  # Ray restarts it and sends the calls in flight again
+
+        def restarted() -> bool:
+            report = ray.get(scaler.replicas[0].report.remote(), timeout=60)
+            return report["started"] > before["started"] and report["frames"] > 0
+
+        wait_for(restarted, "the first replica restarted and at work", 90)
+        wait_for(lambda: len(answers) > counted + 8, "calls answered after the restart", 60)
+        stop.set()
+        for caller in callers:
+            caller.join(90)
+        assert not failures, failures[:3]
+        assert len(live_replicas(2)) == 1 and len(scaler.replicas) == 1
+        for found in answers:
+            assert np.allclose(found.xyxy, expected.xyxy, atol=0.5)
+            assert (found.class_id == expected.class_id).all()
+    finally:
+        for replica in scaler.replicas:
+            ray.kill(replica, no_restart=True)
+        ray.shutdown()

@@ -21,8 +21,9 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from vision.camera.view import CameraView
-from vision.cluster.inference import Scaler, live_replicas, replica_name
+from vision.cluster.inference import live_replicas, replica_name
 from vision.cluster.ring import HashRing, shard_names
+from vision.cluster.scaling import Scaler
 from vision.cluster.shard import start_shard
 from vision.config import CameraConfig, ClusterConfig, Config, ConfigError
 from vision.dispatch.dispatcher import Dispatcher
@@ -106,7 +107,7 @@ class Cluster:
 
     def run(self, stop: threading.Event, max_seconds: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait until every shard's pipeline has ended (files) or ``stop`` is set (then stop them, and
-        wait for their summaries); ``max_seconds`` of wall time sets ``stop``. Grows the replicas."""
+        wait for their summaries); ``max_seconds`` of wall time sets ``stop``. Scales the replicas."""
         started, summaries = time.monotonic(), {}
         while len(summaries) < len(self.shards):
             if max_seconds is not None and time.monotonic() - started >= max_seconds:
