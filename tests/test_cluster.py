@@ -21,7 +21,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
@@ -95,7 +97,7 @@ def cluster_config(tmp_path: Path, address: str, store_url: str, cluster: str, r
 detector:
   min_score: 0.4
   classes: [person, bicycle, motorcycle, bottle, cup]
-events: {{close_after: 10, update_interval: 10}}
+events: {{close_after: 10, update_interval: 10, restart_grace: 3}}
 storage:
   data_dir: {tmp_path / "data"}
   url: {store_url}
@@ -135,13 +137,80 @@ def test_run_on_the_cluster_ends_with_its_files(
     assert PASSWORD not in done.stdout + done.stderr
 
 
-def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
+@dataclass
+class Ticketing:
+    """A cluster config whose crowd ticket goes to the real receiver, its database, and how to run it."""
+
+    config: Path
+    database: str
+    postgres: PostgresServer
+    receiver: Receiver
+
+    def start(self, log: Path) -> subprocess.Popen[bytes]:
+        """`street-vision run CONFIG` in the background, its output in ``log``."""
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with log.open("ab") as out:
+            command = [sys.executable, "-m", "vision.cli", "run", str(self.config)]
+            return subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT, env=env)
+
+    def status(self) -> dict[str, Any]:
+        done = cli("cluster", "status", self.config, "--json", timeout=60)
+        assert done.returncode in (0, 1), done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    def opened(self) -> None:
+        wait_for(lambda: [t for t in self.receiver.tickets() if t[2] == "open"], "the crowd ticket", 90.0)
+
+    def closed(self, run: subprocess.Popen[bytes], log: Path) -> None:
+        """Wait for the ticket to close, then stop `run` (SIGTERM): it ends cleanly."""
+        wait_for(
+            lambda: [t for t in self.receiver.tickets() if t[2] == "closed"], "the ticket to close", 90.0
+        )
+        assert run.poll() is None, log.read_text()[-3000:]
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(60) == 0, log.read_text()[-3000:]
+
+    def delivered(self) -> bool:
+        store = PostgresStore(SecretUrl(self.postgres.url(self.database)), run=False)
+        try:
+            return store.outbox_counts().pending == 0
+        finally:
+            store.close()
+
+    def check_once(self, *logs: Path) -> None:
+        """One crowd event, resolved; each of its transitions at the receiver once, in order, applied once;
+        no secret in any log."""
+        text = "".join(log.read_text() for log in logs)
+        assert PASSWORD not in text and SECRET not in text
+        store = PostgresStore(SecretUrl(self.postgres.url(self.database)), run=False)
+        try:
+            events = store.sql.execute("SELECT type, state, close_reason FROM events").fetchall()
+            kinds = [r[0] for r in store.sql.execute("SELECT kind FROM transitions ORDER BY seq")]
+            counts = store.outbox_counts()
+        finally:
+            store.close()
+        assert events == [("crowd", "resolved", "resolved")]
+        assert (
+            kinds[0] == "open" and kinds[-1] == "close" and kinds.count("open") == kinds.count("close") == 1
+        )
+        assert counts.delivered == len(kinds) and counts.pending == 0
+        tickets, history = self.receiver.tickets(), self.receiver.history()
+        assert len(tickets) == 1 and tickets[0][2] == "closed", (tickets, history)
+        assert [h[3] for h in history] == kinds  # each transition once, in order: none lost, none twice
+        assert all(h[4] == 0 for h in history), history  # no message applied again
+
+
+@pytest.fixture
+def ticketing(
     tmp_path: Path,
     ray_cluster: RayCluster,
     postgres: PostgresServer,
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+    request: pytest.FixtureRequest,
+) -> Ticketing:
+    """The crowd ticket's config with the test's cluster section (``@pytest.mark.parametrize`` of
+    ``section``, indirect)."""
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # the processes' environment: the config refers to them
     monkeypatch.setenv("HOOK_SECRET", SECRET)
     database = postgres.database()
@@ -149,49 +218,32 @@ def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
         f"dispatch:\n  webhook_url: {receiver.url}\n  secret: ${{HOOK_SECRET}}\n"
         "  backoff_initial: 0.05\n  backoff_max: 0.2\n  timeout: 2\n"
     )
-    config = cluster_config(
-        tmp_path, ray_cluster.address, postgres.url(database, "${PGPASSWORD}"), "  shard_cpus: 1\n", hook
-    )
+    url = postgres.url(database, "${PGPASSWORD}")
+    config = cluster_config(tmp_path, ray_cluster.address, url, request.param, hook)
+    return Ticketing(config, database, postgres, receiver)
+
+
+@pytest.mark.parametrize("ticketing", ["  shard_cpus: 1\n"], indirect=True)
+def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
+    tmp_path: Path, ticketing: Ticketing
+) -> None:
     log = tmp_path / "run.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "vision.cli", "run", str(config)]
-        run = subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT, env=env)
+    run = ticketing.start(log)
     try:
-        wait_for(lambda: [t for t in receiver.tickets() if t[2] == "open"], "the crowd ticket", 90.0)
-        status = cli("cluster", "status", config, "--json", timeout=60)
-        assert status.returncode == 0, status.stderr[-3000:]
-        shards = {s["shard"]: s for s in json.loads(status.stdout)["shards"]}
+        ticketing.opened()
+        shards = {s["shard"]: s for s in ticketing.status()["shards"]}
         assert len({s["node"] for s in shards.values()}) == 2, shards  # one shard per node (1 CPU each)
         owner = next(s for s in shards.values() if "plaza" in s["cameras"])
         assert owner["cameras"]["plaza"]["state"] == "live"
         os.kill(owner["pid"], signal.SIGKILL)  # the shard's worker process, as an OOM kill would
 
         wait_for(lambda: "restored 1 open event(s) from the store" in log.read_text(), "the restore", 60.0)
-        wait_for(lambda: [t for t in receiver.tickets() if t[2] == "closed"], "the ticket to close", 90.0)
-        assert run.poll() is None, log.read_text()[-3000:]
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(60) == 0, log.read_text()[-3000:]
+        ticketing.closed(run, log)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait(10)
-    text = log.read_text()
-    assert PASSWORD not in text and SECRET not in text
-    store = PostgresStore(SecretUrl(postgres.url(database)), run=False)
-    try:
-        events = store.sql.execute("SELECT type, state, close_reason FROM events").fetchall()
-        kinds = [r[0] for r in store.sql.execute("SELECT kind FROM transitions ORDER BY seq")]
-        counts = store.outbox_counts()
-    finally:
-        store.close()
-    assert events == [("crowd", "resolved", "resolved")]
-    assert kinds[0] == "open" and kinds[-1] == "close" and kinds.count("open") == kinds.count("close") == 1
-    assert counts.delivered == len(kinds) and counts.pending == 0
-    tickets, history = receiver.tickets(), receiver.history()
-    assert len(tickets) == 1 and tickets[0][2] == "closed", (tickets, history)
-    assert [h[3] for h in history] == kinds  # each transition once, in order: none lost, none twice
-    assert all(h[4] == 0 for h in history), history  # no message applied again
+    ticketing.check_once(log)
 
 
 def test_serve_on_the_cluster_with_the_shared_detector(
@@ -307,3 +359,67 @@ def test_replicas_stopped_or_killed_under_calls_lose_none(ray_cluster: RayCluste
         for replica in scaler.replicas:
             ray.kill(replica, no_restart=True)
         ray.shutdown()
+
+
+SHARED_ON_ONE_NODE = "  shard_cpus: 0.25\n  detector: shared\n  replica_cpus: 0.5\n  batch_wait: 0.02\n"
+
+
+@pytest.mark.parametrize("ticketing", [SHARED_ON_ONE_NODE], indirect=True)
+def test_a_node_lost_while_its_shard_has_a_ticket_open(
+    tmp_path: Path, ray_cluster: RayCluster, ticketing: Ticketing
+) -> None:
+    """Both shards and the detector replica on the worker node (the head's CPU held meanwhile); the node
+    is lost (its raylet SIGKILLed) while the crowd ticket is open. Once Ray declares the node dead it
+    starts the shards and the replica again on the head, the plaza shard restores the ticket from
+    PostgreSQL, and the ticket closes once at the receiver."""
+    log = tmp_path / "run.log"
+    head = next(node for node, (_, is_head) in ray_cluster.raylets().items() if is_head)
+    run = ticketing.start(log)
+    try:
+        with ray_cluster.hold_head():
+            ticketing.opened()
+            report = ticketing.status()
+            nodes = {s["node"] for s in report["shards"]} | {r["node"] for r in report["replicas"]}
+            assert len(nodes) == 1 and head not in nodes and len(report["replicas"]) == 1, report
+            ray_cluster.lose_node(nodes.pop())
+        wait_for(lambda: "restored 1 open event(s) from the store" in log.read_text(), "the restore", 90.0)
+
+        def moved() -> bool:
+            report = ticketing.status()
+            placed = [*report["shards"], *report["replicas"]]
+            return len(placed) == 3 and all(p.get("node") == head for p in placed)
+
+        wait_for(moved, "the shards and the replica running on the head", 60.0)
+        ticketing.closed(run, log)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+        ray_cluster.add_worker()  # the next tests' second machine
+    ticketing.check_once(log)
+
+
+@pytest.mark.parametrize("ticketing", ["  shard_cpus: 1\n"], indirect=True)
+def test_the_head_lost_the_next_run_carries_the_ticket_on(
+    tmp_path: Path, ray_cluster: RayCluster, ticketing: Ticketing
+) -> None:
+    """Ray without GCS fault tolerance loses the whole cluster with its head. Simulated: the control plane
+    SIGKILLed with the head machine, every Ray process stopped; the operator starts the cluster and `run`
+    again, and the shards carry the open ticket on from PostgreSQL to its one close."""
+    first, second = tmp_path / "run-1.log", tmp_path / "run-2.log"
+    run = ticketing.start(first)
+    try:
+        ticketing.opened()
+        wait_for(ticketing.delivered, "the outbox delivered", 30.0)  # a send cut off would be sent again
+        run.kill()
+        run.wait(10)
+        ray_cluster.stop()
+        ray_cluster.start()
+        run = ticketing.start(second)
+        wait_for(lambda: "restored 1 open event(s) from the store" in second.read_text(), "the restore", 90.0)
+        ticketing.closed(run, second)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+    ticketing.check_once(first, second)
