@@ -1,12 +1,13 @@
 """Cameras sharded over a real two-node Ray cluster (`ray start` head + worker on this machine), their
 store in a real PostgreSQL, tickets at the real receiver.
 
-A shard's process SIGKILLed while its camera's crowd ticket is open: Ray restarts the shard, which
-restores the ticket from the store, and the ticket closes once the crossing clears, with every
-transition at the receiver once. `serve` on the cluster with the shared detector: the API lists
-every shard's cameras, a zone edit reaches the owning shard, /healthz, /metrics and
-`cluster status` cover every shard and the replica, and a killed shard's camera is in error until Ray
-has restarted it.
+Failures while the crowd ticket is open, each ending with the ticket closed once and every transition
+at the receiver once: a shard's process SIGKILLed (Ray restarts it, it restores the ticket); the worker
+node lost with both shards and the detector replica on it (Ray starts them on the head); the head lost
+(the cluster and `run` started again). Detector replicas stopped (shrinking) and SIGKILLed under calls
+lose no call. `serve` on the cluster with the shared detector: the API lists every shard's cameras, a
+zone edit reaches the owning shard, /healthz, /metrics and `cluster status` cover every shard and the
+replica, and a killed shard's camera is in error until Ray has restarted it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from .ray_support import RayCluster, missing
 
 LAWN = ROOT / "sample_videos" / "litter.mp4"
 CROWD = "crowd: {enter_count: 7, exit_count: 5, window: 2.0, min_duration: 2.0, close_after: 3.0}"
+RESTORED = "restored 1 open event(s) from the store"  # the plaza shard's log line once it carries the ticket
 CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
 
 
@@ -146,20 +149,30 @@ class Ticketing:
     postgres: PostgresServer
     receiver: Receiver
 
-    def start(self, log: Path) -> subprocess.Popen[bytes]:
-        """`street-vision run CONFIG` in the background, its output in ``log``."""
+    @contextmanager
+    def running(self, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+        """`street-vision run CONFIG` in the background, its output in ``log``; killed if still running."""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with log.open("ab") as out:
             command = [sys.executable, "-m", "vision.cli", "run", str(self.config)]
-            return subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT, env=env)
+            run = subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT, env=env)
+        try:
+            yield run
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait(10)
 
     def status(self) -> dict[str, Any]:
         done = cli("cluster", "status", self.config, "--json", timeout=60)
         assert done.returncode in (0, 1), done.stderr[-3000:]
         return json.loads(done.stdout)
 
+    def tickets(self, state: str) -> list[tuple[str, str, str]]:
+        return [t for t in self.receiver.tickets() if t[2] == state]
+
     def opened(self) -> None:
-        wait_for(lambda: [t for t in self.receiver.tickets() if t[2] == "open"], "the crowd ticket", 90.0)
+        wait_for(lambda: self.tickets("open"), "the crowd ticket", 90.0)
 
     def closed(self, run: subprocess.Popen[bytes], log: Path) -> None:
         """Wait for the ticket to close, then stop `run` (SIGTERM): it ends cleanly."""
@@ -228,8 +241,7 @@ def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
     tmp_path: Path, ticketing: Ticketing
 ) -> None:
     log = tmp_path / "run.log"
-    run = ticketing.start(log)
-    try:
+    with ticketing.running(log) as run:
         ticketing.opened()
         shards = {s["shard"]: s for s in ticketing.status()["shards"]}
         assert len({s["node"] for s in shards.values()}) == 2, shards  # one shard per node (1 CPU each)
@@ -237,12 +249,8 @@ def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
         assert owner["cameras"]["plaza"]["state"] == "live"
         os.kill(owner["pid"], signal.SIGKILL)  # the shard's worker process, as an OOM kill would
 
-        wait_for(lambda: "restored 1 open event(s) from the store" in log.read_text(), "the restore", 60.0)
+        wait_for(lambda: RESTORED in log.read_text(), "the restore", 60.0)
         ticketing.closed(run, log)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(10)
     ticketing.check_once(log)
 
 
@@ -374,27 +382,24 @@ def test_a_node_lost_while_its_shard_has_a_ticket_open(
     PostgreSQL, and the ticket closes once at the receiver."""
     log = tmp_path / "run.log"
     head = next(node for node, (_, is_head) in ray_cluster.raylets().items() if is_head)
-    run = ticketing.start(log)
     try:
-        with ray_cluster.hold_head():
-            ticketing.opened()
-            report = ticketing.status()
-            nodes = {s["node"] for s in report["shards"]} | {r["node"] for r in report["replicas"]}
-            assert len(nodes) == 1 and head not in nodes and len(report["replicas"]) == 1, report
-            ray_cluster.lose_node(nodes.pop())
-        wait_for(lambda: "restored 1 open event(s) from the store" in log.read_text(), "the restore", 90.0)
+        with ticketing.running(log) as run:
+            with ray_cluster.hold_head():
+                ticketing.opened()
+                report = ticketing.status()
+                nodes = {s["node"] for s in report["shards"]} | {r["node"] for r in report["replicas"]}
+                assert len(nodes) == 1 and head not in nodes and len(report["replicas"]) == 1, report
+                ray_cluster.lose_node(nodes.pop())
+            wait_for(lambda: RESTORED in log.read_text(), "the restore", 90.0)
 
-        def moved() -> bool:
-            report = ticketing.status()
-            placed = [*report["shards"], *report["replicas"]]
-            return len(placed) == 3 and all(p.get("node") == head for p in placed)
+            def moved() -> bool:
+                report = ticketing.status()
+                placed = [*report["shards"], *report["replicas"]]
+                return len(placed) == 3 and all(p.get("node") == head for p in placed)
 
-        wait_for(moved, "the shards and the replica running on the head", 60.0)
-        ticketing.closed(run, log)
+            wait_for(moved, "the shards and the replica running on the head", 60.0)
+            ticketing.closed(run, log)
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(10)
         ray_cluster.add_worker()  # the next tests' second machine
     ticketing.check_once(log)
 
@@ -407,19 +412,14 @@ def test_the_head_lost_the_next_run_carries_the_ticket_on(
     SIGKILLed with the head machine, every Ray process stopped; the operator starts the cluster and `run`
     again, and the shards carry the open ticket on from PostgreSQL to its one close."""
     first, second = tmp_path / "run-1.log", tmp_path / "run-2.log"
-    run = ticketing.start(first)
-    try:
+    with ticketing.running(first) as run:
         ticketing.opened()
         wait_for(ticketing.delivered, "the outbox delivered", 30.0)  # a send cut off would be sent again
         run.kill()
         run.wait(10)
-        ray_cluster.stop()
-        ray_cluster.start()
-        run = ticketing.start(second)
-        wait_for(lambda: "restored 1 open event(s) from the store" in second.read_text(), "the restore", 90.0)
+    ray_cluster.stop()
+    ray_cluster.start()
+    with ticketing.running(second) as run:
+        wait_for(lambda: RESTORED in second.read_text(), "the restore", 90.0)
         ticketing.closed(run, second)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(10)
     ticketing.check_once(first, second)
