@@ -131,12 +131,26 @@ def test_run_on_the_cluster_ends_with_its_files(
     config.write_text(
         text.replace("    detect_fps: 5\n", "    detect_fps: 5\n    decode: {keyframes_only: true}\n")
     )
-    done = cli("run", config, "--jsonl", timeout=180)
+    done = cli("run", config, "--jsonl", "--stats-every", "1", timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.splitlines()[-1])
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summary, stats = records[-1], records[:-1]
     assert summary["kind"] == "summary" and set(summary["cameras"]) == {"plaza", "lawn"}, summary
     assert summary["cameras"]["plaza"]["frames_detected"] >= 15  # a keyframe every 2 s of 34 s
     assert summary["cameras"]["lawn"]["frames_detected"] > 0
+    # a stats line merged from both shards every second, and one for the tail: every frame counted once
+    # (a shard still starting does not answer: its camera is in error in that line, and its frames count
+    # in the next line it answers)
+    assert len(stats) >= 2 and {r["kind"] for r in stats} == {"stats"}, stats
+    ring = HashRing(shard_names(2))
+    for camera in ("plaza", "lawn"):
+        lines = [r["cameras"][camera] for r in stats]
+        assert {line["shard"] for line in lines} == {ring.owner(camera)}, lines
+        analysed = sum(line.get("frames_analysed", 0) for line in lines)
+        assert analysed == summary["cameras"][camera]["frames_detected"], (camera, lines)
+    assert sum(r["detector_calls"] for r in stats) > 0
+    assert all(set(r["shards"]) == set(shard_names(2)) for r in stats)
+    assert None not in stats[-1]["shards"].values(), stats[-1]  # the tail: every shard answers
     assert PASSWORD not in done.stdout + done.stderr
 
 
@@ -288,18 +302,45 @@ def test_serve_on_the_cluster_with_the_shared_detector(
         assert "street_vision_replicas 1.0" in metrics
         assert f'street_vision_camera_lag_seconds{{camera="lawn",shard="{owner}"}}' in metrics
 
+        for name in ("street_vision_replica_up", "street_vision_shard_started_timestamp_seconds"):
+            assert f"{name}{{" in metrics, metrics
+        healthz = api.get("/healthz").json()
+        assert set(healthz["shards"]) == set(shard_names(2)), healthz
+        assert all(s["alive"] and s["node"] for s in healthz["shards"].values()), healthz
+        assert "lawn" in healthz["shards"][owner]["cameras"], healthz
+        replica = healthz["replicas"]["replica-0"]
+        assert replica["alive"] and replica["batches"] > 0 and replica["frames_per_batch"] >= 1, healthz
+
         status = cli("cluster", "status", config, timeout=60)
         assert status.returncode == 0, status.stderr[-3000:]
         assert "shard-0: running" in status.stdout and "shard-1: running" in status.stdout, status.stdout
         assert "  plaza: live" in status.stdout and "  lawn: live" in status.stdout, status.stdout
-        assert "replica-0: node" in status.stdout, status.stdout
+        found = re.search(r"^replica-0: node \S+ \(\S+\) pid (\d+) ", status.stdout, re.MULTILINE)
+        assert found is not None, status.stdout
+
+        os.kill(int(found[1]), signal.SIGKILL)  # the replica: Ray restarts it and sends its calls again
+
+        def replica_back() -> bool:
+            again = api.get("/healthz").json()["replicas"]["replica-0"]
+            return again["alive"] and again["started"] > replica["started"] and again["batches"] > 0
+
+        wait_for(replica_back, "the replica restarted and at work", 60)
+        metrics = api.get("/metrics", headers=AS_READER).text
+        for camera in ("plaza", "lawn"):  # the shards kept going: no frame of theirs failed
+            assert f'street_vision_camera_errors_total{{camera="{camera}"}} 0.0' in metrics, metrics
 
         victim = HashRing(shard_names(2)).owner("plaza")
         pid = re.search(rf"^{victim}: running node \S+ \(\S+\) pid (\d+)$", status.stdout, re.MULTILINE)
         assert pid is not None, status.stdout
         os.kill(int(pid[1]), signal.SIGKILL)
-        wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "error", "plaza's shard down", 30)
-        assert api.get("/healthz").json()["cameras"]["lawn"] == "live"  # the other shard goes on
+
+        def down() -> dict[str, Any] | None:
+            healthz = api.get("/healthz").json()
+            silent = healthz["cameras"]["plaza"] == "error" and not healthz["shards"][victim]["alive"]
+            return healthz if silent else None
+
+        healthz = wait_for(down, "plaza's shard down", 30)
+        assert healthz["cameras"]["lawn"] == "live" and healthz["shards"][owner]["alive"]  # the other goes on
         wait_for(lambda: api.get("/healthz").json()["cameras"]["plaza"] == "live", "plaza back", 60)
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(timeout=60)
