@@ -1,8 +1,10 @@
-"""The hash ring that assigns cameras to shards, when replicas grow and shrink, and the cluster section of
-the config (no Ray cluster needed)."""
+"""The hash ring that assigns cameras to shards, when replicas grow and shrink, the cluster section of the
+config, and docs/scaling.md's sizing against the benchmark's figures (no Ray cluster needed)."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from vision.cluster.ring import HashRing, shard_names
 from vision.cluster.scaling import Hysteresis, busy_shares, change
 from vision.config import ConfigError, parse_config
 
-from .conftest import cli
+from .conftest import ROOT, cli
 
 CAMERAS = [f"cam-{i:05d}" for i in range(10_000)]
 
@@ -100,3 +102,32 @@ def test_a_shrink_waits_for_an_unbroken_idle_spell_and_a_grow_does_not() -> None
     assert rule.decide([0.0, 0.0], 2, 300.0) == 0 and rule.decide([0.95, 0.95], 2, 301.0) == 1
     assert rule.decide([0.0, 0.0, 0.0], 3, 331.0) == 0  # the grow broke the spell: it starts again
     assert Hysteresis(1, 4, 0.0).decide(idle, 3, 5.0) == -1  # scale_down_after 0: at the first idle look
+
+
+def test_the_sizing_in_scaling_md_is_computed_from_the_benchmark() -> None:
+    """docs/scaling.md's costs and sizing table are benchmarks/cluster.json's figures: rerunning the
+    benchmark fails this until the doc says what it measured."""
+    modes = json.loads((ROOT / "benchmarks" / "cluster.json").read_text())["modes"]
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    labels = {
+        "single": "single process",
+        "cluster-local": "cluster, detector local (2 shards)",
+        "cluster-shared": "cluster, detector shared (2 shards + 1 replica)",
+    }
+    for mode, label in labels.items():
+        figures = modes[mode]
+        row = f"| {label} | {figures['cpu_ms_per_camera_second']} | {figures['cameras_per_core']} |"
+        assert row in text, row
+    cost = modes["cluster-local"]["cpu_ms_per_camera_second"]
+    assert f"cameras per core = 0.7 x 1000 / {cost} = **{700 / cost:.1f}**" in text
+    for cameras in (100, 1_000, 10_000):
+        cores = math.ceil(cameras * cost / 1000 / 0.7)
+        row = (
+            f"| {cameras:,} | {cameras:,} x {cost} ms / 1000 / 0.7 = {cores:,} | {math.ceil(cores / 16)} | "
+            f"{math.ceil(cores / 2):,} | {math.ceil(cameras / 256)} |"
+        )
+        assert row in text, row
+    shared = modes["cluster-shared"]
+    shards = shared["cpu_ms_per_camera_second"] - 5 * shared["replica_cpu_ms_per_frame"]
+    assert f"the shards themselves {shards:.1f} ms per camera-second" in text
+    assert f"0.7 x 1000 / {round(shards)} = {700 / round(shards):.1f} cameras" in text
