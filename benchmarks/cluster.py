@@ -124,7 +124,7 @@ def run_cluster(config: Config, path: Path) -> dict[str, Any]:
     try:
         records = runtime.cluster.run(threading.Event())  # until the files end
         statuses = runtime.cluster.ask("status")
-        replicas = runtime.cluster.replica_reports()
+        replicas = [r for r in runtime.cluster.replica_reports().values() if r is not None]
     finally:
         runtime.close()
     wall = max(s["ran"][1] for s in statuses.values()) - min(s["ran"][0] for s in statuses.values())

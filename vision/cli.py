@@ -129,7 +129,7 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vision.runtime import Runtime, log_health
-    from vision.stats import StatsTicker
+    from vision.stats import StatsTicker, StatsWindow
 
     config: Config = load_config(args.config)
     if config.cluster is not None:
@@ -171,7 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dispatcher.start()
     ticker = None
     if args.jsonl and args.stats_every > 0:
-        ticker = StatsTicker(pipeline.stats, pipeline.health, args.stats_every, emit).start()
+        window = StatsWindow(pipeline.stats, pipeline.health)
+        ticker = StatsTicker(window.record, args.stats_every, emit).start()
     try:
         summary = pipeline.run(max_seconds=args.max_seconds)
         if ticker:

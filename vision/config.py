@@ -681,6 +681,13 @@ class ClusterConfig(StrictModel):
         le=1024,
         description="shared: most replicas; one more is started while the replicas are all busy.",
     )
+    scale_down_after: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="shared: seconds the replicas must stay mostly idle (one fewer would have been at most "
+        "50% busy) before one is stopped, never below min_replicas.",
+    )
     replica_cpus: float = Field(1.0, ge=0, le=1024, description="shared: CPUs Ray reserves per replica.")
     replica_gpus: float | None = Field(
         None,

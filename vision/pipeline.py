@@ -343,6 +343,10 @@ class Pipeline:
         """Every camera's health now."""
         return {camera_id: w.reader.health() for camera_id, w in self.workers.items()}
 
+    def members(self) -> None:
+        """A cluster's shards and replicas (vision/cluster/control.py): one process has none."""
+        return None
+
     def views(self) -> dict[str, CameraView]:
         """Every running camera as of its last frame (immutable; safe from any thread)."""
         return dict(self._views)

@@ -3,7 +3,8 @@
 The pipeline's thread counts (plain ints and floats, and one slot of a preallocated numpy
 ring per lag sample: nothing allocated per frame); ``run --jsonl`` prints a ``stats`` line
 from them every few seconds (:class:`StatsTicker`, its own thread, so a stuck pipeline still
-shows its fps falling) and ``/metrics`` reads them at scrape time. Durations are wall clock
+shows its fps falling; on a cluster each shard keeps a :class:`StatsWindow` and the control
+plane merges their records) and ``/metrics`` reads them at scrape time. Durations are wall clock
 (monotonic): these figures are about the machine, never the pipeline's clock.
 
 The end-to-end lag of a frame runs from the moment its reader received it (``Frame.captured``)
@@ -113,36 +114,15 @@ def percentiles(lags: np.ndarray) -> tuple[float | None, float | None]:
     return round(float(p50), 3), round(float(p95), 3)
 
 
-class StatsTicker:
-    """Every ``every`` seconds (wall clock), one ``stats`` record of what each camera did since the last."""
+class StatsWindow:
+    """What each camera did between two looks: :meth:`record` counts from the previous call (or from the
+    window's creation) to now."""
 
-    def __init__(
-        self,
-        stats: PipelineStats,
-        health: Callable[[], dict[str, CameraHealth]],
-        every: float,
-        emit: Callable[[dict[str, Any]], None],
-    ) -> None:
-        self.stats, self.health, self.every, self.emit = stats, health, every, emit
-        self._stop = threading.Event()
+    def __init__(self, stats: PipelineStats, health: Callable[[], dict[str, CameraHealth]]) -> None:
+        self.stats, self.health = stats, health
         self._since = time.monotonic()
         self._before: dict[str, tuple[int, int, int, int, float, float, int]] = {}
         self._calls = 0
-        self._thread = threading.Thread(target=self._run, name="stats", daemon=True)
-
-    def start(self) -> StatsTicker:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """End the ticker after one last record (the tail of the run since the previous one)."""
-        self._stop.set()
-        self._thread.join()
-        self.emit(self.record())
-
-    def _run(self) -> None:
-        while not self._stop.wait(max(0.0, self._since + self.every - time.monotonic())):
-            self.emit(self.record())
 
     def record(self) -> dict[str, Any]:
         """What each camera did since the previous record (its counts) and its state now."""
@@ -181,3 +161,31 @@ class StatsTicker:
         calls, self._calls = self.stats.detector_calls - self._calls, self.stats.detector_calls
         self._since = now
         return {"kind": "stats", "interval": round(interval, 3), "detector_calls": calls, "cameras": cameras}
+
+
+class StatsTicker:
+    """Every ``every`` seconds (wall clock), one record from ``record`` (a :class:`StatsWindow`'s, or a
+    cluster's gathered from its shards) handed to ``emit``, and one last at :meth:`stop`."""
+
+    def __init__(
+        self, record: Callable[[], dict[str, Any]], every: float, emit: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self.record, self.every, self.emit = record, every, emit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stats", daemon=True)
+
+    def start(self) -> StatsTicker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """End the ticker after one last record (the tail of the run since the previous one)."""
+        self._stop.set()
+        self._thread.join()
+        self.emit(self.record())
+
+    def _run(self) -> None:
+        due = time.monotonic() + self.every
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = time.monotonic() + self.every  # from this record's start: a slow one shifts the next
+            self.emit(self.record())

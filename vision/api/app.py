@@ -60,6 +60,7 @@ def create_app(
     @app.get(
         "/healthz",
         response_model=Healthz,
+        response_model_exclude_unset=True,  # shards and replicas only on a cluster
         tags=["service"],
         responses={
             503: {"model": Healthz, "description": "the pipeline has stopped or a camera keeps failing"}
@@ -67,7 +68,8 @@ def create_app(
     )
     def healthz(svc: ServiceDep, response: Response) -> Healthz:
         """Liveness, without a token: 503 when the pipeline has stopped or a camera has been in error
-        longer than ``health.error_grace``, with each camera's state (the errors: /api/cameras)."""
+        longer than ``health.error_grace``, with each camera's state (the errors: /api/cameras), and on a
+        cluster a line per shard and per detector replica."""
         health = svc.runtime.pipeline.health()
         problems = [] if pipeline_alive is None or pipeline_alive() else ["the pipeline has stopped"]
         grace, now = svc.runtime.config.health.error_grace, time.time()
@@ -79,7 +81,8 @@ def create_app(
         if problems:
             response.status_code = 503
         states = {camera_id: h.state.value for camera_id, h in health.items()}
-        return Healthz(status="failing" if problems else "ok", problems=problems, cameras=states)
+        members = svc.runtime.pipeline.members() or {}  # a cluster's shards and replicas
+        return Healthz(status="failing" if problems else "ok", problems=problems, cameras=states, **members)
 
     @app.get(
         "/metrics",

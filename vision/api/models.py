@@ -239,6 +239,26 @@ class Resent(BaseModel):
     counts: OutboxCounts
 
 
+class ShardHealth(BaseModel):
+    alive: bool = Field(description="the shard answers and its pipeline runs (false while Ray restarts it)")
+    node: str | None = Field(description="Ray node id it runs on (null: silent)")
+    started: float | None = Field(description="Unix time it (its latest restart) started")
+    cameras: dict[str, float | None] = Field(
+        description="its cameras, each with its lag behind the live edge in seconds (null: not measured)"
+    )
+
+
+class ReplicaHealth(BaseModel):
+    alive: bool = Field(description="the detector replica answers")
+    node: str | None = Field(description="Ray node id it runs on (null: silent)")
+    started: float | None = Field(description="Unix time it (its latest restart) started")
+    batches: int = Field(description="model calls since it (last re)started")
+    frames: int = Field(description="frames in them")
+    frames_per_batch: float | None = Field(description="frames / batches (null: no batch yet)")
+    queued: int = Field(description="frames waiting now")
+    busy_seconds: float = Field(description="seconds in model calls")
+
+
 class Healthz(BaseModel):
     status: str = Field(description="ok (HTTP 200) or failing (HTTP 503)")
     problems: list[str] = Field(
@@ -246,3 +266,9 @@ class Healthz(BaseModel):
         "or a camera has been in error longer than health.error_grace"
     )
     cameras: dict[str, str] = Field(description="state per camera")
+    shards: dict[str, ShardHealth] | None = Field(
+        None, description="on a Ray cluster, every camera shard (docs/scaling.md); absent in one process"
+    )
+    replicas: dict[str, ReplicaHealth] | None = Field(
+        None, description="on a Ray cluster, every shared detector replica; absent in one process"
+    )

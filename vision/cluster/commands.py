@@ -58,7 +58,8 @@ def describe(report: dict[str, Any]) -> str:
     for replica in report["replicas"]:
         mean = replica["frames"] / replica["batches"] if replica["batches"] else 0.0
         lines.append(
-            f"{replica['name']}: node {replica['node'][:8]} ({replica['address']}) {replica['batches']} "
+            f"{replica['name']}: node {replica['node'][:8]} ({replica['address']}) pid {replica['pid']} "
+            f"{replica['batches']} "
             f"batches, {replica['frames']} frames ({mean:.1f} per batch), {replica['queued']} queued, "
             f"busy {replica['busy_seconds']:.1f} s"
         )
@@ -69,17 +70,24 @@ def describe(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     """``run`` on the cluster: start the shards, wait until their files end (or Ctrl-C, SIGTERM,
-    ``--max-seconds``), deliver the outbox, print the summary."""
+    ``--max-seconds``), deliver the outbox, print the summary; with ``--jsonl``, a stats line merged
+    from the shards every ``--stats-every`` seconds before it."""
     from vision.cluster.control import ClusterRuntime
     from vision.dispatch import commands as dispatch_commands
+    from vision.stats import StatsTicker
 
     runtime = ClusterRuntime.build(config, args.config)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: runtime.pipeline.stop())
     if runtime.dispatcher:
         runtime.dispatcher.start()
+    ticker = None
+    if args.jsonl and args.stats_every > 0:
+        ticker = StatsTicker(runtime.pipeline.stats_record, args.stats_every, _print_record).start()
     try:
         summary = runtime.pipeline.run(max_seconds=args.max_seconds)
+        if ticker:
+            ticker.stop()  # the shards have ended, and answer for their tail
         delivery = runtime.dispatcher.drain(args.drain_seconds) if runtime.dispatcher else None
     finally:
         runtime.close()
@@ -90,6 +98,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     print(json.dumps({"kind": "summary", **record}) if args.jsonl else _summary_line(record), flush=True)
     failed = [k for k, v in record["cameras"].items() if v["error"]]
     return 1 if not record["cameras"] or (failed and len(failed) == len(record["cameras"])) else 0
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
 
 
 def _summary_line(record: dict[str, Any]) -> str:

@@ -21,8 +21,10 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from vision.camera.view import CameraView
-from vision.cluster.inference import Scaler, live_replicas, replica_name
+from vision.cluster.inference import live_replicas, replica_name
+from vision.cluster.members import merge_stats, replica_lines, shard_lines
 from vision.cluster.ring import HashRing, shard_names
+from vision.cluster.scaling import Scaler
 from vision.cluster.shard import start_shard
 from vision.config import CameraConfig, ClusterConfig, Config, ConfigError
 from vision.dispatch.dispatcher import Dispatcher
@@ -94,19 +96,21 @@ class Cluster:
                 log.debug("%s does not answer %s: %s", name, method, exc)
         return answers
 
-    def replica_reports(self) -> list[dict[str, Any]]:
-        refs = [r.report.remote() for r in (self.scaler.replicas if self.scaler else [])]
-        reports = []
-        for ref in refs:
+    def replica_reports(self) -> dict[str, dict[str, Any] | None]:
+        """Every replica's report, by name; None for one that does not answer in time."""
+        replicas = self.scaler.replicas if self.scaler else []
+        refs = {replica_name(i): r.report.remote() for i, r in enumerate(replicas)}
+        reports: dict[str, dict[str, Any] | None] = {}
+        for name, ref in refs.items():
             try:
-                reports.append(answer(ref))
+                reports[name] = answer(ref)
             except (RayActorError, GetTimeoutError):
-                continue
+                reports[name] = None
         return reports
 
     def run(self, stop: threading.Event, max_seconds: float | None = None) -> dict[str, dict[str, Any]]:
         """Wait until every shard's pipeline has ended (files) or ``stop`` is set (then stop them, and
-        wait for their summaries); ``max_seconds`` of wall time sets ``stop``. Grows the replicas."""
+        wait for their summaries); ``max_seconds`` of wall time sets ``stop``. Scales the replicas."""
         started, summaries = time.monotonic(), {}
         while len(summaries) < len(self.shards):
             if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -123,7 +127,7 @@ class Cluster:
                 if summary is not None:
                     summaries[name] = summary
             if self.scaler is not None:
-                self.scaler.tick(self.replica_reports())
+                self.scaler.tick([r for r in self.replica_reports().values() if r is not None])
         return summaries
 
     def close(self) -> None:
@@ -155,6 +159,8 @@ class ClusterPipeline:
     _down: dict[str, float] = field(default_factory=dict)  # shard -> since when it does not answer
     _health: dict[str, CameraHealth] = field(default_factory=dict)
     _asked: dict[str, float] = field(default_factory=dict)  # what -> monotonic time it was last asked
+    _members: dict[str, Any] = field(default_factory=dict)  # the last /healthz lines of shards and replicas
+    _stats_at: float = field(default_factory=time.monotonic)  # when the last stats record was made
 
     def run(self, max_seconds: float | None = None) -> RunSummary:
         started = time.perf_counter()
@@ -193,6 +199,23 @@ class ClusterPipeline:
             for camera_id in cameras:
                 merged[camera_id] = _unreachable(camera_id, shard, since)
         return merged
+
+    def members(self) -> dict[str, Any]:
+        """A line per shard and per replica (vision/cluster/members.py), asked at most every FRESH_S
+        seconds."""
+        if time.monotonic() - self._asked.get("members", -FRESH_S) >= FRESH_S:
+            self._members = {
+                "shards": shard_lines(self.cluster.ask("status"), self.cluster.assignment),
+                "replicas": replica_lines(self.cluster.replica_reports()),
+            }
+            self._asked["members"] = time.monotonic()
+        return self._members
+
+    def stats_record(self) -> dict[str, Any]:
+        """One ``run --jsonl`` stats record of every shard's cameras since the last one."""
+        now = time.monotonic()
+        interval, self._stats_at = now - self._stats_at, now
+        return merge_stats(self.cluster.ask("stats"), self.cluster.assignment, interval)
 
     def views(self) -> dict[str, CameraView]:
         """Every camera's latest view (its newest frame too), asked at most every FRESH_S seconds."""

@@ -7,8 +7,9 @@ store (read without a copy by a replica on the same node) and only the boxes com
 A replica gathers the requests that arrive within ``batch_wait`` seconds, up to
 ``batch_size`` frames, into one model call, run in a thread so that the next batch forms
 during it. Replicas are named actors (``replica-<i>``); Ray restarts one that died and
-retries the calls it had in flight. The control plane starts ``min_replicas`` and one more,
-up to ``max_replicas``, while every replica is busy (:func:`scale`).
+retries the calls it had in flight; a call on a replica that is gone for good (stopped by
+the control plane's :class:`~vision.cluster.scaling.Scaler`, or out of restarts) is sent
+again to a live one.
 
 Plain actors rather than a Ray Serve deployment: they need no HTTP proxy or controller
 (``ray[default]`` is enough), take ``num_gpus`` directly, and the batching is these few
@@ -20,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
+import os
 import threading
 import time
 from collections import deque
@@ -29,14 +32,16 @@ from typing import Any
 
 import numpy as np
 import ray
+from ray.exceptions import RayActorError
 
 from vision.config import ClusterConfig, DetectorConfig
 from vision.detect.detector import Detector
 from vision.types import Detections
 
 REFRESH_S = 5.0  # seconds between a shard's looks for replicas started since
-CALL_TIMEOUT_S = 60.0  # a replica that answers nothing for this long fails the batch (the camera restarts)
-BUSY_TO_GROW = 0.9  # share of the last interval every replica spent inferring before one more starts
+CALL_TIMEOUT_S = 60.0  # a call answered by no replica for this long fails the batch (the camera restarts)
+AGAIN_S = 0.2  # seconds between two tries when no live replica is found
+log = logging.getLogger("vision.cluster")
 
 
 def replica_name(index: int) -> str:
@@ -56,6 +61,7 @@ class ReplicaStats:
 
     name: str
     node: str
+    pid: int
     batches: int = 0
     frames: int = 0
     busy_seconds: float = 0.0  # inside model calls
@@ -70,7 +76,9 @@ class DetectorReplica:
     def __init__(self, name: str, detector: DetectorConfig, batch_size: int, batch_wait: float) -> None:
         self.engine = Detector.from_config(detector).engine
         self.batch_size, self.batch_wait = batch_size, batch_wait
-        self.stats = ReplicaStats(name, ray.get_runtime_context().get_node_id(), started=time.time())
+        self.stats = ReplicaStats(
+            name, ray.get_runtime_context().get_node_id(), os.getpid(), started=time.time()
+        )
         self._pending: deque[tuple[list[np.ndarray], asyncio.Future[list[Detections]]]] = deque()
         self._wake: asyncio.Event | None = None
         self._batcher: asyncio.Task[None] | None = None  # started by the first call (it needs the loop)
@@ -132,24 +140,43 @@ class ReplicaEngine:
 
     def __init__(self, count: int) -> None:
         self.count = count  # max_replicas: the names to look for
+        self.resent = 0  # calls sent again because their replica was gone for good
         self._replicas: list[Any] = []
         self._looked = 0.0
         self._turn = itertools.count()
         self._lock = threading.Lock()
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
-        replica = self._pick()
-        return ray.get(replica.infer.remote(images), timeout=CALL_TIMEOUT_S)
+        """The detections of ``images`` from the next replica in turn. Ray itself sends a call again to a
+        replica it restarts; one gone for good (stopped as the replicas shrink, out of restarts, its
+        node lost) fails the call here, and it goes to another live replica, until CALL_TIMEOUT_S."""
+        deadline = time.monotonic() + CALL_TIMEOUT_S
+        while True:
+            replica = self._pick(deadline)
+            try:
+                return ray.get(replica.infer.remote(images), timeout=max(0.0, deadline - time.monotonic()))
+            except RayActorError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("a detector replica is gone (%s); sending its call to another", type(exc).__name__)
+                with self._lock:
+                    self.resent += 1
+                    self._replicas = [r for r in self._replicas if r is not replica]
+                    self._looked = 0.0  # look the live ones up again now
 
-    def _pick(self) -> Any:
-        """The next replica in turn, looking up the ones started since every REFRESH_S seconds."""
-        with self._lock:
-            if not self._replicas or time.monotonic() - self._looked > REFRESH_S:
-                self._replicas = live_replicas(self.count) or self._replicas
-                self._looked = time.monotonic()
-            if not self._replicas:
+    def _pick(self, deadline: float) -> Any:
+        """The next replica in turn, looking up the ones started or stopped since every REFRESH_S seconds
+        (and at once after a call failed); while none is found, looking again until ``deadline``."""
+        while True:
+            with self._lock:
+                if not self._replicas or time.monotonic() - self._looked > REFRESH_S:
+                    self._replicas = live_replicas(self.count)
+                    self._looked = time.monotonic()
+                if self._replicas:
+                    return self._replicas[next(self._turn) % len(self._replicas)]
+            if time.monotonic() >= deadline:
                 raise RuntimeError("no detector replica is running (cluster.detector: shared)")
-            return self._replicas[next(self._turn) % len(self._replicas)]
+            time.sleep(AGAIN_S)
 
 
 def live_replicas(count: int) -> list[Any]:
@@ -172,38 +199,3 @@ def start_replica(index: int, cluster: ClusterConfig, detector: DetectorConfig) 
         max_concurrency=1000,
     )
     return actor.remote(replica_name(index), detector, cluster.batch_size, cluster.batch_wait)
-
-
-class Scaler:
-    """Grows the replicas from ``min_replicas`` up to ``max_replicas`` while all of them are busy.
-
-    Replicas are not stopped again while the service runs: a shard's call in flight on one
-    would fail its camera's frame."""
-
-    def __init__(self, cluster: ClusterConfig, detector: DetectorConfig) -> None:
-        self.cluster, self.detector = cluster, detector
-        self.replicas = [start_replica(i, cluster, detector) for i in range(cluster.min_replicas)]
-        self._busy: dict[str, float] = {}
-        self._at = time.monotonic()
-
-    def tick(self, reports: list[dict[str, Any]]) -> None:
-        """With the replicas' reports of now: one more replica when each was busy most of the interval."""
-        now = time.monotonic()
-        interval, self._at = now - self._at, now
-        shares = busy_shares(self._busy, reports, interval)
-        self._busy = {r["name"]: r["busy_seconds"] for r in reports}
-        if grows(shares, len(self.replicas), self.cluster.max_replicas):
-            self.replicas.append(start_replica(len(self.replicas), self.cluster, self.detector))
-
-
-def busy_shares(before: dict[str, float], reports: list[dict[str, Any]], interval: float) -> list[float]:
-    """Each replica's share of ``interval`` spent inferring, from its busy seconds then (``before``) and
-    now; a replica not seen before (new, or restarted) counts from now."""
-    if interval <= 0:
-        return [0.0 for _ in reports]
-    return [(r["busy_seconds"] - before.get(r["name"], r["busy_seconds"])) / interval for r in reports]
-
-
-def grows(shares: list[float], replicas: int, most: int) -> bool:
-    """One more replica: every one of the ``replicas`` answered and was busy BUSY_TO_GROW of the time."""
-    return replicas < most and len(shares) == replicas > 0 and min(shares) >= BUSY_TO_GROW

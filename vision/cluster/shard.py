@@ -30,6 +30,7 @@ from vision.config import CameraConfig, Config
 from vision.detect.detector import Detector
 from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
+from vision.stats import StatsWindow
 from vision.store import EventStore, open_store
 
 log = logging.getLogger("vision.cluster")
@@ -66,14 +67,15 @@ class Shard:
         self.name = shard
         ring = HashRing(shard_names(cluster.shards), cluster.virtual_nodes)
         self.config = shard_config(config, ring, shard)
-        engine = ReplicaEngine(cluster.max_replicas) if cluster.detector == "shared" else None
-        detector = Detector.from_config(config.detector, engine)
+        self.engine = ReplicaEngine(cluster.max_replicas) if cluster.detector == "shared" else None
+        detector = Detector.from_config(config.detector, self.engine)
         store = open_store(config.storage, None, dispatch=bool(config.dispatch.webhook_url), any_thread=True)
         self.store = store
         self.pipeline = Pipeline(
             self.config, detector, ShardStore(store, ring, shard), on_inference=self._inferred
         )
         self.started = time.time()
+        self.window = StatsWindow(self.pipeline.stats, self.pipeline.health)
         self.inference = {"calls": 0, "frames": 0, "seconds": 0.0}
         self.summary: dict[str, Any] | None = None
         self.failure: str | None = None
@@ -112,8 +114,13 @@ class Shard:
             "cpu_seconds": _spent(self.cpu),
             "failure": self.failure,
             "cameras": {k: {"state": h.state.value, "lag": h.lag} for k, h in health.items()},
-            "inference": dict(self.inference),
+            "inference": {**self.inference, "resent": self.engine.resent if self.engine else 0},
         }
+
+    def stats(self) -> dict[str, Any]:
+        """What the shard's cameras did since the control plane last asked (a ``run --jsonl`` stats
+        record, vision/stats.py); a restarted shard counts from its restart."""
+        return self.window.record()
 
     def health(self) -> dict[str, CameraHealth]:
         return self.pipeline.health()
