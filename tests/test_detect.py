@@ -41,12 +41,25 @@ def test_default_model_reproduces_reference(detector: Detector, name: str) -> No
 
 
 def test_batch_equals_single(detector: Detector) -> None:
-    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg")]
+    """Several cameras' frames go in one model call (a dynamic batch axis) and come back as if alone:
+    a box never suppresses a box of another image, even of the very same picture."""
+    assert detector.engine.model.batch_size is None  # type: ignore[attr-defined]
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg", "bus.jpg")]
     batch = detector.detect(images)
     for image, together in zip(images, batch, strict=True):
         alone = detector.detect([image])[0]
+        assert len(alone) > 0
         np.testing.assert_allclose(together.xyxy, alone.xyxy, atol=1e-3)
+        np.testing.assert_allclose(together.score, alone.score, atol=1e-6)
         np.testing.assert_array_equal(together.class_id, alone.class_id)
+
+
+def test_max_det_per_image() -> None:
+    few = Detector(load_card("default"), threads=2, min_score=0.4, max_det=2)
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg")]
+    found = few.detect(images)
+    assert [len(d) for d in found] == [2, 2]
+    assert [round(float(s), 2) for s in found[0].score] == [0.98, 0.88]  # the best two of bus.jpg
 
 
 def test_class_filter_and_unknown_class() -> None:
@@ -83,7 +96,14 @@ def test_card_that_does_not_match_its_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         Detector(load_card(card))
     message = str(info.value)
-    assert "takes input [1, 300, 300, 3]" in message and str(card) in message and "320x300" in message
+    assert "takes input ['batch', 300, 300, 3]" in message and str(card) in message and "320x300" in message
+    card = copy_model(tmp_path, sha256=None, outputs=["scores", "boxes"])
+    with pytest.raises(ModelError) as info:
+        Detector(load_card(card))
+    assert "says family ssd-boxes: boxes [B, anchors, 4]" in str(info.value) and str(card) in str(info.value)
+    card = copy_model(tmp_path, sha256=None, nms_embedded=True)
+    with pytest.raises(ModelError, match="an ssd-boxes model leaves NMS to us"):
+        load_card(card)
 
 
 def test_corrupt_model_and_wrong_checksum(tmp_path: Path) -> None:

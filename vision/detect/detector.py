@@ -18,7 +18,7 @@ from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
 from vision.detect.regions import cut, merge
-from vision.detect.ssd import decode_ssd
+from vision.detect.ssd import decode_ssd_boxes
 from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
 from vision.types import Detections, label_ids
 
@@ -32,8 +32,8 @@ class Engine(Protocol):
 
 
 def decoder_for(card: ModelCard) -> Decoder:
-    if card.family == "ssd-postprocess":
-        return decode_ssd
+    if card.family == "ssd-boxes":
+        return decode_ssd_boxes
     if card.nms_embedded:
         return decode_embedded_nms
     return decode_yolo_v8 if card.family == "yolo-v8" else decode_yolo_v5
@@ -94,7 +94,8 @@ class Detector:
         engine: Engine | None = None,
     ) -> None:
         self.card = card
-        self.params = DecodeParams(min_score=min_score, iou=iou, max_det=max_det)
+        nms_iou = iou if card.nms_iou is None else card.nms_iou
+        self.params = DecodeParams(min_score=min_score, iou=nms_iou, max_det=max_det)
         self.engine: Engine
         if engine is not None:  # the model runs elsewhere (a cluster's shared replicas)
             self.engine = engine
