@@ -54,12 +54,17 @@ def test_batch_equals_single(detector: Detector) -> None:
         np.testing.assert_array_equal(together.class_id, alone.class_id)
 
 
-def test_max_det_per_image() -> None:
-    few = Detector(load_card("default"), threads=2, min_score=0.4, max_det=2)
-    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg")]
+def test_max_det_per_image_and_max_batch() -> None:
+    """max_det counts per image of a batch; max_batch splits a round into calls of that many."""
+    few = Detector(load_card("default"), threads=2, min_score=0.4, max_det=2, max_batch=2)
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "person.jpg")]
     found = few.detect(images)
-    assert [len(d) for d in found] == [2, 2]
+    assert [len(d) for d in found] == [2, 2, 2]
     assert [round(float(s), 2) for s in found[0].score] == [0.98, 0.88]  # the best two of bus.jpg
+    for image, chunked in zip(images, found, strict=True):  # calls of 2, then 1: each image as if alone
+        alone = few.detect([image])[0]
+        np.testing.assert_array_equal(chunked.class_id, alone.class_id)
+        np.testing.assert_allclose(chunked.xyxy, alone.xyxy, atol=1e-3)
 
 
 def test_class_filter_and_unknown_class() -> None:

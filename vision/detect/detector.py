@@ -42,7 +42,9 @@ def decoder_for(card: ModelCard) -> Decoder:
 class OnnxEngine:
     """Preprocess, ONNX Runtime, decode: the default path, no torch needed."""
 
-    def __init__(self, card: ModelCard, device: str, threads: int, params: DecodeParams) -> None:
+    def __init__(
+        self, card: ModelCard, device: str, threads: int, params: DecodeParams, max_batch: int
+    ) -> None:
         if card.format != "onnx":
             raise ModelError(
                 f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
@@ -51,12 +53,13 @@ class OnnxEngine:
         self.model = OnnxModel(card, device, threads)
         self.decode = decoder_for(card)
         self.params = params
+        self.max_batch = max_batch
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
         """One model call per batch of equal-sized inputs (rect inputs can differ per frame size).
 
         A model with a fixed batch of B takes B frames per call, the last call padded
-        with copies; a dynamic batch axis takes every frame of a shape at once.
+        with copies; a dynamic batch axis takes the frames of a shape ``max_batch`` at a time.
         """
         placed = [place(image, self.card.input) for image in images]
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -64,7 +67,7 @@ class OnnxEngine:
             by_shape.setdefault(tensor.shape, []).append(i)
         results: list[Detections] = [Detections.empty()] * len(images)
         for indices in by_shape.values():
-            step = self.model.batch_size or len(indices)
+            step = self.model.batch_size or min(len(indices), self.max_batch)
             for start in range(0, len(indices), step):
                 chunk = indices[start : start + step]
                 tensors = [placed[i][0] for i in chunk]
@@ -92,6 +95,7 @@ class Detector:
         max_det: int = 300,
         backend: str = "onnx",
         engine: Engine | None = None,
+        max_batch: int = 32,
     ) -> None:
         self.card = card
         nms_iou = iou if card.nms_iou is None else card.nms_iou
@@ -104,7 +108,7 @@ class Detector:
 
             self.engine = UltralyticsModel(card, device, self.params)
         else:
-            self.engine = OnnxEngine(card, device, threads, self.params)
+            self.engine = OnnxEngine(card, device, threads, self.params, max_batch)
         self.names = dict(card.labels)
         self.limits = BoxLimits.of(card)
         self.keep: np.ndarray | None = None
@@ -129,6 +133,7 @@ class Detector:
             config.max_det,
             config.backend,
             engine,
+            config.max_batch,
         )
 
     def detect(
