@@ -580,7 +580,9 @@ def check_batched(postprocessed: Path, card_path: Path, images: list[Path]) -> i
     from vision.detect.detector import Detector
     from vision.detect.preprocess import to_tensor
 
-    detector = Detector(load_card(card_path), threads=THREADS, min_score=CHECK_SCORE)
+    detector = Detector(
+        load_card(card_path), threads=THREADS, min_score=CHECK_SCORE, max_batch=len(images) or 1
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     reference = ort.InferenceSession(str(postprocessed), options, providers=["CPUExecutionProvider"])
