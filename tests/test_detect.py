@@ -148,3 +148,20 @@ def test_nms_matches_brute_force() -> None:
             if not same or box_iou(boxes[i], boxes[same]).max() <= 0.5:
                 expected.append(int(i))
         assert kept.tolist() == expected
+
+
+def test_grouped_nms_equals_one_call_over_many_boxes() -> None:
+    """Past one block the SSD's NMS runs per group (image and class): the same boxes kept, in order."""
+    from vision.detect.nms import BLOCK, nms
+    from vision.detect.ssd import grouped_nms
+
+    rng = np.random.default_rng(5)
+    n = 3 * BLOCK
+    xy = rng.uniform(0, 100, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (n, 2))], axis=1).astype(np.float32)
+    scores = np.sort(rng.uniform(0, 1, n).astype(np.float32))[::-1]  # best first, as the decoder hands them
+    group = rng.integers(0, 7, n)
+    for limit in (n, 5):
+        one = nms(boxes, scores, 0.5, class_id=group)
+        expected = np.sort(np.concatenate([one[group[one] == g][:limit] for g in range(7)]))
+        np.testing.assert_array_equal(grouped_nms(boxes, scores, 0.5, group, limit), expected)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.nms import nms
+from vision.detect.nms import BLOCK, nms
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, to_source
 from vision.types import Detections
@@ -49,6 +49,26 @@ def first_per_image(image: np.ndarray, limit: int) -> np.ndarray:
     return rank < limit
 
 
+def grouped_nms(
+    boxes: np.ndarray, scores: np.ndarray, iou: float, group: np.ndarray, limit: int
+) -> np.ndarray:
+    """NMS in which boxes of different groups never suppress each other, at most ``limit`` kept per group.
+
+    The inputs come best first (ties in the order the graph breaks them), so the kept indices,
+    sorted, are best first too. Up to one block of boxes this is one call; past it (a low
+    min_score gives thousands of boxes) one call per group, each stopping at ``limit``, so the
+    cost grows with a group's own boxes and not with the whole batch's.
+    """
+    if len(scores) <= BLOCK:
+        keep = nms(boxes, scores, iou, class_id=group)
+        return np.sort(keep[first_per_image(group[keep], limit)])
+    order = np.argsort(group, kind="stable")
+    parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
+    return np.sort(
+        np.concatenate([part[nms(boxes[part], scores[part], iou, max_det=limit)] for part in parts])
+    )
+
+
 def decode_ssd_boxes(
     outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
 ) -> list[Detections]:
@@ -61,9 +81,9 @@ def decode_ssd_boxes(
     best = best[first_per_image(image[best], params.max_nms)]
     image, class_id, anchor, score = image[best], class_id[best], anchor[best], score[best]
     yxyx = boxes[image, anchor]
-    keep = nms(yxyx, score, params.iou, class_id=image * scores.shape[1] + class_id)
+    keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
     keep = keep[first_per_image(image[keep], params.max_det)]
-    keep = keep[nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, class_id=image[keep])]
+    keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
     keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
     bounds = np.searchsorted(image[keep], np.arange(len(geometries) + 1))
     results = []
