@@ -1,7 +1,7 @@
 """The embedded SSD batched across cameras: per-image ms at batch 1 vs N, and the pipeline's per-frame
 work other than inference against inference.
 
-Part 1 (batching): 720p frames of the sample videos. For each batch size B, one call of the
+Part 1 (batching): frames of the sample videos (768x576). For each batch size B, one call of the
 detector's whole path on B frames (resize, tensor, ONE session.run, score filter + NMS in numpy)
 and one session.run alone on the prepared tensor; per image = call time / B. Rounds take every
 batch size in turn, so that the swings of a shared machine hit all sizes alike; medians over the
@@ -38,9 +38,10 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.capacity import machine  # noqa: E402
-from benchmarks.capacity_profile import markdown as profile_markdown  # noqa: E402
-from benchmarks.capacity_profile import profile  # noqa: E402
+from capacity import machine  # noqa: E402  (beside this file)
+from capacity_profile import markdown as profile_markdown  # noqa: E402
+from capacity_profile import profile  # noqa: E402
+
 from models.build_default_model import CHECK_SCORE, check_batched  # noqa: E402
 from vision.detect.card import DEFAULT_CARD, load_card  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -55,16 +56,17 @@ IMAGES = ROOT.parent / "shared" / "data" / "images"
 
 
 def frames(count: int) -> list[np.ndarray]:
-    """``count`` distinct 720p frames, a second apart, from the sample videos in turn."""
+    """``count`` distinct frames (768x576), a second apart, from the sample videos in turn."""
     out: list[np.ndarray] = []
     captures = [cv2.VideoCapture(str(ROOT / "sample_videos" / f"{v}.mp4")) for v in VIDEOS]
     while len(out) < count:
         for capture in captures:
-            for _ in range(25):
+            for _ in range(round(capture.get(cv2.CAP_PROP_FPS))):
                 ok, image = capture.read()
-            if ok and len(out) < count:
-                out.append(image)
-    return out
+            if not ok:
+                raise SystemExit(f"the sample videos hold fewer than {count} frames a second apart")
+            out.append(image)
+    return out[:count]
 
 
 def seconds(fn: Any) -> float:
@@ -171,7 +173,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "## Batching (`benchmarks/ssd_batch.py`, part 1)",
         "",
-        f"720p frames of the sample videos; medians of {result['rounds']} interleaved rounds; "
+        f"Frames of the sample videos (768x576); medians of {result['rounds']} interleaved rounds; "
         "detector threads 0 (every core). Whole path: resize, tensor, one session.run, score filter + NMS "
         "in numpy.",
         "",
