@@ -50,6 +50,7 @@ from vision.detect.preprocess import place, to_tensor  # noqa: E402
 VIDEOS = ("plaza", "litter", "bike_parking")
 SIZES = (1, 4, 8, 16, 32)
 AGREEMENT_FRAMES = 90
+TARGET = 0.2  # issue 16: per-frame work other than inference at most 20% of inference
 NOT_WORK = ("inference (ONNX Runtime)", "video decoding (readers)", "start-up, imports, other")
 OUT = Path(__file__).resolve().parent
 IMAGES = ROOT.parent / "shared" / "data" / "images"
@@ -196,12 +197,24 @@ def markdown(result: dict[str, Any]) -> str:
             f"detections at score >= {a['min_score']} exactly (classes, scores within 1e-6, boxes within "
             "1e-3 px; `check_batched` of models/build_default_model.py).",
         ]
-    lines += ["", "## Per-frame work other than inference (`benchmarks/capacity_profile.py`, part 2)", ""]
+    lines += [
+        "",
+        "## Per-frame work other than inference (`benchmarks/capacity_profile.py`, part 2)",
+        "",
+        "`street-vision run` on file cameras (the sample videos in turn, detect_fps 5, read as fast as "
+        "possible), embedded SSD; py-spy samples of every Python thread as thread ms per detected frame "
+        "(a thread waiting for a core or the GIL counts as busy). Other per-frame work: every stage but "
+        "inference, video decoding (the readers') and start-up. Before: the other checkout's code through "
+        "its own capacity_profile.py; after: this checkout; one after the other in the same run.",
+        "",
+    ]
     for label, prof in result["profiles"].items():
         o = overhead(prof)
         lines += [
             f"**{label}**: inference {o['inference_ms']} thread ms per frame, other per-frame work "
-            f"{o['other_ms']} ms: **{o['other_over_inference']:.0%} of inference**.",
+            f"{o['other_ms']} ms: **{o['other_over_inference']:.0%} of inference** "
+            f"({'within' if o['other_over_inference'] <= TARGET else 'above'} the issue's target of "
+            f"{TARGET:.0%}).",
             "",
             profile_markdown(prof, label),
         ]
