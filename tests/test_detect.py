@@ -41,12 +41,30 @@ def test_default_model_reproduces_reference(detector: Detector, name: str) -> No
 
 
 def test_batch_equals_single(detector: Detector) -> None:
-    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg")]
+    """Several cameras' frames go in one model call (a dynamic batch axis) and come back as if alone:
+    a box never suppresses a box of another image, even of the very same picture."""
+    assert detector.engine.model.batch_size is None  # type: ignore[attr-defined]
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg", "bus.jpg")]
     batch = detector.detect(images)
     for image, together in zip(images, batch, strict=True):
         alone = detector.detect([image])[0]
+        assert len(alone) > 0
         np.testing.assert_allclose(together.xyxy, alone.xyxy, atol=1e-3)
+        np.testing.assert_allclose(together.score, alone.score, atol=1e-6)
         np.testing.assert_array_equal(together.class_id, alone.class_id)
+
+
+def test_max_det_per_image_and_max_batch() -> None:
+    """max_det counts per image of a batch; max_batch splits a round into calls of that many."""
+    few = Detector(load_card("default"), threads=2, min_score=0.4, max_det=2, max_batch=2)
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "person.jpg")]
+    found = few.detect(images)
+    assert [len(d) for d in found] == [2, 2, 2]
+    assert [round(float(s), 2) for s in found[0].score] == [0.98, 0.88]  # the best two of bus.jpg
+    for image, chunked in zip(images, found, strict=True):  # calls of 2, then 1: each image as if alone
+        alone = few.detect([image])[0]
+        np.testing.assert_array_equal(chunked.class_id, alone.class_id)
+        np.testing.assert_allclose(chunked.xyxy, alone.xyxy, atol=1e-3)
 
 
 def test_class_filter_and_unknown_class() -> None:
@@ -83,7 +101,14 @@ def test_card_that_does_not_match_its_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         Detector(load_card(card))
     message = str(info.value)
-    assert "takes input [1, 300, 300, 3]" in message and str(card) in message and "320x300" in message
+    assert "takes input ['batch', 300, 300, 3]" in message and str(card) in message and "320x300" in message
+    card = copy_model(tmp_path, sha256=None, outputs=["scores", "boxes"])
+    with pytest.raises(ModelError) as info:
+        Detector(load_card(card))
+    assert "says family ssd-boxes: boxes [B, anchors, 4]" in str(info.value) and str(card) in str(info.value)
+    card = copy_model(tmp_path, sha256=None, nms_embedded=True)
+    with pytest.raises(ModelError, match="an ssd-boxes model leaves NMS to us"):
+        load_card(card)
 
 
 def test_corrupt_model_and_wrong_checksum(tmp_path: Path) -> None:
@@ -123,3 +148,20 @@ def test_nms_matches_brute_force() -> None:
             if not same or box_iou(boxes[i], boxes[same]).max() <= 0.5:
                 expected.append(int(i))
         assert kept.tolist() == expected
+
+
+def test_grouped_nms_equals_one_call_over_many_boxes() -> None:
+    """Past one block the SSD's NMS runs per group (image and class): the same boxes kept, in order."""
+    from vision.detect.nms import BLOCK, nms
+    from vision.detect.ssd import grouped_nms
+
+    rng = np.random.default_rng(5)
+    n = 3 * BLOCK
+    xy = rng.uniform(0, 100, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (n, 2))], axis=1).astype(np.float32)
+    scores = np.sort(rng.uniform(0, 1, n).astype(np.float32))[::-1]  # best first, as the decoder hands them
+    group = rng.integers(0, 7, n)
+    for limit in (n, 5):
+        one = nms(boxes, scores, 0.5, class_id=group)
+        expected = np.sort(np.concatenate([one[group[one] == g][:limit] for g in range(7)]))
+        np.testing.assert_array_equal(grouped_nms(boxes, scores, 0.5, group, limit), expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from vision.pipeline import detections_due
 
 from .conftest import ROOT, SAMPLE
 
@@ -41,13 +44,26 @@ def test_run_demo_prints_events_and_fills_the_store(tmp_path: Path) -> None:
     assert events[-1]["event"]["resolved_at"] > opened["event"]["opened_at"]
 
     db = sqlite3.connect(tmp_path / "data" / "street-vision.sqlite")
-    people = db.execute(
-        "SELECT COUNT(*), COUNT(DISTINCT pts) FROM detections WHERE label='person'"
-    ).fetchone()
-    assert people[0] > 1000 and people[1] >= 195  # people on nearly every sampled frame
+    # boxes stored once a second of stream time (storage.detection_interval) and on each transition's frame
+    stored = [
+        pts for (pts,) in db.execute("SELECT DISTINCT pts FROM detections WHERE label='person' ORDER BY pts")
+    ]
+    moments = {pts for (pts,) in db.execute("SELECT pts FROM transitions")}
+    assert moments <= set(stored) and 40 <= len(stored) <= 40 + len(moments)
+    assert all(b - a >= 1 - 1e-6 for a, b in itertools.pairwise(stored) if b not in moments)
+    assert db.execute("SELECT COUNT(*) FROM detections WHERE label='person'").fetchone()[0] > 5 * len(
+        stored
+    )  # people in every picture
     assert db.execute("SELECT state FROM events").fetchall() == [("resolved",)]
     stored = [r[0] for r in db.execute("SELECT kind FROM transitions ORDER BY seq")]
     assert stored == kinds
+
+
+def test_which_frames_keep_their_boxes() -> None:
+    """storage.detection_interval: 0 keeps every frame, None none; a clock that went back starts over."""
+    assert [detections_due(10.0, pts, 1.0, False) for pts in (10.4, 10.99, 11.0, 9.0)] == [0, 0, 1, 1]
+    assert detections_due(10.0, 10.2, 1.0, True) and detections_due(None, 3.0, 1.0, False)
+    assert detections_due(10.0, 10.0, 0.0, False) and not detections_due(None, 3.0, None, True)
 
 
 def test_replay_gives_the_same_events(tmp_path: Path) -> None:

@@ -426,6 +426,14 @@ class DetectorConfig(StrictModel):
         description="YOLO NMS: a box overlapping a better one of its class by more is dropped.",
     )
     max_det: int = Field(300, ge=1, le=10000, description="At most this many detections per frame.")
+    max_batch: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="onnx: most frames (or tiles) in one model call; a round of more runs in calls of this "
+        "many (ONNX Runtime takes about 5 MB more per 300x300 frame of a batch, and per-frame time stops "
+        "falling long before: benchmarks/ssd_batch.md). A model with a fixed batch size takes its own.",
+    )
     classes: list[str] | None = Field(
         None, description="Keep only these labels (e.g. [person, bicycle]); None keeps all."
     )
@@ -618,6 +626,14 @@ class StorageConfig(StrictModel):
     clips: ClipsConfig = Field(
         default_factory=ClipsConfig,
         description="Clips around transitions, kept and pruned like snapshots (retention.snapshots).",
+    )
+    detection_interval: float | None = Field(
+        1.0,
+        ge=0,
+        description="Seconds of stream time between two frames of a camera whose detections (a row per box) "
+        "are stored, besides every frame with a transition. The rows feed `dataset mine`'s uncertain frames "
+        "and offline analysis; events carry their own boxes and need none. 0 stores every analysed frame, "
+        "None no detections at all.",
     )
     checkpoint_interval: float = Field(
         10.0,

@@ -75,6 +75,18 @@ LANE_FRAMES = 64  # frames waiting for a lane at most: past it, inference waits 
 Committed = tuple[tuple[Snapshot, float] | None, list[Event]]  # a camera's saved snapshot and open events
 
 
+def detections_due(last: float | None, pts: float, interval: float | None, transition: bool) -> bool:
+    """Whether a frame's boxes are stored (storage.detection_interval): ``interval`` seconds after the
+    last stored frame's ``last`` (or when the clock went back), with every transition, never with None."""
+    if interval is None:
+        return False
+    return transition or last is None or not 0 <= pts - last < interval
+
+
+def _nothing(store: EventStore, prepared: Any) -> None:
+    """The write of a frame whose detections are not stored (storage.detection_interval)."""
+
+
 @dataclass
 class CameraStats:
     """What one camera did during a run."""
@@ -131,6 +143,7 @@ class CameraWorker:
         )
         self.state = CameraState.CONNECTING
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
+        self.detections_stored: float | None = None  # camera clock of the last frame whose boxes were stored
         self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
         self.restarts = Backoff(health.restart_initial, health.restart_max)
         self.rest: tuple[float, float] | None = (
@@ -743,14 +756,14 @@ class Pipeline:
                 self.stats.stored(camera_id, frame.captured)
             worker.reader.analysed(worker.unit.stream_pts(frame.pts))
 
-        self.writer.submit(
-            Job(
-                camera_id,
-                worker.generation,
-                frame.pts,
-                lambda store, _: store.add_detections(camera_id, frame.pts, detections, names),
-                after=stored,
-            )
+        def store_detections(store: EventStore, _: Any) -> None:
+            store.add_detections(camera_id, frame.pts, detections, names)
+
+        interval = self.config.storage.detection_interval
+        kept = detections_due(worker.detections_stored, frame.pts, interval, bool(transitions))
+        worker.detections_stored = frame.pts if kept else worker.detections_stored
+        self.writer.submit(  # a frame whose boxes are not kept still reports in order that it is done
+            Job(camera_id, worker.generation, frame.pts, store_detections if kept else _nothing, after=stored)
         )
         self.clips.feed(frame)
         self._emit(worker, transitions, frame, evidence=True)

@@ -67,14 +67,24 @@ class ModelCard(BaseModel):
     format: Literal["onnx", "pt"] = Field(
         description="onnx runs on ONNX Runtime; pt needs the ultralytics backend."
     )
-    family: Literal["ssd-postprocess", "yolo-v8", "yolo-v5"] = Field(
-        description="How outputs are decoded: yolo-v8 is the anchor-free head of YOLOv8, YOLO11, YOLO26 and "
-        "Ultralytics' yolov5u ([B, 4+nc, anchors]); yolo-v5 the original YOLOv5 head ([B, anchors, 5+nc])."
+    family: Literal["ssd-boxes", "yolo-v8", "yolo-v5"] = Field(
+        description="How outputs are decoded: ssd-boxes is an SSD cut before its post-process (decoded "
+        "boxes [B, anchors, 4] as normalized ymin, xmin, ymax, xmax and scores [B, classes, anchors]; NMS is "
+        "ours); "
+        "yolo-v8 is the anchor-free head of YOLOv8, YOLO11, YOLO26 and Ultralytics' yolov5u "
+        "([B, 4+nc, anchors]); yolo-v5 the original YOLOv5 head ([B, anchors, 5+nc])."
     )
     input: InputSpec
     nms_embedded: bool = Field(
-        description="The model does its own NMS (SSD post-process; YOLO exported with nms=True or YOLO26 "
-        "end-to-end), returning [B, max_det, 6] rows of x1, y1, x2, y2, score, class for YOLO."
+        description="The model does its own NMS (YOLO exported with nms=True or YOLO26 end-to-end), "
+        "returning [B, max_det, 6] rows of x1, y1, x2, y2, score, class. Always false for ssd-boxes."
+    )
+    nms_iou: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="The IoU of the model's own NMS (an ssd-boxes card takes it from the converted graph: "
+        "0.6 for TFLite's SSD); when given it replaces detector.iou for this model.",
     )
     outputs: list[str] = Field(
         default_factory=list,
@@ -101,6 +111,8 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _known_labels(self) -> ModelCard:
+        if self.family == "ssd-boxes" and self.nms_embedded:
+            raise ValueError("nms_embedded: an ssd-boxes model leaves NMS to us (set it to false)")
         unknown = sorted(set(self.max_box_fraction) - set(self.labels.values()) - {"all"})
         if unknown:
             raise ValueError(f"max_box_fraction: no label {', '.join(unknown)} (use a label or `all`)")

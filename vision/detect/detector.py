@@ -18,7 +18,7 @@ from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
 from vision.detect.regions import cut, merge
-from vision.detect.ssd import decode_ssd
+from vision.detect.ssd import decode_ssd_boxes
 from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
 from vision.types import Detections, label_ids
 
@@ -32,8 +32,8 @@ class Engine(Protocol):
 
 
 def decoder_for(card: ModelCard) -> Decoder:
-    if card.family == "ssd-postprocess":
-        return decode_ssd
+    if card.family == "ssd-boxes":
+        return decode_ssd_boxes
     if card.nms_embedded:
         return decode_embedded_nms
     return decode_yolo_v8 if card.family == "yolo-v8" else decode_yolo_v5
@@ -42,7 +42,9 @@ def decoder_for(card: ModelCard) -> Decoder:
 class OnnxEngine:
     """Preprocess, ONNX Runtime, decode: the default path, no torch needed."""
 
-    def __init__(self, card: ModelCard, device: str, threads: int, params: DecodeParams) -> None:
+    def __init__(
+        self, card: ModelCard, device: str, threads: int, params: DecodeParams, max_batch: int
+    ) -> None:
         if card.format != "onnx":
             raise ModelError(
                 f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
@@ -51,12 +53,13 @@ class OnnxEngine:
         self.model = OnnxModel(card, device, threads)
         self.decode = decoder_for(card)
         self.params = params
+        self.max_batch = max_batch
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
         """One model call per batch of equal-sized inputs (rect inputs can differ per frame size).
 
         A model with a fixed batch of B takes B frames per call, the last call padded
-        with copies; a dynamic batch axis takes every frame of a shape at once.
+        with copies; a dynamic batch axis takes the frames of a shape ``max_batch`` at a time.
         """
         placed = [place(image, self.card.input) for image in images]
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -64,7 +67,7 @@ class OnnxEngine:
             by_shape.setdefault(tensor.shape, []).append(i)
         results: list[Detections] = [Detections.empty()] * len(images)
         for indices in by_shape.values():
-            step = self.model.batch_size or len(indices)
+            step = self.model.batch_size or min(len(indices), self.max_batch)
             for start in range(0, len(indices), step):
                 chunk = indices[start : start + step]
                 tensors = [placed[i][0] for i in chunk]
@@ -92,9 +95,11 @@ class Detector:
         max_det: int = 300,
         backend: str = "onnx",
         engine: Engine | None = None,
+        max_batch: int = 32,
     ) -> None:
         self.card = card
-        self.params = DecodeParams(min_score=min_score, iou=iou, max_det=max_det)
+        nms_iou = iou if card.nms_iou is None else card.nms_iou
+        self.params = DecodeParams(min_score=min_score, iou=nms_iou, max_det=max_det)
         self.engine: Engine
         if engine is not None:  # the model runs elsewhere (a cluster's shared replicas)
             self.engine = engine
@@ -103,7 +108,7 @@ class Detector:
 
             self.engine = UltralyticsModel(card, device, self.params)
         else:
-            self.engine = OnnxEngine(card, device, threads, self.params)
+            self.engine = OnnxEngine(card, device, threads, self.params, max_batch)
         self.names = dict(card.labels)
         self.limits = BoxLimits.of(card)
         self.keep: np.ndarray | None = None
@@ -128,6 +133,7 @@ class Detector:
             config.max_det,
             config.backend,
             engine,
+            config.max_batch,
         )
 
     def detect(

@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detect.card import ModelCard, ModelError
+from vision.detect.ssd import check_ssd_boxes
 from vision.detect.yolo_card import check_yolo, parse_metadata
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ class OnnxModel:
                 f"model file {card.model_path} has outputs {list(outputs)}, but its card {card.card_path} "
                 f"names {unknown or 'none'}"
             )
-        if card.family != "ssd-postprocess":
+        if card.family == "ssd-boxes":
+            check_ssd_boxes(card, [outputs[name] for name in card.outputs])
+        else:
             check_yolo(card, outputs[card.outputs[0]], self.metadata)
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

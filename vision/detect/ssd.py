@@ -1,17 +1,22 @@
-"""Decoder for SSD models with the TFLite post-process op (NMS inside the model).
+"""Decoder for SSD models cut before their post-process: boxes and per-class scores in, Detections out.
 
-Outputs are normalized ymin, xmin, ymax, xmax boxes, class ids, scores and a count;
-what is left is the score filter and the mapping back to source pixels. TFLite's
-post-process gives each box one class, but the ONNX conversion runs NMS per class,
-so one object can come back as "car" and "truck": a class-agnostic pass at a high
-IoU restores one label per object without merging distinct, overlapping objects.
+The model (family ``ssd-boxes``) returns, for a batch of B images, ``boxes`` [B, anchors, 4]
+(normalized ymin, xmin, ymax, xmax, already decoded from the anchors inside the graph) and
+``scores`` [B, classes, anchors]. The score filter and NMS run here, over the whole batch
+at once: a box only competes with boxes of its own image and class (one NMS call with
+image and class folded into one key), as in the per-class NonMaxSuppression the converted
+TFLite graph ran. Ties keep the graph's order (class, then anchor), so the result is the
+one the post-processed model gave. A second, class-agnostic pass at a high IoU gives one
+label per object (the per-class NMS can return one object as "car" and "truck") without
+merging distinct, overlapping objects.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from vision.detect.nms import nms
+from vision.detect.card import ModelCard, ModelError
+from vision.detect.nms import BLOCK, nms
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, to_source
 from vision.types import Detections
@@ -19,17 +24,72 @@ from vision.types import Detections
 SAME_OBJECT_IOU = 0.8
 
 
-def decode_ssd(
+def check_ssd_boxes(card: ModelCard, shapes: list[list[int | str | None]]) -> None:
+    """Fail, naming file and card, when the file's outputs are not boxes [B, A, 4] and scores [B, C, A]
+    with a score row for every label of the card."""
+    labels = max(card.labels) + 1 if card.labels else 0
+    if len(shapes) == 2 and all(len(s) == 3 for s in shapes):
+        (_, anchors, four), (_, classes, scored) = shapes
+        fits = four == 4 and (not isinstance(classes, int) or classes >= labels)
+        if fits and (anchors == scored or not isinstance(anchors, int) or not isinstance(scored, int)):
+            return
+    raise ModelError(
+        f"model file {card.model_path} has outputs {shapes} for {card.outputs}, but its card "
+        f"{card.card_path} says family ssd-boxes: boxes [B, anchors, 4] and scores [B, classes, anchors] "
+        f"for labels 0..{labels - 1}"
+    )
+
+
+def first_per_image(image: np.ndarray, limit: int) -> np.ndarray:
+    """Mask of the first ``limit`` entries of each image, in the given (best-first) order."""
+    order = np.argsort(image, kind="stable")
+    counts = np.bincount(image)
+    rank = np.empty(len(image), np.int64)
+    rank[order] = np.arange(len(image)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank < limit
+
+
+def grouped_nms(
+    boxes: np.ndarray, scores: np.ndarray, iou: float, group: np.ndarray, limit: int
+) -> np.ndarray:
+    """NMS in which boxes of different groups never suppress each other, at most ``limit`` kept per group.
+
+    The inputs come best first (ties in the order the graph breaks them), so the kept indices,
+    sorted, are best first too. Up to one block of boxes this is one call; past it (a low
+    min_score gives thousands of boxes) one call per group, each stopping at ``limit``, so the
+    cost grows with a group's own boxes and not with the whole batch's.
+    """
+    if len(scores) <= BLOCK:
+        keep = nms(boxes, scores, iou, class_id=group)
+        return np.sort(keep[first_per_image(group[keep], limit)])
+    order = np.argsort(group, kind="stable")
+    parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
+    return np.sort(
+        np.concatenate([part[nms(boxes[part], scores[part], iou, max_det=limit)] for part in parts])
+    )
+
+
+def decode_ssd_boxes(
     outputs: list[np.ndarray], geometries: list[Geometry], params: DecodeParams
 ) -> list[Detections]:
-    """Per image of the batch: boxes scoring at least ``min_score``, in source pixels."""
-    boxes, classes, scores, counts = outputs
+    """Per image of the batch: boxes scoring at least ``min_score`` after NMS, in source pixels."""
+    boxes, scores = outputs
+    flat = np.flatnonzero(scores >= params.min_score)  # by image, class, anchor; 10x np.nonzero's speed
+    image, class_id, anchor = np.unravel_index(flat, scores.shape)
+    score = scores.reshape(-1)[flat]
+    best = np.argsort(-score, kind="stable")
+    best = best[first_per_image(image[best], params.max_nms)]
+    image, class_id, anchor, score = image[best], class_id[best], anchor[best], score[best]
+    yxyx = boxes[image, anchor]
+    keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
+    keep = keep[first_per_image(image[keep], params.max_det)]
+    keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
+    keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
+    bounds = np.searchsorted(image[keep], np.arange(len(geometries) + 1))
     results = []
     for i, geometry in enumerate(geometries):
-        n = int(counts[i])
-        size = np.array([geometry.input_height, geometry.input_width] * 2, np.float32)
-        keep = np.flatnonzero(scores[i, :n] >= params.min_score)
-        keep = keep[nms(boxes[i, keep], scores[i, keep], SAME_OBJECT_IOU)]
-        xyxy = to_source(boxes[i, keep][:, [1, 0, 3, 2]] * size, geometry)
-        results.append(Detections.from_arrays(xyxy, scores[i, keep], classes[i, keep].astype(np.int32)))
+        rows = keep[bounds[i] : bounds[i + 1]]
+        size = np.array([geometry.input_width, geometry.input_height] * 2, np.float32)
+        xyxy = to_source(yxyx[rows][:, [1, 0, 3, 2]] * size, geometry)
+        results.append(Detections.from_arrays(xyxy, score[rows], class_id[rows].astype(np.int32)))
     return results

@@ -180,11 +180,16 @@ class ClipRecorder:
 
 
 def downscale(image: np.ndarray, width: int) -> np.ndarray:
-    """``image`` ``width`` pixels wide (never wider than it is), both sides even as H.264's 4:2:0 needs."""
+    """``image`` ``width`` pixels wide (never wider than it is), both sides even as H.264's 4:2:0 needs.
+
+    Bilinear, not INTER_AREA: this runs on every frame of every camera, and INTER_AREA at a
+    non-integer factor (768 -> 320) costs about ten times as much, as much as a third of the
+    SSD's inference (benchmarks/ssd_batch.md), for a softer preview nobody asked for.
+    """
     height, wide = image.shape[:2]
     width = min(width, wide)
     size = (width - width % 2, max(2, round(height * width / wide / 2) * 2))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
 
 
 def encode_mp4(frames: list[SmallFrame], path: Path, fps: float) -> None:
