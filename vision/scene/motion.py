@@ -4,15 +4,13 @@ Most street cameras look at nothing moving most of the time; detecting those fra
 finds the same boxes. Before a frame goes to the detector, it is shrunk to ``width`` (grey)
 and compared with the last frame that was detected, over the zones only (the whole frame
 when the camera has none): if fewer than ``threshold`` of those pixels changed by more than
-``pixel_delta`` grey levels, the frame is skipped: not detected, not analysed, so the
-camera's tracks, timers and rules simply see a longer gap until the next frame, and lose
-nothing. Comparing with the last *detected* frame (not the previous one) lets slow changes
-add up until they count. Whatever happens, a frame goes through at least every
-``max_skip`` seconds of stream time, so static rules (litter, parked bikes) keep their
-periodic look and a change too small to see here is still found by the detector.
-
-Off by default: on the evaluation suites the gate with these settings missed the bicycle left
-on a still lawn and added a false litter ticket (benchmarks/motion_gate.md).
+``pixel_delta`` grey levels, the frame is *held*: not detected, but still analysed, with the
+last detections standing for it (vision/camera/analysis.py), so tracks in the zones stay
+where they were, the static-object model keeps its own cadence and a ticket's presence keeps
+counting; absence only counts on frames really detected (vision/camera/unit.py). Comparing
+with the last *detected* frame (not the previous one) lets slow changes add up until they
+count. Whatever happens, a frame goes through at least every ``max_skip`` seconds of stream
+time, so a change too small to see here is still found by the detector.
 """
 
 from __future__ import annotations
@@ -54,7 +52,12 @@ class MotionGate:
 
     def reconfigure(self, zones: list[np.ndarray]) -> None:
         """New zones: compare over them from the next frame on (and detect that one)."""
-        self.zones, self._mask, self._reference = zones, None, None
+        self.zones, self._mask = zones, None
+        self.reset()
+
+    def reset(self) -> None:
+        """Detect the next frame whatever it shows (a restarted camera unit has no detections to hold)."""
+        self._reference = None
 
     def due(self, image: np.ndarray, pts: float) -> bool:
         """Whether the frame at stream time ``pts`` goes to the detector."""
