@@ -5,18 +5,25 @@ on frames really detected."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import av
+import cv2
 import numpy as np
 import pytest
+import yaml
 
 from vision.camera.unit import CameraUnit
 from vision.config import EventsConfig, parse_config
+from vision.ingest.reader import CameraReader
 from vision.scene.motion import MotionGate, MotionGateConfig
 from vision.track import Tracker
 from vision.track.config import TrackerConfig
 from vision.types import Detections, Frame
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, need
 
 CROSSING = np.array(
     [[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]
@@ -164,3 +171,63 @@ def test_a_track_at_rest_keeps_its_detection_against_a_track_born_of_a_partial_b
         update(boxes, [0.9, 0.7])
     assert len(tracker.tracks()) == 2
     assert update([whole], [0.9])[0] == parked
+
+
+# -- motion from the codec's motion vectors ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def box_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s of a real still frame of the plaza, H.264 at 10 fps with a keyframe every 2 s (and B-frames),
+    a white box crossing the zone from 2 s on."""
+    if shutil.which("ffmpeg") is None:
+        need("the ffmpeg CLI is missing (apt-get install ffmpeg)")
+    folder = tmp_path_factory.mktemp("vectors")
+    still, clip = folder / "still.png", folder / "clip.mp4"
+    cv2.imwrite(str(still), frames(1)[0][1])
+    overlay = "[0][1]overlay=x='if(gte(t,2),150+(t-2)*150,-100)':y=250,trim=duration=4"
+    command = ["ffmpeg", "-v", "error", "-loop", "1", "-i", str(still), "-f", "lavfi", "-i"]
+    command += ["color=white:s=60x120", "-filter_complex", overlay, "-t", "4", "-r", "10", "-c:v", "libx264"]
+    subprocess.run([*command, "-g", "20", "-pix_fmt", "yuv420p", "-y", str(clip)], check=True, timeout=60)
+    return clip
+
+
+def read(clip: Path, gate: dict[str, object]) -> list[Frame]:
+    """Every frame the real reader hands over at 5 fps, with the gate's settings."""
+    camera = parse_config(
+        yaml.safe_dump({"cameras": {"cam": {"url": str(clip), "detect_fps": 5, "motion_gate": gate}}})
+    ).cameras["cam"]
+    reader = CameraReader("cam", camera).start()
+    out = []
+    while not reader.done:
+        frame = reader.take(5.0)
+        if frame is not None:
+            out.append(frame)
+    return out
+
+
+def test_the_reader_hands_over_what_the_codec_says_moved_between_its_frames(box_clip: Path) -> None:
+    clip = read(box_clip, {"enabled": True})
+    assert len(clip) == 20
+    known = [frame for frame in clip if frame.motion is not None]
+    # the first frame has none before it, and every 2 s a keyframe has no vectors: the rest have sums
+    assert [round(f.pts, 1) for f in clip if f.motion is None] == [0.0, 2.0]
+    assert all(f.motion.since == clip[i - 1].pts for i, f in enumerate(clip) if f.motion is not None)
+    rows, cols = known[0].motion.grid.shape
+    assert (rows, cols) == (36, 48)  # 16-pixel blocks of 768x576
+    still = [f for f in known if f.pts < 2.0]
+    assert max(float(np.mean(f.motion.grid >= 2.0)) for f in still) < 0.002  # nothing moves
+    moving = [f for f in known if f.pts > 2.1]
+    assert all((f.motion.grid >= 2.0).sum() >= 4 for f in moving)  # the box's blocks, every frame
+    # a gate that is off asks for no vectors at all
+    assert all(frame.motion is None for frame in read(box_clip, {"enabled": False}))
+
+
+def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_it(box_clip: Path) -> None:
+    clip = read(box_clip, {"enabled": True})
+    by_vectors, by_pixels = MotionGate(ON, [CROSSING]), MotionGate(ON, [CROSSING])
+    due = [round(f.pts, 1) for f in clip if by_vectors.due(f.image, f.pts, f.motion)]
+    assert due == [round(f.pts, 1) for f in clip if by_pixels.due(f.image, f.pts)]  # the same verdicts
+    assert [t for t in due if t < 2.0] == [0.0, 1.0]  # the still half: detected once per max_skip
+    assert [t for t in due if t >= 2.2] == [round(f.pts, 1) for f in clip if f.pts >= 2.2]  # the box
+    assert by_vectors.by_vectors == by_vectors.skipped > 0 and by_pixels.by_vectors == 0
