@@ -64,7 +64,7 @@ def test_a_still_picture_is_detected_once_per_max_skip() -> None:
 
 def test_a_gate_that_is_off_lets_every_frame_through() -> None:
     pts0, image = frames(1)[0]
-    gate = MotionGate(MotionGateConfig(), [CROSSING])
+    gate = MotionGate(MotionGateConfig(enabled=False), [CROSSING])
     assert all(gate.due(image, pts0 + 0.2 * i) for i in range(10)) and gate.skipped == 0
 
 
@@ -230,4 +230,7 @@ def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_
     assert due == [round(f.pts, 1) for f in clip if by_pixels.due(f.image, f.pts)]  # the same verdicts
     assert [t for t in due if t < 2.0] == [0.0, 1.0]  # the still half: detected once per max_skip
     assert [t for t in due if t >= 2.2] == [round(f.pts, 1) for f in clip if f.pts >= 2.2]  # the box
-    assert by_vectors.by_vectors == by_vectors.skipped > 0 and by_pixels.by_vectors == 0
+    # most still frames are skipped on the vectors' word alone; the pixels settle the few where
+    # encoder noise moved a block or two
+    assert by_vectors.skipped == by_pixels.skipped and by_vectors.by_vectors > by_vectors.skipped / 2
+    assert by_pixels.by_vectors == 0

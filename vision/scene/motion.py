@@ -37,7 +37,11 @@ class MotionGateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(False, description="Skip the detector on frames without motion in the zones.")
+    enabled: bool = Field(
+        True,
+        description="Skip the detector on frames without motion in the zones (they are still analysed, "
+        "with the last detections standing).",
+    )
     threshold: float = Field(
         0.002,
         gt=0,
@@ -52,9 +56,9 @@ class MotionGateConfig(BaseModel):
     width: int = Field(160, ge=32, le=640, description="Width of the grey picture compared.")
     vectors: bool = Field(
         True,
-        description="Read the motion from the codec's own motion vectors where the stream has them (P and "
-        "B frames: nearly free, no pixel is looked at); keyframes and streams without are compared by "
-        "pixels.",
+        description="Read the motion first from the codec's own motion vectors where the stream has them "
+        "(P and B frames: nearly free, no pixel looked at); the pixels are compared only where they say "
+        "something moved, and on keyframes and streams without.",
     )
     vector_pixels: float = Field(
         2.0,
