@@ -728,7 +728,8 @@ class Pipeline:
 
     def _process(self, worker: CameraWorker, frame: Frame, detections: Detections | None) -> None:
         """One frame through the camera's unit; ``detections`` None: held by its motion gate, so
-        nothing new to store or report as detected (the last detections stand in the unit)."""
+        nothing new to store or count as detected (the last detections stand for it in the unit, and
+        are what ``on_detections`` hears of it)."""
         started = time.monotonic()
         worker.dark_fed = None
         detected = detections is not None
@@ -740,7 +741,7 @@ class Pipeline:
             worker.stats.detections += len(tracked)
 
         def stored(_: Any) -> None:
-            if self.on_detections and detected:
+            if self.on_detections:  # a held frame's: the last detections, which stand for it
                 self.on_detections(frame, tracked)
             if not held:  # else its results count as stored with its transitions
                 self.stats.stored(camera_id, frame.captured)
