@@ -1,6 +1,6 @@
 """Motion from the codec's own motion vectors, added up between the frames a reader hands over.
 
-An H.264 (or MPEG-4, HEVC ...) P or B frame is mostly blocks copied from another frame with
+An H.264 (or MPEG-4 ...) P or B frame is mostly blocks copied from another frame with
 an offset: the motion vectors. FFmpeg exports them beside the decoded picture when asked
 (``flags2=+export_mvs``), so knowing where something moved costs a few array operations per
 frame instead of a look at the pixels. Each decoded frame's vectors become a grid of 16x16
@@ -20,7 +20,7 @@ import numpy as np
 
 from vision.types import Motion
 
-BLOCK = 16  # pixels: the macroblock of H.264 and MPEG-4; HEVC's vectors are mapped onto it too
+BLOCK = 16  # pixels: the macroblock of H.264 and MPEG-4 (a codec with other blocks maps onto it)
 COVERED = 0.5  # share of a block that vectors must cover, else it was coded afresh
 EXPORT = {"flags2": "+export_mvs"}  # the decoder option that attaches the vectors to each frame
 
