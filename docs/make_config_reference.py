@@ -25,6 +25,7 @@ from vision.config import (
 )
 from vision.dispatch.targets import Location, RouteConfig, TargetConfig
 from vision.rules import registry
+from vision.scene.motion import MotionGateConfig
 from vision.track import TrackerConfig
 
 OUT = Path(__file__).resolve().parent / "configuration.md"
@@ -110,6 +111,22 @@ frames dropped and skipped, reconnects, last error without passwords) is printed
 """
 
 
+MOTION = """
+With the gate on (the default), a camera's frame goes to the detector only when something
+changed in its zones (the whole frame for a camera without zones) since its last detected
+frame, or `max_skip` seconds after it. The change is read first from the codec's own motion
+vectors (P and B frames of H.264 and MPEG-4, as in the suites' videos: no pixel looked at)
+and, where they say something moved or there are none (keyframes, `decode.keyframes_only`,
+MJPEG), from the pixels. A frame the gate holds is still analysed, with the last detections
+standing: tracks in the zones stay where they were, the litter model keeps its own cadence,
+a ticket's presence keeps counting, and absence only counts on frames really detected, so no
+ticket closes on a frame the detector did not see. On both evaluation suites the gate gives
+the same tickets as without it, with fewer frames detected where zones are still
+(`benchmarks/motion_gate.md`). The run's summary counts a camera's held frames as
+`frames_skipped`, its evaluation results as `frames_held`.
+"""
+
+
 RETENTION = """
 A pruner thread of `run` and `serve` applies these every `interval` seconds (and
 `street-vision store prune CONFIG` once, printing what it removed), in write
@@ -191,6 +208,7 @@ def render() -> str:
     parts.append(section("Decoding", DecodeConfig, "cameras.<id>.decode"))
     parts.append(section("Tracker", TrackerConfig, "cameras.<id>.tracker"))
     parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))
+    parts.append(section("Motion gate", MotionGateConfig, "cameras.<id>.motion_gate") + MOTION)
     parts.append(section("Live stream", StreamConfig, "cameras.<id>.stream") + LIVE)
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     parts.append(section("Location", Location, "cameras.<id>.location, cameras.<id>.zones.<name>.location"))

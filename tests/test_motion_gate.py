@@ -1,14 +1,29 @@
 """The motion gate on real footage: the plaza's walkers always get through, a still picture is detected
-only once per max_skip, and a gate that is off lets every frame through."""
+only once per max_skip, and a gate that is off lets every frame through. A frame it holds is still
+analysed: the camera unit and the tracker keep what the last detection showed, and absence counts only
+on frames really detected."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import av
+import cv2
 import numpy as np
+import pytest
+import yaml
 
+from vision.camera.unit import CameraUnit
+from vision.config import EventsConfig, parse_config
+from vision.ingest.reader import CameraReader
 from vision.scene.motion import MotionGate, MotionGateConfig
+from vision.track import Tracker
+from vision.track.config import TrackerConfig
+from vision.types import Detections, Frame
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, need
 
 CROSSING = np.array(
     [[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]
@@ -49,5 +64,173 @@ def test_a_still_picture_is_detected_once_per_max_skip() -> None:
 
 def test_a_gate_that_is_off_lets_every_frame_through() -> None:
     pts0, image = frames(1)[0]
-    gate = MotionGate(MotionGateConfig(), [CROSSING])
+    gate = MotionGate(MotionGateConfig(enabled=False), [CROSSING])
     assert all(gate.due(image, pts0 + 0.2 * i) for i in range(10)) and gate.skipped == 0
+
+
+# -- frames the gate holds: the unit and the tracker -------------------------------------------------
+
+BIKE_NAMES = {0: "person", 1: "bicycle", 2: "motorcycle"}
+LAWN = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+BIKE_BOX = [100.0, 150.0, 160.0, 190.0]  # bottom centre on the lawn of a 200x200 frame
+
+
+def one_box(present: bool) -> Detections:
+    """The one box of class 1 (a bicycle, or a bottle) on the lawn, or nothing."""
+    if not present:
+        return Detections.empty()
+    return Detections.from_arrays(np.array([BIKE_BOX], np.float32), np.array([0.9]), np.array([1]))
+
+
+def bike_unit() -> CameraUnit:
+    rule = "bike_parking: {min_duration: 4, close_after: 3, inertia: 1}"
+    camera = parse_config(
+        f"cameras: {{cam: {{url: x.mp4, zones: {{lawn: {{polygon: {LAWN}, rules: {{{rule}}}}}}}}}}}"
+    ).cameras["cam"]
+    return CameraUnit("cam", camera, BIKE_NAMES, EventsConfig(update_interval=1e9))
+
+
+def bike_run(detect_every: int) -> list[tuple[str, float]]:
+    """A bicycle parked from 1 s to 25 s, 5 frames a second to 33 s; one frame in ``detect_every``
+    detected, the others held as the motion gate holds a still lawn (arrival and departure are
+    motion, so those frames are detected)."""
+    unit, out = bike_unit(), []
+    image = np.zeros((200, 200, 3), np.uint8)
+    for i in range(165):
+        pts = i * 0.2
+        present = 1.0 <= pts < 25.0
+        moved = i in (5, 125)  # the frames where it arrives and leaves
+        detected = moved or i % detect_every == 0
+        _, transitions = unit.process(Frame("cam", pts, image), one_box(present) if detected else None)
+        out += [(t.kind, round(t.pts, 1)) for t in transitions]
+    return out
+
+
+def test_a_still_lawn_detected_once_a_second_gives_the_ticket_of_every_frame_detected() -> None:
+    every = bike_run(1)
+    gated = bike_run(5)
+    assert [kind for kind, _ in every] == ["open", "close"]
+    assert [kind for kind, _ in gated] == ["open", "close"]
+    # stationary after 10 s, open 4 s later, both runs alike; gone at 25 s, the close needs 3 s of
+    # absence seen on detected frames: at the first one after that (at most a second later)
+    assert gated[0][1] == pytest.approx(every[0][1], abs=0.01)
+    assert 0 <= gated[1][1] - every[1][1] <= 1.0
+
+
+def test_absence_is_only_believed_on_frames_really_detected() -> None:
+    """A bottle missed by three detections a second apart: held frames after them do not complete
+    its absence, so the ticket does not close and reopen when the next detection finds it again."""
+    rule = "litter: {min_duration: 2, close_after: 2.5, static_objects: false, classes: [bottle]}"
+    camera = parse_config(
+        f"cameras: {{cam: {{url: x.mp4, zones: {{lawn: {{polygon: {LAWN}, rules: {{{rule}}}}}}}}}}}"
+    ).cameras["cam"]
+    unit = CameraUnit("cam", camera, {0: "person", 1: "bottle"}, EventsConfig(update_interval=1e9))
+    image = np.zeros((200, 200, 3), np.uint8)
+    kinds = []
+    for i in range(150):  # detected once a second; the bottle is missed at 20, 21 and 22 s
+        pts = round(i * 0.2, 1)
+        found = one_box(not 20.0 <= pts <= 22.0) if i % 5 == 0 else None
+        kinds += [t.kind for t in unit.process(Frame("cam", pts, image), found)[1]]
+    assert kinds == ["open"]
+
+
+def test_a_held_track_is_seen_where_it_was_and_a_lost_one_still_expires() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1, max_lost=3.0))
+    boxes = Detections.from_arrays(
+        np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), np.array([0.9, 0.9]), np.array([1, 1])
+    )
+    kept, other = tracker.update(boxes, 0.0).track_id
+    tracker.update(boxes, 0.2)
+    for i in range(1, 21):  # 4 s held, only the first track in the still zones
+        tracker.hold(0.2 + i * 0.2, np.array([kept]))
+    table = tracker.tracks()
+    assert table.track_id.tolist() == [kept]  # the other was not seen for 4 s > max_lost
+    assert table.last_seen[0] == pytest.approx(4.2)
+    assert table.hits[0] == 2  # held frames are no new evidence
+    assert other not in table.track_id
+
+
+def test_a_track_at_rest_keeps_its_detection_against_a_track_born_of_a_partial_box() -> None:
+    """A passer-by splits a parked bicycle's box: a second track starts on its left half while the
+    bicycle's own track follows the right half for a moment; when the whole box comes back it
+    belongs to the bicycle at rest, not to the newcomer whose half it overlaps more."""
+    tracker = Tracker(TrackerConfig(stationary_time=2.0))
+    whole, shifted = [100, 100, 200, 160], [97, 100, 197, 160]
+    left, right = [100, 100, 150, 160], [150, 100, 200, 160]
+    pts = 0.0
+
+    def update(boxes: list[list[int]], scores: list[float]) -> np.ndarray:
+        nonlocal pts
+        found = Detections.from_arrays(np.array(boxes, np.float32), np.array(scores), np.ones(len(boxes)))
+        pts += 0.2
+        return tracker.update(found, pts).track_id
+
+    for _ in range(15):  # 3 s at rest
+        parked = update([whole], [0.9])[0]
+    for boxes in [[shifted, left]] * 2 + [[right, left]] * 3:
+        update(boxes, [0.9, 0.7])
+    assert len(tracker.tracks()) == 2
+    assert update([whole], [0.9])[0] == parked
+
+
+# -- motion from the codec's motion vectors ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def box_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s of a real still frame of the plaza, H.264 at 10 fps with a keyframe every 2 s (and B-frames),
+    a white box crossing the zone from 2 s on."""
+    if shutil.which("ffmpeg") is None:
+        need("the ffmpeg CLI is missing (apt-get install ffmpeg)")
+    folder = tmp_path_factory.mktemp("vectors")
+    still, clip = folder / "still.png", folder / "clip.mp4"
+    cv2.imwrite(str(still), frames(1)[0][1])
+    overlay = "[0][1]overlay=x='if(gte(t,2),150+(t-2)*150,-100)':y=250,trim=duration=4"
+    command = ["ffmpeg", "-v", "error", "-loop", "1", "-i", str(still), "-f", "lavfi", "-i"]
+    command += ["color=white:s=60x120", "-filter_complex", overlay, "-t", "4", "-r", "10", "-c:v", "libx264"]
+    subprocess.run([*command, "-g", "20", "-pix_fmt", "yuv420p", "-y", str(clip)], check=True, timeout=60)
+    return clip
+
+
+def read(clip: Path, gate: dict[str, object]) -> list[Frame]:
+    """Every frame the real reader hands over at 5 fps, with the gate's settings."""
+    camera = parse_config(
+        yaml.safe_dump({"cameras": {"cam": {"url": str(clip), "detect_fps": 5, "motion_gate": gate}}})
+    ).cameras["cam"]
+    reader = CameraReader("cam", camera).start()
+    out = []
+    while not reader.done:
+        frame = reader.take(5.0)
+        if frame is not None:
+            out.append(frame)
+    return out
+
+
+def test_the_reader_hands_over_what_the_codec_says_moved_between_its_frames(box_clip: Path) -> None:
+    clip = read(box_clip, {"enabled": True})
+    assert len(clip) == 20
+    known = [frame for frame in clip if frame.motion is not None]
+    # the first frame has none before it, and every 2 s a keyframe has no vectors: the rest have sums
+    assert [round(f.pts, 1) for f in clip if f.motion is None] == [0.0, 2.0]
+    assert all(f.motion.since == clip[i - 1].pts for i, f in enumerate(clip) if f.motion is not None)
+    rows, cols = known[0].motion.grid.shape
+    assert (rows, cols) == (36, 48)  # 16-pixel blocks of 768x576
+    still = [f for f in known if f.pts < 2.0]
+    assert max(float(np.mean(f.motion.grid >= 2.0)) for f in still) < 0.002  # nothing moves
+    moving = [f for f in known if f.pts > 2.1]
+    assert all((f.motion.grid >= 2.0).sum() >= 4 for f in moving)  # the box's blocks, every frame
+    # a gate that is off asks for no vectors at all
+    assert all(frame.motion is None for frame in read(box_clip, {"enabled": False}))
+
+
+def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_it(box_clip: Path) -> None:
+    clip = read(box_clip, {"enabled": True})
+    by_vectors, by_pixels = MotionGate(ON, [CROSSING]), MotionGate(ON, [CROSSING])
+    due = [round(f.pts, 1) for f in clip if by_vectors.due(f.image, f.pts, f.motion)]
+    assert due == [round(f.pts, 1) for f in clip if by_pixels.due(f.image, f.pts)]  # the same verdicts
+    assert [t for t in due if t < 2.0] == [0.0, 1.0]  # the still half: detected once per max_skip
+    assert [t for t in due if t >= 2.2] == [round(f.pts, 1) for f in clip if f.pts >= 2.2]  # the box
+    # most still frames are skipped on the vectors' word alone; the pixels settle the few where
+    # encoder noise moved a block or two
+    assert by_vectors.skipped == by_pixels.skipped and by_vectors.by_vectors > by_vectors.skipped / 2
+    assert by_pixels.by_vectors == 0

@@ -154,7 +154,7 @@ class CameraWorker:
         self.main = MainStream(camera_id, reader.camera) if reader.camera.detect_url else None  # evidence
         self.generation = 0  # units so far: the writer drops jobs of a unit whose earlier write failed
         self.lock = threading.Lock()  # its failure state (set by inference, analysis and the writer)
-        self.planning = threading.Lock()  # its planner (used by inference, reconfigured by analysis)
+        self.planning = threading.Lock()  # its planner and gate (used by inference, reconfigured by analysis)
 
     def resting(self, stream_pts: float) -> bool:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``). A frame from
@@ -186,6 +186,8 @@ class CameraWorker:
         with self.lock:
             self.unit, self.rest, self.dark_fed = unit, None, None
             self.generation += 1
+        with self.planning:
+            self.gate.reset()
         self.reader.monitor.recover()
         log.info("camera %s: unit restarted from its last committed state", self.camera_id)
         return closes
@@ -427,7 +429,7 @@ class Pipeline:
         self.recorder.zones |= {(camera_id, name): zone.polygon for name, zone in zones.items()}
         with worker.planning:
             worker.regions.reconfigure(camera.detect_regions, zones)
-        worker.gate.reconfigure([zone.polygon for zone in zones.values()])
+            worker.gate.reconfigure([zone.polygon for zone in zones.values()])
         log.info("camera %s: zones now %s", camera_id, ", ".join(zones) or "none")
         self._emit(worker, closes, worker.unit.analysis.scene.last_frame)
         self._views[camera_id] = self._view(worker)
@@ -521,13 +523,14 @@ class Pipeline:
                     for worker in self.workers.values():
                         if worker.reader.realtime:
                             worker.reader.stop()
-                batch = self._gather()
-                if batch is None:
+                gathered = self._gather()
+                if gathered is None:
                     break
-                if not batch:
-                    continue
-                for (worker, frame), detections in zip(batch, self._detect(batch), strict=True):
-                    if detections is not None:
+                batch = [(worker, frame) for worker, frame, due in gathered if due]
+                found = iter(self._detect(batch) if batch else [])
+                for worker, frame, due in gathered:  # each camera's frames stay in order on its lane
+                    detections = next(found) if due else None  # None: the gate held it, not detected
+                    if detections is not None or not due:
                         self._lane_of[worker.camera_id].frames.put((worker, frame, detections))
         finally:
             for lane in self.lanes:
@@ -559,16 +562,17 @@ class Pipeline:
             lane.done.set()
             self.writer.wake()
 
-    def _gather(self) -> list[tuple[CameraWorker, Frame]] | None:
-        """One frame from every camera that has one (waiting for files read in order); None when all ended.
+    def _gather(self) -> list[tuple[CameraWorker, Frame, bool]] | None:
+        """One frame from every camera that has one (waiting for files read in order), and whether it
+        is due for the detector; None when all ended.
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
         A camera resting after a failure drops its frames (its lane restarts it at the first after);
-        a frame its motion gate finds still is skipped (vision/scene/motion.py).
+        a frame its motion gate finds still is not detected, only analysed (vision/scene/motion.py).
         """
         self._ready.clear()
-        batch: list[tuple[CameraWorker, Frame]] = []
+        batch: list[tuple[CameraWorker, Frame, bool]] = []
         running = False
         for worker in self.workers.values():
             reader = worker.reader
@@ -578,20 +582,19 @@ class Pipeline:
             if self.evidence.waiting(worker.camera_id):
                 continue
             frame = reader.take(None if not reader.realtime else 0.0)
-            if (
-                frame is not None
-                and not worker.resting(frame.pts)
-                and worker.gate.due(frame.image, frame.pts)
-            ):
-                batch.append((worker, frame))
+            if frame is not None and not worker.resting(frame.pts):
+                with worker.planning:  # its gate, like its planner, is reconfigured by its lane
+                    due = worker.gate.due(frame.image, frame.pts, frame.motion)
+                batch.append((worker, frame, due))
         if not running:
             return None
         if not batch:
             self._ready.wait(WAIT)
         return batch
 
-    def _analyse(self, worker: CameraWorker, frame: Frame, detections: Detections) -> None:
-        """One frame of a camera on its lane: dropped while it rests, its unit restarted after a rest."""
+    def _analyse(self, worker: CameraWorker, frame: Frame, detections: Detections | None) -> None:
+        """One frame of a camera on its lane (``detections`` None: held by its motion gate): dropped
+        while it rests, its unit restarted after a rest."""
         if worker.resting(frame.pts):  # failed after inference took this frame
             return
         if worker.rested(frame.pts):
@@ -740,27 +743,32 @@ class Pipeline:
             return
         self._lane_of[job.camera].tell(_Failed(job.camera, job.generation, job.pts, exc))
 
-    def _process(self, worker: CameraWorker, frame: Frame, detections: Detections) -> None:
+    def _process(self, worker: CameraWorker, frame: Frame, detections: Detections | None) -> None:
+        """One frame through the camera's unit; ``detections`` None: held by its motion gate, so
+        nothing new to store or count as detected (the last detections stand for it in the unit, and
+        are what ``on_detections`` hears of it)."""
         started = time.monotonic()
         worker.dark_fed = None
-        detections, transitions = worker.unit.process(frame, detections)
-        worker.stats.frames_detected += 1
-        worker.stats.detections += len(detections)
+        detected = detections is not None
+        tracked, transitions = worker.unit.process(frame, detections)
         camera_id, names = frame.camera_id, self.detector.names
         held = bool(transitions) and worker.main is not None  # its transitions wait for the main stream
+        if detected:
+            worker.stats.frames_detected += 1
+            worker.stats.detections += len(tracked)
 
         def stored(_: Any) -> None:
-            if self.on_detections:
-                self.on_detections(frame, detections)
+            if self.on_detections:  # a held frame's: the last detections, which stand for it
+                self.on_detections(frame, tracked)
             if not held:  # else its results count as stored with its transitions
                 self.stats.stored(camera_id, frame.captured)
             worker.reader.analysed(worker.unit.stream_pts(frame.pts))
 
         def store_detections(store: EventStore, _: Any) -> None:
-            store.add_detections(camera_id, frame.pts, detections, names)
+            store.add_detections(camera_id, frame.pts, tracked, names)
 
-        interval = self.config.storage.detection_interval
-        kept = detections_due(worker.detections_stored, frame.pts, interval, bool(transitions))
+        interval = self.config.storage.detection_interval  # a held frame's boxes are not new: never kept
+        kept = detected and detections_due(worker.detections_stored, frame.pts, interval, bool(transitions))
         worker.detections_stored = frame.pts if kept else worker.detections_stored
         self.writer.submit(  # a frame whose boxes are not kept still reports in order that it is done
             Job(camera_id, worker.generation, frame.pts, store_detections if kept else _nothing, after=stored)

@@ -17,6 +17,15 @@ NO_CLASS = -1  # class id of evidence that has no detector class (a static blob)
 
 
 @dataclass(frozen=True, slots=True)
+class Motion:
+    """Pixels each block of the picture moved between the frame handed over at ``since`` (stream pts)
+    and this one, from the codec's motion vectors (vision/ingest/vectors.py)."""
+
+    since: float
+    grid: np.ndarray  # float32 [rows, cols] of 16x16-pixel blocks, upright; inf: a block coded afresh
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded image of one camera; ``pts`` (seconds, stream clock) is the pipeline's only clock."""
 
@@ -24,6 +33,7 @@ class Frame:
     pts: float
     image: np.ndarray  # HxWx3 uint8, BGR (OpenCV order)
     captured: float = 0.0  # monotonic seconds when its reader received it: lag figures only, never a clock
+    motion: Motion | None = None  # since the reader's previous frame, where the codec exported vectors
 
     @property
     def width(self) -> int:

@@ -7,6 +7,8 @@ the live pipeline runs. The camera unit (unit.py) adds the lifecycle and the sna
 
 from __future__ import annotations
 
+import numpy as np
+
 from vision.camera.context import FrameContext
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Timers
@@ -32,6 +34,7 @@ class CameraAnalysis:
         self.tracker = Tracker(camera.tracker)
         self.rules = self._build_rules(camera, names, events)
         self.timers = self._timers(events)
+        self.held = Detections.empty()  # the last detected frame's tracked detections
 
     def reconfigure(self, camera: CameraConfig, carry: frozenset[RuleKey] = frozenset()) -> None:
         """New zones and rules (an operator's edit), keeping the tracker, the heatmap and the
@@ -78,16 +81,24 @@ class CameraAnalysis:
     def process(
         self,
         frame: Frame,
-        detections: Detections,
+        detections: Detections | None,
         sight: float | None = None,
         keep: frozenset[tuple[str, str, str]] = frozenset(),
     ) -> tuple[Detections, list[Observation]]:
         """Mask, track, update the scene models, and ask every rule what it sees.
 
+        ``detections`` None: the detector did not look at this frame, because the camera's
+        motion gate saw nothing move in its zones (vision/scene/motion.py); the last detected
+        frame's boxes stand, its tracks in the zones are held where they were, and the scene
+        models (the static-object model's own cadence) still see the frame.
         ``sight`` is the camera's sight clock (the frame's pts when not given: a camera
         that never went dark); ``keep`` the subjects whose events are pending or open."""
-        detections = self.scene.unmasked(frame, detections)
-        detections = self.tracker.update(detections, frame.pts)
+        if detections is None:
+            detections = self.held
+            self.tracker.hold(frame.pts, detections.track_id[self._in_zones(frame, detections)])
+        else:
+            detections = self.scene.unmasked(frame, detections)
+            detections = self.held = self.tracker.update(detections, frame.pts)
         tracks = self.tracker.tracks()
         blobs = self.scene.update(frame, detections)
         ctx = FrameContext(
@@ -104,3 +115,13 @@ class CameraAnalysis:
         for rule in self.rules:
             observations += rule.observe(ctx.above(rule.config.min_score))
         return detections, observations
+
+    def _in_zones(self, frame: Frame, detections: Detections) -> np.ndarray:
+        """Detections anchored in any zone (all of them without zones: the gate watched it all)."""
+        zones = self.scene.zones.values()
+        if not zones:
+            return np.ones(len(detections), bool)
+        inside = np.zeros(len(detections), bool)
+        for zone in zones:
+            inside |= zone.contains(detections, frame.width, frame.height)
+        return inside

@@ -39,6 +39,7 @@ class Replay:
     wall_seconds: float
     error: str | None
     detections: FrameDetections | None  # on annotated frames only, when the video has boxes
+    held: int = 0  # frames its motion gate held: analysed with the last detections, not detected
 
     @property
     def fps(self) -> float | None:
@@ -178,6 +179,7 @@ def replay(
         wall_seconds=summary.wall_seconds,
         error=stats.error,
         detections=recorder.frame_detections(),
+        held=stats.frames_skipped,
     )
     progress.finish(f"{len(result.tickets)} ticket(s)" + (f", error: {result.error}" if result.error else ""))
     return result

@@ -69,6 +69,7 @@ def results_record(
                 "truth": str(video.path),
                 "video": str(video.truth.video),
                 "frames": replay.frames,
+                "frames_held": replay.held,
                 "wall_seconds": round(replay.wall_seconds, 2),
                 "fps": None if replay.fps is None else round(replay.fps, 1),
                 "video_end": round(replay.video_end, 3),

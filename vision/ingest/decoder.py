@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from vision.config import DecodeConfig, StreamConfig
+from vision.ingest.vectors import export_vectors
 from vision.secrets import SecretUrl, redact_text
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ class VideoDecoder:
         decode: DecodeConfig,
         stream: StreamConfig | None = None,
         heartbeat: Callable[[float], None] | None = None,
+        vectors: bool = False,
     ) -> None:
         """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
+        ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
 
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
         keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
@@ -63,6 +66,7 @@ class VideoDecoder:
         self.skip_to_keyframe = False  # set by a reader that fell behind the live edge
         self.skipped_packets = 0
         self.heartbeat = heartbeat
+        self.vectors = vectors
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._sizes: dict[tuple[int, int, int], tuple[int, int]] = {}  # (w, h, turns) -> decoded size
@@ -94,6 +98,8 @@ class VideoDecoder:
         stream.codec_context.thread_count = self.decode.threads
         if self.decode.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+        elif self.vectors:
+            export_vectors(stream)
         self._container, self._stream = container, stream
         return self
 

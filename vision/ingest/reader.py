@@ -20,10 +20,11 @@ import time
 from vision.config import CameraConfig
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import StreamClock
-from vision.ingest.decoder import SourceError, VideoDecoder
+from vision.ingest.decoder import SourceError, VideoDecoder, quarter_turns
 from vision.ingest.handoff import FrameQueue, LatestFrame
 from vision.ingest.health import CameraHealth, CameraState, HealthMonitor
 from vision.ingest.sampler import Sampler
+from vision.ingest.vectors import VectorMotion
 from vision.secrets import redact_text
 from vision.types import Frame
 
@@ -47,6 +48,8 @@ class CameraReader:
             LatestFrame(notify) if self.realtime else FrameQueue(notify=notify)
         )
         self._sampler = Sampler(camera.detect_fps)
+        gate = camera.motion_gate
+        self._vectors = gate.enabled and gate.vectors  # the gate reads the codec's motion vectors
         self._backoff = Backoff(camera.stream.reconnect_initial, camera.stream.reconnect_max)
         self._stop = threading.Event()
         self._logged: str | None = None  # the last failure logged at warning level
@@ -143,7 +146,9 @@ class CameraReader:
         """Play the file once (or forever with ``loop``); a file that fails will not heal: stop."""
         while not self._stop.is_set():
             try:
-                with VideoDecoder(self.camera_id, self.camera.source, self.camera.decode) as decoder:
+                with VideoDecoder(
+                    self.camera_id, self.camera.source, self.camera.decode, vectors=self._vectors
+                ) as decoder:
                     start, self._resume_at = self._resume_at, None
                     if start:
                         length = decoder.duration()
@@ -184,7 +189,12 @@ class CameraReader:
         stream = self.camera.stream
         try:
             with VideoDecoder(
-                self.camera_id, self.camera.source, self.camera.decode, stream, self.monitor.alive
+                self.camera_id,
+                self.camera.source,
+                self.camera.decode,
+                stream,
+                self.monitor.alive,
+                self._vectors,
             ) as decoder:
                 self._pump(decoder)
             error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
@@ -200,10 +210,13 @@ class CameraReader:
         resumed at ``start`` seconds into its content, those from there on)."""
         max_lag = self.camera.stream.max_lag
         skipped = 0
+        motion = VectorMotion() if self._vectors else None  # what moved between two frames handed over
         for av_frame, pts in decoder.frames():
             position = None if pts is None or not self.is_file else decoder.content_time(pts)
             if position is not None and position < start - 1e-3:
                 continue  # decoded from the keyframe before the resume point: not shown
+            if motion is not None:
+                motion.add(av_frame, quarter_turns(av_frame.rotation))
             now = time.monotonic()
             stamped = self.clock.stamp(pts, now)
             if self.realtime:
@@ -224,7 +237,8 @@ class CameraReader:
                 return
             if not self._sampler.due(stamped):
                 continue
-            frame = Frame(self.camera_id, stamped, decoder.image(av_frame), now)
+            moved = motion.take(stamped) if motion is not None else None
+            frame = Frame(self.camera_id, stamped, decoder.image(av_frame), now, moved)
             self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):

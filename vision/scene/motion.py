@@ -1,18 +1,26 @@
 """Motion gating: a camera whose zones show no change since its last detected frame skips the detector.
 
 Most street cameras look at nothing moving most of the time; detecting those frames again
-finds the same boxes. Before a frame goes to the detector, it is shrunk to ``width`` (grey)
-and compared with the last frame that was detected, over the zones only (the whole frame
-when the camera has none): if fewer than ``threshold`` of those pixels changed by more than
-``pixel_delta`` grey levels, the frame is skipped: not detected, not analysed, so the
-camera's tracks, timers and rules simply see a longer gap until the next frame, and lose
-nothing. Comparing with the last *detected* frame (not the previous one) lets slow changes
-add up until they count. Whatever happens, a frame goes through at least every
-``max_skip`` seconds of stream time, so static rules (litter, parked bikes) keep their
-periodic look and a change too small to see here is still found by the detector.
+finds the same boxes. Before a frame goes to the detector, the gate asks what changed in the
+zones (the whole frame when the camera has none) since the last frame that was detected:
 
-Off by default: on the evaluation suites the gate with these settings missed the bicycle left
-on a still lawn and added a false litter ticket (benchmarks/motion_gate.md).
+- first by the codec's own motion vectors, where the reader has them for every frame since
+  the frame before (vision/ingest/vectors.py): nearly free, no pixel looked at; a 16x16
+  block changed when its vectors add up to ``vector_pixels``, or it was coded afresh;
+- where they say something moved (or there are none: a keyframe, a stream without vectors, a
+  frame dropped between), by the pixels: the frame shrunk to ``width``, grey, against the last
+  detected one; a pixel changed when it differs by more than ``pixel_delta`` grey levels.
+  Vectors only spare this look: encoder noise and a camera's grain move many blocks a little
+  (benchmarks/motion_gate.md), so only the pixels send a frame to the detector.
+
+If fewer than ``threshold`` of the zones' blocks or pixels changed, the frame is *held*: not
+detected, but still analysed, with the last detections standing for it
+(vision/camera/analysis.py), so tracks in the zones stay where they were, the static-object
+model keeps its own cadence and a ticket's presence keeps counting; absence only counts on
+frames really detected (vision/camera/unit.py). Comparing with the last *detected* frame (not
+the previous one) lets slow changes add up until they count. Whatever happens, a frame goes
+through at least every ``max_skip`` seconds of stream time, so a change too small to see here
+is still found by the detector.
 """
 
 from __future__ import annotations
@@ -21,24 +29,43 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vision.types import Motion
+
 
 class MotionGateConfig(BaseModel):
     """Skip the detector on frames where nothing moved in the camera's zones."""
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(False, description="Skip the detector on frames without motion in the zones.")
+    enabled: bool = Field(
+        True,
+        description="Skip the detector on frames without motion in the zones (they are still analysed, "
+        "with the last detections standing).",
+    )
     threshold: float = Field(
         0.002,
         gt=0,
         le=1,
-        description="Share of the zones' pixels that must change for a frame to count as motion.",
+        description="Share of the zones' pixels (or 16x16 blocks, by the motion vectors) that must change "
+        "for a frame to count as motion.",
     )
     pixel_delta: float = Field(18.0, gt=0, le=255, description="Grey-level change that counts for a pixel.")
     max_skip: float = Field(
         1.0, gt=0, description="Seconds of stream time at most between two detected frames, motion or not."
     )
     width: int = Field(160, ge=32, le=640, description="Width of the grey picture compared.")
+    vectors: bool = Field(
+        True,
+        description="Read the motion first from the codec's own motion vectors where the stream has them "
+        "(P and B frames: nearly free, no pixel looked at); the pixels are compared only where they say "
+        "something moved, and on keyframes and streams without.",
+    )
+    vector_pixels: float = Field(
+        2.0,
+        gt=0,
+        description="Pixels a 16x16 block's motion vectors must add up to since the last detected frame "
+        "for the block to count as changed (a block coded afresh always counts).",
+    )
 
 
 class MotionGate:
@@ -48,41 +75,75 @@ class MotionGate:
         self.cfg = config
         self.zones = zones  # normalized [M, 2] polygons (none: the whole frame)
         self.skipped = 0  # frames skipped so far
+        self.by_vectors = 0  # of those, skipped on the motion vectors' word (no pixel looked at)
         self._reference: np.ndarray | None = None  # the last detected frame, small and grey
         self._detected_at = 0.0
-        self._mask: np.ndarray | None = None
+        self._moved: np.ndarray | None = None  # vectors added up since the last frame judged by pixels
+        self._seen: float | None = None  # pts of the last frame asked about
+        self._masks: dict[tuple[int, ...], np.ndarray] = {}
 
     def reconfigure(self, zones: list[np.ndarray]) -> None:
         """New zones: compare over them from the next frame on (and detect that one)."""
-        self.zones, self._mask, self._reference = zones, None, None
+        self.zones, self._masks = zones, {}
+        self.reset()
 
-    def due(self, image: np.ndarray, pts: float) -> bool:
-        """Whether the frame at stream time ``pts`` goes to the detector."""
+    def reset(self) -> None:
+        """Detect the next frame whatever it shows (a restarted camera unit has no detections to hold)."""
+        self._reference = None
+
+    def due(self, image: np.ndarray, pts: float, motion: Motion | None = None) -> bool:
+        """Whether the frame at stream time ``pts`` goes to the detector; ``motion``: what its
+        reader's codec said moved since the frame before (None: unknown, compare pixels)."""
         if not self.cfg.enabled:
             return True
+        seen, self._seen = self._seen, pts
+        grey = None
+        if self._reference is not None and 0 <= pts - self._detected_at < self.cfg.max_skip:
+            if self._chained(motion, seen):
+                assert motion is not None  # checked by _chained
+                moved = motion.grid if self._moved is None else self._moved + motion.grid
+                self._moved = moved
+                if self._still(moved >= self.cfg.vector_pixels):
+                    self.skipped += 1
+                    self.by_vectors += 1
+                    return False
+            grey = self._grey(image)  # the pixels have the last word (vectors moved: maybe noise)
+            if grey.shape == self._reference.shape and self._still(
+                np.abs(grey - self._reference) > self.cfg.pixel_delta
+            ):
+                self._moved = None  # the vectors add up from this frame on
+                self.skipped += 1
+                return False
+        self._reference = self._grey(image) if grey is None else grey
+        self._detected_at, self._moved = pts, None
+        return True
+
+    def _chained(self, motion: Motion | None, seen: float | None) -> bool:
+        """The vectors cover every frame since the last one asked about (none dropped between)."""
+        return (
+            self.cfg.vectors
+            and motion is not None
+            and seen is not None
+            and motion.since == seen
+            and (self._moved is None or self._moved.shape == motion.grid.shape)
+        )
+
+    def _grey(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         small = cv2.resize(
             image, (self.cfg.width, max(1, round(h * self.cfg.width / w))), interpolation=cv2.INTER_AREA
         )
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
-        reference = self._reference
-        if (
-            reference is not None
-            and reference.shape == grey.shape
-            and 0 <= pts - self._detected_at < self.cfg.max_skip
-        ):
-            mask = self._region(grey.shape)
-            changed = np.abs(grey - reference)[mask] > self.cfg.pixel_delta
-            if changed.size and changed.mean() < self.cfg.threshold:
-                self.skipped += 1
-                return False
-        self._reference, self._detected_at = grey, pts
-        return True
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
+
+    def _still(self, changed: np.ndarray) -> bool:
+        """Fewer than ``threshold`` of the zones' pixels (or blocks) changed."""
+        inside = changed[self._region(changed.shape)]
+        return bool(inside.size) and float(inside.mean()) < self.cfg.threshold
 
     def _region(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The zones' pixels in the small picture (all of it without zones)."""
-        mask = self._mask
-        if mask is None or mask.shape != shape:
+        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones)."""
+        mask = self._masks.get(shape)
+        if mask is None:
             height, width = shape[:2]
             if not self.zones:
                 mask = np.ones((height, width), bool)
@@ -91,5 +152,5 @@ class MotionGate:
                 for polygon in self.zones:
                     cv2.fillPoly(raster, [np.round(polygon * (width, height)).astype(np.int32)], 1)
                 mask = raster > 0
-            self._mask = mask
+            self._masks[shape] = mask
         return mask

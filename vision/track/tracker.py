@@ -1,7 +1,8 @@
 """ByteTrack-style multi-object tracking for one camera, timed by the frames' own pts.
 
 Each frame: predict every track to the frame's time (Kalman, dt in stream seconds;
-a lost track may also match at its last seen box, in case it stopped), match
+a lost track may also match at its last seen box, in case it stopped, and a track at
+rest at its resting box), match
 high-score boxes to confirmed tracks, then low-score boxes to confirmed tracks still
 unmatched that were seen on the previous frame (ByteTrack's recovery of occluded,
 low-confidence objects), then the remaining high-score boxes to tentative tracks.
@@ -147,6 +148,10 @@ class Tracker:
         kalman.predict(t.mean, t.cov, dt, ~was_tracked)
         predicted = kalman.to_xyxy(t.mean)
         resting = np.where(was_tracked[:, None], predicted, t.box)  # a lost object may have stopped
+        # an object at rest is most likely still where it rests, whatever a partial box (a passer-by
+        # hiding half of it) made of its prediction: a second track born of such a box cannot take it
+        at_rest = t.last_seen - t.rest_since >= cfg.stationary_time
+        resting[at_rest] = t.anchor[at_rest]
         track_class = t.class_id()
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
@@ -195,6 +200,27 @@ class Tracker:
             t = t.extend(born)
         self._tracks = t
         return replace(detections, track_id=out)
+
+    def hold(self, pts: float, still: np.ndarray) -> None:
+        """A frame at ``pts`` the detector did not look at because nothing moved where the tracks
+        ``still`` (ids) stand: those that had a box on the last detected frame are seen again where
+        they were (a zero-motion measurement, so their velocity settles as it would on frames
+        detected alike), without counting as new evidence (no hits, history or votes). Every other
+        track coasts on its prediction; a lost one still expires after ``max_lost``."""
+        pts = float(pts)
+        if self._pts is not None and pts < self._pts:
+            raise ValueError(f"tracker: frame pts went back from {self._pts:.3f}s to {pts:.3f}s")
+        t = self._tracks
+        seen = t.streak > 0
+        kalman.predict(t.mean, t.cov, 0.0 if self._pts is None else pts - self._pts, ~seen)
+        self._pts = pts
+        rows = np.flatnonzero(seen & (t.tid >= 0) & np.isin(t.tid, still))
+        if len(rows):
+            t.mean[rows], t.cov[rows] = kalman.correct(t.mean[rows], t.cov[rows], t.box[rows])
+            t.last_seen[rows] = pts
+        alive = (t.tid < 0) | (pts - t.last_seen <= self.config.max_lost)
+        if not alive.all():
+            self._tracks = t.take(np.flatnonzero(alive))
 
     def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
         """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
