@@ -138,6 +138,15 @@ class Planner:
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
         self._surveyed = None  # a survey under way was of the old zones
 
+    def state(self) -> dict[str, Any]:
+        """What the planner learnt (the people's sizes per zone), for the camera's snapshot."""
+        return {"sizes": self.sizes.state()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state` (a restarted camera plans from what it had learnt, at once)."""
+        self.sizes.load(state.get("sizes", {}))
+        self._key = None
+
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Learn the people's sizes from one frame's detections."""
         if self.config.mode == "auto":
