@@ -21,7 +21,7 @@ from vision.config import RegionsConfig, parse_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
-from vision.detect.planner import Planner
+from vision.detect.planner import Area, Planner, joined
 from vision.detect.regions import greedy_merge
 from vision.detect.sizes import MIN_SAMPLES
 from vision.pipeline import Pipeline
@@ -177,6 +177,17 @@ def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) 
     assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920  # the zone is covered
     assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
     assert np.array_equal(planner.boxes(1920, 1080), boxes)  # no survey: the size is known
+
+
+def test_zones_side_by_side_share_their_tiles() -> None:
+    crossing, lawn = Area((0, 0, 300, 200), 160, 0.25), Area((200, 100, 400, 300), 160, 0.2)
+    far = Area((1500, 800, 1700, 1000), 160, 0.25)
+    big = Area((0, 0, 400, 300), 320, 0.25)  # another tile side: never joined with them
+    areas = joined([crossing, lawn, far, big])
+    assert sorted(a.box for a in areas if a.side == 160) == [(0, 0, 400, 300), far.box]
+    assert next(a for a in areas if a.box == (0, 0, 400, 300) and a.side == 160).overlap == 0.25
+    assert len(crossing.grid()) + len(lawn.grid()) == 10  # 3x2 and 2x2 tiles
+    assert sum(len(a.grid()) for a in areas if a.side == 160 and a != far) == 9  # one 3x3 grid over both
 
 
 def test_check_shows_each_cameras_plan_and_cost(clips: dict[str, Path], tmp_path: Path) -> None:
