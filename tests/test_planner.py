@@ -6,6 +6,7 @@ people) and as a distant one (scaled to a third inside a 1920x1080 frame, made b
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -16,14 +17,17 @@ import numpy as np
 import pytest
 import yaml
 
-from vision.config import RegionsConfig
+from vision.config import RegionsConfig, parse_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
-from vision.detect.planner import Planner
+from vision.detect.planner import Area, Planner, joined
 from vision.detect.regions import greedy_merge
+from vision.detect.sizes import MIN_SAMPLES
+from vision.pipeline import Pipeline
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
+from vision.store import Store
 from vision.types import Detections
 
 from .conftest import ROOT, SAMPLE
@@ -121,6 +125,42 @@ def test_distant_plaza_tiles_itself_and_finds_the_small_people(
         replanned = again.boxes(image.shape[1], image.shape[0])
         assert (boxes is None and replanned is None) or np.array_equal(boxes, replanned)
         again.observe(detections, image.shape[1], image.shape[0])
+    # restarted from its snapshot (JSON), the camera knows the sizes it had learnt and plans tiles from its
+    # first frame: no survey, no whole frame only
+    restored = Planner.for_camera(
+        RegionsConfig(), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
+    )
+    restored.load(json.loads(json.dumps(planner.state())))
+    learnt, known = (p.sizes.estimate("crossing", 1920, 1080) for p in (planner, restored))
+    assert learnt is not None and known is not None and known[2] == learnt[2]  # "N people seen"
+    assert known[:2] == pytest.approx(learnt[:2], abs=0.1)
+    first = restored.boxes(1920, 1080)
+    assert restored.plan.mode == "tiles" and np.array_equal(first, restored.plan.boxes)
+
+
+def test_a_restarted_pipeline_keeps_the_sizes_its_cameras_learnt(
+    detector: Detector, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    short = tmp_path / "short.mp4"
+    ffmpeg("-i", str(clips["distant"]), "-t", "2", "-c", "copy", str(short))
+    polygon = distant_zone().tolist()
+    config = parse_config(
+        f"cameras:\n  far:\n    url: {short}\n    detect_fps: 5\n"
+        f"    zones:\n      crossing:\n        polygon: {polygon}\n"
+    )
+    store = Store(tmp_path / "data")
+    try:
+        Pipeline(config, detector, store).run()
+        first = store.snapshot("far")[0].state["planner"]["sizes"]["crossing"]
+        assert first["seen"] >= MIN_SAMPLES  # surveys found the small people: the zone is sized
+        second = Pipeline(config, detector, store)
+        second.run()
+        regions = second.workers["far"].regions
+        # what the first run learnt was restored, then added to: not started over
+        assert regions.sizes.seen(["crossing"]) > first["seen"]
+        assert regions.plan.mode == "tiles"
+    finally:
+        store.close()
 
 
 def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) -> None:
@@ -137,6 +177,17 @@ def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) 
     assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920  # the zone is covered
     assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
     assert np.array_equal(planner.boxes(1920, 1080), boxes)  # no survey: the size is known
+
+
+def test_zones_side_by_side_share_their_tiles() -> None:
+    crossing, lawn = Area((0, 0, 300, 200), 160, 0.25), Area((200, 100, 400, 300), 160, 0.2)
+    far = Area((1500, 800, 1700, 1000), 160, 0.25)
+    big = Area((0, 0, 400, 300), 320, 0.25)  # another tile side: never joined with them
+    areas = joined([crossing, lawn, far, big])
+    assert sorted(a.box for a in areas if a.side == 160) == [(0, 0, 400, 300), far.box]
+    assert next(a for a in areas if a.box == (0, 0, 400, 300) and a.side == 160).overlap == 0.25
+    assert len(crossing.grid()) + len(lawn.grid()) == 10  # 3x2 and 2x2 tiles
+    assert sum(len(a.grid()) for a in areas if a.side == 160 and a != far) == 9  # one 3x3 grid over both
 
 
 def test_check_shows_each_cameras_plan_and_cost(clips: dict[str, Path], tmp_path: Path) -> None:

@@ -194,9 +194,13 @@ class CameraWorker:
 
     def snapshot(self, with_arrays: bool = True) -> Snapshot:
         """The unit's snapshot, with where a looping file read in real time had got to (its
-        ``position`` in seconds of content), so a restart resumes it there, not at its beginning."""
+        ``position`` in seconds of content), so a restart resumes it there, not at its beginning, and
+        the people's sizes its planner learnt, so a restarted camera plans its tiles at once."""
         snapshot = self.unit.snapshot(with_arrays)
-        return Snapshot({**snapshot.state, "position": self.reader.position()}, snapshot.arrays)
+        with self.planning:
+            planner = self.regions.state()
+        state = {**snapshot.state, "position": self.reader.position(), "planner": planner}
+        return Snapshot(state, snapshot.arrays)
 
     def wall_time(self, pts: float) -> str | None:
         """When camera-clock ``pts`` happened by a live camera's wall anchor, ISO 8601 UTC."""
@@ -479,6 +483,9 @@ class Pipeline:
             if position is not None:  # a looping file read in real time goes on as if it had kept playing
                 worker.reader.resume(float(position) + gap)
             closes = worker.unit.restore(snapshot, stored, gap)
+            if snapshot is not None:  # the people's sizes it had learnt: planned at once, not surveyed again
+                with worker.planning:
+                    worker.regions.load(snapshot.state.get("planner", {}))
             log.info(
                 "camera %s: restored %d open event(s) from the store%s",
                 worker.camera_id,

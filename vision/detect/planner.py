@@ -9,6 +9,8 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
   height, where their bodies stand out of it), overlapping by at least two small people so
   anyone fits whole in one tile, plus one whole-frame pass for the large objects. Tiles
   that would magnify less than GAIN times over the whole frame are not worth their cost.
+  Zones side by side share one grid where it costs no more tiles than a grid each, so
+  three zones over one distant plaza do not each tile the same people.
 - While a zone's size is unknown (no calibration, too few people seen yet) one frame in
   ``survey_every`` is also cut into tiles at the model's native scale, so people too small
   for the whole frame can be seen at all, and so is every next frame while surveys find
@@ -20,6 +22,7 @@ only when an estimate moves by more than REPLAN, so a replay plans the same fram
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +88,37 @@ class DetectionPlan:
 FULL = DetectionPlan("full", None)
 
 
+@dataclass(frozen=True)
+class Area:
+    """A box of the frame (x1, y1, x2, y2) to cover with tiles of ``side`` overlapping by ``overlap``."""
+
+    box: tuple[int, ...]
+    side: int
+    overlap: float
+
+    def grid(self) -> np.ndarray:
+        """[R, 4] tiles over the box, in frame pixels."""
+        x1, y1, x2, y2 = self.box
+        return tile_boxes(x2 - x1, y2 - y1, self.side, self.overlap) + np.array([x1, y1, x1, y1], np.int32)
+
+    def join(self, other: Area) -> Area:
+        a, b = self.box, other.box
+        box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        return Area(box, self.side, max(self.overlap, other.overlap))
+
+
+def joined(areas: list[Area]) -> list[Area]:
+    """Areas of one tile side joined where one grid over both costs no more tiles than a grid each:
+    zones side by side (a crossing, the lawn beside it, a signpost on it) share their tiles instead
+    of each laying its own grid over the same people."""
+    areas = list(areas)
+    for i, j in itertools.combinations(range(len(areas)), 2):
+        a, b = areas[i], areas[j]
+        if a.side == b.side and len((both := a.join(b)).grid()) <= len(a.grid()) + len(b.grid()):
+            return joined([x for k, x in enumerate(areas) if k not in (i, j)] + [both])
+    return areas
+
+
 class Planner:
     """One camera's detection plan: ``boxes()`` before each frame's detection, ``observe()`` after."""
 
@@ -137,6 +171,15 @@ class Planner:
         sizes.carry(self.sizes)
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
         self._surveyed = None  # a survey under way was of the old zones
+
+    def state(self) -> dict[str, Any]:
+        """What the planner learnt (the people's sizes per zone), for the camera's snapshot."""
+        return {"sizes": self.sizes.state()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state` (a restarted camera plans from what it had learnt, at once)."""
+        self.sizes.load(state.get("sizes", {}))
+        self._key = None
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Learn the people's sizes from one frame's detections."""
@@ -236,10 +279,11 @@ class Planner:
                 name: min(max(width, height), math.ceil(side * growth / ALIGN) * ALIGN)
                 for name, (side, _, _) in wanted.items()
             }
-            parts = [
-                self._zone_tiles(self.zones[name], sides[name], small, large, width, height)
+            areas = [
+                self._zone_area(self.zones[name], sides[name], small, large, width, height)
                 for name, (_, small, large) in wanted.items()
             ]
+            parts = [area.grid() for area in joined(areas)]
             boxes = np.unique(np.concatenate(parts), axis=0)
             if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences:
                 return boxes, sides
@@ -247,18 +291,14 @@ class Planner:
                 return boxes, sides
             growth *= GROW
 
-    def _zone_tiles(
-        self, zone: Zone, side: int, small: float, large: float, width: int, height: int
-    ) -> np.ndarray:
-        """Tiles of ``side`` over the zone grown by where its people's bodies reach."""
+    def _zone_area(self, zone: Zone, side: int, small: float, large: float, width: int, height: int) -> Area:
+        """The part of the frame to tile for a zone: the zone grown by where its people's bodies reach."""
         x1, y1 = zone.polygon.min(axis=0) * (width, height)
         x2, y2 = zone.polygon.max(axis=0) * (width, height)
         up = large if zone.anchor == "bottom_center" else large / 2
         region = fit(x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4, width, height, side)
         overlap = min(0.5, max(self.config.tile_overlap, 2 * small / side))
-        rx1, ry1, rx2, ry2 = region
-        tiles = tile_boxes(rx2 - rx1, ry2 - ry1, side, overlap)
-        return tiles + np.array([rx1, ry1, rx1, ry1], np.int32)
+        return Area(tuple(region), side, overlap)
 
     def _survey(
         self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]

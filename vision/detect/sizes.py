@@ -11,6 +11,8 @@ litter) takes the heights of the people seen anywhere in the frame.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from vision.scene.calibration import GroundPlane
@@ -50,6 +52,31 @@ class ObjectSizes:
             before = old.zones.get(name)
             if before is not None and np.array_equal(before.polygon, zone.polygon):
                 self._heights[name], self._seen[name] = old._heights[name], old._seen[name]
+
+    def state(self) -> dict[str, Any]:
+        """What was learnt, JSON-ready, for the camera's snapshot: without it a restarted camera surveys
+        and runs whole-frame again until it has seen MIN_SAMPLES people, missing the small ones meanwhile."""
+        polygons = {name: zone.polygon.tolist() for name, zone in self.zones.items()} | {ANYWHERE: None}
+        return {
+            name: {
+                "polygon": polygons[name],
+                "seen": seen,
+                "heights": [round(float(v), 5) for v in self._heights[name][: min(seen, KEEP)]],
+            }
+            for name, seen in self._seen.items()
+            if seen
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state` for the zones still in the same place (as :meth:`carry`)."""
+        for name, saved in state.items():
+            zone = self.zones.get(name)
+            if name != ANYWHERE and (zone is None or zone.polygon.tolist() != saved["polygon"]):
+                continue
+            heights = np.asarray(saved["heights"], np.float32)[:KEEP]
+            self._heights[name] = np.zeros(KEEP, np.float32)
+            self._heights[name][: len(heights)] = heights
+            self._seen[name] = max(int(saved["seen"]), len(heights))
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Remember the heights of the people in each zone."""
