@@ -194,16 +194,22 @@ def measure(cameras: int, repeats: int) -> dict[str, Any]:
     return {"cameras": cameras, "repeats": repeats, "modes": table, "runs": runs}
 
 
+SHARED_NOTE = (
+    "Preliminary: this machine was shared with other work while it ran (load average per run in "
+    "cluster.json), so whole runs differ by up to a third; compare the modes of one run, and rerun it "
+    "on a quiet machine before sizing hardware from it."
+)
+
+
 def write_report(result: dict[str, Any], out: Path) -> None:
     modes = result["modes"]
     single = modes["single"]["cameras_held"]
     lines = [
         "# Cluster benchmark",
         "",
-        "`python benchmarks/cluster.py` (see its docstring for the method). **Preliminary**: this 2-core",
-        "machine was shared with other work while it ran (load average per run in cluster.json), so",
-        "whole runs differ by up to a third; compare the modes of one run, and rerun it on a quiet",
-        "machine before sizing hardware from it.",
+        "`python benchmarks/cluster.py` (see its docstring for the method).",
+        "",
+        f"**{result['note']}**",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, Ray {metadata.version('ray')}. Load: {result['cameras']} "
@@ -228,9 +234,9 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         f"{shared['replica_cpu_ms_per_frame']:.1f} CPU ms per frame; a shard's call (there, the batch's "
         f"wait and inference, and back) took {shared['shard_call_ms']:.1f} ms of wall time.",
         "",
-        "*cameras held in real time, here* = cameras x clip seconds / wall seconds, on this loaded "
-        "machine: more processes get a larger share of a machine that other work shares, which favours "
-        "the cluster modes. *CPU core-ms per camera-second* = CPU time of every process of the mode (the "
+        "*cameras held in real time, here* = cameras x clip seconds / wall seconds on this machine (on a "
+        "machine that other work shares, more processes get a larger share of it, which favours the "
+        "cluster modes). *CPU core-ms per camera-second* = CPU time of every process of the mode (the "
         "single process; the shards' and the replica's worker processes, Ray's threads in them included) "
         "while the pipelines ran, per second of one camera (every frame decoded, 5 detected): the cost "
         "that does not depend on what else runs, and what docs/scaling.md sizes from. *cameras per core* "
@@ -245,8 +251,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--note", default=SHARED_NOTE, help="how loaded the machine was, for the report")
     args = parser.parse_args()
-    result = measure(args.cameras, args.repeats)
+    result = measure(args.cameras, args.repeats) | {"note": args.note}
     here = Path(__file__).parent
     (here / "cluster.json").write_text(json.dumps(result, indent=2) + "\n")
     write_report(result, here / "cluster.md")
