@@ -213,3 +213,18 @@ def test_timestamps_that_start_at_10_s_are_seconds_from_the_first_frame(tmp_path
     assert len(crowd) == 1 and crowd[0]["role"] == "primary"  # found at its annotated time, 12 s
     per_video = record["detection"]["videos"]
     assert per_video["offset"] == per_video["original"] and per_video["offset"]["gt_boxes"] == 65
+
+
+def test_a_keyframe_comes_out_of_the_decoder_before_the_next_keyframe_arrives(tmp_path: Path) -> None:
+    """Keyframes-only cameras: with frame threads FFmpeg holds each picture until the next packets
+    are in, which for a keyframes-only decoder is the next keyframe, a whole GOP (5 s here) late.
+    Counted without a clock: the non-key packets skipped before each keyframe comes out."""
+    clip = tmp_path / "gop50.mp4"
+    gop = ("-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0")
+    ffmpeg("-i", str(SAMPLE), "-t", "12", "-an", "-c:v", "libx264", *gop, str(clip))
+    skipped: list[float] = []
+    camera = CameraConfig.model_validate({"url": str(clip), "decode": {"keyframes_only": True, "threads": 2}})
+    decoder = VideoDecoder("cam", camera.source, camera.decode, heartbeat=skipped.append)
+    with decoder:
+        behind = [len(skipped) for _ in decoder.frames()]
+    assert behind == [0, 49, 98], behind  # each keyframe out as soon as its own packet is decoded

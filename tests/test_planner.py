@@ -256,3 +256,31 @@ def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(card))
     with pytest.raises(ModelError, match="max_box_fraction: no label pedestrian"):
         load_card(tmp_path / "bad.yaml")
+
+
+def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(detector: Detector) -> None:
+    """An empty car park would pay a survey's many inferences every 25 frames for ever: each survey
+    that finds nobody doubles the gap, up to 16 times; one that finds people surveys on at once."""
+    planner = Planner.for_camera(
+        RegionsConfig(), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
+    )
+    nobody = Detections.empty()
+    surveyed = []
+    for frame in range(1, 1601):
+        if planner.boxes(1920, 1080) is not None:
+            surveyed.append(frame)
+        planner.observe(nobody, 1920, 1080)
+    assert surveyed == [1, 26, 76, 176, 376, 776, 1176, 1576]  # gaps 25, 50, 100, 200, 400, 400, 400
+    w, h, x, y = THIRD
+    person = Detections.from_arrays(  # a small person inside the zone, found by the next survey
+        np.array([[x + 0.3 * w - 4, y + 0.45 * h - 24, x + 0.3 * w + 4, y + 0.45 * h]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([0], np.int32),
+    )
+    for frame in range(1601, 2101):
+        boxes = planner.boxes(1920, 1080)
+        if boxes is not None:
+            surveyed.append(frame)
+        planner.observe(person if frame in (1976, 1977) else nobody, 1920, 1080)
+    # due at 1976, finds someone: surveys on (1977, 1978); then nobody again: 25, then 50 frames apart
+    assert surveyed[8:] == [1976, 1977, 1978, 2003, 2053]

@@ -250,8 +250,9 @@ class RegionsConfig(StrictModel):
         le=10000,
         description="auto: while a zone's people size is not known, one frame in this many is also cut "
         "into tiles at the model's native scale, so people too small for the whole frame are seen at "
-        "all; 0 never does (whole frame until sizes are known). A frame that the model shrinks less "
-        "than 1.5x is never surveyed.",
+        "all; 0 never does (whole frame until sizes are known). Each survey that finds nobody doubles the "
+        "gap to the next, up to 16 times this. A frame that the model shrinks less than 1.5x is never "
+        "surveyed.",
     )
     max_inferences: int = Field(
         24,

@@ -14,7 +14,9 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
 - While a zone's size is unknown (no calibration, too few people seen yet) one frame in
   ``survey_every`` is also cut into tiles at the model's native scale, so people too small
   for the whole frame can be seen at all, and so is every next frame while surveys find
-  people there; a frame already near the model's input is never surveyed.
+  people there; a frame already near the model's input is never surveyed. A survey that
+  finds nobody doubles the gap to the next (up to BACKOFF times ``survey_every``): a car
+  park that stays empty would otherwise pay a survey's many inferences every 25 frames.
 
 The plan is a pure function of the frame size, the model and the estimates, and changes
 only when an estimate moves by more than REPLAN, so a replay plans the same frames alike.
@@ -43,6 +45,7 @@ GAIN = 1.5  # tiles must magnify at least this much over the whole frame to be w
 REPLAN = 0.2  # relative change of a zone's estimate that makes a new plan
 ALIGN = 32  # tile sides are multiples of this (stable plans, friendly to strided models)
 GROW = 1.25  # tile growth per step when a plan is over its inference budget
+BACKOFF = 16  # most times survey_every between two surveys of zones where surveys keep finding nobody
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class Planner:
         self._basis: dict[str, tuple[float, float] | None] = {}
         self._surveyed: tuple[list[str], int] | None = None  # zones surveyed now and the people seen there
         self._found = False  # the last survey found people in zones not sized yet: survey the next frame too
+        self._gap = config.survey_every  # frames from one survey to the next; doubles while they find nobody
+        self._due = 1  # the frame number of the next survey
 
     @classmethod
     def for_camera(
@@ -155,13 +160,14 @@ class Planner:
         )
         line = f"{width}x{height}: {plan.mode}, {plan.inferences} inference(s) per frame"
         if self.config.mode == "auto":
-            self.frames, self._found = 1, False
+            kept = self.frames, self._found, self._due
+            self.frames, self._found, self._due = 1, False, 1
             survey = self._survey(width, height, estimates)
-            self.frames = 0
+            self.frames, self._found, self._due = kept
             if survey is not None:
                 line += (
                     f"; until people are seen, 1 frame in {self.config.survey_every} is surveyed with "
-                    f"{survey.inferences} inferences"
+                    f"{survey.inferences} inferences (less often while surveys find nobody)"
                 )
         return line + "".join(f"; {zone}: {why}" for zone, why in plan.zones.items())
 
@@ -171,6 +177,7 @@ class Planner:
         sizes.carry(self.sizes)
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
         self._surveyed = None  # a survey under way was of the old zones
+        self._gap, self._due = config.survey_every, self.frames + 1  # new zones: survey them now
 
     def state(self) -> dict[str, Any]:
         """What the planner learnt (the people's sizes per zone), for the camera's snapshot."""
@@ -189,6 +196,8 @@ class Planner:
                 names, before = self._surveyed
                 self._found = self.sizes.seen(names) > before
                 self._surveyed = None
+                every = self.config.survey_every
+                self._gap = every if self._found else min(2 * self._gap, BACKOFF * every)
 
     def boxes(self, width: int, height: int) -> np.ndarray | None:
         """Crop boxes for the next frame of this size (None: the whole frame only)."""
@@ -209,6 +218,7 @@ class Planner:
             return self.plan.boxes
         unknown = [name for name, e in estimates.items() if e is None]
         self._surveyed = (unknown, self.sizes.seen(unknown))
+        self._due = self.frames + self._gap
         return survey.boxes
 
     def _moved(self, estimates: dict[str, tuple[float, float, str] | None]) -> bool:
@@ -303,13 +313,14 @@ class Planner:
     def _survey(
         self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
     ) -> DetectionPlan | None:
-        """Native-scale tiles over the zones not sized yet: on one frame in ``survey_every``, and on the
-        frames right after a survey that found people there (until their size is known)."""
+        """Native-scale tiles over the zones not sized yet: on the frame due (one in ``survey_every``,
+        less often while surveys find nobody), and on the frames right after a survey that found people
+        there (until their size is known)."""
         every, scale = self.config.survey_every, self.model.frame_scale(width, height)
         unknown = {name: None for name, e in estimates.items() if e is None}
         if not unknown or every == 0 or 1 / scale < GAIN:
             return None
-        if (self.frames - 1) % every and not self._found:
+        if self.frames < self._due and not self._found:
             return None
         guess = height / 10  # the people's height is unknown: grow the zones by a tenth of the frame
         wanted = {name: (self.model.side, guess / 4, guess) for name in unknown}

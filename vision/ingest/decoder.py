@@ -94,7 +94,9 @@ class VideoDecoder:
             container.close()
             raise SourceError(f"camera {self.camera_id}: {self.url} has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Frame threads hold each picture back until the next packets arrive: a frame late at 25 fps,
+        # but a whole GOP (seconds) when only keyframes are decoded. Slices have no such delay.
+        stream.thread_type = "SLICE" if self.decode.keyframes_only else "AUTO"
         stream.codec_context.thread_count = self.decode.threads
         if self.decode.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
