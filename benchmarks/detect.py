@@ -11,6 +11,9 @@ shape of 4:3 footage) and with dynamic axes; an untrained YOLO11n from its YAML 
 (same cost as a trained one); a static INT8 of the 640 model calibrated on the footage
 (`street-vision models quantize`); the shared dynamic-INT8 YOLOv8n; the embedded SSD.
 Timings depend on the machine and on what else runs on it: compare within one run only.
+Our detector runs here with ONNX Runtime's thread spinning on (``spin=True``, its default and
+Ultralytics'), so both sides run the same session settings; ``street-vision run`` turns it off
+(``detector.spin``) to leave the cores to many cameras' readers.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def per_frame(detector: Detector, frames: list[np.ndarray], batch: int) -> float
 
 def ours_stream(card: Path, threads: int) -> float:
     """Our full path on the video: PyAV decode -> letterbox -> ONNX Runtime -> decode boxes, batch 1."""
-    detector = Detector(load_card(card), threads=threads, min_score=0.25)
+    detector = Detector(load_card(card), threads=threads, min_score=0.25, spin=True)
     start, n = time.perf_counter(), 0
     with VideoDecoder("bench", SecretUrl(str(VIDEO)), DecodeConfig()).open() as source:
         for frame, _ in source.frames():
@@ -98,7 +101,7 @@ def ultralytics_stream(model: Path, threads: int) -> float:
 
 def breakdown(card: Path, frames: list[np.ndarray]) -> dict[str, float]:
     """Where the time of one frame goes on our path (2 threads, batch 1)."""
-    detector = Detector(load_card(card), threads=2, min_score=0.25)
+    detector = Detector(load_card(card), threads=2, min_score=0.25, spin=True)
     engine, spec = detector.engine, detector.card.input
     frame = frames[0]
     placed, geometry = place(frame, spec)
@@ -152,7 +155,7 @@ def main() -> None:
     models = []
     for name, card in cards.items():
         for threads in (1, 2):
-            detector = Detector(load_card(card), threads=threads, min_score=0.25)
+            detector = Detector(load_card(card), threads=threads, min_score=0.25, spin=True)
             dynamic = getattr(detector.engine, "model", None) and detector.engine.model.batch_size is None
             for batch in (1, 4, 8) if dynamic else (1,):
                 ms = per_frame(detector, frames, batch)
@@ -186,7 +189,7 @@ def main() -> None:
     # Crops: a 1080p frame (footage upscaled), whole frame vs whole + one zone crop vs tiles.
     big = [cv2.resize(f, (1920, 1080)) for f in frames[:8]]
     zone = [np.array([[0.6, 0.6], [0.75, 0.6], [0.75, 0.8], [0.6, 0.8]])]
-    detector = Detector(load_card(cards["yolov8n-coco 640x640 float"]), threads=2, min_score=0.25)
+    detector = Detector(load_card(cards["yolov8n-coco 640x640 float"]), threads=2, min_score=0.25, spin=True)
     crops = []
     for label, cfg in (
         ("whole frame", RegionsConfig()),

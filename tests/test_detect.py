@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from vision.config import DetectorConfig
 from vision.detect.card import DEFAULT_CARD, ModelError, load_card
 from vision.detect.detector import Detector
 
@@ -165,3 +166,16 @@ def test_grouped_nms_equals_one_call_over_many_boxes() -> None:
         one = nms(boxes, scores, 0.5, class_id=group)
         expected = np.sort(np.concatenate([one[group[one] == g][:limit] for g in range(7)]))
         np.testing.assert_array_equal(grouped_nms(boxes, scores, 0.5, group, limit), expected)
+
+
+def test_onnx_runtime_threads_spin_only_when_asked() -> None:
+    """Spinning threads take the cores many cameras' readers need: off unless detector.spin says so."""
+    for spin, expected in ((False, "0"), (True, "1")):
+        detector = Detector.from_config(DetectorConfig(spin=spin))
+        options = detector.engine.model.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    assert DetectorConfig().spin is False
+    # same boxes either way: spinning changes how threads wait, not what they compute
+    image = cv2.imread(str(IMAGES / sorted(p.name for p in IMAGES.iterdir())[0]))
+    boxes = [Detector.from_config(DetectorConfig(spin=s)).detect([image])[0].xyxy for s in (False, True)]
+    assert np.array_equal(boxes[0], boxes[1])

@@ -419,6 +419,12 @@ class DetectorConfig(StrictModel):
         "ultralytics: cpu or cuda.",
     )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads; 0 uses every core.")
+    spin: bool = Field(
+        False,
+        description="onnx on the CPU: let ONNX Runtime's threads spin while they wait for work (its own "
+        "default). Faster for one stream on an otherwise idle machine, but the spinning takes the cores "
+        "that many cameras' readers and analysis need.",
+    )
     min_score: float = Field(0.4, ge=0.0, le=1.0, description="Detections below this score are dropped.")
     iou: float = Field(
         0.7,

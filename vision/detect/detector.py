@@ -43,14 +43,20 @@ class OnnxEngine:
     """Preprocess, ONNX Runtime, decode: the default path, no torch needed."""
 
     def __init__(
-        self, card: ModelCard, device: str, threads: int, params: DecodeParams, max_batch: int
+        self,
+        card: ModelCard,
+        device: str,
+        threads: int,
+        params: DecodeParams,
+        max_batch: int,
+        spin: bool = False,
     ) -> None:
         if card.format != "onnx":
             raise ModelError(
                 f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
             )
         self.card = card
-        self.model = OnnxModel(card, device, threads)
+        self.model = OnnxModel(card, device, threads, spin)
         self.decode = decoder_for(card)
         self.params = params
         self.max_batch = max_batch
@@ -96,6 +102,7 @@ class Detector:
         backend: str = "onnx",
         engine: Engine | None = None,
         max_batch: int = 32,
+        spin: bool = False,
     ) -> None:
         self.card = card
         nms_iou = iou if card.nms_iou is None else card.nms_iou
@@ -108,7 +115,7 @@ class Detector:
 
             self.engine = UltralyticsModel(card, device, self.params)
         else:
-            self.engine = OnnxEngine(card, device, threads, self.params, max_batch)
+            self.engine = OnnxEngine(card, device, threads, self.params, max_batch, spin)
         self.names = dict(card.labels)
         self.limits = BoxLimits.of(card)
         self.keep: np.ndarray | None = None
@@ -134,6 +141,7 @@ class Detector:
             config.backend,
             engine,
             config.max_batch,
+            config.spin,
         )
 
     def detect(

@@ -28,7 +28,7 @@ DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
 class OnnxModel:
     """One ONNX Runtime session and what its file says about its input and outputs."""
 
-    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 0, spin: bool = False) -> None:
         self.card = card
         wanted = PROVIDERS[device]
         missing = [p for p in wanted[:1] if p not in ort.get_available_providers()]
@@ -41,7 +41,7 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(card.model_path), options, providers=wanted)
