@@ -117,8 +117,45 @@ class Farm:
             raise
         self.urls = [self.server.url(f"cam{i}") for i in range(cameras)]
 
+    def cpu_seconds(self) -> float:
+        """CPU time the farm (the relay and every publisher) has used so far."""
+        procs = [self.server.server, *self.server.publishers.values()]
+        return sum(process_cpu(p.pid) for p in procs if p is not None)
+
     def close(self) -> None:
         self.server.kill()
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWindow:
+    """Cores used by this process and by the farm between :meth:`open` and :meth:`close` (the measured
+    window, after the warm-up): at the step where cameras fall behind, it shows whether the machine
+    was out of CPU and who had it."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.start: tuple[float, float, float] | None = None
+
+    def _now(self) -> tuple[float, float, float]:
+        return time.monotonic(), time.process_time(), self.farm.cpu_seconds()
+
+    def open(self) -> None:
+        self.start = self.start or self._now()
+
+    def close(self) -> dict[str, float | None]:
+        if self.start is None:
+            return {"cores_used": None, "farm_cores": None}
+        (t0, own0, farm0), (t1, own1, farm1) = self.start, self._now()
+        wall = max(t1 - t0, 1e-3)
+        return {"cores_used": round((own1 - own0) / wall, 2), "farm_cores": round((farm1 - farm0) / wall, 2)}
 
 
 def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
@@ -145,10 +182,12 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     lags: list[float] = []
     started = time.monotonic()
     pipeline: Pipeline
+    window = CpuWindow(farm)
 
     def committed(frame: Frame, _: Detections) -> None:
         if time.monotonic() - started < args.warmup:
             return
+        window.open()
         counted[frame.camera_id] += 1
         worker = pipeline.workers[frame.camera_id]
         captured = worker.reader.wall_time(worker.unit.stream_pts(frame.pts))
@@ -158,6 +197,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     pipeline = Pipeline(config, Detector.from_config(config.detector), store, on_detections=committed)
     try:
         pipeline.run(max_seconds=args.warmup + args.seconds)
+        cpu = window.close()
     finally:
         store.close()
     rates = {k: n / args.seconds for k, n in counted.items()}
@@ -168,6 +208,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "lag_p50": round(statistics.median(lag), 2) if lag else None,
         "lag_p95": round(lag[int(0.95 * (len(lag) - 1))], 2) if lag else None,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
+        **cpu,
     }
 
 
@@ -176,33 +217,34 @@ def camera_name(path: str) -> str:
     return path.replace("/", "_").rsplit("_", 1)[-1]
 
 
-def peer(urls: list[str], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    """Ultralytics' multi-stream predict on the farm: rounds (one frame of every camera) per second."""
+def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Ultralytics' multi-stream predict on the farm: per camera, the results it gives for that stream
+    per second (``predict`` yields one per stream per round)."""
     from ultralytics import YOLO
 
     os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;udp"  # the relay is UDP only
     streams = folder / "farm.streams"
-    streams.write_text("\n".join(urls) + "\n")
+    streams.write_text("\n".join(farm.urls) + "\n")
     model = YOLO(str(args.peer_weights))
     counted: Counter[str] = Counter()
+    window = CpuWindow(farm)
     started, counting = time.monotonic(), 0.0
-    # predict yields one Results per stream per round (its path is the stream's URL)
     for result in model.predict(
         source=str(streams), stream=True, verbose=False, device="cpu", classes=[0, 1]
     ):
         now = time.monotonic()
         if now - started >= args.warmup:
             counting = counting or now
+            window.open()
             counted[camera_name(result.path)] += 1
         if now - started >= args.warmup + args.seconds:
             break
     elapsed = max(time.monotonic() - counting, 1e-3) if counting else 0.0
-    rates = {
-        url.rsplit("/", 1)[-1]: counted[url.rsplit("/", 1)[-1]] / elapsed if elapsed else 0.0 for url in urls
-    }
+    rates = {camera_name(url): counted[camera_name(url)] / elapsed if elapsed else 0.0 for url in farm.urls}
     return {
         "fps_per_camera": {k: round(v, 2) for k, v in rates.items()},
         "min_fps": round(min(rates.values()), 2),
+        **window.close(),
     }
 
 
@@ -245,6 +287,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cores(side: dict[str, Any]) -> str:
+    """ "1.52 / 0.41": the cores one side's process and the farm used in the measured window."""
+    return f"{side.get('cores_used', '-')} / {side.get('farm_cores', '-')}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -257,21 +304,24 @@ def markdown(result: dict[str, Any]) -> str:
         f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
         f"`{result['defaults'] or '{}'}`; {result['warmup']} s warm-up, {result['seconds']} s measured. "
         "A camera holds at "
-        f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s.",
+        f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s. "
+        f"Cores: CPU used in the measured window by that side's process and by the farm (the relay "
+        f"and its publishers), of the machine's {m['cores']}.",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
-        "| cameras | ours min fps | ours lag p50 / p95 s | ours holds | peer fps | peer holds |",
-        "|---|---|---|---|---|---|",
+        "| cameras | ours min fps | ours lag p50 / p95 s | ours holds | ours / farm cores | peer min fps "
+        "| peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
-            f"{'yes' if step['ours_holds'] else 'no'} | {p['min_fps'] if p else '-'} | "
-            f"{('yes' if step['peer_holds'] else 'no') if p else '-'} |"
+            f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | "
+            f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
     lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]
     lines += ["\n" + profile_markdown(profile, profile["label"]) for profile in result.get("profiles", [])]
@@ -326,7 +376,7 @@ def main() -> None:
                     step["ours"]["lag_p95"] is not None and step["ours"]["lag_p95"] < MAX_LAG
                 )
                 if args.peer_weights:
-                    step["peer"] = peer(farm.urls, args, Path(tmp))
+                    step["peer"] = peer(farm, args, Path(tmp))
                     step["peer_holds"] = step["peer"]["min_fps"] >= HOLD * args.fps
             finally:
                 farm.close()
