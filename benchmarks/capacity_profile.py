@@ -6,23 +6,26 @@ throughout. ``py-spy record`` samples every thread's Python stack; a sample whos
 innermost frame is a wait (a queue, an event, a condition: py-spy does not count those
 as idle) is dropped, and each other sample is charged to the first stage of STAGES whose
 code is on its stack, so time in ONNX Runtime counts as inference even when called from
-deep in the pipeline. The table is each stage's share of the busy samples and the thread
-milliseconds per detected frame (threads on 2 busy cores wait for a core, so these are
-larger than CPU time; the shares are what compare).
+deep in the pipeline. Start-up and the end of the run are charged to start-up wherever their
+code lives: a sample importing a module (the tracker's import of scipy.optimize would count as
+tracking) or writing the heatmap PNGs at the end. The table is each stage's share of the busy
+samples and the thread milliseconds per detected frame (threads on 2 busy cores wait for a
+core, so these are larger than CPU time; the shares are what compare).
 
-To profile another checkout's code (e.g. main) on the same cameras, run that checkout's copy
-of this script: the run starts ``python -m vision.cli`` in the script's own checkout, whose
-folder comes first on ``sys.path`` whatever ``PYTHONPATH`` says (``benchmarks/ssd_batch.py
---before`` does this).
+``--checkout DIR`` profiles another checkout's code (e.g. main) on the same cameras with this
+script's stages: the run starts ``python -m vision.cli`` in that folder, which comes first on
+``sys.path`` (``benchmarks/ssd_batch.py --before`` does this).
 
-Usage: ``python benchmarks/capacity_profile.py [--cameras 6] [--label before] [--out FILE.json]``
-(about a minute per 2 cameras on 2 busy cores). Needs py-spy (``pip install py-spy``).
+Usage: ``python benchmarks/capacity_profile.py [--cameras 6] [--checkout DIR] [--label before]
+[--out FILE.json]`` (about a minute per 2 cameras on 2 busy cores). Needs py-spy (``pip install
+py-spy``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -41,6 +44,8 @@ CROWD = {
     "rules": {"crowd": {"enter_count": 7, "exit_count": 5, "window": 2, "min_duration": 2, "close_after": 3}},
 }
 RATE = 50  # py-spy samples per second
+STARTUP = "start-up, imports, other"
+ONCE = re.compile(r"<frozen importlib\._bootstrap|Runtime\.write_heatmaps")  # start-up, end of run
 WAITING = re.compile(r"^(\w+\.)?(wait|_wait_for_tstate_lock|get|acquire) \((threading|queue)\.py")
 # (stage, code on the stack that puts a sample there), first match wins
 STAGES: list[tuple[str, str]] = [
@@ -81,20 +86,24 @@ def config(cameras: int, data: Path) -> dict[str, Any]:
 
 
 def stage(stack: str) -> str:
+    if ONCE.search(stack):
+        return STARTUP
     for name, pattern in STAGES:
         if re.search(pattern, stack):
             return name
-    return "start-up, imports, other"
+    return STARTUP
 
 
-def profile(cameras: int) -> dict[str, Any]:
+def profile(cameras: int, checkout: Path = ROOT) -> dict[str, Any]:
+    """The run of ``checkout``'s code on ``cameras`` file cameras, sampled and charged to stages."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "profile.yaml"
         path.write_text(yaml.safe_dump(config(cameras, Path(tmp) / "data")))
         raw = Path(tmp) / "stacks.txt"
         run = [sys.executable, "-m", "vision.cli", "run", str(path)]
         spy = ["py-spy", "record", "--format", "raw", "--rate", str(RATE), "-o", str(raw), "--", *run]
-        done = subprocess.run(spy, cwd=ROOT, capture_output=True, text=True, check=True)
+        env = os.environ | {"PYTHONPATH": str(checkout)}
+        done = subprocess.run(spy, cwd=checkout, env=env, capture_output=True, text=True, check=True)
         frames = sum(int(m) for m in re.findall(r"(\d+) frames detected", done.stdout + done.stderr))
         samples: Counter[str] = Counter()
         for line in raw.read_text().splitlines():
@@ -131,10 +140,11 @@ def markdown(result: dict[str, Any], label: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=6)
+    parser.add_argument("--checkout", type=Path, default=ROOT, help="profile this checkout's code")
     parser.add_argument("--label", default="now")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args()
-    result = profile(args.cameras)
+    result = profile(args.cameras, args.checkout.resolve())
     if args.out:
         args.out.write_text(json.dumps(result | {"label": args.label}, indent=2) + "\n")
     print(markdown(result, args.label))

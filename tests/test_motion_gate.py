@@ -17,8 +17,11 @@ import yaml
 
 from vision.camera.unit import CameraUnit
 from vision.config import EventsConfig, parse_config
+from vision.detect.detector import Detector
 from vision.ingest.reader import CameraReader
+from vision.pipeline import Pipeline
 from vision.scene.motion import MotionGate, MotionGateConfig
+from vision.store import Store
 from vision.track import Tracker
 from vision.track.config import TrackerConfig
 from vision.types import Detections, Frame
@@ -234,3 +237,24 @@ def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_
     # encoder noise moved a block or two
     assert by_vectors.skipped == by_pixels.skipped and by_vectors.by_vectors > by_vectors.skipped / 2
     assert by_pixels.by_vectors == 0
+
+
+def test_frames_held_or_not_stored_open_no_store_transaction(
+    box_clip: Path, detector: Detector, tmp_path: Path
+) -> None:
+    """The whole pipeline on the clip, its gate on, no boxes kept (detection_interval null): every frame
+    is analysed and reported done, held ones included, yet the store takes one transaction in the run,
+    its first checkpoint, not one per batch of frames that have nothing to write."""
+    camera = {"url": str(box_clip), "detect_fps": 5, "motion_gate": {"enabled": True, "max_skip": 1.0}}
+    camera["zones"] = {"crossing": {"polygon": CROSSING.tolist()}}
+    storage = {"data_dir": str(tmp_path), "detection_interval": None}
+    config = parse_config(yaml.safe_dump({"cameras": {"cam": camera}, "storage": storage}))
+    done: list[float] = []
+    store = Store(tmp_path)
+    try:
+        pipeline = Pipeline(config, detector, store, on_detections=lambda frame, _: done.append(frame.pts))
+        stats = pipeline.run().cameras["cam"]
+    finally:
+        store.close()
+    assert stats.frames_skipped >= 5 and stats.frames_detected + stats.frames_skipped == len(done) == 20
+    assert pipeline.writer.transactions == 1

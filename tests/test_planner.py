@@ -23,7 +23,7 @@ from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
 from vision.detect.planner import Area, Planner, joined
 from vision.detect.regions import greedy_merge
-from vision.detect.sizes import MIN_SAMPLES
+from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights
 from vision.pipeline import Pipeline
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
@@ -284,3 +284,35 @@ def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(det
         planner.observe(person if frame in (1976, 1977) else nobody, 1920, 1080)
     # due at 1976, finds someone: surveys on (1977, 1978); then nobody again: 25, then 50 frames apart
     assert surveyed[8:] == [1976, 1977, 1978, 2003, 2053]
+
+
+def test_sizes_are_the_percentiles_of_the_last_people_seen_every_frame() -> None:
+    """The planner asks every zone's size before every frame; ObjectSizes keeps each estimate until its
+    source sees someone new and takes it from one sort: still np.percentile of the last KEEP heights
+    seen there, to the bit, on every frame (people or none, the ring wrapped), and a calibrated zone's
+    is the calibration's at each frame width."""
+    rng = np.random.default_rng(16)
+    sizes = ObjectSizes({"crossing": Zone("crossing", CROSSING)}, np.array([0]), None)
+    width, height = 768, 576
+    seen: list[np.float32] = []
+    for frame in range(120):
+        n = int(rng.integers(0, 9)) if frame % 4 else 0  # a frame in four shows nobody
+        tops = rng.uniform(0.0, 200.0, n)
+        xyxy = np.stack([np.full(n, 200.0), tops, np.full(n, 240.0), np.full(n, 0.45 * height)], 1)
+        people = Detections.from_arrays(xyxy.astype(np.float32), np.full(n, 0.9), np.zeros(n))
+        sizes.observe(people, width, height)
+        seen += list((people.xyxy[:, 3] - people.xyxy[:, 1]) / height)
+        estimate = sizes.estimate("crossing", width, height)
+        if len(seen) < MIN_SAMPLES:
+            assert estimate is None
+            continue
+        ring = np.array(seen[-KEEP:], np.float32)
+        expected = np.percentile(ring, [SMALL, LARGE]) * height
+        assert estimate == (*expected.tolist(), f"{len(ring)} people seen")
+    assert len(seen) > KEEP  # the ring wrapped
+    square = np.array([[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]])
+    ground = GroundPlane(square, np.array([[0, 0], [40, 0], [40, 40], [0, 40]]))
+    calibrated = ObjectSizes({"far": Zone("far", square)}, np.array([0]), ground)
+    for size in (1920, 1280, 1920):
+        heights = calibrated_heights(ground, square, size)
+        assert calibrated.estimate("far", size, 1080) == (heights.min(), heights.max(), "calibration")

@@ -118,3 +118,39 @@ def test_without_a_serving_thread_a_job_runs_at_once_and_raises(tmp_path: Path) 
     with pytest.raises(TypeError):
         writer.submit(Job("a", 0, 2.0, lambda s, _: s.checkpoint("a", unstorable)))
     store.close()
+
+
+def test_jobs_with_nothing_to_write_open_no_transaction(tmp_path: Path) -> None:
+    """A frame whose boxes are not kept, or that the motion gate held, hands the writer a job with nothing
+    to write: it keeps its place in the order (its callback after everything before it committed) but
+    opens no transaction, so such jobs go through even while another process holds the write lock."""
+    store = Store(tmp_path, "test")
+    store.db.execute("PRAGMA busy_timeout = 200")  # a transaction would fail at once, not wait 10 s
+    failures: list[tuple[Job, Exception]] = []
+    writer = StoreWriter(store, lambda job, exc: failures.append((job, exc)))
+    done: list[tuple[str, float]] = []
+
+    def nothing(pts: float) -> Job:
+        return Job("a", 0, pts, None, after=lambda _: done.append(("a", pts)))
+
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the file
+    writer.submit(nothing(0.0))  # nobody serves the writer yet: at once
+    serve_while(writer, lambda: [writer.submit(nothing(i / 10)) for i in range(1, FRAMES)])
+    other.execute("ROLLBACK")
+    other.close()
+    assert not failures and writer.transactions == 0
+    assert done == [("a", i / 10) for i in range(FRAMES)]
+
+    # between jobs that write: still in order, each callback after the commit of what came before it
+    done.clear()
+
+    def produce() -> None:
+        for i in range(FRAMES):
+            writer.submit(frame_job("a", i / 10, done) if i % 10 == 0 else nothing(i / 10))
+
+    serve_while(writer, produce)
+    store.close()
+    assert not failures and done == [("a", i / 10) for i in range(FRAMES)]
+    assert stored(tmp_path) == [("a", i / 10) for i in range(0, FRAMES, 10)]
+    assert 1 <= writer.transactions <= FRAMES // 10

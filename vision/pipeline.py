@@ -83,10 +83,6 @@ def detections_due(last: float | None, pts: float, interval: float | None, trans
     return transition or last is None or not 0 <= pts - last < interval
 
 
-def _nothing(store: EventStore, prepared: Any) -> None:
-    """The write of a frame whose detections are not stored (storage.detection_interval)."""
-
-
 @dataclass
 class CameraStats:
     """What one camera did during a run."""
@@ -423,7 +419,7 @@ class Pipeline:
             with self._contain(worker, worker.unit.last_pts or 0.0):
                 item.apply()
         finally:  # done once what it caused is committed
-            self.writer.submit(Job(None, 0, 0.0, lambda store, _: None, after=lambda _: item.done.set()))
+            self.writer.submit(Job(None, 0, 0.0, None, after=lambda _: item.done.set()))
 
     def _apply_camera(self, camera_id: str, camera: CameraConfig) -> None:
         """New zones and rules: closes for what they removed, then the camera's new view."""
@@ -778,7 +774,7 @@ class Pipeline:
         kept = detected and detections_due(worker.detections_stored, frame.pts, interval, bool(transitions))
         worker.detections_stored = frame.pts if kept else worker.detections_stored
         self.writer.submit(  # a frame whose boxes are not kept still reports in order that it is done
-            Job(camera_id, worker.generation, frame.pts, store_detections if kept else _nothing, after=stored)
+            Job(camera_id, worker.generation, frame.pts, store_detections if kept else None, after=stored)
         )
         self.clips.feed(frame)
         self._emit(worker, transitions, frame, evidence=True)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vision.camera.context import FrameContext
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Detections, Observation, label_ids
+from vision.types import Detections, Observation, label_ids, member_of
 
 
 class RuleError(Exception):
@@ -109,12 +109,12 @@ class Rule(ABC):
         tracks, frame = ctx.tracks, ctx.frame
         if len(tracks) == 0:
             return tracks, np.zeros(0, np.int64)
-        ok = np.isin(tracks.class_id, classes) & (tracks.median_score >= config.threshold)
+        ok = member_of(tracks.class_id, classes) & (tracks.median_score >= config.threshold)
         ok &= tracks.hits >= config.inertia
         rows = np.flatnonzero(ok)
         boxes = Detections.from_arrays(tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows])
         inside = self.zone.contains(boxes, frame.width, frame.height)
-        was_in = np.isin(tracks.track_id[rows], self._inside)
+        was_in = member_of(tracks.track_id[rows], self._inside)
         if was_in.any():  # hysteresis: those already in leave only when clearly out
             margin = config.edge_margin * max(frame.width, frame.height)
             inside |= was_in & self.zone.near(boxes, frame.width, frame.height, margin)

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from vision.camera.context import FrameContext
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
-from vision.types import Condition, Observation
+from vision.types import Condition, Observation, member_of
 
 # Fruin's walkway levels of service: the lowest density (people/m²) of each level.
 FRUIN_LEVELS = (("A", 0.0), ("B", 0.31), ("C", 0.43), ("D", 0.72), ("E", 1.08), ("F", 2.17))
@@ -86,7 +86,7 @@ class CrowdRule(Rule):
 
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame, detections = ctx.frame, ctx.detections
-        people = detections[np.isin(detections.class_id, self.people)]
+        people = detections[member_of(detections.class_id, self.people)]
         inside = people[self.zone.contains(people, frame.width, frame.height)]
         self.counts.append((frame.pts, len(inside)))
         while self.counts[0][0] < frame.pts - self.cfg.window:

@@ -12,7 +12,7 @@ from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
 from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
-from vision.types import Detections, Frame
+from vision.types import Detections, Frame, member_of
 
 REGION_MARGIN = 0.03  # share of the frame around the litter zones that the static-object model also sees
 LOOK_SLACK = 1e-3  # seconds: a frame due at exactly one look later is looked at despite rounding
@@ -76,7 +76,7 @@ class Scene:
 
     def update(self, frame: Frame, detections: Detections) -> Blobs:
         """Take in one tracked frame (heatmap, static-object model); return the static blobs now."""
-        people = detections[np.isin(detections.class_id, self.people)]
+        people = detections[member_of(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
         self.last_frame = frame
         static = self.static

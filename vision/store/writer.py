@@ -15,6 +15,10 @@ batch is committed again without it, the camera's later jobs of the same generat
 (made by a unit that carried on from state that never committed) are dropped, and
 ``on_failure`` tells its owner. When no thread serves the writer (before and after a run)
 a job runs at once in the caller's thread and a failure raises there.
+
+A job with nothing to write (``apply`` None: a frame whose boxes are not kept, a frame the
+motion gate held, a command's "done") only keeps its place in the order: its callback runs
+once everything before it has committed, and a batch of such jobs alone opens no transaction.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ CAPACITY = 4096  # jobs queued at most: past it, the cameras' analysis waits for
 @dataclass
 class Job:
     """One unit of work for the store: ``prepare`` (files, outside the transaction) returns what ``apply``
-    (inside it) and ``after`` (once committed) need. ``camera`` and ``generation`` name who made it."""
+    (inside it) and ``after`` (once committed) need. ``camera`` and ``generation`` name who made it;
+    ``apply`` None: nothing to write, only ``after`` in its turn."""
 
     camera: str | None
     generation: int
     pts: float
-    apply: Callable[[EventStore, Any], None]
+    apply: Callable[[EventStore, Any], None] | None
     prepare: Callable[[], Any] = lambda: None
     after: Callable[[Any], None] | None = None
     prepared: Any = None
@@ -79,8 +84,9 @@ class StoreWriter:
             self._queue.put(job)
             return
         job.prepared = job.prepare()
-        with self.store.sql.transaction():
-            job.apply(self.store, job.prepared)
+        if job.apply is not None:
+            with self.store.sql.transaction():
+                job.apply(self.store, job.prepared)
         if job.after:
             job.after(job.prepared)
 
@@ -149,17 +155,18 @@ class StoreWriter:
 
     def _commit(self, batch: list[Job]) -> None:
         """Prepare each job (a failure drops that job), commit them all in one transaction, then run their
-        callbacks; if the transaction fails, commit them one by one so only the failing ones are lost."""
+        callbacks; if the transaction fails, commit them one by one so only the failing ones are lost. No
+        transaction when none of them writes."""
         ready = [job for job in batch if self._live(job) and self._prepare(job)]
-        if not ready:
-            return
-        try:
-            with self.store.sql.transaction():
-                for job in ready:
-                    job.apply(self.store, job.prepared)
-        except Exception:
-            ready = [job for job in ready if self._alone(job)]
-        self.transactions += 1
+        if any(job.apply is not None for job in ready):
+            try:
+                with self.store.sql.transaction():
+                    for job in ready:
+                        if job.apply is not None:
+                            job.apply(self.store, job.prepared)
+            except Exception:
+                ready = [job for job in ready if self._alone(job)]
+            self.transactions += 1
         for job in ready:
             if job.after:
                 try:
@@ -182,6 +189,8 @@ class StoreWriter:
         """Commit one job in its own transaction; False (its camera told) when it fails."""
         if not self._live(job):  # an earlier job of its camera failed
             return False
+        if job.apply is None:
+            return True
         try:
             with self.store.sql.transaction():
                 job.apply(self.store, job.prepared)

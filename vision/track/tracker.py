@@ -26,7 +26,7 @@ from vision.track.config import TrackerConfig
 from vision.track.match import associate
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
-from vision.types import Detections
+from vision.types import Detections, member_of
 
 
 @dataclass(slots=True)
@@ -91,11 +91,10 @@ class _Tracks:
         return int(self.tid.shape[0])
 
     def take(self, rows: np.ndarray) -> _Tracks:
-        return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        return _Tracks(*(getattr(self, name)[rows] for name in _FIELDS))
 
     def extend(self, other: _Tracks) -> _Tracks:
-        names = [f.name for f in fields(self)]
-        return replace(self, **{k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in names})
+        return _Tracks(*(np.concatenate([getattr(self, name), getattr(other, name)]) for name in _FIELDS))
 
     def widen_votes(self, classes: int) -> None:
         """Make room for class ids below ``classes`` (a model's ids are small and known only as seen)."""
@@ -104,6 +103,10 @@ class _Tracks:
 
     def class_id(self) -> np.ndarray:
         return np.argmax(self.votes, axis=1).astype(np.int32)
+
+
+_FIELDS = tuple(f.name for f in fields(_Tracks))  # in the order of its constructor
+_NONE = np.zeros(0, np.intp)  # no rows
 
 
 class Tracker:
@@ -155,6 +158,8 @@ class Tracker:
         track_class = t.class_id()
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
+            if len(track_rows) == 0 or len(det_rows) == 0:  # nothing to match: all left over
+                return _NONE, _NONE, track_rows, det_rows
             ti, di = associate(
                 predicted[track_rows],
                 resting[track_rows],
@@ -164,8 +169,10 @@ class Tracker:
                 min_iou,
                 cfg.same_class,
             )
-            unmatched_t = np.setdiff1d(np.arange(len(track_rows)), ti, assume_unique=True)
-            unmatched_d = np.setdiff1d(np.arange(len(det_rows)), di, assume_unique=True)
+            unmatched_t = np.ones(len(track_rows), bool)
+            unmatched_t[ti] = False
+            unmatched_d = np.ones(len(det_rows), bool)
+            unmatched_d[di] = False
             return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
 
         score = detections.score
@@ -179,7 +186,8 @@ class Tracker:
         slots = np.concatenate([t1, t2, t3])
         dets = np.concatenate([d1, d2, d3])
 
-        self._correct(slots, detections[dets], pts)
+        if len(slots):
+            self._correct(slots, detections[dets], pts)
         promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
         t.tid[promote] = self._new_ids(len(promote))
         out = np.full(n, -1, np.int64)
@@ -214,7 +222,7 @@ class Tracker:
         seen = t.streak > 0
         kalman.predict(t.mean, t.cov, 0.0 if self._pts is None else pts - self._pts, ~seen)
         self._pts = pts
-        rows = np.flatnonzero(seen & (t.tid >= 0) & np.isin(t.tid, still))
+        rows = np.flatnonzero(seen & (t.tid >= 0) & member_of(t.tid, still))
         if len(rows):
             t.mean[rows], t.cov[rows] = kalman.correct(t.mean[rows], t.cov[rows], t.box[rows])
             t.last_seen[rows] = pts
@@ -253,26 +261,27 @@ class Tracker:
 
     def tracks(self) -> TrackTable:
         """Confirmed tracks after the latest frame (lost ones included until they expire)."""
-        t = self._tracks.take(np.flatnonzero(self._tracks.tid >= 0))
-        table = TrackTable(
+        t = self._tracks
+        rows = np.flatnonzero(t.tid >= 0)  # copies of the columns a table shows, nothing else
+        columns = {
+            "track_id": t.tid[rows],
+            "class_id": t.class_id()[rows],
+            "first_seen": t.first_seen[rows],
+            "last_seen": t.last_seen[rows],
+            "hits": t.hits[rows],
+            "streak": t.streak[rows],
+            "box": t.box[rows],
+            "stationary_since": t.rest_since[rows],
+            "history_times": t.hist_t[rows],
+            "history_boxes": t.hist_box[rows],
+            "history_scores": t.hist_score[rows],
+        }
+        columns["median_score"] = row_medians(columns["history_scores"])
+        for column in columns.values():
+            column.flags.writeable = False
+        return TrackTable(
             pts=self._pts if self._pts is not None else 0.0,
-            track_id=t.tid,
-            class_id=t.class_id(),
-            first_seen=t.first_seen,
-            last_seen=t.last_seen,
-            hits=t.hits,
-            streak=t.streak,
-            median_score=row_medians(t.hist_score),
-            box=t.box,
-            stationary_since=t.rest_since,
             stationary_time=self.config.stationary_time,
             history_window=self.config.history,
-            history_times=t.hist_t,
-            history_boxes=t.hist_box,
-            history_scores=t.hist_score,
+            **columns,
         )
-        for f in fields(table):
-            value = getattr(table, f.name)
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-        return table
