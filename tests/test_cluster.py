@@ -42,7 +42,7 @@ from vision.store.postgres import PostgresStore
 from .api_support import AS_ADMIN, AS_READER, serve
 from .conftest import ROOT, SAMPLE, cli, need, package
 from .dispatch_support import SECRET, Receiver, wait_for
-from .ingest_servers import PerlRtsp
+from .ingest_servers import NEEDS, PerlRtsp
 from .pg_support import PASSWORD, PostgresServer
 from .ray_support import RayCluster, missing
 
@@ -91,6 +91,7 @@ def live_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def plaza_camera(live_clip: Path) -> Iterator[str]:
     """The plaza as a live RTSP camera on 127.0.0.1 (UDP), the clip looped by its publisher from now on;
     its URL."""
+    need(None if shutil.which("rtsp-server-perl") else f"rtsp-server-perl is not installed: {NEEDS}")
     server = PerlRtsp()
     try:
         server.start().publish("plaza", video=live_clip, copy=True)
