@@ -68,10 +68,13 @@ class Faults:
     fail: int = 0  # answer 500 to this many requests without passing them on
     slow: int = 0  # apply this many, then hold their answers until ``release`` (or ``hold`` seconds)
     hold: float = BOUND_S
+    hold_key: str = ""  # apply the first request with this idempotency key, then hold its answer as ``slow``
+    held_from: tuple[str, int] | None = None  # the client (address, port) whose request for it is held
     release: threading.Event = field(default_factory=threading.Event)
     applied: threading.Event = field(default_factory=threading.Event)
     seen: list[str] = field(default_factory=list)  # idempotency keys, in arrival order
     seen_at: list[float] = field(default_factory=list)  # and when they arrived (monotonic)
+    seen_from: list[tuple[str, int]] = field(default_factory=list)  # and from which client (address, port)
 
 
 class FaultInjector:
@@ -89,6 +92,7 @@ class FaultInjector:
         key = dict(scope["headers"]).get(b"idempotency-key", b"").decode()
         faults.seen.append(key)
         faults.seen_at.append(time.monotonic())
+        faults.seen_from.append(tuple(scope["client"]))
         refusal = faults.refuse.get(key.rpartition(".")[0])
         if refusal is not None and refusal.times > 0:
             refusal.times -= 1
@@ -104,8 +108,12 @@ class FaultInjector:
             )
             await send({"type": "http.response.body", "body": b"injected failure"})
             return
-        if faults.slow > 0:
-            faults.slow -= 1
+        holding = key == faults.hold_key and faults.held_from is None
+        if holding or faults.slow > 0:
+            if holding:
+                faults.held_from = faults.seen_from[-1]
+            else:
+                faults.slow -= 1
             held: list[dict[str, Any]] = []
 
             async def keep(message: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ class RayCluster:
         self.address = f"127.0.0.1:{self.port}"
         self.temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", **FAST_DEATH}
+        self.workers = 0  # worker nodes started so far (each has its folder in ``temp``)
         self.common = ["--num-cpus", "1", "--object-store-memory", str(200 * 2**20), "--disable-usage-stats"]
 
     def _ray(self, *args: str, timeout: float = COMMAND_S) -> None:
@@ -84,8 +85,11 @@ class RayCluster:
         return self
 
     def add_worker(self) -> None:
-        """One more worker node (the second machine), joining the head."""
-        self._ray("start", "--address", self.address, "--node-ip-address", "127.0.0.1", *self.common)
+        """One more worker node (the second machine), joining the head. Its own temporary folder, as on
+        another machine: nodes sharing one would each forward every worker's log lines to the driver."""
+        self.workers += 1
+        node = ["--node-ip-address", "127.0.0.1", "--temp-dir", str(self.temp / f"w{self.workers}")]
+        self._ray("start", "--address", self.address, *node, *self.common)
 
     def raylets(self) -> dict[str, tuple[int, bool]]:
         """This cluster's live nodes: node id -> (its raylet's pid, whether it is the head)."""

@@ -2,7 +2,9 @@
 store in a real PostgreSQL, tickets at the real receiver.
 
 Failures while the crowd ticket is open, each ending with the ticket closed once and every transition
-at the receiver once: a shard's process SIGKILLed (Ray restarts it, it restores the ticket); the worker
+at the receiver once, the plaza a live RTSP camera on loopback (rtsp-server-perl fed by ffmpeg, the clip
+looped: what a restart misses of the stream is gone): a shard's process SIGKILLed (Ray restarts it, it
+restores the ticket, and the ticket closes when the live scene clears); the worker
 node lost with both shards and the detector replica on it (Ray starts them on the head); the head lost
 (the cluster and `run` started again). Detector replicas stopped (shrinking) and SIGKILLed under calls
 lose no call. `serve` on the cluster with the shared detector: the API lists every shard's cameras, a
@@ -40,6 +42,7 @@ from vision.store.postgres import PostgresStore
 from .api_support import AS_ADMIN, AS_READER, serve
 from .conftest import ROOT, SAMPLE, cli, need, package
 from .dispatch_support import SECRET, Receiver, wait_for
+from .ingest_servers import NEEDS, PerlRtsp
 from .pg_support import PASSWORD, PostgresServer
 from .ray_support import RayCluster, missing
 
@@ -66,25 +69,51 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
     server.stop()
 
 
-def plaza_from_6s(tmp_path: Path) -> Path:
-    """The plaza clip from its keyframe at 6 s (copied, not encoded): the crowd on the crossing from 6 s
-    to 29 s instead of 12 s to 35 s, so the test waits less."""
+def plaza_from_6s(folder: Path, encode: bool = False) -> Path:
+    """The plaza clip from its keyframe at 6 s: the crowd on the crossing from 6 s to 29 s instead of
+    12 s to 35 s, so the test waits less, and calm from 29 s to its end at 34 s. Copied, or with
+    ``encode`` as a camera's main stream is (H.264 without B-frames, a keyframe every second)."""
     need(None if shutil.which("ffmpeg") else "the ffmpeg command is not installed (apt-get install ffmpeg)")
-    clip = tmp_path / "plaza-6s.mp4"
-    command = ["ffmpeg", "-v", "error", "-ss", "6", "-i", str(SAMPLE), "-c", "copy", "-an", str(clip)]
+    clip = folder / ("plaza-6s-live.mp4" if encode else "plaza-6s.mp4")
+    codec = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-bf", "0", "-g", "10"]
+    source = ["ffmpeg", "-v", "error", "-ss", "6", "-i", str(SAMPLE), "-an"]
+    command = [*source, *(codec if encode else ["-c", "copy"]), str(clip)]
     subprocess.run(command, check=True, timeout=60)
     return clip
 
 
-def cluster_config(tmp_path: Path, address: str, store_url: str, cluster: str, rest: str = "") -> Path:
-    """The plaza clip from 6 s (a crowd on the crossing) and the litter clip (keyframes only: cheap), both
-    looping in real time like cameras, on two shards; the store in PostgreSQL with its password from the
-    environment."""
+@pytest.fixture(scope="module")
+def live_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return plaza_from_6s(tmp_path_factory.mktemp("live"), encode=True)
+
+
+@pytest.fixture
+def plaza_camera(live_clip: Path) -> Iterator[str]:
+    """The plaza as a live RTSP camera on 127.0.0.1 (UDP), the clip looped by its publisher from now on;
+    its URL."""
+    need(None if shutil.which("rtsp-server-perl") else f"rtsp-server-perl is not installed: {NEEDS}")
+    server = PerlRtsp()
+    try:
+        server.start().publish("plaza", video=live_clip, copy=True)
+        yield server.url("plaza")
+    finally:
+        server.close()
+
+
+def cluster_config(
+    tmp_path: Path, address: str, store_url: str, cluster: str, rest: str = "", live: str | None = None
+) -> Path:
+    """The plaza clip from 6 s (a crowd on the crossing), or the ``live`` RTSP camera showing it, and the
+    litter clip (keyframes only: cheap), clips looping in real time like cameras, on two shards; the
+    store in PostgreSQL with its password from the environment."""
+    plaza = (
+        f"{live}\n    stream: {{transport: udp}}"
+        if live
+        else f"{plaza_from_6s(tmp_path)}\n    realtime: true\n    loop: true"
+    )
     text = f"""cameras:
   plaza:
-    url: {plaza_from_6s(tmp_path)}
-    realtime: true
-    loop: true
+    url: {plaza}
     detect_fps: 5
     zones:
       crossing:
@@ -235,9 +264,10 @@ def ticketing(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
+    plaza_camera: str,
 ) -> Ticketing:
-    """The crowd ticket's config with the test's cluster section (``@pytest.mark.parametrize`` of
-    ``section``, indirect)."""
+    """The crowd ticket's config on the live plaza camera with the test's cluster section
+    (``@pytest.mark.parametrize`` of ``section``, indirect)."""
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # the processes' environment: the config refers to them
     monkeypatch.setenv("HOOK_SECRET", SECRET)
     database = postgres.database()
@@ -246,7 +276,7 @@ def ticketing(
         "  backoff_initial: 0.05\n  backoff_max: 0.2\n  timeout: 2\n"
     )
     url = postgres.url(database, "${PGPASSWORD}")
-    config = cluster_config(tmp_path, ray_cluster.address, url, request.param, hook)
+    config = cluster_config(tmp_path, ray_cluster.address, url, request.param, hook, plaza_camera)
     return Ticketing(config, database, postgres, receiver)
 
 
@@ -254,6 +284,10 @@ def ticketing(
 def test_a_shard_killed_while_its_ticket_is_open_restarts_and_closes_it_once(
     tmp_path: Path, ticketing: Ticketing
 ) -> None:
+    """The plaza shard's process SIGKILLed while the crowd ticket is open. The live camera goes on
+    meanwhile: what it shows while Ray restarts the shard is never seen (the restarted shard reads the
+    newest frames), the restored ticket is paused over that gap, and it closes once the crowd has left
+    the crossing (the clip's calm end, before its loop brings the crowd back)."""
     log = tmp_path / "run.log"
     with ticketing.running(log) as run:
         ticketing.opened()

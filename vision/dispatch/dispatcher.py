@@ -38,6 +38,7 @@ from vision.store.base import EventStore, StoreOpener
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # also picks up messages written or re-sent by another process
+HELD_POLL_S = 0.1  # a due message that another dispatcher is sending: look again this soon, not at once
 DRAIN_POLL_S = 0.05
 
 
@@ -184,7 +185,9 @@ class Lane:
         except Exception:  # the store is down: look again at the next poll
             log.exception("dispatcher %s: cannot read the outbox in %s", self.name, store.location)
             due = None
-        idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - time.time()))
+        wait = IDLE_POLL_S if due is None else due - time.time()
+        # due already, yet not claimed: held by another dispatcher until its send ends
+        idle = min(IDLE_POLL_S, wait if wait > 0 else HELD_POLL_S)
         if self.poller is not None:
             idle = min(idle, max(0.0, self._next_poll - time.monotonic()))
         return idle
