@@ -201,3 +201,22 @@ def test_the_api_reads_filter_order_and_count_alike_on_both_backends(storage: St
     assert store.outbox_counts().to_record() == {"delivered": 0, "pending": 3, "blocked": 1, "dead": 1}
     assert store.resend("e1") == 0 and store.resend() == 1 and store.due_now() == 4
     store.close()
+
+
+def test_postgres_connections_probe_a_vanished_peer_and_keep_the_urls_options(
+    postgres: PostgresServer,
+) -> None:
+    """A dispatcher whose machine vanishes closes no connection; its row lock (the message it was
+    sending) is freed only when the server gives up on the silent peer: in about 25 s, not the
+    operating system's 2 hours. Options in the URL itself are kept beside the keepalives."""
+    url = postgres.url(postgres.database()) + "?options=-c%20application_name%3Dsv-test"
+    store = open_store(StorageConfig(url=url), run=False)
+    try:
+        settings = [
+            query(store, f"SHOW {name}")[0][0]
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+        ]
+        assert settings == ["10", "5", "3"]
+        assert query(store, "SHOW application_name")[0][0] == "sv-test"
+    finally:
+        store.close()
