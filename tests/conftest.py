@@ -21,6 +21,27 @@ FOOTAGE = SHARED / "footage" / "vtest.avi"
 SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
 
 
+# Files that take minutes in CI (its --durations lines). pytest runs on xdist workers by file
+# (`--dist loadfile --no-loadscope-reorder`, pyproject) and hands files out in collection order: these
+# go first, so that no worker starts a long file while the others are finishing.
+LONG_FILES = (
+    "test_yolo.py",
+    "test_cluster.py",
+    "test_footage_suite.py",
+    "test_outage.py",
+    "test_tuning.py",
+    "test_restart.py",
+    "test_litter_scale.py",
+    "test_postgres_run.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long files first, each file's tests in their order; the rest as collected."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def require(path: Path) -> Path:
     """A shared file the test needs: missing, it fails under CI=true and is skipped elsewhere."""
     if not path.exists():

@@ -16,7 +16,7 @@ from vision.store.postgres import PostgresStore
 
 from .dispatch_support import Receiver, wait_for
 from .pg_support import PASSWORD, PostgresServer
-from .test_restart import demo_config, start
+from .test_restart import demo_config, fast, start
 
 
 @pytest.fixture
@@ -56,8 +56,10 @@ def test_run_on_postgres_opens_survives_a_kill_and_closes_the_crowd_ticket(
             first.wait(10)
         assert [(e.rule, e.state.value) for e in store.open_events("plaza")] == [("crowd", "open")]
         saved = store.snapshot("plaza")  # the camera's state, committed with the open
-        assert saved is not None and saved[0].state["pts"] > 10
+        opened_at = receiver.bodies()[0]["pts"]  # about 15 s; earlier when a loaded machine drops frames
+        assert saved is not None and saved[0].state["pts"] >= opened_at > 0
 
+        fast(config)  # the second run only has to restore and see the crowd leave
         second = start(config, log)
         assert second.wait(180) == 0, log.read_text()[-3000:]
         text = log.read_text()

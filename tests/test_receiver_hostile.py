@@ -81,7 +81,11 @@ def test_a_malformed_signature_is_refused_before_the_body_is_read(
 ARABIC_DIGITS = "\u0661\u0667" + "\u0660" * 8  # str.isdigit() says yes
 
 
-@pytest.mark.parametrize("timestamp", [ARABIC_DIGITS, "²", "1" * 40, str(int(time.time()) - 3600)])
+@pytest.mark.parametrize(
+    "timestamp",
+    [ARABIC_DIGITS, "²", "1" * 40, str(int(time.time()) - 3600)],
+    ids=["arabic-digits", "superscript", "40-digits", "an-hour-ago"],  # the same on every xdist worker
+)
 def test_a_bad_or_stale_timestamp_is_refused_before_the_body_is_read(
     receiver: Receiver, timestamp: str
 ) -> None:
