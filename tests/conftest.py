@@ -24,15 +24,19 @@ SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
 # Files that take minutes in CI (its --durations lines). pytest runs on xdist workers by file
 # (`--dist loadfile --no-loadscope-reorder`, pyproject) and hands files out in collection order: these
 # go first, so that no worker starts a long file while the others are finishing.
+# The Ray cluster's tests have time limits: they start beside files that mostly wait on real time
+# (not beside YOLO training or the footage evals, which take both cores).
 LONG_FILES = (
-    "test_yolo.py",
     "test_cluster.py",
-    "test_footage_suite.py",
     "test_outage.py",
-    "test_tuning.py",
     "test_restart.py",
-    "test_litter_scale.py",
     "test_postgres_run.py",
+    "test_open311.py",
+    "test_reports.py",
+    "test_yolo.py",
+    "test_footage_suite.py",
+    "test_tuning.py",
+    "test_litter_scale.py",
 )
 
 
