@@ -212,11 +212,6 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     }
 
 
-def camera_name(path: str) -> str:
-    """``camN`` of a farm URL, also as Ultralytics gives it back (``/`` and ``:`` made ``_``)."""
-    return path.replace("/", "_").rsplit("_", 1)[-1]
-
-
 def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Ultralytics' multi-stream predict on the farm: per camera, the results it gives for that stream
     per second (``predict`` yields one per stream per round)."""
@@ -226,21 +221,21 @@ def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     streams = folder / "farm.streams"
     streams.write_text("\n".join(farm.urls) + "\n")
     model = YOLO(str(args.peer_weights))
-    counted: Counter[str] = Counter()
+    counted: Counter[int] = Counter()
     window = CpuWindow(farm)
     started, counting = time.monotonic(), 0.0
-    for result in model.predict(
-        source=str(streams), stream=True, verbose=False, device="cpu", classes=[0, 1]
-    ):
+    results = model.predict(source=str(streams), stream=True, verbose=False, device="cpu", classes=[0, 1])
+    # a round yields one result per stream, in the streams file's order (its .path is not the stream's)
+    for index, _ in enumerate(results):
         now = time.monotonic()
         if now - started >= args.warmup:
             counting = counting or now
             window.open()
-            counted[camera_name(result.path)] += 1
+            counted[index % len(farm.urls)] += 1
         if now - started >= args.warmup + args.seconds:
             break
     elapsed = max(time.monotonic() - counting, 1e-3) if counting else 0.0
-    rates = {camera_name(url): counted[camera_name(url)] / elapsed if elapsed else 0.0 for url in farm.urls}
+    rates = {f"cam{i}": counted[i] / elapsed if elapsed else 0.0 for i in range(len(farm.urls))}
     return {
         "fps_per_camera": {k: round(v, 2) for k, v in rates.items()},
         "min_fps": round(min(rates.values()), 2),
