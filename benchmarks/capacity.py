@@ -318,8 +318,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
-    lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]
-    lines += ["\n" + profile_markdown(profile, profile["label"]) for profile in result.get("profiles", [])]
+    if result.get("profiles"):
+        lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]
+        lines += ["\n" + profile_markdown(profile, profile["label"]) for profile in result["profiles"]]
     return "\n".join(lines) + "\n"
 
 
