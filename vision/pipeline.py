@@ -277,6 +277,7 @@ class Pipeline:
         self.on_inference = on_inference  # seconds of one detector call, frames in its batch
         self._applying = threading.Lock()  # commands go to the lanes, or are applied here when not running
         self._running = False
+        self._started = False  # run() has begun: its restore has applied, or will apply, every stored report
         self._ready = threading.Event()  # set by any reader with a frame ready
         self._stop = threading.Event()
         self._crash: BaseException | None = None  # what broke a stage thread (raised by run())
@@ -314,7 +315,8 @@ class Pipeline:
         inference thread and the analysis lanes run.
         """
         start = time.perf_counter()
-        self._running = True
+        with self._applying:
+            self._running = self._started = True
         self._restore()
         for worker in self.workers.values():
             worker.reader.start()
@@ -384,9 +386,16 @@ class Pipeline:
 
     def apply_reports(self, camera_id: str, wait: float = 10.0) -> None:
         """Apply the camera's inbound reports that the store holds and has not applied yet (the API
-        wrote one), between two of its frames; waits (up to ``wait`` seconds) until they are applied."""
+        wrote one), between two of its frames; waits (up to ``wait`` seconds) until they are applied.
+
+        Before :meth:`run` has begun this does nothing: the units are not restored yet, and a report
+        applied to a bare unit would be marked applied while the restore drops what it did (a status
+        polled while the run starts was lost so); the run's restore applies every stored report."""
         if camera_id not in self.workers:
             raise KeyError(camera_id)
+        with self._applying:
+            if not self._started:
+                return
         self._command(camera_id, partial(self._apply_reports, camera_id), "the report", wait)
 
     def _command(self, camera_id: str, apply: Callable[[], None], what: str, wait: float) -> None:

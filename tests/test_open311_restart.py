@@ -1,0 +1,158 @@
+"""The two-way loop across restarts: the city closes its Open311 request while `street-vision run` is
+down (SIGKILLed while it polled the request's status); the next run polls before its camera is
+restored (the order a start can take) and applies the close to the restored camera; the run after
+that is SIGKILLed while the camera verifies; the last finishes the verification (the litter is still
+there: the ticket goes back as a new request, once). One event, the report applied once, nothing left
+in the outbox, the API key never in the output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vision.config import load_config
+from vision.dispatch import open311_status
+from vision.runtime import Runtime
+
+from .conftest import ROOT
+from .dispatch_support import wait_for
+from .open311_support import API_KEY, Open311Server
+
+CLIP = ROOT / "sample_videos" / "litter.mp4"  # a bundle lies on the walkway from 5 s to 30 s
+WALKWAY = "[[0.0, 0.30], [0.55, 0.30], [0.95, 0.22], [1.0, 0.22], [1.0, 0.86], [0.0, 0.51]]"
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Iterator[Open311Server]:
+    server = Open311Server(tmp_path / "open311.sqlite").start()
+    yield server
+    server.stop()
+
+
+def write_config(folder: Path, city: Open311Server, realtime: bool) -> Path:
+    path = folder / "open311.yaml"
+    path.write_text(
+        f"""cameras:
+  walk:
+    url: {CLIP}
+    realtime: {str(realtime).lower()}
+    detect_fps: 5
+    zones:
+      walkway:
+        polygon: {WALKWAY}
+        location: {{lat: 52.5201, long: 13.4052}}
+        rules:
+          litter: {{min_duration: 10, close_after: 5}}
+detector: {{min_score: 0.4, classes: [person, bicycle, motorcycle, bottle, cup]}}
+events: {{verify_within: 8}}
+dispatch:
+  targets:
+    sanitation:
+      kind: open311
+      url: {city.url}
+      api_key: ${{OPEN311_KEY}}
+      service_codes: {{litter: SAN-7}}
+      poll_interval: 0.2
+      timeout: 2
+      backoff_initial: 0.05
+      backoff_max: 0.2
+storage:
+  data_dir: {folder / "data"}
+"""
+    )
+    return path
+
+
+def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vision.cli", "run", str(config)],
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+            env={**os.environ, "OPEN311_KEY": API_KEY},
+        )
+
+
+def applied(folder: Path) -> list[int]:
+    """The applied flags of the stored reports (read while the run writes: SQLite's WAL allows it)."""
+    with sqlite3.connect(folder / "data" / "street-vision.sqlite", timeout=5) as db:
+        return [a for (a,) in db.execute("SELECT applied FROM reports ORDER BY seq")]
+
+
+def verification(folder: Path) -> str | None:
+    with sqlite3.connect(folder / "data" / "street-vision.sqlite", timeout=5) as db:
+        (value,) = db.execute("SELECT verification FROM events").fetchone()
+        return value
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait(10)
+
+
+def test_a_close_while_down_and_a_verification_cut_by_a_kill_each_count_once(
+    tmp_path: Path, city: Open311Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "run.log"
+    config = write_config(tmp_path, city, realtime=True)
+    process = start(config, log)
+    try:
+        # once the request is filed its status is polled every 0.2 s: the kill lands in that loop
+        wait_for(lambda: city.all(), "the litter's service request", 90.0)
+    finally:
+        kill(process)
+    assert city.requests.update(1, "closed", "swept by crew 4")  # while nobody watches the camera
+
+    # the next run polls while it starts: the close is stored before the camera is restored
+    monkeypatch.setenv("OPEN311_KEY", API_KEY)
+    runtime = Runtime.build(load_config(config), config)
+    assert runtime.dispatcher is not None
+    (lane,) = runtime.dispatcher.lanes
+    store = runtime.store.another()
+    try:
+        assert open311_status.poll(store, "sanitation", lane.poller, runtime.dispatcher.on_report) == 1
+        runtime.pipeline.run(max_seconds=2)
+    finally:
+        store.close()
+        runtime.close()
+    assert applied(tmp_path) == [1]
+    assert verification(tmp_path) == "pending"  # applied to the restored camera, not lost to the restore
+
+    process = start(config, log)  # verifying: killed in the middle
+    try:
+        wait_for(lambda: "restored 1 open event(s)" in log.read_text(), "the run to restore the camera", 60.0)
+        time.sleep(2.0)
+    finally:
+        kill(process)
+    assert len(city.all()) == 1 and verification(tmp_path) == "pending"  # not decided yet: nothing filed
+
+    process = start(config, log)  # the bundle lies there until 30 s: the fix fails, filed again once
+    try:
+        again = wait_for(lambda: city.all()[1:], "a new request for the ticket that went back", 60.0)
+    finally:
+        process.send_signal(signal.SIGTERM)  # a stop, not a kill: it finishes what it has to send
+        code = process.wait(30)
+    assert code == 0, log.read_text()[-3000:]
+    assert again[0]["description"].startswith("Reported again: the camera still sees it.")
+    output = log.read_text()
+    assert output.count("restored 1 open event(s) from the store") == 2, output[-3000:]
+    assert "applied 1 inbound report(s)" not in output  # the in-process run applied it, only it
+    assert API_KEY not in output
+    assert [r["status"] for r in city.all()] == ["closed", "open"]
+    with sqlite3.connect(tmp_path / "data" / "street-vision.sqlite") as db:
+        events = db.execute("SELECT state, close_reason, verification FROM events").fetchall()
+        assert events == [("open", None, "failed")], events
+        kinds = [k for (k,) in db.execute("SELECT kind FROM transitions ORDER BY seq")]
+        assert kinds[:2] == ["open", "reopen"] and set(kinds[2:]) <= {"update"}, kinds
+        reports = db.execute("SELECT status, note, ticket_id, applied FROM reports").fetchall()
+        assert reports == [("handled", "swept by crew 4", "1", 1)], reports
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE status != 'delivered'").fetchone() == (0,)
