@@ -178,8 +178,10 @@ class StreamConfig(StrictModel):
         1.0,
         gt=0,
         le=60,
-        description="When decoding falls this many seconds behind the live edge, only keyframes are "
-        "decoded until it has caught up (the skipped frames are counted).",
+        description="When reading falls this many seconds behind the live edge (a reader short of CPU), "
+        "only keyframes are decoded until it is back within half of it, and a keyframe itself this "
+        "late is dropped unseen (keyframes_only cameras too): the lag stays bounded and the frame rate "
+        "falls instead. The skipped frames are counted (frames_skipped).",
     )
     snapshot_timeout: float = Field(
         3.0,

@@ -63,8 +63,10 @@ class VideoDecoder:
         self.decode = decode
         self.stream_config = stream
         self.corrupt_packets = 0
-        self.skip_to_keyframe = False  # set by a reader that fell behind the live edge
-        self.skipped_packets = 0
+        self._catching_up = False  # reading fell behind the live edge: keyframes only, for now
+        self.skipped_packets = 0  # dropped to catch up (not those keyframes_only never decodes)
+        self._behind: Callable[[float, float], float | None] | None = None
+        self._max_lag = 0.0
         self.heartbeat = heartbeat
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
@@ -137,8 +139,9 @@ class VideoDecoder:
         """Decoded frames with their PTS in seconds (None: untimed, stamp by arrival) until the end.
 
         Non-key packets are dropped before the decoder when only keyframes are wanted or the
-        reader is catching up, which saves their parsing as well as their decoding. Such a
-        packet still proves the stream alive: it resets the stall watchdog and beats ``heartbeat``.
+        reader is catching up (:meth:`follow_live_edge`), which saves their parsing as well as
+        their decoding; so are keyframes too far behind the live edge. Such a packet still proves
+        the stream alive: it resets the stall watchdog and beats ``heartbeat``.
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
@@ -154,13 +157,7 @@ class VideoDecoder:
                     raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
                 if packet.stream_index != stream.index:
                     continue
-                if (
-                    packet.size
-                    and not packet.is_keyframe
-                    and (self.decode.keyframes_only or self.skip_to_keyframe)
-                ):
-                    if not self.decode.keyframes_only:
-                        self.skipped_packets += 1  # catching up: counted, unlike configured skipping
+                if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
                     if self.heartbeat is not None:
                         self.heartbeat(now)
@@ -189,6 +186,43 @@ class VideoDecoder:
                     yield frame, pts
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
+
+    def follow_live_edge(self, behind: Callable[[float, float], float | None], max_lag: float) -> None:
+        """Keep a live stream's reading within ``max_lag`` seconds of its live edge.
+
+        ``behind(pts, now)`` says how far behind the live edge a packet of ``pts`` (seconds) read at
+        monotonic ``now`` is (None: not known yet). Judged on packets as they are read, not on frames
+        as they are decoded: a decoder with frame threads holds a keyframe back until the next packets
+        are in, which is a whole GOP while only keyframes are fed, and would look behind for ever.
+
+        Past ``max_lag`` the decoder catches up: it skips to the next keyframe, and drops unseen any
+        keyframe itself more than ``max_lag`` behind (the backlog that piled up in buffers while the
+        reader was short of CPU: decoding it, in order, would keep the reader behind); back within
+        half of it at a keyframe, it decodes every frame again. A keyframes-only stream drops its
+        late keyframes the same way, so its lag stays bounded and its frame rate falls instead.
+        """
+        self._behind, self._max_lag = behind, max_lag
+
+    def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:
+        """Whether to drop a video packet before the decoder; drops made to catch up are counted."""
+        key = packet.is_keyframe
+        if self.decode.keyframes_only and not key:
+            return True  # configured, not catching up: not counted
+        lag = None
+        if self._behind is not None and packet.pts is not None and time_base:
+            lag = self._behind(packet.pts * time_base, now)  # untimed (MJPEG): not known
+        if lag is not None and not self.decode.keyframes_only:
+            if lag > self._max_lag:
+                self._catching_up = True
+            elif key and lag < self._max_lag / 2:
+                self._catching_up = False
+        if key:
+            if lag is None or lag <= self._max_lag:
+                return False
+        elif not self._catching_up:
+            return False
+        self.skipped_packets += 1
+        return True
 
     def image(self, frame: av.VideoFrame) -> np.ndarray:
         """BGR pixels upright (the display matrix applied) at the configured width.
