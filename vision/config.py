@@ -121,12 +121,13 @@ class CalibrationConfig(StrictModel):
 class DecodeConfig(StrictModel):
     """How a camera's video is decoded; cheaper decoding means more cameras per core."""
 
-    threads: int = Field(
-        0,
+    threads: int | None = Field(
+        None,
         ge=0,
         le=16,
         description="Decoder threads; 0 lets FFmpeg choose (one per core: less latency on an idle "
-        "machine, up to a quarter more CPU in all). With many cameras per core, 1 is the cheapest.",
+        "machine, up to a quarter more CPU in all); 1 is the cheapest. Unset: 1 when the process "
+        "reads more cameras than it has cores (they use every core between them anyway), else 0.",
     )
     width: int | None = Field(
         None,

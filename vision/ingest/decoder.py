@@ -9,6 +9,7 @@ already redacted, so callers can log or return them as they are.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -36,6 +37,16 @@ def quarter_turns(rotation: float) -> int:
     return round(rotation / 90) % 4
 
 
+def decoder_threads(configured: int | None, cameras: int) -> int:
+    """Threads for one decoder of a process that reads ``cameras`` cameras: as configured; unset, 1
+    when the cameras outnumber the cores (frame threads cost CPU in all, benchmarks/ingest.md, and so
+    many readers keep every core busy between them), else 0: FFmpeg's choice, one per core."""
+    if configured is not None:
+        return configured
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if cameras > cores else 0
+
+
 class SourceError(Exception):
     """A camera's video cannot be opened or read; the message is safe to print (no password)."""
 
@@ -51,9 +62,11 @@ class VideoDecoder:
         stream: StreamConfig | None = None,
         heartbeat: Callable[[float], None] | None = None,
         vectors: bool = False,
+        cameras: int = 1,
     ) -> None:
         """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
         ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
+        ``cameras``: how many cameras this process reads (the default of ``decode.threads``).
 
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
         keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
@@ -61,6 +74,7 @@ class VideoDecoder:
         self.camera_id = camera_id
         self.url = url
         self.decode = decode
+        self.threads = decoder_threads(decode.threads, cameras)
         self.stream_config = stream
         self.corrupt_packets = 0
         self._catching_up = False  # reading fell behind the live edge: keyframes only, for now
@@ -99,7 +113,7 @@ class VideoDecoder:
         # Frame threads hold each picture back until the next packets arrive: a frame late at 25 fps,
         # but a whole GOP (seconds) when only keyframes are decoded. Slices have no such delay.
         stream.thread_type = "SLICE" if self.decode.keyframes_only else "AUTO"
-        stream.codec_context.thread_count = self.decode.threads
+        stream.codec_context.thread_count = self.threads
         if self.decode.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
         elif self.vectors:

@@ -39,10 +39,14 @@ log = logging.getLogger(__name__)
 class CameraReader:
     """Reads one camera on its own thread; the pipeline calls :meth:`take` and :meth:`health`."""
 
-    def __init__(self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None) -> None:
-        """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras."""
+    def __init__(
+        self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None, cameras: int = 1
+    ) -> None:
+        """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras;
+        ``cameras``: how many this process reads (more than its cores: one decoder thread each)."""
         self.camera_id = camera_id
         self.camera = camera
+        self.cameras = cameras
         self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
         self.clock = StreamClock(live=not self.is_file)
@@ -152,7 +156,11 @@ class CameraReader:
         while not self._stop.is_set():
             try:
                 with VideoDecoder(
-                    self.camera_id, self.camera.source, self.camera.decode, vectors=self._vectors
+                    self.camera_id,
+                    self.camera.source,
+                    self.camera.decode,
+                    vectors=self._vectors,
+                    cameras=self.cameras,
                 ) as decoder:
                     start, self._resume_at = self._resume_at, None
                     if start:
@@ -200,6 +208,7 @@ class CameraReader:
                 stream,
                 self.monitor.alive,
                 self._vectors,
+                self.cameras,
             ) as decoder:
                 self._pump(decoder)
             error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
