@@ -217,11 +217,17 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     started = time.monotonic()
     pipeline: Pipeline
     window = CpuWindow(farm)
+    skipped: list[int] = []  # frames the readers skipped to catch up: at the window's start, at its end
+
+    def reader_skips() -> int:
+        return sum(health.frames_skipped for health in pipeline.health().values())
 
     def committed(frame: Frame, _: Detections) -> None:
         if time.monotonic() - started < args.warmup:
             return
         window.open()
+        if not skipped:
+            skipped.append(reader_skips())
         counted[frame.camera_id] += 1
         worker = pipeline.workers[frame.camera_id]
         captured = worker.reader.wall_time(worker.unit.stream_pts(frame.pts))
@@ -232,6 +238,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     try:
         pipeline.run(max_seconds=args.warmup + args.seconds)
         cpu = window.close()
+        skipped.append(reader_skips())
     finally:
         store.close()
     rates = {k: n / args.seconds for k, n in counted.items()}
@@ -242,6 +249,10 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "lag_p50": round(statistics.median(lag), 2) if lag else None,
         "lag_p95": round(lag[int(0.95 * (len(lag) - 1))], 2) if lag else None,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
+        # past capacity a reader drops what is more than stream.max_lag late, unseen (per camera-second)
+        "skipped_per_camera_s": round((skipped[-1] - skipped[0]) / args.seconds / len(counted), 2)
+        if len(skipped) == 2
+        else None,
         **cpu,
     }
 
@@ -346,21 +357,23 @@ def markdown(result: dict[str, Any]) -> str:
         f"{substream_line(result.get('substream'))}A camera holds at "
         f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s. "
         f"Cores: CPU used in the measured window by that side's process and by the farm (the relay "
-        f"and its publishers), of the machine's {m['cores']}.",
+        f"and its publishers), of the machine's {m['cores']}. Skipped/s: frames per camera-second "
+        "our readers dropped unseen to stay within stream.max_lag of the live edge.",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
-        "| cameras | ours min fps | ours lag p50 / p95 s | ours holds | ours / farm cores | peer min fps "
-        "| peer holds | peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cameras | ours min fps | ours lag p50 / p95 s | ours skipped/s | ours holds | ours / farm cores "
+        "| peer min fps | peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
-            f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | "
+            f"{o.get('skipped_per_camera_s', '-')} | {'yes' if step['ours_holds'] else 'no'} | {cores(o)} | "
+            f"{p['min_fps'] if p else '-'} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
     if result.get("profiles"):
