@@ -8,6 +8,12 @@ measured). ``--clips`` chooses the footage, given to the cameras in turn: ``plaz
 busy all the time), and from ../shared/data/footage ``vtest`` (a pedestrian plaza), ``parking``
 (a lane that is empty most of the time: the static scene) and ``highway`` (traffic, jitter).
 
+``--substream 640x360``: each camera also publishes a low-resolution substream, as IP cameras do
+(encoded once per clip like the main stream: 25 fps, GOP 2 s, no B-frames, 512 kb/s). Ours then
+detects on it (``detect_url``) and opens the 720p main stream (``url``) only for the pictures of a
+transition; the peer reads the substream, so both detect on the same pixels (the peer makes no
+evidence pictures, so it never reads a main stream). The farm's CPU counts both streams' publishers.
+
 Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time:
 
 - street-vision: the :class:`Pipeline` in this process with the chosen detector, every camera
@@ -29,10 +35,11 @@ average before and after: a shared machine's numbers are marked as such) and, wh
 
 Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
 [--peer-weights yolov8n.pt] [--clips plaza,vtest,parking] [--defaults '{motion_gate: {enabled: true}}']
-[--seconds 30] [--profile before.json --profile after.json]``. ``--yolo-int8 yolov8n_coco_int8.onnx``
-makes the float YOLOv8n of the issue's table from that INT8 export (``models rebuild``, then
-Ultralytics' own ONNX export at ``--imgsz``) and runs it on both sides: ours through its ONNX,
-the peer through the ``.pt``. Needs ffmpeg and rtsp-server-perl (see tests/ingest_servers.py).
+[--seconds 30] [--substream 640x360] [--profile before.json --profile after.json]``.
+``--yolo-int8 yolov8n_coco_int8.onnx`` makes the float YOLOv8n of the issue's table from that INT8
+export (``models rebuild``, then Ultralytics' own ONNX export at ``--imgsz``) and runs it on both
+sides: ours through its ONNX, the peer through the ``.pt``. Needs ffmpeg and rtsp-server-perl
+(see tests/ingest_servers.py).
 """
 
 from __future__ import annotations
@@ -86,36 +93,61 @@ HOLD = 0.9  # share of the target rate a camera must keep
 MAX_LAG = 2.0  # seconds, p95, capture to committed
 
 
-def encode(name: str, folder: Path) -> Path:
-    """A clip as a camera's main stream: 720p H.264, 25 fps, GOP 2 s, no B-frames."""
+MAIN = (1280, 720, "2M")  # a camera's main stream: width, height, bitrate
+SUB_BITRATE = "512k"  # a 640x360 substream's, as IP cameras ship them
+
+
+def encode(name: str, folder: Path, size: tuple[int, int, str] = MAIN) -> Path:
+    """A clip as one of a camera's streams at ``size`` (width, height, bitrate): H.264, 25 fps, GOP 2 s,
+    no B-frames."""
     clip = CLIPS[name]
     if not clip.is_file():
         raise SystemExit(f"--clips {name}: {clip} is missing (the shared footage sits beside the repository)")
-    out = folder / f"{name}720p.mp4"
+    width, height, bitrate = size
+    out = folder / f"{name}{width}x{height}.mp4"
     subprocess.run(
         [
             *("ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an"),
-            *("-vf", "scale=1280:720,fps=25", "-c:v", "libx264", "-preset", "veryfast"),
-            *("-g", "50", "-bf", "0", "-b:v", "2M", str(out)),
+            *("-vf", f"scale={width}:{height},fps=25", "-c:v", "libx264", "-preset", "veryfast"),
+            *("-g", "50", "-bf", "0", "-b:v", bitrate, str(out)),
         ],
         check=True,
     )
     return out
 
 
-class Farm:
-    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera, the clips in turn."""
+def substream_size(text: str) -> tuple[int, int, str]:
+    """``--substream WxH`` (both even, smaller than the main stream) as an :func:`encode` size."""
+    try:
+        width, height = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x360") from None
+    if not (16 <= width <= MAIN[0] and 16 <= height <= MAIN[1]) or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: even sizes up to the main stream's {MAIN[0]}x{MAIN[1]}")
+    return width, height, SUB_BITRATE
 
-    def __init__(self, clips: list[tuple[str, Path]], cameras: int) -> None:
+
+class Farm:
+    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera stream (its main
+    stream, and its substream where the clips have one), the clips in turn."""
+
+    def __init__(self, clips: list[tuple[str, Path, Path | None]], cameras: int) -> None:
         self.server = PerlRtsp().start()
         self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
         try:
             for i in range(cameras):
-                self.server.publish(f"cam{i}", video=clips[i % len(clips)][1], copy=True)
+                _, main, sub = clips[i % len(clips)]
+                self.server.publish(f"cam{i}", video=main, copy=True)
+                if sub is not None:
+                    self.server.publish(f"cam{i}sub", video=sub, copy=True)
         except BaseException:
             self.server.kill()
             raise
         self.urls = [self.server.url(f"cam{i}") for i in range(cameras)]
+        # what each camera is detected on: its substream if it has one, else its main stream
+        self.detect_urls = [
+            self.server.url(f"cam{i}sub" if clips[i % len(clips)][2] else f"cam{i}") for i in range(cameras)
+        ]
 
     def cpu_seconds(self) -> float:
         """CPU time the farm (the relay and every publisher) has used so far."""
@@ -168,8 +200,10 @@ def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
     }
     defaults |= yaml.safe_load(args.defaults) if args.defaults else {}
     text = f"camera_defaults: {json.dumps(defaults)}\ncameras:\n"
-    for i, (url, kind) in enumerate(zip(farm.urls, farm.kinds, strict=True)):
-        text += f"  cam{i}:\n    url: {url}\n    zones:\n{ZONES.get(kind, ZONES['other'])}"
+    for i, (url, detect, kind) in enumerate(zip(farm.urls, farm.detect_urls, farm.kinds, strict=True)):
+        text += f"  cam{i}:\n    url: {url}\n"
+        text += f"    detect_url: {detect}\n" if detect != url else ""
+        text += f"    zones:\n{ZONES.get(kind, ZONES['other'])}"
     classes = "[person, bicycle, bottle, cup, backpack, handbag, suitcase]"
     return text + f"detector: {{model: {args.model}, classes: {classes}}}\nstorage: {{data_dir: {data}}}\n"
 
@@ -183,11 +217,17 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     started = time.monotonic()
     pipeline: Pipeline
     window = CpuWindow(farm)
+    skipped: list[int] = []  # frames the readers skipped to catch up: at the window's start, at its end
+
+    def reader_skips() -> int:
+        return sum(health.frames_skipped for health in pipeline.health().values())
 
     def committed(frame: Frame, _: Detections) -> None:
         if time.monotonic() - started < args.warmup:
             return
         window.open()
+        if not skipped:
+            skipped.append(reader_skips())
         counted[frame.camera_id] += 1
         worker = pipeline.workers[frame.camera_id]
         captured = worker.reader.wall_time(worker.unit.stream_pts(frame.pts))
@@ -198,6 +238,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     try:
         pipeline.run(max_seconds=args.warmup + args.seconds)
         cpu = window.close()
+        skipped.append(reader_skips())
     finally:
         store.close()
     rates = {k: n / args.seconds for k, n in counted.items()}
@@ -208,6 +249,10 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "lag_p50": round(statistics.median(lag), 2) if lag else None,
         "lag_p95": round(lag[int(0.95 * (len(lag) - 1))], 2) if lag else None,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
+        # past capacity a reader drops what is more than stream.max_lag late, unseen (per camera-second)
+        "skipped_per_camera_s": round((skipped[-1] - skipped[0]) / args.seconds / len(counted), 2)
+        if len(skipped) == 2
+        else None,
         **cpu,
     }
 
@@ -219,7 +264,7 @@ def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
     os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;udp"  # the relay is UDP only
     streams = folder / "farm.streams"
-    streams.write_text("\n".join(farm.urls) + "\n")
+    streams.write_text("\n".join(farm.detect_urls) + "\n")  # the pixels ours detects on
     model = YOLO(str(args.peer_weights))
     counted: Counter[int] = Counter()
     window = CpuWindow(farm)
@@ -287,6 +332,17 @@ def cores(side: dict[str, Any]) -> str:
     return f"{side.get('cores_used', '-')} / {side.get('farm_cores', '-')}"
 
 
+def substream_line(size: str | None) -> str:
+    """What the cameras publish and who detects on what, when they have substreams."""
+    if not size:
+        return ""
+    return (
+        f"Each camera also publishes a {size} substream ({SUB_BITRATE}b/s, same GOP): ours detects on it "
+        "(`detect_url`) and opens the 720p main stream (`url`) only for the pictures of a transition; "
+        "the peer reads the substream, the same pixels ours detects on (it makes no evidence pictures). "
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -298,24 +354,26 @@ def markdown(result: dict[str, Any]) -> str:
         f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s, "
         f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
         f"`{result['defaults'] or '{}'}`; {result['warmup']} s warm-up, {result['seconds']} s measured. "
-        "A camera holds at "
+        f"{substream_line(result.get('substream'))}A camera holds at "
         f"{HOLD:.0%} of the rate; ours also with p95 lag (capture to committed) under {MAX_LAG:g} s. "
         f"Cores: CPU used in the measured window by that side's process and by the farm (the relay "
-        f"and its publishers), of the machine's {m['cores']}.",
+        f"and its publishers), of the machine's {m['cores']}. Skipped/s: frames per camera-second "
+        "our readers dropped unseen to stay within stream.max_lag of the live edge.",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
-        "| cameras | ours min fps | ours lag p50 / p95 s | ours holds | ours / farm cores | peer min fps "
-        "| peer holds | peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cameras | ours min fps | ours lag p50 / p95 s | ours skipped/s | ours holds | ours / farm cores "
+        "| peer min fps | peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
-            f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | "
+            f"{o.get('skipped_per_camera_s', '-')} | {'yes' if step['ours_holds'] else 'no'} | {cores(o)} | "
+            f"{p['min_fps'] if p else '-'} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
     if result.get("profiles"):
@@ -336,6 +394,9 @@ def main() -> None:
         "--yolo-int8", type=Path, help="make the float YOLOv8n from this INT8 export, both sides"
     )
     parser.add_argument("--imgsz", default="384,640", help="height,width of that float export")
+    parser.add_argument(
+        "--substream", type=substream_size, help="WxH: each camera also publishes a substream, detected on"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument(
@@ -355,6 +416,7 @@ def main() -> None:
         "seconds": args.seconds,
         "warmup": args.warmup,
         "note": args.note,
+        "substream": "x".join(map(str, args.substream[:2])) if args.substream else None,
         "steps": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -363,7 +425,14 @@ def main() -> None:
             card, args.peer_weights = float_yolo(args.yolo_int8, (height, width), Path(tmp))
             args.model = str(card)
         result["model"] = args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
-        clips = [(name, encode(name, Path(tmp))) for name in names]
+        clips = [
+            (
+                name,
+                encode(name, Path(tmp)),
+                encode(name, Path(tmp), args.substream) if args.substream else None,
+            )
+            for name in names
+        ]
         for n in (int(x) for x in args.cameras.split(",")):
             farm = Farm(clips, n)
             try:

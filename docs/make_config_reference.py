@@ -103,11 +103,14 @@ event never closes because its camera went dark. After a failure the stream is r
 after `reconnect_initial` seconds, doubling after each failed attempt up to
 `reconnect_max`, each delay shortened by a random part of up to half; a stream that
 delivered frames starts again at `reconnect_initial`. A reader that falls `max_lag`
-seconds behind the live edge decodes only keyframes until it has caught up, so the lag
-never grows. A stream's clock starts at 0 with its first frame and runs on through
-reconnects by the wall time that passed. Health (state, last frame time, fps in and out,
-frames dropped and skipped, reconnects, last error without passwords) is printed as
-`health` lines by `street-vision run --jsonl`.
+seconds behind the live edge (short of CPU, it reads its socket late and the stream waits in
+buffers) decodes only keyframes until it is back within half of it, and drops unseen the
+keyframes that are themselves more than `max_lag` late; a keyframes-only camera drops those
+too. So the lag stays bounded and the frame rate falls instead (`frames_skipped` counts them;
+`tests/test_ingest_live.py` stops a reading process 3 s). A stream's clock starts at 0 with its
+first frame and runs on through reconnects by the wall time that passed. Health (state, last
+frame time, fps in and out, frames dropped and skipped, reconnects, last error without
+passwords) is printed as `health` lines by `street-vision run --jsonl`.
 """
 
 

@@ -51,7 +51,7 @@ def test_camera_over_group_over_defaults_mappings_merged_key_by_key() -> None:
     assert (a.detect_fps, b.detect_fps, c.detect_fps, d.detect_fps) == (2, 4, 1, 2)
     assert (a.stream.transport, a.stream.open_timeout, a.stream.stall_timeout) == ("udp", 7, 5)
     assert (b.stream.transport, b.stream.open_timeout, b.stream.stall_timeout) == ("udp", 5, 20)
-    assert c.decode.keyframes_only and c.decode.threads == 1 and b.decode.threads == 0
+    assert c.decode.keyframes_only and c.decode.threads == 1 and b.decode.threads is None
     assert (a.group, b.group, d.group) == (None, "night", "routing-only")  # a group without settings names
     masks = "camera_defaults:\n  masks: [[[0, 0], [0.1, 0], [0, 0.1]]]\ncameras:\n  a:\n    url: a.mp4\n"
     own = parse_config(masks + "    masks: [[[1, 1], [0.9, 1], [1, 0.9]]]\n", "t.yaml", {}).cameras["a"]
@@ -137,7 +137,7 @@ def test_check_prints_shared_settings_and_one_cameras_effective_settings(tmp_pat
     a = yaml.safe_load(shown.stdout)["a"]
     assert a["url"] == "rtsp://viewer:***@127.0.0.1/a" and "hunter2" not in shown.stdout
     assert a["detect_fps"] == 2 and a["stream"]["transport"] == "udp" and a["stream"]["open_timeout"] == 7
-    assert a["decode"] == {"threads": 0, "width": None, "keyframes_only": True}
+    assert a["decode"] == {"threads": None, "width": None, "keyframes_only": True}
     assert "  group routing-only: no settings; 1 camera(s): d" in cli("check", config, timeout=60).stdout
     missing = cli("check", config, "--show", "z", timeout=60)
     assert (

@@ -20,7 +20,8 @@ from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
 from vision.types import Frame
 
-from .conftest import SAMPLE
+from .conftest import ROOT, SAMPLE
+from .ingest_probe import ReaderProcess
 from .ingest_servers import GstRtsp, MjpegServer, PerlRtsp, free_port, serve_directory
 
 FAST_RECOVERY = {"stall_timeout": 2.0, "open_timeout": 5, "reconnect_initial": 0.25, "reconnect_max": 1.0}
@@ -215,3 +216,45 @@ def test_hls_over_http(tmp_path: Path, reader_of: Callable) -> None:
         wait_for(reader, CameraState.LIVE, 10, frames)
         frames += consume(reader, 1.0)
         assert len(frames) >= 5 and np.all(np.diff([f.pts for f in frames]) > 0)
+
+
+def lags(frames: list[dict], edge: float) -> np.ndarray:
+    """Seconds each frame was taken after its moment at the live edge (``edge``: taken - pts there)."""
+    return np.array([f["taken"] - f["pts"] - edge for f in frames])
+
+
+def test_readers_that_fell_behind_drop_the_backlog_unseen(perl: PerlRtsp) -> None:
+    """A process stopped 3 s (as a reader short of CPU reads its socket late) finds 3 s of stream
+    waiting in its UDP sockets. Both readers are back within max_lag at once: the full decoder skips
+    to a keyframe once the frames already inside it are out, and stays no GOP behind (its frame
+    threads hold keyframes back while it skips); the keyframes-only one decodes none of the late
+    keyframes. What they skipped is counted."""
+    perl.publish("plaza", gop=5, width=256)  # a keyframe every 0.5 s; 3 s of it fit a socket's buffer
+    stream = {"transport": "udp", "stall_timeout": 10, "open_timeout": 5, "max_lag": 1.0}
+    settings = {"url": perl.url("plaza"), "detect_fps": 10, "stream": stream}
+    # two frame threads: a decoder holds one frame back, which comes out late after the pause
+    cameras = {
+        "full": {**settings, "decode": {"threads": 2}},
+        "keys": {**settings, "decode": {"keyframes_only": True}},
+    }
+    probe = ReaderProcess(cameras, str(ROOT))
+    try:
+        probe.wait(lambda: len(probe.frames("full")) >= 10 and len(probe.frames("keys")) >= 4, 20, "frames")
+        before = {c: probe.frames(c) for c in cameras}
+        resumed = probe.pause(3.0)
+        time.sleep(1.5)
+        for camera_id, late_frames in (("keys", 0), ("full", 2)):
+            frames = probe.frames(camera_id)
+            edge = min(lags(before[camera_id], 0.0))
+            after = [f for f in frames if f["taken"] > resumed]
+            lag = lags(after, edge)
+            skipped = after[-1]["skipped"] - before[camera_id][-1]["skipped"]
+            detail = f"{camera_id}: lags after resuming {np.round(lag, 2).tolist()}, skipped {skipped}"
+            assert len(after) >= 3 and lag[-1] < 0.5, detail  # live again
+            # late: the frame being handed over and the one held by frame threads when it stopped;
+            # then at most max_lag, plus the time to decode and take a frame on a busy machine
+            assert np.all(lag[late_frames:] < 1.0 + 0.6), detail
+            expected = 2 if camera_id == "keys" else 15  # of 6 keyframes / 30 frames behind by 0-3 s
+            assert skipped >= expected, detail
+    finally:
+        probe.close()

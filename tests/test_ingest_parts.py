@@ -156,3 +156,20 @@ def test_unit_reports_unknown_for_its_open_episodes() -> None:
     assert unit.unknown(1.0) == [] and unit.unknown(3600.0) == []
     (event,) = unit.open_events()
     assert event.state.value == "open"
+
+
+def test_clock_peek_says_what_stamp_would_without_stamping() -> None:
+    """The decoder judges a packet's lag before decoding it: the stream time it will get, or None
+    where only stamping can tell (no frame yet, a new segment, a jump the clock re-bases)."""
+    clock = StreamClock(live=True)
+    assert clock.peek(5000.0, 10.0) is None  # no frame yet: the PTS origin is unknown
+    clock.stamp(5000.0, 10.0)
+    clock.arrived(0.0, 10.0)
+    assert clock.peek(5003.0, 13.0) == pytest.approx(3.0)
+    assert clock.peek(5003.0, 15.0) == pytest.approx(3.0) and clock.lag(3.0, 15.0) == pytest.approx(2.0)
+    assert clock.peek(4999.0, 11.0) is None  # backwards: a glitch
+    assert clock.peek(5020.0, 11.0) is None  # 20 s of stream in 1 s of wall time: a glitch
+    assert clock.last == 0.0  # nothing was stamped
+    assert clock.stamp(5003.0, 13.0) == pytest.approx(3.0)
+    clock.new_segment()
+    assert clock.peek(5003.5, 13.5) is None  # a reconnect's PTS start anywhere

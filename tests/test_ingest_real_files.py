@@ -8,6 +8,7 @@ that start at 10 s.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
-from vision.config import CameraConfig
+from vision.config import CameraConfig, DecodeConfig, parse_config
 from vision.ingest.decoder import VideoDecoder
+from vision.pipeline import Pipeline
+from vision.secrets import SecretUrl
+from vision.store import Store
 
 from .conftest import ROOT, SAMPLE
 
@@ -228,3 +232,25 @@ def test_a_keyframe_comes_out_of_the_decoder_before_the_next_keyframe_arrives(tm
     with decoder:
         behind = [len(skipped) for _ in decoder.frames()]
     assert behind == [0, 49, 98], behind  # each keyframe out as soon as its own packet is decoded
+
+
+def threads_started(decode: DecodeConfig, cameras: int) -> int:
+    """OS threads a decoder of the sample adds to this process once it has decoded a frame."""
+    before = len(os.listdir("/proc/self/task"))
+    with VideoDecoder("cam", SecretUrl(str(SAMPLE)), decode, cameras=cameras) as decoder:
+        next(decoder.frames())
+        return len(os.listdir("/proc/self/task")) - before
+
+
+def test_decoders_take_one_thread_each_when_cameras_outnumber_the_cores(detector, tmp_path: Path) -> None:
+    """FFmpeg's frame threads cost CPU in all; with more cameras than cores, which keep every core
+    busy between them, each decoder gets one thread unless decode.threads says otherwise."""
+    cores = len(os.sched_getaffinity(0))
+    assert threads_started(DecodeConfig(), cameras=cores + 1) == 0
+    assert threads_started(DecodeConfig(threads=2), cameras=cores + 1) >= 1  # as configured
+    if cores > 1:  # FFmpeg's own choice: a thread per core
+        assert threads_started(DecodeConfig(), cameras=cores) >= 1
+    entries = "".join(f"  c{i}: {{url: {SAMPLE}}}\n" for i in range(cores + 1))
+    config = parse_config(f"cameras:\n{entries}  spare: {{url: {SAMPLE}, enabled: false}}\n")
+    pipeline = Pipeline(config, detector, Store(tmp_path, "test"))
+    assert {w.reader.cameras for w in pipeline.workers.values()} == {cores + 1}  # the enabled ones

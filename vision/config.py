@@ -121,12 +121,13 @@ class CalibrationConfig(StrictModel):
 class DecodeConfig(StrictModel):
     """How a camera's video is decoded; cheaper decoding means more cameras per core."""
 
-    threads: int = Field(
-        0,
+    threads: int | None = Field(
+        None,
         ge=0,
         le=16,
         description="Decoder threads; 0 lets FFmpeg choose (one per core: less latency on an idle "
-        "machine, up to a quarter more CPU in all). With many cameras per core, 1 is the cheapest.",
+        "machine, up to a quarter more CPU in all); 1 is the cheapest. Unset: 1 when the process "
+        "reads more cameras than it has cores (they use every core between them anyway), else 0.",
     )
     width: int | None = Field(
         None,
@@ -178,8 +179,10 @@ class StreamConfig(StrictModel):
         1.0,
         gt=0,
         le=60,
-        description="When decoding falls this many seconds behind the live edge, only keyframes are "
-        "decoded until it has caught up (the skipped frames are counted).",
+        description="When reading falls this many seconds behind the live edge (a reader short of CPU), "
+        "only keyframes are decoded until it is back within half of it, and a keyframe itself this "
+        "late is dropped unseen (keyframes_only cameras too): the lag stays bounded and the frame rate "
+        "falls instead. The skipped frames are counted (frames_skipped).",
     )
     snapshot_timeout: float = Field(
         3.0,

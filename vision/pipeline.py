@@ -286,13 +286,14 @@ class Pipeline:
         self.lanes = [Lane() for _ in range(max(1, count))]
         self.workers: dict[str, CameraWorker] = {}
         self._lane_of: dict[str, Lane] = {}
+        enabled = sum(cam.enabled for cam in config.cameras.values())  # sets decode.threads' default
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
             unit = CameraUnit(camera_id, cam, detector.names, config.events)
             scene = unit.analysis.scene
             regions = Planner.for_camera(cam.detect_regions, scene.zones, scene.ground, detector.card)
-            reader = CameraReader(camera_id, cam, self._ready)
+            reader = CameraReader(camera_id, cam, self._ready, enabled)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]
             lane.workers.append(self.workers[camera_id])

@@ -53,14 +53,28 @@ class StreamClock:
         else:
             stamped = raw + self._shift
             wall_step = arrival - self._last_arrival
-            jumped = self.live and (stamped <= last or stamped - last > wall_step + DISCONTINUITY)
-            if self._new_segment or jumped:
+            if self._new_segment or self._jumped(stamped, arrival):
                 stamped = last + max(wall_step, MIN_STEP)
                 self._shift = stamped - raw
             stamped = max(stamped, last + MIN_STEP)
         self._new_segment = False
         self.last, self._last_arrival = stamped, arrival
         return stamped
+
+    def peek(self, pts: float, arrival: float) -> float | None:
+        """The stream time :meth:`stamp` would give a frame with ``pts`` arriving at monotonic ``arrival``,
+        without stamping it (a packet judged before it is decoded); None where the clock cannot tell
+        yet: before the first frame, at a new segment, or at a jump that would re-base the clock."""
+        if self.last is None or self._new_segment:
+            return None
+        stamped = pts + self._shift
+        return None if self._jumped(stamped, arrival) else max(stamped, self.last + MIN_STEP)
+
+    def _jumped(self, stamped: float, arrival: float) -> bool:
+        """A live stream's PTS went backwards, or further ahead than the wall clock allows: a glitch."""
+        assert self.last is not None
+        wall_step = arrival - self._last_arrival
+        return self.live and (stamped <= self.last or stamped - self.last > wall_step + DISCONTINUITY)
 
     def arrived(self, stamped: float, at: float) -> None:
         """The frame stamped ``stamped`` was available at monotonic ``at``: move the live edge if earlier.

@@ -9,6 +9,7 @@ already redacted, so callers can log or return them as they are.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -36,6 +37,16 @@ def quarter_turns(rotation: float) -> int:
     return round(rotation / 90) % 4
 
 
+def decoder_threads(configured: int | None, cameras: int) -> int:
+    """Threads for one decoder of a process that reads ``cameras`` cameras: as configured; unset, 1
+    when the cameras outnumber the cores (frame threads cost CPU in all, benchmarks/ingest.md, and so
+    many readers keep every core busy between them), else 0: FFmpeg's choice, one per core."""
+    if configured is not None:
+        return configured
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if cameras > cores else 0
+
+
 class SourceError(Exception):
     """A camera's video cannot be opened or read; the message is safe to print (no password)."""
 
@@ -51,9 +62,11 @@ class VideoDecoder:
         stream: StreamConfig | None = None,
         heartbeat: Callable[[float], None] | None = None,
         vectors: bool = False,
+        cameras: int = 1,
     ) -> None:
         """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
         ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
+        ``cameras``: how many cameras this process reads (the default of ``decode.threads``).
 
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
         keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
@@ -61,10 +74,13 @@ class VideoDecoder:
         self.camera_id = camera_id
         self.url = url
         self.decode = decode
+        self.threads = decoder_threads(decode.threads, cameras)
         self.stream_config = stream
         self.corrupt_packets = 0
-        self.skip_to_keyframe = False  # set by a reader that fell behind the live edge
-        self.skipped_packets = 0
+        self._catching_up = False  # reading fell behind the live edge: keyframes only, for now
+        self.skipped_packets = 0  # dropped to catch up (not those keyframes_only never decodes)
+        self._behind: Callable[[float, float], float | None] | None = None
+        self._max_lag = 0.0
         self.heartbeat = heartbeat
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
@@ -97,7 +113,7 @@ class VideoDecoder:
         # Frame threads hold each picture back until the next packets arrive: a frame late at 25 fps,
         # but a whole GOP (seconds) when only keyframes are decoded. Slices have no such delay.
         stream.thread_type = "SLICE" if self.decode.keyframes_only else "AUTO"
-        stream.codec_context.thread_count = self.decode.threads
+        stream.codec_context.thread_count = self.threads
         if self.decode.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
         elif self.vectors:
@@ -137,8 +153,9 @@ class VideoDecoder:
         """Decoded frames with their PTS in seconds (None: untimed, stamp by arrival) until the end.
 
         Non-key packets are dropped before the decoder when only keyframes are wanted or the
-        reader is catching up, which saves their parsing as well as their decoding. Such a
-        packet still proves the stream alive: it resets the stall watchdog and beats ``heartbeat``.
+        reader is catching up (:meth:`follow_live_edge`), which saves their parsing as well as
+        their decoding; so are keyframes too far behind the live edge. Such a packet still proves
+        the stream alive: it resets the stall watchdog and beats ``heartbeat``.
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
@@ -154,13 +171,7 @@ class VideoDecoder:
                     raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
                 if packet.stream_index != stream.index:
                     continue
-                if (
-                    packet.size
-                    and not packet.is_keyframe
-                    and (self.decode.keyframes_only or self.skip_to_keyframe)
-                ):
-                    if not self.decode.keyframes_only:
-                        self.skipped_packets += 1  # catching up: counted, unlike configured skipping
+                if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
                     if self.heartbeat is not None:
                         self.heartbeat(now)
@@ -189,6 +200,43 @@ class VideoDecoder:
                     yield frame, pts
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
+
+    def follow_live_edge(self, behind: Callable[[float, float], float | None], max_lag: float) -> None:
+        """Keep a live stream's reading within ``max_lag`` seconds of its live edge.
+
+        ``behind(pts, now)`` says how far behind the live edge a packet of ``pts`` (seconds) read at
+        monotonic ``now`` is (None: not known yet). Judged on packets as they are read, not on frames
+        as they are decoded: a decoder with frame threads holds a keyframe back until the next packets
+        are in, which is a whole GOP while only keyframes are fed, and would look behind for ever.
+
+        Past ``max_lag`` the decoder catches up: it skips to the next keyframe, and drops unseen any
+        keyframe itself more than ``max_lag`` behind (the backlog that piled up in buffers while the
+        reader was short of CPU: decoding it, in order, would keep the reader behind); back within
+        half of it at a keyframe, it decodes every frame again. A keyframes-only stream drops its
+        late keyframes the same way, so its lag stays bounded and its frame rate falls instead.
+        """
+        self._behind, self._max_lag = behind, max_lag
+
+    def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:
+        """Whether to drop a video packet before the decoder; drops made to catch up are counted."""
+        key = packet.is_keyframe
+        if self.decode.keyframes_only and not key:
+            return True  # configured, not catching up: not counted
+        lag = None
+        if self._behind is not None and packet.pts is not None and time_base:
+            lag = self._behind(packet.pts * time_base, now)  # untimed (MJPEG): not known
+        if lag is not None and not self.decode.keyframes_only:
+            if lag > self._max_lag:
+                self._catching_up = True
+            elif key and lag < self._max_lag / 2:
+                self._catching_up = False
+        if key:
+            if lag is None or lag <= self._max_lag:
+                return False
+        elif not self._catching_up:
+            return False
+        self.skipped_packets += 1
+        return True
 
     def image(self, frame: av.VideoFrame) -> np.ndarray:
         """BGR pixels upright (the display matrix applied) at the configured width.

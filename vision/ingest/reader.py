@@ -8,7 +8,12 @@ parallel with each other and with the detector. Three ways to read, chosen by co
 - a live URL: the newest frame only, reopened with backoff when it fails or stalls.
 
 Paced and live readers keep no backlog: an untaken frame is replaced by the newer one,
-and a decoder that falls behind the live edge decodes only keyframes until it catches up.
+and a decoder that falls behind the live edge (a reader short of CPU reads its socket late,
+and the stream waits in buffers meanwhile) decodes only keyframes until it catches up. Of
+those, a keyframe already more than ``stream.max_lag`` behind is dropped unseen (demuxed, not
+decoded), which is also how a keyframes-only camera catches up: its lag stays bounded and
+its frame rate falls instead. How far behind a packet is comes from its PTS and the wall
+anchor of the stream clock (vision/ingest/clock.py), an ingest concern; frames keep stream time.
 """
 
 from __future__ import annotations
@@ -34,10 +39,14 @@ log = logging.getLogger(__name__)
 class CameraReader:
     """Reads one camera on its own thread; the pipeline calls :meth:`take` and :meth:`health`."""
 
-    def __init__(self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None) -> None:
-        """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras."""
+    def __init__(
+        self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None, cameras: int = 1
+    ) -> None:
+        """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras;
+        ``cameras``: how many this process reads (more than its cores: one decoder thread each)."""
         self.camera_id = camera_id
         self.camera = camera
+        self.cameras = cameras
         self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
         self.clock = StreamClock(live=not self.is_file)
@@ -147,7 +156,11 @@ class CameraReader:
         while not self._stop.is_set():
             try:
                 with VideoDecoder(
-                    self.camera_id, self.camera.source, self.camera.decode, vectors=self._vectors
+                    self.camera_id,
+                    self.camera.source,
+                    self.camera.decode,
+                    vectors=self._vectors,
+                    cameras=self.cameras,
                 ) as decoder:
                     start, self._resume_at = self._resume_at, None
                     if start:
@@ -195,6 +208,7 @@ class CameraReader:
                 stream,
                 self.monitor.alive,
                 self._vectors,
+                self.cameras,
             ) as decoder:
                 self._pump(decoder)
             error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
@@ -205,11 +219,17 @@ class CameraReader:
             error = f"camera {self.camera_id}: {self.camera.source}: {type(exc).__name__}: {detail}"
         return self.monitor.frames_in > before, error
 
+    def _behind(self, pts: float, now: float) -> float | None:
+        """Seconds behind the live edge of a packet with ``pts`` read at monotonic ``now``; None: unknown."""
+        stamped = self.clock.peek(pts, now)
+        return None if stamped is None else self.clock.lag(stamped, now)
+
     def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
         """Decode until the source ends or the reader is stopped, handing over the due frames (of a file
         resumed at ``start`` seconds into its content, those from there on)."""
-        max_lag = self.camera.stream.max_lag
         skipped = 0
+        if self.realtime:
+            decoder.follow_live_edge(self._behind, self.camera.stream.max_lag)
         motion = VectorMotion() if self._vectors else None  # what moved between two frames handed over
         for av_frame, pts in decoder.frames():
             position = None if pts is None or not self.is_file else decoder.content_time(pts)
@@ -224,11 +244,6 @@ class CameraReader:
                     return
                 now = time.monotonic()
                 self.clock.arrived(stamped, now)
-                lag = self.clock.lag(stamped, now)
-                if decoder.skip_to_keyframe:
-                    decoder.skip_to_keyframe = not (av_frame.key_frame and lag < max_lag / 2)
-                elif lag > max_lag:
-                    decoder.skip_to_keyframe = True
                 if decoder.skipped_packets != skipped:
                     self.monitor.count(skipped=decoder.skipped_packets - skipped)
                     skipped = decoder.skipped_packets
