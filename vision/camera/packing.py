@@ -3,7 +3,7 @@
 ``np.savez_compressed`` deflates every array at zlib's default level. A background model's float32
 pixels hardly shrink that way, yet deflating them was most of a checkpoint's cost: tens of
 milliseconds per camera every ``storage.checkpoint_interval``, where storing them as they are costs
-a tenth of that for 1.2-1.3x the bytes (benchmarks/checkpoints.md). Here
+a tenth to a fifth of that for 1.2-1.3x the bytes (benchmarks/checkpoints.md). Here
 every array is still one ``.npy`` member of a zip, so ``np.load`` reads it as before, and reads the
 checkpoints ``np.savez_compressed`` wrote; a member is deflated at level 1 when a sample of its
 bytes shrinks to under ``PAYS`` of its size (timers, NaN-filled arrival times, the heatmap: mostly
