@@ -15,7 +15,9 @@ the same cameras in the same run, with this checkout's stages. Work other than i
 stage but inference, video decoding and start-up (decoding is the readers' and is counted apart).
 
 Usage: ``python3 benchmarks/ssd_batch.py [--rounds 12] [--cameras 6] [--postprocessed PP.onnx] [--markdown]
-[--before /path/to/main]``; writes benchmarks/ssd_batch.{md,json}. Minutes on 2 busy cores.
+[--before /path/to/main] [--pairs 2] [--profile-only]``; writes benchmarks/ssd_batch.{md,json}. ``--pairs``
+profiles before and after that many times, every other pair in the other order; ``--profile-only``
+keeps part 1 from the committed JSON. Minutes on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -149,6 +151,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['load_average_after']} after.",
         "",
     ]
+    if "batching_machine" in result:
+        k = result["batching_machine"]
+        lines += [
+            f"Part 1 (batching) is kept from an earlier run (`--profile-only`), load average "
+            f"{k['load_average_before']} before, {k['load_average_after']} after; part 2 was measured in "
+            "this run.",
+            "",
+        ]
     if result["preliminary"]:
         lines += [
             "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
@@ -192,7 +202,10 @@ def markdown(result: dict[str, Any]) -> str:
         "inference, video decoding (the readers') and start-up (imports, the heatmap PNGs at the end). "
         "Before: the other checkout's code, after: this checkout, on the same cameras with the same "
         "stages, one after the other in the same run. The motion gate is on (its default): a frame it holds "
-        "is analysed without inference, so its work counts against the detected frames' inference.",
+        "is analysed without inference, so its work counts against the detected frames' inference. "
+        "Thread ms include waiting for a core or for the GIL: on a loaded machine a stage made of many "
+        "short numpy and OpenCV calls on the inference thread, such as the motion gate, shows several "
+        "times the time it takes alone (benchmarks/motion_gate.md times the gate per call, alone).",
         "",
     ]
     for label, prof in result["profiles"].items():
@@ -217,20 +230,36 @@ def main() -> None:
     parser.add_argument("--postprocessed", type=Path, help="the model before the cut, timed as the old path")
     parser.add_argument("--before", type=Path, help="a checkout whose pipeline is profiled too (e.g. main)")
     parser.add_argument("--no-profile", action="store_true", help="part 1 only")
+    parser.add_argument(
+        "--profile-only", action="store_true", help="part 2 only; part 1 kept from the committed .json"
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=1, help="profile pairs (before, after), every other one reversed"
+    )
     parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.markdown:
         (OUT / "ssd_batch.md").write_text(markdown(json.loads((OUT / "ssd_batch.json").read_text())))
         return
     result: dict[str, Any] = {"machine": machine(), "rounds": args.rounds}
-    result["batching"] = batching(args.rounds, tuple(args.sizes), args.postprocessed)
-    if args.postprocessed:
-        result["agreement"] = agreement(args.postprocessed, AGREEMENT_FRAMES)
+    if args.profile_only:  # part 1 as committed, with the machine it was measured on
+        kept = json.loads((OUT / "ssd_batch.json").read_text())
+        result |= {k: kept[k] for k in ("rounds", "batching", "agreement") if k in kept}
+        result["batching_machine"] = kept.get("batching_machine", kept["machine"])
+    else:
+        result["batching"] = batching(args.rounds, tuple(args.sizes), args.postprocessed)
+        if args.postprocessed:
+            result["agreement"] = agreement(args.postprocessed, AGREEMENT_FRAMES)
     result["profiles"] = {}
-    if not args.no_profile:
+    for pair in range(args.pairs if not args.no_profile else 0):
+        sides = [("after (this checkout)", ROOT)]
         if args.before:
-            result["profiles"][f"before ({args.before.name})"] = profile(args.cameras, args.before.resolve())
-        result["profiles"]["after (this checkout)"] = profile(args.cameras)
+            sides.insert(0, (f"before ({args.before.name})", args.before.resolve()))
+        if pair % 2:  # every other pair the other way round, so that neither always runs first
+            sides.reverse()
+        for label, checkout in sides:
+            name = label if args.pairs == 1 else f"{label}, pair {pair + 1} of {args.pairs}"
+            result["profiles"][name] = profile(args.cameras, checkout)
     result["overhead"] = {k: overhead(v) for k, v in result["profiles"].items()}
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     loads = result["machine"]["load_average_before"][:1] + result["machine"]["load_average_after"][:1]

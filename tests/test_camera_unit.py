@@ -3,11 +3,14 @@ never orphan one; every close says why. Arrays and timestamps only: no video, no
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from vision.camera.packing import pack, unpack
 from vision.camera.unit import CameraUnit, Snapshot
 from vision.config import CameraConfig, EventsConfig, parse_config
 from vision.types import CloseReason, Detections, Event, EventState, Frame, Transition
@@ -150,23 +153,65 @@ def test_an_open_event_known_only_from_the_store_is_carried_on_and_closed_when_s
     assert (close.event["event_id"], close.event["close_reason"]) == ("e1", "resolved")
 
 
-def test_tracker_ids_and_the_background_model_survive_a_restore(tmp_path: Path) -> None:
+def litter_unit() -> CameraUnit:
+    """A unit whose litter rule has a background model, after 5 frames of noise."""
     litter = f"ground: {{polygon: {SQUARE}, rules: {{litter: {{classes: [person]}}}}}}"
     unit = CameraUnit("cam", camera(litter), NAMES, events())
     rng = np.random.default_rng(1)
     for i in range(5):
         image = rng.integers(0, 255, (100, 200, 3), np.uint8)
         unit.process(unit.stamp(Frame("cam", i * 0.5, image)), people(2))
-    snapshot = unit.snapshot()
-    assert snapshot.arrays
-    restored = CameraUnit("cam", camera(litter), NAMES, events())
-    restored.restore(through_json(snapshot), [], gap=0.0)
+    return unit
+
+
+def assert_same_models(unit: CameraUnit, restored: CameraUnit) -> None:
     before, after = unit.analysis.scene.static, restored.analysis.scene.static
     assert before is not None and after is not None
-    for name in ("fast", "slow", "timer"):
+    for name in ("fast", "slow", "timer", "arrived"):
         np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
     np.testing.assert_array_equal(unit.analysis.scene.heatmap.grid, restored.analysis.scene.heatmap.grid)
+
+
+def test_tracker_ids_and_the_background_model_survive_a_restore(tmp_path: Path) -> None:
+    unit = litter_unit()
+    snapshot = unit.snapshot()
+    assert snapshot.arrays
+    restored = CameraUnit("cam", unit.camera, NAMES, events())
+    restored.restore(through_json(snapshot), [], gap=0.0)
+    assert_same_models(unit, restored)
     assert restored.analysis.tracker.state() == unit.analysis.tracker.state() != {"next_id": 0}
+
+
+def test_a_checkpoint_written_by_np_savez_compressed_still_restores() -> None:
+    """Checkpoints stored before vision/camera/packing.py (np.savez_compressed, as main wrote them)."""
+    unit = litter_unit()
+    snapshot = unit.snapshot()
+    assert snapshot.arrays
+    old = io.BytesIO()
+    np.savez_compressed(old, **unpack(snapshot.arrays))
+    assert old.getvalue() != snapshot.arrays
+    restored = CameraUnit("cam", unit.camera, NAMES, events())
+    restored.restore(Snapshot(through_json(snapshot).state, old.getvalue()), [], gap=0.0)
+    assert_same_models(unit, restored)
+
+
+def test_checkpoint_arrays_come_back_exactly_and_only_what_shrinks_is_deflated() -> None:
+    rng = np.random.default_rng(2)
+    background = rng.normal(120, 30, (200, 300)).astype(np.float32)  # pixels: hardly shrink
+    arrived = np.full((200, 300), np.nan)  # arrival times: mostly none
+    arrived[50:60, 70:90] = 12.25
+    arrays = {"static.fast": background, "static.arrived": arrived, "static.last_pts": np.array(31.5)}
+    data = pack(arrays)
+    back = unpack(data)
+    assert list(back) == list(arrays)
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape
+        np.testing.assert_array_equal(back[name], array)
+    members = {m.filename: m for m in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    assert members["static.fast.npy"].compress_type == zipfile.ZIP_STORED
+    assert members["static.arrived.npy"].compress_type == zipfile.ZIP_DEFLATED
+    assert members["static.arrived.npy"].compress_size < arrived.nbytes / 20
+    assert pack(arrays) == data  # the same arrays, the same bytes
 
 
 def test_a_reported_fix_is_verified_by_the_camera() -> None:

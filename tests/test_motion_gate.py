@@ -65,6 +65,21 @@ def test_a_still_picture_is_detected_once_per_max_skip() -> None:
     assert gate.due(image, times[-1] + 0.2)
 
 
+def test_a_grainy_still_picture_is_held_and_its_picture_is_block_means() -> None:
+    """Sensor grain (independent noise of 12 grey levels a channel on every frame) does not count as
+    motion: each pixel of the gate's picture is the mean of a 5x5 block of the 768 px frame, which
+    averages it out (a bilinear shrink, sampling a few pixels of each block, would let it through)."""
+    pts0, image = frames(1)[0]
+    gate = MotionGate(ON, [CROSSING])
+    rng = np.random.default_rng(0)
+    grainy = [np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8) for _ in range(10)]
+    detected = [i for i, frame in enumerate(grainy) if gate.due(frame, pts0 + 0.2 * i)]
+    assert detected == [0, 5]  # the first, then once per max_skip
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[: 115 * 5, : 153 * 5].astype(np.float64)
+    means = grey.reshape(115, 5, 153, 5).mean(axis=(1, 3))
+    assert np.abs(gate._grey(image) - means).max() <= 1.0  # rounding only
+
+
 def test_a_gate_that_is_off_lets_every_frame_through() -> None:
     pts0, image = frames(1)[0]
     gate = MotionGate(MotionGateConfig(enabled=False), [CROSSING])

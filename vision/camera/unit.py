@@ -22,13 +22,13 @@ an outage never makes a rule forget what a ticket is about.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from vision.camera.analysis import CameraAnalysis
+from vision.camera.packing import pack, unpack
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Key, Lifecycle
 from vision.scene.zones import polygon_iou
@@ -250,13 +250,10 @@ class CameraUnit:
         arrays |= {"heatmap.grid": heatmap.grid}
         if heatmap.last_pts is not None:
             arrays["heatmap.last_pts"] = np.array(heatmap.last_pts)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return buffer.getvalue()
+        return pack(arrays)
 
     def _load_arrays(self, data: bytes) -> None:
-        with np.load(io.BytesIO(data)) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = unpack(data)
         static = {k.removeprefix("static."): v for k, v in arrays.items() if k.startswith("static.")}
         self.analysis.scene.load_static_arrays(static)
         heatmap = self.analysis.scene.heatmap
