@@ -125,8 +125,9 @@ standing: tracks in the zones stay where they were, the litter model keeps its o
 a ticket's presence keeps counting, and absence only counts on frames really detected, so no
 ticket closes on a frame the detector did not see. On both evaluation suites the gate gives
 the same tickets as without it, with fewer frames detected where zones are still
-(`benchmarks/motion_gate.md`). The run's summary counts a camera's held frames as
-`frames_skipped`, its evaluation results as `frames_held`.
+(`benchmarks/motion_gate.md`). The run's summary and the evaluation results count a
+camera's held frames as `frames_held` (the summary's `health.frames_skipped` is another
+count: frames its reader did not decode to catch up with the live edge).
 """
 
 

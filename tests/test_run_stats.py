@@ -36,7 +36,7 @@ def test_stats_lines_every_second_add_up_to_the_summary(tmp_path: Path) -> None:
     summary = records[-1]
     assert summary["kind"] == "summary"
     assert len(stats) >= 4  # one a second, and one for the tail at the end
-    held = summary["cameras"]["plaza"]["frames_skipped"]  # by its motion gate: analysed, not detected
+    held = summary["cameras"]["plaza"]["frames_held"]  # by its motion gate: analysed, not detected
     assert sum(s["cameras"]["plaza"]["frames_analysed"] for s in stats) == summary["frames_detected"] + held
     assert summary["frames_detected"] >= 5
     # whole seconds of a live camera: not the first (start-up) nor the tail

@@ -89,7 +89,7 @@ class CameraStats:
 
     frames_decoded: int = 0
     frames_detected: int = 0
-    frames_skipped: int = 0  # by its motion gate: nothing moved in its zones
+    frames_held: int = 0  # by its motion gate (analysed, not detected): nothing moved in its zones
     detections: int = 0
     errors: int = 0  # times its unit failed (each followed by a restart)
     error: str | None = None  # why the camera is not seeing at the end of the run (redacted)
@@ -207,7 +207,7 @@ class CameraWorker:
         """Copy the reader's final health into the run's stats."""
         health = self.reader.health()
         self.stats.frames_decoded = health.frames_in
-        self.stats.frames_skipped = self.gate.skipped
+        self.stats.frames_held = self.gate.skipped
         self.stats.errors = health.errors
         self.stats.health = health.to_record()
         if health.state in (CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR):

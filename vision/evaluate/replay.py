@@ -179,7 +179,7 @@ def replay(
         wall_seconds=summary.wall_seconds,
         error=stats.error,
         detections=recorder.frame_detections(),
-        held=stats.frames_skipped,
+        held=stats.frames_held,
     )
     progress.finish(f"{len(result.tickets)} ticket(s)" + (f", error: {result.error}" if result.error else ""))
     return result
