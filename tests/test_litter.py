@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vision.config import parse_config
 from vision.evaluate.scenario import CutOut, Lighting, Placement, ScenarioSpec, render
@@ -123,7 +124,8 @@ def test_litter_rule_evidence_people_and_occlusion() -> None:
 
     def blobs(*boxes: tuple[float, float, float, float]) -> Blobs:
         n = len(boxes)
-        return Blobs(np.array(boxes, np.float32).reshape(n, 4), np.full(n, 400.0), np.full(n, 5.0))
+        xyxy, area = np.array(boxes, np.float32).reshape(n, 4), np.full(n, 400.0)
+        return Blobs(xyxy, area, np.full(n, 5.0), area, np.full(n, "ground"))
 
     def dets(*rows: tuple[int, float, tuple[float, float, float, float]]) -> Detections:
         return Detections.from_arrays(
@@ -148,3 +150,33 @@ def test_litter_rule_evidence_people_and_occlusion() -> None:
     # nothing there and nobody in front: gone
     (o,) = rule.observe(context(frame, dets()))
     assert o.condition is Condition.FALSE
+
+
+def test_a_zone_is_analysed_at_the_scale_its_people_set_and_a_new_scale_keeps_what_it_knew() -> None:
+    from vision.scene.static_objects import ITEM_SHARE, analysis_scale
+
+    cfg = StaticObjectsConfig(fast_seconds=1.0, min_static=2.0)
+    region = (0.25, 0.25, 0.75, 0.75)  # a zone's box: the model sees only it (and a margin)
+    areas = []
+    for k in (1, 3):  # the same scene, and the same seen by a camera with three times the pixels
+        model = StaticObjects(cfg, region=region)
+        frames = [np.kron(f, np.ones((k, k, 1), np.uint8)) for f in (ground(), with_box(ground(), 220))]
+        blob = [model.update(frames[i >= 2], i * 0.5, person_px=60.0 * k) for i in range(16)][-1]
+        assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0 * k))
+        assert len(blob) == 1 and np.allclose(blob.xyxy[0], np.array([60, 60, 90, 80]) * k, atol=3 * k)
+        areas.append(float(blob.work_area[0]))
+    assert areas[1] == pytest.approx(areas[0], rel=0.15)  # the same analysis pixels at both sizes
+    # before the people's size is known: the frame's scale at work_width; once known, the zone's, and the
+    # object lying there keeps its timer through the change
+    model = StaticObjects(cfg, region=region)
+    for i in range(12):
+        model.update(with_box(ground(), 220) if i >= 2 else ground(), i * 0.5)
+    assert model.scale == cfg.work_width / 160 and len(model.blobs) == 1
+    before = float(model.blobs.static_seconds[0])
+    blobs = model.update(with_box(ground(), 220), 6.0, person_px=60.0)
+    assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0))
+    assert len(blobs) == 1 and blobs.static_seconds[0] >= before
+    # bounds: never enlarged past max_upscale, never more than max_pixels
+    assert analysis_scale(cfg, (100, 100), 1920, 2.0) == cfg.max_upscale
+    huge = analysis_scale(cfg, (1800, 1000), 1920, 20.0)
+    assert 1800 * 1000 * huge**2 == pytest.approx(cfg.max_pixels)

@@ -9,18 +9,25 @@ stays longer than ``absorb_after`` becomes part of the slow background (a fixtur
 
 The timer counts from the object's arrival: the seconds a changed pixel spent waiting
 for the fast background to take it in are credited to it once it does (at most
-CATCH_UP time constants), so a timer says how long the object has lain there. The
-model always works on the frame scaled to ``work_width`` (up or down), so its blobs and
-its morphology, and the litter rule's size limits (shares of the frame), mean the same
-at 320 px and at 1080p, and so does its timing. Of that picture it keeps only its
-``region`` (the box around the zones with a litter rule), and the camera's scene shows
-it a frame about once every ``look_every`` seconds, not every frame: something that must
-lie there for half a minute needs no more.
+CATCH_UP time constants), so a timer says how long the object has lain there.
+
+One model watches one zone's box, grey, at the zone's own *analysis scale*: where the
+people's height there is known (calibration, or the people seen, vision/detect/sizes.py),
+an expected litter item — ITEM_SHARE of the height of the zone's far people — spans
+``item_px`` analysis pixels, so the blobs, the morphology and the litter rule's size
+limits (in analysis pixels) mean the same for a distant camera and a near one, at any
+frame size, and so does the timing. Before that is known the box is scaled as a frame
+``work_width`` wide would be. The scale never enlarges more than ``max_upscale`` and
+the box never exceeds ``max_pixels``. A later estimate that moves the scale by more
+than RESCALE resamples the model's state to the new scale, keeping what it knew.
+The camera's scene shows the models a frame about once every ``look_every`` seconds,
+not every frame: something that must lie there for half a minute needs no more.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -30,6 +37,9 @@ from vision.scene.masks import Masks
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
 GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the background's: a ghost
+ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a quarter of a person's height
+RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
+MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 
 
 class StaticObjectsConfig(BaseModel):
@@ -37,12 +47,30 @@ class StaticObjectsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    item_px: float = Field(
+        10.0,
+        ge=2,
+        le=100,
+        description="Analysis pixels across an expected litter item (a quarter of the height of the zone's "
+        "far people, from the calibration or the people seen there), so objects of one real size cover "
+        "the same analysis pixels at any distance and frame size.",
+    )
     work_width: int = Field(
         320,
         ge=64,
         le=1920,
-        description="Frames are analysed scaled to this width (grey), whatever their size, so an object "
-        "covers the same analysis pixels at any resolution.",
+        description="Until the people's size in a zone is known, its box is analysed at the scale of a "
+        "frame this wide (grey).",
+    )
+    max_upscale: float = Field(
+        2.0, ge=1, le=8, description="A zone's box is never enlarged more than this for analysis."
+    )
+    max_pixels: int = Field(
+        76_800,
+        ge=4_096,
+        le=4_000_000,
+        description="Most analysis pixels per zone (320x240 by default): a larger zone is analysed at a "
+        "smaller scale, so a wide zone of a distant 4K camera costs no more than this.",
     )
     threshold: float = Field(24.0, gt=0, le=255, description="Grey-level difference that counts as change.")
     fast_seconds: float = Field(2.0, gt=0, description="Time constant of the fast background.")
@@ -69,59 +97,98 @@ class Blobs:
     xyxy: np.ndarray  # float32 [N, 4]
     area_px: np.ndarray  # float32 [N], in full-frame pixels
     static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain there
+    work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
+    zone: np.ndarray  # str [N], the zone whose model found it
 
     @classmethod
     def empty(cls) -> Blobs:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        none = np.zeros(0, np.float32)
+        return cls(np.zeros((0, 4), np.float32), none, none, none, np.zeros(0, str))
+
+    @classmethod
+    def concatenate(cls, parts: list[Blobs]) -> Blobs:
+        """The blobs of several zones' models as one."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def __len__(self) -> int:
         return int(self.area_px.shape[0])
 
     def __getitem__(self, index: np.ndarray) -> Blobs:
-        return Blobs(self.xyxy[index], self.area_px[index], self.static_seconds[index])
+        return Blobs(
+            self.xyxy[index],
+            self.area_px[index],
+            self.static_seconds[index],
+            self.work_area[index],
+            self.zone[index],
+        )
+
+
+def analysis_scale(
+    cfg: StaticObjectsConfig, box: tuple[int, int], width: int, person_px: float | None
+) -> float:
+    """Analysis pixels per frame pixel for a zone's ``box`` (w, h in frame pixels) of a frame ``width``
+    wide, where the zone's far people are ``person_px`` frame pixels tall (None: not known)."""
+    scale = cfg.work_width / width if person_px is None else cfg.item_px / (ITEM_SHARE * max(person_px, 1.0))
+    scale = min(scale, cfg.max_upscale)
+    pixels = box[0] * box[1] * scale * scale
+    return scale * math.sqrt(cfg.max_pixels / pixels) if pixels > cfg.max_pixels else scale
 
 
 class StaticObjects:
-    """One camera's dual background and per-pixel static timers."""
+    """One zone's dual background and per-pixel static timers (or the whole frame's, without a zone)."""
 
     def __init__(
         self,
         config: StaticObjectsConfig,
         masks: Masks | None = None,
         region: tuple[float, float, float, float] | None = None,
+        zone: str = "",
     ) -> None:
-        """``region``: the part of the frame analysed (x0, y0, x1, y1 as fractions; None: all of it)."""
+        """``region``: the box analysed (x0, y0, x1, y1 as fractions; None: all the frame), a zone's box
+        (a margin is added); ``zone``: its name, carried by the blobs."""
         self.cfg = config
         self.masks = masks
         self.region = region
-        self.origin = (0, 0)  # the region's top left in the analysis picture
+        self.zone = zone
+        self.origin = (0, 0)  # the analysed box's top left, in frame pixels
+        self.step = (1.0, 1.0)  # frame pixels per analysis pixel, across and down
         self.fast: np.ndarray | None = None
         self.slow: np.ndarray | None = None
         self.timer: np.ndarray | None = None
         self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
         self.last_pts = 0.0
-        self.scale = 1.0
+        self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
+        self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The model's state (both backgrounds and the pixel timers), for a snapshot of the camera:
+        """The model's state (both backgrounds, the pixel timers, its scale), for a snapshot of the camera:
         without it a restarted camera would take a bag already lying there for background."""
-        if self.fast is None or self.slow is None or self.timer is None:
+        if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
             return {}
         arrays = {
             "fast": self.fast,
             "slow": self.slow,
             "timer": self.timer,
             "last_pts": np.array(self.last_pts),
+            "scale": np.array(self.scale),
+            "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
         return arrays if self.arrived is None else arrays | {"arrived": self.arrived}
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
-        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's.
-        (A frame of another size later starts the model afresh, see :meth:`update`.)"""
-        fast, slow, timer = (arrays.get(k) for k in ("fast", "slow", "timer"))
-        if fast is None or slow is None or timer is None or fast.ndim != 2:
+        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's (of another
+        region). A frame of another size resamples them, see :meth:`update`."""
+        fast, slow, timer, scale = (arrays.get(k) for k in ("fast", "slow", "timer", "scale"))
+        if fast is None or slow is None or timer is None or scale is None or fast.ndim != 2:
+            return False
+        region = arrays.get("region")
+        if region is None or not np.allclose(region, self.region or (0.0, 0.0, 1.0, 1.0)):
             return False
         if not fast.shape == slow.shape == timer.shape:
             return False
@@ -129,14 +196,23 @@ class StaticObjects:
         arrived = arrays.get("arrived")
         ok = arrived is not None and arrived.shape == timer.shape
         self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
-        self.last_pts = float(arrays["last_pts"])
+        self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
         return True
 
-    def update(self, image: np.ndarray, pts: float) -> Blobs:
-        """Feed one BGR frame; return the static blobs now visible."""
-        grey = self._prepare(image)
-        if self.fast is not None and self.fast.shape != grey.shape:  # restored for another frame size
-            self.fast = self.slow = self.timer = None
+    def update(self, image: np.ndarray, pts: float, person_px: float | None = None) -> Blobs:
+        """Feed one BGR frame, where the zone's far people are ``person_px`` frame pixels tall (None:
+        not known yet); return the static blobs now visible."""
+        box = self._box(*image.shape[1::-1])
+        wanted = analysis_scale(self.cfg, (box[2] - box[0], box[3] - box[1]), image.shape[1], person_px)
+        if person_px is None:
+            if self.scale is None or not self.sized:
+                self.scale = wanted  # the fallback follows the frame's size
+        elif self.scale is None or abs(wanted / self.scale - 1) > RESCALE:
+            self.scale = wanted
+        self.sized |= person_px is not None
+        grey = self._prepare(image, box)
+        if self.fast is not None and self.arrived is not None and self.fast.shape != grey.shape:
+            self._rescale(grey)  # a new scale, or frames of another size: resampled, keeping what it knew
         if self.fast is None or self.slow is None or self.timer is None or self.arrived is None:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
@@ -168,25 +244,44 @@ class StaticObjects:
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
 
-    def _prepare(self, image: np.ndarray) -> np.ndarray:
-        """The region of the frame, grey, blurred, at the analysis scale (only that part is resized)."""
-        h, w = image.shape[:2]
-        width = self.cfg.work_width
-        height = max(1, round(h * width / w))
-        self.scale = w / width
-        x0, y0, x1, y1 = self.region or (0.0, 0.0, 1.0, 1.0)
-        sx0, sy0 = int(x0 * width), int(y0 * height)
-        sx1, sy1 = max(sx0 + 1, min(width, -int(-x1 * width))), max(sy0 + 1, min(height, -int(-y1 * height)))
-        self.origin = (sx0, sy0)
-        crop = image[
-            round(sy0 * h / height) : round(sy1 * h / height), round(sx0 * w / width) : round(sx1 * w / width)
-        ]
-        shrink = cv2.INTER_AREA if width <= w else cv2.INTER_LINEAR
-        small = cv2.resize(crop, (sx1 - sx0, sy1 - sy0), interpolation=shrink)
+    def _box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The analysed box in frame pixels: the region with a margin, within the frame."""
+        if self.region is None:
+            return 0, 0, width, height
+        x0, y0, x1, y1 = self.region
+        mx, my = MARGIN * (x1 - x0), MARGIN * (y1 - y0)
+        left, top = max(0, math.floor((x0 - mx) * width)), max(0, math.floor((y0 - my) * height))
+        right, bottom = min(width, math.ceil((x1 + mx) * width)), min(height, math.ceil((y1 + my) * height))
+        return left, top, max(left + 1, right), max(top + 1, bottom)
+
+    def _prepare(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The box of the frame, grey, blurred, at the analysis scale (only that part is resized)."""
+        assert self.scale is not None
+        x0, y0, x1, y1 = box
+        size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
+        self.origin, self.step = (x0, y0), ((x1 - x0) / size[0], (y1 - y0) / size[1])
+        shrink = cv2.INTER_AREA if self.scale <= 1 else cv2.INTER_LINEAR
+        small = cv2.resize(image[y0:y1, x0:x1], size, interpolation=shrink)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
         if self.masks and (self._ignore_small is None or self._ignore_small.shape != grey.shape):
-            self._ignore_small = self.masks.raster(width, height)[sy0:sy1, sx0:sx1] > 0
+            masked = self.masks.raster(*image.shape[1::-1])[y0:y1, x0:x1]
+            self._ignore_small = cv2.resize(masked, size, interpolation=cv2.INTER_NEAREST) > 0
         return grey
+
+    def _rescale(self, grey: np.ndarray) -> None:
+        """Resample the state to ``grey``'s shape (the same part of the scene at another scale). Where
+        the last look saw nothing changed, the frame now is the background (a resampled one would
+        differ at every sharp edge); where something was (an object lying there, a passer-by), its
+        backgrounds and timers are resampled."""
+        assert self.fast is not None and self.slow is not None and self.timer is not None
+        assert self.arrived is not None
+        size = grey.shape[::-1]
+        near = cv2.INTER_NEAREST
+        changed = cv2.resize((~np.isnan(self.arrived)).astype(np.uint8), size, interpolation=near) > 0
+        self.fast = np.where(changed, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.slow = np.where(changed, cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.timer = cv2.resize(self.timer, size, interpolation=near)
+        self.arrived = cv2.resize(self.arrived, size, interpolation=near)
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
@@ -212,8 +307,8 @@ class StaticObjects:
         if len(stats) == 0:
             return Blobs.empty()
         x, y, w, h, area = stats.T.astype(np.float32)
-        x, y = x + self.origin[0], y + self.origin[1]
-        xyxy = np.stack([x, y, x + w, y + h], axis=1) * self.scale
+        (sx, sy), (x0, y0) = self.step, self.origin
+        xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
         # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
         inside = labels > 0
         order = np.lexsort((self.timer[inside], labels[inside]))
@@ -223,7 +318,8 @@ class StaticObjects:
         )
         counts = np.bincount(labels[inside], minlength=n)[1:]
         seconds = sorted_timers[starts + counts // 2].astype(np.float32)
-        return Blobs(xyxy, area * self.scale**2, seconds[real])
+        zone = np.full(len(area), self.zone)
+        return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, zone)
 
     def _heal_ghost(
         self, grey: np.ndarray, gain: float, calm: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray
