@@ -180,3 +180,27 @@ def test_a_zone_is_analysed_at_the_scale_its_people_set_and_a_new_scale_keeps_wh
     assert analysis_scale(cfg, (100, 100), 1920, 2.0) == cfg.max_upscale
     huge = analysis_scale(cfg, (1800, 1000), 1920, 20.0)
     assert 1800 * 1000 * huge**2 == pytest.approx(cfg.max_pixels)
+
+
+def test_a_change_that_forms_under_a_person_is_timed_from_when_it_is_first_seen_alone() -> None:
+    bg, obj = ground(), with_box(ground(), 220)
+    person = np.array([[55.0, 30.0, 95.0, 85.0]])  # a person's box over the object's place
+    # a man stands there: what he changes (his shadow, his shifted legs) forms under his box
+    stood = StaticObjects(CFG)
+    for i in range(20):
+        stood.update(bg if i < 2 else obj, i * 0.5, cover=person)
+    assert stood.timer is not None and stood.timer.max() == 0 and len(stood.blobs) == 0  # no clock yet
+    for i in range(20, 24):  # he has left: the clock starts at the first look without him
+        stood.update(obj, i * 0.5, cover=np.zeros((0, 4)))
+    assert len(stood.blobs) == 1 and stood.blobs.static_seconds[0] <= 4 * 0.5 + 0.5
+    # a bag seen alone when it landed keeps its clock when a passer-by later stands over it
+    dropped = StaticObjects(CFG)
+    for i in range(24):
+        dropped.update(bg if i < 2 else obj, i * 0.5, cover=person if 12 <= i < 20 else None)
+    assert len(dropped.blobs) == 1 and dropped.blobs.static_seconds[0] >= 9.5
+    # a change touching a box anywhere is all under it: the shadow outside the man's box waits too
+    leg = np.array([[55.0, 30.0, 65.0, 85.0]])
+    shadow = StaticObjects(CFG)
+    for i in range(20):
+        shadow.update(bg if i < 2 else obj, i * 0.5, cover=leg)
+    assert shadow.timer is not None and shadow.timer.max() == 0

@@ -60,6 +60,16 @@ class LitterConfig(RuleConfig):
         ge=1,
         description="Largest blob, in analysis pixels (6400 is 80x80: two people's heights square).",
     )
+    min_area: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Also: smallest blob as a share of the frame's area (the limit before zones had their "
+        "own scale; older configs keep it). `min_blob_area` says the same for any distance.",
+    )
+    max_area: float | None = Field(
+        None, gt=0, le=1, description="Also: largest blob as a share of the frame's area (older configs)."
+    )
     min_area_m2: float | None = Field(None, ge=0, description="Calibrated camera: smallest blob in m².")
     max_area_m2: float | None = Field(None, gt=0, description="Calibrated camera: largest blob in m².")
     exclude_classes: list[str] = Field(
@@ -159,6 +169,11 @@ class LitterRule(Rule):
     def _size_ok(self, ctx: FrameContext, blobs: Blobs) -> np.ndarray:
         xyxy, area = blobs.xyxy, blobs.work_area
         ok = (area >= self.cfg.min_blob_area) & (area <= self.cfg.max_blob_area)
+        share = blobs.area_px / float(ctx.frame.width * ctx.frame.height)
+        if self.cfg.min_area is not None:
+            ok &= share >= self.cfg.min_area
+        if self.cfg.max_area is not None:
+            ok &= share <= self.cfg.max_area
         ground, w, h = ctx.ground, ctx.frame.width, ctx.frame.height
         if ground is not None and (self.cfg.min_area_m2 is not None or self.cfg.max_area_m2 is not None):
             norm = xyxy / np.array([w, h, w, h], np.float64)

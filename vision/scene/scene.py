@@ -34,6 +34,9 @@ class Scene:
     people: np.ndarray  # class ids that heat the map
     ground: GroundPlane | None = None
     persons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # whose height sizes zones
+    names: dict[int, str] = field(default_factory=dict)  # the detector's labels
+    blockers: dict[str, np.ndarray] = field(default_factory=dict)  # per litter zone: its exclude_classes' ids
+    passed: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # boxes, classes since a look
     static: dict[str, StaticObjects] = field(default_factory=dict)  # per zone with a litter rule
     sizes: ObjectSizes | None = None  # the people's heights in those zones
     blobs: Blobs = field(default_factory=Blobs.empty)  # the models' blobs at their last look
@@ -48,7 +51,7 @@ class Scene:
         people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
         masks = Masks(camera.masks)
         persons = np.array([k for k, v in names.items() if v == "person"], np.int32)
-        scene = cls({}, masks, Heatmap(camera.heatmap.half_life), people, ground, persons)
+        scene = cls({}, masks, Heatmap(camera.heatmap.half_life), people, ground, persons, dict(names))
         scene.reconfigure(camera)
         return scene
 
@@ -65,6 +68,11 @@ class Scene:
             name: box_of(zones[name].polygon)
             for name, z in camera.zones.items()
             if z.rules.litter and z.rules.litter.static_objects
+        }
+        self.blockers = {
+            name: np.array([k for k, v in self.names.items() if v in z.rules.litter.exclude_classes], np.int32)
+            for name, z in camera.zones.items()
+            if name in litter and z.rules.litter is not None
         }
         old = self.static
         self.static = {
@@ -100,21 +108,28 @@ class Scene:
 
     def update(self, frame: Frame, detections: Detections) -> Blobs:
         """Take in one tracked frame (heatmap; at each look the people's sizes and the static-object
-        models); return the static blobs now."""
+        models, shown the people and vehicles of the frames since the last look); return the static
+        blobs now."""
         people = detections[member_of(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
         self.last_frame = frame
         if not self.static or self.sizes is None:
             return Blobs.empty()
         look_every = next(iter(self.static.values())).cfg.look_every
+        self.passed.append((detections.xyxy, detections.class_id))
         if self.looked is not None and frame.pts - self.looked < look_every - LOOK_SLACK:
             return self.blobs  # between two looks: what they saw last
         self.looked = frame.pts
         self.sizes.observe(detections, frame.width, frame.height)
+        xyxy, class_id = (np.concatenate(a) for a in zip(*self.passed, strict=True))
+        self.passed = []
         parts = []
         for zone, model in self.static.items():
             estimate = self.sizes.estimate(zone, frame.width, frame.height)
-            parts.append(model.update(frame.image, frame.pts, None if estimate is None else estimate[0]))
+            cover = xyxy[member_of(class_id, self.blockers[zone])]
+            parts.append(
+                model.update(frame.image, frame.pts, None if estimate is None else estimate[0], cover)
+            )
         self.blobs = Blobs.concatenate(parts)
         return self.blobs
 

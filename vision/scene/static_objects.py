@@ -11,6 +11,15 @@ The timer counts from the object's arrival: the seconds a changed pixel spent wa
 for the fast background to take it in are credited to it once it does (at most
 CATCH_UP time constants), so a timer says how long the object has lain there.
 
+Unless a person or a vehicle stood over it: a change that forms under someone (the
+ground a man standing still has shifted on, his shadow, the legs a detector boxes short)
+is that person, not an object, until it is first seen with nobody over it. Its clock
+starts then: a pixel's timer runs only once its change has been *seen alone* — at a look
+where its connected changed region touches no box of the ``cover`` the model is shown
+(people and vehicles since the last look). Being seen alone sticks until the pixel is back
+to the background, so a passer-by who later walks over a bag only pauses its timer; a
+bag set down by someone who stays beside it for a while is timed from when they leave.
+
 One model watches one zone's box, grey, at the zone's own *analysis scale*: where the
 people's height there is known (calibration, or the people seen, vision/detect/sizes.py),
 an expected litter item — ITEM_SHARE of the height of the zone's far people — spans
@@ -160,6 +169,7 @@ class StaticObjects:
         self.slow: np.ndarray | None = None
         self.timer: np.ndarray | None = None
         self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
+        self.seen: np.ndarray | None = None  # its change was seen with nobody over it (see the module doc)
         self.last_pts = 0.0
         self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
@@ -179,7 +189,11 @@ class StaticObjects:
             "scale": np.array(self.scale),
             "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
-        return arrays if self.arrived is None else arrays | {"arrived": self.arrived}
+        if self.arrived is not None:
+            arrays["arrived"] = self.arrived
+        if self.seen is not None:
+            arrays["seen"] = self.seen
+        return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
         """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's (of another
@@ -196,12 +210,21 @@ class StaticObjects:
         arrived = arrays.get("arrived")
         ok = arrived is not None and arrived.shape == timer.shape
         self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
+        seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
+        self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
         return True
 
-    def update(self, image: np.ndarray, pts: float, person_px: float | None = None) -> Blobs:
+    def update(
+        self,
+        image: np.ndarray,
+        pts: float,
+        person_px: float | None = None,
+        cover: np.ndarray | None = None,
+    ) -> Blobs:
         """Feed one BGR frame, where the zone's far people are ``person_px`` frame pixels tall (None:
-        not known yet); return the static blobs now visible."""
+        not known yet) and ``cover`` holds the boxes (xyxy, frame pixels) of the people and vehicles
+        seen since the last look; return the static blobs now visible."""
         box = self._box(*image.shape[1::-1])
         wanted = analysis_scale(self.cfg, (box[2] - box[0], box[3] - box[1]), image.shape[1], person_px)
         if person_px is None:
@@ -213,9 +236,16 @@ class StaticObjects:
         grey = self._prepare(image, box)
         if self.fast is not None and self.arrived is not None and self.fast.shape != grey.shape:
             self._rescale(grey)  # a new scale, or frames of another size: resampled, keeping what it knew
-        if self.fast is None or self.slow is None or self.timer is None or self.arrived is None:
+        if (
+            self.fast is None
+            or self.slow is None
+            or self.timer is None
+            or self.arrived is None
+            or self.seen is None
+        ):
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
+            self.seen = np.zeros(grey.shape, bool)
             self.last_pts = pts
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
@@ -234,6 +264,10 @@ class StaticObjects:
         self.timer[first] = np.minimum(pts - self.arrived[first], CATCH_UP * self.cfg.fast_seconds)
         self.timer[~changed] = 0.0  # back to the old background: the object left (or only passed)
         # changed and not calm (a passer-by in front of it): the timer holds
+        self.seen &= changed
+        self.seen |= self._alone(changed, cover)
+        unseen = changed & ~self.seen  # formed under someone and not yet seen alone: its clock waits
+        self.timer[unseen], self.arrived[unseen] = 0.0, pts
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
         self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
@@ -243,6 +277,24 @@ class StaticObjects:
             self.timer[fixtures] = 0.0
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
+
+    def _alone(self, changed: np.ndarray, cover: np.ndarray | None) -> np.ndarray:
+        """The changed pixels whose connected changed region touches none of the ``cover`` boxes."""
+        if cover is None or len(cover) == 0:
+            return changed
+        under = np.zeros(changed.shape, bool)
+        (sx, sy), (x0, y0) = self.step, self.origin
+        h, w = changed.shape
+        for bx0, by0, bx1, by1 in np.asarray(cover, np.float64):
+            c0, r0 = max(0, math.floor((bx0 - x0) / sx)), max(0, math.floor((by0 - y0) / sy))
+            c1, r1 = min(w, math.ceil((bx1 - x0) / sx)), min(h, math.ceil((by1 - y0) / sy))
+            if c1 > c0 and r1 > r0:
+                under[r0:r1, c0:c1] = True
+        n, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
+        touched = np.zeros(n, bool)
+        touched[labels[under & changed]] = True
+        touched[0] = True  # the unchanged background
+        return ~touched[labels]
 
     def _box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The analysed box in frame pixels: the region with a margin, within the frame."""
@@ -270,18 +322,20 @@ class StaticObjects:
 
     def _rescale(self, grey: np.ndarray) -> None:
         """Resample the state to ``grey``'s shape (the same part of the scene at another scale). Where
-        the last look saw nothing changed, the frame now is the background (a resampled one would
-        differ at every sharp edge); where something was (an object lying there, a passer-by), its
-        backgrounds and timers are resampled."""
+        something lies (its timer runs), its backgrounds, timers and arrival are resampled; everywhere
+        else the frame now is the background, as in a first frame: a background resampled from a
+        coarser scale differs from the sharp frame at every edge, and would stay changed for good
+        where a passer-by happened to be at the last look."""
         assert self.fast is not None and self.slow is not None and self.timer is not None
-        assert self.arrived is not None
+        assert self.arrived is not None and self.seen is not None
         size = grey.shape[::-1]
         near = cv2.INTER_NEAREST
-        changed = cv2.resize((~np.isnan(self.arrived)).astype(np.uint8), size, interpolation=near) > 0
-        self.fast = np.where(changed, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
-        self.slow = np.where(changed, cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR), grey)
-        self.timer = cv2.resize(self.timer, size, interpolation=near)
-        self.arrived = cv2.resize(self.arrived, size, interpolation=near)
+        lying = cv2.resize((self.timer > 0).astype(np.uint8), size, interpolation=near) > 0
+        self.fast = np.where(lying, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.slow = np.where(lying, cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.timer = np.where(lying, cv2.resize(self.timer, size, interpolation=near), 0.0).astype(np.float32)
+        self.arrived = np.where(lying, cv2.resize(self.arrived, size, interpolation=near), np.nan)
+        self.seen = lying & (cv2.resize(self.seen.astype(np.uint8), size, interpolation=near) > 0)
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
