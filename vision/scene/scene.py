@@ -70,7 +70,9 @@ class Scene:
             if z.rules.litter and z.rules.litter.static_objects
         }
         self.blockers = {
-            name: np.array([k for k, v in self.names.items() if v in z.rules.litter.exclude_classes], np.int32)
+            name: np.array(
+                [k for k, v in self.names.items() if v in z.rules.litter.exclude_classes], np.int32
+            )
             for name, z in camera.zones.items()
             if name in litter and z.rules.litter is not None
         }
@@ -106,6 +108,13 @@ class Scene:
             detections = detections[self.masks.outside(detections, frame.width, frame.height)]
         return detections
 
+    def due(self, pts: float) -> bool:
+        """Whether the static-object models look at a frame of this time (one look every ``look_every``)."""
+        if not self.static:
+            return False
+        look_every = next(iter(self.static.values())).cfg.look_every
+        return self.looked is None or pts - self.looked >= look_every - LOOK_SLACK
+
     def update(self, frame: Frame, detections: Detections) -> Blobs:
         """Take in one tracked frame (heatmap; at each look the people's sizes and the static-object
         models, shown the people and vehicles of the frames since the last look); return the static
@@ -115,9 +124,8 @@ class Scene:
         self.last_frame = frame
         if not self.static or self.sizes is None:
             return Blobs.empty()
-        look_every = next(iter(self.static.values())).cfg.look_every
         self.passed.append((detections.xyxy, detections.class_id))
-        if self.looked is not None and frame.pts - self.looked < look_every - LOOK_SLACK:
+        if not self.due(frame.pts):
             return self.blobs  # between two looks: what they saw last
         self.looked = frame.pts
         self.sizes.observe(detections, frame.width, frame.height)
