@@ -52,7 +52,7 @@ MARGIN = 0.05  # share of the zone's box added on each side, for the morphology 
 
 
 class StaticObjectsConfig(BaseModel):
-    """The per-camera dual-background model used by the litter rule."""
+    """The dual-background models of a camera (one per zone with a litter rule) used by the litter rule."""
 
     model_config = ConfigDict(extra="forbid")
 
