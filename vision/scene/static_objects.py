@@ -13,12 +13,13 @@ CATCH_UP time constants), so a timer says how long the object has lain there.
 
 Unless a person or a vehicle stood over it: a change that forms under someone (the
 ground a man standing still has shifted on, his shadow, the legs a detector boxes short)
-is that person, not an object, until it is first seen with nobody over it. Its clock
-starts then: a pixel's timer runs only once its change has been *seen alone* — at a look
-where its connected changed region touches no box of the ``cover`` the model is shown
-(people and vehicles since the last look). Being seen alone sticks until the pixel is back
-to the background, so a passer-by who later walks over a bag only pauses its timer; a
-bag set down by someone who stays beside it for a while is timed from when they leave.
+is that person, not an object, until it is first seen with nobody over it. A pixel's
+timer runs only once its change has been *seen alone*: at a look where its connected
+changed region touches no box of the ``cover`` the model is shown (people and vehicles
+since the last look). Then a change younger than CATCH_UP time constants (a bag set down
+by someone who walked off) is timed from its arrival like any other; an older one (formed
+under someone who stood there) from that look. Being seen alone sticks until the pixel is
+back to the background, so a passer-by who later walks over a bag only pauses its timer.
 
 One model watches one zone's box, grey, at the zone's own *analysis scale*: where the
 people's height there is known (calibration, or the people seen, vision/detect/sizes.py),
@@ -170,6 +171,7 @@ class StaticObjects:
         self.timer: np.ndarray | None = None
         self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
         self.seen: np.ndarray | None = None  # its change was seen with nobody over it (see the module doc)
+        self.unsure: np.ndarray | None = None  # its background is not known yet (see :meth:`_learn`)
         self.last_pts = 0.0
         self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
@@ -193,6 +195,8 @@ class StaticObjects:
             arrays["arrived"] = self.arrived
         if self.seen is not None:
             arrays["seen"] = self.seen
+        if self.unsure is not None:
+            arrays["unsure"] = self.unsure
         return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
@@ -212,6 +216,8 @@ class StaticObjects:
         self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
         seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
         self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
+        unsure = arrays.get("unsure")
+        self.unsure = unsure.astype(bool) if unsure is not None and unsure.shape == timer.shape else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
         return True
 
@@ -246,6 +252,7 @@ class StaticObjects:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
             self.seen = np.zeros(grey.shape, bool)
+            self.unsure = self._under(cover, grey.shape)  # people in the first frame are no background
             self.last_pts = pts
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
@@ -253,9 +260,17 @@ class StaticObjects:
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
+        if self.unsure is not None:
+            changed &= ~self.unsure  # no background to differ from yet
         self.arrived[changed & np.isnan(self.arrived)] = pts  # first seen changed now
         self.arrived[~changed] = np.nan
-        settled = changed & calm
+        self.seen &= changed
+        fresh = self._alone(changed, cover) & ~self.seen  # seen with nobody over it for the first time
+        self.seen |= fresh
+        # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
+        # object; formed under someone who stood there longer (his shadow, his shifted feet): from now
+        self.arrived[fresh & (pts - self.arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
+        settled = changed & calm & self.seen
         first = settled & (self.timer == 0)
         self.timer[settled & ~first] += dt  # arrived and stayed
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
@@ -264,13 +279,11 @@ class StaticObjects:
         self.timer[first] = np.minimum(pts - self.arrived[first], CATCH_UP * self.cfg.fast_seconds)
         self.timer[~changed] = 0.0  # back to the old background: the object left (or only passed)
         # changed and not calm (a passer-by in front of it): the timer holds
-        self.seen &= changed
-        self.seen |= self._alone(changed, cover)
-        unseen = changed & ~self.seen  # formed under someone and not yet seen alone: its clock waits
-        self.timer[unseen], self.arrived[unseen] = 0.0, pts
+        self.timer[~self.seen] = 0.0  # formed under someone and not yet seen alone: its clock waits
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
         self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
+        self._learn(calm, cover, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
             self.slow[fixtures] = grey[fixtures] / gain
@@ -278,18 +291,33 @@ class StaticObjects:
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
 
-    def _alone(self, changed: np.ndarray, cover: np.ndarray | None) -> np.ndarray:
-        """The changed pixels whose connected changed region touches none of the ``cover`` boxes."""
-        if cover is None or len(cover) == 0:
-            return changed
-        under = np.zeros(changed.shape, bool)
+    def _learn(self, calm: np.ndarray, cover: np.ndarray | None, gain: float) -> None:
+        """Where the background is not known (people over it in the first frame, or anything moving
+        there when the scale changed), the slow background follows the fast one until the place is
+        calm with nobody over it: then it is known, and what lies there later is new."""
+        if self.unsure is None or not self.unsure.any():
+            return
+        assert self.fast is not None and self.slow is not None
+        self.slow[self.unsure] = self.fast[self.unsure] / gain
+        self.unsure &= ~(calm & ~self._under(cover, calm.shape))
+
+    def _under(self, cover: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        """The analysis pixels under the ``cover`` boxes (xyxy, frame pixels)."""
+        under = np.zeros(shape, bool)
         (sx, sy), (x0, y0) = self.step, self.origin
-        h, w = changed.shape
-        for bx0, by0, bx1, by1 in np.asarray(cover, np.float64):
+        h, w = shape
+        for bx0, by0, bx1, by1 in np.zeros((0, 4)) if cover is None else np.asarray(cover, np.float64):
             c0, r0 = max(0, math.floor((bx0 - x0) / sx)), max(0, math.floor((by0 - y0) / sy))
             c1, r1 = min(w, math.ceil((bx1 - x0) / sx)), min(h, math.ceil((by1 - y0) / sy))
             if c1 > c0 and r1 > r0:
                 under[r0:r1, c0:c1] = True
+        return under
+
+    def _alone(self, changed: np.ndarray, cover: np.ndarray | None) -> np.ndarray:
+        """The changed pixels whose connected changed region touches none of the ``cover`` boxes."""
+        if cover is None or len(cover) == 0:
+            return changed
+        under = self._under(cover, changed.shape)
         n, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
         touched = np.zeros(n, bool)
         touched[labels[under & changed]] = True
@@ -322,16 +350,20 @@ class StaticObjects:
 
     def _rescale(self, grey: np.ndarray) -> None:
         """Resample the state to ``grey``'s shape (the same part of the scene at another scale). Where
-        something lies (its timer runs), its backgrounds, timers and arrival are resampled; everywhere
-        else the frame now is the background, as in a first frame: a background resampled from a
-        coarser scale differs from the sharp frame at every edge, and would stay changed for good
-        where a passer-by happened to be at the last look."""
+        something lies (its timer runs), its backgrounds, timers and arrival are resampled. Elsewhere
+        the frame now is the background: one resampled from a coarser scale differs from the sharp
+        frame at every edge, and would stay changed for good where a passer-by happened to be; where
+        something moved at the last look, or the background was not known yet, it is not known (it
+        is learnt when the place is calm with nobody there, :meth:`_learn`)."""
         assert self.fast is not None and self.slow is not None and self.timer is not None
         assert self.arrived is not None and self.seen is not None
         size = grey.shape[::-1]
         near = cv2.INTER_NEAREST
         lying = cv2.resize((self.timer > 0).astype(np.uint8), size, interpolation=near) > 0
-        self.fast = np.where(lying, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
+        moving = ~np.isnan(self.arrived) if self.unsure is None else self.unsure | ~np.isnan(self.arrived)
+        self.unsure = ~lying & (cv2.resize(moving.astype(np.uint8), size, interpolation=near) > 0)
+        kept = lying | self.unsure  # where the fast background cannot be the frame now (it is calm there)
+        self.fast = np.where(kept, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
         self.slow = np.where(lying, cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR), grey)
         self.timer = np.where(lying, cv2.resize(self.timer, size, interpolation=near), 0.0).astype(np.float32)
         self.arrived = np.where(lying, cv2.resize(self.arrived, size, interpolation=near), np.nan)
