@@ -231,10 +231,3 @@ def test_a_change_that_forms_under_a_person_is_timed_from_when_it_is_first_seen_
     for i in range(20):
         shadow.update(bg if i < 2 else obj, i * 0.5, cover=None if i < 2 else leg)
     assert shadow.timer is not None and shadow.timer.max() == 0
-    # someone in the first frame is no background: where he stood is learnt once he has left
-    ghost = StaticObjects(CFG)
-    for i in range(20):
-        ghost.update(obj if i < 6 else bg, i * 0.5, cover=person if i < 6 else None)
-        assert len(ghost.blobs) == 0
-    assert ghost.unsure is not None and not ghost.unsure.any()
-    assert ghost.arrived is not None and np.isnan(ghost.arrived).all()

@@ -35,7 +35,7 @@ def camera(folder: Path, name: str, scale: str, size: tuple[int, int], point: Po
     """The litter clip filtered by ``scale`` into a ``size`` frame, beside its truth: the incident's box
     and the zone mapped by ``point`` (the zone the whole frame when ``whole``)."""
     command = ["ffmpeg", "-v", "error", "-y", "-i", str(SAMPLES / "litter.mp4"), "-vf", f"{HALF},{scale}"]
-    fast = ["-fps_mode", "passthrough", "-preset", "ultrafast", "-crf", "18"]
+    fast = ["-fps_mode", "passthrough", "-preset", "veryfast", "-crf", "18"]
     subprocess.run([*command, *fast, str(folder / f"{name}.mp4")], check=True)
     truth = yaml.safe_load((SAMPLES / "litter.truth.yaml").read_text())
     w, h = size
@@ -96,7 +96,7 @@ def test_a_dropped_object_is_ticketed_min_duration_after_it_lands_at_any_size_an
     delays = [run["incidents"][0]["time_to_detect"] for run in runs]
     assert all(min_duration <= d <= min_duration + 2 for d in delays), delays
     sizes = delays[:2]  # the same camera at 320x240 and 1280x720
-    assert max(sizes) - min(sizes) <= 0.4, delays  # the same at every size, to two frames at 5 fps
+    assert max(sizes) - min(sizes) <= 0.4 + 1e-6, delays  # the same at every size, to two frames at 5 fps
 
 
 SCENARIO = """

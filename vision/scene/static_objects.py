@@ -171,7 +171,8 @@ class StaticObjects:
         self.timer: np.ndarray | None = None
         self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
         self.seen: np.ndarray | None = None  # its change was seen with nobody over it (see the module doc)
-        self.unsure: np.ndarray | None = None  # its background is not known yet (see :meth:`_learn`)
+        self.unsure: np.ndarray | None = None  # its background is resampled from a coarser scale: blurred
+        self.coarse: tuple[int, int] | None = None  # that scale's size (w, h) of the analysed box
         self.last_pts = 0.0
         self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
@@ -195,8 +196,8 @@ class StaticObjects:
             arrays["arrived"] = self.arrived
         if self.seen is not None:
             arrays["seen"] = self.seen
-        if self.unsure is not None:
-            arrays["unsure"] = self.unsure
+        if self.unsure is not None and self.coarse is not None:
+            arrays["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
         return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
@@ -216,8 +217,10 @@ class StaticObjects:
         self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
         seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
         self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
-        unsure = arrays.get("unsure")
-        self.unsure = unsure.astype(bool) if unsure is not None and unsure.shape == timer.shape else None
+        unsure, coarse = arrays.get("unsure"), arrays.get("coarse")
+        ok = unsure is not None and coarse is not None and unsure.shape == timer.shape
+        self.unsure = unsure.astype(bool) if ok else None
+        self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
         return True
 
@@ -252,7 +255,6 @@ class StaticObjects:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
             self.seen = np.zeros(grey.shape, bool)
-            self.unsure = self._under(cover, grey.shape)  # people in the first frame are no background
             self.last_pts = pts
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
@@ -260,8 +262,9 @@ class StaticObjects:
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
-        if self.unsure is not None:
-            changed &= ~self.unsure  # no background to differ from yet
+        if self.unsure is not None and self.unsure.any():  # a blurred background: it must differ blurred too
+            blurred = np.abs(self._blurred(grey) - self.slow * gain) >= self.cfg.threshold
+            changed &= ~self.unsure | blurred
         self.arrived[changed & np.isnan(self.arrived)] = pts  # first seen changed now
         self.arrived[~changed] = np.nan
         self.seen &= changed
@@ -283,7 +286,7 @@ class StaticObjects:
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
         self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
-        self._learn(calm, cover, gain)
+        self._learn(grey, changed, calm, cover, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
             self.slow[fixtures] = grey[fixtures] / gain
@@ -291,15 +294,24 @@ class StaticObjects:
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
 
-    def _learn(self, calm: np.ndarray, cover: np.ndarray | None, gain: float) -> None:
-        """Where the background is not known (people over it in the first frame, or anything moving
-        there when the scale changed), the slow background follows the fast one until the place is
-        calm with nobody over it: then it is known, and what lies there later is new."""
+    def _learn(
+        self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, cover: np.ndarray | None, gain: float
+    ) -> None:
+        """Where the background was resampled from a coarser scale and the frame did not match it
+        then (something there), the sharp frame becomes the background once the place is calm, with
+        nobody over it and nothing changed (as seen at the coarser scale)."""
         if self.unsure is None or not self.unsure.any():
             return
-        assert self.fast is not None and self.slow is not None
-        self.slow[self.unsure] = self.fast[self.unsure] / gain
-        self.unsure &= ~(calm & ~self._under(cover, calm.shape))
+        assert self.slow is not None
+        known = self.unsure & calm & ~changed & ~self._under(cover, calm.shape)
+        self.slow[known] = grey[known] / gain
+        self.unsure &= ~known
+
+    def _blurred(self, grey: np.ndarray) -> np.ndarray:
+        """``grey`` as blurred as a background resampled from the coarser scale."""
+        assert self.coarse is not None
+        small = cv2.GaussianBlur(cv2.resize(grey, self.coarse, interpolation=cv2.INTER_AREA), (5, 5), 0)
+        return cv2.resize(small, grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
     def _under(self, cover: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
         """The analysis pixels under the ``cover`` boxes (xyxy, frame pixels)."""
@@ -350,24 +362,33 @@ class StaticObjects:
 
     def _rescale(self, grey: np.ndarray) -> None:
         """Resample the state to ``grey``'s shape (the same part of the scene at another scale). Where
-        something lies (its timer runs), its backgrounds, timers and arrival are resampled. Elsewhere
-        the frame now is the background: one resampled from a coarser scale differs from the sharp
-        frame at every edge, and would stay changed for good where a passer-by happened to be; where
-        something moved at the last look, or the background was not known yet, it is not known (it
-        is learnt when the place is calm with nobody there, :meth:`_learn`)."""
+        something lies (its timer runs), its backgrounds, timers and arrival are resampled. Elsewhere,
+        where the frame, blurred as the coarser scale blurs, matches the resampled background, the
+        sharp frame is the background (a resampled one differs from it at every edge, and would stay
+        changed for good); where it does not (a passer-by, a bag landing now), the resampled one is
+        kept but *unsure*: compared with the frame blurred alike, until :meth:`_learn` takes the
+        frame in."""
         assert self.fast is not None and self.slow is not None and self.timer is not None
         assert self.arrived is not None and self.seen is not None
         size = grey.shape[::-1]
         near = cv2.INTER_NEAREST
         lying = cv2.resize((self.timer > 0).astype(np.uint8), size, interpolation=near) > 0
-        moving = ~np.isnan(self.arrived) if self.unsure is None else self.unsure | ~np.isnan(self.arrived)
-        self.unsure = ~lying & (cv2.resize(moving.astype(np.uint8), size, interpolation=near) > 0)
-        kept = lying | self.unsure  # where the fast background cannot be the frame now (it is calm there)
+        slow = cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR)
+        old = (self.slow.shape[1], self.slow.shape[0])
+        if self.unsure is not None and self.unsure.any() and self.coarse is not None:
+            old = min(old, self.coarse)  # still blurred by an earlier, coarser scale
+            unsure = cv2.resize(self.unsure.astype(np.uint8), size, interpolation=near) > 0
+        else:
+            unsure = np.zeros(grey.shape, bool)
+        self.coarse = old
+        unsure |= np.abs(self._blurred(grey) - slow) >= self.cfg.threshold
+        self.unsure = unsure & ~lying
+        kept = lying | self.unsure
         self.fast = np.where(kept, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
-        self.slow = np.where(lying, cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.slow = np.where(kept, slow, grey)
         self.timer = np.where(lying, cv2.resize(self.timer, size, interpolation=near), 0.0).astype(np.float32)
-        self.arrived = np.where(lying, cv2.resize(self.arrived, size, interpolation=near), np.nan)
-        self.seen = lying & (cv2.resize(self.seen.astype(np.uint8), size, interpolation=near) > 0)
+        self.arrived = np.where(kept, cv2.resize(self.arrived, size, interpolation=near), np.nan)
+        self.seen = kept & (cv2.resize(self.seen.astype(np.uint8), size, interpolation=near) > 0)
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
