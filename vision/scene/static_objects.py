@@ -29,7 +29,10 @@ limits (in analysis pixels) mean the same for a distant camera and a near one, a
 frame size, and so does the timing. Before that is known the box is scaled as a frame
 ``work_width`` wide would be. The scale never enlarges more than ``max_upscale`` and
 the box never exceeds ``max_pixels``. A later estimate that moves the scale by more
-than RESCALE resamples the model's state to the new scale, keeping what it knew.
+than RESCALE resamples the model's state to the new scale, keeping what it knew: where
+something lies, and where the frame did not match the resampled background then (that
+background is *unsure*, blurred by the coarser scale, until the place is seen calm and
+empty); elsewhere the sharp frame becomes the background.
 The camera's scene shows the models a frame about once every ``look_every`` seconds,
 not every frame: something that must lie there for half a minute needs no more.
 """

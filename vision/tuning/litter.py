@@ -64,8 +64,8 @@ class LitterBlobs:
                         continue
                     image = decoder.image(av_frame)
                     looks = scene.due(pts)  # the models look: they are shown the people there
-                    found = self.detector.detect([image])[0] if looks else Detections.empty()
-                    blobs = scene.update(Frame(self.camera_id, pts, image), found)
+                    boxes = self.detector.detect([image])[0] if looks else Detections.empty()
+                    blobs = scene.update(Frame(self.camera_id, pts, image), boxes)
                     while len(found) < len(times) and pts >= times[len(found)] - PTS_SLACK:
                         found.append(blobs)
         except SourceError as exc:
