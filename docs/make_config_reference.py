@@ -26,6 +26,7 @@ from vision.config import (
 from vision.dispatch.targets import Location, RouteConfig, TargetConfig
 from vision.rules import registry
 from vision.scene.motion import MotionGateConfig
+from vision.scene.static_objects import StaticObjectsConfig
 from vision.track import TrackerConfig
 
 OUT = Path(__file__).resolve().parent / "configuration.md"
@@ -214,6 +215,7 @@ def render() -> str:
     parts.append(section("Detection regions", RegionsConfig, "cameras.<id>.detect_regions"))
     parts.append(section("Motion gate", MotionGateConfig, "cameras.<id>.motion_gate") + MOTION)
     parts.append(section("Live stream", StreamConfig, "cameras.<id>.stream") + LIVE)
+    parts.append(section("Static objects", StaticObjectsConfig, "cameras.<id>.static_objects"))
     parts.append(section("Zone", ZoneConfig, "cameras.<id>.zones.<name>"))
     parts.append(section("Location", Location, "cameras.<id>.location, cameras.<id>.zones.<name>.location"))
     for name, rule in registry().items():

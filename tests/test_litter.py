@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vision.config import parse_config
 from vision.evaluate.scenario import CutOut, Lighting, Placement, ScenarioSpec, render
@@ -123,7 +124,8 @@ def test_litter_rule_evidence_people_and_occlusion() -> None:
 
     def blobs(*boxes: tuple[float, float, float, float]) -> Blobs:
         n = len(boxes)
-        return Blobs(np.array(boxes, np.float32).reshape(n, 4), np.full(n, 400.0), np.full(n, 5.0))
+        xyxy, area = np.array(boxes, np.float32).reshape(n, 4), np.full(n, 400.0)
+        return Blobs(xyxy, area, np.full(n, 5.0), area, np.full(n, "ground"))
 
     def dets(*rows: tuple[int, float, tuple[float, float, float, float]]) -> Detections:
         return Detections.from_arrays(
@@ -148,3 +150,84 @@ def test_litter_rule_evidence_people_and_occlusion() -> None:
     # nothing there and nobody in front: gone
     (o,) = rule.observe(context(frame, dets()))
     assert o.condition is Condition.FALSE
+    # sizes: in analysis pixels (min_blob_area), and an older config's share of the frame still holds
+    one = blobs((100, 300, 130, 320))
+    for config, kept in (
+        ({"min_blob_area": 401}, 0),
+        ({"min_area": 400 / (640 * 480) * 1.01}, 0),
+        ({"min_area": 400 / (640 * 480) * 0.99, "max_area": 0.01}, 1),
+        ({"max_area": 400 / (640 * 480) * 0.99}, 0),
+    ):
+        sized = LitterRule("cam", zone, LitterConfig.model_validate(config), names)
+        assert len(sized.blob_evidence(context(frame, dets(), blobs=one), np.zeros((0, 4)))) == kept, config
+
+
+def test_a_zone_is_analysed_at_the_scale_its_people_set_and_a_new_scale_keeps_what_it_knew() -> None:
+    from vision.scene.static_objects import ITEM_SHARE, analysis_scale
+
+    cfg = StaticObjectsConfig(fast_seconds=1.0, min_static=2.0)
+    region = (0.25, 0.25, 0.75, 0.75)  # a zone's box: the model sees only it (and a margin)
+    areas = []
+    for k in (1, 3):  # the same scene, and the same seen by a camera with three times the pixels
+        model = StaticObjects(cfg, region=region)
+        frames = [np.kron(f, np.ones((k, k, 1), np.uint8)) for f in (ground(), with_box(ground(), 220))]
+        blob = [model.update(frames[i >= 2], i * 0.5, person_px=60.0 * k) for i in range(16)][-1]
+        assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0 * k))
+        assert len(blob) == 1 and np.allclose(blob.xyxy[0], np.array([60, 60, 90, 80]) * k, atol=3 * k)
+        areas.append(float(blob.work_area[0]))
+    assert areas[1] == pytest.approx(areas[0], rel=0.15)  # the same analysis pixels at both sizes
+    # before the people's size is known: the frame's scale at work_width; once known, the zone's, and the
+    # object lying there keeps its timer through the change
+    model = StaticObjects(cfg, region=region)
+    for i in range(12):
+        model.update(with_box(ground(), 220) if i >= 2 else ground(), i * 0.5)
+    assert model.scale == cfg.work_width / 160 and len(model.blobs) == 1
+    before = float(model.blobs.static_seconds[0])
+    blobs = model.update(with_box(ground(), 220), 6.0, person_px=60.0)
+    assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0))
+    assert len(blobs) == 1 and blobs.static_seconds[0] >= before
+    # a passer-by in view when a coarse scale becomes a finer one: the coarse background is not kept
+    # there (it would differ from the sharp paving for good); he is taken in as in a first frame, and
+    # once he has gone that ghost heals: no blob, and in the end nothing differs from the background
+    paving = ground() // 2 + (np.indices((120, 160)).sum(axis=0) // 4 % 2 * 120).astype(np.uint8)[..., None]
+    passer = with_box(paving, 30, (100, 40, 115, 90))
+    model = StaticObjects(cfg.model_copy(update={"work_width": 64}), region=region)  # coarse until sized
+    for i, frame in enumerate([paving] * 4 + [passer, passer]):
+        model.update(frame, i * 0.5, person_px=None if i < 5 else 20.0)  # sized at the last: 5x finer
+    assert not any(len(model.update(paving, i * 0.5, person_px=20.0)) for i in range(6, 20))
+    assert model.arrived is not None and (~np.isnan(model.arrived)).mean() < 0.01, (
+        ~np.isnan(model.arrived)
+    ).sum()
+    # bounds: never enlarged past max_upscale, never more than max_pixels
+    assert analysis_scale(cfg, (100, 100), 1920, 2.0) == cfg.max_upscale
+    huge = analysis_scale(cfg, (1800, 1000), 1920, 20.0)
+    assert 1800 * 1000 * huge**2 == pytest.approx(cfg.max_pixels)
+
+
+def test_a_change_that_forms_under_a_person_is_timed_from_when_it_is_first_seen_alone() -> None:
+    bg, obj = ground(), with_box(ground(), 220)
+    person = np.array([[55.0, 30.0, 95.0, 85.0]])  # a person's box over the object's place
+    # a man comes and stands there: what he changes (his shadow, his shifted legs) forms under his box
+    stood = StaticObjects(CFG)
+    for i in range(20):
+        stood.update(bg if i < 2 else obj, i * 0.5, cover=None if i < 2 else person)
+    assert stood.timer is not None and stood.timer.max() == 0 and len(stood.blobs) == 0  # no clock yet
+    for i in range(20, 25):  # he has left at 10 s: the clock starts then, not when the change formed (1 s)
+        stood.update(obj, i * 0.5, cover=np.zeros((0, 4)))
+    assert len(stood.blobs) == 1 and stood.blobs.static_seconds[0] == pytest.approx(2.0)
+    # a bag set down by someone who walks off within CATCH_UP time constants is timed from its landing
+    set_down = StaticObjects(CFG)
+    for i in range(12):
+        set_down.update(bg if i < 2 else obj, i * 0.5, cover=person if 2 <= i < 4 else None)
+    assert len(set_down.blobs) == 1 and set_down.blobs.static_seconds[0] == pytest.approx(4.5)
+    # a bag seen alone when it landed keeps its clock when a passer-by later stands over it
+    dropped = StaticObjects(CFG)
+    for i in range(24):
+        dropped.update(bg if i < 2 else obj, i * 0.5, cover=person if 12 <= i < 20 else None)
+    assert len(dropped.blobs) == 1 and dropped.blobs.static_seconds[0] >= 9.5
+    # a change touching a box anywhere is all under it: the shadow outside the man's box waits too
+    leg = np.array([[55.0, 30.0, 65.0, 85.0]])
+    shadow = StaticObjects(CFG)
+    for i in range(20):
+        shadow.update(bg if i < 2 else obj, i * 0.5, cover=None if i < 2 else leg)
+    assert shadow.timer is not None and shadow.timer.max() == 0

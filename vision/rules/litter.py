@@ -5,7 +5,10 @@ model (any object, named or not) and a detection of a class configured as litter
 (COCO stand-ins bottle and cup, or the class of a model tuned for litter). A blob
 under a person or a vehicle is that person or vehicle standing still, not litter;
 an object hidden behind one is occluded, so its condition is unknown, never false.
-Subjects keep their identity by position, so a flickering blob keeps one ticket.
+Subjects keep their identity by position, so a flickering blob keeps one ticket. A blob's
+size limits are in analysis pixels of its zone's static-object model, which analyses the
+zone at a scale set by the people's height there (vision/scene/static_objects.py), so they
+mean the same share of an expected object for a distant camera and a near one.
 
 A subject is a place, not an item: evidence boxes nearer each other than ``place_margin``
 of their size are one heap, so a second bag dropped beside the first grows the same
@@ -26,6 +29,7 @@ from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject, places
+from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
 from vision.types import NO_CLASS, Condition, Detections, Frame, Observation
 
@@ -43,16 +47,28 @@ class LitterConfig(RuleConfig):
     static_objects: bool = Field(
         True, description="Also use class-agnostic static blobs of the camera's dual-background model."
     )
-    min_area: float = Field(
-        5e-4,
+    min_blob_area: float = Field(
+        36.0,
+        ge=1,
+        description="Smallest blob, in analysis pixels of the zone's static-object model (where an expected "
+        "litter item spans `item_px`, 10 by default: 36 is 6x6, a bit over a third of an item's area), so "
+        "the same share of an expected object at any distance and frame size; smaller blobs are mostly "
+        "what passing cars leave at the frame's edge.",
+    )
+    max_blob_area: float = Field(
+        6400.0,
+        ge=1,
+        description="Largest blob, in analysis pixels (6400 is 80x80: two people's heights square).",
+    )
+    min_area: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="Smallest blob, as a share of the frame's area, so the same at any resolution (5e-4: "
-        "15x15 pixels of a 768x576 frame, 6x6 of the static-object model's 320 px picture; smaller "
-        "blobs are mostly what a passing car leaves at the frame's edge).",
+        description="Also: smallest blob as a share of the frame's area (the limit before zones had their "
+        "own scale; older configs keep it). `min_blob_area` says the same for any distance.",
     )
-    max_area: float = Field(
-        0.09, gt=0, le=1, description="Largest blob, as a share of the frame's area (a 0.3 x 0.3 box)."
+    max_area: float | None = Field(
+        None, gt=0, le=1, description="Also: largest blob as a share of the frame's area (older configs)."
     )
     min_area_m2: float | None = Field(None, ge=0, description="Calibrated camera: smallest blob in m².")
     max_area_m2: float | None = Field(None, gt=0, description="Calibrated camera: largest blob in m².")
@@ -145,13 +161,19 @@ class LitterRule(Rule):
                 "static_seconds": blobs.static_seconds,
             },
         )
-        share = blobs.area_px / float(w * h)
-        keep = self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs.xyxy, share)
+        mine = blobs.zone == self.zone.name  # the zone's own model (zones that overlap each have one)
+        keep = mine & self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs)
         keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
         return as_boxes[keep]
 
-    def _size_ok(self, ctx: FrameContext, xyxy: np.ndarray, share: np.ndarray) -> np.ndarray:
-        ok = (share >= self.cfg.min_area) & (share <= self.cfg.max_area)
+    def _size_ok(self, ctx: FrameContext, blobs: Blobs) -> np.ndarray:
+        xyxy, area = blobs.xyxy, blobs.work_area
+        ok = (area >= self.cfg.min_blob_area) & (area <= self.cfg.max_blob_area)
+        share = blobs.area_px / float(ctx.frame.width * ctx.frame.height)
+        if self.cfg.min_area is not None:
+            ok &= share >= self.cfg.min_area
+        if self.cfg.max_area is not None:
+            ok &= share <= self.cfg.max_area
         ground, w, h = ctx.ground, ctx.frame.width, ctx.frame.height
         if ground is not None and (self.cfg.min_area_m2 is not None or self.cfg.max_area_m2 is not None):
             norm = xyxy / np.array([w, h, w, h], np.float64)

@@ -1,12 +1,19 @@
-"""One camera's scene: its zones (with ground areas), masks and people heatmap, built from config."""
+"""One camera's scene: its zones (with ground areas), masks, people heatmap and static-object models.
+
+Each zone with a litter rule has its own static-object model over its box, at the zone's
+analysis scale: from the people's height there, which the scene learns from the people
+it is shown (as the detection planner does, vision/detect/sizes.py, but from the frames
+it analyses, so a replay scales alike) or takes from the calibration.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vision.config import CameraConfig
+from vision.detect.sizes import ObjectSizes
 from vision.scene.calibration import GroundPlane
 from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
@@ -14,7 +21,6 @@ from vision.scene.static_objects import Blobs, StaticObjects
 from vision.scene.zones import Zone
 from vision.types import Detections, Frame, member_of
 
-REGION_MARGIN = 0.03  # share of the frame around the litter zones that the static-object model also sees
 LOOK_SLACK = 1e-3  # seconds: a frame due at exactly one look later is looked at despite rounding
 
 
@@ -27,7 +33,14 @@ class Scene:
     heatmap: Heatmap
     people: np.ndarray  # class ids that heat the map
     ground: GroundPlane | None = None
-    static: StaticObjects | None = None
+    persons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # whose height sizes zones
+    names: dict[int, str] = field(default_factory=dict)  # the detector's labels
+    blockers: dict[str, np.ndarray] = field(default_factory=dict)  # per litter zone: its exclude_classes' ids
+    passed: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # boxes, classes since a look
+    static: dict[str, StaticObjects] = field(default_factory=dict)  # per zone with a litter rule
+    sizes: ObjectSizes | None = None  # the people's heights in those zones
+    blobs: Blobs = field(default_factory=Blobs.empty)  # the models' blobs at their last look
+    looked: float | None = None  # pts of the models' last look
     last_frame: Frame | None = None
 
     @classmethod
@@ -37,36 +50,57 @@ class Scene:
             ground = GroundPlane(np.asarray(camera.calibration.image), np.asarray(camera.calibration.world))
         people = np.array([k for k, v in names.items() if v in camera.heatmap.classes], np.int32)
         masks = Masks(camera.masks)
-        scene = cls({}, masks, Heatmap(camera.heatmap.half_life), people, ground)
+        persons = np.array([k for k, v in names.items() if v == "person"], np.int32)
+        scene = cls({}, masks, Heatmap(camera.heatmap.half_life), people, ground, persons, dict(names))
         scene.reconfigure(camera)
         return scene
 
     def reconfigure(self, camera: CameraConfig) -> None:
-        """Take the camera's zones (again); the heatmap and a running background model are kept."""
+        """Take the camera's zones (again); the heatmap, and the static-object model and people's sizes
+        of a litter zone still in the same place, are kept."""
         zones = {}
         for name, cfg in camera.zones.items():
             polygon = np.asarray(cfg.polygon, np.float64)
             area = self.ground.area_m2(polygon) if self.ground else None
             zones[name] = Zone(name, polygon, cfg.anchor, area)
         self.zones = zones
-        litter = [
-            np.asarray(z.polygon, np.float64)
-            for z in camera.zones.values()
+        litter = {
+            name: box_of(zones[name].polygon)
+            for name, z in camera.zones.items()
             if z.rules.litter and z.rules.litter.static_objects
-        ]
-        region = litter_region(litter)
-        if self.static is not None and self.static.region != region:
-            self.static = None  # the litter zones moved: a model of the new region starts afresh
-        if self.static is None and litter:
-            self.static = StaticObjects(camera.static_objects, self.masks, region)
+        }
+        self.blockers = {
+            name: np.array(
+                [k for k, v in self.names.items() if v in z.rules.litter.exclude_classes], np.int32
+            )
+            for name, z in camera.zones.items()
+            if name in litter and z.rules.litter is not None
+        }
+        old = self.static
+        self.static = {
+            name: old[name]
+            if name in old and old[name].region == region
+            else StaticObjects(camera.static_objects, self.masks, region, name)  # new, or moved: afresh
+            for name, region in litter.items()
+        }
+        sizes = ObjectSizes({name: zones[name] for name in litter}, self.persons, self.ground)
+        if self.sizes is not None:
+            sizes.carry(self.sizes)
+        self.sizes = sizes
 
     def static_arrays(self) -> dict[str, np.ndarray]:
-        """The static-object model's state (empty without one, or before its first frame)."""
-        return {} if self.static is None else self.static.arrays()
+        """The static-object models' state, as ``zone:array`` (empty before their first frame)."""
+        return {f"{zone}:{k}": v for zone, model in self.static.items() for k, v in model.arrays().items()}
 
     def load_static_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        if self.static is not None and arrays:
-            self.static.load_arrays(arrays)
+        """Take back :meth:`static_arrays` for the zones still here in the same place."""
+        by_zone: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in arrays.items():
+            zone, _, name = key.rpartition(":")
+            by_zone.setdefault(zone, {})[name] = value
+        for zone, model in self.static.items():
+            if zone in by_zone:
+                model.load_arrays(by_zone[zone])
 
     def unmasked(self, frame: Frame, detections: Detections) -> Detections:
         """Drop detections in masked areas, before they are tracked."""
@@ -74,27 +108,42 @@ class Scene:
             detections = detections[self.masks.outside(detections, frame.width, frame.height)]
         return detections
 
+    def due(self, pts: float) -> bool:
+        """Whether the static-object models look at a frame of this time (one look every ``look_every``)."""
+        if not self.static:
+            return False
+        look_every = next(iter(self.static.values())).cfg.look_every
+        return self.looked is None or pts - self.looked >= look_every - LOOK_SLACK
+
     def update(self, frame: Frame, detections: Detections) -> Blobs:
-        """Take in one tracked frame (heatmap, static-object model); return the static blobs now."""
+        """Take in one tracked frame (heatmap; at each look the people's sizes and the static-object
+        models, shown the people and vehicles of the frames since the last look); return the static
+        blobs now."""
         people = detections[member_of(detections.class_id, self.people)]
         self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
         self.last_frame = frame
-        static = self.static
-        if static is None:
+        if not self.static or self.sizes is None:
             return Blobs.empty()
-        if static.fast is None or frame.pts - static.last_pts >= static.cfg.look_every - LOOK_SLACK:
-            return static.update(frame.image, frame.pts)
-        return static.blobs  # between two looks: what it saw last
+        self.passed.append((detections.xyxy, detections.class_id))
+        if not self.due(frame.pts):
+            return self.blobs  # between two looks: what they saw last
+        self.looked = frame.pts
+        self.sizes.observe(detections, frame.width, frame.height)
+        xyxy, class_id = (np.concatenate(a) for a in zip(*self.passed, strict=True))
+        self.passed = []
+        parts = []
+        for zone, model in self.static.items():
+            estimate = self.sizes.estimate(zone, frame.width, frame.height)
+            cover = xyxy[member_of(class_id, self.blockers[zone])]
+            parts.append(
+                model.update(frame.image, frame.pts, None if estimate is None else estimate[0], cover)
+            )
+        self.blobs = Blobs.concatenate(parts)
+        return self.blobs
 
 
-def litter_region(polygons: list[np.ndarray]) -> tuple[float, float, float, float] | None:
-    """The box around the litter zones (with a margin for the morphology at its edges), as fractions of
-    the frame; None when it is most of the frame anyway (or there is no zone)."""
-    if not polygons:
-        return None
-    points = np.concatenate(polygons)
-    x0, y0 = np.clip(points.min(axis=0) - REGION_MARGIN, 0.0, 1.0)
-    x1, y1 = np.clip(points.max(axis=0) + REGION_MARGIN, 0.0, 1.0)
-    if (x1 - x0) * (y1 - y0) > 0.9:
-        return None
+def box_of(polygon: np.ndarray) -> tuple[float, float, float, float]:
+    """The box around a normalized polygon (x0, y0, x1, y1), rounded so that a snapshot compares equal."""
+    x0, y0 = np.clip(polygon.min(axis=0), 0.0, 1.0)
+    x1, y1 = np.clip(polygon.max(axis=0), 0.0, 1.0)
     return round(float(x0), 4), round(float(y0), 4), round(float(x1), 4), round(float(y1), 4)

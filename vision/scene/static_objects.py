@@ -9,18 +9,38 @@ stays longer than ``absorb_after`` becomes part of the slow background (a fixtur
 
 The timer counts from the object's arrival: the seconds a changed pixel spent waiting
 for the fast background to take it in are credited to it once it does (at most
-CATCH_UP time constants), so a timer says how long the object has lain there. The
-model always works on the frame scaled to ``work_width`` (up or down), so its blobs and
-its morphology, and the litter rule's size limits (shares of the frame), mean the same
-at 320 px and at 1080p, and so does its timing. Of that picture it keeps only its
-``region`` (the box around the zones with a litter rule), and the camera's scene shows
-it a frame about once every ``look_every`` seconds, not every frame: something that must
-lie there for half a minute needs no more.
+CATCH_UP time constants), so a timer says how long the object has lain there.
+
+Unless a person or a vehicle stood over it: a change that forms under someone (the
+ground a man standing still has shifted on, his shadow, the legs a detector boxes short)
+is that person, not an object, until it is first seen with nobody over it. A pixel's
+timer runs only once its change has been *seen alone*: at a look where its connected
+changed region touches no box of the ``cover`` the model is shown (people and vehicles
+since the last look). Then a change younger than CATCH_UP time constants (a bag set down
+by someone who walked off) is timed from its arrival like any other; an older one (formed
+under someone who stood there) from that look. Being seen alone sticks until the pixel is
+back to the background, so a passer-by who later walks over a bag only pauses its timer.
+
+One model watches one zone's box, grey, at the zone's own *analysis scale*: where the
+people's height there is known (calibration, or the people seen, vision/detect/sizes.py),
+an expected litter item — ITEM_SHARE of the height of the zone's far people — spans
+``item_px`` analysis pixels, so the blobs, the morphology and the litter rule's size
+limits (in analysis pixels) mean the same for a distant camera and a near one, at any
+frame size, and so does the timing. Before that is known the box is scaled as a frame
+``work_width`` wide would be. The scale never enlarges more than ``max_upscale`` and
+the box never exceeds ``max_pixels``. A later estimate that moves the scale by more
+than RESCALE resamples the model's state to the new scale, keeping what it knew: where
+something lies, and where the frame did not match the resampled background then (that
+background is *unsure*, blurred by the coarser scale, until the place is seen calm and
+empty); elsewhere the sharp frame becomes the background.
+The camera's scene shows the models a frame about once every ``look_every`` seconds,
+not every frame: something that must lie there for half a minute needs no more.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -30,19 +50,40 @@ from vision.scene.masks import Masks
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
 GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the background's: a ghost
+ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a quarter of a person's height
+RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
+MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 
 
 class StaticObjectsConfig(BaseModel):
-    """The per-camera dual-background model used by the litter rule."""
+    """The dual-background models of a camera (one per zone with a litter rule) used by the litter rule."""
 
     model_config = ConfigDict(extra="forbid")
 
+    item_px: float = Field(
+        10.0,
+        ge=2,
+        le=100,
+        description="Analysis pixels across an expected litter item (a quarter of the height of the zone's "
+        "far people, from the calibration or the people seen there), so objects of one real size cover "
+        "the same analysis pixels at any distance and frame size.",
+    )
     work_width: int = Field(
         320,
         ge=64,
         le=1920,
-        description="Frames are analysed scaled to this width (grey), whatever their size, so an object "
-        "covers the same analysis pixels at any resolution.",
+        description="Until the people's size in a zone is known, its box is analysed at the scale of a "
+        "frame this wide (grey).",
+    )
+    max_upscale: float = Field(
+        2.0, ge=1, le=8, description="A zone's box is never enlarged more than this for analysis."
+    )
+    max_pixels: int = Field(
+        76_800,
+        ge=4_096,
+        le=4_000_000,
+        description="Most analysis pixels per zone (320x240 by default): a larger zone is analysed at a "
+        "smaller scale, so a wide zone of a distant 4K camera costs no more than this.",
     )
     threshold: float = Field(24.0, gt=0, le=255, description="Grey-level difference that counts as change.")
     fast_seconds: float = Field(2.0, gt=0, description="Time constant of the fast background.")
@@ -69,59 +110,107 @@ class Blobs:
     xyxy: np.ndarray  # float32 [N, 4]
     area_px: np.ndarray  # float32 [N], in full-frame pixels
     static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain there
+    work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
+    zone: np.ndarray  # str [N], the zone whose model found it
 
     @classmethod
     def empty(cls) -> Blobs:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        none = np.zeros(0, np.float32)
+        return cls(np.zeros((0, 4), np.float32), none, none, none, np.zeros(0, str))
+
+    @classmethod
+    def concatenate(cls, parts: list[Blobs]) -> Blobs:
+        """The blobs of several zones' models as one."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def __len__(self) -> int:
         return int(self.area_px.shape[0])
 
     def __getitem__(self, index: np.ndarray) -> Blobs:
-        return Blobs(self.xyxy[index], self.area_px[index], self.static_seconds[index])
+        return Blobs(
+            self.xyxy[index],
+            self.area_px[index],
+            self.static_seconds[index],
+            self.work_area[index],
+            self.zone[index],
+        )
+
+
+def analysis_scale(
+    cfg: StaticObjectsConfig, box: tuple[int, int], width: int, person_px: float | None
+) -> float:
+    """Analysis pixels per frame pixel for a zone's ``box`` (w, h in frame pixels) of a frame ``width``
+    wide, where the zone's far people are ``person_px`` frame pixels tall (None: not known)."""
+    scale = cfg.work_width / width if person_px is None else cfg.item_px / (ITEM_SHARE * max(person_px, 1.0))
+    scale = min(scale, cfg.max_upscale)
+    pixels = box[0] * box[1] * scale * scale
+    return scale * math.sqrt(cfg.max_pixels / pixels) if pixels > cfg.max_pixels else scale
 
 
 class StaticObjects:
-    """One camera's dual background and per-pixel static timers."""
+    """One zone's dual background and per-pixel static timers (or the whole frame's, without a zone)."""
 
     def __init__(
         self,
         config: StaticObjectsConfig,
         masks: Masks | None = None,
         region: tuple[float, float, float, float] | None = None,
+        zone: str = "",
     ) -> None:
-        """``region``: the part of the frame analysed (x0, y0, x1, y1 as fractions; None: all of it)."""
+        """``region``: the box analysed (x0, y0, x1, y1 as fractions; None: all the frame), a zone's box
+        (a margin is added); ``zone``: its name, carried by the blobs."""
         self.cfg = config
         self.masks = masks
         self.region = region
-        self.origin = (0, 0)  # the region's top left in the analysis picture
+        self.zone = zone
+        self.origin = (0, 0)  # the analysed box's top left, in frame pixels
+        self.step = (1.0, 1.0)  # frame pixels per analysis pixel, across and down
         self.fast: np.ndarray | None = None
         self.slow: np.ndarray | None = None
         self.timer: np.ndarray | None = None
         self.arrived: np.ndarray | None = None  # pts each changed pixel first differed (NaN: unchanged)
+        self.seen: np.ndarray | None = None  # its change was seen with nobody over it (see the module doc)
+        self.unsure: np.ndarray | None = None  # its background is resampled from a coarser scale: blurred
+        self.coarse: tuple[int, int] | None = None  # that scale's size (w, h) of the analysed box
         self.last_pts = 0.0
-        self.scale = 1.0
+        self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
+        self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The model's state (both backgrounds and the pixel timers), for a snapshot of the camera:
+        """The model's state (both backgrounds, the pixel timers, its scale), for a snapshot of the camera:
         without it a restarted camera would take a bag already lying there for background."""
-        if self.fast is None or self.slow is None or self.timer is None:
+        if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
             return {}
         arrays = {
             "fast": self.fast,
             "slow": self.slow,
             "timer": self.timer,
             "last_pts": np.array(self.last_pts),
+            "scale": np.array(self.scale),
+            "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
-        return arrays if self.arrived is None else arrays | {"arrived": self.arrived}
+        if self.arrived is not None:
+            arrays["arrived"] = self.arrived
+        if self.seen is not None:
+            arrays["seen"] = self.seen
+        if self.unsure is not None and self.coarse is not None:
+            arrays["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
+        return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
-        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's.
-        (A frame of another size later starts the model afresh, see :meth:`update`.)"""
-        fast, slow, timer = (arrays.get(k) for k in ("fast", "slow", "timer"))
-        if fast is None or slow is None or timer is None or fast.ndim != 2:
+        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's (of another
+        region). A frame of another size resamples them, see :meth:`update`."""
+        fast, slow, timer, scale = (arrays.get(k) for k in ("fast", "slow", "timer", "scale"))
+        if fast is None or slow is None or timer is None or scale is None or fast.ndim != 2:
+            return False
+        region = arrays.get("region")
+        if region is None or not np.allclose(region, self.region or (0.0, 0.0, 1.0, 1.0)):
             return False
         if not fast.shape == slow.shape == timer.shape:
             return False
@@ -129,17 +218,46 @@ class StaticObjects:
         arrived = arrays.get("arrived")
         ok = arrived is not None and arrived.shape == timer.shape
         self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
-        self.last_pts = float(arrays["last_pts"])
+        seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
+        self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
+        unsure, coarse = arrays.get("unsure"), arrays.get("coarse")
+        ok = unsure is not None and coarse is not None and unsure.shape == timer.shape
+        self.unsure = unsure.astype(bool) if ok else None
+        self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
+        self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
         return True
 
-    def update(self, image: np.ndarray, pts: float) -> Blobs:
-        """Feed one BGR frame; return the static blobs now visible."""
-        grey = self._prepare(image)
-        if self.fast is not None and self.fast.shape != grey.shape:  # restored for another frame size
-            self.fast = self.slow = self.timer = None
-        if self.fast is None or self.slow is None or self.timer is None or self.arrived is None:
+    def update(
+        self,
+        image: np.ndarray,
+        pts: float,
+        person_px: float | None = None,
+        cover: np.ndarray | None = None,
+    ) -> Blobs:
+        """Feed one BGR frame, where the zone's far people are ``person_px`` frame pixels tall (None:
+        not known yet) and ``cover`` holds the boxes (xyxy, frame pixels) of the people and vehicles
+        seen since the last look; return the static blobs now visible."""
+        box = self._box(*image.shape[1::-1])
+        wanted = analysis_scale(self.cfg, (box[2] - box[0], box[3] - box[1]), image.shape[1], person_px)
+        if person_px is None:
+            if self.scale is None or not self.sized:
+                self.scale = wanted  # the fallback follows the frame's size
+        elif self.scale is None or abs(wanted / self.scale - 1) > RESCALE:
+            self.scale = wanted
+        self.sized |= person_px is not None
+        grey = self._prepare(image, box)
+        if self.fast is not None and self.arrived is not None and self.fast.shape != grey.shape:
+            self._rescale(grey)  # a new scale, or frames of another size: resampled, keeping what it knew
+        if (
+            self.fast is None
+            or self.slow is None
+            or self.timer is None
+            or self.arrived is None
+            or self.seen is None
+        ):
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
+            self.seen = np.zeros(grey.shape, bool)
             self.last_pts = pts
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
@@ -147,9 +265,18 @@ class StaticObjects:
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
+        if self.unsure is not None and self.unsure.any():  # a blurred background: it must differ blurred too
+            blurred = np.abs(self._blurred(grey) - self.slow * gain) >= self.cfg.threshold
+            changed &= ~self.unsure | blurred
         self.arrived[changed & np.isnan(self.arrived)] = pts  # first seen changed now
         self.arrived[~changed] = np.nan
-        settled = changed & calm
+        self.seen &= changed
+        fresh = self._alone(changed, cover) & ~self.seen  # seen with nobody over it for the first time
+        self.seen |= fresh
+        # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
+        # object; formed under someone who stood there longer (his shadow, his shifted feet): from now
+        self.arrived[fresh & (pts - self.arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
+        settled = changed & calm & self.seen
         first = settled & (self.timer == 0)
         self.timer[settled & ~first] += dt  # arrived and stayed
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
@@ -158,9 +285,11 @@ class StaticObjects:
         self.timer[first] = np.minimum(pts - self.arrived[first], CATCH_UP * self.cfg.fast_seconds)
         self.timer[~changed] = 0.0  # back to the old background: the object left (or only passed)
         # changed and not calm (a passer-by in front of it): the timer holds
+        self.timer[~self.seen] = 0.0  # formed under someone and not yet seen alone: its clock waits
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
         self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
+        self._learn(grey, changed, calm, cover, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
             self.slow[fixtures] = grey[fixtures] / gain
@@ -168,25 +297,101 @@ class StaticObjects:
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
 
-    def _prepare(self, image: np.ndarray) -> np.ndarray:
-        """The region of the frame, grey, blurred, at the analysis scale (only that part is resized)."""
-        h, w = image.shape[:2]
-        width = self.cfg.work_width
-        height = max(1, round(h * width / w))
-        self.scale = w / width
-        x0, y0, x1, y1 = self.region or (0.0, 0.0, 1.0, 1.0)
-        sx0, sy0 = int(x0 * width), int(y0 * height)
-        sx1, sy1 = max(sx0 + 1, min(width, -int(-x1 * width))), max(sy0 + 1, min(height, -int(-y1 * height)))
-        self.origin = (sx0, sy0)
-        crop = image[
-            round(sy0 * h / height) : round(sy1 * h / height), round(sx0 * w / width) : round(sx1 * w / width)
-        ]
-        shrink = cv2.INTER_AREA if width <= w else cv2.INTER_LINEAR
-        small = cv2.resize(crop, (sx1 - sx0, sy1 - sy0), interpolation=shrink)
+    def _learn(
+        self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, cover: np.ndarray | None, gain: float
+    ) -> None:
+        """Where the background was resampled from a coarser scale and the frame did not match it
+        then (something there), the sharp frame becomes the background once the place is calm, with
+        nobody over it and nothing changed (as seen at the coarser scale)."""
+        if self.unsure is None or not self.unsure.any():
+            return
+        assert self.slow is not None
+        known = self.unsure & calm & ~changed & ~self._under(cover, calm.shape)
+        self.slow[known] = grey[known] / gain
+        self.unsure &= ~known
+
+    def _blurred(self, grey: np.ndarray) -> np.ndarray:
+        """``grey`` as blurred as a background resampled from the coarser scale."""
+        assert self.coarse is not None
+        small = cv2.GaussianBlur(cv2.resize(grey, self.coarse, interpolation=cv2.INTER_AREA), (5, 5), 0)
+        return cv2.resize(small, grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    def _under(self, cover: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        """The analysis pixels under the ``cover`` boxes (xyxy, frame pixels)."""
+        under = np.zeros(shape, bool)
+        (sx, sy), (x0, y0) = self.step, self.origin
+        h, w = shape
+        for bx0, by0, bx1, by1 in np.zeros((0, 4)) if cover is None else np.asarray(cover, np.float64):
+            c0, r0 = max(0, math.floor((bx0 - x0) / sx)), max(0, math.floor((by0 - y0) / sy))
+            c1, r1 = min(w, math.ceil((bx1 - x0) / sx)), min(h, math.ceil((by1 - y0) / sy))
+            if c1 > c0 and r1 > r0:
+                under[r0:r1, c0:c1] = True
+        return under
+
+    def _alone(self, changed: np.ndarray, cover: np.ndarray | None) -> np.ndarray:
+        """The changed pixels whose connected changed region touches none of the ``cover`` boxes."""
+        if cover is None or len(cover) == 0:
+            return changed
+        under = self._under(cover, changed.shape)
+        n, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
+        touched = np.zeros(n, bool)
+        touched[labels[under & changed]] = True
+        touched[0] = True  # the unchanged background
+        return ~touched[labels]
+
+    def _box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The analysed box in frame pixels: the region with a margin, within the frame."""
+        if self.region is None:
+            return 0, 0, width, height
+        x0, y0, x1, y1 = self.region
+        mx, my = MARGIN * (x1 - x0), MARGIN * (y1 - y0)
+        left, top = max(0, math.floor((x0 - mx) * width)), max(0, math.floor((y0 - my) * height))
+        right, bottom = min(width, math.ceil((x1 + mx) * width)), min(height, math.ceil((y1 + my) * height))
+        return left, top, max(left + 1, right), max(top + 1, bottom)
+
+    def _prepare(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The box of the frame, grey, blurred, at the analysis scale (only that part is resized)."""
+        assert self.scale is not None
+        x0, y0, x1, y1 = box
+        size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
+        self.origin, self.step = (x0, y0), ((x1 - x0) / size[0], (y1 - y0) / size[1])
+        shrink = cv2.INTER_AREA if self.scale <= 1 else cv2.INTER_LINEAR
+        small = cv2.resize(image[y0:y1, x0:x1], size, interpolation=shrink)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
         if self.masks and (self._ignore_small is None or self._ignore_small.shape != grey.shape):
-            self._ignore_small = self.masks.raster(width, height)[sy0:sy1, sx0:sx1] > 0
+            masked = self.masks.raster(*image.shape[1::-1])[y0:y1, x0:x1]
+            self._ignore_small = cv2.resize(masked, size, interpolation=cv2.INTER_NEAREST) > 0
         return grey
+
+    def _rescale(self, grey: np.ndarray) -> None:
+        """Resample the state to ``grey``'s shape (the same part of the scene at another scale). Where
+        something lies (its timer runs), its backgrounds, timers and arrival are resampled. Elsewhere,
+        where the frame, blurred as the coarser scale blurs, matches the resampled background, the
+        sharp frame is the background (a resampled one differs from it at every edge, and would stay
+        changed for good); where it does not (a passer-by, a bag landing now), the resampled one is
+        kept but *unsure*: compared with the frame blurred alike, until :meth:`_learn` takes the
+        frame in."""
+        assert self.fast is not None and self.slow is not None and self.timer is not None
+        assert self.arrived is not None and self.seen is not None
+        size = grey.shape[::-1]
+        near = cv2.INTER_NEAREST
+        lying = cv2.resize((self.timer > 0).astype(np.uint8), size, interpolation=near) > 0
+        slow = cv2.resize(self.slow, size, interpolation=cv2.INTER_LINEAR)
+        old = (self.slow.shape[1], self.slow.shape[0])
+        if self.unsure is not None and self.unsure.any() and self.coarse is not None:
+            old = min(old, self.coarse)  # still blurred by an earlier, coarser scale
+            unsure = cv2.resize(self.unsure.astype(np.uint8), size, interpolation=near) > 0
+        else:
+            unsure = np.zeros(grey.shape, bool)
+        self.coarse = old
+        unsure |= np.abs(self._blurred(grey) - slow) >= self.cfg.threshold
+        self.unsure = unsure & ~lying
+        kept = lying | self.unsure
+        self.fast = np.where(kept, cv2.resize(self.fast, size, interpolation=cv2.INTER_LINEAR), grey)
+        self.slow = np.where(kept, slow, grey)
+        self.timer = np.where(lying, cv2.resize(self.timer, size, interpolation=near), 0.0).astype(np.float32)
+        self.arrived = np.where(kept, cv2.resize(self.arrived, size, interpolation=near), np.nan)
+        self.seen = kept & (cv2.resize(self.seen.astype(np.uint8), size, interpolation=near) > 0)
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
@@ -212,8 +417,8 @@ class StaticObjects:
         if len(stats) == 0:
             return Blobs.empty()
         x, y, w, h, area = stats.T.astype(np.float32)
-        x, y = x + self.origin[0], y + self.origin[1]
-        xyxy = np.stack([x, y, x + w, y + h], axis=1) * self.scale
+        (sx, sy), (x0, y0) = self.step, self.origin
+        xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
         # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
         inside = labels > 0
         order = np.lexsort((self.timer[inside], labels[inside]))
@@ -223,7 +428,8 @@ class StaticObjects:
         )
         counts = np.bincount(labels[inside], minlength=n)[1:]
         seconds = sorted_timers[starts + counts // 2].astype(np.float32)
-        return Blobs(xyxy, area * self.scale**2, seconds[real])
+        zone = np.full(len(area), self.zone)
+        return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, zone)
 
     def _heal_ghost(
         self, grey: np.ndarray, gain: float, calm: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray

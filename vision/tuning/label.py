@@ -104,9 +104,7 @@ def prelabel(
     to_dataset = {k: next((i for i, n in names.items() if n == v), -1) for k, v in detector.names.items()}
     litter_id = next((i for i, n in names.items() if n == "litter"), None)
     blobs, notes = (
-        ({}, [])
-        if litter_id is None or not cameras
-        else litter_blobs_by_record(records, cameras, detector.names)
+        ({}, []) if litter_id is None or not cameras else litter_blobs_by_record(records, cameras, detector)
     )
     boxes = litter = 0
     for start in range(0, len(records), BATCH):

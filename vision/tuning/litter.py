@@ -5,7 +5,11 @@ its dual-background model sees any new object that stays. Replaying a camera's v
 mined frame's time through the camera's own scene (the same model, looking as often as in the
 pipeline) and keeping the blobs the rule itself takes (in a litter zone, of a litter's size,
 not under a person or a vehicle the model sees on that frame) gives the annotator a box to
-correct instead of one to draw. Only file cameras can be replayed; a live camera's frames get none.
+correct instead of one to draw. The replay runs the detector on the frames the models look at
+(one a second), as the pipeline shows them its detections: the people's height sets each
+zone's analysis scale, and a change that formed under a person is not timed until it is
+seen alone (vision/scene/static_objects.py). Only file cameras can be replayed; a live
+camera's frames get none.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from vision.camera.analysis import CameraAnalysis
 from vision.camera.context import FrameContext
 from vision.config import CameraConfig, EventsConfig
+from vision.detect.detector import Detector
 from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.ingest.sampler import Sampler
@@ -33,9 +38,9 @@ PTS_SLACK = 1e-3  # seconds: the mined frame's pts was rounded to the millisecon
 class LitterBlobs:
     """One file camera's static blobs at the mined frames' times, and the rule's choice among them."""
 
-    def __init__(self, camera_id: str, camera: CameraConfig, names: dict[int, str]) -> None:
-        self.camera_id, self.camera = camera_id, camera
-        self.analysis = CameraAnalysis(camera_id, camera, names, EventsConfig())
+    def __init__(self, camera_id: str, camera: CameraConfig, detector: Detector) -> None:
+        self.camera_id, self.camera, self.detector = camera_id, camera, detector
+        self.analysis = CameraAnalysis(camera_id, camera, detector.names, EventsConfig())
         self.rules = [r for r in self.analysis.rules if isinstance(r, LitterRule) and r.cfg.static_objects]
 
     @classmethod
@@ -57,9 +62,10 @@ class LitterBlobs:
                     wanted = pts >= times[len(found)] - PTS_SLACK
                     if not (sampler.due(pts) or wanted):
                         continue
-                    blobs = scene.update(
-                        Frame(self.camera_id, pts, decoder.image(av_frame)), Detections.empty()
-                    )
+                    image = decoder.image(av_frame)
+                    looks = scene.due(pts)  # the models look: they are shown the people there
+                    boxes = self.detector.detect([image])[0] if looks else Detections.empty()
+                    blobs = scene.update(Frame(self.camera_id, pts, image), boxes)
                     while len(found) < len(times) and pts >= times[len(found)] - PTS_SLACK:
                         found.append(blobs)
         except SourceError as exc:
@@ -87,7 +93,7 @@ class LitterBlobs:
 
 
 def litter_blobs_by_record(
-    records: list[dict[str, Any]], cameras: dict[str, CameraConfig], names: dict[int, str]
+    records: list[dict[str, Any]], cameras: dict[str, CameraConfig], detector: Detector
 ) -> tuple[dict[int, tuple[LitterBlobs, Blobs]], list[str]]:
     """Per manifest index, the camera's replayer and its blobs at that frame; and notes on cameras skipped."""
     out: dict[int, tuple[LitterBlobs, Blobs]] = {}
@@ -103,7 +109,7 @@ def litter_blobs_by_record(
         )
         if not mine:
             continue
-        replayer = LitterBlobs(camera_id, camera, names)
+        replayer = LitterBlobs(camera_id, camera, detector)
         for r, blobs in zip(mine, replayer.at([float(r["pts"]) for r in mine]), strict=True):
             out[r["index"]] = (replayer, blobs)
     return out, notes
