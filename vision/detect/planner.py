@@ -9,9 +9,8 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
   height, where their bodies stand out of it), overlapping by at least two small people so
   anyone fits whole in one tile, plus one whole-frame pass for the large objects. Tiles
   that would magnify less than GAIN times over the whole frame are not worth their cost.
-  Zones side by side share one grid (of the smaller of their tile sides) where it costs no
-  more tiles than a grid each, so three zones over one distant plaza do not each tile the
-  same people; a zone smaller than its tile is one tile about it.
+  Zones side by side share one grid where it costs no more tiles than a grid each, so
+  three zones over one distant plaza do not each tile the same people.
 - While a zone's size is unknown (no calibration, too few people seen yet) one frame in
   ``survey_every`` is also cut into tiles at the model's native scale, so people too small
   for the whole frame can be seen at all, and so is every next frame while surveys find
@@ -94,38 +93,31 @@ FULL = DetectionPlan("full", None)
 
 @dataclass(frozen=True)
 class Area:
-    """A box of a ``frame`` (width, height) to cover for the zones ``names`` with tiles of ``side``
-    overlapping by ``overlap`` (a fraction of the side); a box smaller than a tile is one tile about it."""
+    """A box of the frame (x1, y1, x2, y2) to cover with tiles of ``side`` overlapping by ``overlap``."""
 
     box: tuple[int, ...]
     side: int
     overlap: float
-    frame: tuple[int, int]
-    names: tuple[str, ...] = ()
 
     def grid(self) -> np.ndarray:
         """[R, 4] tiles over the box, in frame pixels."""
-        x1, y1, x2, y2 = fit(*self.box, *self.frame, self.side)
+        x1, y1, x2, y2 = self.box
         return tile_boxes(x2 - x1, y2 - y1, self.side, self.overlap) + np.array([x1, y1, x1, y1], np.int32)
 
     def join(self, other: Area) -> Area:
-        """One area over both, with the smaller tile side (both zones' people seen at least as large as
-        each needs) and the wider overlap in pixels."""
         a, b = self.box, other.box
         box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-        side = min(self.side, other.side)
-        overlap = min(0.5, max(self.overlap * self.side, other.overlap * other.side) / side)
-        return Area(box, side, overlap, self.frame, self.names + other.names)
+        return Area(box, self.side, max(self.overlap, other.overlap))
 
 
 def joined(areas: list[Area]) -> list[Area]:
-    """Areas joined where one grid over both costs no more tiles than a grid each: zones side by side
-    (a crossing, the lawn beside it, a signpost on it) share their tiles instead of each laying its own
-    grid over the same people, even where their people's sizes ask for slightly different tiles."""
+    """Areas of one tile side joined where one grid over both costs no more tiles than a grid each:
+    zones side by side (a crossing, the lawn beside it, a signpost on it) share their tiles instead
+    of each laying its own grid over the same people."""
     areas = list(areas)
     for i, j in itertools.combinations(range(len(areas)), 2):
         a, b = areas[i], areas[j]
-        if len((both := a.join(b)).grid()) <= len(a.grid()) + len(b.grid()):
+        if a.side == b.side and len((both := a.join(b)).grid()) <= len(a.grid()) + len(b.grid()):
             return joined([x for k, x in enumerate(areas) if k not in (i, j)] + [both])
     return areas
 
@@ -297,30 +289,26 @@ class Planner:
                 name: min(max(width, height), math.ceil(side * growth / ALIGN) * ALIGN)
                 for name, (side, _, _) in wanted.items()
             }
-            areas = joined(
-                [
-                    self._zone_area(name, sides[name], small, large, width, height)
-                    for name, (_, small, large) in wanted.items()
-                ]
-            )
-            boxes = np.unique(np.concatenate([area.grid() for area in areas]), axis=0)
-            if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences or all(
-                s >= max(width, height) for s in sides.values()
-            ):
-                return boxes, {name: area.side for area in areas for name in area.names}
+            areas = [
+                self._zone_area(self.zones[name], sides[name], small, large, width, height)
+                for name, (_, small, large) in wanted.items()
+            ]
+            parts = [area.grid() for area in joined(areas)]
+            boxes = np.unique(np.concatenate(parts), axis=0)
+            if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences:
+                return boxes, sides
+            if all(s >= max(width, height) for s in sides.values()):
+                return boxes, sides
             growth *= GROW
 
-    def _zone_area(self, name: str, side: int, small: float, large: float, width: int, height: int) -> Area:
+    def _zone_area(self, zone: Zone, side: int, small: float, large: float, width: int, height: int) -> Area:
         """The part of the frame to tile for a zone: the zone grown by where its people's bodies reach."""
-        zone = self.zones[name]
         x1, y1 = zone.polygon.min(axis=0) * (width, height)
         x2, y2 = zone.polygon.max(axis=0) * (width, height)
         up = large if zone.anchor == "bottom_center" else large / 2
-        box = (x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4)
-        inside = (max(math.floor(box[0]), 0), max(math.floor(box[1]), 0))
-        inside += (min(math.ceil(box[2]), width), min(math.ceil(box[3]), height))
+        region = fit(x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4, width, height, side)
         overlap = min(0.5, max(self.config.tile_overlap, 2 * small / side))
-        return Area(inside, side, overlap, (width, height), (name,))
+        return Area(tuple(region), side, overlap)
 
     def _survey(
         self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
