@@ -81,6 +81,16 @@ def distant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "distant.truth.yaml"
 
 
+def faults(video: dict) -> list[str]:
+    """A video's false tickets, false closes and unclosed incidents, of every type (ambiguous stays aside)."""
+    false = [
+        f"false {t['type']} ticket at {t['opened_at']} s" for t in video["tickets"] if t["role"] == "false"
+    ]
+    real = [i for i in video["incidents"] if not i.get("ambiguous")]
+    closes = [f"{i['type']} from {i['start']} s closed early" for i in real if i["false_closes"]]
+    return false + closes + [f"{i['type']} from {i['start']} s never closed" for i in real if i["unclosed"]]
+
+
 def crowd_of(video: dict) -> tuple[bool, int, float | None]:
     """One video's crowd: every incident ticketed, false crowd tickets, the slowest time to detect."""
     incidents = [i for i in video["incidents"] if i["type"] == "crowd"]
@@ -112,3 +122,4 @@ def test_the_distant_plaza_keeps_person_ap_and_the_crowd_ticket(
     assert ap["distant"] >= 0.9 * ap["plaza"], ap
     assert near_found and far_found and far_false == 0, (videos["plaza"], videos["distant"])
     assert far_time <= near_time + 2, (far_time, near_time)
+    assert faults(videos["distant"]) == [], videos["distant"]  # lingering by the signpost included

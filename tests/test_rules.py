@@ -18,8 +18,14 @@ def box(cx: float, bottom: float, w: float, h: float) -> list[float]:
     return [cx - w / 2, bottom - h, cx + w / 2, bottom]
 
 
-def run(zones_yaml: str, frames: list[list[tuple[int, float, list[float]]]], close_after: float = 5.0):
-    """Feed one list of (class, score, box) per frame at FPS; return (kind, subject, pts) transitions."""
+def run(
+    zones_yaml: str,
+    frames: list[list[tuple[int, float, list[float]]]],
+    close_after: float = 5.0,
+    image: np.ndarray = IMAGE,
+):
+    """Feed one list of (class, score, box) per frame at FPS on frames of ``image``'s size; return
+    (kind, subject, pts) transitions."""
     camera = parse_config(f"cameras:\n  c:\n    url: x.mp4\n    zones:\n{zones_yaml}").cameras["c"]
     analysis = CameraAnalysis("c", camera, NAMES, EventsConfig(close_after=close_after, update_interval=1e9))
     lifecycle = Lifecycle(analysis.timers)
@@ -30,7 +36,7 @@ def run(zones_yaml: str, frames: list[list[tuple[int, float, list[float]]]], clo
         xyxy = np.array([r[2] for r in rows], np.float32).reshape(-1, 4)
         xyxy += rng.normal(0, 1.5, xyxy.shape).astype(np.float32)  # a real detector's jitter
         dets = Detections.from_arrays(xyxy, np.array([r[1] for r in rows]), np.array([r[0] for r in rows]))
-        _, observations = analysis.process(Frame("c", pts, IMAGE), dets)
+        _, observations = analysis.process(Frame("c", pts, image), dets)
         for obs in observations:
             out += [(t.kind, t.event["subject"], round(t.pts, 1)) for t in lifecycle.update(obs)]
     return out
@@ -127,6 +133,25 @@ def test_bicycle_whose_box_jitters_across_the_zone_edge_keeps_its_ticket() -> No
     # parked with its wheels on the zone's lower edge (y = 432 px): the box bottom jumps 16 px
     frames = [[(1, 0.8, box(300, 432 + (8 if i % 2 else -8), 120, 80))] for i in range(seconds(40))]
     assert [k for k, _, _ in run(zones, frames)] == ["open"]
+
+
+def test_a_far_person_who_steps_out_of_the_zone_is_out_at_his_own_scale() -> None:
+    # a distant camera (1920x1080): people 24 px tall, a signpost zone 90x40 px (y 520-560)
+    zones = """\
+      sign:
+        polygon: [[0.48, 0.4815], [0.5269, 0.4815], [0.5269, 0.5185], [0.48, 0.5185]]
+        rules:
+          fishing: {min_duration: 8, close_after: 3}
+"""
+    far = np.zeros((1080, 1920, 3), np.uint8)
+    # in for 5 s, walks to 20 px (almost a body height) below the zone and back, in for 5 s more: two
+    # stays of 6 s, no ticket; a margin of 3% of the frame (58 px) made it one stay of 16 s
+    walk = [np.clip(min(i / FPS - 5, 11 - i / FPS) / 2, 0, 1) for i in range(seconds(16))]  # 2 s each way
+    bottoms = [540 + 40 * share for share in walk]  # 540: the zone's middle; 580: 20 px below it
+    assert run(zones, [[(0, 0.9, box(960, b, 10, 24))] for b in bottoms], image=far) == []
+    # the same person standing on the zone's edge, his box's bottom jittering 4 px across it: one ticket
+    edge = [[(0, 0.9, box(960, 560 + (4 if i % 2 else -4), 10, 24))] for i in range(seconds(13))]
+    assert [k for k, _, _ in run(zones, edge, image=far)] == ["open"]
 
 
 def test_rule_timers_come_from_the_zone_config() -> None:

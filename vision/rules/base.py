@@ -65,7 +65,16 @@ class TrackRuleConfig(RuleConfig):
         ge=0,
         le=0.5,
         description="A track in the zone stays in until its anchor is this far outside (fraction of the "
-        "frame's longer side): a box whose bottom jitters across the edge does not flicker in and out.",
+        "frame's longer side), or edge_height of its own height if that is less: a box whose bottom "
+        "jitters across the edge does not flicker in and out.",
+    )
+    edge_height: float = Field(
+        0.3,
+        ge=0,
+        le=10,
+        description="The most a track in the zone may stray outside and stay in, as a fraction of its own "
+        "box height: a box jitters by a share of its size, and on a distant camera a share of the frame "
+        "would hold in a person who walked off by twice his height.",
     )
 
 
@@ -115,8 +124,11 @@ class Rule(ABC):
         boxes = Detections.from_arrays(tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows])
         inside = self.zone.contains(boxes, frame.width, frame.height)
         was_in = member_of(tracks.track_id[rows], self._inside)
-        if was_in.any():  # hysteresis: those already in leave only when clearly out
-            margin = config.edge_margin * max(frame.width, frame.height)
+        if was_in.any():  # hysteresis: those already in leave only when clearly out, for their size
+            tall = boxes.xyxy[:, 3] - boxes.xyxy[:, 1]
+            margin = np.minimum(
+                config.edge_margin * max(frame.width, frame.height), config.edge_height * tall
+            )
             inside |= was_in & self.zone.near(boxes, frame.width, frame.height, margin)
         rows = rows[inside]
         self._inside = tracks.track_id[rows]

@@ -73,8 +73,9 @@ class Zone:
             return np.zeros(0, bool)
         return points_in_polygon(detections.anchors(self.anchor), self.pixels(width, height))
 
-    def near(self, detections: Detections, width: int, height: int, margin: float) -> np.ndarray:
-        """Bool mask of the detections whose anchor is inside, or outside by at most ``margin`` pixels."""
+    def near(self, detections: Detections, width: int, height: int, margin: float | np.ndarray) -> np.ndarray:
+        """Bool mask of the detections whose anchor is inside, or outside by at most ``margin`` pixels
+        (one for all, or one per detection)."""
         if len(detections) == 0:
             return np.zeros(0, bool)
         anchors, polygon = detections.anchors(self.anchor), self.pixels(width, height)
