@@ -286,6 +286,38 @@ def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(det
     assert surveyed[8:] == [1976, 1977, 1978, 2003, 2053]
 
 
+def test_cameras_run_together_survey_on_staggered_frames(detector: Detector, tmp_path: Path) -> None:
+    """Cameras that start together must not all survey their first frames in one inference round (a
+    survey is 5-20 inferences: 48 cameras made a round of ~800, and none saw a result for 30 s):
+    camera i surveys i frames (modulo survey_every) later, a function of the config only."""
+    zone = {"crossing": Zone("crossing", distant_zone())}
+    config = RegionsConfig(survey_every=4)
+    nobody, surveyed = Detections.empty(), {}
+    for index in range(6):
+        planner = Planner.for_camera(config, zone, None, detector.card, index)
+        surveyed[index] = []
+        for frame in range(1, 14):
+            if frame == 10:
+                planner.reconfigure(config, zone)  # new zones: surveyed again soon, still staggered
+            if planner.boxes(1920, 1080) is not None and planner.plan.boxes is None:
+                surveyed[index].append(frame)
+            planner.observe(nobody, 1920, 1080)
+    # the first survey at frame 1 + i % 4; finding nobody, the next 4 frames later; new zones at
+    # frame 10: the next at 10 + i % 4
+    assert surveyed == {i: [1 + i % 4, 5 + i % 4, 10 + i % 4] for i in range(6)}
+    polygon = distant_zone().tolist()
+    cameras = "".join(
+        f"  cam{i}:\n    url: {SAMPLE}\n    zones:\n      crossing:\n        polygon: {polygon}\n"
+        for i in range(3)
+    )
+    store = Store(tmp_path / "data")
+    try:
+        pipeline = Pipeline(parse_config(f"cameras:\n{cameras}"), detector, store)
+        assert [w.regions.index for w in pipeline.workers.values()] == [0, 1, 2]  # the config's order
+    finally:
+        store.close()
+
+
 def test_sizes_are_the_percentiles_of_the_last_people_seen_every_frame() -> None:
     """The planner asks every zone's size before every frame; ObjectSizes keeps each estimate until its
     source sees someone new and takes it from one sort: still np.percentile of the last KEEP heights

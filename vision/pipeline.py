@@ -292,7 +292,9 @@ class Pipeline:
                 continue
             unit = CameraUnit(camera_id, cam, detector.names, config.events)
             scene = unit.analysis.scene
-            regions = Planner.for_camera(cam.detect_regions, scene.zones, scene.ground, detector.card)
+            regions = Planner.for_camera(
+                cam.detect_regions, scene.zones, scene.ground, detector.card, len(self.workers)
+            )
             reader = CameraReader(camera_id, cam, self._ready, enabled)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]

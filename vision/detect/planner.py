@@ -17,6 +17,8 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
   people there; a frame already near the model's input is never surveyed. A survey that
   finds nobody doubles the gap to the next (up to BACKOFF times ``survey_every``): a car
   park that stays empty would otherwise pay a survey's many inferences every 25 frames.
+  Cameras run together are staggered: camera i's surveys come i frames (modulo
+  ``survey_every``) later, so their first surveys do not all fall in one inference round.
 
 The plan is a pure function of the frame size, the model and the estimates, and changes
 only when an estimate moves by more than REPLAN, so a replay plans the same frames alike.
@@ -126,9 +128,17 @@ class Planner:
     """One camera's detection plan: ``boxes()`` before each frame's detection, ``observe()`` after."""
 
     def __init__(
-        self, config: RegionsConfig, zones: dict[str, Zone], model: ModelScale, sizes: ObjectSizes
+        self,
+        config: RegionsConfig,
+        zones: dict[str, Zone],
+        model: ModelScale,
+        sizes: ObjectSizes,
+        index: int = 0,
     ) -> None:
+        """``index``: the camera's place among those run together (its surveys are staggered, see
+        :meth:`for_camera`)."""
         self.config = config
+        self.index = index
         self.zones = zones
         self.model = model
         self.sizes = sizes
@@ -139,16 +149,27 @@ class Planner:
         self._surveyed: tuple[list[str], int] | None = None  # zones surveyed now and the people seen there
         self._found = False  # the last survey found people in zones not sized yet: survey the next frame too
         self._gap = config.survey_every  # frames from one survey to the next; doubles while they find nobody
-        self._due = 1  # the frame number of the next survey
+        self._due = 1 + self._stagger()  # the frame number of the next survey
 
     @classmethod
     def for_camera(
-        cls, config: RegionsConfig, zones: dict[str, Zone], ground: GroundPlane | None, card: ModelCard
+        cls,
+        config: RegionsConfig,
+        zones: dict[str, Zone],
+        ground: GroundPlane | None,
+        card: ModelCard,
+        index: int = 0,
     ) -> Planner:
-        """The planner of a camera with these zones (and calibration) for this model."""
+        """The planner of a camera with these zones (and calibration) for this model; ``index``: the
+        camera's place among those run together. Camera i surveys its first frame i (modulo
+        ``survey_every``) frames late, and again so after new zones: cameras that start together do
+        not all survey the same frames. A survey is 5-20 inferences, and the pipeline batches the
+        cameras' frames into rounds: 48 cameras surveying their first frames together made one round
+        of ~800 inferences, and no camera saw a result for 30 s. It depends only on the config, so
+        a replay surveys the same frames."""
         people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
         model = ModelScale.of(card.input, card.min_object_px)
-        return cls(config, zones, model, ObjectSizes(zones, people, ground))
+        return cls(config, zones, model, ObjectSizes(zones, people, ground), index)
 
     def outlook(self, width: int, height: int) -> str:
         """What this camera will do with frames of this size before it has seen anyone (for ``check``)."""
@@ -177,7 +198,12 @@ class Planner:
         sizes.carry(self.sizes)
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
         self._surveyed = None  # a survey under way was of the old zones
-        self._gap, self._due = config.survey_every, self.frames + 1  # new zones: survey them now
+        self._gap, self._due = config.survey_every, self.frames + 1 + self._stagger()  # new zones: soon
+
+    def _stagger(self) -> int:
+        """Frames this camera's surveys come after a first camera's."""
+        every = self.config.survey_every
+        return self.index % every if every else 0
 
     def state(self) -> dict[str, Any]:
         """What the planner learnt (the people's sizes per zone), for the camera's snapshot."""
