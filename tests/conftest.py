@@ -68,6 +68,19 @@ def cli(*args: str | Path, timeout: float = 240, cwd: Path = ROOT) -> subprocess
     )
 
 
+def start_run(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``street-vision run CONFIG`` from this tree in the background (for tests that kill it), its
+    output appended to ``log``; ``env`` is added to the environment (the config's secrets)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vision.cli", "run", str(config)],
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+
+
 @pytest.fixture(scope="session")
 def detector():
     """The embedded default detector, loaded once (it is read-only)."""

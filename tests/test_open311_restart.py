@@ -7,11 +7,9 @@ in the outbox, the API key never in the output."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +20,12 @@ from vision.config import load_config
 from vision.dispatch import open311_status
 from vision.runtime import Runtime
 
-from .conftest import ROOT
+from .conftest import ROOT, start_run
 from .dispatch_support import wait_for
 from .open311_support import API_KEY, Open311Server
 
 LITTER = ROOT / "sample_videos" / "litter.mp4"  # a bundle lies on the walkway from 5 s to 30 s
+ENV = {"OPEN311_KEY": API_KEY}  # the config names it: ${OPEN311_KEY}
 WALKWAY = "[[0.0, 0.30], [0.55, 0.30], [0.95, 0.22], [1.0, 0.22], [1.0, 0.86], [0.0, 0.51]]"
 
 
@@ -89,17 +88,6 @@ storage:
     return path
 
 
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vision.cli", "run", str(config)],
-            stdout=out,
-            stderr=out,
-            cwd=ROOT,
-            env={**os.environ, "OPEN311_KEY": API_KEY},
-        )
-
-
 def applied(folder: Path) -> list[int]:
     """The applied flags of the stored reports (read while the run writes: SQLite's WAL allows it)."""
     with sqlite3.connect(folder / "data" / "street-vision.sqlite", timeout=5) as db:
@@ -122,7 +110,7 @@ def test_a_close_while_down_and_a_verification_cut_by_a_kill_each_count_once(
 ) -> None:
     log = tmp_path / "run.log"
     config = write_config(tmp_path, clip, city)
-    process = start(config, log)
+    process = start_run(config, log, ENV)
     try:
         # once the request is filed its status is polled every 0.2 s: the kill lands in that loop
         wait_for(lambda: city.all(), "the litter's service request", 90.0)
@@ -131,7 +119,8 @@ def test_a_close_while_down_and_a_verification_cut_by_a_kill_each_count_once(
     assert city.requests.update(1, "closed", "swept by crew 4")  # while nobody watches the camera
 
     # the next run polls while it starts: the close is stored before the camera is restored
-    monkeypatch.setenv("OPEN311_KEY", API_KEY)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
     runtime = Runtime.build(load_config(config), config)
     assert runtime.dispatcher is not None
     (lane,) = runtime.dispatcher.lanes
@@ -145,7 +134,7 @@ def test_a_close_while_down_and_a_verification_cut_by_a_kill_each_count_once(
     assert applied(tmp_path) == [1]
     assert verification(tmp_path) == "pending"  # applied to the restored camera, not lost to the restore
 
-    process = start(config, log)  # verifying: killed in the middle
+    process = start_run(config, log, ENV)  # verifying: killed in the middle
     try:
         wait_for(lambda: "restored 1 open event(s)" in log.read_text(), "the run to restore the camera", 60.0)
         time.sleep(2.0)
@@ -153,7 +142,8 @@ def test_a_close_while_down_and_a_verification_cut_by_a_kill_each_count_once(
         kill(process)
     assert len(city.all()) == 1 and verification(tmp_path) == "pending"  # not decided yet: nothing filed
 
-    process = start(config, log)  # the bundle still lies there: the fix fails, filed again once
+    # the bundle still lies there: the fix fails, filed again once
+    process = start_run(config, log, ENV)
     try:
         again = wait_for(lambda: city.all()[1:], "a new request for the ticket that went back", 60.0)
     finally:

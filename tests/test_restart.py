@@ -4,18 +4,15 @@ for the crowd, opened once and closed once, as the camera saw it gone."""
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, start_run
 from .dispatch_support import SECRET, Receiver, wait_for
 
 SAMPLE = ROOT / "sample_videos" / "plaza.mp4"
@@ -51,18 +48,6 @@ def fast(config: Path) -> None:
     config.write_text(text.replace("\n    realtime: true", ""))
 
 
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HOOK_SECRET": SECRET}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vision.cli", "run", str(config)],
-            stdout=out,
-            stderr=out,
-            cwd=ROOT,
-            env=env,
-        )
-
-
 def restores(log: Path) -> int:
     return log.read_text().count("restored 1 open event(s) from the store")
 
@@ -77,7 +62,7 @@ def test_sigkill_while_a_crowd_ticket_is_open_leaves_one_ticket_closed_once(
     config, log = demo_config(tmp_path, receiver.url), tmp_path / "run.log"
     rng = random.Random(12)  # random moments, the same on every run of the test
     for i in range(KILLS):
-        process = start(config, log)
+        process = start_run(config, log, {"HOOK_SECRET": SECRET})
         try:
             if i == 0:  # the crowd forms about 15 s into the clip
                 wait_for(lambda: open_tickets(receiver), "the crowd ticket to open", 90.0)
@@ -90,7 +75,7 @@ def test_sigkill_while_a_crowd_ticket_is_open_leaves_one_ticket_closed_once(
             process.kill()
             process.wait(10)
     fast(config)  # the kills needed real time to land while the camera watched; the last run does not
-    final = start(config, log)
+    final = start_run(config, log, {"HOOK_SECRET": SECRET})
     assert final.wait(180) == 0, log.read_text()[-3000:]
     tickets = receiver.tickets()
     history = receiver.history()

@@ -271,7 +271,8 @@ class StaticObjects:
         self.arrived[changed & np.isnan(self.arrived)] = pts  # first seen changed now
         self.arrived[~changed] = np.nan
         self.seen &= changed
-        fresh = self._alone(changed, cover) & ~self.seen  # seen with nobody over it for the first time
+        under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
+        fresh = self._alone(changed, under) & ~self.seen  # seen with nobody over it for the first time
         self.seen |= fresh
         # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
         # object; formed under someone who stood there longer (his shadow, his shifted feet): from now
@@ -289,7 +290,7 @@ class StaticObjects:
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
         self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
-        self._learn(grey, changed, calm, cover, gain)
+        self._learn(grey, changed, calm, under, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
             self.slow[fixtures] = grey[fixtures] / gain
@@ -298,7 +299,7 @@ class StaticObjects:
         return self.blobs
 
     def _learn(
-        self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, cover: np.ndarray | None, gain: float
+        self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, under: np.ndarray, gain: float
     ) -> None:
         """Where the background was resampled from a coarser scale and the frame did not match it
         then (something there), the sharp frame becomes the background once the place is calm, with
@@ -306,7 +307,7 @@ class StaticObjects:
         if self.unsure is None or not self.unsure.any():
             return
         assert self.slow is not None
-        known = self.unsure & calm & ~changed & ~self._under(cover, calm.shape)
+        known = self.unsure & calm & ~changed & ~under
         self.slow[known] = grey[known] / gain
         self.unsure &= ~known
 
@@ -328,11 +329,11 @@ class StaticObjects:
                 under[r0:r1, c0:c1] = True
         return under
 
-    def _alone(self, changed: np.ndarray, cover: np.ndarray | None) -> np.ndarray:
-        """The changed pixels whose connected changed region touches none of the ``cover`` boxes."""
-        if cover is None or len(cover) == 0:
+    @staticmethod
+    def _alone(changed: np.ndarray, under: np.ndarray) -> np.ndarray:
+        """The changed pixels whose connected changed region touches no pixel ``under`` a cover box."""
+        if not under.any():
             return changed
-        under = self._under(cover, changed.shape)
         n, labels = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
         touched = np.zeros(n, bool)
         touched[labels[under & changed]] = True
