@@ -14,9 +14,10 @@ import pytest
 from vision.secrets import SecretUrl
 from vision.store.postgres import PostgresStore
 
-from .dispatch_support import Receiver, wait_for
+from .conftest import start_run
+from .dispatch_support import SECRET, Receiver, wait_for
 from .pg_support import PASSWORD, PostgresServer
-from .test_restart import demo_config, fast, start
+from .test_restart import demo_config, fast
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_run_on_postgres_opens_survives_a_kill_and_closes_the_crowd_ticket(
     log = tmp_path / "run.log"
     store = PostgresStore(SecretUrl(postgres.url(database)), run=False)
     try:
-        first = start(config, log)
+        first = start_run(config, log, {"HOOK_SECRET": SECRET})
         try:  # the crowd forms about 15 s into the clip
             wait_for(lambda: [t for t in receiver.tickets() if t[2] == "open"], "the crowd ticket", 90.0)
             time.sleep(1.0)
@@ -60,7 +61,7 @@ def test_run_on_postgres_opens_survives_a_kill_and_closes_the_crowd_ticket(
         assert saved is not None and saved[0].state["pts"] >= opened_at > 0
 
         fast(config)  # the second run only has to restore and see the crowd leave
-        second = start(config, log)
+        second = start_run(config, log, {"HOOK_SECRET": SECRET})
         assert second.wait(180) == 0, log.read_text()[-3000:]
         text = log.read_text()
         assert "camera plaza: restored 1 open event(s) from the store" in text
