@@ -259,8 +259,9 @@ def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
 
 
 def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(detector: Detector) -> None:
-    """An empty car park would pay a survey's many inferences every 25 frames for ever: each survey
-    that finds nobody doubles the gap, up to 16 times; one that finds people surveys on at once."""
+    """An empty car park would pay a survey's inferences every 25 frames for ever: a survey rolls (two of
+    its tiles per surveyed frame) and each round of them that finds nobody doubles the gap, up to 16
+    times; tiles that find people survey the next frames whole."""
     planner = Planner.for_camera(
         RegionsConfig(), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
     )
@@ -270,20 +271,24 @@ def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(det
         if planner.boxes(1920, 1080) is not None:
             surveyed.append(frame)
         planner.observe(nobody, 1920, 1080)
-    assert surveyed == [1, 26, 76, 176, 376, 776, 1176, 1576]  # gaps 25, 50, 100, 200, 400, 400, 400
+    # the zone's survey is 4 tiles: rounds of 2 frames, 25, 50, 100, 200 then 400 frames apart
+    assert surveyed == [1, 26, 76, 126, 226, 326, 526, 726, 1126, 1526]
     w, h, x, y = THIRD
     person = Detections.from_arrays(  # a small person inside the zone, found by the next survey
         np.array([[x + 0.3 * w - 4, y + 0.45 * h - 24, x + 0.3 * w + 4, y + 0.45 * h]], np.float32),
         np.array([0.9], np.float32),
         np.array([0], np.int32),
     )
+    sizes = {}
     for frame in range(1601, 2101):
         boxes = planner.boxes(1920, 1080)
         if boxes is not None:
             surveyed.append(frame)
-        planner.observe(person if frame in (1976, 1977) else nobody, 1920, 1080)
-    # due at 1976, finds someone: surveys on (1977, 1978); then nobody again: 25, then 50 frames apart
-    assert surveyed[8:] == [1976, 1977, 1978, 2003, 2053]
+            sizes[frame] = len(boxes)
+        planner.observe(person if frame in (1926, 1927) else nobody, 1920, 1080)
+    # due at 1926, finds someone: surveys on, whole (1927, 1928); then nobody again: a round 50 frames apart
+    assert surveyed[10:] == [1926, 1927, 1928, 1978, 2028]
+    assert [sizes[f] for f in surveyed[10:]] == [3, 5, 5, 3, 3]  # the whole frame and 2 or all 4 tiles
 
 
 def test_cameras_run_together_survey_on_staggered_frames(detector: Detector, tmp_path: Path) -> None:

@@ -251,11 +251,20 @@ class RegionsConfig(StrictModel):
         25,
         ge=0,
         le=10000,
-        description="auto: while a zone's people size is not known, one frame in this many is also cut "
-        "into tiles at the model's native scale, so people too small for the whole frame are seen at "
-        "all; 0 never does (whole frame until sizes are known). Each survey that finds nobody doubles the "
-        "gap to the next, up to 16 times this. A frame that the model shrinks less than 1.5x is never "
-        "surveyed.",
+        description="auto: while a zone's people size is not known, one frame in this many also gets some "
+        "of the tiles at the model's native scale that cover the zones (survey_tiles of them), so people "
+        "too small for the whole frame are seen at all; 0 never does (whole frame until sizes are known). "
+        "Once all the tiles have been looked at and found nobody, the gap doubles, up to 16 times this. "
+        "A frame that the model shrinks less than 1.5x is never surveyed.",
+    )
+    survey_tiles: int = Field(
+        2,
+        ge=0,
+        le=256,
+        description="auto: most native-scale tiles one surveyed frame adds, so a survey costs at most this "
+        "many inferences more on any frame: a survey's tiles are taken a few at a time on successive "
+        "surveyed frames, and the gap doubles once all of them have found nobody. A survey that finds "
+        "people takes all its tiles on the next frame. 0: every tile on each surveyed frame.",
     )
     max_inferences: int = Field(
         24,

@@ -11,14 +11,19 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
   that would magnify less than GAIN times over the whole frame are not worth their cost.
   Zones side by side share one grid where it costs no more tiles than a grid each, so
   three zones over one distant plaza do not each tile the same people.
-- While a zone's size is unknown (no calibration, too few people seen yet) one frame in
-  ``survey_every`` is also cut into tiles at the model's native scale, so people too small
-  for the whole frame can be seen at all, and so is every next frame while surveys find
-  people there; a frame already near the model's input is never surveyed. A survey that
-  finds nobody doubles the gap to the next (up to BACKOFF times ``survey_every``): a car
-  park that stays empty would otherwise pay a survey's many inferences every 25 frames.
-  Cameras run together are staggered: camera i's surveys come i frames (modulo
-  ``survey_every``) later, so their first surveys do not all fall in one inference round.
+- While a zone's size is unknown (no calibration, too few people seen yet) the zones are
+  surveyed: covered by tiles at the model's native scale, so people too small for the whole
+  frame can be seen at all; a frame already near the model's input is never surveyed. A
+  survey rolls: one frame in ``survey_every`` gets the next ``survey_tiles`` of its tiles, in
+  a fixed order, so a survey adds at most that many inferences to any frame (a whole survey
+  on one frame was 16 inferences for the SSD on 720p: at capacity, the frames it fell on
+  made every camera late). A frame whose tiles find people there is followed by whole
+  surveys, frame after frame, until their size is known. Once a round of the tiles has found
+  nobody the gap doubles (up to BACKOFF times ``survey_every``): a car park that stays empty
+  pays 2 inferences in 25 frames at first, one in 200 frames after a few rounds (the gap and
+  the round's progress are in the camera's snapshot, so a restart does not begin the rounds
+  again). Cameras run together are staggered: camera i's surveys come i
+  frames (modulo ``survey_every``) later, so they do not fall in the same inference rounds.
 
 The plan is a pure function of the frame size, the model and the estimates, and changes
 only when an estimate moves by more than REPLAN, so a replay plans the same frames alike.
@@ -146,10 +151,12 @@ class Planner:
         self.frames = 0
         self._key: tuple[Any, ...] | None = None
         self._basis: dict[str, tuple[float, float] | None] = {}
-        self._surveyed: tuple[list[str], int] | None = None  # zones surveyed now and the people seen there
+        # zones surveyed now, the people seen there before, the round's tiles looked at once it is done
+        self._surveyed: tuple[list[str], int, int, int] | None = None
         self._found = False  # the last survey found people in zones not sized yet: survey the next frame too
-        self._gap = config.survey_every  # frames from one survey to the next; doubles while they find nobody
+        self._gap = config.survey_every  # frames from one survey to the next; doubles after a fruitless round
         self._due = 1 + self._stagger()  # the frame number of the next survey
+        self._next = 0  # the first tile of the round not looked at yet
 
     @classmethod
     def for_camera(
@@ -181,14 +188,13 @@ class Planner:
         )
         line = f"{width}x{height}: {plan.mode}, {plan.inferences} inference(s) per frame"
         if self.config.mode == "auto":
-            kept = self.frames, self._found, self._due
-            self.frames, self._found, self._due = 1, False, 1
-            survey = self._survey(width, height, estimates)
-            self.frames, self._found, self._due = kept
-            if survey is not None:
+            tiles = self._survey_tiles(width, height, estimates)
+            if tiles is not None and self.config.survey_every:
+                step = min(len(tiles), self.config.survey_tiles or len(tiles))
                 line += (
-                    f"; until people are seen, 1 frame in {self.config.survey_every} is surveyed with "
-                    f"{survey.inferences} inferences (less often while surveys find nobody)"
+                    f"; until people are seen, 1 frame in {self.config.survey_every} gets {step} more "
+                    f"inference(s), a survey of {len(tiles)} tiles at the model's scale (less often while "
+                    "surveys find nobody)"
                 )
         return line + "".join(f"; {zone}: {why}" for zone, why in plan.zones.items())
 
@@ -197,7 +203,7 @@ class Planner:
         sizes = ObjectSizes(zones, self.sizes.people, self.sizes.ground)
         sizes.carry(self.sizes)
         self.config, self.zones, self.sizes, self._key = config, zones, sizes, None
-        self._surveyed = None  # a survey under way was of the old zones
+        self._surveyed, self._next = None, 0  # a survey under way was of the old zones
         self._gap, self._due = config.survey_every, self.frames + 1 + self._stagger()  # new zones: soon
 
     def _stagger(self) -> int:
@@ -206,24 +212,27 @@ class Planner:
         return self.index % every if every else 0
 
     def state(self) -> dict[str, Any]:
-        """What the planner learnt (the people's sizes per zone), for the camera's snapshot."""
-        return {"sizes": self.sizes.state()}
+        """What the planner learnt (the people's sizes per zone, how far its surveys have got), for the
+        camera's snapshot."""
+        return {"sizes": self.sizes.state(), "survey": {"gap": self._gap, "next": self._next}}
 
     def load(self, state: dict[str, Any]) -> None:
-        """Take back :meth:`state` (a restarted camera plans from what it had learnt, at once)."""
+        """Take back :meth:`state` (a restarted camera plans from what it had learnt, at once, and goes
+        on with its surveys where they were, at its staggered frame: an empty car park restarted does
+        not begin its rounds again at the shortest gap)."""
         self.sizes.load(state.get("sizes", {}))
         self._key = None
+        survey = state.get("survey", {})
+        every = self.config.survey_every
+        self._gap = min(max(int(survey.get("gap", every)), every), BACKOFF * every)
+        self._next = max(0, int(survey.get("next", 0)))
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Learn the people's sizes from one frame's detections."""
         if self.config.mode == "auto":
             self.sizes.observe(detections, width, height)
             if self._surveyed is not None:
-                names, before = self._surveyed
-                self._found = self.sizes.seen(names) > before
-                self._surveyed = None
-                every = self.config.survey_every
-                self._gap = every if self._found else min(2 * self._gap, BACKOFF * every)
+                self._surveyed_seen(*self._surveyed)
 
     def boxes(self, width: int, height: int) -> np.ndarray | None:
         """Crop boxes for the next frame of this size (None: the whole frame only)."""
@@ -238,14 +247,7 @@ class Planner:
         if (width, height) != (self._key or (None, None))[:2] or self._moved(estimates):
             self._basis = {k: None if v is None else v[:2] for k, v in estimates.items()}
             self.plan, self._key = self._auto(width, height, estimates), (width, height)
-        survey = self._survey(width, height, estimates)
-        if survey is None:
-            self._found = False
-            return self.plan.boxes
-        unknown = [name for name, e in estimates.items() if e is None]
-        self._surveyed = (unknown, self.sizes.seen(unknown))
-        self._due = self.frames + self._gap
-        return survey.boxes
+        return self._surveying(width, height, estimates)
 
     def _moved(self, estimates: dict[str, tuple[float, float, str] | None]) -> bool:
         for name, now in estimates.items():
@@ -336,27 +338,52 @@ class Planner:
         overlap = min(0.5, max(self.config.tile_overlap, 2 * small / side))
         return Area(tuple(region), side, overlap)
 
-    def _survey(
+    def _surveying(
         self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
-    ) -> DetectionPlan | None:
-        """Native-scale tiles over the zones not sized yet: on the frame due (one in ``survey_every``,
-        less often while surveys find nobody), and on the frames right after a survey that found people
-        there (until their size is known)."""
+    ) -> np.ndarray | None:
+        """This frame's boxes: the plan's, with the survey's next tiles when one is due."""
+        if self.frames < self._due and not self._found:
+            return self.plan.boxes
+        tiles = self._survey_tiles(width, height, estimates)
+        if tiles is None:
+            self._found = False
+            return self.plan.boxes
+        start = 0 if self._found or self._next >= len(tiles) else self._next
+        end = len(tiles) if self._found or not self.config.survey_tiles else start + self.config.survey_tiles
+        unknown = [name for name, e in estimates.items() if e is None]
+        self._surveyed = (unknown, self.sizes.seen(unknown), min(end, len(tiles)), len(tiles))
+        self._due = self.frames + self._gap  # observe() moves it on from what the tiles found
+        steady = [] if self.plan.boxes is None else [self.plan.boxes]
+        boxes = np.unique(np.concatenate([tiles[start:end], *steady]), axis=0)
+        return self._with_frame(boxes[(boxes != [0, 0, width, height]).any(axis=1)], width, height)
+
+    def _surveyed_seen(self, names: list[str], before: int, looked: int, tiles: int) -> None:
+        """After a surveyed frame: people found in the zones not sized yet survey the next frame whole;
+        else the round goes on at the gap, which doubles once the round has looked at every tile."""
+        every = self.config.survey_every
+        self._found = self.sizes.seen(names) > before
+        self._surveyed = None
+        if self._found:
+            self._gap, self._next = every, 0
+        elif looked >= tiles:
+            self._gap, self._next = min(2 * self._gap, BACKOFF * every), 0
+        else:
+            self._next = looked
+        self._due = self.frames + self._gap
+
+    def _survey_tiles(
+        self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]
+    ) -> np.ndarray | None:
+        """[R, 4] native-scale tiles over the zones not sized yet, in a fixed order (None: no survey,
+        every zone sized, surveys off, or a frame the model hardly shrinks)."""
         every, scale = self.config.survey_every, self.model.frame_scale(width, height)
         unknown = {name: None for name, e in estimates.items() if e is None}
         if not unknown or every == 0 or 1 / scale < GAIN:
             return None
-        if self.frames < self._due and not self._found:
-            return None
         guess = height / 10  # the people's height is unknown: grow the zones by a tenth of the frame
         wanted = {name: (self.model.side, guess / 4, guess) for name in unknown}
         found = self._tiles(wanted, width, height)
-        if found is None:
-            return None
-        steady = [] if self.plan.boxes is None else [self.plan.boxes]
-        boxes = np.unique(np.concatenate([found[0], *steady]), axis=0)
-        tiles = boxes[(boxes != [0, 0, width, height]).any(axis=1)]
-        return DetectionPlan("survey", self._with_frame(tiles, width, height))
+        return None if found is None else found[0]
 
 
 def camera_outlook(camera_id: str, camera: CameraConfig, card: ModelCard) -> str:
