@@ -353,3 +353,83 @@ def test_sizes_are_the_percentiles_of_the_last_people_seen_every_frame() -> None
     for size in (1920, 1280, 1920):
         heights = calibrated_heights(ground, square, size)
         assert calibrated.estimate("far", size, 1080) == (heights.min(), heights.max(), "calibration")
+
+
+WHOLE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])  # the capacity farm's car park zone
+
+
+def car_park(index: int = 0, **config: int) -> Planner:
+    """A 720p camera's planner for the SSD, one zone over the whole picture (as the capacity farm's)."""
+    card = load_card("default")
+    return Planner.for_camera(RegionsConfig(**config), {"street": Zone("street", WHOLE)}, None, card, index)
+
+
+def tiles_of(boxes: np.ndarray | None) -> set[tuple[int, ...]]:
+    """The survey tiles among a frame's boxes (the whole frame left out)."""
+    return set() if boxes is None else {tuple(b) for b in boxes.tolist() if b != [0, 0, 1280, 720]}
+
+
+def test_a_survey_rolls_over_frames_a_few_tiles_at_a_time() -> None:
+    """A whole survey put 16 inferences on one frame of every camera in turn (at capacity that frame's
+    round made every camera late): rolled, a surveyed frame adds at most survey_tiles of the survey's
+    tiles, one frame in survey_every, and a round of them covers what the whole survey covered, in a
+    fixed order (a replay surveys alike)."""
+    whole = tiles_of(car_park(survey_tiles=0).boxes(1280, 720))
+    assert len(whole) == 15  # what a whole survey looked at on one frame
+    runs = []
+    for _ in range(2):
+        planner, looked = car_park(), []
+        for frame in range(1, 601):
+            boxes = planner.boxes(1280, 720)
+            if boxes is not None:
+                looked.append((frame, tiles_of(boxes)))
+                assert len(boxes) <= 1 + RegionsConfig().survey_tiles  # the whole frame and 2 tiles
+            planner.observe(Detections.empty(), 1280, 720)
+        runs.append(looked)
+    assert runs[0] == runs[1]  # the same frames get the same tiles
+    frames = [frame for frame, _ in runs[0]]
+    # a round of 8 frames 25 apart (2 tiles each, 1 in the last) looks at every tile once; nobody
+    # found, the next round's frames are 50 apart
+    assert frames[:8] == [1 + 25 * i for i in range(8)] and frames[8:11] == [226, 276, 326]
+    first = [tiles for _, tiles in runs[0][:8]]
+    assert set().union(*first) == whole and sum(map(len, first)) == len(whole)
+    assert [tiles for _, tiles in runs[0][8:16]] == first  # the next round: the same tiles, in order
+
+
+def test_surveys_of_many_cameras_add_a_bounded_load_to_every_round() -> None:
+    """40 cameras started together, a car park each that stays empty: no inference round gets more than
+    survey_tiles per camera surveyed in it (staggered: 2 of 40 per round), where whole surveys put 15
+    inferences per camera into those rounds."""
+    rolled, whole = [], []
+    for extra, config in ((rolled, {}), (whole, {"survey_tiles": 0})):
+        planners = [car_park(i, **config) for i in range(40)]
+        for _ in range(30):
+            boxes = [planner.boxes(1280, 720) for planner in planners]
+            extra.append(sum(len(b) - 1 for b in boxes if b is not None))
+            for planner in planners:
+                planner.observe(Detections.empty(), 1280, 720)
+    assert max(rolled) == 2 * 2 and max(whole) == 2 * 15
+    assert sum(rolled) < sum(whole) / 4
+
+
+def test_a_restarted_camera_goes_on_with_its_surveys_where_they_were() -> None:
+    """The gap and the round's progress are in the camera's snapshot: restarted, a car park that has
+    backed off does not begin its rounds again at one survey in 25 frames, and the round goes on with
+    the tiles not looked at yet, on the camera's staggered frame."""
+    planner = car_park(3)
+    for _ in range(300):  # a round of 8 frames 25 apart, then 2 of the next, 50 apart
+        planner.boxes(1280, 720)
+        planner.observe(Detections.empty(), 1280, 720)
+    state = json.loads(json.dumps(planner.state()))
+    assert state["survey"] == {"gap": 50, "next": 4}  # 4 of the round's 15 tiles looked at
+    restored = car_park(3)
+    restored.load(state)
+    ahead, again = [], []
+    for frame in range(1, 200):
+        for planner_, out in ((planner, ahead), (restored, again)):
+            boxes = planner_.boxes(1280, 720)
+            if boxes is not None:
+                out.append((frame, tiles_of(boxes)))
+            planner_.observe(Detections.empty(), 1280, 720)
+    assert [f for f, _ in again][:3] == [4, 54, 104]  # at its stagger (3 of 25), then 50 apart
+    assert [t for _, t in again][:4] == [t for _, t in ahead][:4]  # the same tiles next, in the same order
