@@ -170,7 +170,7 @@ class Planner:
         """The planner of a camera with these zones (and calibration) for this model; ``index``: the
         camera's place among those run together. Camera i surveys its first frame i (modulo
         ``survey_every``) frames late, and again so after new zones: cameras that start together do
-        not all survey the same frames. A survey is 5-20 inferences, and the pipeline batches the
+        not all survey the same frames. A whole survey was 5-20 inferences, and the pipeline batches the
         cameras' frames into rounds: 48 cameras surveying their first frames together made one round
         of ~800 inferences, and no camera saw a result for 30 s. It depends only on the config, so
         a replay surveys the same frames."""
