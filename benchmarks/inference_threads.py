@@ -134,33 +134,33 @@ def one_run(files: list[Path], args: argparse.Namespace, parallel: int | None) -
     }
 
 
+COLUMNS = (  # the report's table: heading, and the run's cell
+    ("detector.parallel", lambda r: r["parallel"]),
+    ("calls at once", lambda r: r["calls"]),
+    ("fps per camera", lambda r: r["fps_per_camera"]),
+    ("lag p50 / p95 s", lambda r: f"{r['lag_p50']} / {r['lag_p95']}"),
+    ("cores used", lambda r: r["cores_used"]),
+    ("CPU ms per frame", lambda r: r["cpu_ms_per_frame"]),
+    ("cores by thread", lambda r: ", ".join(f"{k} {v}" for k, v in r["thread_cores"].items())),
+    ("load average", lambda r: r["load_average"]),
+)
+
+
 def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    lines = [
-        "# Inference threads: one call over every core, or one single-threaded call per core",
-        "",
+    m, gate = result["machine"], "on" if result["gate"] else "off"
+    text = (
+        "# Inference threads: one call over every core, or one single-threaded call per core\n\n"
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}. Model `{result['model']}`; "
         f"{result['cameras']} cameras paced in real time (looping {SUB_BITRATE}b/s 640x360 substreams of "
-        f"{', '.join(CLIPS)}), {result['fps']} detections/s each, motion gate "
-        f"{'on' if result['gate'] else 'off'}; {result['warmup']} s warm-up, {result['seconds']} s measured "
-        "per run, the two ways in turn. Lag: from the frame's capture to its results stored. Thread "
-        "cores: by kind of thread (native: threads Python did not start, e.g. ONNX Runtime's pool).",
-        "",
-    ]
-    if result["note"]:
-        lines += [f"**{result['note']}**", ""]
-    lines += [
-        "| detector.parallel | calls at once | fps per camera | lag p50 / p95 s | cores used "
-        "| CPU ms per frame | cores by thread | load average |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["runs"]:
-        threads = ", ".join(f"{k} {v}" for k, v in r["thread_cores"].items())
-        lines.append(
-            f"| {r['parallel']} | {r['calls']} | {r['fps_per_camera']} | {r['lag_p50']} / {r['lag_p95']} | "
-            f"{r['cores_used']} | {r['cpu_ms_per_frame']} | {threads} | {r['load_average']} |"
-        )
-    return "\n".join(lines) + "\n"
+        f"{', '.join(CLIPS)}), {result['fps']} detections/s each, motion gate {gate}; {result['warmup']} s "
+        f"warm-up, {result['seconds']} s measured per run, the two ways in turn. Lag: from the frame's "
+        "capture to its results stored. Cores by thread: by kind of thread (native: threads Python did "
+        "not start, e.g. ONNX Runtime's pool).\n\n"
+    )
+    text += f"**{result['note']}**\n\n" if result["note"] else ""
+    rows = [[heading for heading, _ in COLUMNS], ["---"] * len(COLUMNS)]
+    rows += [[str(cell(run)) for _, cell in COLUMNS] for run in result["runs"]]
+    return text + "".join(f"| {' | '.join(row)} |\n" for row in rows)
 
 
 def main() -> None:
