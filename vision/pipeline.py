@@ -3,7 +3,9 @@
 Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
 due at its detect fps. The inference thread gathers the frames ready from all cameras
 into one batch per round and detects them in one call (whole frames, or crops and tiles
-per camera, as each camera's planner says). Everything after the detector (masks,
+per camera, as each camera's planner says); on the CPU there is one such thread per core
+(detector.parallel, vision/detect/threads.py), each gathering in turn its share of the
+cameras, a camera's frames still detected in order. Everything after the detector (masks,
 tracking, scene models, rules, lifecycle) is one camera unit per camera
 (vision/camera/unit.py), run off the inference thread by an analysis lane: each camera
 belongs to one lane, which takes its frames in order and applies its commands (zone

@@ -5,8 +5,9 @@ of the model's ~200 operators; on a machine whose cores also decode the cameras'
 a thread that lost its core holds the others up at every sync, so the one inference thread
 was the bottleneck with a core left idle (benchmarks/capacity_yolo_street_sub.md: 8 cameras,
 1.47 of 2 cores used). On the CPU, calls on one thread each, as many at once as there are
-cores, keep every core busy with less CPU per frame; the pipeline runs that many inference
-threads (vision/pipeline.py), each camera's frames still in order.
+cores, keep every core busy and spend nothing on syncing threads within a call
+(benchmarks/inference_threads.md); the pipeline runs that many inference threads
+(vision/pipeline.py), each camera's frames still in order.
 """
 
 from __future__ import annotations
