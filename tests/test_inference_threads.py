@@ -28,6 +28,10 @@ def test_on_the_cpu_one_single_threaded_call_per_core_by_default() -> None:
     assert split(3, 0, "cpu", "onnx", 2) == CpuSplit(3, 1)  # at least one thread each
     assert split(None, 2, "cpu", "onnx", 8) == CpuSplit(8, 2)  # threads as configured
     assert split(1, 0, "cpu", "onnx", 8) == CpuSplit(1, 0)  # one call over every core, as before
+    # a camera's frames are detected in turn: fewer cameras than cores get their share of the cores
+    assert split(None, 0, "cpu", "onnx", 8, cameras=1) == CpuSplit(1, 0)
+    assert split(None, 0, "cpu", "onnx", 8, cameras=3) == CpuSplit(3, 2)
+    assert split(None, 0, "cpu", "onnx", 8, cameras=20) == CpuSplit(8, 1)
 
 
 def test_a_gpu_and_ultralytics_take_one_call_at_a_time() -> None:
@@ -45,16 +49,19 @@ def test_the_configured_detector_runs_its_calls_on_one_thread_each() -> None:
     options = detector.engine.model.session.get_session_options()  # type: ignore[attr-defined]
     assert detector.parallel == available
     assert options.intra_op_num_threads == (1 if available > 1 else 0)
-    one = Detector.from_config(DetectorConfig(parallel=1))
-    assert one.parallel == 1
-    assert one.engine.model.session.get_session_options().intra_op_num_threads == 0  # type: ignore[attr-defined]
+    for one in (
+        Detector.from_config(DetectorConfig(parallel=1)),
+        Detector.from_config(DetectorConfig(), cameras=1),
+    ):
+        assert one.parallel == 1
+        assert one.engine.model.session.get_session_options().intra_op_num_threads == 0  # type: ignore[attr-defined]
 
 
 def run(parallel: int, data: Path) -> tuple[dict[str, list[tuple[float, np.ndarray]]], set[str]]:
     """Three file cameras through the pipeline with ``parallel`` inference threads: each camera's
     (pts, boxes) in the order its lane analysed them, and the threads that called the detector."""
     cameras = "".join(
-        f"  {name}:\n    url: {ROOT / 'sample_videos' / clip}.mp4\n    detect_fps: 1\n"
+        f"  {name}:\n    url: {ROOT / 'sample_videos' / clip}.mp4\n    detect_fps: 0.25\n"
         "    decode: {keyframes_only: true, width: 384}\n    motion_gate: {enabled: false}\n"
         for name, clip in (("a", "plaza"), ("b", "litter"), ("c", "plaza"))
     )
@@ -84,7 +91,7 @@ def test_two_inference_threads_keep_each_cameras_frames_in_order_and_find_the_sa
     assert thread == {"inference"}
     for camera in "abc":
         pts = [p for p, _ in two[camera]]
-        assert len(pts) >= 15 and pts == sorted(pts), camera  # every frame, in order
+        assert len(pts) >= 8 and pts == sorted(pts), camera  # every frame, in order
         assert pts == [p for p, _ in one[camera]], camera
         for (_, a), (_, b) in zip(two[camera], one[camera], strict=True):
             np.testing.assert_allclose(a, b, atol=1e-3)

@@ -433,9 +433,9 @@ class DetectorConfig(StrictModel):
         ge=1,
         le=64,
         description="onnx: model calls run at once, each on its own inference thread (every camera's frames "
-        "still in order). Unset: one per core on the CPU, each call on one thread (no threads to sync "
-        "within a call: more frames per core when the cores also decode video, benchmarks/"
-        "inference_threads.md); 1 on a GPU. ultralytics: 1 only.",
+        "still in order). Unset: one per core on the CPU but at most one per camera, each call on one "
+        "thread (none to sync within a call: more frames per core when the cores also decode video, "
+        "benchmarks/inference_threads.md); 1 on a GPU. ultralytics: 1 only.",
     )
     spin: bool = Field(
         False,

@@ -133,9 +133,12 @@ class Detector:
             self.keep = np.array(ids, np.int32)
 
     @classmethod
-    def from_config(cls, config: DetectorConfig, engine: Engine | None = None) -> Detector:
-        """The configured detector; with a remote ``engine`` (a cluster's replicas) one call at a time."""
-        cpu = split(config.parallel, config.threads, config.device, config.backend, cores())
+    def from_config(
+        cls, config: DetectorConfig, engine: Engine | None = None, cameras: int | None = None
+    ) -> Detector:
+        """The configured detector for ``cameras`` cameras (None: any number); with a remote ``engine``
+        (a cluster's replicas) one call at a time."""
+        cpu = split(config.parallel, config.threads, config.device, config.backend, cores(), cameras)
         return cls(
             load_card(config.model),
             config.device,

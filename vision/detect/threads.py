@@ -30,18 +30,23 @@ class CpuSplit:
     threads: int
 
 
-def split(parallel: int | None, threads: int, device: str, backend: str, available: int) -> CpuSplit:
-    """The split for ``detector.parallel`` and ``detector.threads`` on ``available`` cores.
+def split(
+    parallel: int | None, threads: int, device: str, backend: str, available: int, cameras: int | None = None
+) -> CpuSplit:
+    """The split for ``detector.parallel`` and ``detector.threads`` on ``available`` cores, for a detector
+    that serves ``cameras`` cameras (None: as many as need be).
 
-    Unset ``parallel``: one call per core with ONNX Runtime on the CPU, else one (a GPU takes
-    its calls one at a time; Ultralytics' predictor is not shared by threads). Unset ``threads``
-    (0) with several calls: the cores shared out between them, at least one each.
+    Unset ``parallel``: one call per core with ONNX Runtime on the CPU, but no more than the cameras
+    (a camera's frames are detected one after the other, so one camera keeps one call busy: it gets
+    the cores in that call); else one (a GPU takes its calls one at a time; Ultralytics' predictor
+    is not shared by threads). Unset ``threads`` (0) with several calls: the cores shared out
+    between them, at least one each.
     """
     if backend != "onnx":
         return CpuSplit(1, threads)
     if device != "cpu":
         return CpuSplit(parallel or 1, threads)
-    calls = parallel if parallel is not None else max(1, available)
+    calls = parallel if parallel is not None else max(1, min(available, cameras or available))
     if threads == 0 and calls > 1:
         threads = max(1, available // calls)
     return CpuSplit(calls, threads)
