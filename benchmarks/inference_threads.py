@@ -141,9 +141,17 @@ COLUMNS = (  # the report's table: heading, and the run's cell
     ("lag p50 / p95 s", lambda r: f"{r['lag_p50']} / {r['lag_p95']}"),
     ("cores used", lambda r: r["cores_used"]),
     ("CPU ms per frame", lambda r: r["cpu_ms_per_frame"]),
+    ("of which inference", lambda r: r["inference_ms_per_frame"]),
     ("cores by thread", lambda r: ", ".join(f"{k} {v}" for k, v in r["thread_cores"].items())),
     ("load average", lambda r: r["load_average"]),
 )
+
+
+def inference_ms(run: dict[str, Any], cameras: int) -> float | None:
+    """CPU ms of the inference threads (and ONNX Runtime's own pool: ``native``) per analysed frame."""
+    frames = run["fps_per_camera"] * cameras
+    cores = run["thread_cores"].get("inference", 0.0) + run["thread_cores"].get("native", 0.0)
+    return round(1000 * cores / frames, 1) if frames else None
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -154,7 +162,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['cameras']} cameras paced in real time (looping {SUB_BITRATE}b/s 640x360 substreams of "
         f"{', '.join(CLIPS)}), {result['fps']} detections/s each, motion gate {gate}; {result['warmup']} s "
         f"warm-up, {result['seconds']} s measured per run, the two ways in turn. Lag: from the frame's "
-        "capture to its results stored. Cores by thread: by kind of thread (native: threads Python did "
+        "capture to its results stored. Of which inference: the CPU of the inference threads and ONNX "
+        "Runtime's pool per frame. Cores by thread: by kind of thread (native: threads Python did "
         "not start, e.g. ONNX Runtime's pool).\n\n"
     )
     text += f"**{result['note']}**\n\n" if result["note"] else ""
@@ -190,7 +199,8 @@ def main() -> None:
         files = [encode(name, Path(tmp), (640, 360, SUB_BITRATE)) for name in CLIPS]
         for _ in range(args.rounds):
             for parallel in (1, None):
-                result["runs"].append(one_run(files, args, parallel))
+                run = one_run(files, args, parallel)
+                result["runs"].append(run | {"inference_ms_per_frame": inference_ms(run, args.cameras)})
                 print(json.dumps(result["runs"][-1]), flush=True)
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
