@@ -430,7 +430,22 @@ class DetectorConfig(StrictModel):
         description="onnx: ONNX Runtime execution provider (cuda/tensorrt need onnxruntime-gpu); "
         "ultralytics: cpu or cuda.",
     )
-    threads: int = Field(0, ge=0, le=256, description="Intra-op threads; 0 uses every core.")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="onnx: ONNX Runtime's intra-op threads per model call; 0: the cores shared out between "
+        "the calls run at once (parallel), or every core for one call.",
+    )
+    parallel: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="onnx: model calls run at once, each on its own inference thread (every camera's frames "
+        "still in order). Unset: one per core on the CPU but at most one per camera, each call on one "
+        "thread (none to sync within a call: more frames per core when the cores also decode video, "
+        "benchmarks/inference_threads.md); 1 on a GPU. ultralytics: 1 only.",
+    )
     spin: bool = Field(
         False,
         description="onnx on the CPU: let ONNX Runtime's threads spin while they wait for work (its own "
@@ -456,6 +471,15 @@ class DetectorConfig(StrictModel):
     classes: list[str] | None = Field(
         None, description="Keep only these labels (e.g. [person, bicycle]); None keeps all."
     )
+
+    @model_validator(mode="after")
+    def _one_ultralytics_call(self) -> DetectorConfig:
+        if self.backend == "ultralytics" and (self.parallel or 1) > 1:
+            raise ValueError(
+                f"parallel is {self.parallel}, but the ultralytics backend takes one call at a time: "
+                "remove detector.parallel or use backend: onnx"
+            )
+        return self
 
 
 class HealthConfig(StrictModel):

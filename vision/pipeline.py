@@ -3,7 +3,9 @@
 Each camera has its own reader thread (vision/ingest/reader.py) that hands over frames
 due at its detect fps. The inference thread gathers the frames ready from all cameras
 into one batch per round and detects them in one call (whole frames, or crops and tiles
-per camera, as each camera's planner says). Everything after the detector (masks,
+per camera, as each camera's planner says); on the CPU there is one such thread per core
+(detector.parallel, vision/detect/threads.py), each gathering in turn its share of the
+cameras, a camera's frames still detected in order. Everything after the detector (masks,
 tracking, scene models, rules, lifecycle) is one camera unit per camera
 (vision/camera/unit.py), run off the inference thread by an analysis lane: each camera
 belongs to one lane, which takes its frames in order and applies its commands (zone
@@ -151,6 +153,7 @@ class CameraWorker:
         self.generation = 0  # units so far: the writer drops jobs of a unit whose earlier write failed
         self.lock = threading.Lock()  # its failure state (set by inference, analysis and the writer)
         self.planning = threading.Lock()  # its planner and gate (used by inference, reconfigured by analysis)
+        self.inferring = False  # a frame of it is with an inference thread: its next waits (order)
 
     def resting(self, stream_pts: float) -> bool:
         """True while the camera rests after a failure (drop its frame at ``stream_pts``). A frame from
@@ -279,6 +282,10 @@ class Pipeline:
         self._running = False
         self._started = False  # run() has begun: its restore has applied, or will apply, every stored report
         self._ready = threading.Event()  # set by any reader with a frame ready
+        self._gathering = threading.Lock()  # one inference thread gathers at a time
+        self._ending = threading.Lock()
+        self._inferring = 0  # inference threads still running (under _ending)
+        self._turn = 0  # the camera the next gather starts at (after the last one a capped gather took)
         self._stop = threading.Event()
         self._crash: BaseException | None = None  # what broke a stage thread (raised by run())
         self.writer = StoreWriter(store, self._write_failed)
@@ -323,13 +330,25 @@ class Pipeline:
         self._restore()
         for worker in self.workers.values():
             worker.reader.start()
-        threads = [threading.Thread(target=self._guard, args=(self._infer, max_seconds, start), daemon=True)]
+        calls = self._inferring = max(1, self.detector.parallel)  # inference threads: model calls at once
+        share = -(-len(self.workers) // calls)  # due frames one gather takes at most: all, or its share
+        threads = [
+            threading.Thread(
+                target=self._guard,
+                args=(self._infer, max_seconds, start, share),
+                name="inference" if calls == 1 else f"inference-{i + 1}",
+                daemon=True,
+            )
+            for i in range(calls)
+        ]
         threads += [
-            threading.Thread(target=self._guard, args=(self._serve, lane), daemon=True) for lane in self.lanes
+            threading.Thread(
+                target=self._guard, args=(self._serve, lane), name=f"analysis-{i + 1}", daemon=True
+            )
+            for i, lane in enumerate(self.lanes)
         ]
         self.writer.start()
-        for i, thread in enumerate(threads):
-            thread.name = "inference" if i == 0 else f"analysis-{i}"
+        for thread in threads:
             thread.start()
         try:
             self.writer.serve(until=lambda: all(lane.done.is_set() for lane in self.lanes))
@@ -530,15 +549,19 @@ class Pipeline:
             self.stop()
             raise
 
-    def _infer(self, max_seconds: float | None, start: float) -> None:
-        """The inference thread: rounds of gather, detect, hand each frame to its camera's lane."""
+    def _infer(self, max_seconds: float | None, start: float, share: int) -> None:
+        """An inference thread: rounds of gather (up to ``share`` frames due for the detector), detect,
+        hand each frame to its camera's lane. Of several threads, each gathers in turn; a camera's next
+        frame is gathered only once its last one is on its lane, so its frames stay in order whichever
+        thread detects them. The last thread to end ends the lanes."""
         try:
             while not self._stop.is_set():
                 if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                     for worker in self.workers.values():
                         if worker.reader.realtime:
                             worker.reader.stop()
-                gathered = self._gather()
+                with self._gathering:
+                    gathered = self._gather(share)
                 if gathered is None:
                     break
                 batch = [(worker, frame) for worker, frame, due in gathered if due]
@@ -547,8 +570,14 @@ class Pipeline:
                     detections = next(found) if due else None  # None: the gate held it, not detected
                     if detections is not None or not due:
                         self._lane_of[worker.camera_id].frames.put((worker, frame, detections))
+                    worker.inferring = False
+                if gathered:
+                    self._ready.set()  # their next frames may be waiting: wake a thread that gathers
         finally:
-            for lane in self.lanes:
+            with self._ending:
+                self._inferring -= 1
+                last = self._inferring == 0
+            for lane in self.lanes if last else ():
                 lane.frames.put(END)
 
     def _serve(self, lane: Lane) -> None:
@@ -577,9 +606,11 @@ class Pipeline:
             lane.done.set()
             self.writer.wake()
 
-    def _gather(self) -> list[tuple[CameraWorker, Frame, bool]] | None:
+    def _gather(self, share: int) -> list[tuple[CameraWorker, Frame, bool]] | None:
         """One frame from every camera that has one (waiting for files read in order), and whether it
-        is due for the detector; None when all ended.
+        is due for the detector; None when all ended. At ``share`` frames due it stops, and the next
+        gather starts at the camera after (several inference threads share the cameras out evenly);
+        a camera whose last frame another thread still detects is passed over.
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
@@ -589,18 +620,25 @@ class Pipeline:
         self._ready.clear()
         batch: list[tuple[CameraWorker, Frame, bool]] = []
         running = False
-        for worker in self.workers.values():
+        workers, due_frames = list(self.workers.values()), 0
+        for step in range(len(workers)):
+            worker = workers[(self._turn + step) % len(workers)]
             reader = worker.reader
             if reader.done or reader.stopped:
                 continue
             running = True
-            if self.evidence.waiting(worker.camera_id):
+            if worker.inferring or self.evidence.waiting(worker.camera_id):
                 continue
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is not None and not worker.resting(frame.pts):
+                worker.inferring = True
                 with worker.planning:  # its gate, like its planner, is reconfigured by its lane
                     due = worker.gate.due(frame.image, frame.pts, frame.motion)
                 batch.append((worker, frame, due))
+                due_frames += due
+                if due_frames == share:
+                    self._turn = (self._turn + step + 1) % len(workers)
+                    break
         if not running:
             return None
         if not batch:

@@ -63,7 +63,9 @@ class Runtime:
         on_health: Callable[[CameraHealth], None] | None = None,
         on_inference: Callable[[float, int], None] | None = None,
     ) -> Runtime:
-        detector = Detector.from_config(config.detector)
+        detector = Detector.from_config(
+            config.detector, cameras=sum(c.enabled for c in config.cameras.values())
+        )
         # serve builds it in the main thread and runs the pipeline in another (one user at a time)
         targets = config.dispatch.all_targets()
         groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}

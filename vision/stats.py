@@ -65,10 +65,12 @@ class PipelineStats:
     def __init__(self, cameras: Iterable[str]) -> None:
         self.cameras = {camera_id: CameraCounters() for camera_id in cameras}
         self.detector_calls = 0
+        self._calls = threading.Lock()  # several inference threads count calls
 
     def detected(self, camera_ids: list[str], seconds: float) -> None:
         """One detector call of ``seconds`` for frames of ``camera_ids``: each gets its share."""
-        self.detector_calls += 1
+        with self._calls:
+            self.detector_calls += 1
         share = seconds / max(1, len(camera_ids))
         for camera_id in camera_ids:
             self.cameras[camera_id].detector_seconds += share

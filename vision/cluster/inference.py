@@ -74,7 +74,8 @@ class DetectorReplica:
     """One copy of the model; an async Ray actor whose calls are batched together."""
 
     def __init__(self, name: str, detector: DetectorConfig, batch_size: int, batch_wait: float) -> None:
-        self.engine = Detector.from_config(detector).engine
+        # one call at a time (its one model thread), spread over every core as configured
+        self.engine = Detector.from_config(detector.model_copy(update={"parallel": 1})).engine
         self.batch_size, self.batch_wait = batch_size, batch_wait
         self.stats = ReplicaStats(
             name, ray.get_runtime_context().get_node_id(), os.getpid(), started=time.time()

@@ -19,6 +19,7 @@ from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
 from vision.detect.regions import cut, merge
 from vision.detect.ssd import decode_ssd_boxes
+from vision.detect.threads import cores, split
 from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
 from vision.types import Detections, label_ids
 
@@ -88,7 +89,8 @@ class OnnxEngine:
 
 
 class Detector:
-    """Runs a model card's model on batches of BGR frames of any size."""
+    """Runs a model card's model on batches of BGR frames of any size; :meth:`detect` may be called
+    from ``parallel`` threads at once (the pipeline runs that many inference threads)."""
 
     def __init__(
         self,
@@ -103,8 +105,10 @@ class Detector:
         engine: Engine | None = None,
         max_batch: int = 32,
         spin: bool = False,
+        parallel: int = 1,
     ) -> None:
         self.card = card
+        self.parallel = parallel
         nms_iou = iou if card.nms_iou is None else card.nms_iou
         self.params = DecodeParams(min_score=min_score, iou=nms_iou, max_det=max_det)
         self.engine: Engine
@@ -129,11 +133,16 @@ class Detector:
             self.keep = np.array(ids, np.int32)
 
     @classmethod
-    def from_config(cls, config: DetectorConfig, engine: Engine | None = None) -> Detector:
+    def from_config(
+        cls, config: DetectorConfig, engine: Engine | None = None, cameras: int | None = None
+    ) -> Detector:
+        """The configured detector for ``cameras`` cameras (None: any number); with a remote ``engine``
+        (a cluster's replicas) one call at a time."""
+        cpu = split(config.parallel, config.threads, config.device, config.backend, cores(), cameras)
         return cls(
             load_card(config.model),
             config.device,
-            config.threads,
+            cpu.threads,
             config.min_score,
             config.classes,
             config.iou,
@@ -142,6 +151,7 @@ class Detector:
             engine,
             config.max_batch,
             config.spin,
+            cpu.calls if engine is None else 1,
         )
 
     def detect(

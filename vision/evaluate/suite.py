@@ -177,7 +177,7 @@ def run_suite(suite: Suite, progress: Progress | None = None) -> SuiteResult:
     for video in suite.videos:
         key = video.truth.detector.model_dump_json()
         if key not in detectors:
-            detectors[key] = Detector.from_config(video.truth.detector)
+            detectors[key] = Detector.from_config(video.truth.detector, cameras=1)  # one video at a time
         result = replay(video.name, video.truth, detectors[key], video.boxes, progress)
         replays.append(result)
         matching = match(result.tickets, video.truth.incidents, result.video_end, video.truth.tolerance)

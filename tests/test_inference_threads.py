@@ -1,0 +1,97 @@
+"""Several inference threads: how the CPU is split between model calls, and that the pipeline keeps every
+camera's frames in order and finds the same boxes as with one thread."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from vision.config import DetectorConfig, parse_config
+from vision.detect.card import load_card
+from vision.detect.detector import Detector
+from vision.detect.threads import CpuSplit, cores, split
+from vision.pipeline import Pipeline
+from vision.store import Store
+from vision.types import Detections, Frame
+
+from .conftest import ROOT
+
+
+def test_on_the_cpu_one_single_threaded_call_per_core_by_default() -> None:
+    assert split(None, 0, "cpu", "onnx", 4) == CpuSplit(4, 1)
+    assert split(None, 0, "cpu", "onnx", 1) == CpuSplit(1, 0)  # one call: ONNX Runtime's own choice
+    assert split(2, 0, "cpu", "onnx", 8) == CpuSplit(2, 4)  # the cores shared out between the calls
+    assert split(3, 0, "cpu", "onnx", 2) == CpuSplit(3, 1)  # at least one thread each
+    assert split(None, 2, "cpu", "onnx", 8) == CpuSplit(8, 2)  # threads as configured
+    assert split(1, 0, "cpu", "onnx", 8) == CpuSplit(1, 0)  # one call over every core, as before
+    # a camera's frames are detected in turn: fewer cameras than cores get their share of the cores
+    assert split(None, 0, "cpu", "onnx", 8, cameras=1) == CpuSplit(1, 0)
+    assert split(None, 0, "cpu", "onnx", 8, cameras=3) == CpuSplit(3, 2)
+    assert split(None, 0, "cpu", "onnx", 8, cameras=20) == CpuSplit(8, 1)
+
+
+def test_a_gpu_and_ultralytics_take_one_call_at_a_time() -> None:
+    assert split(None, 0, "cuda", "onnx", 8) == CpuSplit(1, 0)
+    assert split(2, 0, "tensorrt", "onnx", 8) == CpuSplit(2, 0)  # asked for: calls overlap their copies
+    assert split(None, 0, "cpu", "ultralytics", 8) == CpuSplit(1, 0)
+    with pytest.raises(ValidationError, match="parallel is 2, but the ultralytics backend takes one call"):
+        DetectorConfig(backend="ultralytics", parallel=2)
+
+
+def test_the_configured_detector_runs_its_calls_on_one_thread_each() -> None:
+    """On this machine's cores: as many calls as cores, each session call on one intra-op thread."""
+    available = cores()
+    detector = Detector.from_config(DetectorConfig())
+    options = detector.engine.model.session.get_session_options()  # type: ignore[attr-defined]
+    assert detector.parallel == available
+    assert options.intra_op_num_threads == (1 if available > 1 else 0)
+    for one in (
+        Detector.from_config(DetectorConfig(parallel=1)),
+        Detector.from_config(DetectorConfig(), cameras=1),
+    ):
+        assert one.parallel == 1
+        assert one.engine.model.session.get_session_options().intra_op_num_threads == 0  # type: ignore[attr-defined]
+
+
+def run(parallel: int, data: Path) -> tuple[dict[str, list[tuple[float, np.ndarray]]], set[str]]:
+    """Three file cameras through the pipeline with ``parallel`` inference threads: each camera's
+    (pts, boxes) in the order its lane analysed them, and the threads that called the detector."""
+    cameras = "".join(
+        f"  {name}:\n    url: {ROOT / 'sample_videos' / clip}.mp4\n    detect_fps: 0.25\n"
+        "    decode: {keyframes_only: true, width: 384}\n    motion_gate: {enabled: false}\n"
+        for name, clip in (("a", "plaza"), ("b", "litter"), ("c", "plaza"))
+    )
+    config = parse_config(f"cameras:\n{cameras}storage: {{data_dir: {data}}}\n")
+    detector = Detector(load_card("default"), threads=1, min_score=0.4, parallel=parallel)
+    seen: dict[str, list[tuple[float, np.ndarray]]] = {"a": [], "b": [], "c": []}
+    names: set[str] = set()
+
+    def detected(frame: Frame, detections: Detections) -> None:
+        seen[frame.camera_id].append((frame.pts, detections.xyxy.copy()))
+
+    def inferred(seconds: float, frames: int) -> None:
+        names.add(threading.current_thread().name)
+
+    store = Store(data, "test")
+    try:
+        Pipeline(config, detector, store, on_detections=detected, on_inference=inferred).run()
+    finally:
+        store.close()
+    return seen, names
+
+
+def test_two_inference_threads_keep_each_cameras_frames_in_order_and_find_the_same(tmp_path: Path) -> None:
+    two, threads = run(2, tmp_path / "two")
+    assert threads == {"inference-1", "inference-2"}  # both detected frames
+    one, thread = run(1, tmp_path / "one")
+    assert thread == {"inference"}
+    for camera in "abc":
+        pts = [p for p, _ in two[camera]]
+        assert len(pts) >= 8 and pts == sorted(pts), camera  # every frame, in order
+        assert pts == [p for p, _ in one[camera]], camera
+        for (_, a), (_, b) in zip(two[camera], one[camera], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-3)
