@@ -599,7 +599,7 @@ class Pipeline:
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is not None and not worker.resting(frame.pts):
                 with worker.planning:  # its gate, like its planner, is reconfigured by its lane
-                    due = worker.gate.due(frame.image, frame.pts, frame.motion)
+                    due = worker.gate.due(frame.image, frame.pts, frame.motion, frame.picture)
                 batch.append((worker, frame, due))
         if not running:
             return None
