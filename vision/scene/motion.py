@@ -90,7 +90,7 @@ class MotionGate:
         self._detected_at = 0.0
         self._moved: np.ndarray | None = None  # vectors added up since the last frame judged by pixels
         self._seen: float | None = None  # pts of the last frame asked about
-        self._masks: dict[tuple[int, ...], np.ndarray] = {}
+        self._masks: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
 
     def reconfigure(self, zones: list[np.ndarray]) -> None:
         """New zones: compare over them from the next frame on (and detect that one)."""
@@ -145,14 +145,16 @@ class MotionGate:
         )
 
     def _still(self, changed: np.ndarray) -> bool:
-        """Fewer than ``threshold`` of the zones' pixels (or blocks) changed."""
-        inside = changed[self._region(changed.shape)]
-        return bool(inside.size) and float(inside.mean()) < self.cfg.threshold
+        """Fewer than ``threshold`` of the zones' pixels (or blocks) changed (counted, not indexed out:
+        a few times cheaper, on the inference thread)."""
+        mask, size = self._region(changed.shape)
+        return bool(size) and np.count_nonzero(changed & mask) / size < self.cfg.threshold
 
-    def _region(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones)."""
-        mask = self._masks.get(shape)
-        if mask is None:
+    def _region(self, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones), and
+        how many."""
+        region = self._masks.get(shape)
+        if region is None:
             height, width = shape[:2]
             if not self.zones:
                 mask = np.ones((height, width), bool)
@@ -161,8 +163,8 @@ class MotionGate:
                 for polygon in self.zones:
                     cv2.fillPoly(raster, [np.round(polygon * (width, height)).astype(np.int32)], 1)
                 mask = raster > 0
-            self._masks[shape] = mask
-        return mask
+            region = self._masks[shape] = (mask, int(np.count_nonzero(mask)))
+        return region
 
 
 # limited-range luma (16-235, as H.264 streams mostly carry it) to the grey levels 0-255 that OpenCV's
