@@ -50,12 +50,12 @@ WAITING = re.compile(r"^(\w+\.)?(wait|_wait_for_tstate_lock|get|acquire) \((thre
 # (stage, code on the stack that puts a sample there), first match wins
 STAGES: list[tuple[str, str]] = [
     ("inference (ONNX Runtime)", "onnxruntime"),
+    ("motion gate", "vision/scene/motion.py"),  # before the readers: they build its picture
     ("video decoding (readers)", "vision/ingest/"),
     ("detector pre-processing", "vision/detect/preprocess.py"),
     ("detector decoding + NMS", "vision/detect/(ssd|nms|yolo)\\.py"),
     ("detection planner", "vision/detect/(planner|sizes)\\.py"),
     ("litter background model", "vision/scene/static_objects.py"),
-    ("motion gate", "vision/scene/motion.py"),
     ("tracker", "vision/track/"),
     ("rules", "vision/rules/"),
     ("snapshot JPEGs", "vision/events/snapshots.py"),

@@ -205,7 +205,11 @@ def markdown(result: dict[str, Any]) -> str:
         "is analysed without inference, so its work counts against the detected frames' inference. "
         "Thread ms include waiting for a core or for the GIL: on a loaded machine a stage made of many "
         "short numpy and OpenCV calls on the inference thread, such as the motion gate, shows several "
-        "times the time it takes alone (benchmarks/motion_gate.md times the gate per call, alone).",
+        "times the time it takes alone (benchmarks/motion_gate.md times the gate per call, alone). "
+        "Work is charged by the code that does it, on whatever thread: the gate's grey picture, which "
+        "the readers build as they hand a frame over (vision/scene/motion.py), counts as the motion "
+        "gate, not as decoding; the codec's motion vectors, summed by the readers "
+        "(vision/ingest/vectors.py), count with the readers' decoding, as before.",
         "",
     ]
     for label, prof in result["profiles"].items():

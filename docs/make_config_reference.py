@@ -121,8 +121,12 @@ changed in its zones (the whole frame for a camera without zones) since its last
 frame, or `max_skip` seconds after it. The change is read first from the codec's own motion
 vectors (P and B frames of H.264 and MPEG-4, as in the suites' videos: no pixel looked at)
 and, where they say something moved or there are none (keyframes, `decode.keyframes_only`,
-MJPEG), from the pixels. A frame the gate holds is still analysed, with the last detections
-standing: tracks in the zones stay where they were, the litter model keeps its own cadence,
+MJPEG), from the pixels: a small grey picture that the camera's reader builds as it hands the
+frame over, from the decoder's luma plane (already grey), so the inference thread only compares
+two small pictures; on the suites it holds the same frames as a picture of the BGR frame, but one
+frame pair of vtest swapped, with the same tickets (`benchmarks/gate_picture.md`). A frame the
+gate holds is still analysed, with the last detections standing: tracks in the zones stay where
+they were, the litter model keeps its own cadence,
 a ticket's presence keeps counting, and absence only counts on frames really detected, so no
 ticket closes on a frame the detector did not see. On both evaluation suites the gate gives
 the same tickets as without it, with fewer frames detected where zones are still

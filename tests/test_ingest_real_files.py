@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from vision.config import CameraConfig, DecodeConfig, parse_config
-from vision.ingest.decoder import VideoDecoder
+from vision.ingest.decoder import VideoDecoder, quarter_turns
 from vision.pipeline import Pipeline
+from vision.scene.motion import bgr_picture, luma_picture
 from vision.secrets import SecretUrl
 from vision.store import Store
 
@@ -122,7 +123,11 @@ def test_a_portrait_phone_clip_is_analysed_upright(tmp_path: Path) -> None:
         frame, _ = next(decoder.frames())
         assert frame.width == 424 and frame.height == 240  # stored sideways
         image = decoder.image(frame)
+        # the motion gate's picture, made of the stored luma plane, is turned upright too
+        picture = luma_picture(*decoder.luma(frame), quarter_turns(frame.rotation), 160)
     assert image.shape == reference.shape == (424, 240, 3)
+    assert picture.shape == bgr_picture(image, 160).shape == (212, 120)
+    assert np.abs(picture.astype(int) - bgr_picture(image, 160)).mean() < 1.5
     assert np.abs(image.astype(int) - reference).mean() < 1.0
 
     lines = run_jsonl(tmp_path, clip, 2)

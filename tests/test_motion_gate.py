@@ -20,7 +20,7 @@ from vision.config import EventsConfig, parse_config
 from vision.detect.detector import Detector
 from vision.ingest.reader import CameraReader
 from vision.pipeline import Pipeline
-from vision.scene.motion import MotionGate, MotionGateConfig
+from vision.scene.motion import MotionGate, MotionGateConfig, bgr_picture
 from vision.store import Store
 from vision.track import Tracker
 from vision.track.config import TrackerConfig
@@ -77,7 +77,7 @@ def test_a_grainy_still_picture_is_held_and_its_picture_is_block_means() -> None
     assert detected == [0, 5]  # the first, then once per max_skip
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[: 115 * 5, : 153 * 5].astype(np.float64)
     means = grey.reshape(115, 5, 153, 5).mean(axis=(1, 3))
-    assert np.abs(gate._grey(image) - means).max() <= 1.0  # rounding only
+    assert np.abs(bgr_picture(image, ON.width) - means).max() <= 1.0  # rounding only
 
 
 def test_a_gate_that_is_off_lets_every_frame_through() -> None:
@@ -244,7 +244,7 @@ def test_the_reader_hands_over_what_the_codec_says_moved_between_its_frames(box_
 def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_it(box_clip: Path) -> None:
     clip = read(box_clip, {"enabled": True})
     by_vectors, by_pixels = MotionGate(ON, [CROSSING]), MotionGate(ON, [CROSSING])
-    due = [round(f.pts, 1) for f in clip if by_vectors.due(f.image, f.pts, f.motion)]
+    due = [round(f.pts, 1) for f in clip if by_vectors.due(f.image, f.pts, f.motion, f.picture)]
     assert due == [round(f.pts, 1) for f in clip if by_pixels.due(f.image, f.pts)]  # the same verdicts
     assert [t for t in due if t < 2.0] == [0.0, 1.0]  # the still half: detected once per max_skip
     assert [t for t in due if t >= 2.2] == [round(f.pts, 1) for f in clip if f.pts >= 2.2]  # the box
@@ -252,6 +252,20 @@ def test_the_gate_skips_a_still_zone_on_the_vectors_word_and_sees_the_box_cross_
     # encoder noise moved a block or two
     assert by_vectors.skipped == by_pixels.skipped and by_vectors.by_vectors > by_vectors.skipped / 2
     assert by_pixels.by_vectors == 0
+
+
+def test_the_reader_builds_the_gates_picture_from_the_luma_as_the_gate_would_from_bgr(box_clip: Path) -> None:
+    """The picture the reader hands over with each frame (from the decoder's limited-range luma plane,
+    off the inference thread) is the one the gate makes of the frame's BGR pixels, within rounding
+    of the colour conversions; a camera whose gate is off gets none, and a gate whose width is set
+    gets pictures of that width."""
+    clip = read(box_clip, {"enabled": True})
+    for frame in clip:
+        assert frame.picture is not None and frame.picture.shape == (115, 153)
+        difference = np.abs(frame.picture.astype(int) - bgr_picture(frame.image, ON.width))
+        assert difference.max() <= 4 and difference.mean() < 1.5
+    assert all(frame.picture is None for frame in read(box_clip, {"enabled": False}))
+    assert read(box_clip, {"enabled": True, "width": 80})[0].picture.shape == (57, 76)
 
 
 def test_frames_held_or_not_stored_open_no_store_transaction(

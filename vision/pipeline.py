@@ -633,7 +633,7 @@ class Pipeline:
             if frame is not None and not worker.resting(frame.pts):
                 worker.inferring = True
                 with worker.planning:  # its gate, like its planner, is reconfigured by its lane
-                    due = worker.gate.due(frame.image, frame.pts, frame.motion)
+                    due = worker.gate.due(frame.image, frame.pts, frame.motion, frame.picture)
                 batch.append((worker, frame, due))
                 due_frames += due
                 if due_frames == share:

@@ -34,6 +34,7 @@ class Frame:
     image: np.ndarray  # HxWx3 uint8, BGR (OpenCV order)
     captured: float = 0.0  # monotonic seconds when its reader received it: lag figures only, never a clock
     motion: Motion | None = None  # since the reader's previous frame, where the codec exported vectors
+    picture: np.ndarray | None = None  # the motion gate's small grey picture, where the reader built it
 
     @property
     def width(self) -> int:

@@ -26,6 +26,7 @@ MAX_CONSECUTIVE_CORRUPT = 250  # packets; past this the video is unreadable, not
 FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead network share
 LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
+FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 
 
 def quarter_turns(rotation: float) -> int:
@@ -259,6 +260,20 @@ class VideoDecoder:
         else:
             pixels = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
         return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+    @staticmethod
+    def luma(frame: av.VideoFrame) -> tuple[np.ndarray, bool] | None:
+        """The frame's luma plane as decoded (not turned upright, not scaled; a view, no copy) and
+        whether it is limited range (16-235), for the motion gate's grey picture; None for pixel
+        formats without an 8-bit luma plane of their own (RGB, 10-bit)."""
+        fmt = frame.format
+        luma = fmt.components[0]
+        if not fmt.name.startswith(("yuv", "nv")) or luma.bits != 8 or luma.plane != 0:
+            return None
+        plane = frame.planes[0]
+        pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        full = fmt.name.startswith("yuvj") or frame.color_range == FULL_RANGE
+        return pixels, not full
 
     def _output_size(self, width: int, height: int) -> tuple[int, int]:
         if not self.decode.width or not width:

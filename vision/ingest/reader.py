@@ -22,6 +22,9 @@ import logging
 import threading
 import time
 
+import av
+import numpy as np
+
 from vision.config import CameraConfig
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import StreamClock
@@ -30,6 +33,7 @@ from vision.ingest.handoff import FrameQueue, LatestFrame
 from vision.ingest.health import CameraHealth, CameraState, HealthMonitor
 from vision.ingest.sampler import Sampler
 from vision.ingest.vectors import VectorMotion
+from vision.scene.motion import bgr_picture, luma_picture
 from vision.secrets import redact_text
 from vision.types import Frame
 
@@ -58,6 +62,7 @@ class CameraReader:
         )
         self._sampler = Sampler(camera.detect_fps)
         gate = camera.motion_gate
+        self._gated = gate.enabled  # the reader builds the gate's picture, off the inference thread
         self._vectors = gate.enabled and gate.vectors  # the gate reads the codec's motion vectors
         self._backoff = Backoff(camera.stream.reconnect_initial, camera.stream.reconnect_max)
         self._stop = threading.Event()
@@ -224,6 +229,15 @@ class CameraReader:
         stamped = self.clock.peek(pts, now)
         return None if stamped is None else self.clock.lag(stamped, now)
 
+    def _picture(self, decoder: VideoDecoder, av_frame: av.VideoFrame, image: np.ndarray) -> np.ndarray:
+        """The motion gate's grey picture of a frame handed over: from its luma plane (already grey),
+        else from its BGR ``image``."""
+        width = self.camera.motion_gate.width
+        luma = decoder.luma(av_frame)
+        if luma is None:
+            return bgr_picture(image, width)
+        return luma_picture(*luma, quarter_turns(av_frame.rotation), width)
+
     def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
         """Decode until the source ends or the reader is stopped, handing over the due frames (of a file
         resumed at ``start`` seconds into its content, those from there on)."""
@@ -253,7 +267,9 @@ class CameraReader:
             if not self._sampler.due(stamped):
                 continue
             moved = motion.take(stamped) if motion is not None else None
-            frame = Frame(self.camera_id, stamped, decoder.image(av_frame), now, moved)
+            image = decoder.image(av_frame)
+            picture = self._picture(decoder, av_frame, image) if self._gated else None
+            frame = Frame(self.camera_id, stamped, image, now, moved, picture)
             self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):

@@ -10,7 +10,9 @@ zones (the whole frame when the camera has none) since the last frame that was d
 - where they say something moved (or there are none: a keyframe, a stream without vectors, a
   frame dropped between), by the pixels: the frame shrunk to about ``width`` by block means,
   grey, against the last detected one; a pixel changed when it differs by more than
-  ``pixel_delta`` grey levels.
+  ``pixel_delta`` grey levels. The reader builds that picture on its own thread as it hands
+  the frame over (:func:`luma_picture`, from the decoder's luma plane, which is already grey),
+  so the inference thread only compares two small pictures.
   Vectors only spare this look: encoder noise and a camera's grain move many blocks a little
   (benchmarks/motion_gate.md), so only the pixels send a frame to the detector.
 
@@ -88,7 +90,7 @@ class MotionGate:
         self._detected_at = 0.0
         self._moved: np.ndarray | None = None  # vectors added up since the last frame judged by pixels
         self._seen: float | None = None  # pts of the last frame asked about
-        self._masks: dict[tuple[int, ...], np.ndarray] = {}
+        self._masks: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
 
     def reconfigure(self, zones: list[np.ndarray]) -> None:
         """New zones: compare over them from the next frame on (and detect that one)."""
@@ -99,9 +101,12 @@ class MotionGate:
         """Detect the next frame whatever it shows (a restarted camera unit has no detections to hold)."""
         self._reference = None
 
-    def due(self, image: np.ndarray, pts: float, motion: Motion | None = None) -> bool:
+    def due(
+        self, image: np.ndarray, pts: float, motion: Motion | None = None, picture: np.ndarray | None = None
+    ) -> bool:
         """Whether the frame at stream time ``pts`` goes to the detector; ``motion``: what its
-        reader's codec said moved since the frame before (None: unknown, compare pixels)."""
+        reader's codec said moved since the frame before (None: unknown, compare pixels);
+        ``picture``: its grey picture as the reader built it (None: built here from ``image``)."""
         if not self.cfg.enabled:
             return True
         seen, self._seen = self._seen, pts
@@ -115,14 +120,17 @@ class MotionGate:
                     self.skipped += 1
                     self.by_vectors += 1
                     return False
-            grey = self._grey(image)  # the pixels have the last word (vectors moved: maybe noise)
+            # the pixels have the last word (vectors moved: maybe noise)
+            grey = picture if picture is not None else bgr_picture(image, self.cfg.width)
             if grey.shape == self._reference.shape and self._still(
                 cv2.absdiff(grey, self._reference) > self.cfg.pixel_delta
             ):
                 self._moved = None  # the vectors add up from this frame on
                 self.skipped += 1
                 return False
-        self._reference = self._grey(image) if grey is None else grey
+        if grey is None:
+            grey = picture if picture is not None else bgr_picture(image, self.cfg.width)
+        self._reference = grey
         self._detected_at, self._moved = pts, None
         return True
 
@@ -136,30 +144,17 @@ class MotionGate:
             and (self._moved is None or self._moved.shape == motion.grid.shape)
         )
 
-    def _grey(self, image: np.ndarray) -> np.ndarray:
-        """The frame in grey, each pixel the mean of a k x k block, k the whole number nearest its
-        width / ``width`` (the last rows and columns short of a block left out).
-
-        A whole factor takes OpenCV's fast path of INTER_AREA, a plain block mean, and grey first
-        averages one channel instead of three: several times cheaper than a fractional INTER_AREA
-        (benchmarks/motion_gate.md), on the inference thread. A bilinear shrink would be cheaper
-        still, but it samples a few pixels of each block, so a grainy camera's noise would pass
-        ``pixel_delta`` and send still frames to the detector; a block mean averages it out."""
-        height, width = image.shape[:2]
-        k = max(1, round(width / self.cfg.width))
-        rows, cols = max(1, height // k), max(1, width // k)
-        grey = cv2.cvtColor(image[: rows * k, : cols * k], cv2.COLOR_BGR2GRAY)
-        return cv2.resize(grey, (cols, rows), interpolation=cv2.INTER_AREA)
-
     def _still(self, changed: np.ndarray) -> bool:
-        """Fewer than ``threshold`` of the zones' pixels (or blocks) changed."""
-        inside = changed[self._region(changed.shape)]
-        return bool(inside.size) and float(inside.mean()) < self.cfg.threshold
+        """Fewer than ``threshold`` of the zones' pixels (or blocks) changed (counted, not indexed out:
+        a few times cheaper, on the inference thread)."""
+        mask, size = self._region(changed.shape)
+        return bool(size) and np.count_nonzero(changed & mask) / size < self.cfg.threshold
 
-    def _region(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones)."""
-        mask = self._masks.get(shape)
-        if mask is None:
+    def _region(self, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones), and
+        how many."""
+        region = self._masks.get(shape)
+        if region is None:
             height, width = shape[:2]
             if not self.zones:
                 mask = np.ones((height, width), bool)
@@ -168,5 +163,41 @@ class MotionGate:
                 for polygon in self.zones:
                     cv2.fillPoly(raster, [np.round(polygon * (width, height)).astype(np.int32)], 1)
                 mask = raster > 0
-            self._masks[shape] = mask
-        return mask
+            region = self._masks[shape] = (mask, int(np.count_nonzero(mask)))
+        return region
+
+
+# limited-range luma (16-235, as H.264 streams mostly carry it) to the grey levels 0-255 that OpenCV's
+# grey of the decoder's BGR picture has: BT.601's luma row is the weights of COLOR_BGR2GRAY
+FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def block_means(grey: np.ndarray, across: int, width: int) -> np.ndarray:
+    """A grey image shrunk by block means: each pixel the mean of a k x k block, k the whole number
+    nearest ``across`` (the upright frame's width) / ``width`` (the last rows and columns short of a
+    block left out).
+
+    A whole factor takes OpenCV's fast path of INTER_AREA, a plain block mean: several times cheaper
+    than a fractional INTER_AREA (benchmarks/motion_gate.md). A bilinear shrink would be cheaper still,
+    but it samples a few pixels of each block, so a grainy camera's noise would pass ``pixel_delta``
+    and send still frames to the detector; a block mean averages it out."""
+    k = max(1, round(across / width))
+    rows, cols = max(1, grey.shape[0] // k), max(1, grey.shape[1] // k)
+    return cv2.resize(grey[: rows * k, : cols * k], (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def bgr_picture(image: np.ndarray, width: int) -> np.ndarray:
+    """The gate's picture of a BGR frame: grey, then :func:`block_means` (grey first averages one
+    channel instead of three)."""
+    return block_means(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), image.shape[1], width)
+
+
+def luma_picture(luma: np.ndarray, limited: bool, turns: int, width: int) -> np.ndarray:
+    """The gate's picture from a decoded frame's luma plane (``limited``: 16-235, stretched to 0-255),
+    turned upright by ``turns`` counter-clockwise quarter turns: the picture :func:`bgr_picture` makes
+    of the frame's BGR pixels within a grey level or two, without converting any colour and from a
+    third of the bytes; the reader builds it on its own thread."""
+    small = block_means(luma, luma.shape[0 if turns % 2 else 1], width)
+    if limited:
+        small = cv2.LUT(small, FULL_RANGE)
+    return np.ascontiguousarray(np.rot90(small, turns)) if turns else small
