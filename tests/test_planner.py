@@ -7,6 +7,7 @@ people) and as a distant one (scaled to a third inside a 1920x1080 frame, made b
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -21,9 +22,10 @@ from vision.config import RegionsConfig, parse_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
-from vision.detect.planner import Area, Planner, joined
-from vision.detect.regions import greedy_merge
+from vision.detect.planner import Area, ModelScale, Planner, joined
+from vision.detect.regions import fit, greedy_merge
 from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights
+from vision.evaluate.annotations import load_cvat
 from vision.pipeline import Pipeline
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
@@ -69,6 +71,17 @@ def frames(path: Path, every: int = 2) -> list[np.ndarray]:
 def distant_zone() -> np.ndarray:
     w, h, x, y = THIRD
     return (CROSSING * [w, h] + [x, y]) / [1920, 1080]
+
+
+def distant_plaza() -> tuple[dict[str, Zone], np.ndarray]:
+    """The plaza's zones and hand-checked people boxes (all annotated frames) at a third inside 1080p."""
+    w, h, x, y = THIRD
+    truth = yaml.safe_load((SAMPLE.parent / "plaza.truth.yaml").read_text())
+    zones = {
+        name: Zone(name, (np.array(zone["polygon"]) * [w, h] + [x, y]) / [1920, 1080])
+        for name, zone in truth["camera"]["zones"].items()
+    }
+    return zones, load_cvat(SAMPLE.parent / "plaza.boxes.xml").xyxy * (w / 768) + [x, y, x, y]
 
 
 def drive(planner: Planner, detector: Detector, images: list[np.ndarray]) -> tuple[list, list[Detections]]:
@@ -171,23 +184,87 @@ def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) 
     planner = Planner.for_camera(RegionsConfig(), zones, ground, detector.card)
     boxes = planner.boxes(1920, 1080)
     assert planner.plan.mode == "tiles" and np.array_equal(boxes, planner.plan.boxes)
-    assert planner.plan.zones["far"] == "people 16-16 px (calibration): tiles of 160 px"
-    assert boxes[0].tolist() == [0, 0, 1920, 1080] and np.all(boxes[1:, 2] - boxes[1:, 0] == 160)
-    tiles = boxes[1:]
-    assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920  # the zone is covered
-    assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
+    # the SSD's card asks two looks: a grid of 160 px tiles and one of 224 px (GROW larger) over the zone
+    assert planner.plan.zones["far"] == "people 16-16 px (calibration): tiles of 160 and 224 px"
+    assert boxes[0].tolist() == [0, 0, 1920, 1080]
+    sides = boxes[1:, 2] - boxes[1:, 0]
+    assert set(sides.tolist()) == {160, 224} and np.array_equal(sides, boxes[1:, 3] - boxes[1:, 1])
+    for tiles in (boxes[1:][sides == 160], boxes[1:][sides == 224]):  # each look covers the whole zone
+        assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920
+        assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
     assert np.array_equal(planner.boxes(1920, 1080), boxes)  # no survey: the size is known
 
 
 def test_zones_side_by_side_share_their_tiles() -> None:
-    crossing, lawn = Area((0, 0, 300, 200), 160, 0.25), Area((200, 100, 400, 300), 160, 0.2)
-    far = Area((1500, 800, 1700, 1000), 160, 0.25)
-    big = Area((0, 0, 400, 300), 320, 0.25)  # another tile side: never joined with them
-    areas = joined([crossing, lawn, far, big])
-    assert sorted(a.box for a in areas if a.side == 160) == [(0, 0, 400, 300), far.box]
-    assert next(a for a in areas if a.box == (0, 0, 400, 300) and a.side == 160).overlap == 0.25
-    assert len(crossing.grid()) + len(lawn.grid()) == 10  # 3x2 and 2x2 tiles
-    assert sum(len(a.grid()) for a in areas if a.side == 160 and a != far) == 9  # one 3x3 grid over both
+    frame = (1920, 1080)
+    crossing = Area((0, 0, 300, 200), 160, 0.25, frame, ("crossing",))
+    lawn = Area((200, 100, 400, 300), 160, 0.2, frame, ("lawn",))
+    far = Area((1500, 800, 1700, 1000), 160, 0.25, frame, ("far",))
+    sign = Area((100, 50, 250, 150), 192, 0.2, frame, ("sign",))  # larger people: one tile of 192 alone
+    areas = joined([crossing, lawn, far, sign])
+    assert sorted(sorted(a.names) for a in areas) == [["crossing", "lawn", "sign"], ["far"]]
+    shared = next(a for a in areas if "far" not in a.names)
+    assert shared.box == (0, 0, 400, 300) and shared.side == 160  # the smaller side serves both
+    assert shared.overlap == 0.25  # the wider in pixels: the crossing's 40 px, not the sign's 38
+    assert len(crossing.grid()) + len(lawn.grid()) + len(sign.grid()) == 6 + 4 + 1
+    assert len(shared.grid()) == 9  # one 3x3 grid over all three
+
+
+def test_an_area_smaller_than_a_tile_is_one_tile_wherever_it_lies() -> None:
+    for x in (100.0, 100.5, 100.9):  # a box at fractional pixels grown to 160 stays 160 px, never 161
+        assert fit(x, 50.5, x + 40, 99.2, 1920, 1080, 160) == [
+            math.floor(x + 20) - 80,
+            0,
+            math.floor(x + 20) + 80,
+            160,
+        ]
+        assert len(Area((int(x), 50, int(x) + 41, 100), 160, 0.25, (1920, 1080)).grid()) == 1
+
+
+def test_the_distant_plazas_three_zones_cost_one_tile_with_a_640_px_model() -> None:
+    # the plaza's zones and people (its boxes, hand-checked) at a third inside 1080p, for a model of 640 px
+    # that finds people from 28 px (the YOLOv8n card): 23-34 px people want tiles of 480-576 px, and the
+    # whole plaza is 256x192 px: one tile covers it, not one grid of four per zone (nine inferences)
+    w, h, x, y = THIRD
+    zones, people = distant_plaza()
+    planner = Planner(
+        RegionsConfig(),
+        zones,
+        ModelScale(640, 640, False, 28.0),
+        ObjectSizes(zones, np.zeros(1, np.int32), None),
+    )
+    planner.observe(
+        Detections.from_arrays(people, np.ones(len(people)), np.zeros(len(people), np.int32)), 1920, 1080
+    )
+    boxes = planner.boxes(1920, 1080)
+    assert planner.plan.mode == "tiles" and len(boxes) == 2, (planner.plan.zones, boxes)
+    (tx1, ty1, tx2, ty2) = boxes[1]
+    assert tx1 <= x and ty1 <= y - 30 and tx2 >= x + w and ty2 >= y + h * 0.9  # the zones, and bodies above
+    assert all(why.endswith("tiles of 320 px") for why in planner.plan.zones.values()), planner.plan.zones
+    assert (tx2 - tx1, ty2 - ty1) == (320, 320)  # one tile magnifies as much as it may (2x) at no cost
+
+
+def test_a_model_with_two_looks_sees_the_distant_plaza_in_two_grids_of_distinct_tiles() -> None:
+    # the SSD's card (300 px, people from 36 px, two looks): one grid of 160 px tiles and one of 224 px over
+    # the three zones together, 8 tiles and the whole frame (the one-pixel grids made 11); no tile repeats
+    # another a few pixels off, and each look alone covers every zone with their people's bodies
+    zones, people = distant_plaza()
+    planner = Planner(
+        RegionsConfig(), zones, ModelScale(300, 300, True, 36.0, 2), ObjectSizes(zones, np.zeros(1), None)
+    )
+    planner.observe(Detections.from_arrays(people, np.ones(len(people)), np.zeros(len(people))), 1920, 1080)
+    boxes = planner.boxes(1920, 1080)
+    assert planner.plan.mode == "tiles" and len(boxes) == 9, (planner.plan.zones, boxes)
+    assert all(why.endswith("tiles of 160 and 224 px") for why in planner.plan.zones.values())
+    tiles, sides = boxes[1:], boxes[1:, 2] - boxes[1:, 0]
+    near = np.abs(tiles[:, None] - tiles[None]).max(axis=2) + np.eye(len(tiles), dtype=int) * 99
+    assert near.min() >= 16, tiles  # distinct looks, not copies a pixel apart
+    corners = np.concatenate([zone.polygon for zone in zones.values()]) * [1920, 1080]
+    (x1, y1), (x2, y2) = corners.min(axis=0), corners.max(axis=0)
+    for side in (160, 224):
+        look = tiles[sides == side]
+        assert look[:, 0].min() <= x1 and look[:, 2].max() >= x2 and look[:, 3].max() >= y2
+        assert look[:, 1].min() <= y1 - 30  # the far people's heads, above the crossing's far edge
 
 
 def test_check_shows_each_cameras_plan_and_cost(clips: dict[str, Path], tmp_path: Path) -> None:

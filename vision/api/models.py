@@ -31,7 +31,7 @@ class Health(BaseModel):
 class DetectionPlan(BaseModel):
     """Where the detector looks on this camera's frames and what it costs (vision/detect/planner.py)."""
 
-    mode: str = Field(description="full (whole frame), tiles (tiles over zones + whole frame), zones, survey")
+    mode: str = Field(description="full (whole frame), tiles (tiles over zones + whole frame), zones")
     inferences_per_frame: int = Field(description="Model inputs per frame: 1 is the whole frame only")
     zones: dict[str, str] = Field(description="Per zone: the people's size there and what it needs")
 

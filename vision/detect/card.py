@@ -99,6 +99,16 @@ class ModelCard(BaseModel):
         "out smaller than this on the whole frame. The default is what YOLOv8n needs "
         "(benchmarks/min_object.md).",
     )
+    looks: int = Field(
+        1,
+        ge=1,
+        le=2,
+        description="How many tile grids of different sizes the detection planner lays over a zone of small "
+        "people: 2 for a model whose recall levels off low (the embedded SSD finds two people in three even "
+        "at its best size, benchmarks/min_object.md), so each person gets a second, independent chance; "
+        "a single look left the SSD's crowd count on the distant plaza a coin toss of the tiles' offsets "
+        "(docs/evaluation.md).",
+    )
     max_box_fraction: dict[str, float] = Field(
         default_factory=dict,
         description="Per label (or `all` for every label), the largest share of the frame's area a real "

@@ -9,8 +9,11 @@ it. So for each zone, from the people's height there (sizes.py) and the model's 
   height, where their bodies stand out of it), overlapping by at least two small people so
   anyone fits whole in one tile, plus one whole-frame pass for the large objects. Tiles
   that would magnify less than GAIN times over the whole frame are not worth their cost.
-  Zones side by side share one grid where it costs no more tiles than a grid each, so
-  three zones over one distant plaza do not each tile the same people.
+  Zones side by side share one grid (of the smaller of their tile sides) where it costs no
+  more tiles than a grid each, so three zones over one distant plaza do not each tile the
+  same people; a zone smaller than its tile is one tile about it.
+  A card with ``looks: 2`` (a model that finds only some of the small people even at its best
+  scale) gets a second grid of tiles GROW times larger over the same areas: two chances each.
 - While a zone's size is unknown (no calibration, too few people seen yet) the zones are
   surveyed: covered by tiles at the model's native scale, so people too small for the whole
   frame can be seen at all; a frame already near the model's input is never surveyed. A
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,10 +66,11 @@ class ModelScale:
     height: int
     stretch: bool
     min_object_px: float
+    looks: int = 1  # tile grids of different sides over each zone of small people (the card's ``looks``)
 
     @classmethod
-    def of(cls, spec: InputSpec, min_object_px: float) -> ModelScale:
-        return cls(spec.width, spec.height, spec.resize == "stretch", min_object_px)
+    def of(cls, spec: InputSpec, min_object_px: float, looks: int = 1) -> ModelScale:
+        return cls(spec.width, spec.height, spec.resize == "stretch", min_object_px, looks)
 
     @property
     def side(self) -> int:
@@ -82,7 +86,7 @@ class ModelScale:
 class DetectionPlan:
     """One camera's detection for frames of one size: crop boxes (None: whole frame) and why."""
 
-    mode: str  # full, tiles, survey (auto); zones, tiles (by hand)
+    mode: str  # full, tiles (auto); zones, tiles (by hand)
     boxes: np.ndarray | None
     zones: dict[str, str] = field(default_factory=dict)  # zone -> what it needs and why
 
@@ -100,31 +104,49 @@ FULL = DetectionPlan("full", None)
 
 @dataclass(frozen=True)
 class Area:
-    """A box of the frame (x1, y1, x2, y2) to cover with tiles of ``side`` overlapping by ``overlap``."""
+    """A box of a ``frame`` (width, height) to cover for the zones ``names`` with tiles of ``side``
+    overlapping by ``overlap`` (a fraction of the side); a box smaller than a tile is one tile about it."""
 
     box: tuple[int, ...]
     side: int
     overlap: float
+    frame: tuple[int, int]
+    names: tuple[str, ...] = ()
 
     def grid(self) -> np.ndarray:
         """[R, 4] tiles over the box, in frame pixels."""
-        x1, y1, x2, y2 = self.box
+        x1, y1, x2, y2 = fit(*self.box, *self.frame, self.side)
         return tile_boxes(x2 - x1, y2 - y1, self.side, self.overlap) + np.array([x1, y1, x1, y1], np.int32)
 
+    def snug(self, least: int) -> Area:
+        """The same area with its tile shrunk to the box where the whole box fits in one tile (to no less
+        than ``least``): still one inference, and the people in it seen larger for nothing."""
+        x1, y1, x2, y2 = self.box
+        side = max(least, math.ceil(max(x2 - x1, y2 - y1) / ALIGN) * ALIGN)
+        return replace(self, side=side) if side < self.side else self
+
+    def larger(self) -> Area:
+        """The same area in tiles GROW times larger (at most the frame's longer side): a second look."""
+        return replace(self, side=min(max(self.frame), math.ceil(self.side * GROW / ALIGN) * ALIGN))
+
     def join(self, other: Area) -> Area:
+        """One area over both, with the smaller tile side (both zones' people seen at least as large as
+        each needs) and the wider overlap in pixels."""
         a, b = self.box, other.box
         box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-        return Area(box, self.side, max(self.overlap, other.overlap))
+        side = min(self.side, other.side)
+        overlap = min(0.5, max(self.overlap * self.side, other.overlap * other.side) / side)
+        return Area(box, side, overlap, self.frame, self.names + other.names)
 
 
 def joined(areas: list[Area]) -> list[Area]:
-    """Areas of one tile side joined where one grid over both costs no more tiles than a grid each:
-    zones side by side (a crossing, the lawn beside it, a signpost on it) share their tiles instead
-    of each laying its own grid over the same people."""
+    """Areas joined where one grid over both costs no more tiles than a grid each: zones side by side
+    (a crossing, the lawn beside it, a signpost on it) share their tiles instead of each laying its own
+    grid over the same people, even where their people's sizes ask for slightly different tiles."""
     areas = list(areas)
     for i, j in itertools.combinations(range(len(areas)), 2):
         a, b = areas[i], areas[j]
-        if a.side == b.side and len((both := a.join(b)).grid()) <= len(a.grid()) + len(b.grid()):
+        if len((both := a.join(b)).grid()) <= len(a.grid()) + len(b.grid()):
             return joined([x for k, x in enumerate(areas) if k not in (i, j)] + [both])
     return areas
 
@@ -175,7 +197,7 @@ class Planner:
         of ~800 inferences, and no camera saw a result for 30 s. It depends only on the config, so
         a replay surveys the same frames."""
         people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
-        model = ModelScale.of(card.input, card.min_object_px)
+        model = ModelScale.of(card.input, card.min_object_px, card.looks)
         return cls(config, zones, model, ObjectSizes(zones, people, ground), index)
 
     def outlook(self, width: int, height: int) -> str:
@@ -296,19 +318,23 @@ class Planner:
                 why[name] = f"{seen}: whole frame (tiles would not magnify {GAIN:g}x)"
                 continue
             wanted[name] = (side, small, large)
-        boxes = self._tiles(wanted, width, height)
+        boxes = self._tiles(wanted, width, height, model.looks)
         if boxes is None:
             return DetectionPlan("full", None, why)
         boxes, sides = boxes
         for name, (_, small, large) in wanted.items():
             source = estimates[name][2]  # type: ignore[index]
-            why[name] = f"people {small:.0f}-{large:.0f} px ({source}): tiles of {sides[name]} px"
+            tiles = " and ".join(str(side) for side in sides[name])
+            why[name] = f"people {small:.0f}-{large:.0f} px ({source}): tiles of {tiles} px"
         return DetectionPlan("tiles", self._with_frame(boxes, width, height), why)
 
     def _tiles(
-        self, wanted: dict[str, tuple[int, float, float]], width: int, height: int
-    ) -> tuple[np.ndarray, dict[str, int]] | None:
-        """Tiles over each zone that needs them, grown as a whole until the plan is within budget."""
+        self, wanted: dict[str, tuple[int, float, float]], width: int, height: int, looks: int = 1
+    ) -> tuple[np.ndarray, dict[str, list[int]]] | None:
+        """Tiles over each zone that needs them, grown as a whole until the plan is within budget; with
+        ``looks`` 2, a second grid of tiles GROW times larger over the same areas: each person is seen at
+        two scales and two offsets (a look that misses them is not repeated, pixel for pixel, by the
+        other), and the boxes of both looks merge as any overlapping crops' do."""
         if not wanted:
             return None
         growth = 1.0
@@ -317,26 +343,37 @@ class Planner:
                 name: min(max(width, height), math.ceil(side * growth / ALIGN) * ALIGN)
                 for name, (side, _, _) in wanted.items()
             }
-            areas = [
-                self._zone_area(self.zones[name], sides[name], small, large, width, height)
-                for name, (_, small, large) in wanted.items()
-            ]
-            parts = [area.grid() for area in joined(areas)]
-            boxes = np.unique(np.concatenate(parts), axis=0)
-            if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences:
-                return boxes, sides
-            if all(s >= max(width, height) for s in sides.values()):
-                return boxes, sides
+            least = max(ALIGN, self.model.side // 2)
+            areas = joined(
+                [
+                    self._zone_area(name, sides[name], small, large, width, height)
+                    for name, (_, small, large) in wanted.items()
+                ]
+            )
+            areas = [area.snug(least) for area in areas]
+            areas += [area.larger() for area in areas] if looks > 1 else []
+            boxes = np.unique(np.concatenate([area.grid() for area in areas]), axis=0)
+            if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences or all(
+                s >= max(width, height) for s in sides.values()
+            ):
+                chosen: dict[str, list[int]] = {}
+                for area in areas:
+                    for name in area.names:
+                        chosen.setdefault(name, []).append(area.side)
+                return boxes, chosen
             growth *= GROW
 
-    def _zone_area(self, zone: Zone, side: int, small: float, large: float, width: int, height: int) -> Area:
+    def _zone_area(self, name: str, side: int, small: float, large: float, width: int, height: int) -> Area:
         """The part of the frame to tile for a zone: the zone grown by where its people's bodies reach."""
+        zone = self.zones[name]
         x1, y1 = zone.polygon.min(axis=0) * (width, height)
         x2, y2 = zone.polygon.max(axis=0) * (width, height)
         up = large if zone.anchor == "bottom_center" else large / 2
-        region = fit(x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4, width, height, side)
+        box = (x1 - large / 2, y1 - up, x2 + large / 2, y2 + large / 4)
+        inside = (max(math.floor(box[0]), 0), max(math.floor(box[1]), 0))
+        inside += (min(math.ceil(box[2]), width), min(math.ceil(box[3]), height))
         overlap = min(0.5, max(self.config.tile_overlap, 2 * small / side))
-        return Area(tuple(region), side, overlap)
+        return Area(inside, side, overlap, (width, height), (name,))
 
     def _surveying(
         self, width: int, height: int, estimates: dict[str, tuple[float, float, str] | None]

@@ -16,7 +16,7 @@ import numpy as np
 from vision.detect.nms import pairwise_iou
 from vision.types import Detections
 
-MERGE_OVERLAP = 0.6  # intersection over the smaller box above which two crops saw one object
+MERGE_OVERLAP = 0.5  # intersection over the smaller box above which two crops saw one object (SAHI's default)
 EDGE = 2  # pixels: a box this near a crop's inner edge may be cut by it
 
 
@@ -34,12 +34,19 @@ def zone_boxes(
 
 
 def fit(x1: float, y1: float, x2: float, y2: float, width: int, height: int, min_size: int) -> list[int]:
-    """Grow a box about its centre to ``min_size`` per side, then shift it inside the frame."""
+    """Grow a box about its centre to ``min_size`` per side, then shift it inside the frame.
+
+    A grown side is exactly ``min_size`` whole pixels (a box at fractional coordinates grown to a
+    tile's side must not come out one pixel larger: a grid over it would hold 2x2 copies of one tile).
+    """
     out = []
     for lo, hi, limit in ((x1, x2, width), (y1, y2, height)):
-        side = min(max(hi - lo, min_size), limit)
-        start = min(max((lo + hi - side) / 2, 0), limit - side)
-        out.append((math.floor(start), math.ceil(min(start + side, limit))))
+        start, end = math.floor(lo), math.ceil(hi)
+        side = min(max(end - start, min_size), limit)
+        if side > end - start:  # grown about its centre
+            start = math.floor((lo + hi - side) / 2)
+        start = min(max(start, 0), limit - side)
+        out.append((start, start + side))
     (ax, bx), (ay, by) = out
     return [ax, ay, bx, by]
 
