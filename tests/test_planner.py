@@ -336,11 +336,11 @@ def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
 
 
 def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(detector: Detector) -> None:
-    """An empty car park would pay a survey's inferences every 25 frames for ever: a survey rolls (two of
-    its tiles per surveyed frame) and each round of them that finds nobody doubles the gap, up to 16
-    times; tiles that find people survey the next frames whole."""
+    """An empty car park would pay a survey's inferences every 25 frames for ever: a survey rolls (here
+    one of its tiles per surveyed frame) and each round of them that finds nobody doubles the gap, up
+    to 16 times; tiles that find people survey the next frames whole."""
     planner = Planner.for_camera(
-        RegionsConfig(), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
+        RegionsConfig(survey_tiles=1), {"crossing": Zone("crossing", distant_zone())}, None, detector.card
     )
     nobody = Detections.empty()
     surveyed = []
@@ -348,7 +348,7 @@ def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(det
         if planner.boxes(1920, 1080) is not None:
             surveyed.append(frame)
         planner.observe(nobody, 1920, 1080)
-    # the zone's survey is 4 tiles: rounds of 2 frames, 25, 50, 100, 200 then 400 frames apart
+    # the zone's survey is 2 tiles: rounds of 2 frames, 25, 50, 100, 200 then 400 frames apart
     assert surveyed == [1, 26, 76, 126, 226, 326, 526, 726, 1126, 1526]
     w, h, x, y = THIRD
     person = Detections.from_arrays(  # a small person inside the zone, found by the next survey
@@ -365,7 +365,7 @@ def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(det
         planner.observe(person if frame in (1926, 1927) else nobody, 1920, 1080)
     # due at 1926, finds someone: surveys on, whole (1927, 1928); then nobody again: a round 50 frames apart
     assert surveyed[10:] == [1926, 1927, 1928, 1978, 2028]
-    assert [sizes[f] for f in surveyed[10:]] == [3, 5, 5, 3, 3]  # the whole frame and 2 or all 4 tiles
+    assert [sizes[f] for f in surveyed[10:]] == [2, 3, 3, 2, 2]  # the whole frame and 1 or both tiles
 
 
 def test_cameras_run_together_survey_on_staggered_frames(detector: Detector, tmp_path: Path) -> None:
@@ -373,7 +373,7 @@ def test_cameras_run_together_survey_on_staggered_frames(detector: Detector, tmp
     survey is 5-20 inferences: 48 cameras made a round of ~800, and none saw a result for 30 s):
     camera i surveys i frames (modulo survey_every) later, a function of the config only."""
     zone = {"crossing": Zone("crossing", distant_zone())}
-    config = RegionsConfig(survey_every=4)
+    config = RegionsConfig(survey_every=4, survey_tiles=1)  # the zone's 2 tiles: a round of 2 surveys
     nobody, surveyed = Detections.empty(), {}
     for index in range(6):
         planner = Planner.for_camera(config, zone, None, detector.card, index)
