@@ -9,7 +9,6 @@ already redacted, so callers can log or return them as they are.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -18,6 +17,7 @@ import av
 import numpy as np
 
 from vision.config import DecodeConfig, StreamConfig
+from vision.detect.threads import cores
 from vision.ingest.vectors import export_vectors
 from vision.secrets import SecretUrl, redact_text
 
@@ -44,8 +44,7 @@ def decoder_threads(configured: int | None, cameras: int) -> int:
     many readers keep every core busy between them), else 0: FFmpeg's choice, one per core."""
     if configured is not None:
         return configured
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 1 if cameras > cores else 0
+    return 1 if cameras > cores() else 0
 
 
 class SourceError(Exception):

@@ -121,16 +121,14 @@ class MotionGate:
                     self.by_vectors += 1
                     return False
             # the pixels have the last word (vectors moved: maybe noise)
-            grey = picture if picture is not None else bgr_picture(image, self.cfg.width)
+            grey = self._picture(image, picture)
             if grey.shape == self._reference.shape and self._still(
                 cv2.absdiff(grey, self._reference) > self.cfg.pixel_delta
             ):
                 self._moved = None  # the vectors add up from this frame on
                 self.skipped += 1
                 return False
-        if grey is None:
-            grey = picture if picture is not None else bgr_picture(image, self.cfg.width)
-        self._reference = grey
+        self._reference = self._picture(image, picture) if grey is None else grey
         self._detected_at, self._moved = pts, None
         return True
 
@@ -143,6 +141,10 @@ class MotionGate:
             and motion.since == seen
             and (self._moved is None or self._moved.shape == motion.grid.shape)
         )
+
+    def _picture(self, image: np.ndarray, picture: np.ndarray | None) -> np.ndarray:
+        """The frame's grey picture: the reader's, else made here from its BGR ``image``."""
+        return picture if picture is not None else bgr_picture(image, self.cfg.width)
 
     def _still(self, changed: np.ndarray) -> bool:
         """Fewer than ``threshold`` of the zones' pixels (or blocks) changed (counted, not indexed out:
@@ -169,7 +171,7 @@ class MotionGate:
 
 # limited-range luma (16-235, as H.264 streams mostly carry it) to the grey levels 0-255 that OpenCV's
 # grey of the decoder's BGR picture has: BT.601's luma row is the weights of COLOR_BGR2GRAY
-FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 def block_means(grey: np.ndarray, across: int, width: int) -> np.ndarray:
@@ -199,5 +201,5 @@ def luma_picture(luma: np.ndarray, limited: bool, turns: int, width: int) -> np.
     third of the bytes; the reader builds it on its own thread."""
     small = block_means(luma, luma.shape[0 if turns % 2 else 1], width)
     if limited:
-        small = cv2.LUT(small, FULL_RANGE)
+        small = cv2.LUT(small, LIMITED_TO_FULL)
     return np.ascontiguousarray(np.rot90(small, turns)) if turns else small
