@@ -218,10 +218,12 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     started, wall = time.monotonic(), time.time()
     pipeline: Pipeline
     window = CpuWindow(farm)
-    skipped: list[int] = []  # frames the readers skipped to catch up: at the window's start, at its end
+    # frames the readers skipped to catch up, and their reconnects: at the measured time's start, at its end
+    skipped: list[tuple[int, int]] = []
 
-    def reader_skips() -> int:
-        return sum(health.frames_skipped for health in pipeline.health().values())
+    def reader_skips() -> tuple[int, int]:
+        healths = pipeline.health().values()
+        return sum(h.frames_skipped for h in healths), sum(h.reconnects for h in healths)
 
     def committed(frame: Frame, _: Detections) -> None:
         # a frame counts in the window it was captured in (a camera's frames are evenly spaced there, so
@@ -263,9 +265,11 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "windows": per_window,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
         # past capacity a reader drops what is more than stream.max_lag late, unseen (per camera-second)
-        "skipped_per_camera_s": round((skipped[-1] - skipped[0]) / args.seconds / len(cameras), 2)
+        "skipped_per_camera_s": round((skipped[-1][0] - skipped[0][0]) / args.seconds / len(cameras), 2)
         if len(skipped) == 2
         else None,
+        # a reader reopens its stream when it stalls: frames lost for seconds each time
+        "reconnects": skipped[-1][1] - skipped[0][1] if len(skipped) == 2 else None,
         **cpu,
     }
 
@@ -376,16 +380,16 @@ def markdown(result: dict[str, Any]) -> str:
         "measured time's. Cores: CPU used in the measured time by that side's process and by the farm "
         f"({result.get('farm', 'perl')}: its server, and any publishers), of the machine's {m['cores']}. "
         "Skipped/s: frames per camera-second our readers dropped unseen to stay within stream.max_lag "
-        "of the live edge.",
+        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras).",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
         "| cameras | ours min fps | ours lag p50 / p95 s | ours worst p95 s | ours windows held | "
-        "ours skipped/s | ours holds | ours / farm cores | peer min fps | peer windows held | peer holds "
-        "| peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ours skipped/s | ours reconnects | ours holds | ours / farm cores | peer min fps | "
+        "peer windows held | peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
@@ -394,6 +398,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
             f"{o['worst_lag_p95']} | {o['windows_held']}/{count} | {o.get('skipped_per_camera_s', '-')} | "
+            f"{o.get('reconnects', '-')} | "
             f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | {held} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
