@@ -167,6 +167,7 @@ class Client:
         self.edge: float | None = None  # smallest arrival - PTS
         self.behind = 0.0  # the newest packet's arrival - PTS, less the edge
         self.error: str | None = None
+        self.ended = False  # the server ended the stream before the client stopped
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -183,6 +184,7 @@ class Client:
                     late = time.monotonic() - float(packet.pts * stream.time_base)
                     self.edge = late if self.edge is None else min(self.edge, late)
                     self.behind = late - self.edge
+                self.ended = True
         except (av.FFmpegError, OSError) as exc:
             self.error = str(exc)
 
@@ -207,6 +209,7 @@ def measure(farm: Farm, warmup: float, seconds: float) -> dict[str, Any]:
             "clients_cores": round((time.process_time() - own) / wall, 2),
             "min_packets_per_s": round(min(rates), 1),
             "max_behind_s": round(max(c.behind for c in clients), 2),
+            "ended": sum(c.ended for c in clients),
             "errors": errors,
         }
     finally:
@@ -226,7 +229,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['warmup']:g} s warm-up, {result['seconds']:g} s measured. Farm cores: the farm's CPU "
         "(its server and publishers) over the measured time. Slowest client: packets per second (25: "
         "keeps pace). Most behind: the newest packet's arrival - PTS, less its smallest, at the end "
-        "(grows when the farm falls behind real time). gst: tests/gst_rtsp_server.py, one process "
+        "(grows when the farm falls behind real time). Streams ended: by the server, before the end. "
+        "gst: tests/gst_rtsp_server.py, one process "
         "serving every mount from the files (TCP); perl: rtsp-server-perl and one `ffmpeg -re -c copy` "
         "publisher per camera (UDP).",
         "",
@@ -235,13 +239,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"**{result['note']}**", ""]
     lines += [
         "| farm | cameras | farm cores | clients' cores | slowest client packets/s | most behind s "
-        "| errors |",
-        "|---|---|---|---|---|---|---|",
+        "| streams ended | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         lines.append(
             f"| {step['farm']} | {step['cameras']} | {step['farm_cores']} | {step['clients_cores']} | "
-            f"{step['min_packets_per_s']} | {step['max_behind_s']} | {'; '.join(step['errors']) or '-'} |"
+            f"{step['min_packets_per_s']} | {step['max_behind_s']} | {step.get('ended', '-')} | "
+            f"{'; '.join(step['errors']) or '-'} |"
         )
     return "\n".join(lines) + "\n"
 
