@@ -177,6 +177,8 @@ class VideoDecoder:
                     continue
                 try:
                     decoded = stream.decode(packet)
+                    if not decoded and packet.size and self.decode.keyframes_only:
+                        decoded = self._drain(stream)
                 except av.EOFError:
                     return  # the video was flushed while other streams (a longer audio track) run on
                 except av.InvalidDataError:
@@ -202,6 +204,19 @@ class VideoDecoder:
                     yield frame, pts
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
+
+    @staticmethod
+    def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
+        """The keyframe just fed, out now: a stream with B-frames makes the decoder hold pictures back
+        for reordering, which for a keyframes-only decoder means until the next keyframes come (two
+        GOPs late with two B-frames). Keyframes need no reordering: drain the decoder, then reset it
+        for the next one."""
+        try:
+            frames = stream.codec_context.decode(None)
+        except av.EOFError:
+            frames = []
+        stream.codec_context.flush_buffers()
+        return frames
 
     def _watch(self, stall: float | None, alive: float, now: float) -> None:
         """The stall watchdog, asked at a packet that is no sign of life (another stream's, a video
