@@ -1,18 +1,20 @@
 """Capacity: how many real RTSP cameras one machine keeps up with, ours and Ultralytics' side by side.
 
-The farm: real footage encoded once per clip to 1280x720 H.264 at 25 fps, one keyframe every
-2 s, no B-frames, as a camera's main stream; a real RTSP server on 127.0.0.1 (rtsp-server-perl,
-as tests/ingest_servers.py starts it) and one ``ffmpeg -re`` per camera publishing its file in a
-loop (``-c copy``: the publishers cost next to no CPU, so the machine's time goes to the systems
-measured). ``--clips`` chooses the footage, given to the cameras in turn: ``plaza`` (the sample,
-busy all the time), and from ../shared/data/footage ``vtest`` (a pedestrian plaza), ``parking``
-(a lane that is empty most of the time: the static scene) and ``highway`` (traffic, jitter).
+The farm (benchmarks/farm.py): real footage encoded once per clip to 1280x720 H.264 at 25 fps, one
+keyframe every 2 s, no B-frames, as a camera's main stream, served by one GStreamer RTSP server
+process on 127.0.0.1 straight from the files over TCP, paced in real time, the cameras'
+keyframes spread over the GOP (``--farm perl``: the farm before, rtsp-server-perl and one
+``ffmpeg -re -c copy`` publisher per camera stream, over UDP). The farm does no coding, so the
+machine's time goes to the systems measured; its CPU is reported. ``--clips`` chooses the
+footage, given to the cameras in turn: ``plaza`` (the sample, busy all the time), and from
+../shared/data/footage ``vtest`` (a pedestrian plaza), ``parking`` (a lane that is empty most
+of the time: the static scene) and ``highway`` (traffic, jitter).
 
 ``--substream 640x360``: each camera also publishes a low-resolution substream, as IP cameras do
 (encoded once per clip like the main stream: 25 fps, GOP 2 s, no B-frames, 512 kb/s). Ours then
 detects on it (``detect_url``) and opens the 720p main stream (``url``) only for the pictures of a
 transition; the peer reads the substream, so both detect on the same pixels (the peer makes no
-evidence pictures, so it never reads a main stream). The farm's CPU counts both streams' publishers.
+evidence pictures, so it never reads a main stream). The farm serves both streams of every camera.
 
 Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time, the measured
 ``--seconds`` cut into windows of about ``--window`` seconds:
@@ -45,12 +47,12 @@ average before and after: a shared machine's numbers are marked as such) and, wh
 
 Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
 [--peer-weights yolov8n.pt] [--clips plaza,vtest,parking] [--defaults '{motion_gate: {enabled: true}}']
-[--warmup 20] [--seconds 180] [--window 30] [--substream 640x360] [--profile before.json --profile
-after.json]``; a smoke run: ``--cameras 2 --seconds 10 --window 5 --warmup 5``.
+[--warmup 20] [--seconds 180] [--window 30] [--substream 640x360] [--farm gst] [--profile before.json
+--profile after.json]``; a smoke run: ``--cameras 2 --seconds 10 --window 5 --warmup 5``.
 ``--yolo-int8 yolov8n_coco_int8.onnx`` makes the float YOLOv8n of the issue's table from that INT8
 export (``models rebuild``, then Ultralytics' own ONNX export at ``--imgsz``) and runs it on both
-sides: ours through its ONNX, the peer through the ``.pt``. Needs ffmpeg and rtsp-server-perl
-(see tests/ingest_servers.py).
+sides: ours through its ONNX, the peer through the ``.pt``. Needs ffmpeg and GStreamer's RTSP
+server (or rtsp-server-perl for ``--farm perl``; see tests/ingest_servers.py).
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,21 +76,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from capacity_profile import markdown as profile_markdown  # noqa: E402  (beside this file)
+from farm import CLIPS, FARMS, MAIN, SUB_BITRATE, Farm, encode  # noqa: E402  (beside this file)
 
-from tests.ingest_servers import PerlRtsp  # noqa: E402
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
 from vision.pipeline import Pipeline  # noqa: E402
 from vision.store import Store  # noqa: E402
 from vision.types import Detections, Frame  # noqa: E402
 
-FOOTAGE = ROOT.parent / "shared" / "data" / "footage"
-CLIPS = {
-    "plaza": ROOT / "sample_videos" / "plaza.mp4",
-    "vtest": FOOTAGE / "vtest.avi",
-    "parking": FOOTAGE / "parking_lane_topdown_intel.mp4",
-    "highway": FOOTAGE / "highway_overpass_jitter_boofcv.mp4",
-}
 CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
 WHOLE = "[[0, 0], [1, 0], [1, 1], [0, 1]]"
 # Per clip: its zones, as a camera of that kind would have them (the plaza's crossing as in the demo;
@@ -104,29 +98,6 @@ HOLD = 0.9  # share of the target rate a camera must keep
 MAX_LAG = 2.0  # seconds, p95, capture to committed, in every window
 
 
-MAIN = (1280, 720, "2M")  # a camera's main stream: width, height, bitrate
-SUB_BITRATE = "512k"  # a 640x360 substream's, as IP cameras ship them
-
-
-def encode(name: str, folder: Path, size: tuple[int, int, str] = MAIN) -> Path:
-    """A clip as one of a camera's streams at ``size`` (width, height, bitrate): H.264, 25 fps, GOP 2 s,
-    no B-frames."""
-    clip = CLIPS[name]
-    if not clip.is_file():
-        raise SystemExit(f"--clips {name}: {clip} is missing (the shared footage sits beside the repository)")
-    width, height, bitrate = size
-    out = folder / f"{name}{width}x{height}.mp4"
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an"),
-            *("-vf", f"scale={width}:{height},fps=25", "-c:v", "libx264", "-preset", "veryfast"),
-            *("-g", "50", "-bf", "0", "-b:v", bitrate, str(out)),
-        ],
-        check=True,
-    )
-    return out
-
-
 def substream_size(text: str) -> tuple[int, int, str]:
     """``--substream WxH`` (both even, smaller than the main stream) as an :func:`encode` size."""
     try:
@@ -136,46 +107,6 @@ def substream_size(text: str) -> tuple[int, int, str]:
     if not (16 <= width <= MAIN[0] and 16 <= height <= MAIN[1]) or width % 2 or height % 2:
         raise argparse.ArgumentTypeError(f"{text!r}: even sizes up to the main stream's {MAIN[0]}x{MAIN[1]}")
     return width, height, SUB_BITRATE
-
-
-class Farm:
-    """N loopback RTSP cameras: one server, one copying ffmpeg publisher per camera stream (its main
-    stream, and its substream where the clips have one), the clips in turn."""
-
-    def __init__(self, clips: list[tuple[str, Path, Path | None]], cameras: int) -> None:
-        self.server = PerlRtsp().start()
-        self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
-        try:
-            for i in range(cameras):
-                _, main, sub = clips[i % len(clips)]
-                self.server.publish(f"cam{i}", video=main, copy=True)
-                if sub is not None:
-                    self.server.publish(f"cam{i}sub", video=sub, copy=True)
-        except BaseException:
-            self.server.kill()
-            raise
-        self.urls = [self.server.url(f"cam{i}") for i in range(cameras)]
-        # what each camera is detected on: its substream if it has one, else its main stream
-        self.detect_urls = [
-            self.server.url(f"cam{i}sub" if clips[i % len(clips)][2] else f"cam{i}") for i in range(cameras)
-        ]
-
-    def cpu_seconds(self) -> float:
-        """CPU time the farm (the relay and every publisher) has used so far."""
-        procs = [self.server.server, *self.server.publishers.values()]
-        return sum(process_cpu(p.pid) for p in procs if p is not None)
-
-    def close(self) -> None:
-        self.server.kill()
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuWindow:
@@ -265,7 +196,7 @@ def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
     defaults = {
         "detect_fps": args.fps,
         "decode": {"keyframes_only": args.fps <= 0.5},
-        "stream": {"transport": "udp"},
+        "stream": {"transport": farm.transport},
     }
     defaults |= yaml.safe_load(args.defaults) if args.defaults else {}
     text = f"camera_defaults: {json.dumps(defaults)}\ncameras:\n"
@@ -287,10 +218,12 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     started, wall = time.monotonic(), time.time()
     pipeline: Pipeline
     window = CpuWindow(farm)
-    skipped: list[int] = []  # frames the readers skipped to catch up: at the window's start, at its end
+    # frames the readers skipped to catch up, and their reconnects: at the measured time's start, at its end
+    skipped: list[tuple[int, int]] = []
 
-    def reader_skips() -> int:
-        return sum(health.frames_skipped for health in pipeline.health().values())
+    def reader_skips() -> tuple[int, int]:
+        healths = pipeline.health().values()
+        return sum(h.frames_skipped for h in healths), sum(h.reconnects for h in healths)
 
     def committed(frame: Frame, _: Detections) -> None:
         # a frame counts in the window it was captured in (a camera's frames are evenly spaced there, so
@@ -332,9 +265,11 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "windows": per_window,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
         # past capacity a reader drops what is more than stream.max_lag late, unseen (per camera-second)
-        "skipped_per_camera_s": round((skipped[-1] - skipped[0]) / args.seconds / len(cameras), 2)
+        "skipped_per_camera_s": round((skipped[-1][0] - skipped[0][0]) / args.seconds / len(cameras), 2)
         if len(skipped) == 2
         else None,
+        # a reader reopens its stream when it stalls: frames lost for seconds each time
+        "reconnects": skipped[-1][1] - skipped[0][1] if len(skipped) == 2 else None,
         **cpu,
     }
 
@@ -344,7 +279,7 @@ def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     per second (``predict`` yields one per stream per round)."""
     from ultralytics import YOLO
 
-    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;udp"  # the relay is UDP only
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{farm.transport}"  # as ours reads
     streams = folder / "farm.streams"
     streams.write_text("\n".join(farm.detect_urls) + "\n")  # the pixels ours detects on
     model = YOLO(str(args.peer_weights))
@@ -443,17 +378,18 @@ def markdown(result: dict[str, Any]) -> str:
         f"{MAX_LAG:g} s** (a camera late for a minute every few minutes, while it surveys, is not held; "
         "see the module's docstring). Min fps and worst p95: the worst window's; p50 / p95: the whole "
         "measured time's. Cores: CPU used in the measured time by that side's process and by the farm "
-        f"(the relay and its publishers), of the machine's {m['cores']}. Skipped/s: frames per "
-        "camera-second our readers dropped unseen to stay within stream.max_lag of the live edge.",
+        f"({result.get('farm', 'perl')}: its server, and any publishers), of the machine's {m['cores']}. "
+        "Skipped/s: frames per camera-second our readers dropped unseen to stay within stream.max_lag "
+        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras).",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
         "| cameras | ours min fps | ours lag p50 / p95 s | ours worst p95 s | ours windows held | "
-        "ours skipped/s | ours holds | ours / farm cores | peer min fps | peer windows held | peer holds "
-        "| peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ours skipped/s | ours reconnects | ours holds | ours / farm cores | peer min fps | "
+        "peer windows held | peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
@@ -462,6 +398,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
             f"{o['worst_lag_p95']} | {o['windows_held']}/{count} | {o.get('skipped_per_camera_s', '-')} | "
+            f"{o.get('reconnects', '-')} | "
             f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | {held} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
@@ -506,6 +443,9 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=float, default=20.0, help="start-up, not measured")
     parser.add_argument(
+        "--farm", choices=FARMS, default="gst", help="the cameras' server (benchmarks/farm.py)"
+    )
+    parser.add_argument(
         "--profile", type=Path, action="append", default=[], help="a JSON of capacity_profile.py (repeatable)"
     )
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
@@ -528,6 +468,7 @@ def main() -> None:
         "window": args.window,
         "note": args.note,
         "substream": "x".join(map(str, args.substream[:2])) if args.substream else None,
+        "farm": args.farm,
         "steps": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -545,7 +486,8 @@ def main() -> None:
             for name in names
         ]
         for n in (int(x) for x in args.cameras.split(",")):
-            farm = Farm(clips, n)
+            # long enough for a step of ours and then the peer's (each client plays from the start)
+            farm = Farm(clips, n, args.warmup + args.seconds + MAX_LAG + 30, args.farm)
             try:
                 step: dict[str, Any] = {"cameras": n, "ours": ours(farm, args, Path(tmp) / f"data{n}")}
                 step["ours_holds"] = step["ours"]["holds"]

@@ -4,7 +4,8 @@ readers fall behind the live edge for real, with the stream piling up in their s
 The child (``python3 -m tests.ingest_probe CONFIG``, CONFIG a JSON object of camera id -> camera
 config) takes every frame its readers hand over and prints one JSON line per frame: the camera,
 the frame's stream time, when it was taken (``time.monotonic()``: CLOCK_MONOTONIC, the same clock
-in the test's process) and the reader's counters then. :class:`ReaderProcess` runs it from a test.
+in the test's process) and the reader's counters then (decoded, skipped, reconnects).
+:class:`ReaderProcess` runs it from a test.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(config: str) -> None:
                     "taken": time.monotonic(),
                     "decoded": health.frames_in,
                     "skipped": health.frames_skipped,
+                    "reconnects": health.reconnects,
                 }
                 print(json.dumps(line), flush=True)
 

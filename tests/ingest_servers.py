@@ -203,10 +203,12 @@ class PerlRtsp:
 
 
 class GstRtsp:
-    """GStreamer's RTSP server offering the sample clip at /cam over TCP only."""
+    """GStreamer's RTSP server over TCP only: the sample clip at /cam, or ``mounts`` (name, H.264 MP4,
+    seconds its stream is held back after PLAY), all in one process (tests/gst_rtsp_server.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mounts: list[tuple[str, Path, float]] | None = None) -> None:
         self.port = free_port()
+        self.mounts = mounts
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, name: str = "cam") -> str:
@@ -215,7 +217,12 @@ class GstRtsp:
     def start(self) -> GstRtsp:
         if not Path(GI_PYTHON).exists():
             raise RuntimeError(f"{GI_PYTHON} is missing; the ingest tests need: {NEEDS}")
-        self.proc = _start([GI_PYTHON, str(GST_SERVER), str(self.port), str(SAMPLE)])
+        served = [str(SAMPLE)]
+        if self.mounts is not None:
+            served = [
+                arg for name, clip, delay in self.mounts for arg in ("--mount", name, str(clip), str(delay))
+            ]
+        self.proc = _start([GI_PYTHON, str(GST_SERVER), str(self.port), *served])
         try:
             wait_for_port(self.port)
         except TimeoutError:

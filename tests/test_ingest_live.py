@@ -167,7 +167,9 @@ def test_publisher_stopped_goes_stalled_then_offline(perl: PerlRtsp, reader_of: 
         reader.take(timeout=0.05)
         if reader.state is not seen[-1]:
             seen.append(reader.state)
-    assert seen == [CameraState.LIVE, CameraState.STALLED, CameraState.OFFLINE]
+    # a reader short of CPU (a busy machine) may still hand over frames that waited in its socket after
+    # its watchdog called it stalled: live again for a moment, then stalled for good
+    assert seen[0] is CameraState.LIVE and seen[-2:] == [CameraState.STALLED, CameraState.OFFLINE], seen
     health = reader.health()
     assert health.reconnects >= 1 and "rtsp://127.0.0.1" in health.last_error
 
@@ -258,3 +260,25 @@ def test_readers_that_fell_behind_drop_the_backlog_unseen(perl: PerlRtsp) -> Non
             assert skipped >= expected, detail
     finally:
         probe.close()
+
+
+def test_a_reader_short_of_cpu_longer_than_the_stall_timeout_keeps_its_stream() -> None:
+    """A reader stopped 4 s (short of CPU), with a stall timeout of 1.5 s, finds the stream waiting
+    in its TCP socket: the camera did not stall, so the reader keeps its connection and goes on
+    (it used to judge the first packet after the pause 4 s late, drop the connection and reopen it,
+    which lost seconds of frames more, and with many cameras on a busy machine made storms of
+    reconnects)."""
+    server = GstRtsp().start()  # the sample clip: a keyframe every 2 s
+    stream = {"transport": "tcp", "stall_timeout": 1.5, "open_timeout": 5}
+    stream |= {"reconnect_initial": 0.25, "reconnect_max": 0.5}
+    camera = {"url": server.url(), "detect_fps": 10, "stream": stream, "decode": {"keyframes_only": True}}
+    probe = ReaderProcess({"keys": camera}, str(ROOT))
+    try:
+        probe.wait(lambda: len(probe.frames("keys")) >= 2, 20, "frames")
+        resumed = probe.pause(4.0)
+        probe.wait(lambda: any(f["taken"] > resumed + 1.5 for f in probe.frames("keys")), 10, "frames after")
+        after = [f for f in probe.frames("keys") if f["taken"] > resumed]
+        assert after[-1]["reconnects"] == 0, f"after resuming: {after}"
+    finally:
+        probe.close()
+        server.close()

@@ -239,6 +239,19 @@ def test_a_keyframe_comes_out_of_the_decoder_before_the_next_keyframe_arrives(tm
     assert behind == [0, 49, 98], behind  # each keyframe out as soon as its own packet is decoded
 
 
+def test_a_keyframe_of_a_stream_with_b_frames_comes_out_before_the_next_keyframe() -> None:
+    """The sample has B-frames (two of reordering): a keyframes-only decoder held each keyframe until
+    two more keyframes were in, 4 s late at its GOP of 2 s. Counted without a clock as above: the
+    sample's 19 non-key packets between keyframes skipped before each keyframe comes out."""
+    skipped: list[float] = []
+    decode = DecodeConfig(keyframes_only=True)
+    with VideoDecoder("cam", SecretUrl(str(SAMPLE)), decode, heartbeat=skipped.append) as decoder:
+        behind = [len(skipped) for _, (_, pts) in zip(range(4), decoder.frames(), strict=False)]
+        assert behind == [0, 19, 38, 57], behind
+        pts = [pts for _, pts in decoder.frames()]
+    assert pts == pytest.approx([2.0 * k for k in range(4, 20)]), pts  # the rest, each once, in order
+
+
 def threads_started(decode: DecodeConfig, cameras: int) -> int:
     """OS threads a decoder of the sample adds to this process once it has decoded a frame."""
     before = len(os.listdir("/proc/self/task"))

@@ -167,9 +167,8 @@ class VideoDecoder:
         try:
             for packet in container.demux():  # every stream: a camera sending only audio must stall
                 now = time.monotonic()
-                if stall is not None and now - alive > stall:
-                    raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
                 if packet.stream_index != stream.index:
+                    self._watch(stall, alive, now)
                     continue
                 if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
@@ -178,6 +177,8 @@ class VideoDecoder:
                     continue
                 try:
                     decoded = stream.decode(packet)
+                    if not decoded and packet.size and self.decode.keyframes_only:
+                        decoded = self._drain(stream)
                 except av.EOFError:
                     return  # the video was flushed while other streams (a longer audio track) run on
                 except av.InvalidDataError:
@@ -185,10 +186,13 @@ class VideoDecoder:
                     self.corrupt_packets += 1
                     if bad > MAX_CONSECUTIVE_CORRUPT:
                         raise
+                    self._watch(stall, alive, now)
                     continue
                 bad = 0
                 if decoded:
                     alive = time.monotonic()
+                else:
+                    self._watch(stall, alive, now)
                 for frame in decoded:
                     if not timed:
                         pts = None
@@ -200,6 +204,28 @@ class VideoDecoder:
                     yield frame, pts
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
+
+    @staticmethod
+    def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
+        """The keyframe just fed, out now: a stream with B-frames makes the decoder hold pictures back
+        for reordering, which for a keyframes-only decoder means until the next keyframes come (two
+        GOPs late with two B-frames). Keyframes need no reordering: drain the decoder, then reset it
+        for the next one."""
+        try:
+            frames = stream.codec_context.decode(None)
+        except av.EOFError:
+            frames = []
+        stream.codec_context.flush_buffers()
+        return frames
+
+    def _watch(self, stall: float | None, alive: float, now: float) -> None:
+        """The stall watchdog, asked at a packet that is no sign of life (another stream's, a video
+        packet that gave no frame): raises if the last sign of life is more than ``stall`` seconds
+        old. A packet that is one never raises, however late the reader got to it: a reader short
+        of CPU for longer than ``stall`` finds the stream waiting in its socket, which is no stall
+        (it catches up by :meth:`follow_live_edge`; reopening would lose seconds of frames more)."""
+        if stall is not None and now - alive > stall:
+            raise SourceError(f"camera {self.camera_id}: {self.url}: no frame for {stall:g} s")
 
     def follow_live_edge(self, behind: Callable[[float, float], float | None], max_lag: float) -> None:
         """Keep a live stream's reading within ``max_lag`` seconds of its live edge.
@@ -254,10 +280,14 @@ class VideoDecoder:
             upright = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
             out_w, out_h = self._output_size(*upright)
             size = self._sizes[key] = (out_h, out_w) if turns % 2 else (out_w, out_h)
+        # threads=1: PyAV's default (0) makes swscale start and end a pool of threads for every frame,
+        # hundreds a second with many cameras, for the same pixels
         if (frame.width, frame.height) == size:
-            pixels = frame.to_ndarray(format="bgr24")
+            pixels = frame.to_ndarray(format="bgr24", threads=1)
         else:
-            pixels = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
+            pixels = frame.to_ndarray(
+                format="bgr24", width=size[0], height=size[1], interpolation="AREA", threads=1
+            )
         return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
     @staticmethod
