@@ -29,7 +29,7 @@ def associate(
         empty = np.zeros(0, np.int64)
         return empty, empty
     overlap = iou(track_boxes[:, None, :], boxes[None, :, :])
-    other = np.flatnonzero(np.any(other_boxes != track_boxes, axis=1))
+    other = (other_boxes != track_boxes).any(axis=1).nonzero()[0]
     if other.size:
         overlap[other] = np.maximum(overlap[other], iou(other_boxes[other, None, :], boxes[None, :, :]))
     gate = overlap >= min_iou
