@@ -23,7 +23,7 @@ import numpy as np
 
 from vision.track import kalman
 from vision.track.config import TrackerConfig
-from vision.track.match import associate
+from vision.track.match import associate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
 from vision.types import Detections, member_of
@@ -160,19 +160,21 @@ class Tracker:
         # hiding half of it) made of its prediction: a second track born of such a box cannot take it
         at_rest = t.last_seen - t.rest_since >= cfg.stationary_time
         resting[at_rest] = t.anchor[at_rest]
-        track_class = t.class_id()
+        # every track against every box once; each matching round below takes its part
+        overlap = overlaps(predicted, resting, detections.xyxy) if len(t) and n else None
+        same = (
+            t.class_id()[:, None] == detections.class_id[None, :]
+            if cfg.same_class and overlap is not None
+            else None
+        )
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
-            if len(track_rows) == 0 or len(det_rows) == 0:  # nothing to match: all left over
+            if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
                 return _NONE, _NONE, track_rows, det_rows
             ti, di = associate(
-                predicted[track_rows],
-                resting[track_rows],
-                track_class[track_rows],
-                detections.xyxy[det_rows],
-                detections.class_id[det_rows],
+                overlap[track_rows][:, det_rows],
+                None if same is None else same[track_rows][:, det_rows],
                 min_iou,
-                cfg.same_class,
             )
             unmatched_t = np.ones(len(track_rows), bool)
             unmatched_t[ti] = False
