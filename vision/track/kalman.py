@@ -16,7 +16,7 @@ VEL_VAR = 1.05  # (size/160 per frame)^2 per frame at 30 fps, in (size/s)^2 per 
 MEAS_STD = 1.0 / 20.0  # detector box noise, relative to the box size
 INIT_VEL_STD = 1.875  # 10 * size/160 per frame at 30 fps, in size/s: a new track's speed is unknown
 MIN_SIZE = 1.0  # pixels: a predicted box never collapses
-_EYE4, _EYE8 = np.eye(4), np.eye(8)  # made once: np.eye per frame costs as much as the arithmetic
+_EYE4, _EYE8 = np.eye(4), np.eye(8)  # made once, not per frame
 _DIAG4, _DIAG8 = np.arange(4), np.arange(8)
 
 
