@@ -33,8 +33,9 @@ class Heatmap:
         if len(points) == 0:
             return
         rows, columns = self.grid.shape
-        col = np.clip((points[:, 0] * (columns / width)).astype(np.int64), 0, columns - 1)
-        row = np.clip((points[:, 1] * (rows / height)).astype(np.int64), 0, rows - 1)
+        # np.minimum(np.maximum()): np.clip's wrapper costs a few times the two, at a handful of points
+        col = np.minimum(np.maximum((points[:, 0] * (columns / width)).astype(np.int64), 0), columns - 1)
+        row = np.minimum(np.maximum((points[:, 1] * (rows / height)).astype(np.int64), 0), rows - 1)
         np.add.at(self.grid, (row, col), 1.0)
 
     def render(self, background: np.ndarray, opacity: float = 0.55) -> np.ndarray:

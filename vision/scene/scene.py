@@ -119,8 +119,8 @@ class Scene:
         """Take in one tracked frame (heatmap; at each look the people's sizes and the static-object
         models, shown the people and vehicles of the frames since the last look); return the static
         blobs now."""
-        people = detections[member_of(detections.class_id, self.people)]
-        self.heatmap.add(people.anchors(), frame.width, frame.height, frame.pts)
+        people = member_of(detections.class_id, self.people)  # their anchors, not a Detections of them
+        self.heatmap.add(detections.anchors()[people], frame.width, frame.height, frame.pts)
         self.last_frame = frame
         if not self.static or self.sizes is None:
             return Blobs.empty()

@@ -16,6 +16,8 @@ VEL_VAR = 1.05  # (size/160 per frame)^2 per frame at 30 fps, in (size/s)^2 per 
 MEAS_STD = 1.0 / 20.0  # detector box noise, relative to the box size
 INIT_VEL_STD = 1.875  # 10 * size/160 per frame at 30 fps, in size/s: a new track's speed is unknown
 MIN_SIZE = 1.0  # pixels: a predicted box never collapses
+_EYE4, _EYE8 = np.eye(4), np.eye(8)  # made once, not per frame
+_DIAG4, _DIAG8 = np.arange(4), np.arange(8)
 
 
 def _sizes(mean: np.ndarray) -> np.ndarray:
@@ -43,8 +45,7 @@ def initiate(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     size = _sizes(mean)
     std = np.concatenate([2 * MEAS_STD * size, INIT_VEL_STD * size], axis=1)
     cov = np.zeros((len(z), 8, 8))
-    idx = np.arange(8)
-    cov[:, idx, idx] = std**2
+    cov[:, _DIAG8, _DIAG8] = std**2
     return mean, cov
 
 
@@ -55,20 +56,18 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float, lost: np.ndarray) -> N
         return
     mean[lost, 6:8] = 0.0
     mean[:, :4] += dt * mean[:, 4:]
-    transition = np.eye(8)
-    transition[:4, 4:] = dt * np.eye(4)
+    transition = _EYE8.copy()
+    transition[:4, 4:] = dt * _EYE4
     size = _sizes(mean)
-    idx = np.arange(8)
     cov[:] = transition @ cov @ transition.T
-    cov[:, idx, idx] += np.concatenate([POS_VAR * size**2, VEL_VAR * size**2], axis=1) * dt
+    cov[:, _DIAG8, _DIAG8] += np.concatenate([POS_VAR * size**2, VEL_VAR * size**2], axis=1) * dt
 
 
 def correct(mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior states of ``n`` tracks given their matched boxes (batched Kalman update)."""
     z = to_state(xyxy)
-    idx = np.arange(4)
     innovation_cov = cov[:, :4, :4].copy()
-    innovation_cov[:, idx, idx] += (MEAS_STD * _sizes(mean)[:, :4]) ** 2
+    innovation_cov[:, _DIAG4, _DIAG4] += (MEAS_STD * _sizes(mean)[:, :4]) ** 2
     gain_t = np.linalg.solve(innovation_cov, cov[:, :4, :])  # K^T = S^-1 H P, as P and S are symmetric
     gain = np.swapaxes(gain_t, 1, 2)
     new_mean = mean + (gain @ (z - mean[:, :4])[:, :, None])[:, :, 0]

@@ -17,13 +17,13 @@ few arrays, never a Python object per box.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from vision.track import kalman
 from vision.track.config import TrackerConfig
-from vision.track.match import associate
+from vision.track.match import associate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
 from vision.types import Detections, member_of
@@ -109,6 +109,11 @@ _FIELDS = tuple(f.name for f in fields(_Tracks))  # in the order of its construc
 _NONE = np.zeros(0, np.intp)  # no rows
 
 
+def _rows(mask: np.ndarray) -> np.ndarray:
+    """The rows where ``mask`` holds (np.flatnonzero without its wrapper's cost, for 1-D masks)."""
+    return mask.nonzero()[0]
+
+
 class Tracker:
     """Tracks of one camera; feed it every detected frame of that camera in pts order."""
 
@@ -155,19 +160,21 @@ class Tracker:
         # hiding half of it) made of its prediction: a second track born of such a box cannot take it
         at_rest = t.last_seen - t.rest_since >= cfg.stationary_time
         resting[at_rest] = t.anchor[at_rest]
-        track_class = t.class_id()
+        # every track against every box once; each matching round below takes its part
+        overlap = overlaps(predicted, resting, detections.xyxy) if len(t) and n else None
+        same = (
+            t.class_id()[:, None] == detections.class_id[None, :]
+            if cfg.same_class and overlap is not None
+            else None
+        )
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
-            if len(track_rows) == 0 or len(det_rows) == 0:  # nothing to match: all left over
+            if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
                 return _NONE, _NONE, track_rows, det_rows
             ti, di = associate(
-                predicted[track_rows],
-                resting[track_rows],
-                track_class[track_rows],
-                detections.xyxy[det_rows],
-                detections.class_id[det_rows],
+                overlap[track_rows][:, det_rows],
+                None if same is None else same[track_rows][:, det_rows],
                 min_iou,
-                cfg.same_class,
             )
             unmatched_t = np.ones(len(track_rows), bool)
             unmatched_t[ti] = False
@@ -176,10 +183,10 @@ class Tracker:
             return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
 
         score = detections.score
-        high = np.flatnonzero(score >= cfg.high_score)
-        low = np.flatnonzero((score >= cfg.low_score) & (score < cfg.high_score))
-        confirmed = np.flatnonzero(t.tid >= 0)
-        tentative = np.flatnonzero(t.tid < 0)
+        high = _rows(score >= cfg.high_score)
+        low = _rows((score >= cfg.low_score) & (score < cfg.high_score))
+        confirmed = _rows(t.tid >= 0)
+        tentative = _rows(t.tid < 0)
         t1, d1, rest_tracks, rest_high = match(confirmed, high, cfg.match_iou)
         t2, d2, _, _ = match(rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
         t3, d3, _, new_rows = match(tentative, rest_high, cfg.match_iou)
@@ -198,7 +205,7 @@ class Tracker:
         t.streak[~matched] = 0
         alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
         if not alive.all():
-            t = t.take(np.flatnonzero(alive))
+            t = t.take(_rows(alive))
         starts = new_rows[score[new_rows] >= cfg.new_track_score]
         if len(starts):
             born = _Tracks.new(detections[starts], pts, cfg.history_boxes, t.votes.shape[1])
@@ -207,7 +214,7 @@ class Tracker:
                 out[starts] = born.tid
             t = t.extend(born)
         self._tracks = t
-        return replace(detections, track_id=out)
+        return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
 
     def hold(self, pts: float, still: np.ndarray) -> None:
         """A frame at ``pts`` the detector did not look at because nothing moved where the tracks
@@ -222,13 +229,13 @@ class Tracker:
         seen = t.streak > 0
         kalman.predict(t.mean, t.cov, 0.0 if self._pts is None else pts - self._pts, ~seen)
         self._pts = pts
-        rows = np.flatnonzero(seen & (t.tid >= 0) & member_of(t.tid, still))
+        rows = _rows(seen & (t.tid >= 0) & member_of(t.tid, still))
         if len(rows):
             t.mean[rows], t.cov[rows] = kalman.correct(t.mean[rows], t.cov[rows], t.box[rows])
             t.last_seen[rows] = pts
         alive = (t.tid < 0) | (pts - t.last_seen <= self.config.max_lost)
         if not alive.all():
-            self._tracks = t.take(np.flatnonzero(alive))
+            self._tracks = t.take(_rows(alive))
 
     def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
         """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
@@ -262,7 +269,7 @@ class Tracker:
     def tracks(self) -> TrackTable:
         """Confirmed tracks after the latest frame (lost ones included until they expire)."""
         t = self._tracks
-        rows = np.flatnonzero(t.tid >= 0)  # copies of the columns a table shows, nothing else
+        rows = _rows(t.tid >= 0)  # copies of the columns a table shows, nothing else
         columns = {
             "track_id": t.tid[rows],
             "class_id": t.class_id()[rows],
