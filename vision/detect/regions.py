@@ -29,6 +29,9 @@ class Crops:
     boxes: np.ndarray
     second: np.ndarray  # bool [R]
 
+    def __len__(self) -> int:
+        return len(self.boxes)
+
 
 def zone_boxes(
     polygons: list[np.ndarray], width: int, height: int, margin: float, min_size: int
