@@ -9,9 +9,7 @@ reaches 7 (before 12 s is before the crowd formed) and its lowest from 15 s to 3
 less for 3 s closes the ticket). Two fixed grids of the same six 160 px tiles, 33 px apart
 vertically, show how much the count owes to the tiles' offsets alone; the original 768x576 clip, whole
 frame, is the reference (the distant clip's plans count their inferences from 10 s on, once
-the zones are sized). The last planner row holds the second look's boxes scoring below 0.6 to
-the first look's agreement (the SSD card's ``agree_below``); the rows before it keep every box.
-Counts, not speed: the numbers do not depend on the machine's load.
+the zones are sized). Counts, not speed: the numbers do not depend on the machine's load.
 
 Usage: ``python benchmarks/tile_looks.py`` (writes tile_looks.md and tile_looks.json beside it).
 """
@@ -106,14 +104,12 @@ def main() -> None:
         counts, cost = count(SAMPLE, 2, near["crossing"], detector, None)
         rows.append({"plan": "original 768x576, whole frame", "inferences": cost} | summary(counts))
         far = zones(True)
-        for looks, merge, agree in ((1, 0.5, None), (2, 0.6, None), (2, 0.5, None), (2, 0.5, 0.6)):
+        for looks, merge in ((1, 0.5), (2, 0.6), (2, 0.5)):
             regions.MERGE_OVERLAP = merge
             model = ModelScale(scale.width, scale.height, scale.stretch, scale.min_object_px, looks)
             planner = Planner(RegionsConfig(), far, model, ObjectSizes(far, people, None))
-            looking = Detector(card.model_copy(update={"agree_below": agree}), threads=2, classes=CLASSES)
-            counts, cost = count(distant, 1, far["crossing"], looking, planner)
+            counts, cost = count(distant, 1, far["crossing"], detector, planner)
             name = f"distant, planner, {looks} look(s), merge at {merge}"
-            name += "" if agree is None else f", second look's boxes below {agree} need the first's"
             rows.append({"plan": name, "inferences": cost} | summary(counts))
         regions.MERGE_OVERLAP = 0.5
         for top in (429, 462):  # six 160 px tiles over the plaza's zones, and the whole frame

@@ -23,7 +23,7 @@ from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
 from vision.detect.planner import Area, ModelScale, Planner, joined
-from vision.detect.regions import Crops, cut, fit, greedy_merge, merge
+from vision.detect.regions import fit, greedy_merge
 from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights
 from vision.evaluate.annotations import load_cvat
 from vision.pipeline import Pipeline
@@ -193,8 +193,6 @@ def test_calibrated_camera_plans_tiles_from_the_first_frame(detector: Detector) 
         assert tiles[:, 0].min() <= 0.4 * 1920 and tiles[:, 2].max() >= 0.6 * 1920
         assert tiles[:, 1].min() <= 0.4 * 1080 - 16 and tiles[:, 3].max() >= 0.6 * 1080
     assert np.array_equal(planner.boxes(1920, 1080), boxes)  # no survey: the size is known
-    crops = planner.crops(1920, 1080)  # what the detector is told: the 224 px tiles are the second look
-    assert crops is not None and crops.second.tolist() == [False, *(sides == 224).tolist()]
 
 
 def test_zones_side_by_side_share_their_tiles() -> None:
@@ -335,33 +333,6 @@ def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(card))
     with pytest.raises(ModelError, match="max_box_fraction: no label pedestrian"):
         load_card(tmp_path / "bad.yaml")
-
-
-def test_the_second_looks_doubtful_boxes_need_the_firsts_agreement(tmp_path: Path) -> None:
-    """The SSD card's agree_below: a box only the second look's larger tile found, scoring below 0.6, is
-    dropped; one the first look also found, or scoring higher, or found by the first look alone stays."""
-    frame = np.zeros((1080, 1920, 3), np.uint8)
-    crops = Crops(np.array([[800, 400, 960, 560], [780, 380, 1004, 604]], np.int32), np.array([False, True]))
-    _, where = cut([frame, frame], [crops, crops.boxes])  # the same tiles without looks: a hand plan
-    first = Detections.from_arrays([[50, 50, 60, 80], [10, 10, 20, 40]], [0.5, 0.45], [0, 0])
-    # seen by the first look too (at 0.45); a sign at 0.55 only it sees; a person at 0.8 only it sees
-    second = Detections.from_arrays(
-        [[71, 71, 81, 101], [120, 70, 129, 96], [150, 150, 160, 180]], [0.45, 0.55, 0.8], [0, 0, 0]
-    )
-    merged = merge([first, second, first, second], where, [(1920, 1080)] * 2, agree_below=0.6)
-    sign = [900, 450, 909, 476]
-    assert (
-        sorted(merged[0].score.tolist()) == pytest.approx([0.45, 0.5, 0.8])
-        and sign not in merged[0].xyxy.tolist()
-    )
-    assert sign in merged[1].xyxy.tolist()  # crops not marked as a look keep every box
-    assert sign in merge([first, second], where[:2], [(1920, 1080)])[0].xyxy.tolist()  # no agree_below
-    ssd = load_card("default")
-    assert ssd.looks == 2 and ssd.agree_below == 0.6
-    card = yaml.safe_load(Path(ssd.card_path).read_text()) | {"file": str(ssd.model_path), "looks": 1}
-    (tmp_path / "one.yaml").write_text(yaml.safe_dump(card))
-    with pytest.raises(ModelError, match="agree_below: only a card with looks: 2"):
-        load_card(tmp_path / "one.yaml")
 
 
 def test_surveys_back_off_while_they_find_nobody_and_resume_when_people_come(detector: Detector) -> None:

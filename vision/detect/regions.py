@@ -29,9 +29,6 @@ class Crops:
     boxes: np.ndarray
     second: np.ndarray  # bool [R]
 
-    def __len__(self) -> int:
-        return len(self.boxes)
-
 
 def zone_boxes(
     polygons: list[np.ndarray], width: int, height: int, margin: float, min_size: int
