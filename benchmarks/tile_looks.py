@@ -74,7 +74,7 @@ def count(
             continue
         image = got[1]
         height, width = image.shape[:2]
-        boxes = plan.crops(width, height) if isinstance(plan, Planner) else plan
+        boxes = plan.boxes(width, height) if isinstance(plan, Planner) else plan
         found = detector.detect([image], [boxes])[0]
         if isinstance(plan, Planner):
             plan.observe(found, width, height)

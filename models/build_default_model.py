@@ -369,8 +369,6 @@ def card_text(onnx_path: Path, labels: dict[int, str], nms_iou: float) -> str:
         f"min_object_px: {MIN_OBJECT_PX}",
         "# even at its best size it finds two people in three: the planner gives small people two looks",
         "looks: 2",
-        "# its second look's larger tiles saw a sign as a person: their doubtful boxes need the first's",
-        "agree_below: 0.6",
         "# a 'person' over half the picture is the SSD's hallucination on crowded frames, not a person",
         "max_box_fraction: {person: 0.5}",
         "source:",

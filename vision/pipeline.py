@@ -719,7 +719,7 @@ class Pipeline:
         regions = []
         for worker, frame in batch:
             with worker.planning:
-                regions.append(worker.regions.crops(frame.width, frame.height))
+                regions.append(worker.regions.boxes(frame.width, frame.height))
         try:
             started = time.perf_counter()
             results: list[Detections | None] = list(self.detector.detect([f.image for f in frames], regions))

@@ -109,16 +109,6 @@ class ModelCard(BaseModel):
         "a single look left the SSD's crowd count on the distant plaza a coin toss of the tiles' offsets "
         "(docs/evaluation.md).",
     )
-    agree_below: float | None = Field(
-        None,
-        gt=0.0,
-        le=1.0,
-        description="With `looks: 2`, a box found only by the second look (the larger tiles) scoring below "
-        "this is kept only where the first look (or the whole frame) also found a box of its class over it "
-        "(IoU 0.3): the embedded SSD's second look counted a signpost's sign as a person at 0.42-0.73 and "
-        "opened the distant plaza's crowd ticket 2 s before the crowd formed (benchmarks/tile_looks.md). "
-        "None: every box of both looks is kept.",
-    )
     max_box_fraction: dict[str, float] = Field(
         default_factory=dict,
         description="Per label (or `all` for every label), the largest share of the frame's area a real "
@@ -131,8 +121,6 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _known_labels(self) -> ModelCard:
-        if self.agree_below is not None and self.looks < 2:
-            raise ValueError("agree_below: only a card with looks: 2 has a second look to check")
         if self.family == "ssd-boxes" and self.nms_embedded:
             raise ValueError("nms_embedded: an ssd-boxes model leaves NMS to us (set it to false)")
         unknown = sorted(set(self.max_box_fraction) - set(self.labels.values()) - {"all"})

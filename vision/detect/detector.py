@@ -17,7 +17,7 @@ from vision.detect.limits import BoxLimits
 from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
-from vision.detect.regions import Crops, cut, merge
+from vision.detect.regions import cut, merge
 from vision.detect.ssd import decode_ssd_boxes
 from vision.detect.threads import cores, split
 from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
@@ -155,14 +155,12 @@ class Detector:
         )
 
     def detect(
-        self, images: list[np.ndarray], regions: list[np.ndarray | Crops | None] | None = None
+        self, images: list[np.ndarray], regions: list[np.ndarray | None] | None = None
     ) -> list[Detections]:
         """Detections per image, boxes in that image's pixels; a bad image raises ValueError.
 
-        ``regions`` gives, per image, None (the whole image), [R, 4] int crop boxes in its pixels
-        or :class:`Crops` (a planner's, telling its second look's tiles); boxes found in crops come
-        back merged, the second look's doubtful ones kept where the first agrees (the card's
-        ``agree_below``).
+        ``regions`` gives, per image, None (the whole image) or [R, 4] int crop boxes in
+        its pixels (see regions.RegionPlan); boxes found in crops come back merged.
         """
         if not images:
             return []
@@ -173,8 +171,7 @@ class Detector:
         else:
             crops, where = cut(images, regions)
             found = self._plausible(self.engine.infer(crops), crops)
-            sizes = [(i.shape[1], i.shape[0]) for i in images]
-            results = merge(found, where, sizes, self.card.agree_below)
+            results = merge(found, where, [(i.shape[1], i.shape[0]) for i in images])
         if self.keep is not None:
             results = [d[np.isin(d.class_id, self.keep)] for d in results]
         return results

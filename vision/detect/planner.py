@@ -43,7 +43,7 @@ import numpy as np
 
 from vision.config import CameraConfig, RegionsConfig
 from vision.detect.card import InputSpec, ModelCard
-from vision.detect.regions import Crops, fit, tile_boxes, zone_boxes
+from vision.detect.regions import fit, tile_boxes, zone_boxes
 from vision.detect.sizes import ObjectSizes
 from vision.ingest.decoder import SourceError, frame_size
 from vision.scene.calibration import GroundPlane
@@ -89,7 +89,6 @@ class DetectionPlan:
     mode: str  # full, tiles (auto); zones, tiles (by hand)
     boxes: np.ndarray | None
     zones: dict[str, str] = field(default_factory=dict)  # zone -> what it needs and why
-    second: np.ndarray | None = None  # [S, 4] the second look's tiles (the card's looks: 2) not in the first
 
     @property
     def inferences(self) -> int:
@@ -138,11 +137,6 @@ class Area:
         side = min(self.side, other.side)
         overlap = min(0.5, max(self.overlap * self.side, other.overlap * other.side) / side)
         return Area(box, side, overlap, self.frame, self.names + other.names)
-
-
-def within(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Bool [N]: the rows of ``boxes`` [N, 4] that are also rows of ``others`` [M, 4]."""
-    return (boxes[:, None, :] == others[None, :, :]).all(axis=2).any(axis=1)
 
 
 def joined(areas: list[Area]) -> list[Area]:
@@ -277,15 +271,6 @@ class Planner:
             self.plan, self._key = self._auto(width, height, estimates), (width, height)
         return self._surveying(width, height, estimates)
 
-    def crops(self, width: int, height: int) -> Crops | None:
-        """:meth:`boxes`, with which of them are the second look's tiles (the detector holds that look's
-        doubtful boxes to the first's agreement, the card's ``agree_below``)."""
-        boxes = self.boxes(width, height)
-        if boxes is None:
-            return None
-        second = self.plan.second
-        return Crops(boxes, np.zeros(len(boxes), bool) if second is None else within(boxes, second))
-
     def _moved(self, estimates: dict[str, tuple[float, float, str] | None]) -> bool:
         for name, now in estimates.items():
             before = self._basis.get(name)
@@ -336,21 +321,20 @@ class Planner:
         boxes = self._tiles(wanted, width, height, model.looks)
         if boxes is None:
             return DetectionPlan("full", None, why)
-        boxes, sides, second = boxes
+        boxes, sides = boxes
         for name, (_, small, large) in wanted.items():
             source = estimates[name][2]  # type: ignore[index]
             tiles = " and ".join(str(side) for side in sides[name])
             why[name] = f"people {small:.0f}-{large:.0f} px ({source}): tiles of {tiles} px"
-        return DetectionPlan("tiles", self._with_frame(boxes, width, height), why, second)
+        return DetectionPlan("tiles", self._with_frame(boxes, width, height), why)
 
     def _tiles(
         self, wanted: dict[str, tuple[int, float, float]], width: int, height: int, looks: int = 1
-    ) -> tuple[np.ndarray, dict[str, list[int]], np.ndarray] | None:
+    ) -> tuple[np.ndarray, dict[str, list[int]]] | None:
         """Tiles over each zone that needs them, grown as a whole until the plan is within budget; with
         ``looks`` 2, a second grid of tiles GROW times larger over the same areas: each person is seen at
         two scales and two offsets (a look that misses them is not repeated, pixel for pixel, by the
-        other), and the boxes of both looks merge as any overlapping crops' do. Also returns the second
-        look's tiles that are not the first's (a tile in both is a first look's)."""
+        other), and the boxes of both looks merge as any overlapping crops' do."""
         if not wanted:
             return None
         growth = 1.0
@@ -367,19 +351,16 @@ class Planner:
                 ]
             )
             areas = [area.snug(least) for area in areas]
-            first = np.unique(np.concatenate([area.grid() for area in areas]), axis=0)
-            larger = [area.larger().grid() for area in areas] if looks > 1 else []
-            second = np.concatenate([np.empty((0, 4), np.int32), *larger])
-            second = np.unique(second[~within(second, first)], axis=0)
-            boxes = np.unique(np.concatenate([first, second]), axis=0)
+            areas += [area.larger() for area in areas] if looks > 1 else []
+            boxes = np.unique(np.concatenate([area.grid() for area in areas]), axis=0)
             if len(boxes) + int(self.config.full_frame) <= self.config.max_inferences or all(
                 s >= max(width, height) for s in sides.values()
             ):
                 chosen: dict[str, list[int]] = {}
                 for area in areas:
                     for name in area.names:
-                        chosen[name] = [area.side, *([area.larger().side] if looks > 1 else [])]
-                return boxes, chosen, second
+                        chosen.setdefault(name, []).append(area.side)
+                return boxes, chosen
             growth *= GROW
 
     def _zone_area(self, name: str, side: int, small: float, large: float, width: int, height: int) -> Area:

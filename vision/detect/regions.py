@@ -10,7 +10,6 @@ where crops overlap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,15 +18,6 @@ from vision.types import Detections
 
 MERGE_OVERLAP = 0.5  # intersection over the smaller box above which two crops saw one object (SAHI's default)
 EDGE = 2  # pixels: a box this near a crop's inner edge may be cut by it
-AGREE_IOU = 0.3  # IoU from which a box of the first look confirms a second look's box (see agreed)
-
-
-@dataclass(frozen=True)
-class Crops:
-    """A frame's crop boxes [R, 4] and, per crop, whether it is a tile of the planner's second look."""
-
-    boxes: np.ndarray
-    second: np.ndarray  # bool [R]
 
 
 def zone_boxes(
@@ -73,23 +63,19 @@ def tile_boxes(width: int, height: int, size: int, overlap: float) -> np.ndarray
     return grid.reshape(-1, 4)
 
 
-def cut(
-    images: list[np.ndarray], regions: list[np.ndarray | Crops | None]
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every crop of every frame (views, no copy) and, per crop, its frame index, box in frame pixels
-    and look (1: a tile of the planner's second look, else 0)."""
+def cut(images: list[np.ndarray], regions: list[np.ndarray | None]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every crop of every frame (views, no copy) and, per crop, its frame index and box in frame pixels."""
     crops: list[np.ndarray] = []
-    where: list[tuple[int, int, int, int, int, int]] = []
-    for i, (image, region) in enumerate(zip(images, regions, strict=True)):
-        if region is None:
+    where: list[tuple[int, int, int, int, int]] = []
+    for i, (image, boxes) in enumerate(zip(images, regions, strict=True)):
+        if boxes is None:
             crops.append(image)
-            where.append((i, 0, 0, image.shape[1], image.shape[0], 0))
+            where.append((i, 0, 0, image.shape[1], image.shape[0]))
             continue
-        boxes, second = (region.boxes, region.second) if isinstance(region, Crops) else (region, None)
-        for k, (x1, y1, x2, y2) in enumerate(boxes):
+        for x1, y1, x2, y2 in boxes:
             crops.append(image[y1:y2, x1:x2])
-            where.append((i, int(x1), int(y1), int(x2), int(y2), int(second is not None and second[k])))
-    return crops, np.asarray(where, np.int64).reshape(-1, 6)
+            where.append((i, int(x1), int(y1), int(x2), int(y2)))
+    return crops, np.asarray(where, np.int64).reshape(-1, 5)
 
 
 def cut_by_edge(xyxy: np.ndarray, crop: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -138,32 +124,10 @@ def greedy_merge(
     return np.asarray(keep, np.int64), np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
-def agreed(
-    xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, second: np.ndarray, below: float
-) -> np.ndarray:
-    """Bool [N]: the boxes to keep. A box of the second look (``second``) scoring below ``below`` is kept
-    only where a box of its class from the first look or the whole frame overlaps it by AGREE_IOU:
-    the second look's larger tiles show people 0.8 times as large, and what only they find at a low
-    score was, on the distant plaza, a signpost's sign counted as a person (benchmarks/tile_looks.md)."""
-    doubtful = second & (score < below)
-    if not doubtful.any():
-        return ~doubtful
-    first = np.flatnonzero(~second)
-    over = pairwise_iou(xyxy[doubtful], xyxy[first]) >= AGREE_IOU
-    over &= class_id[doubtful][:, None] == class_id[first][None, :]
-    keep = ~doubtful
-    keep[doubtful] = over.any(axis=1)
-    return keep
-
-
-def merge(
-    found: list[Detections], where: np.ndarray, sizes: list[tuple[int, int]], agree_below: float | None = None
-) -> list[Detections]:
+def merge(found: list[Detections], where: np.ndarray, sizes: list[tuple[int, int]]) -> list[Detections]:
     """Shift each crop's boxes to frame pixels and, per frame, merge what overlapping crops both saw.
 
-    ``sizes`` are the frames' (width, height), to tell a crop edge inside the frame from its border;
-    ``agree_below``: the model card's score below which a box of the second look needs the first's
-    agreement (see :func:`agreed`; None: every box is kept).
+    ``sizes`` are the frames' (width, height), to tell a crop edge inside the frame from its border.
     """
     results = []
     for i, (width, height) in enumerate(sizes):
@@ -177,12 +141,8 @@ def merge(
         if len(parts) == 1:
             results.append(Detections.from_arrays(xyxy, score, class_id))
             continue
-        crop = np.repeat(where[parts, 1:5], counts, axis=0)
+        crop = np.repeat(where[parts, 1:], counts, axis=0)
         group = np.repeat(np.arange(len(parts)), counts)
-        if agree_below is not None:
-            sure = agreed(xyxy, score, class_id, np.repeat(where[parts, 5] == 1, counts), agree_below)
-            xyxy, score, class_id = xyxy[sure], score[sure], class_id[sure]
-            crop, group = crop[sure], group[sure]
         keep, boxes = greedy_merge(xyxy, score, class_id, group, cut_by_edge(xyxy, crop, width, height))
         results.append(Detections.from_arrays(boxes, score[keep], class_id[keep]))
     return results
