@@ -9,7 +9,9 @@ reaches 7 (before 12 s is before the crowd formed) and its lowest from 15 s to 3
 less for 3 s closes the ticket). Two fixed grids of the same six 160 px tiles, 33 px apart
 vertically, show how much the count owes to the tiles' offsets alone; the original 768x576 clip, whole
 frame, is the reference (the distant clip's plans count their inferences from 10 s on, once
-the zones are sized). Counts, not speed: the numbers do not depend on the machine's load.
+the zones are sized). The last planner row lays the second look's grid 1.25x smaller instead of
+larger (people seen above the card's ``min_object_px`` in both looks).
+Counts, not speed: the numbers do not depend on the machine's load.
 
 Usage: ``python benchmarks/tile_looks.py`` (writes tile_looks.md and tile_looks.json beside it).
 """
@@ -17,9 +19,11 @@ Usage: ``python benchmarks/tile_looks.py`` (writes tile_looks.md and tile_looks.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -30,7 +34,7 @@ from vision.config import RegionsConfig
 from vision.detect import regions
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
-from vision.detect.planner import ModelScale, Planner
+from vision.detect.planner import ALIGN, GROW, Area, ModelScale, Planner
 from vision.detect.regions import tile_boxes
 from vision.detect.sizes import ObjectSizes
 from vision.scene.zones import Zone
@@ -93,6 +97,11 @@ def summary(counts: list[int]) -> dict[str, float | None]:
     return {"mean_count_12_35s": round(float(np.mean(crowd)), 2), "median_first_7_at_s": first, "low": low}
 
 
+def finer(area: Area) -> Area:
+    """The second look the other way: tiles GROW times smaller than the first's, people seen larger."""
+    return replace(area, side=max(ALIGN, math.floor(area.side / GROW / ALIGN) * ALIGN))
+
+
 def main() -> None:
     card = load_card("default")
     detector = Detector(card, threads=2, min_score=0.4, classes=CLASSES)
@@ -104,14 +113,17 @@ def main() -> None:
         counts, cost = count(SAMPLE, 2, near["crossing"], detector, None)
         rows.append({"plan": "original 768x576, whole frame", "inferences": cost} | summary(counts))
         far = zones(True)
-        for looks, merge in ((1, 0.5), (2, 0.6), (2, 0.5)):
+        larger = Area.larger
+        for looks, merge, second in ((1, 0.5, larger), (2, 0.6, larger), (2, 0.5, larger), (2, 0.5, finer)):
             regions.MERGE_OVERLAP = merge
+            Area.larger = second  # type: ignore[method-assign]
             model = ModelScale(scale.width, scale.height, scale.stretch, scale.min_object_px, looks)
             planner = Planner(RegionsConfig(), far, model, ObjectSizes(far, people, None))
             counts, cost = count(distant, 1, far["crossing"], detector, planner)
             name = f"distant, planner, {looks} look(s), merge at {merge}"
+            name += ", second grid 1.25x smaller" if second is finer else ""
             rows.append({"plan": name, "inferences": cost} | summary(counts))
-        regions.MERGE_OVERLAP = 0.5
+        regions.MERGE_OVERLAP, Area.larger = 0.5, larger  # type: ignore[method-assign]
         for top in (429, 462):  # six 160 px tiles over the plaza's zones, and the whole frame
             grid = tile_boxes(286, 663 - top, 160, 0.25) + np.array([817, top, 817, top], np.int32)
             boxes = np.concatenate([np.array([[0, 0, 1920, 1080]], np.int32), grid])

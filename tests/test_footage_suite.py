@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from vision.evaluate.annotations import load_cvat
+from vision.evaluate.truth import TruthSettings
 
 from .conftest import ROOT, SAMPLE, SHARED, cli, require
 
@@ -91,13 +92,14 @@ def faults(video: dict) -> list[str]:
     return false + closes + [f"{i['type']} from {i['start']} s never closed" for i in real if i["unclosed"]]
 
 
-def crowd_of(video: dict) -> tuple[bool, int, float | None]:
-    """One video's crowd: every incident ticketed, false crowd tickets, the slowest time to detect."""
+def crowd_of(video: dict) -> tuple[bool, int, tuple[float, float] | None]:
+    """One video's crowd: every incident ticketed, false crowd tickets, the earliest and the slowest time
+    to detect (negative: the ticket opened before the crowd formed)."""
     incidents = [i for i in video["incidents"] if i["type"] == "crowd"]
     false = [t for t in video["tickets"] if t["type"] == "crowd" and t["role"] == "false"]
     times = [i["time_to_detect"] for i in incidents]
     found = bool(incidents) and all(t is not None for t in times)
-    return found, len(false), max(times) if found else None
+    return found, len(false), (min(times), max(times)) if found else None
 
 
 @pytest.mark.parametrize("model", ["default", "yolov8n_int8"])
@@ -117,9 +119,21 @@ def test_the_distant_plaza_keeps_person_ap_and_the_crowd_ticket(
     scores = json.loads((tmp_path / "out" / "results.json").read_text())
     videos = {v["name"]: v for v in scores["videos"]}
     ap = {name: v["ap50"]["person"] for name, v in scores["detection"]["videos"].items()}
-    near_found, _, near_time = crowd_of(videos["plaza"])
-    far_found, far_false, far_time = crowd_of(videos["distant"])
+    near_found, _, near_times = crowd_of(videos["plaza"])
+    far_found, far_false, far_times = crowd_of(videos["distant"])
     assert ap["distant"] >= 0.9 * ap["plaza"], ap
     assert near_found and far_found and far_false == 0, (videos["plaza"], videos["distant"])
-    assert far_time <= near_time + 2, (far_time, near_time)
+    assert near_times is not None and far_times is not None
+    assert far_times[1] <= near_times[1] + 2, (far_times, near_times)
     assert faults(videos["distant"]) == [], videos["distant"]  # lingering by the signpost included
+    # the matcher takes a ticket that opens before the crowd formed as the crowd's (their times overlap),
+    # but a crowd ticket while 6 people stand there is a false alarm for whoever gets it: no earlier than
+    # the truth's own precision (its tolerance, the annotator's second) allows
+    truth = yaml.safe_load((SAMPLE.parent / "plaza.truth.yaml").read_text())
+    early = -truth.get("tolerance", TruthSettings.model_fields["tolerance"].default)
+    if model == "default" and far_times[0] < early <= near_times[0]:
+        pytest.xfail(  # issue 14, open: remove this once the SSD's second look stops counting the sign
+            f"the SSD's distant crowd ticket opens {-far_times[0]:g} s before the crowd formed: a box of "
+            "its second look on the signpost's sign (docs/evaluation.md, benchmarks/tile_looks.md)"
+        )
+    assert min(near_times[0], far_times[0]) >= early, (near_times, far_times)
