@@ -8,6 +8,7 @@ from vision.events.lifecycle import Lifecycle, Timers
 from vision.ingest.sampler import Sampler
 from vision.rules.crowd import CrowdConfig, CrowdRule
 from vision.scene.zones import Zone
+from vision.track import Tracker, TrackerConfig
 from vision.types import Condition, Detections, Frame, Observation
 
 from .rule_support import context
@@ -142,6 +143,36 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
         states.append((o.count, o.condition is Condition.TRUE))
     assert [s for _, s in states] == [True] * 11 + [False] * 3  # stays on above exit level (2)
     assert states[2] == (6, True)
+
+
+def test_crowd_rule_counts_tracks_hidden_for_a_moment_and_not_fragments() -> None:
+    """Three people walk right; with coast 1 s and untracked_score 0.6 a one-frame fragment of the
+    first (scoring 0.45) does not count, and the third, hidden from 0.75 s on, counts at his predicted
+    box for 1 s after his last box. The defaults count the frame's boxes."""
+    zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
+    names = {0: "person"}
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1, coast=1, untracked_score=0.6), names)
+    boxes_only = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1), names)
+    tracker = Tracker(TrackerConfig())
+    image = np.zeros((100, 400, 3), np.uint8)
+    seen = []
+    for i in range(9):
+        pts = i * 0.25
+        xs = np.array([20, 120, 220], np.float32)[: 3 if pts < 0.75 else 2] + 8 * pts
+        rows = [[x, 40, x + 20, 90, 0.9] for x in xs]
+        if i == 1:
+            rows.append([xs[0], 40, xs[0] + 20, 65, 0.45])  # the top half of the first person
+        arr = np.array(rows, np.float32)
+        tracked = tracker.update(Detections.from_arrays(arr[:, :4], arr[:, 4], np.zeros(len(arr))), pts)
+        ctx = context(Frame("cam", pts, image), tracked, tracks=tracker.tracks())
+        (o,) = rule.observe(ctx)
+        (boxes,) = boxes_only.observe(ctx)
+        seen.append((o.count, boxes.count))
+        if i == 4:  # the hidden one, at his predicted box: carried on right of his last one (x 224 at 0.5 s)
+            hidden = o.boxes[~np.isin(o.boxes.track_id, tracked.track_id)]
+            assert len(hidden) == 1 and hidden.xyxy[0, 0] > 226, o.boxes.xyxy
+    # his last box at 0.5 s: counted to 1.5 s, gone at 1.75 s; the frame's boxes count 4, then 2
+    assert seen == [(3, 3), (3, 4), (3, 3), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2)]
 
 
 def test_crowd_rule_counts_only_people_inside() -> None:

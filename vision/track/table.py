@@ -52,6 +52,7 @@ class TrackTable:
     streak: np.ndarray  # int32 [T], consecutive frames with a box up to now (0 while lost)
     median_score: np.ndarray  # float32 [T], over the kept boxes (Frigate's `threshold` test)
     box: np.ndarray  # float32 [T, 4], latest detected box
+    predicted: np.ndarray  # float32 [T, 4], where the tracker expects it at pts (carried on while lost)
     stationary_since: np.ndarray  # float64 [T], when it came to rest where it is (first_seen if never moved)
     stationary_time: float  # seconds at rest before `stationary` turns on
     history_window: float  # seconds of history returned by `history`
@@ -72,6 +73,7 @@ class TrackTable:
             i32,
             i32,
             np.zeros(0, np.float32),
+            np.zeros((0, 4), np.float32),
             np.zeros((0, 4), np.float32),
             f64,
             0.0,

@@ -278,6 +278,7 @@ class Tracker:
             "hits": t.hits[rows],
             "streak": t.streak[rows],
             "box": t.box[rows],
+            "predicted": kalman.to_xyxy(t.mean[rows]),
             "stationary_since": t.rest_since[rows],
             "history_times": t.hist_t[rows],
             "history_boxes": t.hist_box[rows],
