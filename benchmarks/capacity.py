@@ -219,9 +219,9 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     pipeline: Pipeline
     window = CpuWindow(farm)
     # frames the readers skipped to catch up, and their reconnects: at the measured time's start, at its end
-    skipped: list[tuple[int, int]] = []
+    counters: list[tuple[int, int]] = []
 
-    def reader_skips() -> tuple[int, int]:
+    def reader_counters() -> tuple[int, int]:
         healths = pipeline.health().values()
         return sum(h.frames_skipped for h in healths), sum(h.reconnects for h in healths)
 
@@ -235,8 +235,8 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         if windows.index(at) is None:
             return
         window.open()
-        if not skipped:
-            skipped.append(reader_skips())
+        if not counters:
+            counters.append(reader_counters())
         windows.add(frame.camera_id, at, lag)
         if lag is not None:
             lags.append(lag)
@@ -251,7 +251,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         # MAX_LAG more: the last frames captured in the measured time can still be committed in time
         pipeline.run(max_seconds=args.warmup + args.seconds + MAX_LAG)
         cpu = window.close()
-        skipped.append(reader_skips())
+        counters.append(reader_counters())
     finally:
         store.close()
     rates = {k: sum(w[k] for w in windows.counted) / args.seconds for k in cameras}
@@ -265,11 +265,11 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "windows": per_window,
         "writer_transactions": getattr(getattr(pipeline, "writer", None), "transactions", None),
         # past capacity a reader drops what is more than stream.max_lag late, unseen (per camera-second)
-        "skipped_per_camera_s": round((skipped[-1][0] - skipped[0][0]) / args.seconds / len(cameras), 2)
-        if len(skipped) == 2
+        "skipped_per_camera_s": round((counters[-1][0] - counters[0][0]) / args.seconds / len(cameras), 2)
+        if len(counters) == 2
         else None,
         # a reader reopens its stream when it stalls: frames lost for seconds each time
-        "reconnects": skipped[-1][1] - skipped[0][1] if len(skipped) == 2 else None,
+        "reconnects": counters[-1][1] - counters[0][1] if len(counters) == 2 else None,
         **cpu,
     }
 

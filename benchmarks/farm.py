@@ -127,7 +127,8 @@ class Farm:
         ]
         if kind == "gst":
             self.transport = "tcp"
-            mounts = [(name, looped(path, seconds), GOP * i / cameras) for name, path, i in streams]
+            files = {path: looped(path, seconds) for _, path, _ in streams}  # once per clip, not per camera
+            mounts = [(name, files[path], GOP * i / cameras) for name, path, i in streams]
             self.server: GstRtsp | PerlRtsp = GstRtsp(mounts).start()
         elif kind == "perl":
             self.transport = "udp"

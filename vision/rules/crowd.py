@@ -110,25 +110,30 @@ class CrowdRule(Rule):
         """The people in the zone now: the boxes of confirmed tracks, a box of no track that scores
         ``untracked_score``, and each confirmed track that lost its box at most ``coast`` seconds ago
         (at its predicted box, its median score, its id)."""
-        cfg, dets, tracks = self.cfg, ctx.detections, ctx.tracks
+        cfg, dets = self.cfg, ctx.detections
         counted = (dets.track_id >= 0) | (dets.score >= cfg.untracked_score)
         boxes = dets[member_of(dets.class_id, self.people) & counted]
-        hidden = np.flatnonzero(
-            tracks.lost
-            & (ctx.pts - tracks.last_seen <= cfg.coast)
-            & member_of(tracks.class_id, self.people)
-            & (tracks.median_score >= cfg.min_score)
-            & ~member_of(tracks.track_id, dets.track_id)
-        )
-        if len(hidden):
-            coasting = Detections.from_arrays(
-                tracks.predicted[hidden],
-                tracks.median_score[hidden],
-                tracks.class_id[hidden],
-                tracks.track_id[hidden],
-            )
+        if cfg.coast > 0 and len(coasting := self._coasting(ctx)):  # with coast 0 none would count
             boxes = Detections.concatenate([boxes, coasting])
         return boxes[self.zone.contains(boxes, ctx.frame.width, ctx.frame.height)]
+
+    def _coasting(self, ctx: FrameContext) -> Detections:
+        """Confirmed people tracks with no box on this frame, lost at most ``coast`` seconds ago, at the
+        box the tracker predicts for them."""
+        tracks = ctx.tracks
+        hidden = np.flatnonzero(
+            tracks.lost
+            & (ctx.pts - tracks.last_seen <= self.cfg.coast)
+            & member_of(tracks.class_id, self.people)
+            & (tracks.median_score >= self.cfg.min_score)
+            & ~member_of(tracks.track_id, ctx.detections.track_id)
+        )
+        return Detections.from_arrays(
+            tracks.predicted[hidden],
+            tracks.median_score[hidden],
+            tracks.class_id[hidden],
+            tracks.track_id[hidden],
+        )
 
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame = ctx.frame
