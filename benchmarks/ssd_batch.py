@@ -9,15 +9,20 @@ rounds. With ``--postprocessed`` (the model as committed before the cut, e.g. ``
 1164ddf:models/ssd_mobilenet_v2_coco.onnx``), the old path is timed in the same rounds: one
 session.run per image of that model (NMS inside the graph), B of them in a row.
 
-Part 2 (pipeline): ``benchmarks/capacity_profile.py``'s py-spy profile of ``street-vision run``
-(file cameras, read as fast as possible); ``--before CHECKOUT`` profiles another checkout's code on
-the same cameras in the same run, with this checkout's stages. Work other than inference is every
-stage but inference, video decoding and start-up (decoding is the readers' and is counted apart).
+Part 2 (pipeline): CPU time by stage (benchmarks/stage_cpu.py) of the pipeline on file cameras
+(``benchmarks/capacity_profile.py``'s cameras: the sample scenarios in turn, read as fast as possible),
+from the run's start to its end (not start-up): each thread's own CPU time, split by timed per-frame
+sections. The issue's ratio: CPU ms per detected frame of everything but inference and the readers'
+demux and decode (with start-up left out) against inference's (ONNX Runtime's run). ``--before
+CHECKOUT`` measures another checkout's code on the same cameras in the same run, with this checkout's
+stages. ``--sampled`` also runs the py-spy profile of each side (capacity_profile.py: thread time by
+stack, which counts a thread waiting for a core as busy, so its ratio moves with the machine's load;
+it shows which code inside a stage is busy).
 
 Usage: ``python3 benchmarks/ssd_batch.py [--rounds 12] [--cameras 6] [--postprocessed PP.onnx] [--markdown]
-[--before /path/to/main] [--pairs 2] [--profile-only]``; writes benchmarks/ssd_batch.{md,json}. ``--pairs``
-profiles before and after that many times, every other pair in the other order; ``--profile-only``
-keeps part 1 from the committed JSON. Minutes on 2 busy cores.
+[--before /path/to/main] [--pairs 2] [--profile-only] [--sampled]``; writes benchmarks/ssd_batch.{md,json}.
+``--pairs`` measures before and after that many times, every other pair in the other order;
+``--profile-only`` keeps part 1 from the committed JSON. Minutes on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +41,16 @@ from typing import Any
 import cv2
 import numpy as np
 import onnxruntime as ort
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from capacity import machine  # noqa: E402  (beside this file)
+from capacity_profile import config as camera_config  # noqa: E402
 from capacity_profile import markdown as profile_markdown  # noqa: E402
 from capacity_profile import profile  # noqa: E402
+from stage_cpu import markdown as stages_markdown  # noqa: E402
 
 from models.build_default_model import CHECK_SCORE, check_batched  # noqa: E402
 from vision.detect.card import DEFAULT_CARD, load_card  # noqa: E402
@@ -51,8 +60,8 @@ from vision.detect.preprocess import place, to_tensor  # noqa: E402
 VIDEOS = ("plaza", "litter", "bike_parking")
 SIZES = (1, 4, 8, 16, 32)
 AGREEMENT_FRAMES = 90
-TARGET = 0.2  # issue 16: per-frame work other than inference at most 20% of inference
-NOT_WORK = ("inference (ONNX Runtime)", "video decoding (readers)", "start-up, imports, other")
+OVERHEAD = ("inference_ms", "other_ms", "other_over_inference", "inputs_per_frame")
+NOT_WORK = ("inference (ONNX Runtime)", "video decoding (readers)", "start-up, imports, other")  # sampled
 OUT = Path(__file__).resolve().parent
 IMAGES = ROOT.parent / "shared" / "data" / "images"
 
@@ -125,8 +134,20 @@ def agreement(postprocessed: Path, count: int) -> dict[str, Any]:
     return {"images": len(paths), "detections_identical": agreed, "min_score": CHECK_SCORE}
 
 
+def stages(cameras: int, checkout: Path) -> dict[str, Any]:
+    """CPU time by stage of ``checkout``'s pipeline on ``cameras`` file cameras (benchmarks/stage_cpu.py
+    run in that checkout, its ``vision`` first on the path)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / "cameras.yaml", Path(tmp) / "stages.json"
+        path.write_text(yaml.safe_dump(camera_config(cameras, Path(tmp) / "data")))
+        command = [sys.executable, str(OUT / "stage_cpu.py"), str(path), str(out)]
+        env = os.environ | {"PYTHONPATH": str(checkout)}
+        subprocess.run(command, cwd=checkout, env=env, check=True, capture_output=True, text=True)
+        return {"cameras": cameras, **json.loads(out.read_text())}
+
+
 def overhead(result: dict[str, Any]) -> dict[str, float | None]:
-    """Thread ms per frame of inference and of the other per-frame work, and their ratio."""
+    """Sampled (py-spy): thread ms per frame of inference and of the other per-frame work, their ratio."""
     stages = result["stages"]
     inference = stages.get(NOT_WORK[0], {}).get("ms_per_frame") or 0.0
     other = sum(v["ms_per_frame"] or 0.0 for k, v in stages.items() if k not in NOT_WORK)
@@ -194,32 +215,38 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "## Per-frame work other than inference (`benchmarks/capacity_profile.py`, part 2)",
+        "## Per-frame work other than inference (`benchmarks/stage_cpu.py`, part 2)",
         "",
-        "`street-vision run` on file cameras (the sample videos in turn, detect_fps 5, read as fast as "
-        "possible), embedded SSD; py-spy samples of every Python thread as thread ms per detected frame "
-        "(a thread waiting for a core or the GIL counts as busy). Other per-frame work: every stage but "
-        "inference, video decoding (the readers') and start-up (imports, the heatmap PNGs at the end). "
-        "Before: the other checkout's code, after: this checkout, on the same cameras with the same "
-        "stages, one after the other in the same run. The motion gate is on (its default): a frame it holds "
-        "is analysed without inference, so its work counts against the detected frames' inference. "
-        "Thread ms include waiting for a core or for the GIL: on a loaded machine a stage made of many "
-        "short numpy and OpenCV calls on the inference thread, such as the motion gate, shows several "
-        "times the time it takes alone (benchmarks/motion_gate.md times the gate per call, alone). "
-        "Work is charged by the code that does it, on whatever thread: the gate's grey picture, which "
-        "the readers build as they hand a frame over (vision/scene/motion.py), counts as the motion "
-        "gate, not as decoding; the codec's motion vectors, summed by the readers "
-        "(vision/ingest/vectors.py), count with the readers' decoding, as before.",
+        "`Pipeline.run` on file cameras (the sample scenarios in turn, detect_fps 5, read as fast as "
+        "possible), embedded SSD, from the run's start to its end (start-up left out). **CPU time**, not "
+        "samples: each thread's own CPU time (/proc, or its clock as it ends), split by timed sections "
+        "around the per-frame calls (benchmarks/stage_cpu.py lists them); a section's time is its own, "
+        "less the sections inside it; what a thread does outside its sections is its thread's stage. "
+        "Waiting for a core or the GIL costs no CPU time, so the figures do not grow with the machine's "
+        "load as the sampled profile's do (though a loaded core's caches make everything a little "
+        "slower). Other per-frame work (marked *): everything but inference (ONNX Runtime's run) and "
+        "the readers' demux and decode. Model inputs per frame: whole frames, crops and tiles the "
+        "planner sends. Before: the other checkout's code, after: this checkout, on the same cameras, "
+        "one after the other in the same run. The motion gate is on (its default): a frame it holds is "
+        "analysed without inference, so its work counts against the detected frames' inference.",
         "",
     ]
-    for label, prof in result["profiles"].items():
+    for label, measured in result.get("stages", {}).items():
+        lines.append(stages_markdown(measured, label))
+    if result.get("profiles"):
+        lines += [
+            "## Sampled profile (`benchmarks/capacity_profile.py`, py-spy, `--sampled`)",
+            "",
+            "Thread ms per detected frame from py-spy's samples of every Python thread: a thread waiting "
+            "for a core or the GIL counts as busy, so on a loaded machine the ratios move with the load; "
+            "kept for the code it shows inside a stage, not for the ratio.",
+            "",
+        ]
+    for label, prof in result.get("profiles", {}).items():
         o = overhead(prof)
         lines += [
-            f"**{label}**: inference {o['inference_ms']} thread ms per frame, other per-frame work "
-            f"{o['other_ms']} ms (the motion gate {o.get('motion_gate_ms', 0.0)} ms of it): "
-            f"**{o['other_over_inference']:.0%} of inference** "
-            f"({'within' if o['other_over_inference'] <= TARGET else 'above'} the issue's target of "
-            f"{TARGET:.0%}).",
+            f"**{label}** (sampled): inference {o['inference_ms']} thread ms per frame, other "
+            f"{o['other_ms']} ms: {o['other_over_inference']:.0%} of inference.",
             "",
             profile_markdown(prof, label),
         ]
@@ -240,6 +267,7 @@ def main() -> None:
     parser.add_argument(
         "--pairs", type=int, default=1, help="profile pairs (before, after), every other one reversed"
     )
+    parser.add_argument("--sampled", action="store_true", help="also the py-spy profile of each side")
     parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.markdown:
@@ -254,7 +282,7 @@ def main() -> None:
         result["batching"] = batching(args.rounds, tuple(args.sizes), args.postprocessed)
         if args.postprocessed:
             result["agreement"] = agreement(args.postprocessed, AGREEMENT_FRAMES)
-    result["profiles"] = {}
+    result["stages"], result["profiles"] = {}, {}
     for pair in range(args.pairs if not args.no_profile else 0):
         sides = [("after (this checkout)", ROOT)]
         if args.before:
@@ -263,8 +291,11 @@ def main() -> None:
             sides.reverse()
         for label, checkout in sides:
             name = label if args.pairs == 1 else f"{label}, pair {pair + 1} of {args.pairs}"
-            result["profiles"][name] = profile(args.cameras, checkout)
-    result["overhead"] = {k: overhead(v) for k, v in result["profiles"].items()}
+            result["stages"][name] = stages(args.cameras, checkout)
+            if args.sampled:
+                result["profiles"][name] = profile(args.cameras, checkout)
+    result["overhead"] = {k: {x: v[x] for x in OVERHEAD} for k, v in result["stages"].items()}
+    result["overhead_sampled"] = {k: overhead(v) for k, v in result["profiles"].items()}
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     loads = result["machine"]["load_average_before"][:1] + result["machine"]["load_average_after"][:1]
     result["preliminary"] = max(loads) > (os.cpu_count() or 1)

@@ -95,6 +95,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "store": ("store writer (other)", "store: SQL", "store: snapshot JPEGs"),
 }
+TARGET = 0.2  # issue 16: per-frame work other than inference at most 20% of inference
 # not per-frame work other than inference (issue 16): inference itself and the readers' demux and decode
 NOT_OTHER = (*GROUPS["readers"], *GROUPS["decode"], *GROUPS["inference"])
 
@@ -250,6 +251,29 @@ def summary(seconds: dict[str, float], frames: int, inputs: int, process: float)
         "other_ms": ms(other),
         "other_over_inference": round(other / inference, 3) if inference else None,
     }
+
+
+def markdown(result: dict[str, Any], label: str) -> str:
+    """A measured span as a table: each stage's CPU ms per detected frame, its group, its share."""
+    total = sum(v or 0.0 for v in result["ms_per_frame"].values()) or 1.0
+    ratio = result["other_over_inference"]
+    lines = [
+        f"### CPU by stage, {label}: {result.get('cameras', '?')} cameras, {result['frames_detected']} "
+        f"frames detected, {result['inputs_per_frame']} model inputs per frame",
+        "",
+        f"Inference {result['inference_ms']} CPU ms per detected frame, other per-frame work "
+        f"{result['other_ms']} ms: **{ratio:.0%} of inference** ("
+        f"{'within' if ratio <= TARGET else 'above'} the issue's {TARGET:.0%}). Threads "
+        f"{result['cpu_seconds']} CPU s of the process's {result['process_cpu_seconds']} s.",
+        "",
+        "| stage | group | CPU ms per frame | share |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {stage} | {group(stage)}{'' if stage in NOT_OTHER else ' *'} | {ms} | {(ms or 0.0) / total:.1%} |"
+        for stage, ms in result["ms_per_frame"].items()
+    ]
+    return "\n".join([*lines, "", "\\* other per-frame work", ""])
 
 
 class _Stream:
