@@ -77,6 +77,7 @@ sys.path.insert(0, str(ROOT))
 
 from capacity_profile import markdown as profile_markdown  # noqa: E402  (beside this file)
 from farm import CLIPS, FARMS, MAIN, SUB_BITRATE, Farm, encode  # noqa: E402  (beside this file)
+from stage_cpu import GROUPS, Stages, installed, summary  # noqa: E402  (beside this file)
 
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -130,6 +131,28 @@ class CpuWindow:
         (t0, own0, farm0), (t1, own1, farm1) = self.start, self._now()
         wall = max(t1 - t0, 1e-3)
         return {"cores_used": round((own1 - own0) / wall, 2), "farm_cores": round((farm1 - farm0) / wall, 2)}
+
+
+class StageWindow:
+    """CPU time by stage (benchmarks/stage_cpu.py) of this process between :meth:`open` and :meth:`close`
+    (the measured window), with the frames the detector looked at and the model's inputs meanwhile."""
+
+    def __init__(self, stages: Stages) -> None:
+        self.stages = stages
+        self.start: tuple[Any, float, dict[str, int]] | None = None
+
+    def _now(self) -> tuple[Any, float, dict[str, int]]:
+        return self.stages.snapshot(), time.process_time(), dict(self.stages.counts)
+
+    def open(self) -> None:
+        self.start = self.start or self._now()
+
+    def close(self) -> dict[str, Any] | None:
+        if self.start is None:
+            return None
+        (before, cpu0, counts0), (after, cpu1, counts1) = self.start, self._now()
+        frames, inputs = (counts1[k] - counts0[k] for k in ("frames", "inputs"))
+        return summary(Stages.between(before, after), frames, inputs, cpu1 - cpu0)
 
 
 class Windows:
@@ -217,7 +240,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     lags: list[float] = []  # all of the measured time's, for its p50 and p95
     started, wall = time.monotonic(), time.time()
     pipeline: Pipeline
-    window = CpuWindow(farm)
+    window, stages = CpuWindow(farm), StageWindow(Stages())
     # frames the readers skipped to catch up, and their reconnects: at the measured time's start, at its end
     counters: list[tuple[int, int]] = []
 
@@ -235,6 +258,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         if windows.index(at) is None:
             return
         window.open()
+        stages.open()
         if not counters:
             counters.append(reader_counters())
         windows.add(frame.camera_id, at, lag)
@@ -244,13 +268,18 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     def inferred(seconds: float, _: int) -> None:
         windows.detected(time.monotonic() - started, seconds)
 
-    pipeline = Pipeline(
-        config, Detector.from_config(config.detector), store, on_detections=committed, on_inference=inferred
-    )
     try:
-        # MAX_LAG more: the last frames captured in the measured time can still be committed in time
-        pipeline.run(max_seconds=args.warmup + args.seconds + MAX_LAG)
-        cpu = window.close()
+        with installed(stages.stages):
+            pipeline = Pipeline(
+                config,
+                Detector.from_config(config.detector),
+                store,
+                on_detections=committed,
+                on_inference=inferred,
+            )
+            # MAX_LAG more: the last frames captured in the measured time can still be committed in time
+            pipeline.run(max_seconds=args.warmup + args.seconds + MAX_LAG)
+            cpu, by_stage = window.close(), stages.close()
         counters.append(reader_counters())
     finally:
         store.close()
@@ -271,6 +300,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         # a reader reopens its stream when it stalls: frames lost for seconds each time
         "reconnects": counters[-1][1] - counters[0][1] if len(counters) == 2 else None,
         **cpu,
+        "stages": by_stage,
     }
 
 
@@ -350,6 +380,16 @@ def cores(side: dict[str, Any]) -> str:
     return f"{side.get('cores_used', '-')} / {side.get('farm_cores', '-')}"
 
 
+SHARES = (*GROUPS, "other")  # the issue's stages, in the order of the report's column
+
+
+def shares(stages: dict[str, Any] | None) -> str:
+    """ "31/12/30/20/5/2": each of SHARES' percentage of our CPU time in the measured window."""
+    if not stages:
+        return "-"
+    return "/".join(f"{100 * stages['group_shares'].get(name, 0.0):.0f}" for name in SHARES)
+
+
 def substream_line(size: str | None) -> str:
     """What the cameras publish and who detects on what, when they have substreams."""
     if not size:
@@ -380,16 +420,19 @@ def markdown(result: dict[str, Any]) -> str:
         "measured time's. Cores: CPU used in the measured time by that side's process and by the farm "
         f"({result.get('farm', 'perl')}: its server, and any publishers), of the machine's {m['cores']}. "
         "Skipped/s: frames per camera-second our readers dropped unseen to stay within stream.max_lag "
-        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras).",
+        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras). "
+        "CPU by stage: shares of our process's CPU time in the measured time (benchmarks/stage_cpu.py: "
+        f"each thread's CPU time, split by timed per-frame sections), {'/'.join(SHARES)}; inputs per "
+        "frame: what the model was shown (whole frames, crops, tiles) per frame it detected.",
         "",
     ]
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
         "| cameras | ours min fps | ours lag p50 / p95 s | ours worst p95 s | ours windows held | "
-        "ours skipped/s | ours reconnects | ours holds | ours / farm cores | peer min fps | "
-        "peer windows held | peer holds | peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ours skipped/s | ours reconnects | ours holds | ours / farm cores | ours CPU by stage % | "
+        "ours inputs per frame | peer min fps | peer windows held | peer holds | peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
@@ -399,7 +442,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
             f"{o['worst_lag_p95']} | {o['windows_held']}/{count} | {o.get('skipped_per_camera_s', '-')} | "
             f"{o.get('reconnects', '-')} | "
-            f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {p['min_fps'] if p else '-'} | {held} | "
+            f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {shares(o.get('stages'))} | "
+            f"{(o.get('stages') or {}).get('inputs_per_frame', '-')} | "
+            f"{p['min_fps'] if p else '-'} | {held} | "
             f"{('yes' if step['peer_holds'] else 'no') if p else '-'} | {cores(p) if p else '-'} |"
         )
     lines += [
@@ -413,6 +458,13 @@ def markdown(result: dict[str, Any]) -> str:
             + ("" if w["holds"] else " ✗")
             for w in step["ours"]["windows"]
         ]
+        lines.append(f"- {step['cameras']} cameras: " + "; ".join(parts))
+    measured = [step for step in result["steps"] if step["ours"].get("stages")]
+    if measured:
+        lines += ["", "Ours, CPU ms per detected frame by stage (benchmarks/stage_cpu.py):", ""]
+    for step in measured:
+        by_stage = step["ours"]["stages"]["ms_per_frame"]
+        parts = [f"{name} {ms}" for name, ms in by_stage.items() if ms]
         lines.append(f"- {step['cameras']} cameras: " + "; ".join(parts))
     if result.get("profiles"):
         lines += ["", "## Where the time goes (benchmarks/capacity_profile.py, file cameras)"]

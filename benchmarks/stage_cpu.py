@@ -51,7 +51,7 @@ THREADS: list[tuple[str, str]] = [
     ("inference*", "inference threads (other)"),
     ("analysis-*", "analysis lanes (other)"),
     ("MainThread", "store writer (other)"),  # Pipeline.run's caller serves the store writer
-    ("clips", "clips"),
+    ("clips", "clips: encoding (per transition)"),
     ("*", "other Python threads"),
 ]
 # (module, class, method, stage): the timed sections
@@ -70,7 +70,10 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.track.tracker", "Tracker", "tracks", "tracker"),
     ("vision.scene.scene", "Scene", "update", "heatmap, people's sizes"),
     ("vision.scene.static_objects", "StaticObjects", "update", "litter background model"),
-    ("vision.events.clips", "ClipRecorder", "feed", "clips"),
+    ("vision.events.clips", "ClipRecorder", "feed", "clips: frame ring"),
+    ("vision.pipeline", "Pipeline", "_view", "camera views"),
+    ("vision.store.writer", "StoreWriter", "submit", "store: hand-over"),
+    ("vision.pipeline", "CameraWorker", "snapshot", "checkpoints"),
     ("vision.store.writer", "StoreWriter", "_commit", "store: SQL"),
     ("vision.events.snapshots", "SnapshotWriter", "write", "store: snapshot JPEGs"),
 ]
@@ -91,9 +94,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tracker",
         "heatmap, people's sizes",
         "litter background model",
-        "clips",
+        "clips: frame ring",
+        "camera views",
+        "checkpoints",
     ),
-    "store": ("store writer (other)", "store: SQL", "store: snapshot JPEGs"),
+    "store": ("store writer (other)", "store: hand-over", "store: SQL", "store: snapshot JPEGs"),
 }
 TARGET = 0.2  # issue 16: per-frame work other than inference at most 20% of inference
 # not per-frame work other than inference (issue 16): inference itself and the readers' demux and decode
@@ -313,6 +318,18 @@ class _Container:
         return getattr(self._inner, name)
 
 
+def count(stages: Stages, owner: type, method: str, key: str, patch: Callable[..., None]) -> None:
+    """Have ``owner.method(self, images, ...)`` add the images it is given to ``stages.counts[key]``."""
+    call = getattr(owner, method)  # the timed section, when there is one
+
+    def counted(self: Any, images: list[Any], *args: Any, **kwargs: Any) -> Any:
+        with stages._lock:
+            stages.counts[key] += len(images)
+        return call(self, images, *args, **kwargs)
+
+    patch(owner, method, counted)
+
+
 @contextmanager
 def installed(stages: Stages) -> Iterator[Stages]:
     """The sections wrapped, Python threads' ends recorded and PyAV's ``av.open`` timed while inside."""
@@ -327,7 +344,11 @@ def installed(stages: Stages) -> Iterator[Stages]:
         if owner is None or method not in owner.__dict__:
             stages.missing.append(f"{module}.{cls}.{method}")
             continue
-        patch(owner, method, stages.timed(stage, owner.__dict__[method]))
+        raw = owner.__dict__[method]
+        if isinstance(raw, staticmethod):
+            patch(owner, method, staticmethod(stages.timed(stage, raw.__func__)))
+        else:
+            patch(owner, method, stages.timed(stage, raw))
     run = threading.Thread.run
 
     def ending(thread: threading.Thread) -> None:
@@ -346,14 +367,9 @@ def installed(stages: Stages) -> Iterator[Stages]:
         return _Container(container, stages) if hasattr(container, "demux") else container
 
     patch(av, "open", open_timed)
-    detect = sys.modules["vision.detect.detector"].OnnxEngine.__dict__["infer"]
-
-    def counted(engine: Any, images: list[Any]) -> Any:
-        with stages._lock:
-            stages.counts["inputs"] += len(images)
-        return detect(engine, images)
-
-    patch(sys.modules["vision.detect.detector"].OnnxEngine, "infer", counted)
+    detector = sys.modules["vision.detect.detector"]
+    count(stages, detector.Detector, "detect", "frames", patch)  # frames the detector looked at
+    count(stages, detector.OnnxEngine, "infer", "inputs", patch)  # what the model was shown: frames, crops
     try:
         yield stages
     finally:
