@@ -183,10 +183,13 @@ def markdown(result: dict[str, Any]) -> str:
     if result["preliminary"]:
         lines += [
             "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
-            "Absolute milliseconds include waiting for a core; only the ratios measured in the same run "
-            "compare.**",
+            "Part 1's milliseconds are wall time and include waiting for a core; part 2's are CPU time, "
+            "which waiting does not add to, but a loaded machine's shared cores and caches slow all code; "
+            "only figures measured in the same run compare.**",
             "",
         ]
+    if result.get("note"):
+        lines += [f"**{result['note']}**", ""]
     lines += [
         "## Batching (`benchmarks/ssd_batch.py`, part 1)",
         "",
@@ -268,12 +271,13 @@ def main() -> None:
         "--pairs", type=int, default=1, help="profile pairs (before, after), every other one reversed"
     )
     parser.add_argument("--sampled", action="store_true", help="also the py-spy profile of each side")
+    parser.add_argument("--note", default="", help="a line for the report (e.g. what before and after are)")
     parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.markdown:
         (OUT / "ssd_batch.md").write_text(markdown(json.loads((OUT / "ssd_batch.json").read_text())))
         return
-    result: dict[str, Any] = {"machine": machine(), "rounds": args.rounds}
+    result: dict[str, Any] = {"machine": machine(), "rounds": args.rounds, "note": args.note}
     if args.profile_only:  # part 1 as committed, with the machine it was measured on
         kept = json.loads((OUT / "ssd_batch.json").read_text())
         result |= {k: kept[k] for k in ("rounds", "batching", "agreement") if k in kept}
