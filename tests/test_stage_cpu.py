@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import stage_cpu  # noqa: E402  (a benchmark's module)
-from stage_cpu import Stages, group, installed, task_cpu, thread_stage  # noqa: E402
+from stage_cpu import Stages, group, installed, summary, task_cpu, thread_stage  # noqa: E402
 
 from vision.ingest.decoder import VideoDecoder  # noqa: E402
 from vision.track.tracker import Tracker  # noqa: E402
@@ -121,3 +121,26 @@ def test_a_decoder_charges_demux_and_decode_apart() -> None:
                     break
         seconds = Stages.between(before, stages.snapshot())
     assert seconds[stage_cpu.DECODE] > 0 and seconds[stage_cpu.DEMUX] > 0 and seconds["decode: to BGR"] > 0
+
+
+def test_the_issues_ratio_leaves_out_inference_and_the_readers_demux_and_decode() -> None:
+    seconds = {
+        "inference (ONNX Runtime)": 4.0,
+        stage_cpu.DEMUX: 3.0,
+        stage_cpu.DECODE: 2.0,
+        "readers (other)": 1.0,
+        "tracker": 0.5,
+        "store: SQL": 0.25,
+        "native threads": 0.25,
+    }
+    result = summary(seconds, frames=100, inputs=150, process=11.0)
+    assert result["inference_ms"] == 40.0 and result["other_ms"] == 10.0
+    assert result["other_over_inference"] == 0.25 and result["inputs_per_frame"] == 1.5
+    assert result["groups_ms_per_frame"] == {
+        "inference": 40.0,
+        "readers": 40.0,
+        "decode": 20.0,
+        "analysis": 5.0,
+        "store": 2.5,
+        "other": 2.5,
+    }
