@@ -25,7 +25,10 @@ Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time, 
   the end-to-end lag from the frame's capture (the reader's wall anchor of its pts) to its
   detections being committed, p50 and p95 (a frame counts in the window it was captured in;
   the step runs MAX_LAG seconds more so the last ones can be committed), and the cores the
-  detector used.
+  detector used. Over the whole measured time: where the process's CPU went, by stage
+  (benchmarks/stage_cpu.py: each thread's CPU time, split by timed per-frame sections; readers,
+  decode, inference, analysis, store, other), and the model's inputs per detected frame (whole
+  frames, crops, tiles).
 - the peer, with ``--peer-weights`` (an Ultralytics ``.pt`` of the same model): Ultralytics'
   multi-stream ``predict(source=<streams file>, stream=True)`` on the same N streams, which
   reads every stream at full rate and detects the newest frame of each per round; its rate
