@@ -49,12 +49,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import cv2
+
 from vision.camera.analysis import CameraAnalysis
 from vision.camera.unit import CameraUnit, Snapshot
 from vision.camera.view import CameraView
 from vision.config import CameraConfig, Config, HealthConfig
 from vision.detect.detector import Detector
 from vision.detect.planner import Planner
+from vision.detect.threads import cores
 from vision.events.clips import ClipRecorder
 from vision.events.evidence import EvidenceGate
 from vision.events.recorder import TransitionRecorder
@@ -75,6 +78,16 @@ JOIN_TIMEOUT = 3.0  # seconds, all readers together, at the end of a run
 DARK_TICK = 10.0  # seconds of stream time between UNKNOWNs fed to a camera that stays dark (expiry)
 LANE_FRAMES = 64  # frames waiting for a lane at most: past it, inference waits (the cameras' backlog)
 Committed = tuple[tuple[Snapshot, float] | None, list[Event]]  # a camera's saved snapshot and open events
+
+
+def opencv_threads(cameras: int) -> None:
+    """No OpenCV thread pool (its calls run on the calling thread) in a process that runs more cameras
+    than it has cores, as its decoders have no threads then (vision/ingest/decoder.py): the pipeline's
+    own threads keep every core busy, and OpenCV's workers spend CPU waiting between calls (the
+    native threads of benchmarks/capacity.md's CPU by stage); its functions give the same pixels
+    with or without them."""
+    if cameras > cores():
+        cv2.setNumThreads(1)
 
 
 def detections_due(last: float | None, pts: float, interval: float | None, transition: bool) -> bool:
@@ -328,6 +341,7 @@ class Pipeline:
         with self._applying:
             self._running = self._started = True
         self._restore()
+        opencv_threads(len(self.workers))
         for worker in self.workers.values():
             worker.reader.start()
         calls = self._inferring = max(1, self.detector.parallel)  # inference threads: model calls at once
