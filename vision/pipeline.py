@@ -83,9 +83,8 @@ Committed = tuple[tuple[Snapshot, float] | None, list[Event]]  # a camera's save
 def opencv_threads(cameras: int) -> None:
     """No OpenCV thread pool (its calls run on the calling thread) in a process that runs more cameras
     than it has cores, as its decoders have no threads then (vision/ingest/decoder.py): the pipeline's
-    own threads keep every core busy, and OpenCV's workers spend CPU waiting between calls (the
-    native threads of benchmarks/capacity.md's CPU by stage); its functions give the same pixels
-    with or without them."""
+    own threads keep every core busy, and OpenCV's workers spend CPU waiting between calls
+    (benchmarks/capacity_opencv_threads.md); its functions give the same pixels with or without them."""
     if cameras > cores():
         cv2.setNumThreads(1)
 
