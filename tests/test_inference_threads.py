@@ -95,3 +95,32 @@ def test_two_inference_threads_keep_each_cameras_frames_in_order_and_find_the_sa
         assert pts == [p for p, _ in one[camera]], camera
         for (_, a), (_, b) in zip(two[camera], one[camera], strict=True):
             np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_more_cameras_than_cores_run_opencv_without_its_pool_and_get_the_same_pixels() -> None:
+    import cv2
+
+    from vision.pipeline import opencv_threads
+
+    capture = cv2.VideoCapture(str(ROOT / "sample_videos" / "litter.mp4"))
+    ok, image = capture.read()
+    assert ok
+
+    def work() -> list[np.ndarray]:
+        """What the analysis lanes ask of OpenCV: the litter model's shrink and blur, its blobs."""
+        small = cv2.resize(image, (331, 243), interpolation=cv2.INTER_AREA)
+        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        labels = cv2.connectedComponentsWithStats((grey > 100).astype(np.uint8), connectivity=8)[1]
+        return [small, grey, labels]
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        pooled = work()
+        opencv_threads(cores())  # no more cameras than cores: left as it was
+        assert cv2.getNumThreads() == 2
+        opencv_threads(cores() + 1)
+        assert cv2.getNumThreads() == 1
+        assert all(np.array_equal(a, b) for a, b in zip(pooled, work(), strict=True))
+    finally:
+        cv2.setNumThreads(before)
