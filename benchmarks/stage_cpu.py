@@ -45,6 +45,7 @@ from typing import Any
 TICK = os.sysconf("SC_CLK_TCK")
 NATIVE = "native threads"
 DETECTOR = "detector pre/post-processing"  # the detector's call less the model's run
+RULES = "rules, masks, frame context"  # the camera's analysis less its tracker and scene models
 # thread name (fnmatch) -> stage of what the thread does outside its sections, first match wins
 THREADS: list[tuple[str, str]] = [
     ("camera-*", "readers (other)"),
@@ -65,7 +66,7 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.detect.planner", "Planner", "observe", "detection planner"),
     ("vision.ingest.decoder", "VideoDecoder", "image", "decode: to BGR"),
     ("vision.camera.unit", "CameraUnit", "process", "event lifecycle"),
-    ("vision.camera.analysis", "CameraAnalysis", "process", "rules"),
+    ("vision.camera.analysis", "CameraAnalysis", "process", RULES),
     ("vision.track.tracker", "Tracker", "update", "tracker"),
     ("vision.track.tracker", "Tracker", "hold", "tracker"),
     ("vision.track.tracker", "Tracker", "tracks", "tracker"),
@@ -91,7 +92,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "detection planner",
         "analysis lanes (other)",
         "event lifecycle",
-        "rules",
+        RULES,
         "tracker",
         "heatmap, people's sizes",
         "litter background model",
