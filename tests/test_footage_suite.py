@@ -37,6 +37,19 @@ def test_the_footage_suite_meets_its_thresholds(tmp_path: Path) -> None:
     assert scores["events"]["crowd"]["f1"] == 1.0 and scores["events"]["litter"]["tickets"] == 0
 
 
+def test_vtest_and_the_plaza_sample_share_their_first_40_s_of_truth() -> None:
+    """The sample plaza is vtest's first 40 s: its zones and incidents are vtest's there, so a recount
+    changes both files together (the crowd's edges, sample_videos/plaza.truth.yaml)."""
+    plaza = yaml.safe_load((SAMPLE.parent / "plaza.truth.yaml").read_text())
+    vtest = yaml.safe_load((SUITE / "vtest.truth.yaml").read_text())
+    keys = ("type", "zone", "start", "end", "box", "ambiguous")
+    first = [
+        {k: i.get(k) for k in keys} for i in vtest["incidents"] if i.get("end") is not None and i["end"] <= 40
+    ]
+    assert first == [{k: i.get(k) for k in keys} for i in plaza["incidents"]]
+    assert vtest["camera"]["zones"] == plaza["camera"]["zones"]
+
+
 @pytest.fixture(scope="module")
 def distant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plaza at a third inside 1920x1080, with its truth (zones, incident boxes, people boxes) scaled;
