@@ -22,6 +22,12 @@ or *missed*; an unmatched box in the zone is a *second box* (half or more of it 
 matched box: a fragment or double of someone counted), a *loose box* (the other side of
 "boxed loosely") or *astray* (on no one annotated).
 
+The same counts are also compared, at the crowds' edges (where the truth's start and end are
+decided), with people counted by eye on the analysed frames (``RECOUNT``: feet on the crossing, a
+person hidden behind the sign or another person for under 2 s counted, one out of the frame not;
+the rule written in sample_videos/plaza.truth.yaml): the first crowd forming (8-12 s) and ending
+(32-40 s), the second forming (66-72 s) and at the clip's end (76-79 s).
+
 Usage: ``python benchmarks/footage_counts.py [CARD[@tiles=SIZE] ...]`` (default: the embedded
 SSD; ``@tiles=320``: tiles of 320 px over the whole frame plus the whole frame, by hand);
 writes footage_counts.md beside it.
@@ -62,6 +68,15 @@ MATCH = 0.3  # IoU at which a box is the annotated person's
 HIDDEN = 0.1  # share of a person's box behind another annotated person that makes him hidden
 LOOSE = 0.1  # IoU of an unmatched box with an unmatched person: the detector saw him, boxed badly
 SECOND = 0.5  # share of an unmatched box inside a matched one that makes it a second box of that person
+# People on the crossing counted by eye (frames looked at every tenth or half second around these; a time
+# where someone stood on the zone's edge is left out): seconds of video -> people.
+RECOUNT = {
+    **{8.0: 6, 9.0: 6, 10.0: 6, 11.0: 6, 11.4: 7, 11.6: 7, 12.0: 7},  # the 7th walks in at 11.4 s
+    **{32.0: 6, 33.0: 6, 34.0: 6, 35.0: 6, 35.2: 6, 35.4: 6, 35.6: 6, 35.8: 6, 36.0: 6, 36.2: 6, 36.4: 6},
+    **{36.8: 5, 37.0: 5, 37.2: 5, 37.6: 4, 37.8: 4, 38.0: 4, 38.4: 4, 39.0: 4, 40.0: 3},  # 6th out at 36.7 s
+    **{66.0: 5, 67.0: 6, 67.6: 6, 68.0: 6, 69.0: 7, 69.6: 7, 70.0: 7, 70.6: 7, 71.0: 7, 71.6: 7, 72.0: 7},
+    **{78.0: 6, 78.6: 6, 79.0: 6, 79.4: 6},  # 7 at 76-77.5 s, one of them on the lawn's edge
+}
 
 
 def why_off(people: np.ndarray, boxes: np.ndarray, polygon: np.ndarray, width: int) -> str:
@@ -100,8 +115,9 @@ class Row(NamedTuple):
     why: str  # why the count of tracks on the frame is off
 
 
-def counts(spec: str) -> tuple[list[Row], float, float]:
-    """A row per annotated frame; inferences per frame; CPU seconds per frame."""
+def counts(spec: str) -> tuple[list[Row], list[Row], float, float]:
+    """A row per annotated frame; a row per frame of ``RECOUNT`` (its count by eye as the annotated
+    one); inferences per frame; CPU seconds per frame."""
     card_path, _, tiles = spec.partition("@tiles=")
     truth = load_truth(SUITE / "vtest.truth.yaml")
     rules = truth.camera.zones["crossing"].rules
@@ -121,6 +137,8 @@ def counts(spec: str) -> tuple[list[Row], float, float]:
     window = rules.crowd.window
     recent: deque[tuple[float, int]] = deque()  # (pts, the frame's boxes in the zone) over the window
     annotated, rows, index, inferences, frames = set(marked.frames.tolist()), [], 0, 0, 0
+    by_eye, edges = {round(t * fps): n for t, n in RECOUNT.items()}, []
+    assert all(i % step == 0 for i in by_eye), "RECOUNT's times are analysed frames"
     start = time.process_time()
     while (got := capture.read())[0]:
         image = got[1]
@@ -138,8 +156,20 @@ def counts(spec: str) -> tuple[list[Row], float, float]:
             )
             while recent[0][0] < index / fps - window:
                 recent.popleft()
+            crowd = next(o for o in observations if o.rule == "crowd")
+            if index in by_eye:
+                edges.append(
+                    Row(
+                        index,
+                        by_eye[index],
+                        recent[-1][1],
+                        int(np.median([n for _, n in recent])),
+                        int(crowd.details["instant_count"]),
+                        crowd.count,
+                        "",
+                    )
+                )
             if index in annotated:
-                crowd = next(o for o in observations if o.rule == "crowd")
                 people = marked.xyxy[(marked.frame == index) & ~marked.ignore]
                 row = Row(
                     index,
@@ -152,7 +182,7 @@ def counts(spec: str) -> tuple[list[Row], float, float]:
                 )
                 rows.append(row)
         index += 1
-    return rows, inferences / frames, (time.process_time() - start) / frames
+    return rows, edges, inferences / frames, (time.process_time() - start) / frames
 
 
 def in_polygon(xyxy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -176,6 +206,15 @@ def summary(rows: list[Row], column: str) -> str:
     )
 
 
+RATE = 10  # vtest's frames per second: a frame's time in the edges' table
+COLUMNS = (
+    ("boxes", "the frame's boxes"),
+    ("boxes_median", "their median (the default)"),
+    ("counted", "tracks on the frame"),
+    ("median", "tracks, median"),
+)
+
+
 def main(specs: list[str]) -> None:
     lines = [
         "# People on vtest's crossing at the annotated frames",
@@ -186,7 +225,7 @@ def main(specs: list[str]) -> None:
     crowd = load_truth(SUITE / "vtest.truth.yaml").camera.zones["crossing"].rules.crowd
     assert crowd is not None, "vtest's crossing has a crowd rule"
     for spec in specs:
-        rows, inferences, cpu = counts(spec)
+        rows, edges, inferences, cpu = counts(spec)
         card, _, tiles = spec.partition("@tiles=")
         name = "embedded SSD (default)" if card == "default" else Path(card).stem
         plan = f"tiles of {tiles} px by hand" if tiles else "detect_regions: auto (the default)"
@@ -207,6 +246,14 @@ def main(specs: list[str]) -> None:
             "tracks: median | unmatched in the zone |",
             "|---|---|---|---|---|---|---|",
             *(f"| {' | '.join(map(str, row))} |" for row in rows),
+            "",
+            f"At the crowds' edges, against the people counted by eye ({len(edges)} frames, RECOUNT):",
+            "",
+            *(f"- {label}: {summary(edges, column)}." for column, label in COLUMNS),
+            "",
+            "| s | by eye | the frame's boxes | their median | tracks: count of the frame | tracks: median |",
+            "|---|---|---|---|---|---|",
+            *(f"| {r.frame / RATE:.1f} | {' | '.join(map(str, r[1:6]))} |" for r in edges),
         ]
     Path(__file__).with_name("footage_counts.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -7,9 +7,10 @@ By default a frame's count is its boxes of people in the zone; with ``coast`` an
 ``untracked_score`` it counts people the way the tracker sees them: a person hidden
 behind another for a moment still counts (his confirmed track, at the box the tracker
 predicts, for ``coast`` seconds), and a fragment or second box of someone already
-counted, which scores too low to start a track, does not. That count is closer to the
-truth on vtest, but it also holds a crowd that leaves slowly longer, so tickets close
-later (docs/evaluation.md): it is not the default.
+counted, which scores too low to start a track, does not. On vtest it is right where
+people pass behind others (the default's median goes calm while they are hidden), but it
+also holds false and doubled boxes of a tiled plan, so tickets open early there
+(docs/evaluation.md): it is not the default.
 On a calibrated camera the levels are densities in people per m², with defaults
 from Fruin's pedestrian levels of service for walkways.
 """
