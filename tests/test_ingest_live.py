@@ -203,6 +203,24 @@ def test_mjpeg_over_http_is_stamped_by_arrival(reader_of: Callable) -> None:
         server.close()
 
 
+def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> None:
+    """An MJPEG camera that stops sending with its connection open: the read ends after the stall
+    timeout (FFmpeg's rw_timeout, not a Python callback at each check), saying so, and the stream is
+    reopened; a read without a timeout would wait for ever."""
+    server = MjpegServer(silent_after=5)
+    try:
+        reader = reader_of(camera(server.url(), detect_fps=10))
+        wait_for(reader, CameraState.LIVE, 10)
+        wait_for(reader, CameraState.STALLED, 10)
+        deadline = time.monotonic() + 10
+        while (health := reader.health()).reconnects == 0:
+            assert time.monotonic() < deadline, f"not reopened: {health}"
+            reader.take(timeout=0.05)
+        assert health.last_error is not None and "no data for 2 s" in health.last_error
+    finally:
+        server.close()
+
+
 def test_hls_over_http(tmp_path: Path, reader_of: Callable) -> None:
     subprocess.run(
         [

@@ -98,15 +98,18 @@ class VideoDecoder:
         options: dict[str, str] = {}
         timeout: float | tuple[float, float] = FILE_TIMEOUT
         if self.stream_config is not None:
-            timeout = (self.stream_config.open_timeout, self.stream_config.stall_timeout)
+            # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
+            # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU than
+            # the reading. FFmpeg's own timeouts do it without Python: RTSP's socket timeout (TCP and
+            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout.
+            timeout = (self.stream_config.open_timeout, None)
+            stall_us = str(round(self.stream_config.stall_timeout * 1e6))
             options["analyzeduration"] = LIVE_ANALYZE_US
             if self.url.get_secret_value().lower().startswith("rtsp"):
                 options["rtsp_transport"] = self.stream_config.transport
-                # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
-                # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU
-                # than the reading. FFmpeg's own socket timeout (TCP and UDP) does it without Python.
-                options["timeout"] = str(round(self.stream_config.stall_timeout * 1e6))
-                timeout = (self.stream_config.open_timeout, None)
+                options["timeout"] = stall_us
+            else:
+                options["rw_timeout"] = stall_us
         try:
             container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
         except (av.FFmpegError, OSError) as exc:
