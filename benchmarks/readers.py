@@ -11,16 +11,19 @@ each camera a 640x360 substream (H.264 25 fps, GOP 2 s, 512 kb/s), one kind of c
 - ``pyav``: a bare PyAV loop per camera on its own thread in this process (farm.py's demux-only
   client: every packet read, none decoded, FFmpeg's socket timeout);
 - ``reader``: ours, vision/ingest's :class:`CameraReader` per camera as the pipeline runs a static
-  camera (keyframes only, detect_fps 0.5), its frames taken by one consumer thread and dropped.
+  camera (keyframes only, detect_fps 0.5), its frames taken by one consumer thread and dropped;
+  it reads in bursts, resting ``stream.read_interval`` (its default: 0.2 s) at the live edge;
+- ``reader-eager``: the same reading each packet as it comes (``read_interval: 0``, as before).
 
 Per kind and N: the clients' cores (this process's CPU, or the ffmpeg processes', over the measured
 seconds), that per camera in ms per second, the farm's cores (the same farm for every kind: a check
 that it kept pace), and progress: the slowest camera's packets (pyav) or keyframes (reader) per
 second, or how many ffmpeg processes still ran at the end. pyav - ffmpeg is PyAV's and Python's
-per-packet cost; reader - pyav is ours (the per-packet checks, decoding keyframes, the hand-over).
+per-packet cost; reader-eager - pyav is ours (the per-packet checks, decoding keyframes, the
+hand-over); reader against reader-eager is what resting between bursts saves.
 
-Usage: ``python benchmarks/readers.py [--cameras 16,32,64] [--kinds ffmpeg,pyav,reader] [--seconds 20]
-[--warmup 6] [--clips parking] [--note ...]``; writes readers.md and readers.json beside it.
+Usage: ``python benchmarks/readers.py [--cameras 16,32,64] [--kinds ffmpeg,pyav,reader-eager,reader]
+[--seconds 20] [--warmup 6] [--clips parking] [--note ...]``; writes readers.md and readers.json beside it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -45,7 +50,7 @@ from vision.config import CameraConfig  # noqa: E402
 from vision.ingest.reader import CameraReader  # noqa: E402
 
 SUBSTREAM = (640, 360, SUB_BITRATE)
-KINDS = ("ffmpeg", "pyav", "reader")
+KINDS = ("ffmpeg", "pyav", "reader-eager", "reader")
 DETECT_FPS = 0.5  # a static camera's
 
 
@@ -59,6 +64,7 @@ class Clients:
         self.pyav: list[Client] = []
         self.readers: list[CameraReader] = []
         self.taken: list[int] = [0] * len(urls)
+        self.lags: list[float] = []  # readers: seconds each frame taken was behind the live edge
         if kind == "ffmpeg":
             self.procs = [
                 subprocess.Popen(
@@ -73,9 +79,11 @@ class Clients:
             ]
         elif kind == "pyav":
             self.pyav = [Client(url, transport, self.stop) for url in urls]
-        elif kind == "reader":
+        elif kind.startswith("reader"):
             settings = {"detect_fps": DETECT_FPS, "decode": {"keyframes_only": True}} | extra
             settings["stream"] = {"transport": transport, **extra.get("stream", {})}
+            if kind == "reader-eager":
+                settings["stream"]["read_interval"] = 0.0
             ready = threading.Event()
             self.readers = [
                 CameraReader(
@@ -95,8 +103,9 @@ class Clients:
         while not self.stop.is_set():
             ready.clear()
             for i, reader in enumerate(self.readers):
-                if reader.take(0.0) is not None:
+                if (frame := reader.take(0.0)) is not None:
                     self.taken[i] += 1
+                    self.lags.append(reader.clock.lag(frame.pts, time.monotonic()))
             ready.wait(0.2)
 
     def cpu(self) -> float:
@@ -140,6 +149,7 @@ def measure(farm: Farm, kind: str, warmup: float, seconds: float, extra: dict[st
     try:
         time.sleep(warmup)
         cpu, farm_cpu, before, start = clients.cpu(), farm.cpu_seconds(), clients.progress(), time.monotonic()
+        clients.lags.clear()
         time.sleep(seconds)
         wall = time.monotonic() - start
         cores = (clients.cpu() - cpu) / wall
@@ -153,6 +163,8 @@ def measure(farm: Farm, kind: str, warmup: float, seconds: float, extra: dict[st
             "ms_per_camera_s": round(cores * 1000 / n, 2),
             "farm_cores": round((farm.cpu_seconds() - farm_cpu) / wall, 3),
             "slowest": round(min(after), 0) if kind == "ffmpeg" else round(min(rates), 2),
+            "lag_p50_s": round(float(np.percentile(clients.lags, 50)), 3) if clients.lags else None,
+            "lag_p95_s": round(float(np.percentile(clients.lags, 95)), 3) if clients.lags else None,
             "errors": clients.errors(),
         }
     finally:
@@ -173,8 +185,9 @@ def markdown(result: dict[str, Any]) -> str:
         "substreams on the GStreamer farm (benchmarks/farm.py, TCP), one kind of client at a time, "
         f"{result['warmup']:g} s warm-up, {result['seconds']:g} s measured. Cores: the clients' CPU over the "
         "measured time (ffmpeg: the processes' from /proc; pyav and reader: this process's). "
-        "Slowest: pyav the slowest camera's packets/s (25 keeps pace), reader its frames taken per second "
-        f"({DETECT_FPS:g} keeps pace), ffmpeg how many processes ran to the end (of the cameras). "
+        "Slowest: pyav the slowest camera's packets/s (25 keeps pace), readers its frames taken per second "
+        f"({DETECT_FPS:g} keeps pace), ffmpeg how many processes ran to the end (of the cameras). Lag: "
+        "readers' frames, how far behind the live edge each was when taken (the reader's stream clock). "
         "Reader settings over the static camera's: "
         f"{json.dumps(result['extra']) if result['extra'] else 'none'}.",
         "",
@@ -182,13 +195,15 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
-        "| kind | cameras | cores | ms CPU per camera-second | farm cores | slowest | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| kind | cameras | cores | ms CPU per camera-second | farm cores | slowest | lag p50 / p95 s "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in result["steps"]:
+        lag = f"{s['lag_p50_s']} / {s['lag_p95_s']}" if s.get("lag_p50_s") is not None else "-"
         lines.append(
             f"| {s['kind']} | {s['cameras']} | {s['cores']} | {s['ms_per_camera_s']} | {s['farm_cores']} | "
-            f"{s['slowest']} | {'; '.join(s['errors']) or '-'} |"
+            f"{s['slowest']} | {lag} | {'; '.join(s['errors']) or '-'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vision.config import CameraConfig
+from vision.config import CameraConfig, DecodeConfig, StreamConfig
+from vision.ingest.decoder import VideoDecoder
 from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
+from vision.secrets import SecretUrl
 from vision.types import Frame
 
 from .conftest import ROOT, SAMPLE
@@ -299,4 +301,27 @@ def test_a_reader_short_of_cpu_longer_than_the_stall_timeout_keeps_its_stream() 
         assert after[-1]["reconnects"] == 0, f"after resuming: {after}"
     finally:
         probe.close()
+        server.close()
+
+
+def test_a_reader_at_the_live_edge_rests_between_bursts_and_never_behind_it() -> None:
+    """With ``read_interval``, a read that had to wait (the socket drained) of a packet at the live edge
+    is followed by a rest that long, so that what comes meanwhile is read in one burst; behind the live
+    edge the reader never rests (a backlog is read at full speed). Every frame still comes, in order."""
+    server = GstRtsp().start()
+    try:
+        for behind, rests in ((0.0, True), (5.0, False)):
+            stream = StreamConfig(transport="tcp", read_interval=0.3, max_lag=30)
+            decoder = VideoDecoder("cam", SecretUrl(server.url()), DecodeConfig(threads=1), stream)
+            pts: list[float | None] = []
+            with decoder:
+                decoder.follow_live_edge(lambda _pts, _now, lag=behind: lag, stream.max_lag)
+                deadline = time.monotonic() + 1.2
+                for _, at in decoder.frames():
+                    pts.append(at)
+                    if time.monotonic() > deadline:
+                        break
+            assert (decoder.rests > 0) is rests, f"{behind} s behind the live edge: {decoder.rests} rests"
+            assert len(pts) >= 15 and np.all(np.diff(np.array(pts, float)) > 0)
+    finally:
         server.close()
