@@ -116,6 +116,7 @@ class Farm:
     (the ``gst`` farm's files are that long; the ``perl`` farm loops for ever)."""
 
     def __init__(self, clips: Clips, cameras: int, seconds: float, kind: str = "gst") -> None:
+        self.kind = kind
         self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
         streams = [
             (name, path, i)

@@ -3,7 +3,8 @@
 Issue 16's static cameras (keyframes only, 0.5 detections/s) spend most of their reading CPU in
 ``container.demux()``: every RTP packet of 25 frames a second is read and handed to Python to
 find the one keyframe in 50 worth decoding. This measures where that CPU goes, per camera, on
-N cameras of the GStreamer farm (benchmarks/farm.py: one process, a mount per camera, TCP),
+N cameras of the GStreamer farm (benchmarks/farm.py: one process, a mount per camera, TCP; or with
+``--farm perl`` its UDP relay, one ffmpeg publisher per camera),
 each camera a 640x360 substream (H.264 25 fps, GOP 2 s, 512 kb/s), one kind of client at a time:
 
 - ``ffmpeg``: the floor, libavformat alone with no Python: one ``ffmpeg -rtsp_transport tcp -i URL
@@ -23,7 +24,8 @@ per-packet cost; reader-eager - pyav is ours (the per-packet checks, decoding ke
 hand-over); reader against reader-eager is what resting between bursts saves.
 
 Usage: ``python benchmarks/readers.py [--cameras 16,32,64] [--kinds ffmpeg,pyav,reader-eager,reader]
-[--seconds 20] [--warmup 6] [--clips parking] [--note ...]``; writes readers.md and readers.json beside it.
+[--seconds 20] [--warmup 6] [--farm gst,perl] [--clips parking] [--note ...]``; writes readers.md and
+readers.json beside it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from farm import CLIPS, SUB_BITRATE, Client, Farm, encode, process_cpu  # noqa: E402  (beside this file)
+from farm import CLIPS, FARMS, SUB_BITRATE, Client, Farm, encode, process_cpu  # noqa: E402  (beside this file)
 
 from vision.config import CameraConfig  # noqa: E402
 from vision.ingest.reader import CameraReader  # noqa: E402
@@ -157,6 +159,8 @@ def measure(farm: Farm, kind: str, warmup: float, seconds: float, extra: dict[st
         rates = [(b - a) / wall for a, b in zip(before, after, strict=True)]
         n = len(farm.urls)
         return {
+            "farm": farm.kind,
+            "transport": farm.transport,
             "kind": kind,
             "cameras": n,
             "cores": round(cores, 3),
@@ -182,7 +186,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['load_average_after']} after.",
         "",
         f"Clips {', '.join(result['clips'])} in turn as 640x360 H.264 25 fps GOP 2 s {SUB_BITRATE}b/s "
-        "substreams on the GStreamer farm (benchmarks/farm.py, TCP), one kind of client at a time, "
+        "substreams on the farms of benchmarks/farm.py (gst: one GStreamer process, TCP; perl: a relay "
+        "and an ffmpeg publisher per camera, UDP), one kind of client at a time, "
         f"{result['warmup']:g} s warm-up, {result['seconds']:g} s measured. Cores: the clients' CPU over the "
         "measured time (ffmpeg: the processes' from /proc; pyav and reader: this process's). "
         "Slowest: pyav the slowest camera's packets/s (25 keeps pace), readers its frames taken per second "
@@ -195,14 +200,15 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("note"):
         lines += [f"**{result['note']}**", ""]
     lines += [
-        "| kind | cameras | cores | ms CPU per camera-second | farm cores | slowest | lag p50 / p95 s "
-        "| errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| farm (transport) | kind | cameras | cores | ms CPU per camera-second | farm cores | slowest "
+        "| lag p50 / p95 s | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["steps"]:
         lag = f"{s['lag_p50_s']} / {s['lag_p95_s']}" if s.get("lag_p50_s") is not None else "-"
         lines.append(
-            f"| {s['kind']} | {s['cameras']} | {s['cores']} | {s['ms_per_camera_s']} | {s['farm_cores']} | "
+            f"| {s['farm']} ({s['transport']}) | {s['kind']} | {s['cameras']} | {s['cores']} | "
+            f"{s['ms_per_camera_s']} | {s['farm_cores']} | "
             f"{s['slowest']} | {lag} | {'; '.join(s['errors']) or '-'} |"
         )
     return "\n".join(lines) + "\n"
@@ -214,6 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", default="16,32,64", help="camera counts to step through")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"clients to measure, of {', '.join(KINDS)}")
+    parser.add_argument("--farm", default="gst", help=f"farms in turn, of {', '.join(FARMS)} (perl: UDP)")
     parser.add_argument("--clips", default="parking", help=f"footage in turn, of {', '.join(CLIPS)}")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per step")
     parser.add_argument("--warmup", type=float, default=6.0, help="start-up, not measured")
@@ -221,9 +228,13 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("readers"))
     args = parser.parse_args()
-    names, kinds = args.clips.split(","), args.kinds.split(",")
-    if unknown := [n for n in names if n not in CLIPS] + [k for k in kinds if k not in KINDS]:
-        parser.error(f"unknown {', '.join(unknown)}: clips are {', '.join(CLIPS)}, kinds {', '.join(KINDS)}")
+    names, kinds, farms = args.clips.split(","), args.kinds.split(","), args.farm.split(",")
+    unknown = [n for n in names if n not in CLIPS] + [k for k in kinds if k not in KINDS]
+    if unknown := unknown + [f for f in farms if f not in FARMS]:
+        parser.error(
+            f"unknown {', '.join(unknown)}: clips are {', '.join(CLIPS)}, kinds {', '.join(KINDS)}, "
+            f"farms {', '.join(FARMS)}"
+        )
     extra = json.loads(args.reader)
     version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = {
@@ -239,8 +250,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clips = [(name, encode(name, Path(tmp), SUBSTREAM), None) for name in names]
         for n in (int(x) for x in args.cameras.split(",")):
-            for kind in kinds:
-                farm = Farm(clips, n, args.warmup + args.seconds + 10)
+            for kind, name in ((k, f) for f in farms for k in kinds):
+                farm = Farm(clips, n, args.warmup + args.seconds + 10, name)
                 try:
                     step = measure(farm, kind, args.warmup, args.seconds, extra)
                 finally:
