@@ -224,8 +224,8 @@ class VideoDecoder:
         A live stream followed at its live edge (:meth:`follow_live_edge`) with a ``read_interval``
         is read in bursts: once a read had to wait for the network (the socket was drained) and gave
         a packet at the live edge, the reader rests that long before the next read, and reads what
-        came meanwhile at once. Each packet waited for is a wake-up of this thread (and a turn at the
-        GIL) that costs more than reading it; a rest saves them all but one. Behind the live edge it
+        came meanwhile at once. Each packet waited for is a wake-up of this thread and a turn at the
+        GIL; a rest saves them all but one (benchmarks/readers.md). Behind the live edge it
         never rests (a backlog is read at full speed)."""
         interval = self.interval if self._behind is not None and time_base else 0.0
         packets = container.demux()
