@@ -176,7 +176,7 @@ class VideoDecoder:
         stall = self.stream_config.stall_timeout if self.stream_config is not None else None
         alive = time.monotonic()
         try:
-            for packet, now in self._read(container, time_base if timed else 0.0):
+            for packet, now in self._read(container, stream.index, time_base if timed else 0.0):
                 if packet.stream_index != stream.index:
                     self._watch(stall, alive, now)
                     continue
@@ -216,17 +216,18 @@ class VideoDecoder:
             raise self._error(f"read failed after {index} frames of", exc) from None
 
     def _read(
-        self, container: av.container.InputContainer, time_base: float
+        self, container: av.container.InputContainer, video: int, time_base: float
     ) -> Iterator[tuple[av.Packet, float]]:
         """Every packet of every stream (a camera sending only audio must stall) with the monotonic time
         it was read.
 
         A live stream followed at its live edge (:meth:`follow_live_edge`) with a ``read_interval``
         is read in bursts: once a read had to wait for the network (the socket was drained) and gave
-        a packet at the live edge, the reader rests that long before the next read, and reads what
-        came meanwhile at once. Each packet waited for is a wake-up of this thread and a turn at the
-        GIL; a rest saves them all but one (benchmarks/readers.md). Behind the live edge it
-        never rests (a backlog is read at full speed)."""
+        a video packet (stream index ``video``, PTS in ``time_base``) at the live edge, the reader
+        rests that long before the next read, and reads what came meanwhile at once. Each packet
+        waited for is a wake-up of this thread and a turn at the GIL; a rest saves them all but one
+        (benchmarks/readers.md). Behind the live edge it never rests (a backlog is read at full
+        speed)."""
         interval = self.interval if self._behind is not None and time_base else 0.0
         packets = container.demux()
         while True:
@@ -236,8 +237,8 @@ class VideoDecoder:
                 return
             now = time.monotonic()
             yield packet, now
-            if interval and now - before > WAITED and packet.pts is not None and self._behind is not None:
-                lag = self._behind(packet.pts * time_base, now)
+            if interval and now - before > WAITED and packet.stream_index == video and packet.pts is not None:
+                lag = self._behind(packet.pts * time_base, now) if self._behind is not None else None
                 if lag is not None and lag < interval:
                     self.rests += 1
                     time.sleep(interval)
