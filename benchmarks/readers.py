@@ -257,7 +257,7 @@ def markdown(result: dict[str, Any]) -> str:
         ]
     lines += [
         "| farm (transport) | kind | cameras | cores | ms CPU per camera-second | farm cores | slowest "
-        "| lag p50 / p95 s | errors |",
+        "| lag p50 / p95 s | errors (the last of each client, warm-up included) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["steps"]:
