@@ -54,6 +54,7 @@ MAIN = (1280, 720, "2M")  # a camera's main stream: width, height, bitrate
 SUB_BITRATE = "512k"  # a 640x360 substream's, as IP cameras ship them
 GOP = 2.0  # seconds between keyframes of every stream the farm serves
 FARMS = ("gst", "perl")
+READ_TIMEOUT_US = 10_000_000  # a client's socket read timeout
 Clips = list[tuple[str, Path, Path | None]]  # per clip: its name, main stream file, substream file or None
 
 
@@ -115,6 +116,7 @@ class Farm:
     (the ``gst`` farm's files are that long; the ``perl`` farm loops for ever)."""
 
     def __init__(self, clips: Clips, cameras: int, seconds: float, kind: str = "gst") -> None:
+        self.kind = kind
         self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
         streams = [
             (name, path, i)
@@ -174,7 +176,10 @@ class Client:
 
     def _run(self) -> None:
         try:
-            with av.open(self.url, options={"rtsp_transport": self.transport}, timeout=(15, 10)) as container:
+            # FFmpeg's socket timeout, not PyAV's read timeout: PyAV's is a callback that takes the GIL each
+            # time FFmpeg checks it (PyAV #1112), which with 100 clients costs more than their reading
+            options = {"rtsp_transport": self.transport, "timeout": str(READ_TIMEOUT_US)}
+            with av.open(self.url, options=options, timeout=(15, None)) as container:
                 stream = container.streams.video[0]
                 for packet in container.demux(stream):
                     if self.stop.is_set():

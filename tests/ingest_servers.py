@@ -249,9 +249,13 @@ def jpeg_frames(count: int = 30) -> tuple[bytes, ...]:
 
 
 class MjpegServer:
-    """A multipart/x-mixed-replace camera at 10 fps, like most IP cameras' MJPEG endpoint."""
+    """A multipart/x-mixed-replace camera at 10 fps, like most IP cameras' MJPEG endpoint; with
+    ``silent_after``, one that sends that many frames per connection and then nothing, the connection
+    left open (a camera hung with its socket up)."""
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, user: str | None = None, password: str | None = None, silent_after: int | None = None
+    ) -> None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         frames = jpeg_frames()
         stopping = threading.Event()
@@ -270,6 +274,9 @@ class MjpegServer:
                 i = 0
                 with contextlib.suppress(OSError):
                     while not stopping.is_set():
+                        if i == silent_after:
+                            stopping.wait()  # silent, the socket open, until the server closes
+                            return
                         jpeg = frames[i % len(frames)]
                         head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                         self.wfile.write(head.encode() + jpeg + b"\r\n")

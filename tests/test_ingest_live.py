@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vision.config import CameraConfig
+from vision.config import CameraConfig, DecodeConfig, StreamConfig
+from vision.ingest.decoder import VideoDecoder
 from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
+from vision.secrets import SecretUrl
 from vision.types import Frame
 
 from .conftest import ROOT, SAMPLE
@@ -203,6 +205,24 @@ def test_mjpeg_over_http_is_stamped_by_arrival(reader_of: Callable) -> None:
         server.close()
 
 
+def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> None:
+    """An MJPEG camera that stops sending with its connection open: the read ends after the stall
+    timeout (FFmpeg's rw_timeout, not a Python callback at each check), saying so, and the stream is
+    reopened; a read without a timeout would wait for ever."""
+    server = MjpegServer(silent_after=5)
+    try:
+        reader = reader_of(camera(server.url(), detect_fps=10))
+        wait_for(reader, CameraState.LIVE, 10)
+        wait_for(reader, CameraState.STALLED, 10)
+        deadline = time.monotonic() + 10
+        while (health := reader.health()).reconnects == 0:
+            assert time.monotonic() < deadline, f"not reopened: {health}"
+            reader.take(timeout=0.05)
+        assert health.last_error is not None and "no data for 2 s" in health.last_error
+    finally:
+        server.close()
+
+
 def test_hls_over_http(tmp_path: Path, reader_of: Callable) -> None:
     subprocess.run(
         [
@@ -281,4 +301,27 @@ def test_a_reader_short_of_cpu_longer_than_the_stall_timeout_keeps_its_stream() 
         assert after[-1]["reconnects"] == 0, f"after resuming: {after}"
     finally:
         probe.close()
+        server.close()
+
+
+def test_a_reader_at_the_live_edge_rests_between_bursts_and_never_behind_it() -> None:
+    """With ``read_interval``, a read that had to wait (the socket drained) of a packet at the live edge
+    is followed by a rest that long, so that what comes meanwhile is read in one burst; behind the live
+    edge the reader never rests (a backlog is read at full speed). Every frame still comes, in order."""
+    server = GstRtsp().start()
+    try:
+        for behind, rests in ((0.0, True), (5.0, False)):
+            stream = StreamConfig(transport="tcp", read_interval=0.3, max_lag=30)
+            decoder = VideoDecoder("cam", SecretUrl(server.url()), DecodeConfig(threads=1), stream)
+            pts: list[float | None] = []
+            with decoder:
+                decoder.follow_live_edge(lambda _pts, _now, lag=behind: lag, stream.max_lag)
+                deadline = time.monotonic() + 1.2
+                for _, at in decoder.frames():
+                    pts.append(at)
+                    if time.monotonic() > deadline:
+                        break
+            assert (decoder.rests > 0) is rests, f"{behind} s behind the live edge: {decoder.rests} rests"
+            assert len(pts) >= 15 and np.all(np.diff(np.array(pts, float)) > 0)
+    finally:
         server.close()

@@ -8,7 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from vision.config import KEYFRAMES_READ_INTERVAL, StreamConfig
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import ANCHOR_CREEP, StreamClock
 from vision.ingest.handoff import FrameQueue, LatestFrame
@@ -173,3 +175,14 @@ def test_clock_peek_says_what_stamp_would_without_stamping() -> None:
     assert clock.stamp(5003.0, 13.0) == pytest.approx(3.0)
     clock.new_segment()
     assert clock.peek(5003.5, 13.5) is None  # a reconnect's PTS start anywhere
+
+
+def test_readers_rest_between_bursts_by_default_only_for_keyframes_and_well_within_the_stall_timeout() -> (
+    None
+):
+    assert StreamConfig().rest(keyframes_only=True) == KEYFRAMES_READ_INTERVAL
+    assert StreamConfig().rest(keyframes_only=False) == 0.0
+    assert StreamConfig(stall_timeout=0.4).rest(keyframes_only=True) == pytest.approx(0.1)
+    assert StreamConfig(read_interval=0.5).rest(keyframes_only=False) == 0.5
+    with pytest.raises(ValidationError, match=r"read_interval \(1\) must be less than half of stall_timeout"):
+        StreamConfig(read_interval=1, stall_timeout=1.5)

@@ -27,6 +27,7 @@ FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead 
 LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
 FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
+WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
 
 
 def quarter_turns(rotation: float) -> int:
@@ -82,6 +83,8 @@ class VideoDecoder:
         self._behind: Callable[[float, float], float | None] | None = None
         self._max_lag = 0.0
         self.heartbeat = heartbeat
+        self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _read
+        self.rests = 0  # times the reader rested at the live edge (read_interval)
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -98,15 +101,18 @@ class VideoDecoder:
         options: dict[str, str] = {}
         timeout: float | tuple[float, float] = FILE_TIMEOUT
         if self.stream_config is not None:
-            timeout = (self.stream_config.open_timeout, self.stream_config.stall_timeout)
+            # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
+            # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU than
+            # the reading. FFmpeg's own timeouts do it without Python: RTSP's socket timeout (TCP and
+            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout.
+            timeout = (self.stream_config.open_timeout, None)
+            stall_us = str(round(self.stream_config.stall_timeout * 1e6))
             options["analyzeduration"] = LIVE_ANALYZE_US
             if self.url.get_secret_value().lower().startswith("rtsp"):
                 options["rtsp_transport"] = self.stream_config.transport
-                # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
-                # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU
-                # than the reading. FFmpeg's own socket timeout (TCP and UDP) does it without Python.
-                options["timeout"] = str(round(self.stream_config.stall_timeout * 1e6))
-                timeout = (self.stream_config.open_timeout, None)
+                options["timeout"] = stall_us
+            else:
+                options["rw_timeout"] = stall_us
         try:
             container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
         except (av.FFmpegError, OSError) as exc:
@@ -170,8 +176,7 @@ class VideoDecoder:
         stall = self.stream_config.stall_timeout if self.stream_config is not None else None
         alive = time.monotonic()
         try:
-            for packet in container.demux():  # every stream: a camera sending only audio must stall
-                now = time.monotonic()
+            for packet, now in self._read(container, stream.index, time_base if timed else 0.0):
                 if packet.stream_index != stream.index:
                     self._watch(stall, alive, now)
                     continue
@@ -209,6 +214,34 @@ class VideoDecoder:
                     yield frame, pts
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
+
+    def _read(
+        self, container: av.container.InputContainer, video: int, time_base: float
+    ) -> Iterator[tuple[av.Packet, float]]:
+        """Every packet of every stream (a camera sending only audio must stall) with the monotonic time
+        it was read.
+
+        A live stream followed at its live edge (:meth:`follow_live_edge`) with a ``read_interval``
+        is read in bursts: once a read had to wait for the network (the socket was drained) and gave
+        a video packet (stream index ``video``, PTS in ``time_base``) at the live edge, the reader
+        rests that long before the next read, and reads what came meanwhile at once. Each packet
+        waited for is a wake-up of this thread and a turn at the GIL; a rest saves them all but one
+        (benchmarks/readers.md). Behind the live edge it never rests (a backlog is read at full
+        speed)."""
+        interval = self.interval if self._behind is not None and time_base else 0.0
+        packets = container.demux()
+        while True:
+            before = time.monotonic()
+            packet = next(packets, None)
+            if packet is None:
+                return
+            now = time.monotonic()
+            yield packet, now
+            if interval and now - before > WAITED and packet.stream_index == video and packet.pts is not None:
+                lag = self._behind(packet.pts * time_base, now) if self._behind is not None else None
+                if lag is not None and lag < interval:
+                    self.rests += 1
+                    time.sleep(interval)
 
     @staticmethod
     def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
