@@ -163,8 +163,9 @@ class Detector:
         """Detections per image, boxes in that image's pixels; a bad image raises ValueError.
 
         ``regions`` gives, per image, None (the whole image) or [R, 4] int crop boxes in
-        its pixels (a camera's are its planner's, planner.py); boxes found in crops come back merged, a person
-        drawn below the card's ``min_object_px`` giving way to a crop that shows them larger.
+        its pixels (a camera's come from its planner, planner.py); boxes found in crops come
+        back merged, a person drawn below the card's ``min_object_px`` giving way to a crop
+        that shows them larger.
         """
         if not images:
             return []
