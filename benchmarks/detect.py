@@ -36,11 +36,12 @@ from tests.yolo_zoo import Zoo, offline  # noqa: E402
 from vision.config import DecodeConfig, RegionsConfig  # noqa: E402
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
+from vision.detect.planner import Planner  # noqa: E402
 from vision.detect.preprocess import place, to_tensor  # noqa: E402
 from vision.detect.quantize import compare, quantize, read_frames  # noqa: E402
-from vision.detect.regions import RegionPlan  # noqa: E402
 from vision.detect.yolo_card import write_card  # noqa: E402
 from vision.ingest.decoder import VideoDecoder  # noqa: E402
+from vision.scene.zones import Zone  # noqa: E402
 from vision.secrets import SecretUrl  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -188,16 +189,16 @@ def main() -> None:
 
     # Crops: a 1080p frame (footage upscaled), whole frame vs whole + one zone crop vs tiles.
     big = [cv2.resize(f, (1920, 1080)) for f in frames[:8]]
-    zone = [np.array([[0.6, 0.6], [0.75, 0.6], [0.75, 0.8], [0.6, 0.8]])]
+    zone = {"zone": Zone("zone", np.array([[0.6, 0.6], [0.75, 0.6], [0.75, 0.8], [0.6, 0.8]]))}
     detector = Detector(load_card(cards["yolov8n-coco 640x640 float"]), threads=2, min_score=0.25, spin=True)
     crops = []
     for label, cfg in (
-        ("whole frame", RegionsConfig()),
+        ("whole frame", RegionsConfig(mode="full")),
         ("whole frame + 1 zone crop (320 px)", RegionsConfig(mode="zones")),
         ("zone crop only", RegionsConfig(mode="zones", full_frame=False)),
         ("whole frame + tiles 640/0.2 (8 tiles)", RegionsConfig(mode="tiles")),
     ):
-        regions = RegionPlan(cfg, zone).boxes(1920, 1080)
+        regions = Planner.for_camera(cfg, zone, None, detector.card).boxes(1920, 1080)
         ms = (
             timed(lambda regions=regions: [detector.detect([f], [regions]) for f in big], 1) * 1000 / len(big)
         )

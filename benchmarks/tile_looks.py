@@ -10,7 +10,9 @@ less for 3 s closes the ticket). Two fixed grids of the same six 160 px tiles, 3
 vertically, show how much the count owes to the tiles' offsets alone; the original 768x576 clip, whole
 frame, is the reference (the distant clip's plans count their inferences from 10 s on, once
 the zones are sized). The last planner row lays the second look's grid 1.25x smaller instead of
-larger (people seen above the card's ``min_object_px`` in both looks).
+larger (people seen above the card's ``min_object_px`` in both looks); the row "without the
+min_object_px rule" merges the crops' boxes as before that rule (a person drawn below the card's
+``min_object_px`` in its tile kept even where another tile shows them at that size or more).
 Counts, not speed: the numbers do not depend on the machine's load.
 
 Usage: ``python benchmarks/tile_looks.py`` (writes tile_looks.md and tile_looks.json beside it).
@@ -114,16 +116,24 @@ def main() -> None:
         rows.append({"plan": "original 768x576, whole frame", "inferences": cost} | summary(counts))
         far = zones(True)
         larger = Area.larger
-        for looks, merge, second in ((1, 0.5, larger), (2, 0.6, larger), (2, 0.5, larger), (2, 0.5, finer)):
+        plans = (
+            (1, 0.5, larger, True),
+            (2, 0.6, larger, True),
+            (2, 0.5, larger, False),
+            (2, 0.5, larger, True),
+        )
+        for looks, merge, second, rule in (*plans, (2, 0.5, finer, True)):
             regions.MERGE_OVERLAP = merge
             Area.larger = second  # type: ignore[method-assign]
+            detector.people = people if rule else None  # type: ignore[assignment]
             model = ModelScale(scale.width, scale.height, scale.stretch, scale.min_object_px, looks)
             planner = Planner(RegionsConfig(), far, model, ObjectSizes(far, people, None))
             counts, cost = count(distant, 1, far["crossing"], detector, planner)
             name = f"distant, planner, {looks} look(s), merge at {merge}"
             name += ", second grid 1.25x smaller" if second is finer else ""
+            name += "" if rule else ", without the min_object_px rule"
             rows.append({"plan": name, "inferences": cost} | summary(counts))
-        regions.MERGE_OVERLAP, Area.larger = 0.5, larger  # type: ignore[method-assign]
+        regions.MERGE_OVERLAP, Area.larger, detector.people = 0.5, larger, people  # type: ignore[method-assign]
         for top in (429, 462):  # six 160 px tiles over the plaza's zones, and the whole frame
             grid = tile_boxes(286, 663 - top, 160, 0.25) + np.array([817, top, 817, top], np.int32)
             boxes = np.concatenate([np.array([[0, 0, 1920, 1080]], np.int32), grid])

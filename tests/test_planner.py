@@ -23,7 +23,7 @@ from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
 from vision.detect.planner import Area, ModelScale, Planner, joined
-from vision.detect.regions import fit, greedy_merge
+from vision.detect.regions import fit, greedy_merge, merge
 from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights
 from vision.evaluate.annotations import load_cvat
 from vision.pipeline import Pipeline
@@ -316,6 +316,26 @@ def test_a_box_cut_by_a_tile_edge_comes_back_whole() -> None:
         xyxy[:2], np.array([0.6, 0.8]), np.zeros(2, np.int32), np.arange(2), np.zeros(2, bool)
     )
     assert boxes.tolist() == [[256, 12, 300, 80]]
+
+
+def test_a_person_below_the_models_size_gives_way_to_a_tile_that_shows_them_larger() -> None:
+    # the SSD (300 px, people from 36 px) on the distant plaza: the whole frame, a second-look tile of 224 px
+    # and a first-look tile of 160 px; a 25 px "person" of the 224 px tile is 33 model px there, 47 in the
+    # 160 px tile, whose verdict (nobody) stands; a 30 px one (40 model px) is kept, as are other classes
+    crops = np.array([[0, 0, 0, 1920, 1080], [0, 800, 440, 1024, 664], [0, 816, 460, 976, 620]])
+    scale = np.array([300 / 1080, 300 / 224, 300 / 160], np.float32)
+    people = np.array([0], np.int32)
+
+    def merged(boxes: list[list[float]], classes: list[int], where: np.ndarray = crops) -> list[list[float]]:
+        second = Detections.from_arrays(np.array(boxes, np.float32), np.full(len(boxes), 0.6), classes)
+        found = [Detections.empty(), second, Detections.empty()][: len(where)]
+        out = merge(found, where, [(1920, 1080)], scale[: len(where)], 36.0, people)[0]
+        return (out.xyxy - [800, 440, 800, 440]).tolist()
+
+    assert merged([[100, 50, 110, 75], [40, 60, 52, 90]], [0, 0]) == [[40, 60, 52, 90]]
+    assert merged([[100, 50, 110, 75]], [39]) == [[100, 50, 110, 75]]  # a bottle: the card says nothing
+    assert merged([[100, 50, 110, 75]], [0], crops[:2]) == [[100, 50, 110, 75]]  # no crop shows it larger
+    assert merged([[10, 50, 20, 75]], [0]) == [[10, 50, 20, 75]]  # the 160 px tile holds it only in part
 
 
 def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:

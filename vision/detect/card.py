@@ -96,7 +96,8 @@ class ModelCard(BaseModel):
         gt=0,
         description="Height, in the model's input pixels, of the smallest person it finds reliably. The "
         "detection planner (detect_regions.mode: auto) cuts a zone into tiles where its people would come "
-        "out smaller than this on the whole frame. The default is what YOLOv8n needs "
+        "out smaller than this on the whole frame; where crops overlap, a person drawn smaller than this "
+        "gives way to a crop that shows them at this size or more. The default is what YOLOv8n needs "
         "(benchmarks/min_object.md).",
     )
     looks: int = Field(

@@ -16,6 +16,7 @@ from vision.detect.card import ModelCard, ModelError, load_card
 from vision.detect.limits import BoxLimits
 from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
+from vision.detect.planner import ModelScale
 from vision.detect.preprocess import Geometry, check_image, place, to_tensor
 from vision.detect.regions import cut, merge
 from vision.detect.ssd import decode_ssd_boxes
@@ -122,6 +123,8 @@ class Detector:
             self.engine = OnnxEngine(card, device, threads, self.params, max_batch, spin)
         self.names = dict(card.labels)
         self.limits = BoxLimits.of(card)
+        self.scale = ModelScale.of(card.input, card.min_object_px)
+        self.people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
         self.keep: np.ndarray | None = None
         if classes is not None:
             ids, unknown = label_ids(self.names, classes)
@@ -160,7 +163,9 @@ class Detector:
         """Detections per image, boxes in that image's pixels; a bad image raises ValueError.
 
         ``regions`` gives, per image, None (the whole image) or [R, 4] int crop boxes in
-        its pixels (see regions.RegionPlan); boxes found in crops come back merged.
+        its pixels (a camera's come from its planner, planner.py); boxes found in crops come
+        back merged, a person drawn below the card's ``min_object_px`` giving way to a crop
+        that shows them larger.
         """
         if not images:
             return []
@@ -171,7 +176,9 @@ class Detector:
         else:
             crops, where = cut(images, regions)
             found = self._plausible(self.engine.infer(crops), crops)
-            results = merge(found, where, [(i.shape[1], i.shape[0]) for i in images])
+            scale = np.array([self.scale.frame_scale(c.shape[1], c.shape[0]) for c in crops], np.float32)
+            sizes = [(i.shape[1], i.shape[0]) for i in images]
+            results = merge(found, where, sizes, scale, self.card.min_object_px, self.people)
         if self.keep is not None:
             results = [d[np.isin(d.class_id, self.keep)] for d in results]
         return results
