@@ -133,14 +133,15 @@ def test_card_with_unknown_key(tmp_path: Path) -> None:
         load_card(card)
 
 
-def test_nms_matches_brute_force() -> None:
+@pytest.mark.parametrize("n", [40, 300])  # within one block (a frame's usual few boxes) and past it
+def test_nms_matches_brute_force(n: int) -> None:
     from vision.detect.nms import box_iou, nms
 
     rng = np.random.default_rng(3)
-    xy = rng.uniform(0, 100, (300, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], axis=1).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    classes = rng.integers(0, 3, 300)
+    xy = rng.uniform(0, 100, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (n, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(0, 1, n).astype(np.float32)
+    classes = rng.integers(0, 3, n)
     for cls in (None, classes):
         kept = nms(boxes, scores, 0.5, cls)
         expected: list[int] = []
