@@ -52,9 +52,10 @@ def place(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
     if spec.rect:
         dw, dh = dw % spec.stride, dh % spec.stride
     left, top = round(dw / 2 - 0.1), round(dh / 2 - 0.1)
-    out = np.full((nh + dh, nw + dw, 3), spec.pad_value, np.uint8)
     resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    out[top : top + nh, left : left + nw] = resized
+    # one call writes the border and copies the picture in: no filled canvas written over
+    pad = (spec.pad_value,) * 3
+    out = cv2.copyMakeBorder(resized, top, dh - top, left, dw - left, cv2.BORDER_CONSTANT, value=pad)
     return out, Geometry(nw / w, nh / h, float(left), float(top), w, h, nw + dw, nh + dh)
 
 
