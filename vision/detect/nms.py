@@ -100,6 +100,8 @@ def nms(
     limit = n if max_det is None else min(max_det, n)
     if n == 0 or limit == 0:
         return np.zeros(0, np.int64)
+    if n == 1:  # nothing to suppress (a frame's lone box, the one-label pass of a lone object)
+        return np.zeros(1, np.int64)
     order = np.argsort(-scores, kind="stable")
     boxes = xyxy[order].astype(np.float32, copy=False)
     classes = None if class_id is None else class_id[order]
