@@ -69,8 +69,12 @@ def to_tensor(images: list[np.ndarray], spec: InputSpec) -> np.ndarray:
     channels = (2, 1, 0) if spec.color == "rgb" else (0, 1, 2)
     nchw = spec.layout == "nchw"
     if spec.dtype == "uint8":  # cv2's channel swap: 30x numpy's fancy index over the batch
-        rgb = spec.color == "rgb"
-        batch = np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images] if rgb else images)
+        if spec.color == "rgb":  # swapped straight into the batch: no image swapped, then stacked
+            batch = np.empty((len(images), *images[0].shape), np.uint8)
+            for i, image in enumerate(images):
+                cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=batch[i])
+        else:
+            batch = np.stack(images)
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if nchw else batch
     h, w = images[0].shape[:2]
     out = np.empty((len(images), 3, h, w) if nchw else (len(images), h, w, 3), np.float32)

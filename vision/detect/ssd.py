@@ -87,7 +87,11 @@ def decode_ssd_boxes(
     keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
     if len(keep) > params.max_det:
         keep = keep[first_per_image(image[keep], params.max_det)]
-    keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
+    labels = class_id[keep]
+    # boxes the per-class NMS kept overlap by at most params.iou within a class: the one-label pass
+    # (a higher IoU) can then only drop a box of another class, and has nothing to do with one class
+    if params.iou > SAME_OBJECT_IOU or (len(labels) > 1 and (labels != labels[0]).any()):
+        keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
     keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
     bounds = np.searchsorted(image[keep], np.arange(len(geometries) + 1))
     results = []
