@@ -133,14 +133,15 @@ def test_card_with_unknown_key(tmp_path: Path) -> None:
         load_card(card)
 
 
-def test_nms_matches_brute_force() -> None:
+@pytest.mark.parametrize("n", [40, 300])  # within one block (a frame's usual few boxes) and past it
+def test_nms_matches_brute_force(n: int) -> None:
     from vision.detect.nms import box_iou, nms
 
     rng = np.random.default_rng(3)
-    xy = rng.uniform(0, 100, (300, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], axis=1).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    classes = rng.integers(0, 3, 300)
+    xy = rng.uniform(0, 100, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (n, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(0, 1, n).astype(np.float32)
+    classes = rng.integers(0, 3, n)
     for cls in (None, classes):
         kept = nms(boxes, scores, 0.5, cls)
         expected: list[int] = []
@@ -179,3 +180,39 @@ def test_onnx_runtime_threads_spin_only_when_asked() -> None:
     image = cv2.imread(str(IMAGES / sorted(p.name for p in IMAGES.iterdir())[0]))
     boxes = [Detector.from_config(DetectorConfig(spin=s)).detect([image])[0].xyxy for s in (False, True)]
     assert np.array_equal(boxes[0], boxes[1])
+
+
+def test_ssd_decode_keeps_what_its_definition_keeps(detector: Detector) -> None:
+    """The SSD decoder's shortcuts (a cap skipped when no image exceeds it, the one-label pass skipped
+    when one class is left) keep exactly what the plain definition keeps, on the model's outputs for
+    real pictures: every score over min_score, best first, per-class NMS, the best max_det, then a
+    class-agnostic pass at SAME_OBJECT_IOU, boxes mapped to source pixels."""
+    from vision.detect.nms import nms
+    from vision.detect.params import DecodeParams
+    from vision.detect.preprocess import place, to_source, to_tensor
+    from vision.detect.ssd import SAME_OBJECT_IOU, decode_ssd_boxes
+
+    spec = detector.card.input
+    images = [cv2.imread(str(IMAGES / n)) for n in ("bus.jpg", "dog.jpg", "zidane.jpg", "horses.jpg")]
+    placed = [place(image, spec) for image in images]
+    boxes, scores = detector.engine.model.run(to_tensor([p for p, _ in placed], spec))  # type: ignore[attr-defined]
+    one_class = 0
+    for min_score in (0.05, 0.3, 0.5, 0.7):
+        for iou in (0.6, 0.9):
+            params = DecodeParams(min_score=min_score, iou=iou)
+            decoded = decode_ssd_boxes([boxes, scores], [g for _, g in placed], params)
+            for i, (_, geometry) in enumerate(placed):
+                class_id, anchor = np.nonzero(scores[i] >= min_score)
+                score = scores[i][class_id, anchor]
+                best = np.argsort(-score, kind="stable")
+                class_id, anchor, score = class_id[best], anchor[best], score[best]
+                yxyx = boxes[i][anchor]
+                keep = nms(yxyx, score, iou, class_id=class_id)[: params.max_det]
+                one_class += len(keep) > 1 and len(set(class_id[keep].tolist())) == 1
+                keep = np.sort(keep[nms(yxyx[keep], score[keep], SAME_OBJECT_IOU)])
+                size = np.array([geometry.input_width, geometry.input_height] * 2, np.float32)
+                xyxy = to_source(yxyx[keep][:, [1, 0, 3, 2]] * size, geometry)
+                np.testing.assert_array_equal(decoded[i].xyxy, xyxy)
+                np.testing.assert_array_equal(decoded[i].score, score[keep])
+                np.testing.assert_array_equal(decoded[i].class_id, class_id[keep])
+    assert one_class > 0  # the one-class shortcut was taken, and kept the same boxes

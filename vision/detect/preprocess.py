@@ -52,9 +52,10 @@ def place(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
     if spec.rect:
         dw, dh = dw % spec.stride, dh % spec.stride
     left, top = round(dw / 2 - 0.1), round(dh / 2 - 0.1)
-    out = np.full((nh + dh, nw + dw, 3), spec.pad_value, np.uint8)
     resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    out[top : top + nh, left : left + nw] = resized
+    # one call writes the border and copies the picture in: no filled canvas written over
+    pad = (spec.pad_value,) * 3
+    out = cv2.copyMakeBorder(resized, top, dh - top, left, dw - left, cv2.BORDER_CONSTANT, value=pad)
     return out, Geometry(nw / w, nh / h, float(left), float(top), w, h, nw + dw, nh + dh)
 
 
@@ -68,8 +69,12 @@ def to_tensor(images: list[np.ndarray], spec: InputSpec) -> np.ndarray:
     channels = (2, 1, 0) if spec.color == "rgb" else (0, 1, 2)
     nchw = spec.layout == "nchw"
     if spec.dtype == "uint8":  # cv2's channel swap: 30x numpy's fancy index over the batch
-        rgb = spec.color == "rgb"
-        batch = np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images] if rgb else images)
+        if spec.color == "rgb":  # swapped straight into the batch: no image swapped, then stacked
+            batch = np.empty((len(images), *images[0].shape), np.uint8)
+            for i, image in enumerate(images):
+                cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=batch[i])
+        else:
+            batch = np.stack(images)
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)) if nchw else batch
     h, w = images[0].shape[:2]
     out = np.empty((len(images), 3, h, w) if nchw else (len(images), h, w, 3), np.float32)
@@ -95,9 +100,15 @@ def to_tensor(images: list[np.ndarray], spec: InputSpec) -> np.ndarray:
 
 
 def to_source(xyxy: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Map [N, 4] boxes from network-input pixels back to source pixels, clipped to the frame."""
-    out = np.empty_like(xyxy, dtype=np.float32)
-    out[:, [0, 2]] = (xyxy[:, [0, 2]] - geometry.pad_x) / geometry.scale_x
-    out[:, [1, 3]] = (xyxy[:, [1, 3]] - geometry.pad_y) / geometry.scale_y
-    np.clip(out, 0, [geometry.width, geometry.height, geometry.width, geometry.height], out=out)
-    return out
+    """Map [N, 4] boxes from network-input pixels back to source pixels, clipped to the frame.
+
+    Whole rows at once in the boxes' own precision (as a Python float operand would be), and
+    maximum/minimum rather than np.clip, whose wrapper costs more than the arithmetic on a few boxes.
+    """
+    g = geometry
+    dtype = np.result_type(xyxy.dtype, np.float32)
+    pad = np.array([g.pad_x, g.pad_y, g.pad_x, g.pad_y], dtype)
+    scale = np.array([g.scale_x, g.scale_y, g.scale_x, g.scale_y], dtype)
+    out = ((xyxy - pad) / scale).astype(np.float32, copy=False)
+    np.maximum(out, 0, out=out)
+    return np.minimum(out, np.array([g.width, g.height, g.width, g.height], np.float32), out=out)

@@ -61,7 +61,9 @@ def grouped_nms(
     """
     if len(scores) <= BLOCK:
         keep = nms(boxes, scores, iou, class_id=group)
-        return np.sort(keep[first_per_image(group[keep], limit)])
+        if len(keep) > limit:
+            keep = keep[first_per_image(group[keep], limit)]
+        return np.sort(keep)
     order = np.argsort(group, kind="stable")
     parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
     return np.sort(
@@ -78,12 +80,18 @@ def decode_ssd_boxes(
     image, class_id, anchor = np.unravel_index(flat, scores.shape)
     score = scores.reshape(-1)[flat]
     best = np.argsort(-score, kind="stable")
-    best = best[first_per_image(image[best], params.max_nms)]
+    if len(best) > params.max_nms:  # no image can have more than all of them
+        best = best[first_per_image(image[best], params.max_nms)]
     image, class_id, anchor, score = image[best], class_id[best], anchor[best], score[best]
     yxyx = boxes[image, anchor]
     keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
-    keep = keep[first_per_image(image[keep], params.max_det)]
-    keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
+    if len(keep) > params.max_det:
+        keep = keep[first_per_image(image[keep], params.max_det)]
+    labels = class_id[keep]
+    # boxes the per-class NMS kept overlap by at most params.iou within a class: the one-label pass
+    # (a higher IoU) can then only drop a box of another class, and has nothing to do with one class
+    if params.iou > SAME_OBJECT_IOU or (len(labels) > 1 and (labels != labels[0]).any()):
+        keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
     keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
     bounds = np.searchsorted(image[keep], np.arange(len(geometries) + 1))
     results = []

@@ -183,8 +183,9 @@ def downscale(image: np.ndarray, width: int) -> np.ndarray:
     """``image`` ``width`` pixels wide (never wider than it is), both sides even as H.264's 4:2:0 needs.
 
     Bilinear, not INTER_AREA: this runs on every frame of every camera, and INTER_AREA at a
-    non-integer factor (768 -> 320) costs about ten times as much, as much as a third of the
-    SSD's inference (benchmarks/ssd_batch.md), for a softer preview nobody asked for.
+    non-integer factor (768 -> 320) cost about ten times as much when measured (commit e883284's
+    sampled profile), for a softer preview nobody asked for. The ring's CPU time per frame now is
+    the "clips: frame ring" row of benchmarks/ssd_batch.md.
     """
     height, wide = image.shape[:2]
     width = min(width, wide)
