@@ -271,7 +271,7 @@ def markdown(result: dict[str, Any], label: str) -> str:
         f"frames detected, {result['inputs_per_frame']} model inputs per frame",
         "",
         f"Inference {result['inference_ms']} CPU ms per detected frame, other per-frame work "
-        f"{result['other_ms']} ms: **{ratio:.0%} of inference** ("
+        f"{result['other_ms']} ms: **{ratio:.1%} of inference** ("
         f"{'within' if ratio <= TARGET else 'above'} the issue's {TARGET:.0%}; {whole} with the "
         "detector's pre/post-processing counted with inference, as the detector's whole call). Threads "
         f"{result['cpu_seconds']} CPU s of the process's {result['process_cpu_seconds']} s.",
