@@ -5,8 +5,8 @@ The distant plaza of tests/test_footage_suite.py (the plaza sample scaled to a t
 through ``street-vision eval`` with the defaults (the SSD, ``detect_regions: auto``). A shift moves
 the people against the planner's tile grid, nothing else. Per placement and variant: when the
 crowd ticket opened after the truth's crowd start (negative: before the crowd formed), when it
-resolved after the crowd's end, its early closes (a crowd ticket that resolved and reopened while
-the crowd stood), false and unclosed tickets of any type, the distant person AP@0.5 and the SSD's
+resolved after the crowd's end, its early closes (the crowd ticket resolved while the crowd stood
+and reopened), false and unclosed tickets of any type, the distant person AP@0.5 and the SSD's
 inferences a frame.
 
 Variants: the code as it is (the tile merge's ``min_object_px`` rule, ``regions.seen_better``, and
@@ -133,8 +133,9 @@ def measure(truth: Path, out: Path, counted: Counted, rule: bool, card: Path | N
         "unclosed": sum(bool(i["unclosed"]) for i in video["incidents"] if not i.get("ambiguous")),
         "faults": faults(video),
         "person_ap50": round(scores["detection"]["videos"][video["name"]]["ap50"]["person"], 3),
-        "inferences_a_frame": round(counted.images / video["frames"], 2),
-        "frames": video["frames"],
+        "inferences_a_detected_frame": round(counted.images / video["frames"], 2),
+        "frames_detected": video["frames"],
+        "frames_held": video["frames_held"],  # by the motion gate: nothing moved, no inference
     }
 
 
@@ -172,11 +173,12 @@ def report(rows: list[dict], start: float, end: float) -> str:
         f"The truth's crowd (sample_videos/plaza.truth.yaml) stands from {start} s to {end} s. Shift: pixels",
         f"from the test's place of the plaza, ({THIRD[2]}, {THIRD[3]}) in the 1920x1080 frame. Opened: the",
         "crowd ticket's open after the crowd formed (negative: before; the distant test allows -1 s, the",
-        "truth's tolerance). Resolved: after the crowd's end. Reopened: an early close (the ticket resolved",
-        "and reopened at that second while the crowd stood).",
+        "truth's tolerance). Resolved: after the crowd's end. Closed early at: the stream second the crowd",
+        "ticket resolved while the crowd stood (and reopened). False and unclosed: tickets of any type.",
+        "Inferences a detected frame: the SSD's input images over the frames the motion gate let through.",
         "",
-        "| shift | variant | opened (s) | resolved (s) | reopened at | early closes | false | unclosed "
-        "| person AP@0.5 | inferences a frame |",
+        "| shift | variant | opened (s) | resolved (s) | closed early at (s) | early closes | false "
+        "| unclosed | person AP@0.5 | inferences a detected frame |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     return "\n".join(head + ["| " + " | ".join(map(str, cells(r))) + " |" for r in rows]) + "\n"
@@ -186,8 +188,9 @@ def cells(row: dict) -> list[object]:
     """One row of the table, in its columns' order."""
     shift = "{:+d},{:+d}".format(*row["shift"])
     reopened = ", ".join(map(str, row["crowd_reopened_after"])) or "-"
-    keys = ("early_closes", "false_tickets", "unclosed", "person_ap50", "inferences_a_frame")
-    head = [shift, row["variant"], row["crowd_opened_after_s"], row["crowd_resolved_after_end_s"], reopened]
+    keys = ("early_closes", "false_tickets", "unclosed", "person_ap50", "inferences_a_detected_frame")
+    resolved = "never" if row["crowd_resolved_after_end_s"] is None else row["crowd_resolved_after_end_s"]
+    head = [shift, row["variant"], row["crowd_opened_after_s"], resolved, reopened]
     return head + [row[k] for k in keys]
 
 
