@@ -56,10 +56,15 @@ def distant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     made once for both models. The camera sends only the frames its detect_fps analyses (the same frames
     as the original's sampled ones, at the same times), so no 1080p frame is decoded for nothing: frame k
     of the original is frame k / STEP here."""
-    folder = tmp_path_factory.mktemp("distant")
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is needed to make the distant camera")
-    w, h, x, y = THIRD
+    return make_distant(tmp_path_factory.mktemp("distant"), *THIRD[2:])
+
+
+def make_distant(folder: Path, x: int, y: int) -> Path:
+    """The distant clip, its truth and people boxes in ``folder``, the plaza's top left corner at (x, y);
+    returns the truth file (benchmarks/distant_placement.py moves the plaza to other pixels)."""
+    w, h = THIRD[:2]
     keep = rf"select=not(mod(n\,{STEP})),scale={w}:{h}:flags=area,pad=1920:1080:{x}:{y}:color=0x646464"
     command = ["ffmpeg", "-v", "error", "-y", "-i", str(SAMPLE), "-vf", keep, "-fps_mode", "passthrough"]
     command += ["-crf", "18"]
