@@ -122,8 +122,12 @@ class VideoDecoder:
             raise SourceError(f"camera {self.camera_id}: {self.url} has no video stream")
         stream = container.streams.video[0]
         # Frame threads hold each picture back until the next packets arrive: a frame late at 25 fps,
-        # but a whole GOP (seconds) when only keyframes are decoded. Slices have no such delay.
-        stream.thread_type = "SLICE" if self.decode.keyframes_only else "AUTO"
+        # but a whole GOP (seconds) when only keyframes are decoded. Slices have no such delay. Nor do
+        # they mix up exported motion vectors: with frame threads a frame sometimes carries vectors
+        # that do not cover it (a still clip's frame showed 30% of its blocks moving at 8 threads, and
+        # at 2 under a loaded machine; tests/test_motion_gate.py).
+        slices = self.decode.keyframes_only or self.vectors
+        stream.thread_type = "SLICE" if slices else "AUTO"
         stream.codec_context.thread_count = self.threads
         if self.decode.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
