@@ -264,7 +264,13 @@ def test_readers_that_fell_behind_drop_the_backlog_unseen(perl: PerlRtsp) -> Non
         probe.wait(lambda: len(probe.frames("full")) >= 10 and len(probe.frames("keys")) >= 4, 20, "frames")
         before = {c: probe.frames(c) for c in cameras}
         resumed = probe.pause(3.0)
-        time.sleep(1.5)
+
+        # three frames of each after resuming (1.5 s of keyframes; a keyframes-only reader's rests,
+        # stream.read_interval, may hold one back 0.2 s past that on a loaded machine)
+        def resumed_three() -> bool:
+            return all(len([f for f in probe.frames(c) if f["taken"] > resumed]) >= 3 for c in cameras)
+
+        probe.wait(resumed_three, 10, "three frames of each camera after resuming")
         for camera_id, late_frames in (("keys", 0), ("full", 2)):
             frames = probe.frames(camera_id)
             edge = min(lags(before[camera_id], 0.0))
