@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -135,6 +136,11 @@ class ModelCard(BaseModel):
     @property
     def model_path(self) -> Path:
         return self.card_path.parent / self.file
+
+    @property
+    def people(self) -> np.ndarray:
+        """The class ids labelled ``person`` (int32), which the planner sizes and the tile merge judges."""
+        return np.array([k for k, v in self.labels.items() if v == "person"], np.int32)
 
 
 def sha256_of(path: Path) -> str:

@@ -124,7 +124,7 @@ class Detector:
         self.names = dict(card.labels)
         self.limits = BoxLimits.of(card)
         self.scale = ModelScale.of(card.input, card.min_object_px)
-        self.people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
+        self.people = card.people
         self.keep: np.ndarray | None = None
         if classes is not None:
             ids, unknown = label_ids(self.names, classes)

@@ -196,9 +196,8 @@ class Planner:
         cameras' frames into rounds: 48 cameras surveying their first frames together made one round
         of ~800 inferences, and no camera saw a result for 30 s. It depends only on the config, so
         a replay surveys the same frames."""
-        people = np.array([k for k, v in card.labels.items() if v == "person"], np.int32)
         model = ModelScale.of(card.input, card.min_object_px, card.looks)
-        return cls(config, zones, model, ObjectSizes(zones, people, ground), index)
+        return cls(config, zones, model, ObjectSizes(zones, card.people, ground), index)
 
     def outlook(self, width: int, height: int) -> str:
         """What this camera will do with frames of this size before it has seen anyone (for ``check``)."""
