@@ -68,7 +68,8 @@ class MotionGateConfig(BaseModel):
         True,
         description="Read the motion first from the codec's own motion vectors where the stream has them "
         "(P and B frames: nearly free, no pixel looked at); the pixels are compared only where they say "
-        "something moved, and on keyframes and streams without.",
+        "something moved, and on keyframes and streams without. Such a stream is decoded with slice "
+        "threads, not frame threads, whose exported vectors sometimes do not cover their frame.",
     )
     vector_pixels: float = Field(
         2.0,
