@@ -503,6 +503,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, action="append", default=[], help="a JSON of capacity_profile.py (repeatable)"
     )
+    parser.add_argument(
+        "--all", action="store_true", help="step through every count, not only until a step is not held"
+    )
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
@@ -553,8 +556,8 @@ def main() -> None:
                 farm.close()
             result["steps"].append(step)
             print(json.dumps(step), flush=True)
-            if not step["ours_holds"] and not step.get("peer_holds"):
-                break
+            if not args.all and not step["ours_holds"] and not step.get("peer_holds"):
+                break  # more cameras only fall further behind; --all shows how far
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["profiles"] = [json.loads(path.read_text()) for path in args.profile]
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
