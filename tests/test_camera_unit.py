@@ -166,7 +166,7 @@ def litter_unit() -> CameraUnit:
 
 def assert_same_models(unit: CameraUnit, restored: CameraUnit) -> None:
     before, after = unit.analysis.scene.static["ground"], restored.analysis.scene.static["ground"]
-    for name in ("fast", "slow", "timer", "arrived"):
+    for name in ("fast", "slow", "timer", "arrived", "seen"):
         np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
     np.testing.assert_array_equal(unit.analysis.scene.heatmap.grid, restored.analysis.scene.heatmap.grid)
 

@@ -184,44 +184,54 @@ class StaticObjects:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's state (both backgrounds, the pixel timers, its scale), for a snapshot of the camera:
-        without it a restarted camera would take a bag already lying there for background."""
+        without it a restarted camera would take a bag already lying there for background.
+
+        The per-pixel bookkeeping (timers, arrival times, seen alone, unsure) is at rest (0, NaN,
+        False) wherever nothing changed, nearly everywhere: it is kept only at the pixels ``at``
+        (flat indices) where one of them is not, as ``NAME_at``; deflating it whole cost most of
+        a checkpoint (benchmarks/analysis_cost.md). Nothing is rounded."""
         if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
+            return {}
+        if self.arrived is None or self.seen is None:
             return {}
         arrays = {
             "fast": self.fast,
             "slow": self.slow,
-            "timer": self.timer,
             "last_pts": np.array(self.last_pts),
             "scale": np.array(self.scale),
             "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
-        if self.arrived is not None:
-            arrays["arrived"] = self.arrived
-        if self.seen is not None:
-            arrays["seen"] = self.seen
+        sparse = {"timer": self.timer, "arrived": self.arrived, "seen": self.seen}
         if self.unsure is not None and self.coarse is not None:
-            arrays["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
+            sparse["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
+        busy = (self.timer != 0) | ~np.isnan(self.arrived) | self.seen
+        if "unsure" in sparse:
+            busy |= self.unsure
+        at = np.flatnonzero(busy).astype(np.int32)
+        arrays["at"] = at
+        arrays |= {f"{name}_at": a.ravel()[at] for name, a in sparse.items()}
         return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
-        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's (of another
-        region). A frame of another size resamples them, see :meth:`update`."""
-        fast, slow, timer, scale = (arrays.get(k) for k in ("fast", "slow", "timer", "scale"))
-        if fast is None or slow is None or timer is None or scale is None or fast.ndim != 2:
+        """Take back :meth:`arrays` (or an older snapshot's, with dense bookkeeping); False (and nothing
+        changed) if they are not this model's (of another region). A frame of another size resamples
+        them, see :meth:`update`."""
+        fast, slow, scale = (arrays.get(k) for k in ("fast", "slow", "scale"))
+        if fast is None or slow is None or scale is None or fast.ndim != 2 or fast.shape != slow.shape:
             return False
         region = arrays.get("region")
         if region is None or not np.allclose(region, self.region or (0.0, 0.0, 1.0, 1.0)):
             return False
-        if not fast.shape == slow.shape == timer.shape:
+        dense = _dense(arrays, fast.shape)
+        if dense is None:
             return False
+        timer, arrived, seen, unsure = (dense[name] for name in REST)
+        assert timer is not None
         self.fast, self.slow, self.timer = (a.astype(np.float32) for a in (fast, slow, timer))
-        arrived = arrays.get("arrived")
-        ok = arrived is not None and arrived.shape == timer.shape
-        self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
-        seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
-        self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
-        unsure, coarse = arrays.get("unsure"), arrays.get("coarse")
-        ok = unsure is not None and coarse is not None and unsure.shape == timer.shape
+        self.arrived = np.full(timer.shape, np.nan) if arrived is None else arrived.astype(np.float64)
+        self.seen = timer > 0 if seen is None else seen.astype(bool)  # an older snapshot's: timed = seen
+        coarse = arrays.get("coarse")
+        ok = unsure is not None and coarse is not None
         self.unsure = unsure.astype(bool) if ok else None
         self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
@@ -460,3 +470,34 @@ def _edges(image: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
         cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
     )
+
+
+# the per-pixel bookkeeping, at rest where nothing changed: its rest value and dtype
+REST: dict[str, tuple[float | bool, type]] = {
+    "timer": (0.0, np.float32),
+    "arrived": (np.nan, np.float64),
+    "seen": (False, np.bool_),
+    "unsure": (False, np.bool_),
+}
+
+
+def _dense(arrays: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray | None] | None:
+    """A snapshot's timers, arrival times, seen and unsure as arrays of ``shape`` (None: the snapshot has
+    none that fits), from :meth:`StaticObjects.arrays`'s sparse form or an older snapshot's dense arrays;
+    None without timers."""
+    at = arrays.get("at")
+    size = math.prod(shape)
+    if at is not None and (at.ndim != 1 or (len(at) and (at.min() < 0 or at.max() >= size))):
+        return None
+    out: dict[str, np.ndarray | None] = {}
+    for name, (rest, dtype) in REST.items():
+        values = arrays.get(name if at is None else f"{name}_at")
+        if values is None or values.shape != (shape if at is None else at.shape):
+            out[name] = None
+        elif at is None:
+            out[name] = values
+        else:
+            full = np.full(size, rest, dtype)
+            full[at] = values
+            out[name] = full.reshape(shape)
+    return None if out["timer"] is None else out
