@@ -289,7 +289,7 @@ class StaticObjects:
         self.arrived[fresh & (pts - self.arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
         settled = changed & calm & self.seen
         first = settled & (self.timer == 0)
-        self.timer[settled & ~first] += dt  # arrived and stayed
+        np.add(self.timer, dt, out=self.timer, where=settled & ~first)  # arrived and stayed
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
         # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
         # passing over the place) and is not credited
@@ -299,7 +299,8 @@ class StaticObjects:
         self.timer[~self.seen] = 0.0  # formed under someone and not yet seen alone: its clock waits
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
-        self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
+        # where unchanged (np.copyto's where: a third of the fancy indexing's cost, the same values)
+        np.copyto(self.slow, self.slow + rate * (grey / gain - self.slow), where=~changed)
         self._learn(grey, changed, calm, under, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
@@ -418,6 +419,8 @@ class StaticObjects:
         m = (self.timer >= self.cfg.min_static).astype(np.uint8)
         if self._ignore_small is not None:
             m[self._ignore_small] = 0
+        if not m.any():  # nothing static (most looks): no morphology, no labelling
+            return Blobs.empty()
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
