@@ -53,6 +53,7 @@ GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the bac
 ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a quarter of a person's height
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
+GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
 
 
 class StaticObjectsConfig(BaseModel):
@@ -368,8 +369,9 @@ class StaticObjects:
         size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
         self.origin, self.step = (x0, y0), ((x1 - x0) / size[0], (y1 - y0) / size[1])
         shrink = cv2.INTER_AREA if self.scale <= 1 else cv2.INTER_LINEAR
-        small = cv2.resize(image[y0:y1, x0:x1], size, interpolation=shrink)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
+        # grey first: resizing one channel, not three, was most of a look's cost (benchmarks/analysis_cost.md)
+        small = cv2.resize(cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), size, interpolation=shrink)
+        grey = cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
         if self.masks and (self._ignore_small is None or self._ignore_small.shape != grey.shape):
             masked = self.masks.raster(*image.shape[1::-1])[y0:y1, x0:x1]
             self._ignore_small = cv2.resize(masked, size, interpolation=cv2.INTER_NEAREST) > 0
@@ -407,7 +409,10 @@ class StaticObjects:
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
-        """Global brightness ratio over calm pixels, so a cloud passing is not an object arriving."""
+        """Global brightness ratio over calm pixels, so a cloud passing is not an object arriving: the
+        median over every GAIN_STEP-th row and column (a light change is everywhere; the median of
+        all pixels was a quarter of a look's cost)."""
+        grey, calm, slow = (a[::GAIN_STEP, ::GAIN_STEP] for a in (grey, calm, slow))
         sample = calm & (slow > 8)
         if sample.sum() < 0.05 * sample.size:
             return 1.0
