@@ -268,3 +268,20 @@ def test_a_snapshot_keeps_every_pixels_bookkeeping_and_older_dense_snapshots_sti
     # indices outside the model's pixels are another model's arrays: refused, nothing taken
     beyond = {**arrays, "at": arrays["at"] + model.timer.size}
     assert not StaticObjects(cfg, region=region).load_arrays(beyond)
+
+
+def test_static_blobs_are_labelled_as_opencvs_connected_components_with_stats() -> None:
+    """The blobs' labels and boxes are OpenCV's, their stats counted over the labelled pixels alone."""
+    import cv2
+
+    from vision.scene.static_objects import connected_components
+
+    rng = np.random.default_rng(3)
+    masks = [np.zeros((20, 30), np.uint8), np.ones((20, 30), np.uint8)]
+    masks += [(rng.random((120, 160)) < share).astype(np.uint8) for share in (0.002, 0.05, 0.4)]
+    masks.append(cv2.morphologyEx(masks[-1], cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    for mask in masks:
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        ours = connected_components(mask)
+        assert ours[0] == n and np.array_equal(ours[1], labels)
+        np.testing.assert_array_equal(ours[2][1:], stats[1:])
