@@ -231,3 +231,57 @@ def test_a_change_that_forms_under_a_person_is_timed_from_when_it_is_first_seen_
     for i in range(20):
         shadow.update(bg if i < 2 else obj, i * 0.5, cover=None if i < 2 else leg)
     assert shadow.timer is not None and shadow.timer.max() == 0
+
+
+def test_a_snapshot_keeps_every_pixels_bookkeeping_and_older_dense_snapshots_still_load() -> None:
+    """The timers, arrival times, seen-alone and unsure flags are snapshotted only where they are not
+    at rest (0, NaN, False): a restored model holds every array as the original did, finds the same
+    blobs afterwards, and a snapshot of the older dense form (as integ8 wrote it) restores the same."""
+    cfg = StaticObjectsConfig(work_width=64, fast_seconds=1.0, min_static=2.0)
+    region = (0.25, 0.25, 0.75, 0.75)
+    paving = ground() // 2 + (np.indices((120, 160)).sum(axis=0) // 4 % 2 * 120).astype(np.uint8)[..., None]
+    bag = with_box(paving, 220, (55, 55, 75, 70))
+    model = StaticObjects(cfg, region=region)
+    frames = [paving] * 2 + [bag] * 8 + [with_box(bag, 30, (100, 40, 115, 90))] * 2
+    for i, frame in enumerate(frames):  # a bag lies there; a passer-by in view when the scale becomes finer
+        model.update(frame, i * 0.5, person_px=None if i < 11 else 20.0)
+    assert model.timer is not None and model.unsure is not None and model.arrived is not None
+    assert model.timer.max() > 0 and model.unsure.any() and len(model.blobs) == 1
+    arrays = model.arrays()
+    assert 0 < len(arrays["at"]) < model.timer.size / 4  # the bag and the passer-by, not every pixel
+    dense = {k: v for k, v in arrays.items() if k != "at" and not k.endswith("_at")}
+    dense |= {"timer": model.timer, "arrived": model.arrived, "seen": model.seen, "unsure": model.unsure}
+    for snapshot in (arrays, dense):
+        restored = StaticObjects(cfg, region=region)
+        assert restored.load_arrays(snapshot)
+        for name in ("fast", "slow", "timer", "arrived", "seen", "unsure"):
+            kept, back = getattr(model, name), getattr(restored, name)
+            assert back.dtype == kept.dtype, name
+            np.testing.assert_array_equal(back, kept, err_msg=name)
+        assert restored.coarse == model.coarse and (restored.scale, restored.last_pts) == (model.scale, 5.5)
+    later = [model.update(bag, 6.0 + i * 0.5, person_px=20.0) for i in range(4)]
+    again = [restored.update(bag, 6.0 + i * 0.5, person_px=20.0) for i in range(4)]
+    for a, b in zip(later, again, strict=True):
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.static_seconds, b.static_seconds)
+    assert len(later[-1]) == 1
+    # indices outside the model's pixels are another model's arrays: refused, nothing taken
+    beyond = {**arrays, "at": arrays["at"] + model.timer.size}
+    assert not StaticObjects(cfg, region=region).load_arrays(beyond)
+
+
+def test_static_blobs_are_labelled_as_opencvs_connected_components_with_stats() -> None:
+    """The blobs' labels and boxes are OpenCV's, their stats counted over the labelled pixels alone."""
+    import cv2
+
+    from vision.scene.static_objects import connected_components
+
+    rng = np.random.default_rng(3)
+    masks = [np.zeros((20, 30), np.uint8), np.ones((20, 30), np.uint8)]
+    masks += [(rng.random((120, 160)) < share).astype(np.uint8) for share in (0.002, 0.05, 0.4)]
+    masks.append(cv2.morphologyEx(masks[-1], cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    for mask in masks:
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        ours = connected_components(mask)
+        assert ours[0] == n and np.array_equal(ours[1], labels)
+        np.testing.assert_array_equal(ours[2][1:], stats[1:])

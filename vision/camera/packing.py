@@ -1,52 +1,66 @@
-"""A checkpoint's arrays as npz bytes, written cheaply: each array deflated only where that pays.
+"""A checkpoint's arrays as bytes, written with one copy: a short header, then each array's raw bytes.
 
-``np.savez_compressed`` deflates every array at zlib's default level. A background model's float32
-pixels hardly shrink that way, yet deflating them was most of a checkpoint's cost: tens of
-milliseconds per camera every ``storage.checkpoint_interval``, where storing them as they are costs
-a tenth to a fifth of that for 1.2-1.3x the bytes (benchmarks/checkpoints.md). Here
-every array is still one ``.npy`` member of a zip, so ``np.load`` reads it as before, and reads the
-checkpoints ``np.savez_compressed`` wrote; a member is deflated at level 1 when a sample of its
-bytes shrinks to under ``PAYS`` of its size (timers, NaN-filled arrival times, the heatmap: mostly
-one value), and stored as it is otherwise. Nothing is rounded: what is packed is what comes back.
+Every ``storage.checkpoint_interval`` seconds of stream time each camera packs its image-sized models
+(the litter background model's two backgrounds and its sparse per-pixel bookkeeping, the heatmap).
+As an npz (a zip of ``.npy`` members) every array was copied four times over (into its ``.npy``,
+out of it, into the archive, out of the archive) and a sample of each deflated to decide whether
+deflating it paid: most of a checkpoint's cost (benchmarks/analysis_cost.md), for nothing since the
+backgrounds' float32 pixels hardly shrink and the rest is small. Here the bytes are MAGIC, a JSON
+header (each array's name, dtype and shape, in order) and the arrays' C-order bytes one after the
+other. Nothing is rounded and the same arrays give the same bytes. :func:`unpack` also reads the
+npz checkpoints written before (by ``np.savez_compressed`` or this module's zip).
 """
 
 from __future__ import annotations
 
 import io
-import zipfile
-import zlib
+import json
+import math
+import struct
 
 import numpy as np
 
-PAYS = 0.75  # deflate a member whose sample shrinks below this share of its size
-SAMPLE = 2048  # bytes taken at each of SLICES places spread over a member
-SLICES = 4
-EPOCH = (1980, 1, 1, 0, 0, 0)  # members' time stamp: the same arrays give the same bytes
+MAGIC = b"street-vision arrays 1\n"
+LENGTH = struct.Struct("<I")  # the JSON header's length in bytes, after MAGIC
 
 
 def pack(arrays: dict[str, np.ndarray]) -> bytes:
-    """``arrays`` as npz bytes (``name.npy`` members), each deflated or stored by what pays."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, array in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            data = member.getvalue()
-            method = zipfile.ZIP_DEFLATED if _deflates(data) else zipfile.ZIP_STORED
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", EPOCH), data, method, 1)
-    return buffer.getvalue()
+    """``arrays`` (numbers, booleans, fixed-size strings) as bytes for :func:`unpack`."""
+    header, parts = [], []
+    for name, array in arrays.items():
+        a = np.asarray(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        if a.dtype.hasobject or a.dtype.names is not None:
+            raise ValueError(f"checkpoint array {name!r}: dtype {a.dtype} cannot be packed")
+        header.append([name, a.dtype.str, list(a.shape)])
+        parts.append(a.reshape(-1).view(np.uint8))
+    text = json.dumps(header).encode()
+    return b"".join([MAGIC, LENGTH.pack(len(text)), text, *parts])
 
 
 def unpack(data: bytes) -> dict[str, np.ndarray]:
-    """The arrays of npz bytes, whichever way they were written."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
-
-
-def _deflates(data: bytes) -> bool:
-    """Whether deflating ``data`` pays, judged on a few slices of it (small members: always)."""
-    if len(data) <= SAMPLE * SLICES:
-        return True
-    step = len(data) // SLICES
-    sample = b"".join(data[i * step : i * step + SAMPLE] for i in range(SLICES))
-    return len(zlib.compress(sample, 1)) < PAYS * len(sample)
+    """The arrays of :func:`pack`'s bytes, or of an older npz checkpoint; ValueError if damaged."""
+    if not data.startswith(MAGIC):
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # written before: an npz
+            return {name: npz[name] for name in npz.files}
+    start = len(MAGIC) + LENGTH.size
+    if len(data) < start:
+        raise ValueError(f"checkpoint arrays: {len(data)} bytes, too short for a header")
+    (length,) = LENGTH.unpack_from(data, len(MAGIC))
+    try:
+        header = json.loads(data[start : start + length])
+    except ValueError as error:
+        raise ValueError(f"checkpoint arrays: unreadable header ({error})") from None
+    offset, out = start + length, {}
+    for name, descr, shape in header:
+        dtype = np.dtype(descr)
+        if dtype.hasobject:
+            raise ValueError(f"checkpoint array {name!r}: dtype {dtype} cannot be unpacked")
+        count = math.prod(shape)
+        end = offset + count * dtype.itemsize
+        if end > len(data):
+            raise ValueError(f"checkpoint array {name!r}: runs past the end of its {len(data)} bytes")
+        out[name] = np.frombuffer(data, dtype, count, offset).reshape(shape).copy()
+        offset = end
+    if offset != len(data):
+        raise ValueError(f"checkpoint arrays: {len(data) - offset} bytes after the last array")
+    return out

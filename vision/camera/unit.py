@@ -40,7 +40,7 @@ SAME_PLACE_IOU = 0.5  # a redrawn zone overlapping its old self less than this i
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A unit's state: ``state`` is JSON-ready; ``arrays`` (npz bytes) the image-sized models."""
+    """A unit's state: ``state`` is JSON-ready; ``arrays`` the image-sized models (packing.py's bytes)."""
 
     state: dict[str, Any]
     arrays: bytes | None = None

@@ -53,6 +53,7 @@ GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the bac
 ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a quarter of a person's height
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
+GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
 
 
 class StaticObjectsConfig(BaseModel):
@@ -184,44 +185,54 @@ class StaticObjects:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's state (both backgrounds, the pixel timers, its scale), for a snapshot of the camera:
-        without it a restarted camera would take a bag already lying there for background."""
+        without it a restarted camera would take a bag already lying there for background.
+
+        The per-pixel bookkeeping (timers, arrival times, seen alone, unsure) is at rest (0, NaN,
+        False) wherever nothing changed, nearly everywhere: it is kept only at the pixels ``at``
+        (flat indices) where one of them is not, as ``NAME_at``; deflating it whole cost most of
+        a checkpoint (benchmarks/analysis_cost.md). Nothing is rounded."""
         if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
+            return {}
+        if self.arrived is None or self.seen is None:
             return {}
         arrays = {
             "fast": self.fast,
             "slow": self.slow,
-            "timer": self.timer,
             "last_pts": np.array(self.last_pts),
             "scale": np.array(self.scale),
             "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
-        if self.arrived is not None:
-            arrays["arrived"] = self.arrived
-        if self.seen is not None:
-            arrays["seen"] = self.seen
+        sparse = {"timer": self.timer, "arrived": self.arrived, "seen": self.seen}
         if self.unsure is not None and self.coarse is not None:
-            arrays["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
+            sparse["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
+        busy = (self.timer != 0) | ~np.isnan(self.arrived) | self.seen
+        if "unsure" in sparse:
+            busy |= self.unsure
+        at = np.flatnonzero(busy).astype(np.int32)
+        arrays["at"] = at
+        arrays |= {f"{name}_at": a.ravel()[at] for name, a in sparse.items()}
         return arrays
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
-        """Take back :meth:`arrays`; False (and nothing changed) if they are not this model's (of another
-        region). A frame of another size resamples them, see :meth:`update`."""
-        fast, slow, timer, scale = (arrays.get(k) for k in ("fast", "slow", "timer", "scale"))
-        if fast is None or slow is None or timer is None or scale is None or fast.ndim != 2:
+        """Take back :meth:`arrays` (or an older snapshot's, with dense bookkeeping); False (and nothing
+        changed) if they are not this model's (of another region). A frame of another size resamples
+        them, see :meth:`update`."""
+        fast, slow, scale = (arrays.get(k) for k in ("fast", "slow", "scale"))
+        if fast is None or slow is None or scale is None or fast.ndim != 2 or fast.shape != slow.shape:
             return False
         region = arrays.get("region")
         if region is None or not np.allclose(region, self.region or (0.0, 0.0, 1.0, 1.0)):
             return False
-        if not fast.shape == slow.shape == timer.shape:
+        dense = _dense(arrays, fast.shape)
+        if dense is None:
             return False
+        timer, arrived, seen, unsure = (dense[name] for name in REST)
+        assert timer is not None
         self.fast, self.slow, self.timer = (a.astype(np.float32) for a in (fast, slow, timer))
-        arrived = arrays.get("arrived")
-        ok = arrived is not None and arrived.shape == timer.shape
-        self.arrived = arrived.astype(np.float64) if ok else np.full(timer.shape, np.nan)
-        seen = arrays.get("seen")  # an older snapshot has none: what it timed was taken as seen alone
-        self.seen = seen.astype(bool) if seen is not None and seen.shape == timer.shape else timer > 0
-        unsure, coarse = arrays.get("unsure"), arrays.get("coarse")
-        ok = unsure is not None and coarse is not None and unsure.shape == timer.shape
+        self.arrived = np.full(timer.shape, np.nan) if arrived is None else arrived.astype(np.float64)
+        self.seen = timer > 0 if seen is None else seen.astype(bool)  # an older snapshot's: timed = seen
+        coarse = arrays.get("coarse")
+        ok = unsure is not None and coarse is not None
         self.unsure = unsure.astype(bool) if ok else None
         self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
@@ -279,17 +290,19 @@ class StaticObjects:
         self.arrived[fresh & (pts - self.arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
         settled = changed & calm & self.seen
         first = settled & (self.timer == 0)
-        self.timer[settled & ~first] += dt  # arrived and stayed
+        np.add(self.timer, dt, out=self.timer, where=settled & ~first)  # arrived and stayed
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
         # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
         # passing over the place) and is not credited
         self.timer[first] = np.minimum(pts - self.arrived[first], CATCH_UP * self.cfg.fast_seconds)
-        self.timer[~changed] = 0.0  # back to the old background: the object left (or only passed)
-        # changed and not calm (a passer-by in front of it): the timer holds
-        self.timer[~self.seen] = 0.0  # formed under someone and not yet seen alone: its clock waits
+        # zero where back to the old background (the object left, or only passed) and where formed under
+        # someone and not yet seen alone (its clock waits); changed and not calm (a passer-by in front of
+        # it): the timer holds
+        self.timer[~(changed & self.seen)] = 0.0
         self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
         rate = min(1.0, dt / self.cfg.slow_seconds)
-        self.slow[~changed] += rate * (grey[~changed] / gain - self.slow[~changed])
+        # where unchanged (np.copyto's where: a third of the fancy indexing's cost, the same values)
+        np.copyto(self.slow, self.slow + rate * (grey / gain - self.slow), where=~changed)
         self._learn(grey, changed, calm, under, gain)
         fixtures = self.timer >= self.cfg.absorb_after
         if fixtures.any():
@@ -357,8 +370,9 @@ class StaticObjects:
         size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
         self.origin, self.step = (x0, y0), ((x1 - x0) / size[0], (y1 - y0) / size[1])
         shrink = cv2.INTER_AREA if self.scale <= 1 else cv2.INTER_LINEAR
-        small = cv2.resize(image[y0:y1, x0:x1], size, interpolation=shrink)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
+        # grey first: resizing one channel, not three, was most of a look's cost (benchmarks/analysis_cost.md)
+        small = cv2.resize(cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), size, interpolation=shrink)
+        grey = cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
         if self.masks and (self._ignore_small is None or self._ignore_small.shape != grey.shape):
             masked = self.masks.raster(*image.shape[1::-1])[y0:y1, x0:x1]
             self._ignore_small = cv2.resize(masked, size, interpolation=cv2.INTER_NEAREST) > 0
@@ -396,7 +410,10 @@ class StaticObjects:
 
     @staticmethod
     def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
-        """Global brightness ratio over calm pixels, so a cloud passing is not an object arriving."""
+        """Global brightness ratio over calm pixels, so a cloud passing is not an object arriving: the
+        median over every GAIN_STEP-th row and column (a light change is everywhere; the median of
+        all pixels was a quarter of a look's cost)."""
+        grey, calm, slow = (a[::GAIN_STEP, ::GAIN_STEP] for a in (grey, calm, slow))
         sample = calm & (slow > 8)
         if sample.sum() < 0.05 * sample.size:
             return 1.0
@@ -408,9 +425,11 @@ class StaticObjects:
         m = (self.timer >= self.cfg.min_static).astype(np.uint8)
         if self._ignore_small is not None:
             m[self._ignore_small] = 0
+        if not m.any():  # nothing static (most looks): no morphology, no labelling
+            return Blobs.empty()
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        n, labels, stats = connected_components(m)
         if n <= 1:
             return Blobs.empty()
         real = np.array([not self._heal_ghost(grey, gain, calm, labels, k, stats[k]) for k in range(1, n)])
@@ -456,7 +475,58 @@ class StaticObjects:
         return True
 
 
+def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``'s count, labels and stats (left, top,
+    width, height, area; row 0, the background's, left zero), the stats counted over the labelled
+    pixels alone: OpenCV's pass over every pixel for them cost several times the labelling."""
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    stats = np.zeros((n, 5), np.int32)
+    if n <= 1:
+        return n, labels, stats
+    xs, ys = cv2.findNonZero(mask).reshape(-1, 2).T  # the labelled pixels (a third of np.nonzero's cost)
+    label = labels[ys, xs]
+    order = np.argsort(label, kind="stable")
+    area = np.bincount(label, minlength=n)[1:]
+    starts = np.concatenate([[0], np.cumsum(area)[:-1]])  # every label 1..n-1 has a pixel
+    xs, ys = xs[order], ys[order]
+    left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
+    right, bottom = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
+    stats[1:] = np.stack([left, top, right - left + 1, bottom - top + 1, area], axis=1)
+    return n, labels, stats
+
+
 def _edges(image: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
         cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
     )
+
+
+# the per-pixel bookkeeping, at rest where nothing changed: its rest value and dtype
+REST: dict[str, tuple[float | bool, type]] = {
+    "timer": (0.0, np.float32),
+    "arrived": (np.nan, np.float64),
+    "seen": (False, np.bool_),
+    "unsure": (False, np.bool_),
+}
+
+
+def _dense(arrays: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray | None] | None:
+    """A snapshot's timers, arrival times, seen and unsure as arrays of ``shape`` (None: the snapshot has
+    none that fits), from :meth:`StaticObjects.arrays`'s sparse form or an older snapshot's dense arrays;
+    None without timers."""
+    at = arrays.get("at")
+    size = math.prod(shape)
+    if at is not None and (at.ndim != 1 or (len(at) and (at.min() < 0 or at.max() >= size))):
+        return None
+    out: dict[str, np.ndarray | None] = {}
+    for name, (rest, dtype) in REST.items():
+        values = arrays.get(name if at is None else f"{name}_at")
+        if values is None or values.shape != (shape if at is None else at.shape):
+            out[name] = None
+        elif at is None:
+            out[name] = values
+        else:
+            full = np.full(size, rest, dtype)
+            full[at] = values
+            out[name] = full.reshape(shape)
+    return None if out["timer"] is None else out
