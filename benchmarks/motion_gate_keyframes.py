@@ -11,6 +11,12 @@ and per clip, the share of the zones' pixels changed between consecutive keyfram
 compares with ``threshold`` once ``max_skip`` lets it look).
 
 Only the gate runs (no detector, no pipeline): the counts do not depend on the machine's load.
+
+Then, what holding costs in events: both evaluation suites replayed by ``street-vision eval`` at
+0.5 detections/s (``--set camera.detect_fps=0.5``: frames 2 s apart, as here, though decoded in
+full), gate off and gate on with ``--eval-max-skip`` (benchmarks/motion_gate.py's check): frames
+detected and held, tickets side by side.
+
 Results go to motion_gate_keyframes.md and .json beside this file.
 
 Usage: ``PYTHONPATH=$PWD python benchmarks/motion_gate_keyframes.py [--max-skip 1,2.5,4.5,10.5]``
@@ -37,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from capacity import ZONES  # noqa: E402  (beside this file)
 from farm import CLIPS, SUB_BITRATE, encode  # noqa: E402  (beside this file)
+from motion_gate import SUITES, run_eval, tickets  # noqa: E402  (beside this file)
 
 from vision.scene.motion import MotionGate, MotionGateConfig, bgr_picture  # noqa: E402
 
@@ -86,7 +93,45 @@ def replay(clip: str, path: Path, skips: list[float]) -> dict[str, Any]:
     return result
 
 
-def markdown(results: list[dict[str, Any]], skips: list[float]) -> str:
+def suites(max_skip: float, folder: Path) -> list[dict[str, Any]]:
+    """Both suites at 0.5 detections/s, gate off and on at ``max_skip``: per video, frames detected
+    and held and the tickets (type, zone, incident, role, opened, closed), off | gated."""
+    rows = []
+    for name, suite in SUITES.items():
+        runs = [
+            run_eval(suite, folder / f"{name}-{gated}", gated, ("camera.detect_fps=0.5", *sets))
+            for gated, sets in ((False, ()), (True, (f"camera.motion_gate.max_skip={max_skip}",)))
+        ]
+        events = [tickets(run["results"]) for run in runs]
+        frames = [{v["name"]: v for v in run["results"]["videos"]} for run in runs]
+        for video in frames[0]:
+            rows.append(
+                {
+                    "suite": name,
+                    "video": video,
+                    "detected": [f[video]["frames"] for f in frames],
+                    "held": frames[1][video]["frames_held"],
+                    "tickets": [e[video] for e in events],
+                    "same_events": events[0][video] == events[1][video],
+                }
+            )
+    return rows
+
+
+def ticket_text(found: list[dict[str, Any]]) -> str:
+    """Tickets as `type zone (incident, role) opened-closed`."""
+    return (
+        "; ".join(
+            f"{t['type']} {t['zone']} ({t['incident']}, {t['role']}) {t['opened_at']}-{t['resolved_at']}"
+            for t in found
+        )
+        or "none"
+    )
+
+
+def markdown(
+    results: list[dict[str, Any]], skips: list[float], evals: list[dict[str, Any]], gated_skip: float
+) -> str:
     """The tables of motion_gate_keyframes.md."""
     head = " | ".join(f"held, max_skip {s:g} s" for s in skips)
     lines = [
@@ -111,6 +156,20 @@ def markdown(results: list[dict[str, Any]], skips: list[float]) -> str:
     for r in results:
         for s in skips:
             lines.append(f"- {r['clip']}, max_skip {s:g} s: `{r['verdicts'][str(s)]}`")
+    lines += [
+        "",
+        f"## Suites at 0.5 detections/s, gate off and on (max_skip {gated_skip:g} s)",
+        "",
+        "| suite | video | detected, off / gated | held | same events | tickets, off \\| gated |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in evals:
+        off, gated = row["tickets"]
+        lines.append(
+            f"| {row['suite']} | {row['video']} | {row['detected'][0]} / {row['detected'][1]} | "
+            f"{row['held']} | "
+            f"{'yes' if row['same_events'] else 'no'} | {ticket_text(off)} \\| {ticket_text(gated)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -120,14 +179,18 @@ def main() -> None:
         "--max-skip", default="1,2.5,4.5,10.5", help="max_skip values, seconds, comma-separated"
     )
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"of {', '.join(CLIPS)}")
+    parser.add_argument("--eval-max-skip", type=float, default=4.5, help="max_skip of the gated suites")
     args = parser.parse_args()
     skips = [float(s) for s in args.max_skip.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         results = [replay(c, encode(c, Path(folder), SUBSTREAM), skips) for c in args.clips.split(",")]
+        evals = suites(args.eval_max_skip, Path(folder))
     here = Path(__file__).with_suffix("")
-    here.with_suffix(".json").write_text(json.dumps({"max_skip": skips, "clips": results}, indent=1) + "\n")
-    here.with_suffix(".md").write_text(markdown(results, skips))
-    print(markdown(results, skips))
+    record = {"max_skip": skips, "clips": results, "eval_max_skip": args.eval_max_skip, "suites": evals}
+    here.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    text = markdown(results, skips, evals, args.eval_max_skip)
+    here.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
