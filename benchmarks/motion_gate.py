@@ -82,10 +82,12 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "pyav": av.__version__}
 
 
-def run_eval(suite: Path, out: Path, gated: bool) -> dict[str, Any]:
-    """One ``street-vision eval``; its results.json and whether it passed."""
+def run_eval(suite: Path, out: Path, gated: bool, sets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One ``street-vision eval`` (``sets``: more ``--set`` overrides); its results.json and whether
+    it passed."""
     args = [sys.executable, "-m", "vision.cli", "eval", str(suite), "--out", str(out)]
-    args += ["--set", GATE.format(str(gated).lower())]
+    for value in (GATE.format(str(gated).lower()), *sets):
+        args += ["--set", value]
     started = time.perf_counter()
     done = subprocess.run(
         args, capture_output=True, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}

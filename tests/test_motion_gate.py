@@ -65,6 +65,18 @@ def test_a_still_picture_is_detected_once_per_max_skip() -> None:
     assert gate.due(image, times[-1] + 0.2)
 
 
+def test_keyframes_as_far_apart_as_max_skip_are_all_detected() -> None:
+    """A keyframes-only camera at 0.5 detections/s hands the gate a frame every 2 s: at the default
+    max_skip (1 s) every one goes to the detector, still or not; a max_skip above the interval lets
+    the gate hold still ones (benchmarks/motion_gate_keyframes.md)."""
+    pts0, image = frames(1)[0]
+    times = [pts0 + 2.0 * i for i in range(7)]
+    default = MotionGate(MotionGateConfig(), [CROSSING])
+    assert all(default.due(image.copy(), t) for t in times) and default.skipped == 0
+    longer = MotionGate(MotionGateConfig(max_skip=4.5), [CROSSING])
+    assert [i for i, t in enumerate(times) if longer.due(image.copy(), t)] == [0, 3, 6]
+
+
 def test_a_grainy_still_picture_is_held_and_its_picture_is_block_means() -> None:
     """Sensor grain (independent noise of 12 grey levels a channel on every frame) does not count as
     motion: each pixel of the gate's picture is the mean of a 5x5 block of the 768 px frame, which

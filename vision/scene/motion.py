@@ -54,7 +54,12 @@ class MotionGateConfig(BaseModel):
     )
     pixel_delta: float = Field(18.0, gt=0, le=255, description="Grey-level change that counts for a pixel.")
     max_skip: float = Field(
-        1.0, gt=0, description="Seconds of stream time at most between two detected frames, motion or not."
+        1.0,
+        gt=0,
+        description="Seconds of stream time at most between two detected frames, motion or not. The gate "
+        "holds nothing where frames come this far apart: a keyframes-only camera at 0.5 detections/s "
+        "(keyframes 2 s apart) needs more to hold any, at the cost of opening and closing its events up "
+        "to that much later (benchmarks/motion_gate_keyframes.md).",
     )
     width: int = Field(
         160,
