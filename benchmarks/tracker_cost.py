@@ -60,7 +60,9 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
     def recorded_update(self: Tracker, detections: Detections, pts: float) -> Detections:
         d = detections
-        calls.setdefault(id(self), []).append(("update", pts, d.xyxy.copy(), d.score.copy(), d.class_id.copy()))
+        calls.setdefault(id(self), []).append(
+            ("update", pts, d.xyxy.copy(), d.score.copy(), d.class_id.copy())
+        )
         return update(self, detections, pts)
 
     def recorded_hold(self: Tracker, pts: float, still: np.ndarray) -> None:
@@ -86,16 +88,24 @@ def old_package(commit: str, into: Path) -> ModuleType:
     package = into / "track_before"
     package.mkdir()
     names = subprocess.run(
-        ["git", "ls-tree", "--name-only", commit, "vision/track/"], cwd=ROOT, check=True, capture_output=True, text=True
+        ["git", "ls-tree", "--name-only", commit, "vision/track/"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     for name in names:
-        text = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=ROOT, check=True, capture_output=True).stdout
+        text = subprocess.run(
+            ["git", "show", f"{commit}:{name}"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
         (package / Path(name).name).write_bytes(text.replace(b"vision.track", b"track_before"))
     sys.path.insert(0, str(into))
     return importlib.import_module("track_before.tracker")
 
 
-def replay(tracker_cls: type, config: Any, calls: list[tuple[Any, ...]], keep: bool) -> tuple[float, list[Any]]:
+def replay(
+    tracker_cls: type, config: Any, calls: list[tuple[Any, ...]], keep: bool
+) -> tuple[float, list[Any]]:
     """CPU seconds of one camera's calls on a fresh tracker, and (if ``keep``) every output."""
     tracker = tracker_cls(config)
     outputs: list[Any] = []
@@ -155,8 +165,12 @@ def main() -> None:
     from vision.track import TrackerConfig
     from vision.track.tracker import Tracker
 
-    recording = pickle.loads(RECORDING.read_bytes()) if RECORDING.exists() and not args.record else record(RECORDING)
-    commit = subprocess.run(["git", "rev-parse", args.before], cwd=ROOT, check=True, capture_output=True, text=True)
+    recording = (
+        pickle.loads(RECORDING.read_bytes()) if RECORDING.exists() and not args.record else record(RECORDING)
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", args.before], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     with tempfile.TemporaryDirectory() as tmp:
         old = old_package(commit.stdout.strip(), Path(tmp))
         codes = {"before": (old.Tracker, old.TrackerConfig()), "after": (Tracker, TrackerConfig())}
