@@ -40,7 +40,10 @@ def to_state(xyxy: np.ndarray) -> np.ndarray:
 def to_xyxy(mean: np.ndarray) -> np.ndarray:
     """[n, 8] states -> [n, 4] float32 xyxy boxes."""
     half = np.maximum(mean[:, 2:4], MIN_SIZE) * 0.5
-    return np.concatenate([mean[:, :2] - half, mean[:, :2] + half], axis=1).astype(np.float32)
+    out = np.empty((len(mean), 4), np.float32)  # written in place: no concatenate, no astype copy
+    np.subtract(mean[:, :2], half, out=out[:, :2], casting="unsafe")  # float64 result rounded, as astype
+    np.add(mean[:, :2], half, out=out[:, 2:], casting="unsafe")
+    return out
 
 
 def initiate(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
