@@ -21,6 +21,7 @@ import io
 import json
 import pickle
 import pstats
+import re
 import subprocess
 import sys
 import tempfile
@@ -129,30 +130,82 @@ def replay(
     return spent, outputs
 
 
-def first_difference(before: list[Any], after: list[Any]) -> str | None:
-    """Where two replays' outputs differ (ids exactly, floats within 1e-4 relative), None if nowhere."""
+def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
+    """Where two replays' outputs first differ (ids and ints exactly, floats within 1e-4 relative
+    or 1e-3 absolute), None if nowhere; and the largest absolute float difference seen."""
+    worst = 0.0
     for k, (a, b) in enumerate(zip(before, after, strict=True)):
         pairs = [(a, b, "track ids")] if isinstance(a, np.ndarray) else list(zip(a, b, TABLE, strict=True))
         for x, y, name in pairs:
             if x.shape != y.shape or x.dtype != y.dtype:
-                return f"output {k}, {name}: shape/dtype {x.shape} {x.dtype} vs {y.shape} {y.dtype}"
-            if x.dtype.kind == "f":
-                if not np.allclose(x, y, rtol=1e-4, atol=1e-3, equal_nan=True):
-                    return f"output {k}, {name}: {x} vs {y}"
-            elif not np.array_equal(x, y):
-                return f"output {k}, {name}: {x} vs {y}"
-    return None
+                return f"output {k}, {name}: shape/dtype {x.shape} {x.dtype} vs {y.shape} {y.dtype}", worst
+            if x.dtype.kind != "f":
+                if not np.array_equal(x, y):
+                    return f"output {k}, {name}: {x} vs {y}", worst
+                continue
+            if not np.allclose(x, y, rtol=1e-4, atol=1e-3, equal_nan=True):
+                return f"output {k}, {name}: {x} vs {y}", worst
+            if not np.array_equal(np.isnan(x), np.isnan(y)):
+                return f"output {k}, {name}: NaN in different places", worst
+            if x.size:
+                worst = max(worst, float(np.nanmax(np.abs(x.astype(np.float64) - y), initial=0.0)))
+    return None, worst
 
 
-def profiled(tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, ...]]]) -> str:
+def profiled(
+    tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, ...]]], top: int = 25
+) -> str:
+    """cProfile of one replay of every camera, by own time (``top`` lines), paths shortened."""
     profile = cProfile.Profile()
     profile.enable()
     for calls in recording.values():
         replay(tracker_cls, config, calls, keep=False)
     profile.disable()
     text = io.StringIO()
-    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
-    return text.getvalue()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(top)
+    lines = text.getvalue().splitlines()
+    body = lines[next(i for i, line in enumerate(lines) if "ncalls" in line) :]
+    short = re.compile(r"\S*/(vision|track_before|numpy|scipy|benchmarks)/")
+    return "\n".join(short.sub(r"\1/", line) for line in body if line.strip())
+
+
+def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
+    ms = result["ms_per_detected_frame"]
+    m = result["machine"]
+    lines = [
+        "# Tracker CPU cost: old code against this checkout's, same recorded calls",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['versions']['numpy']}; "
+        f"load average {m['load_average_before']} before, {result['load_average_after']} after.",
+        "",
+        "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
+        "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
+        "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
+        "",
+        f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}`. The tracker calls of "
+        "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
+        "benchmarks/capacity_profile.py's cameras) "
+        f"were recorded once: {result['updates']} detected frames (`update`, {result['boxes']} boxes), "
+        f"{result['holds']} frames held by the motion gate (`hold`), each followed by `tracks()` as in "
+        f"vision/camera/analysis.py. They are replayed on a fresh tracker per camera, old code "
+        f"(`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
+        f"{result['rounds']} alternating rounds; the median round's CPU time "
+        f"(`time.thread_time`) over all calls, per detected frame.",
+        "",
+        f"Same tracks: every update's track ids and every table's columns are equal in both codes "
+        f"(ids exactly; largest float difference {result['max_abs_float_difference']:.3g}).",
+        "",
+        "| code | CPU ms per detected frame | vs before |",
+        "|---|---|---|",
+        f"| before ({result['before']}) | {ms['before']:.3f} | 1.00 |",
+        f"| after (this checkout) | {ms['after']:.3f} | {result['after_over_before']:.2f} |",
+        "",
+        "## Where the time goes (cProfile, one replay, own time; the profiler inflates small calls)",
+        "",
+    ]
+    for label, text in profiles.items():
+        lines += [f"### {label}", "", "```", text, "```", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -178,16 +231,19 @@ def main() -> None:
             for label, (cls, cfg) in codes.items():
                 print(f"=== {label}\n{profiled(cls, cfg, recording)}")
             return
+        worst = 0.0
         for name, calls in recording.items():
             outs = {label: replay(cls, cfg, calls, keep=True)[1] for label, (cls, cfg) in codes.items()}
-            where = first_difference(outs["before"], outs["after"])
+            where, largest = compare(outs["before"], outs["after"])
             if where is not None:
                 raise SystemExit(f"tracks differ on {name}: {where}")
+            worst = max(worst, largest)
         load_before = machine()["load_average_before"]
         seconds: dict[str, list[float]] = {label: [] for label in codes}
         for _ in range(args.rounds):
             for label, (cls, cfg) in codes.items():
                 seconds[label].append(sum(replay(cls, cfg, c, keep=False)[0] for c in recording.values()))
+        profiles = {label: profiled(cls, cfg, recording, 15) for label, (cls, cfg) in codes.items()}
     calls = [c for cs in recording.values() for c in cs]
     detected = sum(c[0] == "update" for c in calls)
     result = {
@@ -200,12 +256,15 @@ def main() -> None:
         "boxes": int(sum(len(c[3]) for c in calls if c[0] == "update")),
         "rounds": args.rounds,
         "identical": True,
+        "max_abs_float_difference": worst,
         "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
         "all_rounds_s": seconds,
     }
     ms = result["ms_per_detected_frame"]
     result["after_over_before"] = ms["after"] / ms["before"]
+    result["load_average_after"] = machine()["load_average_before"]
     (OUT / "tracker_cost.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / "tracker_cost.md").write_text(markdown(result, profiles))
     print(json.dumps(result, indent=1))
 
 
