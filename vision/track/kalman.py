@@ -23,12 +23,12 @@ MEAS_STD = 1.0 / 20.0  # detector box noise, relative to the box size
 INIT_VEL_STD = 1.875  # 10 * size/160 per frame at 30 fps, in size/s: a new track's speed is unknown
 MIN_SIZE = 1.0  # pixels: a predicted box never collapses
 PP, PV, VV = 0, 1, 2  # rows of a track's [3, 4] covariance
+_WHWH = np.array([2, 3, 2, 3])  # state columns of (w, h, w, h)
 
 
 def _sizes(mean: np.ndarray) -> np.ndarray:
     """[n, 4] (w, h, w, h) scales for the position and velocity noise."""
-    wh = np.maximum(mean[:, 2:4], MIN_SIZE)
-    return np.concatenate([wh, wh], axis=1)
+    return np.maximum(mean[:, _WHWH], MIN_SIZE)  # one gather, not a slice and a concatenate
 
 
 def to_state(xyxy: np.ndarray) -> np.ndarray:
