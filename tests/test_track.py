@@ -302,3 +302,44 @@ def test_config_checks_levels_and_names_bad_keys() -> None:
     assert "did you mean 'max_lost'?" in str(err.value) and "(line 5)" in str(err.value)
     config = parse_config("cameras:\n  a:\n    url: x.mp4\n    tracker: {max_lost: 5, min_hits: 3}\n")
     assert config.cameras["a"].tracker.max_lost == 5.0 and config.cameras["a"].tracker.min_hits == 3
+
+
+def test_kalman_blocks_equal_the_textbook_8x8_filter() -> None:
+    """The tracker keeps the covariance as four 2x2 blocks (kalman.py); the full 8x8 algebra
+    (P' = F P F^T + Q, K = P H^T S^-1) on the same tracks must give the same states."""
+    from vision.track import kalman
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 600, (5, 2))
+    mean, cov = kalman.initiate(np.hstack([xy, xy + rng.uniform(20, 120, (5, 2))]).astype(np.float32))
+    full = np.zeros((5, 8, 8))
+    for j in range(4):  # the blocks written out as 8x8 matrices
+        full[:, j, j], full[:, j, j + 4], full[:, j + 4, j + 4] = cov[:, 0, j], cov[:, 1, j], cov[:, 2, j]
+        full[:, j + 4, j] = cov[:, 1, j]
+    mean[:, 4:] = rng.normal(0, 30, (5, 4))
+    ref = mean.copy()
+    for dt in (0.2, 0.7):
+        lost = np.array([False, True, False, False, True])
+        kalman.predict(mean, cov, dt, lost)
+        ref[lost, 6:8] = 0.0
+        f = np.eye(8)
+        f[:4, 4:] = dt * np.eye(4)
+        ref = ref @ f.T
+        size = np.tile(np.maximum(ref[:, 2:4], kalman.MIN_SIZE), 2)
+        q = np.concatenate([kalman.POS_VAR * size**2, kalman.VEL_VAR * size**2], axis=1) * dt
+        full = f @ full @ f.T + np.stack([np.diag(row) for row in q])
+        boxes = kalman.to_xyxy(mean) + rng.normal(0, 3, (5, 4)).astype(np.float32)
+        mean, cov = kalman.correct(mean, cov, boxes)
+        h = np.eye(4, 8)
+        s = h @ full @ h.T + np.stack([np.diag(row) for row in (kalman.MEAS_STD * size) ** 2])
+        gain = full @ h.T @ np.linalg.inv(s)
+        ref = ref + (gain @ (kalman.to_state(boxes) - ref[:, :4])[:, :, None])[:, :, 0]
+        full = full - gain @ h @ full
+        np.testing.assert_allclose(mean, ref, rtol=1e-9, atol=1e-9)
+        parts = (full[:, :4, :4], full[:, :4, 4:], full[:, 4:, 4:])
+        blocks = np.stack([np.diagonal(part, axis1=1, axis2=2) for part in parts], axis=1)
+        np.testing.assert_allclose(cov, blocks, rtol=1e-9, atol=1e-9)
+        off = full.copy()
+        for j in range(4):
+            off[:, [j, j, j + 4, j + 4], [j, j + 4, j, j + 4]] = 0.0
+        assert np.abs(off).max() < 1e-9 * np.abs(full).max()  # nothing outside the blocks

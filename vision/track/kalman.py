@@ -5,6 +5,12 @@ second. Noise is proportional to the box size (a near, large person moves more p
 than a far one), with ByteTrack's per-frame values at 30 fps turned into per-second
 rates, so a camera sampled at 2 fps and one at 30 fps predict the same way and a
 missed frame simply means a longer ``dt``.
+
+The four coordinates never mix (the motion, its noise and the measurement act on each
+coordinate and its own velocity alone), so the 8x8 covariance is four independent 2x2
+blocks: it is kept as [n, 3, 4] (position variance, position-velocity covariance,
+velocity variance of each coordinate), and predict and correct are elementwise over all
+tracks: no batched 8x8 products and no linear solve per frame.
 """
 
 from __future__ import annotations
@@ -16,14 +22,13 @@ VEL_VAR = 1.05  # (size/160 per frame)^2 per frame at 30 fps, in (size/s)^2 per 
 MEAS_STD = 1.0 / 20.0  # detector box noise, relative to the box size
 INIT_VEL_STD = 1.875  # 10 * size/160 per frame at 30 fps, in size/s: a new track's speed is unknown
 MIN_SIZE = 1.0  # pixels: a predicted box never collapses
-_EYE4, _EYE8 = np.eye(4), np.eye(8)  # made once, not per frame
-_DIAG4, _DIAG8 = np.arange(4), np.arange(8)
+PP, PV, VV = 0, 1, 2  # rows of a track's [3, 4] covariance
+_WHWH = np.array([2, 3, 2, 3])  # state columns of (w, h, w, h)
 
 
 def _sizes(mean: np.ndarray) -> np.ndarray:
     """[n, 4] (w, h, w, h) scales for the position and velocity noise."""
-    wh = np.maximum(mean[:, 2:4], MIN_SIZE)
-    return np.concatenate([wh, wh], axis=1)
+    return np.maximum(mean[:, _WHWH], MIN_SIZE)  # one gather, not a slice and a concatenate
 
 
 def to_state(xyxy: np.ndarray) -> np.ndarray:
@@ -35,7 +40,10 @@ def to_state(xyxy: np.ndarray) -> np.ndarray:
 def to_xyxy(mean: np.ndarray) -> np.ndarray:
     """[n, 8] states -> [n, 4] float32 xyxy boxes."""
     half = np.maximum(mean[:, 2:4], MIN_SIZE) * 0.5
-    return np.concatenate([mean[:, :2] - half, mean[:, :2] + half], axis=1).astype(np.float32)
+    out = np.empty((len(mean), 4), np.float32)  # written in place: no concatenate, no astype copy
+    np.subtract(mean[:, :2], half, out=out[:, :2], casting="unsafe")  # float64 result rounded, as astype
+    np.add(mean[:, :2], half, out=out[:, 2:], casting="unsafe")
+    return out
 
 
 def initiate(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,9 +51,9 @@ def initiate(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = to_state(xyxy)
     mean = np.concatenate([z, np.zeros_like(z)], axis=1)
     size = _sizes(mean)
-    std = np.concatenate([2 * MEAS_STD * size, INIT_VEL_STD * size], axis=1)
-    cov = np.zeros((len(z), 8, 8))
-    cov[:, _DIAG8, _DIAG8] = std**2
+    cov = np.zeros((len(z), 3, 4))
+    cov[:, PP] = (2 * MEAS_STD * size) ** 2
+    cov[:, VV] = (INIT_VEL_STD * size) ** 2
     return mean, cov
 
 
@@ -56,20 +64,19 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float, lost: np.ndarray) -> N
         return
     mean[lost, 6:8] = 0.0
     mean[:, :4] += dt * mean[:, 4:]
-    transition = _EYE8.copy()
-    transition[:4, 4:] = dt * _EYE4
-    size = _sizes(mean)
-    cov[:] = transition @ cov @ transition.T
-    cov[:, _DIAG8, _DIAG8] += np.concatenate([POS_VAR * size**2, VEL_VAR * size**2], axis=1) * dt
+    size2 = _sizes(mean) ** 2
+    pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]  # views: P' = F P F^T + Q, per coordinate
+    pp += dt * (2.0 * pv + dt * vv) + POS_VAR * dt * size2
+    pv += dt * vv
+    vv += VEL_VAR * dt * size2
 
 
 def correct(mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior states of ``n`` tracks given their matched boxes (batched Kalman update)."""
-    z = to_state(xyxy)
-    innovation_cov = cov[:, :4, :4].copy()
-    innovation_cov[:, _DIAG4, _DIAG4] += (MEAS_STD * _sizes(mean)[:, :4]) ** 2
-    gain_t = np.linalg.solve(innovation_cov, cov[:, :4, :])  # K^T = S^-1 H P, as P and S are symmetric
-    gain = np.swapaxes(gain_t, 1, 2)
-    new_mean = mean + (gain @ (z - mean[:, :4])[:, :, None])[:, :, 0]
-    new_cov = cov - gain @ cov[:, :4, :]
+    innovation = to_state(xyxy) - mean[:, :4]
+    pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]
+    s = pp + (MEAS_STD * _sizes(mean)) ** 2  # innovation variance per coordinate (S is diagonal)
+    gain_p, gain_v = pp / s, pv / s
+    new_mean = mean + np.concatenate([gain_p * innovation, gain_v * innovation], axis=1)
+    new_cov = np.stack([pp - gain_p * pp, pv - gain_p * pv, vv - gain_v * pv], axis=1)
     return new_mean, new_cov

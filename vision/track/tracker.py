@@ -39,7 +39,7 @@ class _Tracks:
     hits: np.ndarray  # int32
     streak: np.ndarray  # int32
     mean: np.ndarray  # float64 [8], Kalman state
-    cov: np.ndarray  # float64 [8, 8]
+    cov: np.ndarray  # float64 [3, 4], Kalman covariance per coordinate (kalman.py)
     box: np.ndarray  # float32 [4], latest detected box
     votes: np.ndarray  # int32 [C], boxes seen per class id
     hist_t: np.ndarray  # float64 [H], ring buffer indexed by hits % H; NaN where empty

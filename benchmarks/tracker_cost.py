@@ -1,0 +1,272 @@
+"""CPU cost of the tracker alone, old code against this checkout's, on the same recorded calls.
+
+The pipeline's tracker calls (``update`` with a frame's detections, ``hold`` on frames the motion
+gate kept from the detector, ``tracks`` after each) are recorded once from ``Pipeline.run`` on the
+three sample videos (embedded SSD, detect_fps 5, capacity_profile's cameras), then replayed on a
+fresh tracker per camera: the old code (``vision/track`` of ``--before``, a git commit, loaded
+under another package name) and this checkout's, in alternating rounds of the same process.
+Per-thread CPU time (``time.thread_time``), summed over the calls, per detected frame. Every
+replay's outputs (track ids of each update, every track table's columns) must be identical in
+both codes, else the run fails naming the first difference.
+
+Usage: ``python benchmarks/tracker_cost.py [--before integ8] [--rounds 7] [--profile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import io
+import json
+import pickle
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(OUT))
+
+from capacity import machine  # noqa: E402  (beside this file)
+from capacity_profile import config as camera_config  # noqa: E402
+
+from vision.types import Detections  # noqa: E402
+
+RECORDING = Path(tempfile.gettempdir()) / "tracker_calls.pkl"
+TABLE = ("track_id", "class_id", "first_seen", "last_seen", "hits", "streak", "box", "predicted",
+         "stationary_since", "history_times", "history_boxes", "history_scores", "median_score")  # fmt: skip
+
+
+def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every tracker call of ``Pipeline.run`` on the three sample videos, per camera."""
+    from vision.config import parse_config
+    from vision.detect.detector import Detector
+    from vision.pipeline import Pipeline
+    from vision.store import Store
+    from vision.track.tracker import Tracker
+
+    calls: dict[int, list[tuple[Any, ...]]] = {}
+    update, hold = Tracker.update, Tracker.hold
+
+    def recorded_update(self: Tracker, detections: Detections, pts: float) -> Detections:
+        d = detections
+        calls.setdefault(id(self), []).append(
+            ("update", pts, d.xyxy.copy(), d.score.copy(), d.class_id.copy())
+        )
+        return update(self, detections, pts)
+
+    def recorded_hold(self: Tracker, pts: float, still: np.ndarray) -> None:
+        calls.setdefault(id(self), []).append(("hold", pts, np.array(still, np.int64)))
+        hold(self, pts, still)
+
+    Tracker.update, Tracker.hold = recorded_update, recorded_hold  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = parse_config(yaml.safe_dump(camera_config(3, Path(tmp) / "data")))
+            store = Store(config.storage.data_dir, "tracker")
+            Pipeline(config, Detector.from_config(config.detector), store).run()
+            store.close()
+    finally:
+        Tracker.update, Tracker.hold = update, hold  # type: ignore[method-assign]
+    out = {f"camera{i}": c for i, c in enumerate(calls.values())}
+    path.write_bytes(pickle.dumps(out))
+    return out
+
+
+def old_package(commit: str, into: Path) -> ModuleType:
+    """``vision/track`` of ``commit``, importable as ``track_before`` (its own modules renamed)."""
+    package = into / "track_before"
+    package.mkdir()
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit, "vision/track/"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for name in names:
+        text = subprocess.run(
+            ["git", "show", f"{commit}:{name}"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        (package / Path(name).name).write_bytes(text.replace(b"vision.track", b"track_before"))
+    sys.path.insert(0, str(into))
+    return importlib.import_module("track_before.tracker")
+
+
+def replay(
+    tracker_cls: type, config: Any, calls: list[tuple[Any, ...]], keep: bool
+) -> tuple[float, list[Any]]:
+    """CPU seconds of one camera's calls on a fresh tracker, and (if ``keep``) every output."""
+    tracker = tracker_cls(config)
+    outputs: list[Any] = []
+    spent = 0.0
+    for call in calls:
+        if call[0] == "update":
+            dets = Detections.from_arrays(call[2], call[3], call[4])
+            start = time.thread_time()
+            out = tracker.update(dets, call[1])
+            table = tracker.tracks()
+            spent += time.thread_time() - start
+            if keep:
+                outputs.append(out.track_id)
+        else:
+            start = time.thread_time()
+            tracker.hold(call[1], call[2])
+            table = tracker.tracks()
+            spent += time.thread_time() - start
+        if keep:
+            outputs.append([getattr(table, name) for name in TABLE])
+    return spent, outputs
+
+
+def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
+    """Where two replays' outputs first differ (ids and ints exactly, floats within 1e-4 relative
+    or 1e-3 absolute), None if nowhere; and the largest absolute float difference seen."""
+    worst = 0.0
+    for k, (a, b) in enumerate(zip(before, after, strict=True)):
+        pairs = [(a, b, "track ids")] if isinstance(a, np.ndarray) else list(zip(a, b, TABLE, strict=True))
+        for x, y, name in pairs:
+            if x.shape != y.shape or x.dtype != y.dtype:
+                return f"output {k}, {name}: shape/dtype {x.shape} {x.dtype} vs {y.shape} {y.dtype}", worst
+            if x.dtype.kind != "f":
+                if not np.array_equal(x, y):
+                    return f"output {k}, {name}: {x} vs {y}", worst
+                continue
+            if not np.allclose(x, y, rtol=1e-4, atol=1e-3, equal_nan=True):
+                return f"output {k}, {name}: {x} vs {y}", worst
+            if not np.array_equal(np.isnan(x), np.isnan(y)):
+                return f"output {k}, {name}: NaN in different places", worst
+            if x.size:
+                worst = max(worst, float(np.nanmax(np.abs(x.astype(np.float64) - y), initial=0.0)))
+    return None, worst
+
+
+def profiled(
+    tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, ...]]], top: int = 25
+) -> str:
+    """cProfile of one replay of every camera, by own time (``top`` lines), paths shortened."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for calls in recording.values():
+        replay(tracker_cls, config, calls, keep=False)
+    profile.disable()
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(top)
+    lines = text.getvalue().splitlines()
+    body = lines[next(i for i, line in enumerate(lines) if "ncalls" in line) :]
+    short = re.compile(r"\S*/(vision|track_before|numpy|scipy|benchmarks)/")
+    return "\n".join(short.sub(r"\1/", line) for line in body if line.strip())
+
+
+def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
+    ms = result["ms_per_detected_frame"]
+    m = result["machine"]
+    lines = [
+        "# Tracker CPU cost: old code against this checkout's, same recorded calls",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['versions']['numpy']}; "
+        f"load average {m['load_average_before']} before, {result['load_average_after']} after.",
+        "",
+        "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
+        "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
+        "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
+        "",
+        f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}`. The tracker calls of "
+        "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
+        "benchmarks/capacity_profile.py's cameras) "
+        f"were recorded once: {result['updates']} detected frames (`update`, {result['boxes']} boxes), "
+        f"{result['holds']} frames held by the motion gate (`hold`), each followed by `tracks()` as in "
+        f"vision/camera/analysis.py. They are replayed on a fresh tracker per camera, old code "
+        f"(`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
+        f"{result['rounds']} alternating rounds; the median round's CPU time "
+        f"(`time.thread_time`) over all calls, per detected frame.",
+        "",
+        f"Same tracks: every update's track ids and every table's columns are equal in both codes "
+        f"(ids exactly; largest float difference {result['max_abs_float_difference']:.3g}).",
+        "",
+        "| code | CPU ms per detected frame | vs before |",
+        "|---|---|---|",
+        f"| before ({result['before']}) | {ms['before']:.3f} | 1.00 |",
+        f"| after (this checkout) | {ms['after']:.3f} | {result['after_over_before']:.2f} |",
+        "",
+        "## Where the time goes (cProfile, one replay, own time; the profiler inflates small calls)",
+        "",
+    ]
+    for label, text in profiles.items():
+        lines += [f"### {label}", "", "```", text, "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", default="integ8", help="git commit of the old tracker code")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
+    parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
+    args = parser.parse_args()
+    from vision.track import TrackerConfig
+    from vision.track.tracker import Tracker
+
+    recording = (
+        pickle.loads(RECORDING.read_bytes()) if RECORDING.exists() and not args.record else record(RECORDING)
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", args.before], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        old = old_package(commit.stdout.strip(), Path(tmp))
+        codes = {"before": (old.Tracker, old.TrackerConfig()), "after": (Tracker, TrackerConfig())}
+        if args.profile:
+            for label, (cls, cfg) in codes.items():
+                print(f"=== {label}\n{profiled(cls, cfg, recording)}")
+            return
+        worst = 0.0
+        for name, calls in recording.items():
+            outs = {label: replay(cls, cfg, calls, keep=True)[1] for label, (cls, cfg) in codes.items()}
+            where, largest = compare(outs["before"], outs["after"])
+            if where is not None:
+                raise SystemExit(f"tracks differ on {name}: {where}")
+            worst = max(worst, largest)
+        load_before = machine()["load_average_before"]
+        seconds: dict[str, list[float]] = {label: [] for label in codes}
+        for _ in range(args.rounds):
+            for label, (cls, cfg) in codes.items():
+                seconds[label].append(sum(replay(cls, cfg, c, keep=False)[0] for c in recording.values()))
+        profiles = {label: profiled(cls, cfg, recording, 15) for label, (cls, cfg) in codes.items()}
+    calls = [c for cs in recording.values() for c in cs]
+    detected = sum(c[0] == "update" for c in calls)
+    result = {
+        "machine": machine() | {"load_average_before": load_before},
+        "before": args.before,
+        "before_commit": commit.stdout.strip(),
+        "cameras": len(recording),
+        "updates": detected,
+        "holds": len(calls) - detected,
+        "boxes": int(sum(len(c[3]) for c in calls if c[0] == "update")),
+        "rounds": args.rounds,
+        "identical": True,
+        "max_abs_float_difference": worst,
+        "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
+        "all_rounds_s": seconds,
+    }
+    ms = result["ms_per_detected_frame"]
+    result["after_over_before"] = ms["after"] / ms["before"]
+    result["load_average_after"] = machine()["load_average_before"]
+    (OUT / "tracker_cost.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / "tracker_cost.md").write_text(markdown(result, profiles))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
