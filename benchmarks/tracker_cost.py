@@ -210,7 +210,7 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--before", default="integ8", help="git commit of the old tracker code")
+    parser.add_argument("--before", default="7246429", help="git commit of the old tracker code")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
     parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
