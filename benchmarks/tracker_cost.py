@@ -178,10 +178,15 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['versions']['numpy']}; "
         f"load average {m['load_average_before']} before, {result['load_average_after']} after.",
         "",
-        "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
-        "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
-        "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
-        "",
+    ]
+    if max(m["load_average_before"][0], result["load_average_after"][0]) > m["cores"] / 2:
+        lines += [
+            "**PRELIMINARY: measured on a shared machine under load (load average above half its cores). "
+            "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
+            "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
+            "",
+        ]
+    lines += [
         f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}`. The tracker calls of "
         "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
         "benchmarks/capacity_profile.py's cameras) "
