@@ -18,7 +18,7 @@ from Fruin's pedestrian levels of service for walkways.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -27,6 +27,9 @@ from vision.camera.context import FrameContext
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Observation, member_of
+
+if TYPE_CHECKING:  # vision.config imports the rules' registry
+    from vision.config import CameraConfig, EventsConfig
 
 # Fruin's walkway levels of service: the lowest density (people/m²) of each level.
 FRUIN_LEVELS = (("A", 0.0), ("B", 0.31), ("C", 0.43), ("D", 0.72), ("E", 1.08), ("F", 2.17))
@@ -85,6 +88,11 @@ class CrowdConfig(RuleConfig):
                 f"exit_density ({self.exit_density}) must be below enter_density ({self.enter_density})"
             )
         return self
+
+    def close_time(self, camera: CameraConfig, events: EventsConfig) -> float:
+        """The window's median goes calm once half the window is calm: ``window`` / 2 after the crowd
+        thinned, with a count that is right, and ``coast`` later where a person out of sight still counts."""
+        return super().close_time(camera, events) + self.coast + self.window / 2
 
 
 class CrowdRule(Rule):
