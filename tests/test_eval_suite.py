@@ -107,7 +107,9 @@ def test_an_open_ticket_fails_only_if_its_rule_had_the_time_to_close_it_and_comp
     # The rule needs 5.5 s to close it (1 s to the next frame at 1 frame/s, the 3 s window's half,
     # close_after 3 s; and the tolerance, 1 s): the video went on 9 s, so the ticket is unclosed
     card = ROOT / "models" / "ssd_mobilenet_v2_coco.yaml"
-    crowd = "camera.zones.crossing.rules.crowd={enter_count: 7, min_duration: 2}"
+    crowd = (
+        "camera.zones.crossing.rules.crowd={enter_count: 7, min_duration: 2, coast: 0, untracked_score: 0}"
+    )
     sets = ["--set", crowd, "--set", "events.close_after=3"]
     b = eval_cli(
         str(suite), "--out", str(tmp_path / "b"), "--thresholds", str(limits), "--model", str(card), *sets

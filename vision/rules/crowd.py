@@ -3,14 +3,13 @@
 The count is the median over a sliding window of stream time, so one missed or
 doubled detection does not flip the state; entering and leaving use two levels
 (hysteresis) so a count hovering at the limit does not open and close tickets.
-By default a frame's count is its boxes of people in the zone; with ``coast`` and
-``untracked_score`` it counts people the way the tracker sees them: a person hidden
-behind another for a moment still counts (his confirmed track, at the box the tracker
-predicts, for ``coast`` seconds), and a fragment or second box of someone already
-counted, which scores too low to start a track, does not. On vtest it is right where
-people pass behind others (the default's median goes calm while they are hidden), but it
-also holds false and doubled boxes of a tiled plan, so tickets open early there
-(docs/evaluation.md): it is not the default.
+A frame's count is the people as the tracker sees them: a person hidden behind another
+for a moment still counts (his confirmed track, at the box the tracker predicts, for
+``coast`` seconds), and a fragment or second box of someone already counted, which scores
+too low to start a track (``untracked_score``), does not. On vtest it is right where
+people pass behind others, where the frame's boxes alone (``coast: 0, untracked_score: 0``)
+let the median go calm while six people stood there; its tickets close a right count's
+lag later, within the rule's close time (docs/evaluation.md).
 On a calibrated camera the levels are densities in people per m², with defaults
 from Fruin's pedestrian levels of service for walkways.
 """
@@ -62,14 +61,14 @@ class CrowdConfig(RuleConfig):
         3.0, gt=0, description="Seconds of stream time over which the count's median is taken."
     )
     coast: float = Field(
-        0.0,
+        1.0,
         ge=0,
         description="Seconds a person's confirmed track still counts after it lost its box (hidden "
-        "behind someone), at the box the tracker predicts; 0 counts only people with a box on the frame. "
-        "1 with untracked_score 0.6 counts people as the tracker sees them (docs/evaluation.md).",
+        "behind someone), at the box the tracker predicts; 0 counts only people with a box on the frame "
+        "(with untracked_score 0: the frame's boxes, the count before; docs/evaluation.md).",
     )
     untracked_score: float = Field(
-        0.0,
+        0.6,
         ge=0,
         le=1,
         description="A box of no confirmed track counts only at or above this score: 0.6 (the tracker's "
