@@ -1,17 +1,18 @@
 """People counted on the crossing of vtest.avi at its annotated frames, against the truth's count.
 
 The crowd rule counts the people whose feet are in its zone, per frame, and opens on the
-median of those counts over its window. By default a frame's count is its boxes of people;
-with ``coast`` and ``untracked_score`` (here 1 s and 0.6) it counts them the way the tracker
-sees them (the boxes of confirmed tracks, a box of no track only if it scores enough to start
-one, and a track hidden for at most ``coast`` at its predicted box: vision/rules/crowd.py).
+median of those counts over its window. By default (``coast`` 1 s, ``untracked_score`` 0.6)
+it counts people the way the tracker sees them (the boxes of confirmed tracks, a box of no track
+only if it scores enough to start one, and a track hidden for at most ``coast`` at its predicted
+box: vision/rules/crowd.py); with both 0 a frame's count is its boxes of people (the default
+before).
 This replays vtest.avi (../shared/data/footage) at the truth's 5 frames/s through the
 detector with the camera's own plan (detect_regions: auto, learning as it goes, unless a plan
 is given) and the camera's real analysis (masks, tracker, the crowd rule counting tracks), and
 at the 20 frames of tests/footage_suite/vtest.boxes.json compares with the people annotated in
 the zone: the frame's boxes of people and their median over the window (the rule's count with
-its defaults), and the rule's count of tracks on the frame (its ``instant_count``) and over the
-window.
+``coast`` and ``untracked_score`` 0), and the rule's count (its defaults) of tracks on the frame
+(its ``instant_count``) and over the window.
 
 Where the count of tracks on a frame is off it says why, person by person: each annotated person
 in the zone is matched to the best of the people the rule counted (IoU >= 0.3, best first);
@@ -109,7 +110,7 @@ class Row(NamedTuple):
     frame: int
     annotated: int
     boxes: int  # the frame's boxes of people in the zone
-    boxes_median: int  # their median over the rule's window: the rule's count with its defaults
+    boxes_median: int  # their median over the rule's window: the rule's count with coast 0, untracked_score 0
     counted: int  # the rule's count of tracks on the frame (instant_count)
     median: int  # its median over the window
     why: str  # why the count of tracks on the frame is off
@@ -209,7 +210,7 @@ def summary(rows: list[Row], column: str) -> str:
 RATE = 10  # vtest's frames per second: a frame's time in the edges' table
 COLUMNS = (
     ("boxes", "the frame's boxes"),
-    ("boxes_median", "their median (the default)"),
+    ("boxes_median", "their median (coast 0, untracked_score 0)"),
     ("counted", "tracks on the frame"),
     ("median", "tracks, median"),
 )
@@ -234,10 +235,11 @@ def main(specs: list[str]) -> None:
             f"{inferences:.1f} inferences per frame, {cpu:.2f} CPU s per frame.",
             "",
             f"- the frame's boxes of people: {summary(rows, 'boxes')}.",
-            f"- their median over the {crowd.window:g} s window (the rule's count with its defaults): "
+            f"- their median over the {crowd.window:g} s window (the rule's count with coast 0 and "
+            f"untracked_score 0, the default before): "
             f"{summary(rows, 'boxes_median')}.",
-            f"- the rule's count of the frame (tracks: coast {TRACKED['coast']:g} s, untracked_score "
-            f"{TRACKED['untracked_score']:g}): {summary(rows, 'counted')}.",
+            f"- the rule's count of the frame (its defaults, tracks: coast {TRACKED['coast']:g} s, "
+            f"untracked_score {TRACKED['untracked_score']:g}): {summary(rows, 'counted')}.",
             f"- its median over the {crowd.window:g} s window: {summary(rows, 'median')}.",
             f"- unmatched in the zone by the count of tracks on the frame, over the {len(rows)} frames: "
             f"{reasons(rows)}.",

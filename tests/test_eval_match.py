@@ -67,6 +67,31 @@ def test_open_at_end() -> None:
     assert m.roles == [Role.PRIMARY] and m.outcomes[0].time_to_detect == pytest.approx(-30.0)
 
 
+def test_unclosed_only_when_the_video_went_on_long_enough_for_the_rule_to_close_it() -> None:
+    # the incident ended at 20 s and its rule needs 5 s to see it gone and close its ticket; with the
+    # tolerance (1 s) on the annotated end, an open ticket must be closed by 26 s
+    ended = [incident(10.0, 20.0)]
+    m = match([ticket(12.0, None)], ended, 26.0, 1.0, [5.0])
+    out = m.outcomes[0]
+    assert out.close_due == pytest.approx(26.0) and out.unclosed  # it had the time and did not close
+    # the clip ends at 25.8 s: too soon for the rule to close it; not unclosed, and no time to close
+    out = match([ticket(12.0, None)], ended, 25.8, 1.0, [5.0]).outcomes[0]
+    assert out.close_due == pytest.approx(26.0) and not out.unclosed and out.time_to_close is None
+    # a ticket that did close in so short a clip has its time to close
+    out = match([ticket(12.0, 23.0)], ended, 25.8, 1.0, [5.0]).outcomes[0]
+    assert not out.unclosed and out.time_to_close == pytest.approx(3.0)
+    # the scores count only the incident whose rule had the time
+    early, late = incident(10.0, 20.0), incident(10.0, 38.0)
+    videos = [
+        VideoMatch([ticket(12.0, None)], [early], match([ticket(12.0, None)], [early], END, 1.0, [5.0])),
+        VideoMatch([ticket(12.0, None)], [late], match([ticket(12.0, None)], [late], END, 1.0, [5.0])),
+    ]
+    assert event_metrics(videos)["litter"]["unclosed"] == 1
+    # an incident that lasts to the end has nothing to close, and no due time
+    out = match([ticket(12.0, None)], [incident(10.0, None)], END, 1.0, [5.0]).outcomes[0]
+    assert out.close_due is None and not out.unclosed
+
+
 def test_no_tickets() -> None:
     s = scores([], [incident(1.0, 5.0), incident(10.0, 20.0)])["litter"]
     assert s["recall"] == 0.0 and s["precision"] is None and s["f1"] == 0.0

@@ -11,7 +11,7 @@ import yaml
 from vision.config import ConfigError, EventsConfig
 from vision.evaluate.overrides import parse_overrides
 from vision.evaluate.suite import SuiteResult, ThresholdsFile, check_thresholds, load_suite, load_thresholds
-from vision.evaluate.truth import load_truth
+from vision.evaluate.truth import Incident, load_truth
 
 from .conftest import ROOT, SAMPLE
 
@@ -141,6 +141,28 @@ def test_thresholds(tmp_path: Path) -> None:
         "events.litter.recall: no value (no video watches this event type), needs >= 1.0",
         "detection.map50: 0.950, needs >= 0.96",
     ]
+
+
+def test_each_rule_says_how_long_it_needs_to_close_a_ticket() -> None:
+    """The close time of an incident: the next analysed frame (0.2 s at 5 frames/s), the rule's lag in
+    seeing its subject gone, and close_after (the events' when the rule has none)."""
+    truth = load_truth(SAMPLE.parent / "plaza.truth.yaml")  # crowd, fishing, litter, bike_parking
+    by_rule = {
+        rule: truth.close_time(Incident(type=rule, zone=zone, start=0, end=1))
+        for rule, zone in truth.watched()
+    }
+    assert by_rule == pytest.approx(
+        {
+            "crowd": 0.2 + 1.0 + 3,  # half its 2 s window: the median goes calm; close_after 3 s
+            "fishing": 0.2 + 3.0 + 3,  # a lost track is unknown until the tracker drops it (max_lost)
+            "bike_parking": 0.2 + 3.0 + 5,
+            "litter": 0.2 + 1.0 + 5,  # the static-object model looks once a second
+        }
+    )
+    crowd = truth.camera.zones["crossing"].rules.crowd
+    assert crowd is not None
+    tracks = crowd.model_copy(update={"coast": 1.0, "close_after": None})  # a person out of sight counts 1 s
+    assert tracks.close_time(truth.camera, EventsConfig(close_after=7)) == pytest.approx(0.2 + 1.0 + 1.0 + 7)
 
 
 def test_a_threshold_on_a_score_without_a_value_fails() -> None:

@@ -146,13 +146,15 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
 
 
 def test_crowd_rule_counts_tracks_hidden_for_a_moment_and_not_fragments() -> None:
-    """Three people walk right; with coast 1 s and untracked_score 0.6 a one-frame fragment of the
+    """Three people walk right; by default (coast 1 s, untracked_score 0.6) a one-frame fragment of the
     first (scoring 0.45) does not count, and the third, hidden from 0.75 s on, counts at his predicted
-    box for 1 s after his last box. The defaults count the frame's boxes."""
+    box for 1 s after his last box. coast 0 and untracked_score 0 count the frame's boxes."""
     zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
     names = {0: "person"}
-    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1, coast=1, untracked_score=0.6), names)
-    boxes_only = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1), names)
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1), names)
+    boxes_only = CrowdRule(
+        "cam", zone, CrowdConfig(enter_count=3, window=0.1, coast=0, untracked_score=0), names
+    )
     tracker = Tracker(TrackerConfig())
     image = np.zeros((100, 400, 3), np.uint8)
     seen = []

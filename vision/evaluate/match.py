@@ -9,6 +9,12 @@ man right of it. Each incident first gets at most one ticket of its own, chosen 
 match as many incidents as possible (then by time overlap, then by box overlap);
 further tickets that match an incident are its duplicates; the rest are false
 tickets. Tickets of incidents marked ambiguous count neither way.
+
+A ticket still open at the end of the video is *unclosed* only if the video went on past
+the incident's end long enough for its rule to close it: the rule's close time (seeing the
+subject gone, then ``close_after``: vision/rules/base.py ``close_time``) and the annotation
+tolerance. A clip that ends 3 s after a crowd disperses cannot close a ticket whose rule
+needs 10 s of absence, and that is no fault of the ticket.
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ class Outcome:
     time_to_detect: float | None = None  # first open - incident start
     time_to_close: float | None = None  # last close - incident end, once every ticket closed
     false_closes: int = 0  # tickets closed while the incident was still going on
-    unclosed: bool = False  # it ended in the video but a ticket stayed open to the end
+    close_due: float | None = None  # by then its tickets must be closed: end + close time + tolerance
+    unclosed: bool = False  # a ticket stayed open to the end of a video that went on past close_due
 
     @property
     def detected(self) -> bool:
@@ -81,8 +88,15 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def match(tickets: list[Ticket], incidents: list[Incident], video_end: float, tolerance: float) -> Matching:
-    """Match the tickets of one video to its incidents."""
+def match(
+    tickets: list[Ticket],
+    incidents: list[Incident],
+    video_end: float,
+    tolerance: float,
+    close_times: list[float] | None = None,
+) -> Matching:
+    """Match the tickets of one video to its incidents; ``close_times``: per incident, seconds its rule
+    needs to close a ticket once the incident ended (none: 0)."""
     n_t, n_i = len(tickets), len(incidents)
     ends = [video_end if inc.end is None else inc.end for inc in incidents]
     score = np.full((n_t, n_i), -1.0)  # -1: cannot match
@@ -124,13 +138,20 @@ def match(tickets: list[Ticket], incidents: list[Incident], video_end: float, to
             roles[ti] = Role.PRIMARY if own else Role.DUPLICATE
             if incidents[ii].ambiguous:
                 roles[ti] = Role.AMBIGUOUS
-    for ii, (inc, outcome) in enumerate(zip(incidents, outcomes, strict=True)):
-        _judge(inc, ends[ii], outcome, tickets, video_end, tolerance)
+    closing = [0.0] * n_i if close_times is None else close_times
+    for inc, end, outcome, close_time in zip(incidents, ends, outcomes, closing, strict=True):
+        _judge(inc, end, outcome, tickets, video_end, tolerance, close_time)
     return Matching(roles, incident_of, outcomes)
 
 
 def _judge(
-    inc: Incident, end: float, outcome: Outcome, tickets: list[Ticket], video_end: float, tolerance: float
+    inc: Incident,
+    end: float,
+    outcome: Outcome,
+    tickets: list[Ticket],
+    video_end: float,
+    tolerance: float,
+    close_time: float,
 ) -> None:
     """Fill in the timings of one incident from its tickets."""
     if not outcome.detected:
@@ -141,7 +162,8 @@ def _judge(
     outcome.false_closes = sum(c < end - tolerance for c in closes)
     if inc.end is None or inc.end >= video_end:
         return  # it lasts to the end: there is nothing to close
+    outcome.close_due = inc.end + close_time + tolerance
     if any(t.resolved_at is None for t in own):
-        outcome.unclosed = True
+        outcome.unclosed = video_end >= outcome.close_due  # else the video ended before its rule could
     else:
         outcome.time_to_close = max(t.resolved_at for t in own if t.resolved_at is not None) - inc.end

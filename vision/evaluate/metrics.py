@@ -33,7 +33,8 @@ METRIC_HELP = {
     "time_to_close_mean": "mean seconds from incident end to its last ticket closing",
     "time_to_close_max": "longest seconds from incident end to its last ticket closing",
     "false_closes": "tickets closed while their incident was still going on",
-    "unclosed": "incidents that ended, whose ticket stayed open to the end of the video",
+    "unclosed": "incidents that ended, whose ticket stayed open to the end of a video that went on long "
+    "enough for the rule to close it (its close time and the tolerance after the incident's end)",
 }
 
 

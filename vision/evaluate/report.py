@@ -81,6 +81,7 @@ def results_record(
                         "time_to_detect": _round(out.time_to_detect),
                         "time_to_close": _round(out.time_to_close),
                         "false_closes": out.false_closes,
+                        "close_due": _round(out.close_due),
                         "unclosed": out.unclosed,
                     }
                     for inc, out in zip(vm.incidents, m.outcomes, strict=True)

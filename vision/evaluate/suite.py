@@ -180,8 +180,10 @@ def run_suite(suite: Suite, progress: Progress | None = None) -> SuiteResult:
             detectors[key] = Detector.from_config(video.truth.detector, cameras=1)  # one video at a time
         result = replay(video.name, video.truth, detectors[key], video.boxes, progress)
         replays.append(result)
-        matching = match(result.tickets, video.truth.incidents, result.video_end, video.truth.tolerance)
-        matches.append(VideoMatch(result.tickets, video.truth.incidents, matching, video.truth.watched()))
+        truth = video.truth
+        closing = [truth.close_time(incident) for incident in truth.incidents]
+        matching = match(result.tickets, truth.incidents, result.video_end, truth.tolerance, closing)
+        matches.append(VideoMatch(result.tickets, truth.incidents, matching, truth.watched()))
     detection = _detection(suite.videos, replays)
     return SuiteResult(replays, matches, event_metrics(matches), detection, suite.videos)
 

@@ -125,6 +125,12 @@ class GroundTruth(TruthSettings):
             if getattr(zone.rules, rule) is not None
         )
 
+    def close_time(self, incident: Incident) -> float:
+        """Seconds the incident's rule needs, once its subject is gone, to close its event: a clip that
+        ends sooner after the incident cannot show the close (the rule's ``close_time``)."""
+        rule = getattr(self.camera.zones[incident.zone].rules, incident.type)
+        return float(rule.close_time(self.camera, self.events))
+
     def to_config(self, camera_id: str, data_dir: Path) -> Config:
         """The config the pipeline runs with: this camera reading the video."""
         camera = self.camera.model_copy(update={"url": SecretUrl(str(self.video))})

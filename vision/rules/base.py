@@ -8,7 +8,7 @@ back, so a camera unit can be snapshotted and restored in another process.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,9 @@ from vision.camera.context import FrameContext
 from vision.scene.zones import Zone
 from vision.track import TrackTable
 from vision.types import Detections, Observation, label_ids, member_of
+
+if TYPE_CHECKING:  # vision.config imports the rules' registry
+    from vision.config import CameraConfig, EventsConfig
 
 
 class RuleError(Exception):
@@ -51,6 +54,14 @@ class RuleConfig(BaseModel):
         """Problems that need the rest of the camera's config to see (e.g. a zone named by a rule)."""
         return []
 
+    def close_time(self, camera: CameraConfig, events: EventsConfig) -> float:
+        """Seconds of stream time from its subject gone to its event closed, at most: the next analysed
+        frame sees it gone, and ``close_after`` (the events' when unset) of seeing it gone closes it.
+        A clip that ends sooner after an incident cannot show the close (vision/evaluate/match.py);
+        rules that see the absence later add their lag."""
+        close_after = events.close_after if self.close_after is None else self.close_after
+        return 1 / camera.detect_fps + close_after
+
 
 class TrackRuleConfig(RuleConfig):
     """Rules about tracked objects: which classes, and how sure a track must be."""
@@ -76,6 +87,11 @@ class TrackRuleConfig(RuleConfig):
         "box height: a box jitters by a share of its size, and on a distant camera a share of the frame "
         "would hold in a person who walked off by twice his height.",
     )
+
+    def close_time(self, camera: CameraConfig, events: EventsConfig) -> float:
+        """A track lost from sight (hidden, or gone) is unknown, pausing the timers, until the tracker
+        drops it ``max_lost`` later: only then is its subject seen gone."""
+        return super().close_time(camera, events) + camera.tracker.max_lost
 
 
 class Rule(ABC):

@@ -20,7 +20,7 @@ says how long it has lain there, and the ticket's dwell counts from then: it ope
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
@@ -32,6 +32,9 @@ from vision.rules.subjects import Places, Subject, places
 from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
 from vision.types import NO_CLASS, Condition, Detections, Frame, Observation
+
+if TYPE_CHECKING:  # vision.config imports the rules' registry
+    from vision.config import CameraConfig, EventsConfig
 
 BLOB_CONFIDENCE = 0.5  # a blob alone: something is there, but we cannot say what
 
@@ -87,6 +90,10 @@ class LitterConfig(RuleConfig):
         description="Items closer than this many of their own sizes are one place: one ticket, its count "
         "the items there (several bags dropped one after another by one bin).",
     )
+
+    def close_time(self, camera: CameraConfig, events: EventsConfig) -> float:
+        """A blob's absence is seen at the static-object model's next look, ``look_every`` later."""
+        return super().close_time(camera, events) + camera.static_objects.look_every
 
 
 class LitterRule(Rule):
