@@ -156,9 +156,12 @@ def test_a_camera_whose_analysis_raises_never_stops_the_others(
     gaps = [b - a for a, b in pairwise(pts) if b - a > 0.3]
     assert len(gaps) == stats.errors and max(gaps) <= 1.4 + 1e-6
     assert mixed.health["every50"].errors == stats.errors
-    # the crowd ticket it had open carries on through the restarts: one ticket, opened once, never duplicated
-    kinds = [t[0] for t in mixed.transitions["every50"]]
-    assert kinds.count("open") == 1 and len(kinds) > 1 and len(set(mixed.tickets["every50"])) == 1
+    # the crowd ticket it had open carries on through the restarts: one ticket, opened once before a
+    # restart and never again, never duplicated (stream times: the rests drop frames, not seconds)
+    opened = [t[1] for t in mixed.transitions["every50"] if t[0] == "open"]
+    restarted = [b for a, b in pairwise(pts) if b - a > 0.3]  # the first frame after each rest
+    assert len(opened) == 1 and any(at > opened[0] for at in restarted)
+    assert len(set(mixed.tickets["every50"])) == 1
 
     # every frame raises: it stays in error, and its rests grow (0.5-1, 1-2, then 2-4 s) up to restart_max:
     # over the 39.8 s of the clip that is 10 to 22 failures (rests of at most 1 s would make it 33 or more)

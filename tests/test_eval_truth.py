@@ -153,7 +153,7 @@ def test_each_rule_says_how_long_it_needs_to_close_a_ticket() -> None:
     }
     assert by_rule == pytest.approx(
         {
-            "crowd": 0.2 + 1.0 + 3,  # half its 2 s window: the median goes calm; close_after 3 s
+            "crowd": 0.2 + 1.0 + 1.0 + 3,  # half its 2 s window; a person out of sight counts 1 s (coast)
             "fishing": 0.2 + 3.0 + 3,  # a lost track is unknown until the tracker drops it (max_lost)
             "bike_parking": 0.2 + 3.0 + 5,
             "litter": 0.2 + 1.0 + 5,  # the static-object model looks once a second
@@ -161,8 +161,8 @@ def test_each_rule_says_how_long_it_needs_to_close_a_ticket() -> None:
     )
     crowd = truth.camera.zones["crossing"].rules.crowd
     assert crowd is not None
-    tracks = crowd.model_copy(update={"coast": 1.0, "close_after": None})  # a person out of sight counts 1 s
-    assert tracks.close_time(truth.camera, EventsConfig(close_after=7)) == pytest.approx(0.2 + 1.0 + 1.0 + 7)
+    boxes = crowd.model_copy(update={"coast": 0.0, "close_after": None})  # the frame's boxes: no coasting
+    assert boxes.close_time(truth.camera, EventsConfig(close_after=7)) == pytest.approx(0.2 + 1.0 + 7)
 
 
 def test_a_threshold_on_a_score_without_a_value_fails() -> None:
