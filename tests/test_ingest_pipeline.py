@@ -100,8 +100,11 @@ def test_an_outage_pauses_the_rule_timers_instead_of_counting_as_seen(detector, 
         server.close()
     assert not runner.is_alive()
     seen = states[states.index(CameraState.LIVE) :]  # it may have met the server before its stream
-    assert seen[:3] == [CameraState.LIVE, CameraState.STALLED, CameraState.OFFLINE]
-    assert CameraState.LIVE in seen[3:]
+    assert seen[0] is CameraState.LIVE and CameraState.LIVE in seen[1:], seen
+    outage = seen[1 : seen.index(CameraState.LIVE, 1)]
+    # the dead server's stream went silent (stalled, then refused), or its connection closed at once
+    # ("the stream ended", then refused: a clean-clone CI run saw it so)
+    assert outage in ([CameraState.STALLED, CameraState.OFFLINE], [CameraState.OFFLINE]), seen
     gap = next(i for i in range(1, len(frames)) if frames[i] - frames[i - 1] > 3.0)
     seen_before = frames[gap - 1] - frames[0]
     back = frames[gap]
