@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 
 import av
@@ -18,6 +20,9 @@ import yaml
 from vision.camera.unit import CameraUnit
 from vision.config import EventsConfig, parse_config
 from vision.detect.detector import Detector
+from vision.evaluate.progress import Progress
+from vision.evaluate.replay import Replay, replay
+from vision.evaluate.truth import GroundTruth, load_truth
 from vision.ingest.reader import CameraReader
 from vision.pipeline import Pipeline
 from vision.scene.motion import MotionGate, MotionGateConfig, bgr_picture
@@ -113,71 +118,52 @@ def one_box(present: bool) -> Detections:
 
 
 def bike_unit() -> CameraUnit:
-    rule = "bike_parking: {min_duration: 4, close_after: 3, inertia: 1}"
+    rule = "bike_parking: {min_duration: 4, close_after: 3}"  # a track counts after 3 boxes (inertia)
     camera = parse_config(
-        f"cameras: {{cam: {{url: x.mp4, zones: {{lawn: {{polygon: {LAWN}, rules: {{{rule}}}}}}}}}}}"
+        f"cameras: {{cam: {{url: x.mp4, tracker: {{stationary_time: 1}}, "
+        f"zones: {{lawn: {{polygon: {LAWN}, rules: {{{rule}}}}}}}}}}}"
     ).cameras["cam"]
     return CameraUnit("cam", camera, BIKE_NAMES, EventsConfig(update_interval=1e9))
 
 
-def bike_run(detect_every: int) -> list[tuple[str, float]]:
-    """A bicycle parked from 1 s to 25 s, 5 frames a second to 33 s; one frame in ``detect_every``
-    detected, the others held as the motion gate holds a still lawn (arrival and departure are
-    motion, so those frames are detected)."""
+def parked(i: int) -> bool:
+    """Frame ``i`` (5 a second) shows the bicycle: parked from 1 s to 25.2 s, but the detector misses it
+    on the frame at 18 s."""
+    return 5 <= i < 126 and i != 90
+
+
+def looked(i: int) -> bool:
+    """The gate sends frame ``i`` to the detector: once a second (its max_skip), and where the bicycle
+    arrives and leaves (motion)."""
+    return i % 5 == 0 or i in (5, 126)
+
+
+def bike_run(found: Callable[[int], Detections | None]) -> list[tuple[str, float]]:
+    """Frames 5 a second to 33 s through a camera unit, ``found(i)`` their detections (None: held)."""
     unit, out = bike_unit(), []
     image = np.zeros((200, 200, 3), np.uint8)
     for i in range(165):
-        pts = i * 0.2
-        present = 1.0 <= pts < 25.0
-        moved = i in (5, 125)  # the frames where it arrives and leaves
-        detected = moved or i % detect_every == 0
-        _, transitions = unit.process(Frame("cam", pts, image), one_box(present) if detected else None)
+        _, transitions = unit.process(Frame("cam", round(i * 0.2, 1), image), found(i))
         out += [(t.kind, round(t.pts, 1)) for t in transitions]
     return out
 
 
-def test_a_still_lawn_detected_once_a_second_gives_the_ticket_of_every_frame_detected() -> None:
-    every = bike_run(1)
-    gated = bike_run(5)
+def test_a_held_frame_carries_the_last_detected_verdict_as_if_its_detection_were_repeated() -> None:
+    """Held frames (None) give exactly the tickets of every frame detected by a detector that finds on
+    a still frame what it found on the last one looked at: presence and absence both go on over them.
+    The bicycle arrives at 1 s: its track has the rule's 3 boxes (inertia) on held frames and is at rest
+    1 s later (stationary_time), so the ticket opens 4 s after, at 6 s, not when a third detection
+    comes (7 s); its miss at 18 s is carried until 18.8 s (too short to close anything); it leaves at
+    25.2 s, its lost track is dropped 3 s later (max_lost) and 3 s of absence (close_after) close the
+    ticket at 31.2 s, on a held frame, not at the next detection (32 s)."""
+    last = [max(j for j in range(i + 1) if looked(j)) for i in range(165)]
+    repeated = bike_run(lambda i: one_box(parked(last[i])))
+    gated = bike_run(lambda i: one_box(parked(i)) if looked(i) else None)
+    assert gated == repeated == [("open", 6.0), ("close", 31.2)]
+    # against a detector looking at every frame: the same tickets within one detection interval (1 s)
+    every = bike_run(lambda i: one_box(parked(i)))
     assert [kind for kind, _ in every] == ["open", "close"]
-    assert [kind for kind, _ in gated] == ["open", "close"]
-    # stationary after 10 s, open 4 s later, both runs alike; gone at 25 s, the close needs 3 s of
-    # absence seen on detected frames: at the first one after that (at most a second later)
-    assert gated[0][1] == pytest.approx(every[0][1], abs=0.01)
-    assert 0 <= gated[1][1] - every[1][1] <= 1.0
-
-
-def test_absence_is_only_believed_on_frames_really_detected() -> None:
-    """A bottle missed by three detections a second apart: held frames after them do not complete
-    its absence, so the ticket does not close and reopen when the next detection finds it again."""
-    rule = "litter: {min_duration: 2, close_after: 2.5, static_objects: false, classes: [bottle]}"
-    camera = parse_config(
-        f"cameras: {{cam: {{url: x.mp4, zones: {{lawn: {{polygon: {LAWN}, rules: {{{rule}}}}}}}}}}}"
-    ).cameras["cam"]
-    unit = CameraUnit("cam", camera, {0: "person", 1: "bottle"}, EventsConfig(update_interval=1e9))
-    image = np.zeros((200, 200, 3), np.uint8)
-    kinds = []
-    for i in range(150):  # detected once a second; the bottle is missed at 20, 21 and 22 s
-        pts = round(i * 0.2, 1)
-        found = one_box(not 20.0 <= pts <= 22.0) if i % 5 == 0 else None
-        kinds += [t.kind for t in unit.process(Frame("cam", pts, image), found)[1]]
-    assert kinds == ["open"]
-
-
-def test_a_held_track_is_seen_where_it_was_and_a_lost_one_still_expires() -> None:
-    tracker = Tracker(TrackerConfig(min_hits=1, max_lost=3.0))
-    boxes = Detections.from_arrays(
-        np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32), np.array([0.9, 0.9]), np.array([1, 1])
-    )
-    kept, other = tracker.update(boxes, 0.0).track_id
-    tracker.update(boxes, 0.2)
-    for i in range(1, 21):  # 4 s held, only the first track in the still zones
-        tracker.hold(0.2 + i * 0.2, np.array([kept]))
-    table = tracker.tracks()
-    assert table.track_id.tolist() == [kept]  # the other was not seen for 4 s > max_lost
-    assert table.last_seen[0] == pytest.approx(4.2)
-    assert table.hits[0] == 2  # held frames are no new evidence
-    assert other not in table.track_id
+    assert all(abs(a[1] - b[1]) <= 1.0 for a, b in zip(every, gated, strict=True))
 
 
 def test_a_track_at_rest_keeps_its_detection_against_a_track_born_of_a_partial_box() -> None:
@@ -311,3 +297,39 @@ def test_frames_held_or_not_stored_open_no_store_transaction(
         store.close()
     assert stats.frames_held >= 5 and stats.frames_detected + stats.frames_held == len(done) == 20
     assert pipeline.writer.transactions == 1
+
+
+# -- a keyframes-only rate on real video: the sample's bicycle ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bike_parking() -> tuple[GroundTruth, Detector]:
+    """The sample suite's bicycle on the lawn and its own detector (the suite's settings)."""
+    truth = load_truth(SAMPLE.parent / "bike_parking.truth.yaml")
+    return truth, Detector.from_config(truth.detector, cameras=1)
+
+
+def sparse(bike_parking: tuple[GroundTruth, Detector], gate: MotionGateConfig) -> Replay:
+    """The bicycle clip at 0.5 detections/s (a frame every 2 s, as a keyframes-only camera gets them)."""
+    truth, detector = bike_parking
+    camera = truth.camera.model_copy(update={"detect_fps": 0.5, "motion_gate": gate})
+    return replay(
+        "bike_parking", truth.model_copy(update={"camera": camera}), detector, None, Progress(StringIO())
+    )
+
+
+def test_at_half_a_detection_a_second_the_gate_holds_still_lawns_and_keeps_the_tickets(
+    bike_parking: tuple[GroundTruth, Detector],
+) -> None:
+    """Gate on with a max_skip far above the 2 s between frames: it holds about half of them (the lawn
+    is still between the passer-by's visits) and the ticket opens and closes within one detection
+    interval of the gate off's (before held frames carried the last verdict, it opened 2 s later and
+    did not close within the clip)."""
+    off = sparse(bike_parking, MotionGateConfig(enabled=False))
+    gated = sparse(bike_parking, MotionGateConfig(max_skip=10.5))
+    assert off.held == 0 and gated.held >= 5 and gated.frames + gated.held == off.frames
+    assert [(t.type, t.zone) for t in off.tickets] == [("bike_parking", "lawn")]
+    assert [(t.type, t.zone) for t in gated.tickets] == [("bike_parking", "lawn")]
+    (a,), (b,) = off.tickets, gated.tickets
+    assert a.resolved_at is not None and b.resolved_at is not None
+    assert abs(a.opened_at - b.opened_at) <= 2.0 and abs(a.resolved_at - b.resolved_at) <= 2.0

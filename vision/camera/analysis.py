@@ -7,8 +7,6 @@ the live pipeline runs. The camera unit (unit.py) adds the lifecycle and the sna
 
 from __future__ import annotations
 
-import numpy as np
-
 from vision.camera.context import FrameContext
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Timers
@@ -34,7 +32,7 @@ class CameraAnalysis:
         self.tracker = Tracker(camera.tracker)
         self.rules = self._build_rules(camera, names, events)
         self.timers = self._timers(events)
-        self.held = Detections.empty()  # the last detected frame's tracked detections
+        self.last = Detections.empty()  # the last detected frame's boxes (masked), before tracking
 
     def reconfigure(self, camera: CameraConfig, carry: frozenset[RuleKey] = frozenset()) -> None:
         """New zones and rules (an operator's edit), keeping the tracker, the heatmap and the
@@ -88,17 +86,18 @@ class CameraAnalysis:
         """Mask, track, update the scene models, and ask every rule what it sees.
 
         ``detections`` None: the detector did not look at this frame, because the camera's
-        motion gate saw nothing move in its zones (vision/scene/motion.py); the last detected
-        frame's boxes stand, its tracks in the zones are held where they were, and the scene
-        models (the static-object model's own cadence) still see the frame.
+        motion gate saw nothing move in its zones (vision/scene/motion.py): the last detected
+        frame's boxes are taken as this frame's, as if the detector had found them again, so the
+        tracker, the rules and their timers go on exactly as on a frame detected alike (what was
+        there stays, with its hits and rest time; what was missing stays missing); the scene
+        models (the static-object model's own cadence) still see the frame itself.
         ``sight`` is the camera's sight clock (the frame's pts when not given: a camera
         that never went dark); ``keep`` the subjects whose events are pending or open."""
         if detections is None:
-            detections = self.held
-            self.tracker.hold(frame.pts, detections.track_id[self._in_zones(frame, detections)])
+            detections = self.last
         else:
-            detections = self.scene.unmasked(frame, detections)
-            detections = self.held = self.tracker.update(detections, frame.pts)
+            detections = self.last = self.scene.unmasked(frame, detections)
+        detections = self.tracker.update(detections, frame.pts)
         tracks = self.tracker.tracks()
         blobs = self.scene.update(frame, detections)
         ctx = FrameContext(
@@ -115,13 +114,3 @@ class CameraAnalysis:
         for rule in self.rules:
             observations += rule.observe(ctx.above(rule.config.min_score))
         return detections, observations
-
-    def _in_zones(self, frame: Frame, detections: Detections) -> np.ndarray:
-        """Detections anchored in any zone (all of them without zones: the gate watched it all)."""
-        zones = self.scene.zones.values()
-        if not zones:
-            return np.ones(len(detections), bool)
-        inside = np.zeros(len(detections), bool)
-        for zone in zones:
-            inside |= zone.contains(detections, frame.width, frame.height)
-        return inside

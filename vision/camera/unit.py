@@ -84,19 +84,17 @@ class CameraUnit:
         """One stamped frame and its detections in; tracked detections and transitions out.
 
         ``detections`` None: a frame the detector skipped because nothing moved in the zones
-        (the motion gate): the last detections stand and what they show still counts, but absence
-        is only believed on frames really detected, so nothing is seen gone on a skipped frame
-        (its FALSE verdicts are dropped; the next detected frame's count the whole gap)."""
+        (the motion gate): it carries the last detected frame's verdict, as if the detector had
+        found the same boxes again (vision/camera/analysis.py), so what was there stays there and
+        what was gone stays gone, and the timers of both run on over it. The gate carries a verdict
+        at most ``motion_gate.max_skip`` seconds of stream time before it detects again."""
         if self.last_pts is not None and not self._dark:
             self.sight += max(0.0, frame.pts - self.last_pts)
         self.last_pts, self._dark = frame.pts, False
         keys = self.lifecycle.live_keys()
         keep = frozenset((zone, rule, subject) for _, zone, rule, subject in keys)
-        detected = detections is not None
         detections, observations = self.analysis.process(frame, detections, self.sight, keep)
         observations += self._unreported(observations, keys, frame.pts)
-        if not detected:
-            observations = [obs for obs in observations if obs.condition is not Condition.FALSE]
         if self._restored and self.sight < self._grace_until:
             observations = [self._in_grace(obs) for obs in observations]
         return detections, self._feed(observations)

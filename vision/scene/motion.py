@@ -17,13 +17,15 @@ zones (the whole frame when the camera has none) since the last frame that was d
   (benchmarks/motion_gate.md), so only the pixels send a frame to the detector.
 
 If fewer than ``threshold`` of the zones' blocks or pixels changed, the frame is *held*: not
-detected, but still analysed, with the last detections standing for it
-(vision/camera/analysis.py), so tracks in the zones stay where they were, the static-object
-model keeps its own cadence and a ticket's presence keeps counting; absence only counts on
-frames really detected (vision/camera/unit.py). Comparing with the last *detected* frame (not
-the previous one) lets slow changes add up until they count. Whatever happens, a frame goes
-through at least every ``max_skip`` seconds of stream time, so a change too small to see here
-is still found by the detector.
+detected, but still analysed, with the last detected frame's boxes taken as its own, as if the
+detector had found them again (vision/camera/analysis.py). So a held frame carries the last
+detected frame's verdict: what was there stays there (its track keeps its boxes and rest time),
+what was gone stays gone, and the rules' timers of presence and absence run on over it exactly
+as over frames detected alike; the static-object model still looks at the real picture on its
+own cadence. Comparing with the last *detected* frame (not the previous one) lets slow changes
+add up until they count. Whatever happens, a frame goes through at least every ``max_skip``
+seconds of stream time: no verdict is carried longer, and a change too small to see here is
+still found by the detector.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class MotionGateConfig(BaseModel):
     enabled: bool = Field(
         True,
         description="Skip the detector on frames without motion in the zones (they are still analysed, "
-        "with the last detections standing).",
+        "with the last detected frame's boxes taken as theirs: its verdict carries over them).",
     )
     threshold: float = Field(
         0.002,
