@@ -25,10 +25,12 @@ Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time, 
   the end-to-end lag from the frame's capture (the reader's wall anchor of its pts) to its
   detections being committed, p50 and p95 (a frame counts in the window it was captured in;
   the step runs MAX_LAG seconds more so the last ones can be committed), and the cores the
-  detector used. Over the whole measured time: where the process's CPU went, by stage
-  (benchmarks/stage_cpu.py: each thread's CPU time, split by timed per-frame sections; readers,
-  decode, inference, analysis, store, other), and the model's inputs per detected frame (whole
-  frames, crops, tiles).
+  detector used. Over the whole measured time: the share of the frames sent to detection that
+  the cameras' motion gates held (vision/scene/motion.py: nothing moved in the zones, so the
+  frame is analysed with the last detected frame's boxes, not detected); where the process's CPU
+  went, by stage (benchmarks/stage_cpu.py: each thread's CPU time, split by timed per-frame
+  sections; readers, decode, inference, analysis, store, other), and the model's inputs per
+  detected frame (whole frames, crops, tiles).
 - the peer, with ``--peer-weights`` (an Ultralytics ``.pt`` of the same model): Ultralytics'
   multi-stream ``predict(source=<streams file>, stream=True)`` on the same N streams, which
   reads every stream at full rate and detects the newest frame of each per round; its rate
@@ -244,12 +246,18 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     started, wall = time.monotonic(), time.time()
     pipeline: Pipeline
     window, stages = CpuWindow(farm), StageWindow(Stages())
-    # frames the readers skipped to catch up, and their reconnects: at the measured time's start, at its end
-    counters: list[tuple[int, int]] = []
+    # frames the readers skipped to catch up, their reconnects, frames the motion gates held and frames
+    # detected: at the measured time's start, at its end
+    counters: list[tuple[int, int, int, int]] = []
 
-    def reader_counters() -> tuple[int, int]:
-        healths = pipeline.health().values()
-        return sum(h.frames_skipped for h in healths), sum(h.reconnects for h in healths)
+    def reader_counters() -> tuple[int, int, int, int]:
+        healths, workers = pipeline.health().values(), pipeline.workers.values()
+        return (
+            sum(h.frames_skipped for h in healths),
+            sum(h.reconnects for h in healths),
+            sum(w.gate.skipped for w in workers),
+            sum(w.stats.frames_detected for w in workers),
+        )
 
     def committed(frame: Frame, _: Detections) -> None:
         # a frame counts in the window it was captured in (a camera's frames are evenly spaced there, so
@@ -302,9 +310,19 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         else None,
         # a reader reopens its stream when it stalls: frames lost for seconds each time
         "reconnects": counters[-1][1] - counters[0][1] if len(counters) == 2 else None,
+        "held_pct": held_pct(counters),
         **cpu,
         "stages": by_stage,
     }
+
+
+def held_pct(counters: list[tuple[int, int, int, int]]) -> float | None:
+    """Of the frames the cameras sent to detection in the measured time, the share their motion gates
+    held (analysed with the last detections, not detected), in percent."""
+    if len(counters) != 2:
+        return None
+    held, detected = (counters[1][i] - counters[0][i] for i in (2, 3))
+    return round(100 * held / (held + detected), 1) if held + detected else None
 
 
 def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -423,7 +441,9 @@ def markdown(result: dict[str, Any]) -> str:
         "measured time's. Cores: CPU used in the measured time by that side's process and by the farm "
         f"({result.get('farm', 'perl')}: its server, and any publishers), of the machine's {m['cores']}. "
         "Skipped/s: frames per camera-second our readers dropped unseen to stay within stream.max_lag "
-        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras). "
+        "of the live edge; reconnects: streams our readers reopened in the measured time (all cameras); "
+        "held %: of the frames sent to detection in the measured time, those the motion gate held "
+        "(nothing moved in the zones: analysed with the last detections, not detected). "
         "CPU by stage: shares of our process's CPU time in the measured time (benchmarks/stage_cpu.py: "
         f"each thread's CPU time, split by timed per-frame sections), {'/'.join(SHARES)}; inputs per "
         "frame: what the model was shown (whole frames, crops, tiles) per frame it detected.",
@@ -433,9 +453,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"**{result['note']}**", ""]
     lines += [
         "| cameras | ours min fps | ours lag p50 / p95 s | ours worst p95 s | ours windows held | "
-        "ours skipped/s | ours reconnects | ours holds | ours / farm cores | ours CPU by stage % | "
-        "ours inputs per frame | peer min fps | peer windows held | peer holds | peer / farm cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ours skipped/s | ours reconnects | ours held % | ours holds | ours / farm cores | "
+        "ours CPU by stage % | ours inputs per frame | peer min fps | peer windows held | peer holds | "
+        "peer / farm cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in result["steps"]:
         o, p = step["ours"], step.get("peer")
@@ -444,7 +465,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {step['cameras']} | {o['min_fps']} | {o['lag_p50']} / {o['lag_p95']} | "
             f"{o['worst_lag_p95']} | {o['windows_held']}/{count} | {o.get('skipped_per_camera_s', '-')} | "
-            f"{o.get('reconnects', '-')} | "
+            f"{o.get('reconnects', '-')} | {o.get('held_pct', '-')} | "
             f"{'yes' if step['ours_holds'] else 'no'} | {cores(o)} | {shares(o.get('stages'))} | "
             f"{(o.get('stages') or {}).get('inputs_per_frame', '-')} | "
             f"{p['min_fps'] if p else '-'} | {held} | "

@@ -50,7 +50,9 @@ OUT = Path(__file__).resolve().parent
 def video(name: str, camera: CameraConfig) -> dict[str, Any]:
     """One video read as the reader reads it: both gates' verdicts and both pictures' times per frame."""
     zones = [z.polygon for z in Scene.from_config(camera, {}).zones.values()]
-    by_luma, by_bgr = MotionGate(camera.motion_gate, zones), MotionGate(camera.motion_gate, zones)
+    interval = 1 / camera.detect_fps
+    by_luma = MotionGate(camera.motion_gate, zones, interval)
+    by_bgr = MotionGate(camera.motion_gate, zones, interval)
     sampler, motion, width = Sampler(camera.detect_fps), VectorMotion(), camera.motion_gate.width
     differ, luma_us, bgr_us, frames = [], [], [], 0
     with VideoDecoder(name, camera.source, camera.decode, vectors=True) as decoder:

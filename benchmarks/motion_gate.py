@@ -188,10 +188,10 @@ def decode_cost(path: Path, export: bool) -> float:
 def gate_cost(path: Path, zones: list[np.ndarray], fps: float, detector: Detector) -> dict[str, Any]:
     """Per sampled frame: the gate's time by vectors (with the reader's per-frame sums) and by pixels."""
     by_vectors, by_pixels = (
-        MotionGate(MotionGateConfig(enabled=True), zones),
-        MotionGate(MotionGateConfig(enabled=True, vectors=False), zones),
+        MotionGate(MotionGateConfig(enabled=True), zones, 1 / fps),
+        MotionGate(MotionGateConfig(enabled=True, vectors=False), zones, 1 / fps),
     )
-    fractional = FractionalGate(MotionGateConfig(enabled=True, vectors=False), zones)
+    fractional = FractionalGate(MotionGateConfig(enabled=True, vectors=False), zones, 1 / fps)
     motion, sampler = VectorMotion(), Sampler(fps)
     reader_us: list[float] = []
     vector_us: list[float] = []
@@ -292,6 +292,13 @@ newcomer was not stationary yet when the bicycle left. What changed:
 
 With these, the false litter ticket on vtest is gone as well (no separate cause was needed: the
 litter model and its blockers now see every frame as without the gate).
+Since then (a later change, not rerun here: the cost tables stand, the suites below are of the
+version above): a held frame carries the last detected frame's verdict. Its last detected boxes go
+through the tracker again, as if the detector had found them again (new hits and rest time), and
+its FALSE verdicts count, so presence and absence both run on over held frames; at 0.5
+detections/s with a long `max_skip` the bicycle's ticket had opened 2 s late and not closed
+within the clip. The suites with held frames as now, at their own rates and at 0.5/s:
+benchmarks/motion_gate_keyframes.md.
 """
 
 

@@ -125,12 +125,17 @@ MJPEG), from the pixels: a small grey picture that the camera's reader builds as
 frame over, from the decoder's luma plane (already grey), so the inference thread only compares
 two small pictures; on the suites it holds the same frames as a picture of the BGR frame, but one
 frame pair of vtest swapped, with the same tickets (`benchmarks/gate_picture.md`). A frame the
-gate holds is still analysed, with the last detections standing: tracks in the zones stay where
-they were, the litter model keeps its own cadence,
-a ticket's presence keeps counting, and absence only counts on frames really detected, so no
-ticket closes on a frame the detector did not see. On both evaluation suites the gate gives
-the same tickets as without it, with fewer frames detected where zones are still
-(`benchmarks/motion_gate.md`). The run's summary and the evaluation results count a
+gate holds is still analysed, with the last detected frame's boxes taken as its own, as if the
+detector had found them again: it carries that frame's verdict, so what was there stays there
+(its track keeps gaining boxes and rest time) and what was gone stays gone, and the rules'
+timers of presence and absence run on over it as over frames detected alike; the litter model
+still looks at the real picture on its own cadence. `max_skip` bounds how long a verdict is
+carried: unset, it is 1 s, or 2.25 detection intervals where that is longer, so a camera at
+1 detection a second or fewer may hold up to two frames in a row (a keyframes-only camera at
+0.5/s, keyframes 2 s apart: 4.5 s). On both evaluation suites the gate gives the same tickets
+as without it, with fewer frames detected where zones are still, at their own rates (5/s) and
+at 0.5 detections/s (`benchmarks/motion_gate_keyframes.md`; its cost per frame:
+`benchmarks/motion_gate.md`). The run's summary and the evaluation results count a
 camera's held frames as `frames_held` (the summary's `health.frames_skipped` is another
 count: frames its reader did not decode to catch up with the live edge).
 """

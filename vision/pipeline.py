@@ -148,9 +148,8 @@ class CameraWorker:
         self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
-        self.gate = MotionGate(
-            unit.camera.motion_gate, [z.polygon for z in unit.analysis.scene.zones.values()]
-        )
+        zones = [z.polygon for z in unit.analysis.scene.zones.values()]
+        self.gate = MotionGate(unit.camera.motion_gate, zones, 1 / unit.camera.detect_fps)
         self.state = CameraState.CONNECTING
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
         self.detections_stored: float | None = None  # camera clock of the last frame whose boxes were stored
@@ -713,6 +712,8 @@ class Pipeline:
         if worker.dark_fed is not None and pts - worker.dark_fed < every:
             return
         worker.dark_fed = pts
+        with worker.planning:  # its next frame is detected: no verdict is carried over unknown time
+            worker.gate.reset()
         self._emit(worker, worker.unit.unknown(pts), worker.unit.analysis.scene.last_frame)
 
     def _shutdown(self) -> None:

@@ -55,13 +55,15 @@ class MotionGateConfig(BaseModel):
         "for a frame to count as motion.",
     )
     pixel_delta: float = Field(18.0, gt=0, le=255, description="Grey-level change that counts for a pixel.")
-    max_skip: float = Field(
-        1.0,
+    max_skip: float | None = Field(
+        None,
         gt=0,
-        description="Seconds of stream time at most between two detected frames, motion or not. The gate "
-        "holds nothing where frames come this far apart: a keyframes-only camera at 0.5 detections/s "
-        "(keyframes 2 s apart) needs more to hold any, at the cost of opening and closing its events up "
-        "to that much later (benchmarks/motion_gate_keyframes.md).",
+        description="Seconds of stream time at most between two detected frames, motion or not: the "
+        "longest a held frame carries a detected frame's verdict. Unset: 1 s, or 2.25 detection "
+        "intervals (1 / detect_fps) where that is longer, so a camera detecting 1 frame a second or "
+        "fewer (a keyframes-only camera at 0.5/s: keyframes 2 s apart, 4.5 s) may hold up to two "
+        "frames in a row; a bound no longer than the interval holds nothing "
+        "(benchmarks/motion_gate_keyframes.md).",
     )
     width: int = Field(
         160,
@@ -86,11 +88,23 @@ class MotionGateConfig(BaseModel):
     )
 
 
+SKIP_SECONDS = 1.0  # the least max_skip unset: a still camera is detected again every second
+# max_skip unset, in detection intervals: two frames may be held in a row at any rate (a quarter for jitter)
+SKIP_INTERVALS = 2.25
+
+
+def max_skip(config: MotionGateConfig, interval: float) -> float:
+    """The longest a camera whose frames come ``interval`` seconds apart goes without detecting."""
+    return config.max_skip if config.max_skip is not None else max(SKIP_SECONDS, SKIP_INTERVALS * interval)
+
+
 class MotionGate:
     """One camera's gate; :meth:`due` is asked once per frame, before its detection."""
 
-    def __init__(self, config: MotionGateConfig, zones: list[np.ndarray]) -> None:
+    def __init__(self, config: MotionGateConfig, zones: list[np.ndarray], interval: float) -> None:
+        """``interval``: seconds between the frames the camera sends to detection (1 / detect_fps)."""
         self.cfg = config
+        self.max_skip = max_skip(config, interval)
         self.zones = zones  # normalized [M, 2] polygons (none: the whole frame)
         self.skipped = 0  # frames skipped so far
         self.by_vectors = 0  # of those, skipped on the motion vectors' word (no pixel looked at)
@@ -119,7 +133,7 @@ class MotionGate:
             return True
         seen, self._seen = self._seen, pts
         grey = None
-        if self._reference is not None and 0 <= pts - self._detected_at < self.cfg.max_skip:
+        if self._reference is not None and 0 <= pts - self._detected_at < self.max_skip:
             if self._chained(motion, seen):
                 assert motion is not None  # checked by _chained
                 moved = motion.grid if self._moved is None else self._moved + motion.grid
