@@ -14,7 +14,6 @@ Usage: ``python benchmarks/tracker_cost.py [--before integ8] [--rounds 7] [--pro
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import importlib
 import io
@@ -38,11 +37,12 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(OUT))
 
-from capacity import machine  # noqa: E402  (beside this file)
 from capacity_profile import config as camera_config  # noqa: E402
+from report import arguments, caveats, finish, machine, machine_line  # noqa: E402
 
 from vision.types import Detections  # noqa: E402
 
+SHARE = 0.5  # PRELIMINARY above half the cores' load: a replay is one thread
 RECORDING = Path(tempfile.gettempdir()) / "tracker_calls.pkl"
 TABLE = ("track_id", "class_id", "first_seen", "last_seen", "hits", "streak", "box", "predicted",
          "stationary_since", "history_times", "history_boxes", "history_scores", "median_score")  # fmt: skip
@@ -171,21 +171,17 @@ def profiled(
 
 def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
     ms = result["ms_per_detected_frame"]
-    m = result["machine"]
     lines = [
         "# Tracker CPU cost: old code against this checkout's, same recorded calls",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['versions']['numpy']}; "
-        f"load average {m['load_average_before']} before, {result['load_average_after']} after.",
+        machine_line(result["machine"], "numpy"),
         "",
-    ]
-    if max(m["load_average_before"][0], result["load_average_after"][0]) > m["cores"] / 2:
-        lines += [
-            "**PRELIMINARY: measured on a shared machine under load (load average above half its cores). "
+        *caveats(
+            result,
             "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
-            "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
-            "",
-        ]
+            "only the before/after ratio of this run compares (rounds alternate between the two codes).",
+        ),
+    ]
     lines += [
         f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}`. The tracker calls of "
         "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
@@ -214,9 +210,8 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__, rounds=7)
     parser.add_argument("--before", default="7246429", help="git commit of the old tracker code")
-    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
     parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
     args = parser.parse_args()
@@ -243,7 +238,7 @@ def main() -> None:
             if where is not None:
                 raise SystemExit(f"tracks differ on {name}: {where}")
             worst = max(worst, largest)
-        load_before = machine()["load_average_before"]
+        started = machine()
         seconds: dict[str, list[float]] = {label: [] for label in codes}
         for _ in range(args.rounds):
             for label, (cls, cfg) in codes.items():
@@ -252,7 +247,8 @@ def main() -> None:
     calls = [c for cs in recording.values() for c in cs]
     detected = sum(c[0] == "update" for c in calls)
     result = {
-        "machine": machine() | {"load_average_before": load_before},
+        "machine": started,
+        "note": args.note,
         "before": args.before,
         "before_commit": commit.stdout.strip(),
         "cameras": len(recording),
@@ -267,7 +263,7 @@ def main() -> None:
     }
     ms = result["ms_per_detected_frame"]
     result["after_over_before"] = ms["after"] / ms["before"]
-    result["load_average_after"] = machine()["load_average_before"]
+    finish(result, SHARE)
     (OUT / "tracker_cost.json").write_text(json.dumps(result, indent=1) + "\n")
     (OUT / "tracker_cost.md").write_text(markdown(result, profiles))
     print(json.dumps(result, indent=1))
