@@ -28,7 +28,6 @@ Usage: ``PYTHONPATH=$PWD python3 benchmarks/analysis_cost.py [--before REF]`` (a
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from report import arguments, caveats, finish, machine, machine_line  # noqa: E402  (beside this file)
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402  (beside this file)
 
 from vision.camera import packing  # noqa: E402
 from vision.evaluate.suite import load_suite  # noqa: E402
@@ -264,11 +263,7 @@ def main() -> None:
     record["runs"] = runs
     if args.only:
         return
-    finish(record, 0.5)
-    here = Path(__file__).resolve().parent
-    (here / "analysis_cost.json").write_text(json.dumps(record, indent=2) + "\n")
-    (here / "analysis_cost.md").write_text(markdown(record))
-    print(markdown(record))
+    publish("analysis_cost", record, markdown, 0.5)
 
 
 if __name__ == "__main__":

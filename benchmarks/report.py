@@ -11,11 +11,15 @@ machine description itself is capacity.py's :func:`machine` (reused, not repeate
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from capacity import machine  # noqa: F401  (beside this file; re-exported for the scripts)
 
+HERE = Path(__file__).resolve().parent
 # what the label says per kind of time measured: why a loaded machine's figures are preliminary
 CPU_TIME = (
     "Per-thread CPU time does not count waiting for a core, but a loaded machine's shared cores and "
@@ -72,3 +76,15 @@ def caveats(record: dict[str, Any], why: str = CPU_TIME) -> list[str]:
     if record.get("note"):
         lines += [f"**{record['note']}**", ""]
     return lines
+
+
+def publish(
+    name: str, record: dict[str, Any], render: Callable[[dict[str, Any]], str], share: float = 1.0
+) -> None:
+    """End a run: :func:`finish` (the load after, the label), then ``name``.json and ``name``.md (as
+    ``render`` writes it) beside this file, and the Markdown on stdout."""
+    finish(record, share)
+    (HERE / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    text = render(record)
+    (HERE / f"{name}.md").write_text(text)
+    print(text)

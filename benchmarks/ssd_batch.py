@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from capacity_profile import config as camera_config  # noqa: E402
 from capacity_profile import markdown as profile_markdown  # noqa: E402
 from capacity_profile import profile  # noqa: E402
-from report import arguments, caveats, finish, machine, machine_line  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 from stage_cpu import markdown as stages_markdown  # noqa: E402
 
 from models.build_default_model import CHECK_SCORE, check_batched  # noqa: E402
@@ -289,10 +289,7 @@ def main() -> None:
                 result["profiles"][name] = profile(args.cameras, checkout)
     result["overhead"] = {k: {x: v[x] for x in OVERHEAD} for k, v in result["stages"].items()}
     result["overhead_sampled"] = {k: overhead(v) for k, v in result["profiles"].items()}
-    finish(result)
-    (OUT / "ssd_batch.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_batch.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_batch", result, markdown)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(OUT))
 
-from report import arguments, caveats, finish, machine, machine_line  # noqa: E402  (beside this file)
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402  (beside this file)
 
 VIDEOS = ("plaza", "litter", "bike_parking")
 BATCHES = (1, 6)
@@ -166,10 +166,7 @@ def main() -> None:
         "command": "python3 benchmarks/ssd_decode.py " + " ".join(sys.argv[1:]),
         "machine": started,
     }
-    finish(result)
-    (OUT / "ssd_decode.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_decode.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_decode", result, markdown)
 
 
 if __name__ == "__main__":

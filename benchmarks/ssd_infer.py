@@ -53,7 +53,7 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from capacity_profile import config as camera_config  # noqa: E402
-from report import arguments, caveats, finish, machine, machine_line  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -436,10 +436,7 @@ def main() -> None:
     result["alone"] = alone(args.rounds, args.postprocessed)
     result["filters"] = filters(args.rounds)
     result["pipeline"] = in_pipeline(args.cameras)
-    finish(result)
-    (OUT / "ssd_infer.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_infer.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_infer", result, markdown)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import cProfile
 import importlib
 import io
-import json
 import pickle
 import pstats
 import re
@@ -45,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(OUT))
 
 from capacity_profile import config as camera_config  # noqa: E402
-from report import arguments, caveats, finish, machine, machine_line  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 
 from vision.types import Detections  # noqa: E402
 
@@ -340,10 +339,7 @@ def main() -> None:
     }
     ms = result["ms_per_detected_frame"]
     result["after_over_before"] = ms["after"] / ms["before"]
-    finish(result, SHARE)
-    (OUT / "tracker_cost.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / "tracker_cost.md").write_text(markdown(result, profiles))
-    print(json.dumps(result, indent=1))
+    publish("tracker_cost", result, lambda r: markdown(r, profiles), SHARE)
 
 
 if __name__ == "__main__":
