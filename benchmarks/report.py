@@ -1,5 +1,5 @@
-"""What every before/after benchmark report says the same way: its command line, the machine and its
-load, and the automatic PRELIMINARY label.
+"""What every before/after benchmark report does the same way: its common arguments, the machine and its
+load, the automatic PRELIMINARY label, and where the results go.
 
 A benchmark run on a shared machine must say so; deciding that by hand (a default ``--note``) is how
 a quiet run ends up labelled loaded or the reverse. So the label comes from the load average read at
@@ -27,17 +27,14 @@ CPU_TIME = (
 )
 
 
-def arguments(
-    doc: str, rounds: int | None = None, note: bool = True, rewrite: bool = False
-) -> argparse.ArgumentParser:
+def arguments(doc: str, rounds: int | None = None, rewrite: bool = False) -> argparse.ArgumentParser:
     """A script's parser: its docstring's first line as the description, ``--rounds`` (when the script
     has rounds, with its default), ``--note`` (a line for the report, e.g. what before and after are)
     and ``--markdown`` (``rewrite``: the .md again from the committed .json)."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     if rounds is not None:
         parser.add_argument("--rounds", type=int, default=rounds)
-    if note:
-        parser.add_argument("--note", default="", help="a line for the report")
+    parser.add_argument("--note", default="", help="a line for the report")
     if rewrite:
         parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     return parser
