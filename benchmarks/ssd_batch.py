@@ -27,7 +27,6 @@ Usage: ``python3 benchmarks/ssd_batch.py [--rounds 12] [--cameras 6] [--postproc
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -46,10 +45,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from capacity import machine  # noqa: E402  (beside this file)
 from capacity_profile import config as camera_config  # noqa: E402
 from capacity_profile import markdown as profile_markdown  # noqa: E402
 from capacity_profile import profile  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 from stage_cpu import markdown as stages_markdown  # noqa: E402
 
 from models.build_default_model import CHECK_SCORE, check_batched  # noqa: E402
@@ -161,15 +160,12 @@ def overhead(result: dict[str, Any]) -> dict[str, float | None]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
     b = result["batching"]
     sizes = list(b["path"])
     lines = [
         "# The embedded SSD batched across cameras",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; "
-        f"onnxruntime {m['versions']['onnxruntime']}; load average {m['load_average_before']} before, "
-        f"{m['load_average_after']} after.",
+        machine_line(result["machine"], "onnxruntime"),
         "",
     ]
     if "batching_machine" in result:
@@ -180,16 +176,12 @@ def markdown(result: dict[str, Any]) -> str:
             "this run.",
             "",
         ]
-    if result["preliminary"]:
-        lines += [
-            "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
-            "Part 1's milliseconds are wall time and include waiting for a core; part 2's are CPU time, "
-            "which waiting does not add to, but a loaded machine's shared cores and caches slow all code; "
-            "only figures measured in the same run compare.**",
-            "",
-        ]
-    if result.get("note"):
-        lines += [f"**{result['note']}**", ""]
+    lines += caveats(
+        result,
+        "Part 1's milliseconds are wall time and include waiting for a core; part 2's are CPU time, "
+        "which waiting does not add to, but a loaded machine's shared cores and caches slow all code; "
+        "only figures measured in the same run compare.",
+    )
     lines += [
         "## Batching (`benchmarks/ssd_batch.py`, part 1)",
         "",
@@ -257,8 +249,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=12)
+    parser = arguments(__doc__, rounds=12, rewrite=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--cameras", type=int, default=6, help="file cameras of the pipeline profile")
     parser.add_argument("--postprocessed", type=Path, help="the model before the cut, timed as the old path")
@@ -271,8 +262,6 @@ def main() -> None:
         "--pairs", type=int, default=1, help="profile pairs (before, after), every other one reversed"
     )
     parser.add_argument("--sampled", action="store_true", help="also the py-spy profile of each side")
-    parser.add_argument("--note", default="", help="a line for the report (e.g. what before and after are)")
-    parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.markdown:
         (OUT / "ssd_batch.md").write_text(markdown(json.loads((OUT / "ssd_batch.json").read_text())))
@@ -300,12 +289,7 @@ def main() -> None:
                 result["profiles"][name] = profile(args.cameras, checkout)
     result["overhead"] = {k: {x: v[x] for x in OVERHEAD} for k, v in result["stages"].items()}
     result["overhead_sampled"] = {k: overhead(v) for k, v in result["profiles"].items()}
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    loads = result["machine"]["load_average_before"][:1] + result["machine"]["load_average_after"][:1]
-    result["preliminary"] = max(loads) > (os.cpu_count() or 1)
-    (OUT / "ssd_batch.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_batch.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_batch", result, markdown)
 
 
 if __name__ == "__main__":

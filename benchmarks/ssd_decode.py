@@ -29,6 +29,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(OUT))
+
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402  (beside this file)
+
 VIDEOS = ("plaza", "litter", "bike_parking")
 BATCHES = (1, 6)
 MIN_SCORE = 0.4  # the detector's default
@@ -115,8 +119,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# The embedded SSD's pre/post-processing: this branch against the other checkout",
         "",
-        f"**{result['note']}**",
+        machine_line(result["machine"], "numpy"),
         "",
+        *caveats(result),
         f"`{result['command']}`. {before['frames']:.0f} frames of the sample videos (one a second, 768x576), "
         f"{after['boxes_per_frame']:.1f} boxes per frame at min_score {MIN_SCORE}. Thread CPU microseconds "
         f"per image, best of {result['repeat']} passes, median of {result['rounds']} rounds alternating the "
@@ -127,17 +132,15 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for name, key in rows:
         lines.append(f"| {name} | {before[key]:.0f} | {after[key]:.0f} | {after[key] / before[key]:.2f} |")
-    lines += ["", f"Machine: {result['machine']['cpu']}, load average {result['load']}.", ""]
+    lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=4)
     parser.add_argument("--before", type=Path, help="the other checkout")
-    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--note", default="PRELIMINARY: loaded machine (2 cores shared with other work)")
     args = parser.parse_args()
     if args.worker:
         sys.path.insert(0, os.environ["PYTHONPATH"])
@@ -145,16 +148,12 @@ def main() -> None:
         return
     if args.before is None:
         parser.error("--before CHECKOUT is required")
-    sys.path.insert(0, str(OUT))
-    from capacity import machine
-
-    load = [os.getloadavg()[0]]
+    started = machine()
     sides: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     for round_ in range(args.rounds):
         order = [("before", args.before), ("after", ROOT)]
         for name, checkout in order if round_ % 2 == 0 else order[::-1]:
             sides[name].append(run_side(checkout.resolve(), args.repeat))
-    load.append(os.getloadavg()[0])
     result: dict[str, Any] = {
         side: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for side, runs in sides.items()
@@ -165,12 +164,9 @@ def main() -> None:
         "runs": sides,
         "note": args.note,
         "command": "python3 benchmarks/ssd_decode.py " + " ".join(sys.argv[1:]),
-        "machine": machine(),
-        "load": f"{load[0]:.1f} before, {load[1]:.1f} after",
+        "machine": started,
     }
-    (OUT / "ssd_decode.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_decode.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_decode", result, markdown)
 
 
 if __name__ == "__main__":

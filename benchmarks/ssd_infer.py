@@ -29,7 +29,6 @@ About 2-3 minutes on 2 quiet cores.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -53,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from capacity import machine  # noqa: E402  (beside this file)
 from capacity_profile import config as camera_config  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -350,20 +349,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# The embedded SSD's inference: session.run alone, its options, and inside the pipeline",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; "
-        f"onnxruntime {m['versions']['onnxruntime']}; "
-        f"load average {m['load_average_before']} before, {m['load_average_after']} after.",
+        machine_line(m, "onnxruntime"),
         "",
+        *caveats(result),
     ]
-    if result["preliminary"]:
-        lines += [
-            "**PRELIMINARY: measured on a shared machine under load (load average above its core count). "
-            "CPU time does not count waiting for a core, but a loaded machine's shared cores and caches "
-            "slow all code; only figures measured in the same run compare.**",
-            "",
-        ]
-    if result.get("note"):
-        lines += [f"**{result['note']}**", ""]
     lines += [
         "`python3 benchmarks/ssd_infer.py " + " ".join(result["argv"]) + "`",
         "",
@@ -431,12 +420,9 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--pipeline-child":
         pipeline_child(Path(sys.argv[2]), Path(sys.argv[3]))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
+    parser = arguments(__doc__, rounds=8, rewrite=True)
     parser.add_argument("--cameras", type=int, default=6, help="file cameras of part 2")
     parser.add_argument("--postprocessed", type=Path, help="the model before the cut, timed as a variant")
-    parser.add_argument("--note", default="", help="a line for the report")
-    parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.markdown:
         (OUT / "ssd_infer.md").write_text(markdown(json.loads((OUT / "ssd_infer.json").read_text())))
@@ -450,12 +436,7 @@ def main() -> None:
     result["alone"] = alone(args.rounds, args.postprocessed)
     result["filters"] = filters(args.rounds)
     result["pipeline"] = in_pipeline(args.cameras)
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    loads = result["machine"]["load_average_before"][:1] + result["machine"]["load_average_after"][:1]
-    result["preliminary"] = max(loads) > (os.cpu_count() or 1)
-    (OUT / "ssd_infer.json").write_text(json.dumps(result, indent=2) + "\n")
-    (OUT / "ssd_infer.md").write_text(markdown(result))
-    print(markdown(result))
+    publish("ssd_infer", result, markdown)
 
 
 if __name__ == "__main__":

@@ -9,22 +9,27 @@ Per-thread CPU time (``time.thread_time``), summed over the calls, per detected 
 replay's outputs (track ids of each update, every track table's columns) must be identical in
 both codes, else the run fails naming the first difference.
 
-Usage: ``python benchmarks/tracker_cost.py [--before integ8] [--rounds 7] [--profile]``
+``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
+the detector on a frame in a loop (ONNX Runtime on every core, as the inference thread) and a thread
+running Python code (as readers and lanes do), each in turn, in alternating rounds with the replay
+alone: why the tracker costs more CPU per frame in benchmarks/ssd_batch.md part 2 (stage_cpu's
+"tracker": the same calls) than here, where it runs alone.
+
+Usage: ``python benchmarks/tracker_cost.py [--before integ8] [--rounds 7] [--profile] [--beside]``
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import importlib
 import io
-import json
 import pickle
 import pstats
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -38,11 +43,12 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(OUT))
 
-from capacity import machine  # noqa: E402  (beside this file)
 from capacity_profile import config as camera_config  # noqa: E402
+from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 
 from vision.types import Detections  # noqa: E402
 
+SHARE = 0.5  # PRELIMINARY above half the cores' load: a replay is one thread
 RECORDING = Path(tempfile.gettempdir()) / "tracker_calls.pkl"
 TABLE = ("track_id", "class_id", "first_seen", "last_seen", "hits", "streak", "box", "predicted",
          "stationary_since", "history_times", "history_boxes", "history_scores", "median_score")  # fmt: skip
@@ -130,6 +136,48 @@ def replay(
     return spent, outputs
 
 
+def busy(kind: str, stop: threading.Event) -> None:
+    """Keep a core busy until ``stop``: ``inference`` (the detector on a sample frame, in a loop) or
+    ``python`` (pure Python, holding the GIL between its switches)."""
+    if kind == "inference":
+        import cv2
+
+        from vision.detect.card import load_card
+        from vision.detect.detector import Detector
+
+        detector = Detector(load_card("default"), min_score=0.4)
+        capture = cv2.VideoCapture(str(ROOT / "sample_videos" / "plaza.mp4"))
+        frame = capture.read()[1]
+        while not stop.is_set():
+            detector.detect([frame])
+    else:
+        count = 0
+        while not stop.is_set():
+            count += 1
+
+
+def beside(tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, ...]]], rounds: int) -> dict:
+    """CPU seconds of a whole replay alone and beside each kind of :func:`busy` thread, ``rounds`` each,
+    in turn."""
+    seconds: dict[str, list[float]] = {"alone": [], "beside inference": [], "beside Python": []}
+    for _ in range(rounds):
+        for label in seconds:
+            stop = threading.Event()
+            company = None
+            if label != "alone":
+                kind = "inference" if label.endswith("inference") else "python"
+                company = threading.Thread(target=busy, args=(kind, stop), daemon=True)
+                company.start()
+                time.sleep(2.0 if kind == "inference" else 0.2)  # the detector loaded and running
+            seconds[label].append(
+                sum(replay(tracker_cls, config, c, keep=False)[0] for c in recording.values())
+            )
+            stop.set()
+            if company is not None:
+                company.join()
+    return seconds
+
+
 def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
     """Where two replays' outputs first differ (ids and ints exactly, floats within 1e-4 relative
     or 1e-3 absolute), None if nowhere; and the largest absolute float difference seen."""
@@ -171,23 +219,20 @@ def profiled(
 
 def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
     ms = result["ms_per_detected_frame"]
-    m = result["machine"]
     lines = [
         "# Tracker CPU cost: old code against this checkout's, same recorded calls",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['versions']['numpy']}; "
-        f"load average {m['load_average_before']} before, {result['load_average_after']} after.",
+        machine_line(result["machine"], "numpy"),
         "",
-    ]
-    if max(m["load_average_before"][0], result["load_average_after"][0]) > m["cores"] / 2:
-        lines += [
-            "**PRELIMINARY: measured on a shared machine under load (load average above half its cores). "
+        *caveats(
+            result,
             "Per-thread CPU time does not count waiting for a core, but loaded cores' caches slow all code; "
-            "only the before/after ratio of this run compares (rounds alternate between the two codes).**",
-            "",
-        ]
+            "only the before/after ratio of this run compares (rounds alternate between the two codes).",
+        ),
+    ]
     lines += [
-        f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}`. The tracker calls of "
+        f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}"
+        f"{' --beside' if result.get('beside_ms_per_detected_frame') else ''}`. The tracker calls of "
         "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
         "benchmarks/capacity_profile.py's cameras) "
         f"were recorded once: {result['updates']} detected frames (`update`, {result['boxes']} boxes), "
@@ -205,6 +250,27 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
         f"| before ({result['before']}) | {ms['before']:.3f} | 1.00 |",
         f"| after (this checkout) | {ms['after']:.3f} | {result['after_over_before']:.2f} |",
         "",
+    ]
+    if result.get("beside_ms_per_detected_frame"):
+        alone = result["beside_ms_per_detected_frame"]["alone"]
+        lines += [
+            "## The same replay in company (`--beside`)",
+            "",
+            "This checkout's replay alone, and while another thread of the process runs the detector on a "
+            "frame in a loop (ONNX Runtime's threads on every core, as the pipeline's inference) or pure "
+            "Python code (as its readers and analysis lanes run), the three in turn in each round; the "
+            "median round. The replay's own CPU time grows in company: the pipeline's tracker stage "
+            "(benchmarks/ssd_batch.md part 2, the same calls) runs among a dozen busy threads.",
+            "",
+            "| replay | CPU ms per detected frame | vs alone |",
+            "|---|---|---|",
+            *[
+                f"| {k} | {v:.3f} | {v / alone:.2f} |"
+                for k, v in result["beside_ms_per_detected_frame"].items()
+            ],
+            "",
+        ]
+    lines += [
         "## Where the time goes (cProfile, one replay, own time; the profiler inflates small calls)",
         "",
     ]
@@ -214,11 +280,11 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__, rounds=7)
     parser.add_argument("--before", default="7246429", help="git commit of the old tracker code")
-    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
     parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
+    parser.add_argument("--beside", action="store_true", help="also this code beside inference / Python")
     args = parser.parse_args()
     from vision.track import TrackerConfig
     from vision.track.tracker import Tracker
@@ -243,16 +309,18 @@ def main() -> None:
             if where is not None:
                 raise SystemExit(f"tracks differ on {name}: {where}")
             worst = max(worst, largest)
-        load_before = machine()["load_average_before"]
+        started = machine()
         seconds: dict[str, list[float]] = {label: [] for label in codes}
         for _ in range(args.rounds):
             for label, (cls, cfg) in codes.items():
                 seconds[label].append(sum(replay(cls, cfg, c, keep=False)[0] for c in recording.values()))
         profiles = {label: profiled(cls, cfg, recording, 15) for label, (cls, cfg) in codes.items()}
+        company = beside(Tracker, TrackerConfig(), recording, args.rounds) if args.beside else {}
     calls = [c for cs in recording.values() for c in cs]
     detected = sum(c[0] == "update" for c in calls)
     result = {
-        "machine": machine() | {"load_average_before": load_before},
+        "machine": started,
+        "note": args.note,
         "before": args.before,
         "before_commit": commit.stdout.strip(),
         "cameras": len(recording),
@@ -264,13 +332,14 @@ def main() -> None:
         "max_abs_float_difference": worst,
         "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
         "all_rounds_s": seconds,
+        "beside_ms_per_detected_frame": {
+            k: float(np.median(v)) * 1000 / detected for k, v in company.items()
+        },
+        "beside_rounds_s": company,
     }
     ms = result["ms_per_detected_frame"]
     result["after_over_before"] = ms["after"] / ms["before"]
-    result["load_average_after"] = machine()["load_average_before"]
-    (OUT / "tracker_cost.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / "tracker_cost.md").write_text(markdown(result, profiles))
-    print(json.dumps(result, indent=1))
+    publish("tracker_cost", result, lambda r: markdown(r, profiles), SHARE)
 
 
 if __name__ == "__main__":

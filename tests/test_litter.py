@@ -285,3 +285,20 @@ def test_static_blobs_are_labelled_as_opencvs_connected_components_with_stats() 
         ours = connected_components(mask)
         assert ours[0] == n and np.array_equal(ours[1], labels)
         np.testing.assert_array_equal(ours[2][1:], stats[1:])
+
+
+def test_the_rules_class_masks_are_np_isins() -> None:
+    """The litter rule picks its blockers and litter boxes with member_of (np.isin's set-up cost more
+    than the comparison on a frame's few boxes): the same masks as np.isin, for ids in and out of
+    the set, -1, the blobs' NO_CLASS and empty sets on either side."""
+    from vision.types import NO_CLASS, member_of
+
+    rng = np.random.default_rng(16)
+    sets = [np.zeros(0, np.int32), np.array([0], np.int32), np.array([39, 41, 0, 2], np.int32)]
+    for _ in range(50):
+        class_id = rng.integers(-1, 80, rng.integers(0, 12)).astype(np.int32)
+        class_id[rng.random(len(class_id)) < 0.2] = NO_CLASS
+        for ids in sets:
+            mask = member_of(class_id, ids)
+            assert mask.dtype == bool and mask.shape == class_id.shape
+            assert np.array_equal(mask, np.isin(class_id, ids))

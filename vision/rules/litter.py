@@ -31,7 +31,7 @@ from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject, places
 from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
-from vision.types import NO_CLASS, Condition, Detections, Frame, Observation
+from vision.types import NO_CLASS, Condition, Detections, Frame, Observation, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
@@ -146,8 +146,8 @@ class LitterRule(Rule):
     def _evidence(self, ctx: FrameContext) -> tuple[Detections, np.ndarray]:
         """Litter-class detections and static blobs in the zone, minus what people and vehicles cover."""
         detections, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
-        blockers = detections.xyxy[np.isin(detections.class_id, self.blockers)]
-        items = detections[np.isin(detections.class_id, self.litter)]
+        blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
+        items = detections[member_of(detections.class_id, self.litter)]
         items = items[self.zone.contains(items, w, h)]
         parts = [items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]]
         if self.cfg.static_objects and len(ctx.blobs):
