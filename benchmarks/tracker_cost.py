@@ -1,12 +1,13 @@
 """CPU cost of the tracker alone, old code against this checkout's, on the same recorded calls.
 
-The pipeline's tracker calls (``update`` with a frame's detections, ``hold`` on frames the motion
-gate kept from the detector, ``tracks`` after each) are recorded once from ``Pipeline.run`` on the
-three sample videos (embedded SSD, detect_fps 5, capacity_profile's cameras), then replayed on a
-fresh tracker per camera: the old code (``vision/track`` of ``--before``, a git commit, loaded
-under another package name) and this checkout's, in alternating rounds of the same process.
-Per-thread CPU time (``time.thread_time``), summed over the calls, per detected frame. Every
-replay's outputs (track ids of each update, every track table's columns) must be identical in
+The pipeline's tracker calls (``update`` with a frame's detections, also on frames the motion gate
+kept from the detector, whose last detections are given again; ``tracks`` after each) are recorded
+once from ``Pipeline.run`` on the three sample videos (embedded SSD, detect_fps 5,
+capacity_profile's cameras), then replayed on a fresh tracker per camera: the old code
+(``vision/track`` of ``--before``, a git commit, loaded under another package name) and this
+checkout's, in alternating rounds of the same process. Per-thread CPU time (``time.thread_time``),
+summed over the calls, per detected frame. Every replay's outputs (track ids of each update, every
+track table's columns) must be identical in
 both codes, else the run fails naming the first difference.
 
 ``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
@@ -63,7 +64,7 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     from vision.track.tracker import Tracker
 
     calls: dict[int, list[tuple[Any, ...]]] = {}
-    update, hold = Tracker.update, Tracker.hold
+    update = Tracker.update
 
     def recorded_update(self: Tracker, detections: Detections, pts: float) -> Detections:
         d = detections
@@ -72,11 +73,7 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         )
         return update(self, detections, pts)
 
-    def recorded_hold(self: Tracker, pts: float, still: np.ndarray) -> None:
-        calls.setdefault(id(self), []).append(("hold", pts, np.array(still, np.int64)))
-        hold(self, pts, still)
-
-    Tracker.update, Tracker.hold = recorded_update, recorded_hold  # type: ignore[method-assign]
+    Tracker.update = recorded_update  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = parse_config(yaml.safe_dump(camera_config(3, Path(tmp) / "data")))
@@ -84,7 +81,7 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             Pipeline(config, Detector.from_config(config.detector), store).run()
             store.close()
     finally:
-        Tracker.update, Tracker.hold = update, hold  # type: ignore[method-assign]
+        Tracker.update = update  # type: ignore[method-assign]
     out = {f"camera{i}": c for i, c in enumerate(calls.values())}
     path.write_bytes(pickle.dumps(out))
     return out
@@ -118,20 +115,13 @@ def replay(
     outputs: list[Any] = []
     spent = 0.0
     for call in calls:
-        if call[0] == "update":
-            dets = Detections.from_arrays(call[2], call[3], call[4])
-            start = time.thread_time()
-            out = tracker.update(dets, call[1])
-            table = tracker.tracks()
-            spent += time.thread_time() - start
-            if keep:
-                outputs.append(out.track_id)
-        else:
-            start = time.thread_time()
-            tracker.hold(call[1], call[2])
-            table = tracker.tracks()
-            spent += time.thread_time() - start
+        dets = Detections.from_arrays(call[2], call[3], call[4])
+        start = time.thread_time()
+        out = tracker.update(dets, call[1])
+        table = tracker.tracks()
+        spent += time.thread_time() - start
         if keep:
+            outputs.append(out.track_id)
             outputs.append([getattr(table, name) for name in TABLE])
     return spent, outputs
 
@@ -235,8 +225,8 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
         f"{' --beside' if result.get('beside_ms_per_detected_frame') else ''}`. The tracker calls of "
         "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
         "benchmarks/capacity_profile.py's cameras) "
-        f"were recorded once: {result['updates']} detected frames (`update`, {result['boxes']} boxes), "
-        f"{result['holds']} frames held by the motion gate (`hold`), each followed by `tracks()` as in "
+        f"were recorded once: {result['updates']} frames (`update`, {result['boxes']} boxes; a frame the "
+        "motion gate held gives the last detections again), each followed by `tracks()` as in "
         f"vision/camera/analysis.py. They are replayed on a fresh tracker per camera, old code "
         f"(`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
         f"{result['rounds']} alternating rounds; the median round's CPU time "
@@ -325,7 +315,6 @@ def main() -> None:
         "before_commit": commit.stdout.strip(),
         "cameras": len(recording),
         "updates": detected,
-        "holds": len(calls) - detected,
         "boxes": int(sum(len(c[3]) for c in calls if c[0] == "update")),
         "rounds": args.rounds,
         "identical": True,

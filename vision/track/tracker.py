@@ -26,7 +26,7 @@ from vision.track.config import TrackerConfig
 from vision.track.match import associate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
-from vision.types import Detections, member_of
+from vision.types import Detections
 
 
 @dataclass(slots=True)
@@ -215,27 +215,6 @@ class Tracker:
             t = t.extend(born)
         self._tracks = t
         return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
-
-    def hold(self, pts: float, still: np.ndarray) -> None:
-        """A frame at ``pts`` the detector did not look at because nothing moved where the tracks
-        ``still`` (ids) stand: those that had a box on the last detected frame are seen again where
-        they were (a zero-motion measurement, so their velocity settles as it would on frames
-        detected alike), without counting as new evidence (no hits, history or votes). Every other
-        track coasts on its prediction; a lost one still expires after ``max_lost``."""
-        pts = float(pts)
-        if self._pts is not None and pts < self._pts:
-            raise ValueError(f"tracker: frame pts went back from {self._pts:.3f}s to {pts:.3f}s")
-        t = self._tracks
-        seen = t.streak > 0
-        kalman.predict(t.mean, t.cov, 0.0 if self._pts is None else pts - self._pts, ~seen)
-        self._pts = pts
-        rows = _rows(seen & (t.tid >= 0) & member_of(t.tid, still))
-        if len(rows):
-            t.mean[rows], t.cov[rows] = kalman.correct(t.mean[rows], t.cov[rows], t.box[rows])
-            t.last_seen[rows] = pts
-        alive = (t.tid < 0) | (pts - t.last_seen <= self.config.max_lost)
-        if not alive.all():
-            self._tracks = t.take(_rows(alive))
 
     def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
         """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
