@@ -7,8 +7,7 @@ capacity_profile's cameras), then replayed on a fresh tracker per camera: the ol
 (``vision/track`` of ``--before``, a git commit, loaded under another package name) and this
 checkout's, in alternating rounds of the same process. Per-thread CPU time (``time.thread_time``),
 summed over the calls, per detected frame. Every replay's outputs (track ids of each update, every
-track table's columns) must be identical in
-both codes, else the run fails naming the first difference.
+track table's columns) must be identical in both codes, else the run fails naming the first difference.
 
 ``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
 the detector on a frame in a loop (ONNX Runtime on every core, as the inference thread) and a thread
