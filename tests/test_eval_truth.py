@@ -292,6 +292,10 @@ def test_set_reaches_a_key_left_at_its_default_wherever_a_wildcard_finds_it(tmp_
         "--set camera.zones.*.rules.crowd.coast=0.5: sets nothing in any file of the suite: "
         f"{tmp_path / 'b.truth.yaml'}: nothing under camera.zones has rules.crowd.coast"
     ]
+    assert refused("camera.zones.*.rules.crowd.coats=0.5") == [  # the schema knows, with no file's help
+        "--set camera.zones.*.rules.crowd.coats=0.5: camera.zones.*.rules.crowd has no key 'coats' "
+        f"(its keys: {crowd_keys})"
+    ]
     assert refused("camera.zones.plaza.rules.crowd.coast=0.5") == [
         "--set camera.zones.plaza.rules.crowd.coast=0.5: sets nothing in any file of the suite: "
         f"{tmp_path / 'b.truth.yaml'}: camera.zones has no key 'plaza' (its keys: way)"
