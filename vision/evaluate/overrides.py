@@ -85,7 +85,7 @@ def apply_overrides(
     full = truth.model_dump(mode="json")
     data = truth.model_dump(mode="json", exclude_unset=True)
     data["camera"].pop("url", None)  # the video is the camera
-    missed = {}
+    missed: dict[str, str] = {}
     for override in overrides:
         found = _expand(full, override.path)
         if not found:
