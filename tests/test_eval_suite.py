@@ -158,6 +158,40 @@ def test_an_open_ticket_fails_only_if_its_rule_had_the_time_to_close_it_and_comp
     assert "| recall | 0.000 | 1.000 | +1 |" in markdown and "`--set events.close_after=3`" in markdown
 
 
+def test_a_wildcard_set_reaches_a_default_key_in_every_file_with_the_rule(tmp_path: Path) -> None:
+    """docs/evaluation.md's ``--set 'camera.zones.*.rules.crowd.coast=...'`` on a suite whose files do
+    not all have a crowd rule (it was refused for the one without): coast, left at its default in the
+    plaza's file, is set there (with the crowd rule's other keys, as a user compares settings); the
+    file without a crowd rule gets none and is replayed as it is."""
+    suite = plaza_crowd_suite(tmp_path)
+    clip = tmp_path / "short.mp4"  # the first 3 s: a second file costs a few frames at 1 frame/s
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(SAMPLE), "-t", "3", "-c", "copy", "-y", str(clip)],
+        check=True,
+        timeout=60,
+    )
+    lawn = {
+        "polygon": [[0.0, 0.55], [1.0, 0.9], [1.0, 1.0], [0.0, 1.0]],
+        "rules": {"litter": {"min_duration": 10}},
+    }
+    no_crowd = {"video": str(clip), "camera": {"detect_fps": 1, "zones": {"lawn": lawn}}}
+    (suite / "lawn.truth.yaml").write_text(yaml.safe_dump(no_crowd))
+    coast = "camera.zones.*.rules.crowd.coast=0.5"
+    crowd = ["enter_count=7", "exit_count=5", "untracked_score=0"]  # a crowd of 7, the frame's boxes at 1/s
+    sets = [coast, *(f"camera.zones.*.rules.crowd.{c}" for c in crowd), "events.close_after=3"]
+    args = [a for s in sets for a in ("--set", s)]
+    result = eval_cli(str(suite), "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert record["overrides"] == [f"--set {s}" for s in sets]
+    videos = {v["name"]: v for v in record["videos"]}
+    assert videos["lawn"]["error"] is None and videos["lawn"]["tickets"] == []
+    # the rule's close time, as the run judged it: the incident's end (30 s), the next frame (1 s at
+    # 1 frame/s), the window's half (1.5 s), coast 0.5 s (its default is 1 s), close_after 3 s, and
+    # the tolerance (1 s)
+    assert videos["plaza"]["incidents"][0]["close_due"] == 37.0
+
+
 def test_a_bad_override_is_named_before_any_replay(tmp_path: Path) -> None:
     suite = plaza_crowd_suite(tmp_path)
     result = eval_cli(

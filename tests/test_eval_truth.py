@@ -236,7 +236,8 @@ def test_set_overrides_every_truth_file_and_names_a_bad_key(tmp_path: Path) -> N
         + ")"
     ]
     assert refused("camera.zones.*.rules.fishing.min_duration=3") == [
-        "--set camera.zones.*.rules.fishing.min_duration=3: nothing under camera.zones has "
+        "--set camera.zones.*.rules.fishing.min_duration=3: sets nothing in any file of the suite: "
+        f"{tmp_path / 'a.truth.yaml'}, {tmp_path / 'b.truth.yaml'}: nothing under camera.zones has "
         "rules.fishing.min_duration"
     ]
     bad = refused("events.close_after=soon")
@@ -251,3 +252,51 @@ def test_set_overrides_every_truth_file_and_names_a_bad_key(tmp_path: Path) -> N
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_overrides([text])
+
+
+def test_set_reaches_a_key_left_at_its_default_wherever_a_wildcard_finds_it(tmp_path: Path) -> None:
+    """``camera.zones.*.rules.crowd.coast`` is no file's key here (coast is left at its default): it
+    is set on every crowd rule of the suite, a zone or a file without one stays without one, and a
+    key no rule knows is refused by the schema, even where no file has the rule."""
+    crowd = {"polygon": [[0, 0], [1, 0], [1, 1]], "rules": {"crowd": {"enter_count": 9}}}
+    zones = {**TRUTH["camera"]["zones"], "plaza": crowd}
+    with_crowd = {**TRUTH, "video": str(SAMPLE), "camera": {**TRUTH["camera"], "zones": zones}}
+    folder(tmp_path, {"a.truth.yaml": with_crowd, "b.truth.yaml": {**TRUTH, "video": str(SAMPLE)}})
+    assert "coast" not in yaml.safe_load((tmp_path / "a.truth.yaml").read_text())["camera"]["zones"]["plaza"]
+    sets = ["camera.zones.*.rules.crowd.coast=0.5", "camera.zones.*.rules.*.min_duration=4"]
+    a, b = (v.truth for v in load_suite(tmp_path, overrides=parse_overrides(sets)).videos)
+    crowd_rule = a.camera.zones["plaza"].rules.crowd
+    assert (crowd_rule.coast, crowd_rule.min_duration, crowd_rule.enter_count) == (0.5, 4, 9)
+    for way in a.camera.zones["way"], b.camera.zones["way"]:  # a zone without a crowd rule gets none
+        assert way.rules.crowd is None and way.rules.litter.min_duration == 4
+    assert load_truth(tmp_path / "a.truth.yaml").camera.zones["plaza"].rules.crowd.coast != 0.5
+
+    def refused(*items: str, where: Path = tmp_path) -> list[str]:
+        with pytest.raises(ConfigError) as err:
+            load_suite(where, overrides=parse_overrides(list(items)))
+        return err.value.problems
+
+    crowd_keys = ", ".join(type(crowd_rule).model_fields)
+    assert refused("camera.zones.*.rules.crowd.coats=0.5") == [
+        "--set camera.zones.*.rules.crowd.coats=0.5: camera.zones.*.rules.crowd has no key 'coats' "
+        f"(its keys: {crowd_keys})"
+    ]
+    assert refused("camera.zones.*.rules.*.min_duraton=4") == [
+        "--set camera.zones.*.rules.*.min_duraton=4: nothing under camera.zones.*.rules has min_duraton"
+    ]
+    assert refused("camera.zones.*.polygon.x=1") == [
+        "--set camera.zones.*.polygon.x=1: camera.zones.*.polygon is a value, it has no key 'x'"
+    ]
+    (tmp_path / "a.truth.yaml").unlink()  # no file has a crowd rule: the wildcard finds nothing to set
+    assert refused("camera.zones.*.rules.crowd.coast=0.5") == [
+        "--set camera.zones.*.rules.crowd.coast=0.5: sets nothing in any file of the suite: "
+        f"{tmp_path / 'b.truth.yaml'}: nothing under camera.zones has rules.crowd.coast"
+    ]
+    assert refused("camera.zones.*.rules.crowd.coats=0.5") == [  # the schema knows, with no file's help
+        "--set camera.zones.*.rules.crowd.coats=0.5: camera.zones.*.rules.crowd has no key 'coats' "
+        f"(its keys: {crowd_keys})"
+    ]
+    assert refused("camera.zones.plaza.rules.crowd.coast=0.5") == [
+        "--set camera.zones.plaza.rules.crowd.coast=0.5: sets nothing in any file of the suite: "
+        f"{tmp_path / 'b.truth.yaml'}: camera.zones has no key 'plaza' (its keys: way)"
+    ]

@@ -5,17 +5,23 @@ A key is a dotted path into a ground-truth file's settings (``camera``, ``detect
 ``events.close_after=5``, ``camera.detect_fps=2``, ``detector.min_score=0.3``; ``*`` stands
 for every key of a mapping (``camera.zones.*.rules.crowd.min_duration=3`` sets every zone
 that has a crowd rule). The value is YAML (``5``, ``[person, bicycle]``, ``{enter_count: 8}``).
-The overridden file is validated again, so a bad value is refused as it would be in the file.
+A key is checked against the settings' schema, so any key the config knows can be set, one a
+file leaves at its default too, and a misspelt one is refused even where nothing has it. Where
+a file's settings do not reach the key (a zone without a crowd rule) that file is left as it is:
+a rule is not made up by one of its keys; a key that sets nothing in any file of the suite is
+refused. The overridden file is validated again, so a bad value is refused as it would be in the
+file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vision.config import ConfigError
 from vision.evaluate.truth import GroundTruth, TruthSettings
@@ -46,6 +52,10 @@ def parse_overrides(items: list[str], model: Path | None = None) -> list[Overrid
                 f"--set {text}: {path[0]!r} is not a setting here: use one of {', '.join(SECTIONS)}"
             )
             continue
+        unknown = _unknown(TruthSettings, path)
+        if unknown:
+            problems.append(f"--set {text}: {unknown}")
+            continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
@@ -59,8 +69,11 @@ def parse_overrides(items: list[str], model: Path | None = None) -> list[Overrid
     return out
 
 
-def apply_overrides(truth: GroundTruth, overrides: list[Override], source: Path) -> GroundTruth:
-    """A copy of ``truth`` with every override set; a key it does not have is a ConfigError naming it.
+def apply_overrides(
+    truth: GroundTruth, overrides: list[Override], source: Path
+) -> tuple[GroundTruth, dict[str, str]]:
+    """A copy of ``truth`` with every override set where its settings have the key, and for each
+    override that set nothing in it, why (``unused`` refuses one that sets nothing in any file).
 
     Keys are looked up in the full settings (defaults included) and set on what the file says,
     then the whole is validated again. A value a validator derived from another when the file was
@@ -68,24 +81,22 @@ def apply_overrides(truth: GroundTruth, overrides: list[Override], source: Path)
     whole rule as a mapping (``camera.zones.crossing.rules.crowd={enter_count: 7}``).
     """
     if not overrides:
-        return truth
+        return truth, {}
     full = truth.model_dump(mode="json")
     data = truth.model_dump(mode="json", exclude_unset=True)
     data["camera"].pop("url", None)  # the video is the camera
-    problems = []
+    missed: dict[str, str] = {}
     for override in overrides:
         found = _expand(full, override.path)
         if not found:
-            problems.append(f"{override.text}: {_missing(full, override.path)}")
+            missed[override.text] = _missing(full, override.path)
         for path in found:
             node = data
             for key in path[:-1]:
                 node = node.setdefault(key, {})
             node[path[-1]] = override.value
-    if problems:
-        raise ConfigError(problems)
     try:
-        return GroundTruth.model_validate(data)
+        return GroundTruth.model_validate(data), missed
     except ValidationError as exc:
         raise ConfigError(
             [
@@ -94,6 +105,51 @@ def apply_overrides(truth: GroundTruth, overrides: list[Override], source: Path)
                 for error in exc.errors()
             ]
         ) from None
+
+
+def unused(overrides: list[Override], missed: dict[Path, dict[str, str]]) -> list[str]:
+    """The overrides that set nothing in any of the suite's files (``missed``: per file, what
+    ``apply_overrides`` said of it), each with why, per file: a comparison that changed nothing is a
+    mistake to refuse."""
+    problems = []
+    for override in overrides:
+        if not missed or any(override.text not in m for m in missed.values()):
+            continue
+        files: dict[str, list[str]] = {}
+        for file, misses in missed.items():
+            files.setdefault(misses[override.text], []).append(str(file))
+        why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in files.items())
+        problems.append(f"{override.text}: sets nothing in any file of the suite: {why}")
+    return problems
+
+
+def _unknown(kind: Any, path: tuple[str, ...], done: tuple[str, ...] = ()) -> str | None:
+    """Where ``path`` leaves the schema of ``kind`` (a key no file can have), or None if it fits."""
+    if not path:
+        return None
+    key, rest, where = path[0], path[1:], ".".join(done) or "the settings"
+    kind = _unwrap(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        fields = kind.model_fields
+        if key == "*":
+            fits = [_unknown(f.annotation, rest, (*done, key)) is None for f in fields.values()]
+            return None if any(fits) else f"nothing under {where} has {'.'.join(rest)}"
+        if key not in fields:
+            return f"{where} has no key {key!r} (its keys: {', '.join(fields)})"
+        return _unknown(fields[key].annotation, rest, (*done, key))
+    if get_origin(kind) is dict:
+        return _unknown(get_args(kind)[1], rest, (*done, key))
+    return f"{where} is a value, it has no key {key!r}"
+
+
+def _unwrap(kind: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None``, where the schema's keys are."""
+    if get_origin(kind) is Annotated:
+        return _unwrap(get_args(kind)[0])
+    if get_origin(kind) in (Union, UnionType):
+        inner = [a for a in get_args(kind) if a is not type(None)]
+        return _unwrap(inner[0]) if len(inner) == 1 else kind
+    return kind
 
 
 def _expand(node: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -21,7 +21,7 @@ from vision.evaluate.annotations import AnnotationError, FrameBoxes, load_boxes
 from vision.evaluate.detection import FrameDetections, mean_average_precision
 from vision.evaluate.match import match
 from vision.evaluate.metrics import METRIC_HELP, Metrics, VideoMatch, event_metrics
-from vision.evaluate.overrides import Override, apply_overrides
+from vision.evaluate.overrides import Override, apply_overrides, unused
 from vision.evaluate.progress import Progress
 from vision.evaluate.replay import Replay, camera_name, replay, video_rate
 from vision.evaluate.truth import GroundTruth, load_truth
@@ -118,11 +118,15 @@ def load_suite(path: Path, thresholds: Path | None = None, overrides: list[Overr
     problems: list[str] = []
     videos: list[Video] = []
     names: set[str] = set()
+    missed: dict[Path, dict[str, str]] = {}
     for file in files:
         try:
-            videos.append(_load_video(file, names, overrides or []))
+            video, missed[file] = _load_video(file, names, overrides or [])
+            videos.append(video)
         except (ConfigError, AnnotationError) as exc:
             problems += exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+    if not problems:  # a file that failed to load may be the one an override was for
+        problems += unused(overrides or [], missed)
     limits = None
     if thresholds is not None:
         try:
@@ -134,8 +138,9 @@ def load_suite(path: Path, thresholds: Path | None = None, overrides: list[Overr
     return Suite(videos, limits)
 
 
-def _load_video(file: Path, names: set[str], overrides: list[Override]) -> Video:
-    truth = apply_overrides(load_truth(file), overrides, file)
+def _load_video(file: Path, names: set[str], overrides: list[Override]) -> tuple[Video, dict[str, str]]:
+    """One ground-truth file with ``overrides`` set, and the overrides that set nothing in it."""
+    truth, missed = apply_overrides(load_truth(file), overrides, file)
     if not truth.video.is_file():
         raise ConfigError([f"{file}: video: no such file: {truth.video}"])
     name = camera_name(file)
@@ -149,7 +154,7 @@ def _load_video(file: Path, names: set[str], overrides: list[Override]) -> Video
         boxes = load_boxes(truth.boxes.file, truth.boxes.kind)
         if not video_rate(truth.video)[0]:
             raise ConfigError([f"{file}: boxes: the video does not say its frame rate: frames have no time"])
-    return Video(name, file, truth, boxes)
+    return Video(name, file, truth, boxes), missed
 
 
 def load_thresholds(path: Path) -> ThresholdsFile:
