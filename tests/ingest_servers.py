@@ -3,7 +3,8 @@
 - :class:`PerlRtsp`: Debian's rtsp-server-perl (UDP transport only) fed by an ffmpeg publisher;
 - :class:`GstRtsp`: GStreamer's RTSP server (TCP only), run by the system Python that has gi;
 - :class:`MjpegServer`: an HTTP multipart MJPEG camera, optionally behind Basic auth;
-- :func:`serve_directory`: plain HTTP for an HLS playlist.
+- :func:`serve_directory`: plain HTTP for an HLS playlist;
+- :class:`SlowProxy`: a TCP proxy in front of any of them, slow to answer or silent on demand.
 
 Ports are picked free at start. Every process is killed in ``close()`` (the fixtures call
 it in ``finally``), and everything waits with a deadline.
@@ -320,3 +321,66 @@ def serve_directory(folder: Path) -> Iterator[int]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+class SlowProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``port`` that holds the server's first bytes of each
+    connection back ``hold`` seconds (a server slow to answer: loaded, or opening a hundred cameras at
+    once); :meth:`freeze` silences the connections open then, their sockets left up (a camera hung, a
+    network partition), while new connections pass as before."""
+
+    def __init__(self, port: int, hold: float = 0.0) -> None:
+        self.upstream = port
+        self.hold = hold
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._frozen: list[threading.Event] = []  # one per connection
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self._closed.is_set():
+                client, _ = self._listener.accept()
+                server = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+                server.settimeout(None)
+                frozen = threading.Event()
+                with self._lock:
+                    self._sockets += [client, server]
+                    self._frozen.append(frozen)
+                for source, sink, hold in ((server, client, self.hold), (client, server, 0.0)):
+                    args = (source, sink, hold, frozen)
+                    threading.Thread(target=self._pump, args=args, daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, hold: float, frozen: threading.Event) -> None:
+        """Forward ``source`` to ``sink`` until either closes: the first bytes ``hold`` seconds late,
+        nothing once frozen."""
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if hold:
+                    self._closed.wait(hold)
+                    hold = 0.0
+                if frozen.is_set():
+                    self._closed.wait()  # silent, the sockets up, until the proxy closes
+                    return
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)  # one side closed: pass it on
+
+    def freeze(self) -> None:
+        with self._lock:
+            for frozen in self._frozen:
+                frozen.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()

@@ -206,9 +206,10 @@ def test_mjpeg_over_http_is_stamped_by_arrival(reader_of: Callable) -> None:
 
 
 def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> None:
-    """An MJPEG camera that stops sending with its connection open: the read ends after the stall
-    timeout (FFmpeg's rw_timeout, not a Python callback at each check), saying so, and the stream is
-    reopened; a read without a timeout would wait for ever."""
+    """An MJPEG camera that stops sending with its connection open: stalled after the stall timeout,
+    and the read ends after FFmpeg's rw_timeout (not a Python callback at each check; the larger of the
+    open and stall timeouts, as it bounds the open's reads too), saying so, and the stream is reopened;
+    a read without a timeout would wait for ever."""
     server = MjpegServer(silent_after=5)
     try:
         reader = reader_of(camera(server.url(), detect_fps=10))
@@ -218,7 +219,7 @@ def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> No
         while (health := reader.health()).reconnects == 0:
             assert time.monotonic() < deadline, f"not reopened: {health}"
             reader.take(timeout=0.05)
-        assert health.last_error is not None and "no data for 2 s" in health.last_error
+        assert health.last_error is not None and "no data for 5 s" in health.last_error  # open_timeout
     finally:
         server.close()
 

@@ -48,6 +48,17 @@ def decoder_threads(configured: int | None, cameras: int) -> int:
     return 1 if cameras > cores() else 0
 
 
+def read_timeout(stream: StreamConfig) -> float:
+    """Seconds FFmpeg waits for a live stream's data before a read fails.
+
+    One socket timeout bounds every read, those of the open too: at ``stall_timeout`` alone a server
+    slow to answer (a loaded camera, or a hundred cameras opening at once) failed opens that
+    ``open_timeout`` allows. So it is the larger of the two; a stall after the open is still seen at
+    ``stall_timeout``, by the health watchdog (vision/ingest/health.py) and by
+    :meth:`VideoDecoder.frames` at any packet that is no sign of life."""
+    return max(stream.open_timeout, stream.stall_timeout)
+
+
 class SourceError(Exception):
     """A camera's video cannot be opened or read; the message is safe to print (no password)."""
 
@@ -92,8 +103,11 @@ class VideoDecoder:
 
     def _error(self, what: str, exc: BaseException) -> SourceError:
         detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
-        if isinstance(exc, (av.ExitError, TimeoutError)) and self.stream_config is not None:
-            detail = f"no data for {self.stream_config.stall_timeout:g} s"
+        stream = self.stream_config
+        if stream is not None and isinstance(exc, av.ExitError):  # PyAV's open timeout ended the open
+            detail = f"no answer in {stream.open_timeout:g} s"
+        elif stream is not None and isinstance(exc, TimeoutError):  # FFmpeg's socket timeout
+            detail = f"no data for {read_timeout(stream):g} s"
         return SourceError(f"camera {self.camera_id}: {what} {self.url}: {detail}")
 
     def open(self) -> VideoDecoder:
@@ -104,15 +118,16 @@ class VideoDecoder:
             # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
             # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU than
             # the reading. FFmpeg's own timeouts do it without Python: RTSP's socket timeout (TCP and
-            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout.
+            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout. PyAV's
+            # callback bounds the open only (open_timeout), where its cost is paid once.
             timeout = (self.stream_config.open_timeout, None)
-            stall_us = str(round(self.stream_config.stall_timeout * 1e6))
+            read_us = str(round(read_timeout(self.stream_config) * 1e6))
             options["analyzeduration"] = LIVE_ANALYZE_US
             if self.url.get_secret_value().lower().startswith("rtsp"):
                 options["rtsp_transport"] = self.stream_config.transport
-                options["timeout"] = stall_us
+                options["timeout"] = read_us
             else:
-                options["rw_timeout"] = stall_us
+                options["rw_timeout"] = read_us
         try:
             container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
         except (av.FFmpegError, OSError) as exc:
