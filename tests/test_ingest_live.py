@@ -160,7 +160,9 @@ def test_server_killed_and_restarted_recovers_within_backoff(perl: PerlRtsp, rea
 
 def test_publisher_stopped_goes_stalled_then_offline(perl: PerlRtsp, reader_of: Callable) -> None:
     perl.publish("plaza")
-    reader = reader_of(camera(perl.url("plaza")))
+    # the read gives up at FFmpeg's read timeout, the larger of the open and stall timeouts: 2 s both
+    stream = {**FAST_RECOVERY, "transport": "udp", "open_timeout": FAST_RECOVERY["stall_timeout"]}
+    reader = reader_of(camera(perl.url("plaza"), stream=stream))
     wait_for(reader, CameraState.LIVE, 15)
     perl.stop_publishing("plaza")
     stopped = time.monotonic()
