@@ -88,11 +88,13 @@ def test_a_stream_silent_after_the_open_is_stalled_at_the_stall_timeout_and_reop
         health = reader.health()
         assert health.reconnects == 0 and health.last_error is None, health  # the read still waits
         assert stalled + 0.05 >= STALL and stalled < OPEN, stalled  # the watchdog's, not the read's end
-        deadline = frozen + 2 * OPEN + 5
+        deadline, states = frozen + 2 * OPEN + 5, set()
         while (health := reader.health()).reconnects == 0:
             assert time.monotonic() < deadline, f"not reopened: {health}"
-            reader.take(timeout=0.05)
+            states.add(reader.state)
+            reader.take(timeout=0.02)
         assert f"no data for {OPEN:g} s" in str(health.last_error), health
+        assert states == {CameraState.STALLED}, states  # not live again on what FFmpeg held back
         frames = health.frames_in
         states_until([reader], CameraState.LIVE, 15)
         assert reader.health().frames_in > frames  # frames of the new connection

@@ -82,7 +82,9 @@ class VideoDecoder:
         ``cameras``: how many cameras this process reads (the default of ``decode.threads``).
 
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
-        keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
+        keyframes-only camera with keyframes further apart than the stall timeout is not stalled;
+        not for one dropped as behind the live edge (:meth:`follow_live_edge`): that proves the
+        stream flows, not that its picture is current.
         """
         self.camera_id = camera_id
         self.url = url
@@ -186,7 +188,9 @@ class VideoDecoder:
         Non-key packets are dropped before the decoder when only keyframes are wanted or the
         reader is catching up (:meth:`follow_live_edge`), which saves their parsing as well as
         their decoding; so are keyframes too far behind the live edge. Such a packet still proves
-        the stream alive: it resets the stall watchdog and beats ``heartbeat``.
+        the stream alive: it resets the stall watchdog, and beats ``heartbeat`` unless it was
+        behind (a stream gone silent hands over the packets FFmpeg held when its read first times
+        out, late: they made a stalled camera look live for a moment; tests/test_ingest_timeouts.py).
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
@@ -200,10 +204,11 @@ class VideoDecoder:
                 if packet.stream_index != stream.index:
                     self._watch(stall, alive, now)
                     continue
+                behind = self.skipped_packets
                 if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
-                    if self.heartbeat is not None:
-                        self.heartbeat(now)
+                    if self.heartbeat is not None and self.skipped_packets == behind:
+                        self.heartbeat(now)  # skipped on purpose (keyframes_only), not behind
                     continue
                 try:
                     decoded = stream.decode(packet)
