@@ -213,15 +213,16 @@ def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> No
     open and stall timeouts, as it bounds the open's reads too), saying so, and the stream is reopened;
     a read without a timeout would wait for ever."""
     server = MjpegServer(silent_after=5)
+    stream = {**FAST_RECOVERY, "open_timeout": FAST_RECOVERY["stall_timeout"]}  # rw_timeout 2 s
     try:
-        reader = reader_of(camera(server.url(), detect_fps=10))
+        reader = reader_of(camera(server.url(), detect_fps=10, stream=stream))
         wait_for(reader, CameraState.LIVE, 10)
         wait_for(reader, CameraState.STALLED, 10)
         deadline = time.monotonic() + 10
         while (health := reader.health()).reconnects == 0:
             assert time.monotonic() < deadline, f"not reopened: {health}"
             reader.take(timeout=0.05)
-        assert health.last_error is not None and "no data for 5 s" in health.last_error  # open_timeout
+        assert health.last_error is not None and "no data for 2 s" in health.last_error
     finally:
         server.close()
 

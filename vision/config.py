@@ -192,7 +192,7 @@ class StreamConfig(StrictModel):
         description="When reading falls this many seconds behind the live edge (a reader short of CPU), "
         "only keyframes are decoded until it is back within half of it, and a keyframe itself this "
         "late is dropped unseen (keyframes_only cameras too): the lag stays bounded and the frame rate "
-        "falls instead. The skipped frames are counted (frames_skipped). Not for HLS or DASH, whose "
+        "falls instead. The skipped frames are counted (frames_skipped). Not for HLS, whose "
         "segments come whole: a segment's first frames are a segment old when they come.",
     )
     snapshot_timeout: float = Field(

@@ -26,7 +26,7 @@ MAX_CONSECUTIVE_CORRUPT = 250  # packets; past this the video is unreadable, not
 FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead network share
 LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
-SEGMENTED_FORMATS = frozenset({"hls", "dash"})  # delivered a segment at a time: see follow_live_edge
+SEGMENTED_FORMATS = frozenset({"hls"})  # delivered a segment at a time: see follow_live_edge
 FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
 
@@ -304,7 +304,7 @@ class VideoDecoder:
         half of it at a keyframe, it decodes every frame again. A keyframes-only stream drops its
         late keyframes the same way, so its lag stays bounded and its frame rate falls instead.
 
-        A segmented stream (HLS, DASH) is not followed: its segments come whole, when the camera has
+        A segmented stream (HLS) is not followed: its segments come whole, when the camera has
         written them, so a segment's first frames are a segment old when they come (2 s segments
         looked 1.9 s behind, and every one was dropped: the camera stayed live on the packets' beats
         with no frame; tests/test_ingest_hls.py). That is the source's pace, not a reader behind.
