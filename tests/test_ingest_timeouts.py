@@ -19,9 +19,9 @@ STALL, OPEN = 1.0, 3.0  # seconds: the stall and open timeouts of these cameras
 HOLD = 1.5  # seconds the proxy holds a server's first answer back: past STALL, within OPEN
 
 
-def camera(url: str) -> CameraConfig:
+def camera(url: str, **settings: float) -> CameraConfig:
     stream = {"transport": "tcp", "stall_timeout": STALL, "open_timeout": OPEN}
-    stream |= {"reconnect_initial": 0.25, "reconnect_max": 0.5}
+    stream |= {"reconnect_initial": 0.25, "reconnect_max": 0.5, **settings}
     return CameraConfig.model_validate({"url": url, "detect_fps": 5, "stream": stream})
 
 
@@ -98,6 +98,31 @@ def test_a_stream_silent_after_the_open_is_stalled_at_the_stall_timeout_and_reop
         frames = health.frames_in
         states_until([reader], CameraState.LIVE, 15)
         assert reader.health().frames_in > frames  # frames of the new connection
+    finally:
+        reader.stop()
+        reader.join(10)
+        proxy.close()
+
+
+def test_a_reader_behind_the_live_edge_for_good_counts_every_packet_it_drops(rtsp: GstRtsp) -> None:
+    """The link queues 1.5 s of stream and never drains it: every packet after is that far behind the
+    live edge, past max_lag, so the reader drops them all unseen and hands over no frame. Its health
+    counts them as they are dropped (it used to count them only when a frame was handed over: this
+    camera showed 0 skipped while it skipped everything)."""
+    proxy = SlowProxy(rtsp.port)
+    reader = CameraReader("behind", camera(f"rtsp://127.0.0.1:{proxy.port}/cam", max_lag=0.5)).start()
+    try:
+        states_until([reader], CameraState.LIVE, 15)
+        proxy.delay(1.5)
+        time.sleep(0.5)  # within the silence the delay makes: what came before it is decoded by now
+        decoded = reader.health().frames_in
+        deadline = time.monotonic() + 10
+        while (health := reader.health()).frames_skipped < 25:  # 1 s of the clip's packets
+            assert time.monotonic() < deadline, f"the dropped packets are not counted: {health}"
+            reader.take(timeout=0.05)
+        assert health.frames_in == decoded and health.reconnects == 0, health  # all dropped, none seen
+        reader.stop()
+        assert reader.join(5), "a reader dropping every packet did not stop"  # no frame comes to tell it
     finally:
         reader.stop()
         reader.join(10)

@@ -76,6 +76,7 @@ class VideoDecoder:
         heartbeat: Callable[[float], None] | None = None,
         vectors: bool = False,
         cameras: int = 1,
+        dropped: Callable[[], bool] | None = None,
     ) -> None:
         """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
         ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
@@ -84,7 +85,9 @@ class VideoDecoder:
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
         keyframes-only camera with keyframes further apart than the stall timeout is not stalled;
         not for one dropped as behind the live edge (:meth:`follow_live_edge`): that proves the
-        stream flows, not that its picture is current.
+        stream flows, not that its picture is current. ``dropped()`` is called for each of those, as it
+        is dropped, so a camera whose every packet is behind shows its count without a frame to carry it;
+        its False ends :meth:`frames` (the reader was stopped: no frame would come back to it to say so).
         """
         self.camera_id = camera_id
         self.url = url
@@ -97,6 +100,7 @@ class VideoDecoder:
         self._behind: Callable[[float, float], float | None] | None = None
         self._max_lag = 0.0
         self.heartbeat = heartbeat
+        self.dropped = dropped
         self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _read
         self.rests = 0  # times the reader rested at the live edge (read_interval)
         self.vectors = vectors
@@ -207,8 +211,11 @@ class VideoDecoder:
                 behind = self.skipped_packets
                 if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
-                    if self.heartbeat is not None and self.skipped_packets == behind:
-                        self.heartbeat(now)  # skipped on purpose (keyframes_only), not behind
+                    if self.skipped_packets == behind:
+                        if self.heartbeat is not None:
+                            self.heartbeat(now)  # skipped on purpose (keyframes_only), not behind
+                    elif self.dropped is not None and not self.dropped():
+                        return
                     continue
                 try:
                     decoded = stream.decode(packet)
