@@ -3,7 +3,8 @@
 - :class:`PerlRtsp`: Debian's rtsp-server-perl (UDP transport only) fed by an ffmpeg publisher;
 - :class:`GstRtsp`: GStreamer's RTSP server (TCP only), run by the system Python that has gi;
 - :class:`MjpegServer`: an HTTP multipart MJPEG camera, optionally behind Basic auth;
-- :func:`serve_directory`: plain HTTP for an HLS playlist.
+- :func:`serve_directory`: plain HTTP for an HLS playlist;
+- :class:`SlowProxy`: a TCP proxy in front of any of them, slow to answer or silent on demand.
 
 Ports are picked free at start. Every process is killed in ``close()`` (the fixtures call
 it in ``finally``), and everything waits with a deadline.
@@ -15,6 +16,7 @@ import base64
 import contextlib
 import functools
 import os
+import queue
 import random
 import shutil
 import signal
@@ -320,3 +322,89 @@ def serve_directory(folder: Path) -> Iterator[int]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+class SlowProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``port`` that holds the server's first bytes of each
+    connection back ``hold`` seconds (a server slow to answer: loaded, or opening a hundred cameras at
+    once); :meth:`freeze` silences the connections open then, their sockets left up (a camera hung, a
+    network partition), while new connections pass as before; :meth:`delay` makes every byte from the
+    server come that much later from then on (a link that queued seconds of stream and never drains
+    its queue: a reader behind the live edge for good)."""
+
+    def __init__(self, port: int, hold: float = 0.0) -> None:
+        self.upstream = port
+        self.hold = hold
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = threading.Event()
+        self._delay = 0.0  # seconds every byte from the server is held back (see delay())
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._frozen: list[threading.Event] = []  # one per connection
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self._closed.is_set():
+                client, _ = self._listener.accept()
+                server = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+                server.settimeout(None)
+                frozen = threading.Event()
+                with self._lock:
+                    self._sockets += [client, server]
+                    self._frozen.append(frozen)
+                for source, sink, late in ((server, client, True), (client, server, False)):
+                    args = (source, sink, late, frozen)
+                    threading.Thread(target=self._pump, args=args, daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, late: bool, frozen: threading.Event) -> None:
+        """Forward ``source`` to ``sink`` until either closes, by a sender thread that sends each chunk
+        when it is due: from the server (``late``) the first bytes ``hold`` seconds late and every
+        byte ``delay`` seconds late; nothing once frozen."""
+        line: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._send, args=(line, sink, frozen), daemon=True).start()
+        hold = self.hold if late else 0.0
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                line.put((time.monotonic() + hold + (self._delay if late else 0.0), data))
+                hold = 0.0
+        line.put(None)
+
+    def _send(
+        self,
+        line: queue.SimpleQueue[tuple[float, bytes] | None],
+        sink: socket.socket,
+        frozen: threading.Event,
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while (chunk := line.get()) is not None:
+                due, data = chunk
+                if self._closed.wait(max(0.0, due - time.monotonic())):
+                    return
+                if frozen.is_set():
+                    self._closed.wait()  # silent, the sockets up, until the proxy closes
+                    return
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)  # one side closed: pass it on
+
+    def delay(self, seconds: float) -> None:
+        """From now on every byte from the server reaches the client ``seconds`` after it came."""
+        self._delay = seconds
+
+    def freeze(self) -> None:
+        with self._lock:
+            for frozen in self._frozen:
+                frozen.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()

@@ -160,7 +160,9 @@ def test_server_killed_and_restarted_recovers_within_backoff(perl: PerlRtsp, rea
 
 def test_publisher_stopped_goes_stalled_then_offline(perl: PerlRtsp, reader_of: Callable) -> None:
     perl.publish("plaza")
-    reader = reader_of(camera(perl.url("plaza")))
+    # the read gives up at FFmpeg's read timeout, the larger of the open and stall timeouts: 2 s both
+    stream = {**FAST_RECOVERY, "transport": "udp", "open_timeout": FAST_RECOVERY["stall_timeout"]}
+    reader = reader_of(camera(perl.url("plaza"), stream=stream))
     wait_for(reader, CameraState.LIVE, 15)
     perl.stop_publishing("plaza")
     stopped = time.monotonic()
@@ -206,12 +208,14 @@ def test_mjpeg_over_http_is_stamped_by_arrival(reader_of: Callable) -> None:
 
 
 def test_a_silent_http_camera_is_stalled_and_reopened(reader_of: Callable) -> None:
-    """An MJPEG camera that stops sending with its connection open: the read ends after the stall
-    timeout (FFmpeg's rw_timeout, not a Python callback at each check), saying so, and the stream is
-    reopened; a read without a timeout would wait for ever."""
+    """An MJPEG camera that stops sending with its connection open: stalled after the stall timeout,
+    and the read ends after FFmpeg's rw_timeout (not a Python callback at each check; the larger of the
+    open and stall timeouts, as it bounds the open's reads too), saying so, and the stream is reopened;
+    a read without a timeout would wait for ever."""
     server = MjpegServer(silent_after=5)
+    stream = {**FAST_RECOVERY, "open_timeout": FAST_RECOVERY["stall_timeout"]}  # rw_timeout 2 s
     try:
-        reader = reader_of(camera(server.url(), detect_fps=10))
+        reader = reader_of(camera(server.url(), detect_fps=10, stream=stream))
         wait_for(reader, CameraState.LIVE, 10)
         wait_for(reader, CameraState.STALLED, 10)
         deadline = time.monotonic() + 10

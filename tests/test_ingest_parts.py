@@ -126,7 +126,9 @@ def test_health_watchdog_sees_a_stall_before_the_reader_does() -> None:
     snapshot = monitor.snapshot()
     assert snapshot.state is CameraState.STALLED and not snapshot.state.sees
     monitor.set_state(CameraState.OFFLINE, "camera cam: cannot open rtsp://u:***@h/x: refused")
-    monitor.count(dropped=2, skipped=5, reconnects=1)
+    monitor.count(dropped=2, reconnects=1)
+    for _ in range(5):
+        monitor.skipped()
     record = monitor.snapshot().to_record()
     assert record["state"] == "offline" and record["frames_dropped"] == 2 and record["reconnects"] == 1
     assert record["frames_skipped"] == 5 and "refused" in record["last_error"]

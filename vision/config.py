@@ -158,15 +158,22 @@ class StreamConfig(StrictModel):
         "NAT, never loses a packet) or udp (lower latency; a lossy network tears pictures).",
     )
     open_timeout: float = Field(
-        10.0, gt=0, le=300, description="Seconds to connect and read the stream's headers before giving up."
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds to connect and read the stream's headers before giving up. FFmpeg's read "
+        "timeout (RTSP's socket timeout, HTTP's rw_timeout) bounds the open's reads too, so it is the "
+        "larger of this and stall_timeout: a server slower to answer than stall_timeout still opens.",
     )
     stall_timeout: float = Field(
         5.0,
         gt=0,
         le=300,
         description="Watchdog: no new frame for this many seconds makes a live camera stalled (its "
-        "zones become unknown) and the stream is closed and reopened. Packets skipped on purpose "
-        "(keyframes_only) count as signs of life, so sparse keyframes do not stall a camera.",
+        "zones become unknown); the stream is closed and reopened once its read gives up (FFmpeg's "
+        "read timeout, the larger of this and open_timeout). "
+        "Packets skipped on purpose (keyframes_only) count as signs of life, so sparse keyframes do "
+        "not stall a camera. Longer than an HLS camera's segments, which come a segment at a time.",
     )
     reconnect_initial: float = Field(
         1.0, gt=0, le=3600, description="Seconds before the first retry of a stream that failed or stalled."
@@ -185,7 +192,8 @@ class StreamConfig(StrictModel):
         description="When reading falls this many seconds behind the live edge (a reader short of CPU), "
         "only keyframes are decoded until it is back within half of it, and a keyframe itself this "
         "late is dropped unseen (keyframes_only cameras too): the lag stays bounded and the frame rate "
-        "falls instead. The skipped frames are counted (frames_skipped).",
+        "falls instead. The skipped frames are counted (frames_skipped). Not for HLS, whose "
+        "segments come whole: a segment's first frames are a segment old when they come.",
     )
     snapshot_timeout: float = Field(
         3.0,

@@ -26,6 +26,7 @@ MAX_CONSECUTIVE_CORRUPT = 250  # packets; past this the video is unreadable, not
 FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead network share
 LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
+SEGMENTED_FORMATS = frozenset({"hls"})  # delivered a segment at a time: see follow_live_edge
 FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
 
@@ -48,6 +49,17 @@ def decoder_threads(configured: int | None, cameras: int) -> int:
     return 1 if cameras > cores() else 0
 
 
+def read_timeout(stream: StreamConfig) -> float:
+    """Seconds FFmpeg waits for a live stream's data before a read fails.
+
+    One socket timeout bounds every read, those of the open too: at ``stall_timeout`` alone a server
+    slow to answer (a loaded camera, or a hundred cameras opening at once) failed opens that
+    ``open_timeout`` allows. So it is the larger of the two; a stall after the open is still seen at
+    ``stall_timeout``, by the health watchdog (vision/ingest/health.py) and by
+    :meth:`VideoDecoder.frames` at any packet that is no sign of life."""
+    return max(stream.open_timeout, stream.stall_timeout)
+
+
 class SourceError(Exception):
     """A camera's video cannot be opened or read; the message is safe to print (no password)."""
 
@@ -64,13 +76,18 @@ class VideoDecoder:
         heartbeat: Callable[[float], None] | None = None,
         vectors: bool = False,
         cameras: int = 1,
+        dropped: Callable[[], bool] | None = None,
     ) -> None:
         """``stream`` is None for files; for live URLs it sets the transport and the timeouts.
         ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
         ``cameras``: how many cameras this process reads (the default of ``decode.threads``).
 
         ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
-        keyframes-only camera with keyframes further apart than the stall timeout is not stalled.
+        keyframes-only camera with keyframes further apart than the stall timeout is not stalled;
+        not for one dropped as behind the live edge (:meth:`follow_live_edge`): that proves the
+        stream flows, not that its picture is current. ``dropped()`` is called for each of those, as it
+        is dropped, so a camera whose every packet is behind shows its count without a frame to carry it;
+        its False ends :meth:`frames` (the reader was stopped: no frame would come back to it to say so).
         """
         self.camera_id = camera_id
         self.url = url
@@ -83,6 +100,7 @@ class VideoDecoder:
         self._behind: Callable[[float, float], float | None] | None = None
         self._max_lag = 0.0
         self.heartbeat = heartbeat
+        self.dropped = dropped
         self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _read
         self.rests = 0  # times the reader rested at the live edge (read_interval)
         self.vectors = vectors
@@ -92,8 +110,11 @@ class VideoDecoder:
 
     def _error(self, what: str, exc: BaseException) -> SourceError:
         detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
-        if isinstance(exc, (av.ExitError, TimeoutError)) and self.stream_config is not None:
-            detail = f"no data for {self.stream_config.stall_timeout:g} s"
+        stream = self.stream_config
+        if stream is not None and isinstance(exc, av.ExitError):  # PyAV's open timeout ended the open
+            detail = f"no answer in {stream.open_timeout:g} s"
+        elif stream is not None and isinstance(exc, TimeoutError):  # FFmpeg's socket timeout
+            detail = f"no data for {read_timeout(stream):g} s"
         return SourceError(f"camera {self.camera_id}: {what} {self.url}: {detail}")
 
     def open(self) -> VideoDecoder:
@@ -104,15 +125,16 @@ class VideoDecoder:
             # PyAV's read timeout is a callback that takes the GIL each time FFmpeg checks it while
             # waiting for packets (PyAV issue #1112): with 100 cameras' readers that cost more CPU than
             # the reading. FFmpeg's own timeouts do it without Python: RTSP's socket timeout (TCP and
-            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout.
+            # UDP), and for HTTP (MJPEG, HLS and its segments) every read's rw_timeout. PyAV's
+            # callback bounds the open only (open_timeout), where its cost is paid once.
             timeout = (self.stream_config.open_timeout, None)
-            stall_us = str(round(self.stream_config.stall_timeout * 1e6))
+            read_us = str(round(read_timeout(self.stream_config) * 1e6))
             options["analyzeduration"] = LIVE_ANALYZE_US
             if self.url.get_secret_value().lower().startswith("rtsp"):
                 options["rtsp_transport"] = self.stream_config.transport
-                options["timeout"] = stall_us
+                options["timeout"] = read_us
             else:
-                options["rw_timeout"] = stall_us
+                options["rw_timeout"] = read_us
         try:
             container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
         except (av.FFmpegError, OSError) as exc:
@@ -170,7 +192,9 @@ class VideoDecoder:
         Non-key packets are dropped before the decoder when only keyframes are wanted or the
         reader is catching up (:meth:`follow_live_edge`), which saves their parsing as well as
         their decoding; so are keyframes too far behind the live edge. Such a packet still proves
-        the stream alive: it resets the stall watchdog and beats ``heartbeat``.
+        the stream alive: it resets the stall watchdog, and beats ``heartbeat`` unless it was
+        behind (a stream gone silent hands over the packets FFmpeg held when its read first times
+        out, late: they made a stalled camera look live for a moment; tests/test_ingest_timeouts.py).
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
@@ -184,10 +208,14 @@ class VideoDecoder:
                 if packet.stream_index != stream.index:
                     self._watch(stall, alive, now)
                     continue
+                behind = self.skipped_packets
                 if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
                     alive = now
-                    if self.heartbeat is not None:
-                        self.heartbeat(now)
+                    if self.skipped_packets == behind:
+                        if self.heartbeat is not None:
+                            self.heartbeat(now)  # skipped on purpose (keyframes_only), not behind
+                    elif self.dropped is not None and not self.dropped():
+                        return
                     continue
                 try:
                     decoded = stream.decode(packet)
@@ -282,7 +310,14 @@ class VideoDecoder:
         reader was short of CPU: decoding it, in order, would keep the reader behind); back within
         half of it at a keyframe, it decodes every frame again. A keyframes-only stream drops its
         late keyframes the same way, so its lag stays bounded and its frame rate falls instead.
+
+        A segmented stream (HLS) is not followed: its segments come whole, when the camera has
+        written them, so a segment's first frames are a segment old when they come (2 s segments
+        looked 1.9 s behind, and every one was dropped: the camera stayed live on the packets' beats
+        with no frame; tests/test_ingest_hls.py). That is the source's pace, not a reader behind.
         """
+        if self._container is not None and self._container.format.name in SEGMENTED_FORMATS:
+            return
         self._behind, self._max_lag = behind, max_lag
 
     def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:

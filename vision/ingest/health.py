@@ -158,10 +158,16 @@ class HealthMonitor:
         with self._lock:
             self.lag = lag
 
-    def count(self, dropped: int = 0, skipped: int = 0, reconnects: int = 0) -> None:
+    def skipped(self) -> None:
+        """A packet was dropped unseen to catch up with the live edge: counted as it goes, not when a
+        frame next comes (a camera that drops every packet would show none). An uncontended lock
+        per dropped packet, as :meth:`alive` takes per packet a keyframes-only camera skips."""
+        with self._lock:
+            self.frames_skipped += 1
+
+    def count(self, dropped: int = 0, reconnects: int = 0) -> None:
         with self._lock:
             self.frames_dropped += dropped
-            self.frames_skipped += skipped
             self.reconnects += reconnects
 
     @property

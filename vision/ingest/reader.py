@@ -214,6 +214,7 @@ class CameraReader:
                 self.monitor.alive,
                 self._vectors,
                 self.cameras,
+                self._dropped,
             ) as decoder:
                 self._pump(decoder)
             error = f"camera {self.camera_id}: {self.camera.source}: the stream ended"
@@ -223,6 +224,13 @@ class CameraReader:
             detail = redact_text(str(exc), self.camera.source)
             error = f"camera {self.camera_id}: {self.camera.source}: {type(exc).__name__}: {detail}"
         return self.monitor.frames_in > before, error
+
+    def _dropped(self) -> bool:
+        """A packet was dropped as behind the live edge: counted at once (a camera behind for good
+        hands over no frame that would carry the count); False once the reader is stopped, which it
+        would otherwise not see until a frame came."""
+        self.monitor.skipped()
+        return not self._stop.is_set()
 
     def _behind(self, pts: float, now: float) -> float | None:
         """Seconds behind the live edge of a packet with ``pts`` read at monotonic ``now``; None: unknown."""
@@ -241,7 +249,6 @@ class CameraReader:
     def _pump(self, decoder: VideoDecoder, start: float = 0.0) -> None:
         """Decode until the source ends or the reader is stopped, handing over the due frames (of a file
         resumed at ``start`` seconds into its content, those from there on)."""
-        skipped = 0
         if self.realtime:
             decoder.follow_live_edge(self._behind, self.camera.stream.max_lag)
         motion = VectorMotion() if self._vectors else None  # what moved between two frames handed over
@@ -258,9 +265,6 @@ class CameraReader:
                     return
                 now = time.monotonic()
                 self.clock.arrived(stamped, now)
-                if decoder.skipped_packets != skipped:
-                    self.monitor.count(skipped=decoder.skipped_packets - skipped)
-                    skipped = decoder.skipped_packets
             self.monitor.frame_in(stamped, self.clock.wall_time(stamped) if self.realtime else None, now)
             if self._stop.is_set():
                 return
