@@ -16,7 +16,13 @@ import numpy as np
 from vision.detect.nms import pairwise_iou
 from vision.types import Detections
 
-MERGE_OVERLAP = 0.5  # intersection over the smaller box above which two crops saw one object (SAHI's default)
+# Intersection over the smaller box above which two crops' boxes of one class are one object. SAHI's
+# default is 0.5, but the people tiles are for are 8-10 pixels wide: two crops that draw one of them 4
+# pixels apart (half his width, a few model pixels of the SSD's error) overlap by 0.5 of him, and were
+# kept as two people. Side by side, two people's boxes overlap by 0.3 or less. On the distant plaza's 10
+# annotated frames (SSD, at two places) 0.45 halved the second boxes on one person (4 and 3 to 2 each)
+# and lost no one; 0.4 lost 1-2 people standing close (benchmarks/distant_placement.md).
+MERGE_OVERLAP = 0.45
 EDGE = 2  # pixels: a box this near a crop's inner edge may be cut by it
 
 
