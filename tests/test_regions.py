@@ -42,7 +42,9 @@ def test_zone_crops_grow_to_min_size_and_stay_inside() -> None:
     assert by_hand(RegionsConfig(mode="full"), [tiny]).boxes(1920, 1080) is None
 
 
-def merged(crops: list[list[int]], boxes: list[list[list[float]]], classes: list[list[int]] | None = None) -> list:
+def merged(
+    crops: list[list[int]], boxes: list[list[list[float]]], classes: list[list[int]] | None = None
+) -> list:
     """The merge of what each crop [x1, y1, x2, y2] of a 1920x1080 frame drew (``boxes`` in frame pixels,
     per crop; all people unless ``classes``), as frame-pixel boxes sorted left to right."""
     where = np.array([[0, *c] for c in crops], np.int64)
@@ -84,7 +86,8 @@ def test_one_small_person_drawn_apart_by_two_tiles_is_one_and_two_side_by_side_s
 
 def test_the_merge_threshold_is_intersection_over_the_smaller_box_and_class_aware() -> None:
     box = [1000, 500, 1020, 540]  # 20 x 40
-    for shift, count in ((0, 1), (10, 1), (11, 2), (12, 2)):  # overlap 20, 10, 9, 8 of 20 px: 1, 0.5, 0.45, 0.4
+    # overlaps of 20, 10, 9 and 8 of its 20 px: 1, 0.5, 0.45 (not above the threshold) and 0.4
+    for shift, count in ((0, 1), (10, 1), (11, 2), (12, 2)):
         other = [box[0] + shift, 500, box[2] + shift, 540]
         assert len(merged(TILES, [[box], [other]])) == count, shift
     inside = [1002, 505, 1012, 535]  # a smaller box wholly inside the other: IoU 0.375, over the smaller 1
