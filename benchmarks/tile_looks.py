@@ -115,7 +115,7 @@ def main() -> None:
         counts, cost = count(SAMPLE, 2, near["crossing"], detector, None)
         rows.append({"plan": "original 768x576, whole frame", "inferences": cost} | summary(counts))
         far = zones(True)
-        larger = Area.larger
+        larger, default = Area.larger, regions.MERGE_OVERLAP
         plans = (
             (1, 0.5, larger, True),
             (2, 0.6, larger, True),
@@ -133,7 +133,7 @@ def main() -> None:
             name += ", second grid 1.25x smaller" if second is finer else ""
             name += "" if rule else ", without the min_object_px rule"
             rows.append({"plan": name, "inferences": cost} | summary(counts))
-        regions.MERGE_OVERLAP, Area.larger, detector.people = 0.5, larger, people  # type: ignore[method-assign]
+        regions.MERGE_OVERLAP, Area.larger, detector.people = default, larger, people  # type: ignore[method-assign]
         for top in (429, 462):  # six 160 px tiles over the plaza's zones, and the whole frame
             grid = tile_boxes(286, 663 - top, 160, 0.25) + np.array([817, top, 817, top], np.int32)
             boxes = np.concatenate([np.array([[0, 0, 1920, 1080]], np.int32), grid])

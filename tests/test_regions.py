@@ -13,9 +13,10 @@ from vision.detect.card import load_card
 from vision.detect.detector import Detector
 from vision.detect.nms import pairwise_iou
 from vision.detect.planner import Planner
-from vision.detect.regions import tile_boxes, zone_boxes
+from vision.detect.regions import MERGE_OVERLAP, merge, tile_boxes, zone_boxes
 from vision.detect.yolo_card import write_card
 from vision.scene.zones import Zone
+from vision.types import Detections
 
 from .conftest import IMAGES, SHARED, require
 
@@ -39,6 +40,60 @@ def test_zone_crops_grow_to_min_size_and_stay_inside() -> None:
     plan = by_hand(RegionsConfig(mode="zones"), [tiny])
     assert plan.boxes(1920, 1080)[0].tolist() == [0, 0, 1920, 1080]  # the whole frame too (full_frame)
     assert by_hand(RegionsConfig(mode="full"), [tiny]).boxes(1920, 1080) is None
+
+
+def merged(
+    crops: list[list[int]], boxes: list[list[list[float]]], classes: list[list[int]] | None = None
+) -> list:
+    """The merge of what each crop [x1, y1, x2, y2] of a 1920x1080 frame drew (``boxes`` in frame pixels,
+    per crop; all people unless ``classes``), as frame-pixel boxes sorted left to right."""
+    where = np.array([[0, *c] for c in crops], np.int64)
+    found = [
+        Detections.from_arrays(
+            np.array(b, np.float32).reshape(-1, 4) - np.array(c[:2] * 2, np.float32),
+            np.linspace(0.9, 0.6, len(b)),
+            np.zeros(len(b), np.int32) if classes is None else np.array(classes[i], np.int32),
+        )
+        for i, (c, b) in enumerate(zip(crops, boxes, strict=True))
+    ]
+    out = merge(found, where, [(1920, 1080)])[0]
+    return sorted(out.xyxy.round().tolist())
+
+
+TILES = [[800, 400, 1024, 624], [900, 440, 1124, 664]]  # two tiles overlapping by 124 px
+
+
+def test_the_halves_of_a_person_cut_by_two_tiles_edges_come_back_as_one_box() -> None:
+    # 60 px tall and 14 wide at x 1017-1031: the first tile ends at x 1024 (7 px of him), the second starts
+    # at 1010 and holds him whole; seen only as halves (each touching its tile's edge), they are joined too
+    assert merged(TILES, [[[1017, 500, 1024, 560]], [[1017, 500, 1031, 560]]]) == [[1017, 500, 1031, 560]]
+    halves = [[800, 400, 1024, 624], [1020, 440, 1244, 664]]
+    assert merged(halves, [[[1017, 500, 1024, 560]], [[1020, 501, 1031, 560]]]) == [[1017, 500, 1031, 560]]
+
+
+def test_one_small_person_drawn_apart_by_two_tiles_is_one_and_two_side_by_side_stay_two() -> None:
+    # the distant plaza (SSD): one man 8 px wide drawn 4 px apart by two tiles, half his width: one person
+    one = merged(TILES, [[[1001, 516, 1009, 539]], [[1005, 516, 1013, 538]]])
+    assert len(one) == 1 and MERGE_OVERLAP < 0.5
+    # two people side by side, each drawn by both tiles a pixel or two apart: two people
+    left, right = [978, 517, 987, 544], [987, 518, 996, 546]
+    pair = merged(TILES, [[left, right], [[980, 517, 988, 543], [986, 518, 995, 546]]])
+    assert len(pair) == 2 and pair[0][2] <= 988 and pair[1][0] >= 986
+    # a box drawn between two of another tile's people joins one of them: still two
+    two = [[940, 500, 948, 522], [946, 500, 954, 522]]
+    assert len(merged(TILES, [two, [[943, 501, 951, 521]]])) == 2
+
+
+def test_the_merge_threshold_is_intersection_over_the_smaller_box_and_class_aware() -> None:
+    box = [1000, 500, 1020, 540]  # 20 x 40
+    # overlaps of 20, 10, 9 and 8 of its 20 px: 1, 0.5, 0.45 (not above the threshold) and 0.4
+    for shift, count in ((0, 1), (10, 1), (11, 2), (12, 2)):
+        other = [box[0] + shift, 500, box[2] + shift, 540]
+        assert len(merged(TILES, [[box], [other]])) == count, shift
+    inside = [1002, 505, 1012, 535]  # a smaller box wholly inside the other: IoU 0.375, over the smaller 1
+    assert merged(TILES, [[box], [inside]]) == [box]
+    assert len(merged(TILES, [[box], [inside]], [[0], [1]])) == 2  # a person and a bicycle: two objects
+    assert len(merged(TILES[:1], [[box, inside]])) == 2  # two boxes of one crop: the model told them apart
 
 
 def by_hand(config: RegionsConfig, polygons: list[np.ndarray]) -> Planner:

@@ -16,7 +16,14 @@ import numpy as np
 from vision.detect.nms import pairwise_iou
 from vision.types import Detections
 
-MERGE_OVERLAP = 0.5  # intersection over the smaller box above which two crops saw one object (SAHI's default)
+# Intersection over the smaller box above which two crops' boxes of one class are one object. SAHI's
+# default is 0.5, but the people tiles are for may be 8-10 pixels wide: two tiles that draw one of them 4
+# pixels apart (half his width, a few model pixels of the SSD's error) overlap by 0.5 of him, and were
+# kept as two people; two people side by side are drawn overlapping by 0.3 or less. Merged again from
+# the same crops, 0.45 took the SSD's second boxes on one person at the distant plaza's annotated frames
+# from 4 to 2 (+21,+13) and 3 to 2 (+9,-15) and lost no one; 0.4 lost people standing close
+# (docs/evaluation.md, "One person's two boxes from two tiles").
+MERGE_OVERLAP = 0.45
 EDGE = 2  # pixels: a box this near a crop's inner edge may be cut by it
 
 
