@@ -10,6 +10,9 @@ too low to start a track (``untracked_score``), does not. On vtest it is right w
 people pass behind others, where the frame's boxes alone (``coast: 0, untracked_score: 0``)
 let the median go calm while six people stood there; its tickets close a right count's
 lag later, within the rule's close time (docs/evaluation.md).
+Frames further apart than ``tracked_interval`` (a camera detecting 0.5 frames/s) are counted by
+their boxes alone: a person walking moves past his own box between two looks, so the tracker
+confirms few people, and a box left out for scoring under ``untracked_score`` is then a person.
 On a calibrated camera the levels are densities in people per m², with defaults
 from Fruin's pedestrian levels of service for walkways.
 """
@@ -76,6 +79,14 @@ class CrowdConfig(RuleConfig):
         "or second box of someone counted, scoring less; 0 counts every box.",
     )
 
+    tracked_interval: float = Field(
+        1.5,
+        gt=0,
+        description="Longest gap (seconds) between two frames at which the count is the tracker's "
+        "(coast, untracked_score); after a longer gap (0.5 detections/s) people walking are past their "
+        "boxes, the tracker confirms few of them, and every box counts (the frame's boxes).",
+    )
+
     @model_validator(mode="after")
     def _levels(self) -> CrowdConfig:
         if self.exit_count is None:
@@ -117,11 +128,13 @@ class CrowdRule(Rule):
     def people_in_zone(self, ctx: FrameContext) -> Detections:
         """The people in the zone now: the boxes of confirmed tracks, a box of no track that scores
         ``untracked_score``, and each confirmed track that lost its box at most ``coast`` seconds ago
-        (at its predicted box, its median score, its id)."""
+        (at its predicted box, its median score, its id); after a gap over ``tracked_interval``, every
+        box of a person."""
         cfg, dets = self.cfg, ctx.detections
-        counted = (dets.track_id >= 0) | (dets.score >= cfg.untracked_score)
+        tracked = not self.counts or ctx.pts - self.counts[-1][0] <= cfg.tracked_interval
+        counted = (dets.track_id >= 0) | (dets.score >= (cfg.untracked_score if tracked else 0.0))
         boxes = dets[member_of(dets.class_id, self.people) & counted]
-        if cfg.coast > 0 and len(coasting := self._coasting(ctx)):  # with coast 0 none would count
+        if tracked and cfg.coast > 0 and len(coasting := self._coasting(ctx)):  # coast 0: none
             boxes = Detections.concatenate([boxes, coasting])
         return boxes[self.zone.contains(boxes, ctx.frame.width, ctx.frame.height)]
 
