@@ -68,7 +68,6 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.camera.unit", "CameraUnit", "process", "event lifecycle"),
     ("vision.camera.analysis", "CameraAnalysis", "process", RULES),
     ("vision.track.tracker", "Tracker", "update", "tracker"),
-    ("vision.track.tracker", "Tracker", "hold", "tracker"),
     ("vision.track.tracker", "Tracker", "tracks", "tracker"),
     ("vision.scene.scene", "Scene", "update", "heatmap, people's sizes"),
     ("vision.scene.static_objects", "StaticObjects", "update", "litter background model"),
