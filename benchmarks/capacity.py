@@ -102,6 +102,7 @@ ZONES = {
 }
 HOLD = 0.9  # share of the target rate a camera must keep
 MAX_LAG = 2.0  # seconds, p95, capture to committed, in every window
+DEFAULT_SWITCH = 0.005  # seconds: CPython's GIL switch interval
 
 
 def substream_size(text: str) -> tuple[int, int, str]:
@@ -422,6 +423,13 @@ def substream_line(size: str | None) -> str:
     )
 
 
+def switch_line(interval: float | None) -> str:
+    """The report's words on the GIL switch interval, where this run set it off Python's default."""
+    if interval is None or interval == DEFAULT_SWITCH:
+        return ""
+    return f"Python's GIL switch interval in our process: {interval * 1000:g} ms (default 5 ms). "
+
+
 def markdown(result: dict[str, Any]) -> str:
     m, window = result["machine"], result["window"]
     lines = [
@@ -434,7 +442,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
         f"`{result['defaults'] or '{}'}`; {result['warmup']} s warm-up (start-up only), "
         f"{result['seconds']} s measured in windows of {window:g} s. "
-        f"{substream_line(result.get('substream'))}**Holds N cameras: in every window, every camera "
+        f"{substream_line(result.get('substream'))}{switch_line(result.get('switch_interval'))}"
+        "**Holds N cameras: in every window, every camera "
         f"keeps {HOLD:.0%} of the rate and, for ours, the p95 lag (capture to committed) stays under "
         f"{MAX_LAG:g} s** (a camera late for a minute every few minutes, while it surveys, is not held; "
         "see the module's docstring). Min fps and worst p95: the worst window's; p50 / p95: the whole "
@@ -527,9 +536,16 @@ def main() -> None:
     parser.add_argument(
         "--all", action="store_true", help="step through every count, not only until a step is not held"
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="seconds: Python's GIL switch interval in this process (sys.setswitchinterval; default 0.005)",
+    )
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     names = args.clips.split(",")
     # a window is a whole number of frame intervals (or a camera that holds shows 2 or 3 frames in a
     # 5 s window at 0.5/s), the measured time a whole number of windows
@@ -546,6 +562,7 @@ def main() -> None:
         "warmup": args.warmup,
         "window": args.window,
         "note": args.note,
+        "switch_interval": sys.getswitchinterval(),
         "substream": "x".join(map(str, args.substream[:2])) if args.substream else None,
         "farm": args.farm,
         "steps": [],
