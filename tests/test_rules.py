@@ -170,7 +170,7 @@ def test_rule_timers_come_from_the_zone_config() -> None:
 
 def test_a_tracked_subject_keeps_its_track_through_a_partial_box_and_older_state_loads() -> None:
     """Places keyed by track, then by place: a track's box cut to a third (someone in front) stays its
-    subject and leaves the place where it was; an untracked box that overlaps nothing is a new place;
+    subject; the same box without a track, against a place it overlaps too little, is a new place;
     a snapshot written before subjects kept tracks loads with none."""
     places = Places("vehicle", 0.3, 60.0)
     whole, partial = (
@@ -179,8 +179,8 @@ def test_a_tracked_subject_keeps_its_track_through_a_partial_box_and_older_state
     )
     assert places.assign(whole, 0.0, np.array([6])) == {"vehicle-1": [0]}
     assert places.assign(partial, 0.2, np.array([6])) == {"vehicle-1": [0]}
-    assert places.subjects[0].box.tolist() == whole[0].tolist() and places.subjects[0].last_seen == 0.2
-    assert places.assign(partial, 0.4) == {"vehicle-2": [0]}  # no track: by place alone
+    assert places.assign(whole, 0.4, np.array([6])) == {"vehicle-1": [0]}
+    assert places.assign(partial, 0.6) == {"vehicle-2": [0]}  # no track: by place alone
     older = {"counter": 1, "subjects": [["vehicle-1", [300.0, 220.0, 650.0, 450.0], 3.0]]}
     places.load(older)
     assert places.subjects[0].track == -1 and places.state()["subjects"][0][3] == -1

@@ -3,11 +3,11 @@
 A tracker id ends when a detector misses a still object for a while; the object's
 place does not. A subject keeps its name while new evidence overlaps its last box,
 so one bag or one bicycle keeps one ticket however its evidence flickers. Evidence from a
-tracked object (a parked bicycle) also carries its track id: a subject keeps the track that last
+tracked object (a parked bicycle) also carries its track id: a subject follows the track that last
 fed it, whatever that track's box does for a frame (a passer-by in front of the bicycle boxes half
-of it), since the tracker already judged it the same object; only a track's box of its usual size
-moves the place. Times are the camera's sight clock (seconds it was watching), so an outage never
-ages a subject.
+of it), since the tracker already judged it the same object; by place it matches only evidence
+of no track or of a new one (a bicycle whose track was lost and found again). Times are the
+camera's sight clock (seconds it was watching), so an outage never ages a subject.
 """
 
 from __future__ import annotations
@@ -79,9 +79,7 @@ class Places:
             best = mine[0] if mine else int(np.argmax(overlap))
             if mine or overlap[best] >= self.match_iou:
                 subject = self.subjects[best]
-                if overlap[best] >= self.match_iou:  # a box of the usual size: the place follows it
-                    subject.box = box
-                subject.last_seen, subject.track = sight, track
+                subject.box, subject.last_seen, subject.track = box, sight, track
                 return subject
         self.counter += 1
         subject = Subject(f"{self.prefix}-{self.counter}", box, sight, track)
