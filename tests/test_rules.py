@@ -7,6 +7,7 @@ import numpy as np
 from vision.camera.analysis import CameraAnalysis
 from vision.config import EventsConfig, parse_config
 from vision.events.lifecycle import Lifecycle
+from vision.rules.subjects import Places
 from vision.types import Detections, Frame
 
 NAMES = {0: "person", 1: "bicycle", 3: "motorcycle", 43: "bottle", 46: "cup"}
@@ -165,3 +166,21 @@ def test_rule_timers_come_from_the_zone_config() -> None:
         30,
         120,
     )
+
+
+def test_a_tracked_subject_keeps_its_track_through_a_partial_box_and_older_state_loads() -> None:
+    """Places keyed by track, then by place: a track's box cut to a third (someone in front) stays its
+    subject; the same box without a track, against a place it overlaps too little, is a new place;
+    a snapshot written before subjects kept tracks loads with none."""
+    places = Places("vehicle", 0.3, 60.0)
+    whole, partial = (
+        np.array([[300, 220, 650, 450]], np.float32),
+        np.array([[310, 229, 422, 421]], np.float32),
+    )
+    assert places.assign(whole, 0.0, np.array([6])) == {"vehicle-1": [0]}
+    assert places.assign(partial, 0.2, np.array([6])) == {"vehicle-1": [0]}
+    assert places.assign(whole, 0.4, np.array([6])) == {"vehicle-1": [0]}
+    assert places.assign(partial, 0.6) == {"vehicle-2": [0]}  # no track: by place alone
+    older = {"counter": 1, "subjects": [["vehicle-1", [300.0, 220.0, 650.0, 450.0], 3.0]]}
+    places.load(older)
+    assert places.subjects[0].track == -1 and places.state()["subjects"][0][3] == -1

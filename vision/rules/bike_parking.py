@@ -3,7 +3,9 @@
 Parked means the tracker's stationary flag (its box keeps overlapping its resting
 box, as Frigate judges stationary objects). The zone is a no-parking area, or, with
 ``allowed_zones``, any place in it outside the racks. Subjects are kept by place,
-so a bicycle the detector misses for a while keeps its one ticket.
+so a bicycle the detector misses for a while keeps its one ticket, and by track while
+its track lasts, so a frame where someone in front of it cuts its box in half does not
+make it a new subject (its episode seen gone and started again).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class BikeParkingRule(Rule):
             rows = rows[~in_rack]
         seen = rows[tracks.last_seen[rows] >= frame.pts]
         hidden = tracks.box[rows[tracks.last_seen[rows] < frame.pts]]
-        found = self.places.assign(tracks.box[seen], ctx.sight)
+        found = self.places.assign(tracks.box[seen], ctx.sight, tracks.track_id[seen])
         self.places.forget_old(ctx.sight, self.kept(ctx))
         out = []
         for subject in self.places.subjects:

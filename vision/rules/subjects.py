@@ -2,8 +2,12 @@
 
 A tracker id ends when a detector misses a still object for a while; the object's
 place does not. A subject keeps its name while new evidence overlaps its last box,
-so one bag or one bicycle keeps one ticket however its evidence flickers. Times are
-the camera's sight clock (seconds it was watching), so an outage never ages a subject.
+so one bag or one bicycle keeps one ticket however its evidence flickers. Evidence from a
+tracked object (a parked bicycle) also carries its track id: a subject follows the track that last
+fed it, whatever that track's box does for a frame (a passer-by in front of the bicycle boxes half
+of it), since the tracker already judged it the same object; by place it matches only evidence
+of no track or of a new one (a bicycle whose track was lost and found again). Times are the
+camera's sight clock (seconds it was watching), so an outage never ages a subject.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Subject:
     name: str
     box: np.ndarray
     last_seen: float  # sight clock
+    track: int = -1  # the tracker id that last fed it (-1: none, evidence without tracks)
 
 
 class Places:
@@ -35,11 +40,15 @@ class Places:
         self.subjects: list[Subject] = []
         self.counter = 0
 
-    def assign(self, boxes: np.ndarray, sight: float) -> dict[str, list[int]]:
-        """Rows of ``boxes`` grouped by the subject each belongs to (new subjects are created)."""
+    def assign(
+        self, boxes: np.ndarray, sight: float, tracks: np.ndarray | None = None
+    ) -> dict[str, list[int]]:
+        """Rows of ``boxes`` grouped by the subject each belongs to (new subjects are created);
+        ``tracks``: the track id of each box, where the evidence is tracked."""
         found: dict[str, list[int]] = {}
         for i, box in enumerate(boxes):
-            found.setdefault(self._subject_for(box, sight).name, []).append(i)
+            track = -1 if tracks is None else int(tracks[i])
+            found.setdefault(self._subject_for(box, sight, track).name, []).append(i)
         return found
 
     def forget_old(self, sight: float, keep: set[str]) -> None:
@@ -52,26 +61,28 @@ class Places:
     def state(self) -> dict[str, Any]:
         return {
             "counter": self.counter,
-            "subjects": [[s.name, [float(v) for v in s.box], s.last_seen] for s in self.subjects],
+            "subjects": [[s.name, [float(v) for v in s.box], s.last_seen, s.track] for s in self.subjects],
         }
 
     def load(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state` (a snapshot's before subjects kept tracks has no track: -1)."""
         self.counter = max(self.counter, int(state.get("counter", 0)))
         self.subjects = [
-            Subject(str(name), np.asarray(box, np.float32), float(last))
-            for name, box, last in state["subjects"]
+            Subject(str(name), np.asarray(box, np.float32), float(last), int(track[0]) if track else -1)
+            for name, box, last, *track in state["subjects"]
         ]
 
-    def _subject_for(self, box: np.ndarray, sight: float) -> Subject:
+    def _subject_for(self, box: np.ndarray, sight: float, track: int) -> Subject:
         if self.subjects:
             overlap = box_iou(box, np.stack([s.box for s in self.subjects]))
-            best = int(np.argmax(overlap))
-            if overlap[best] >= self.match_iou:
+            mine = [i for i, s in enumerate(self.subjects) if track >= 0 and s.track == track]
+            best = mine[0] if mine else int(np.argmax(overlap))
+            if mine or overlap[best] >= self.match_iou:
                 subject = self.subjects[best]
-                subject.box, subject.last_seen = box, sight
+                subject.box, subject.last_seen, subject.track = box, sight, track
                 return subject
         self.counter += 1
-        subject = Subject(f"{self.prefix}-{self.counter}", box, sight)
+        subject = Subject(f"{self.prefix}-{self.counter}", box, sight, track)
         self.subjects.append(subject)
         return subject
 

@@ -427,8 +427,12 @@ class StaticObjects:
             m[self._ignore_small] = 0
         if not m.any():  # nothing static (most looks): no morphology, no labelling
             return Blobs.empty()
+        static = m.astype(bool)
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        # a change too thin to be an object (the edge of a painted line the camera's drift moved by a
+        # pixel) is in no blob: its clock starts again, so a blob it joins later is not as old as it
+        self.timer[static & (m == 0)] = 0.0
         n, labels, stats = connected_components(m)
         if n <= 1:
             return Blobs.empty()
