@@ -32,7 +32,7 @@ FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
 # seconds: a live keyframes-only stream's heartbeat (a non-key packet skipped) is beaten at most this often
 # (at most a tenth of stall_timeout): the watchdog needs a sign of life well within stall_timeout, not
-# the 49 a second-and-a-half GOP sends; a file's (no watchdog) is beaten for every packet it skips
+# the 49 of a 2 s GOP at 25 fps; a file's (no watchdog) is beaten for every packet it skips
 HEARTBEAT_EVERY = 0.1
 
 
