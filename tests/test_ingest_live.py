@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vision.config import CameraConfig, DecodeConfig, StreamConfig
-from vision.ingest.decoder import VideoDecoder
+from vision.ingest.decoder import HEARTBEAT_EVERY, VideoDecoder
 from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
 from vision.secrets import SecretUrl
@@ -333,5 +333,32 @@ def test_a_reader_at_the_live_edge_rests_between_bursts_and_never_behind_it() ->
                         break
             assert (decoder.rests > 0) is rests, f"{behind} s behind the live edge: {decoder.rests} rests"
             assert len(pts) >= 15 and np.all(np.diff(np.array(pts, float)) > 0)
+    finally:
+        server.close()
+
+
+def test_a_live_keyframes_only_stream_beats_its_heartbeat_often_enough_but_not_per_packet() -> None:
+    """A keyframes-only reader skips 49 packets of every 50 (the sample: 25 fps, a keyframe every 2 s);
+    each proved the stream alive, and was a call into the health monitor under its lock. On a live
+    stream the beat comes at most every HEARTBEAT_EVERY s, and still between the keyframes: the stall
+    watchdog sees the stream flowing a few times a second, whatever the GOP."""
+    server = GstRtsp().start()
+    try:
+        beats: list[float] = []
+        keyframes: list[float] = []
+        stream = StreamConfig(transport="tcp", read_interval=0)  # every packet as it comes: 25 a second
+        decoder = VideoDecoder(
+            "cam", SecretUrl(server.url()), DecodeConfig(keyframes_only=True), stream, beats.append
+        )
+        with decoder:
+            for _ in decoder.frames():
+                keyframes.append(time.monotonic())
+                if len(keyframes) == 3:  # two whole GOPs, 4 s
+                    break
+        between = [b for b in beats if keyframes[0] < b < keyframes[-1]]
+        gaps = np.diff(between)
+        assert len(between) >= 4, f"{len(between)} beats in 4 s"  # still at least one a second
+        assert len(between) <= 4 / HEARTBEAT_EVERY + 2, f"{len(between)} beats in 4 s: one per packet"
+        assert gaps.min() >= HEARTBEAT_EVERY * 0.99 and gaps.max() < 1.0, gaps  # stall_timeout: 5 s
     finally:
         server.close()

@@ -15,6 +15,7 @@ from types import TracebackType
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vision.config import DecodeConfig, StreamConfig
 from vision.detect.threads import cores
@@ -29,6 +30,10 @@ UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries n
 SEGMENTED_FORMATS = frozenset({"hls"})  # delivered a segment at a time: see follow_live_edge
 FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
+# seconds: a live keyframes-only stream's heartbeat (a non-key packet skipped) is beaten at most this often
+# (at most a tenth of stall_timeout): the watchdog needs a sign of life well within stall_timeout, not
+# the 49 of a 2 s GOP at 25 fps; a file's (no watchdog) is beaten for every packet it skips
+HEARTBEAT_EVERY = 0.1
 
 
 def quarter_turns(rotation: float) -> int:
@@ -82,8 +87,9 @@ class VideoDecoder:
         ``vectors``: ask the decoder for the frames' motion vectors (vision/ingest/vectors.py).
         ``cameras``: how many cameras this process reads (the default of ``decode.threads``).
 
-        ``heartbeat(monotonic time)`` is called for each video packet skipped on purpose, so a
-        keyframes-only camera with keyframes further apart than the stall timeout is not stalled;
+        ``heartbeat(monotonic time)`` is called for a video packet skipped on purpose (on a live stream
+        at most every :data:`HEARTBEAT_EVERY`), so a keyframes-only camera with keyframes further apart
+        than the stall timeout is not stalled;
         not for one dropped as behind the live edge (:meth:`follow_live_edge`): that proves the
         stream flows, not that its picture is current. ``dropped()`` is called for each of those, as it
         is dropped, so a camera whose every packet is behind shows its count without a frame to carry it;
@@ -101,12 +107,15 @@ class VideoDecoder:
         self._max_lag = 0.0
         self.heartbeat = heartbeat
         self.dropped = dropped
-        self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _read
+        self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _rest
         self.rests = 0  # times the reader rested at the live edge (read_interval)
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._sizes: dict[tuple[int, int, int], tuple[int, int]] = {}  # (w, h, turns) -> decoded size
+        # one for every frame (see image): a frame's own to_ndarray makes a new one, and swscale sets
+        # up its conversion again, for each frame
+        self._reformatter = VideoReformatter()
 
     def _error(self, what: str, exc: BaseException) -> SourceError:
         detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
@@ -195,31 +204,57 @@ class VideoDecoder:
         the stream alive: it resets the stall watchdog, and beats ``heartbeat`` unless it was
         behind (a stream gone silent hands over the packets FFmpeg held when its read first times
         out, late: they made a stalled camera look live for a moment; tests/test_ingest_timeouts.py).
+
+        Every packet of every stream is read (a camera sending only audio must stall), one loop with
+        no generator between it and the demuxer: a keyframes-only camera's reader goes round it 49
+        times for each frame it decodes, so what it does for a non-key packet is kept to a few lines.
+        A live stream followed at its live edge with a ``read_interval`` is read in bursts (:meth:`_rest`).
         """
         container, stream = self._container, self._stream
         assert container is not None and stream is not None, "open() first"
-        time_base = float(stream.time_base) if stream.time_base else 0.0
+        timed, video = self.timed, stream.index
+        time_base = float(stream.time_base) if stream.time_base and timed else 0.0
         rate = float(stream.average_rate or 25)
-        timed, index, bad = self.timed, 0, 0
+        index, bad = 0, 0
         stall = self.stream_config.stall_timeout if self.stream_config is not None else None
-        alive = time.monotonic()
+        keyframes_only, beat = self.decode.keyframes_only, self.heartbeat
+        every = min(HEARTBEAT_EVERY, stall / 10) if stall is not None else 0.0  # see HEARTBEAT_EVERY
+        interval = self.interval if self._behind is not None and time_base else 0.0
+        monotonic = time.monotonic
+        now = alive = monotonic()  # now: when the last packet was read, or what came after it was done
+        beaten = alive - every  # the first packet skipped beats
+        waited: tuple[float, float] | None = None  # PTS (s) and read time of a packet that waited
+        packets = container.demux()
         try:
-            for packet, now in self._read(container, stream.index, time_base if timed else 0.0):
-                if packet.stream_index != stream.index:
+            while True:
+                if waited is not None:
+                    self._rest(*waited)
+                    waited, now = None, monotonic()
+                before = now  # a skipped packet takes microseconds: no clock read of its own
+                packet = next(packets, None)
+                if packet is None:
+                    return
+                now = monotonic()
+                if packet.stream_index != video:
                     self._watch(stall, alive, now)
                     continue
-                behind = self.skipped_packets
-                if packet.size and self._unseen(packet, time_base if timed else 0.0, now):
+                if interval and now - before > WAITED and packet.pts is not None:
+                    waited = (packet.pts * time_base, now)
+                size = packet.size
+                if keyframes_only and size and not packet.is_keyframe:  # skipped on purpose, not behind
                     alive = now
-                    if self.skipped_packets == behind:
-                        if self.heartbeat is not None:
-                            self.heartbeat(now)  # skipped on purpose (keyframes_only), not behind
-                    elif self.dropped is not None and not self.dropped():
+                    if beat is not None and now - beaten >= every:
+                        beaten = now
+                        beat(now)
+                    continue
+                if size and self._unseen(packet, time_base, now):
+                    alive = now
+                    if self.dropped is not None and not self.dropped():
                         return
                     continue
                 try:
                     decoded = stream.decode(packet)
-                    if not decoded and packet.size and self.decode.keyframes_only:
+                    if not decoded and size and keyframes_only:
                         decoded = self._drain(stream)
                 except av.EOFError:
                     return  # the video was flushed while other streams (a longer audio track) run on
@@ -232,9 +267,10 @@ class VideoDecoder:
                     continue
                 bad = 0
                 if decoded:
-                    alive = time.monotonic()
+                    alive = now = monotonic()
                 else:
                     self._watch(stall, alive, now)
+                    now = monotonic()  # decoding is no waiting for the network
                 for frame in decoded:
                     if not timed:
                         pts = None
@@ -244,36 +280,22 @@ class VideoDecoder:
                         pts = index / rate
                     index += 1
                     yield frame, pts
+                if decoded:
+                    now = monotonic()  # nor is what the caller did with the frames
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
 
-    def _read(
-        self, container: av.container.InputContainer, video: int, time_base: float
-    ) -> Iterator[tuple[av.Packet, float]]:
-        """Every packet of every stream (a camera sending only audio must stall) with the monotonic time
-        it was read.
-
-        A live stream followed at its live edge (:meth:`follow_live_edge`) with a ``read_interval``
-        is read in bursts: once a read had to wait for the network (the socket was drained) and gave
-        a video packet (stream index ``video``, PTS in ``time_base``) at the live edge, the reader
-        rests that long before the next read, and reads what came meanwhile at once. Each packet
-        waited for is a wake-up of this thread and a turn at the GIL; a rest saves them all but one
-        (benchmarks/readers.md). Behind the live edge it never rests (a backlog is read at full
-        speed)."""
-        interval = self.interval if self._behind is not None and time_base else 0.0
-        packets = container.demux()
-        while True:
-            before = time.monotonic()
-            packet = next(packets, None)
-            if packet is None:
-                return
-            now = time.monotonic()
-            yield packet, now
-            if interval and now - before > WAITED and packet.stream_index == video and packet.pts is not None:
-                lag = self._behind(packet.pts * time_base, now) if self._behind is not None else None
-                if lag is not None and lag < interval:
-                    self.rests += 1
-                    time.sleep(interval)
+    def _rest(self, pts: float, at: float) -> None:
+        """After a read that had to wait for the network (the socket was drained) and gave a video
+        packet of ``pts`` at monotonic ``at``: rest ``interval`` seconds if that packet is at the live
+        edge, so that what comes meanwhile is read at once. Each packet waited for is a wake-up of this
+        thread and a turn at the GIL; a rest saves them all but one (benchmarks/readers.md). Behind
+        the live edge it never rests (a backlog is read at full speed). Asked once the packet's own
+        frames are handed over, as the clock they stamped says where the live edge is."""
+        lag = self._behind(pts, at) if self._behind is not None else None
+        if lag is not None and lag < self.interval:
+            self.rests += 1
+            time.sleep(self.interval)
 
     @staticmethod
     def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
@@ -321,10 +343,9 @@ class VideoDecoder:
         self._behind, self._max_lag = behind, max_lag
 
     def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:
-        """Whether to drop a video packet before the decoder; drops made to catch up are counted."""
+        """Whether to drop a video packet before the decoder to catch up with the live edge (counted);
+        a keyframes-only decoder's non-key packets never come here (:meth:`frames` drops them)."""
         key = packet.is_keyframe
-        if self.decode.keyframes_only and not key:
-            return True  # configured, not catching up: not counted
         lag = None
         if self._behind is not None and packet.pts is not None and time_base:
             lag = self._behind(packet.pts * time_base, now)  # untimed (MJPEG): not known
@@ -360,11 +381,12 @@ class VideoDecoder:
         # threads=1: PyAV's default (0) makes swscale start and end a pool of threads for every frame,
         # hundreds a second with many cameras, for the same pixels
         if (frame.width, frame.height) == size:
-            pixels = frame.to_ndarray(format="bgr24", threads=1)
+            bgr = self._reformatter.reformat(frame, format="bgr24", threads=1)
         else:
-            pixels = frame.to_ndarray(
-                format="bgr24", width=size[0], height=size[1], interpolation="AREA", threads=1
+            bgr = self._reformatter.reformat(
+                frame, format="bgr24", width=size[0], height=size[1], interpolation="AREA", threads=1
             )
+        pixels = bgr.to_ndarray()
         return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
     @staticmethod
