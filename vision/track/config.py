@@ -69,7 +69,7 @@ class TrackerConfig(BaseModel):
         "looks like it: the colour histograms of its boxes' upper and lower halves may differ by at most "
         "this (Bhattacharyya distance of the half that differs more, 0-1; vision/track/appearance.py), "
         "else the box starts a track of its own. Overlap alone gave a lost person's track to whoever "
-        "next passed the same spot; 1 turns the check off.",
+        "next passed the same spot; 1 turns the check off (and no look is taken).",
     )
     history: float = Field(
         10.0,

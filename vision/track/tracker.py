@@ -174,8 +174,11 @@ class Tracker:
             if cfg.same_class and overlap is not None
             else None
         )
-        if image is not None and overlap is not None and cfg.appearance_distance < 1.0:
-            same = self._strangers(overlap, same, ~was_tracked, detections, image)
+        seen = None  # the boxes' looks, taken once for both uses (one call costs more than its boxes)
+        if image is not None and n and cfg.appearance_distance < 1.0:
+            seen = appearance.looks(image, detections.xyxy)
+            if overlap is not None:
+                same = self._strangers(overlap, same, ~was_tracked, detections.score, seen)
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
             if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
@@ -206,8 +209,8 @@ class Tracker:
             self._correct(slots, detections[dets], pts)
         promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
         t.tid[promote] = self._new_ids(len(promote))
-        if image is not None and len(slots):
-            self._remember_looks(slots, dets, detections, image, overlap)
+        if seen is not None and len(slots):
+            self._remember_looks(slots, dets, detections.score, seen, overlap)
         out = np.full(n, -1, np.int64)
         out[dets] = t.tid[slots]
 
@@ -256,25 +259,22 @@ class Tracker:
         overlap: np.ndarray,
         allowed: np.ndarray | None,
         lost: np.ndarray,
-        dets: Detections,
-        image: np.ndarray,
+        score: np.ndarray,
+        seen: np.ndarray,
     ) -> np.ndarray | None:
         """``allowed`` (which track-box pairs may match; None: all) less the pairs of a ``lost``
-        confirmed track and a high-score box near it that looks unlike it. Only those boxes' looks are
-        taken: most frames have no lost track near a box, and cost nothing here."""
+        confirmed track and a high-score box near it whose look (``seen``) is unlike the track's."""
         t, cfg = self._tracks, self.config
         rows = _rows(lost & (t.tid >= 0) & ~np.isnan(t.look[:, 0]))
         if not len(rows):
             return allowed
-        near = (overlap[rows] >= cfg.match_iou) & (dets.score >= cfg.high_score)
+        near = (overlap[rows] >= cfg.match_iou) & (score >= cfg.high_score)
         if allowed is not None:
             near &= allowed[rows]
         ti, di = near.nonzero()
         if not len(ti):
             return allowed
-        cols, inverse = np.unique(di, return_inverse=True)
-        seen = appearance.looks(image, dets.xyxy[cols])
-        far = appearance.distance(t.look[rows[ti]], seen[inverse]) > cfg.appearance_distance
+        far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
         if not far.any():
             return allowed
         out = np.ones(overlap.shape, bool) if allowed is None else allowed.copy()
@@ -285,24 +285,23 @@ class Tracker:
         self,
         slots: np.ndarray,
         rows: np.ndarray,
-        dets: Detections,
-        image: np.ndarray,
+        score: np.ndarray,
+        seen: np.ndarray,
         overlap: np.ndarray | None,
     ) -> None:
-        """Fold the looks of confirmed tracks' confident boxes (rows of ``dets`` matched to ``slots``) into
-        their moving averages; a track's first such box sets its look. Confident: a high score, and no
-        other track where the box is (``overlap``), whose colours would blend into it."""
+        """Fold the looks (``seen``) of confirmed tracks' confident boxes (``rows``, matched to ``slots``)
+        into their moving averages; a track's first such box sets its look. Confident: a high score, and
+        no other track where the box is (``overlap``), whose colours would blend into it."""
         t = self._tracks
-        keep = (t.tid[slots] >= 0) & (dets.score[rows] >= self.config.high_score)
+        keep = (t.tid[slots] >= 0) & (score[rows] >= self.config.high_score)
         if overlap is not None:
             touching = overlap[:, rows] > 0.0
             keep &= touching.sum(axis=0) - touching[slots, np.arange(len(slots))] == 0
         if not keep.any():
             return
-        slots = slots[keep]
-        seen = appearance.looks(image, dets.xyxy[rows[keep]])
+        slots, new = slots[keep], seen[rows[keep]]
         old = t.look[slots]
-        t.look[slots] = np.where(np.isnan(old[:, :1]), seen, old + LOOK_RATE * (seen - old))
+        t.look[slots] = np.where(np.isnan(old[:, :1]), new, old + LOOK_RATE * (new - old))
 
     def _new_ids(self, count: int) -> np.ndarray:
         ids = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
