@@ -149,3 +149,11 @@ def test_looks_are_rebuilt_after_a_restore(frames: dict[float, np.ndarray]) -> N
             ids[t] = int(out[0])
     assert ids[13.2] >= first.analysis.tracker.state()["next_id"] > 0  # no id used before the restore again
     assert ids[17.6] not in {ids[15.6], -1} and ids[17.4] != ids[15.6], ids
+
+
+def test_a_frame_that_is_not_a_bgr_image_is_refused_naming_what_it_got(
+    frames: dict[float, np.ndarray],
+) -> None:
+    grey = frames[13.0][..., 0]
+    with pytest.raises(ValueError, match=r"HxWx3 uint8 BGR image, got \(576, 768\) uint8"):
+        Tracker(TrackerConfig()).update(scene(13.0), 13.0, grey)
