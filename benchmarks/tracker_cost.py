@@ -3,11 +3,15 @@
 The pipeline's tracker calls (``update`` with a frame's detections, also on frames the motion gate
 kept from the detector, whose last detections are given again; ``tracks`` after each) are recorded
 once from ``Pipeline.run`` on the three sample videos (embedded SSD, detect_fps 5,
-capacity_profile's cameras), then replayed on a fresh tracker per camera: the old code
-(``vision/track`` of ``--before``, a git commit, loaded under another package name) and this
+capacity_profile's cameras), with each call's frame (PNG in the recording, decoded once before any
+replay: this checkout's tracker takes the frame for its tracks' looks, vision/track/appearance.py),
+then replayed on a fresh tracker per camera: the old code (``vision/track`` of ``--before``, a git
+commit, loaded under another package name; given the frame where its ``update`` takes one) and this
 checkout's, in alternating rounds of the same process. Per-thread CPU time (``time.thread_time``),
 summed over the calls, per detected frame. Every replay's outputs (track ids of each update, every
-track table's columns) must be identical in both codes, else the run fails naming the first difference.
+track table's columns) must be identical in both codes with the appearance check off
+(``appearance_distance`` 1), else the run fails naming the first difference; the track ids each code
+gives with its defaults are counted (a refused re-match leaves its box to a new track).
 
 ``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
 the detector on a frame in a loop (ONNX Runtime on every core, as the inference thread) and a thread
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import cProfile
 import importlib
+import inspect
 import io
 import pickle
 import pstats
@@ -35,6 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
 import yaml
 
@@ -49,13 +55,14 @@ from report import arguments, caveats, machine, machine_line, publish  # noqa: E
 from vision.types import Detections  # noqa: E402
 
 SHARE = 0.5  # PRELIMINARY above half the cores' load: a replay is one thread
-RECORDING = Path(tempfile.gettempdir()) / "tracker_calls.pkl"
+RECORDING = Path(tempfile.gettempdir()) / "tracker_calls_frames.pkl"
 TABLE = ("track_id", "class_id", "first_seen", "last_seen", "hits", "streak", "box", "predicted",
          "stationary_since", "history_times", "history_boxes", "history_scores", "median_score")  # fmt: skip
 
 
 def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every tracker call of ``Pipeline.run`` on the three sample videos, per camera."""
+    """Every tracker call of ``Pipeline.run`` on the three sample videos, per camera, with its frame
+    (PNG: lossless, a tenth of the raw frames' size)."""
     from vision.config import parse_config
     from vision.detect.detector import Detector
     from vision.pipeline import Pipeline
@@ -65,12 +72,17 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     calls: dict[int, list[tuple[Any, ...]]] = {}
     update = Tracker.update
 
-    def recorded_update(self: Tracker, detections: Detections, pts: float) -> Detections:
+    def recorded_update(
+        self: Tracker, detections: Detections, pts: float, image: np.ndarray | None = None
+    ) -> Detections:
         d = detections
+        if image is None:
+            raise SystemExit("the pipeline gave the tracker no frame: nothing to record its looks from")
+        png = cv2.imencode(".png", image)[1].tobytes()
         calls.setdefault(id(self), []).append(
-            ("update", pts, d.xyxy.copy(), d.score.copy(), d.class_id.copy())
+            ("update", pts, d.xyxy.copy(), d.score.copy(), d.class_id.copy(), png)
         )
-        return update(self, detections, pts)
+        return update(self, detections, pts, image)
 
     Tracker.update = recorded_update  # type: ignore[method-assign]
     try:
@@ -106,17 +118,23 @@ def old_package(commit: str, into: Path) -> ModuleType:
     return importlib.import_module("track_before.tracker")
 
 
+def takes_frames(tracker_cls: type) -> bool:
+    """Whether this code's ``update`` takes the frame (the old code of an earlier commit may not)."""
+    return "image" in inspect.signature(tracker_cls.update).parameters
+
+
 def replay(
     tracker_cls: type, config: Any, calls: list[tuple[Any, ...]], keep: bool
 ) -> tuple[float, list[Any]]:
     """CPU seconds of one camera's calls on a fresh tracker, and (if ``keep``) every output."""
     tracker = tracker_cls(config)
+    frames = takes_frames(tracker_cls)
     outputs: list[Any] = []
     spent = 0.0
     for call in calls:
         dets = Detections.from_arrays(call[2], call[3], call[4])
         start = time.thread_time()
-        out = tracker.update(dets, call[1])
+        out = tracker.update(dets, call[1], call[5]) if frames else tracker.update(dets, call[1])
         table = tracker.tracks()
         spent += time.thread_time() - start
         if keep:
@@ -165,6 +183,19 @@ def beside(tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, 
             if company is not None:
                 company.join()
     return seconds
+
+
+def decoded(recording: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The recording with each call's frame decoded, once for the whole run (outside every timer)."""
+    return {
+        name: [(*c[:5], cv2.imdecode(np.frombuffer(c[5], np.uint8), cv2.IMREAD_COLOR)) for c in calls]
+        for name, calls in recording.items()
+    }
+
+
+def track_ids(outputs: list[Any]) -> int:
+    """How many track ids a replay gave (its outputs: each update's ids, then its table)."""
+    return len({int(i) for ids in outputs[::2] for i in ids if i >= 0})
 
 
 def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
@@ -225,14 +256,20 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
         "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
         "benchmarks/capacity_profile.py's cameras) "
         f"were recorded once: {result['updates']} frames (`update`, {result['boxes']} boxes; a frame the "
-        "motion gate held gives the last detections again), each followed by `tracks()` as in "
-        f"vision/camera/analysis.py. They are replayed on a fresh tracker per camera, old code "
-        f"(`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
+        "motion gate held gives the last detections again), with their frames, each followed by "
+        "`tracks()` as in vision/camera/analysis.py. They are replayed on a fresh tracker per camera, "
+        f"old code (`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
         f"{result['rounds']} alternating rounds; the median round's CPU time "
-        f"(`time.thread_time`) over all calls, per detected frame.",
+        f"(`time.thread_time`) over all calls, per detected frame; the frames are decoded once before "
+        "any replay (this checkout's tracker takes the frame: the looks of its tracks' confident "
+        "boxes every frame, and of the boxes near a lost track, vision/track/appearance.py).",
         "",
-        f"Same tracks: every update's track ids and every table's columns are equal in both codes "
-        f"(ids exactly; largest float difference {result['max_abs_float_difference']:.3g}).",
+        f"Same tracks with the appearance check off (`appearance_distance: 1`): "
+        f"every update's track ids and every table's columns are equal in both codes (ids exactly; "
+        f"largest float difference {result['max_abs_float_difference']:.3g}). With the check at its "
+        f"default (the timed rounds) the three cameras' tracks got {result['track_ids']['after']} ids, "
+        f"against {result['track_ids']['before']} before: each lost track refused a box that looked "
+        "otherwise leaves the box to a track of its own.",
         "",
         "| code | CPU ms per detected frame | vs before |",
         "|---|---|---|",
@@ -278,7 +315,7 @@ def main() -> None:
     from vision.track import TrackerConfig
     from vision.track.tracker import Tracker
 
-    recording = (
+    recording = decoded(
         pickle.loads(RECORDING.read_bytes()) if RECORDING.exists() and not args.record else record(RECORDING)
     )
     commit = subprocess.run(
@@ -287,17 +324,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = old_package(commit.stdout.strip(), Path(tmp))
         codes = {"before": (old.Tracker, old.TrackerConfig()), "after": (Tracker, TrackerConfig())}
+        blind = TrackerConfig(appearance_distance=1.0)  # the matches of before
         if args.profile:
             for label, (cls, cfg) in codes.items():
                 print(f"=== {label}\n{profiled(cls, cfg, recording)}")
             return
-        worst = 0.0
+        worst, ids = 0.0, {"before": 0, "after": 0}
         for name, calls in recording.items():
             outs = {label: replay(cls, cfg, calls, keep=True)[1] for label, (cls, cfg) in codes.items()}
-            where, largest = compare(outs["before"], outs["after"])
+            where, largest = compare(outs["before"], replay(Tracker, blind, calls, keep=True)[1])
             if where is not None:
                 raise SystemExit(f"tracks differ on {name}: {where}")
             worst = max(worst, largest)
+            for label in ids:
+                ids[label] += track_ids(outs[label])
         started = machine()
         seconds: dict[str, list[float]] = {label: [] for label in codes}
         for _ in range(args.rounds):
@@ -318,6 +358,7 @@ def main() -> None:
         "rounds": args.rounds,
         "identical": True,
         "max_abs_float_difference": worst,
+        "track_ids": ids,
         "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
         "all_rounds_s": seconds,
         "beside_ms_per_detected_frame": {

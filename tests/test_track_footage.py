@@ -38,7 +38,8 @@ WALKERS = {
 
 @pytest.fixture(scope="module")
 def tracked(detector: Detector) -> dict[int, tuple[float, np.ndarray, np.ndarray]]:
-    """Every second frame of the first 12 s: {frame index: (pts, person boxes, track ids)}."""
+    """Every second frame of the first 12 s: {frame index: (pts, person boxes, track ids)}; the tracker
+    gets each frame, as in the pipeline, so its appearance check must not split a walker's track."""
     require(FOOTAGE)
     person = next(k for k, v in detector.names.items() if v == "person")
     tracker = Tracker(TrackerConfig())
@@ -47,8 +48,9 @@ def tracked(detector: Detector) -> dict[int, tuple[float, np.ndarray, np.ndarray
         for index, (frame, pts) in enumerate(islice(source.frames(), 120)):
             if index % 2:
                 continue
-            dets = detector.detect([source.image(frame)])[0]
-            dets = tracker.update(dets[dets.class_id == person], pts)
+            image = source.image(frame)
+            dets = detector.detect([image])[0]
+            dets = tracker.update(dets[dets.class_id == person], pts, image)
             out[index] = (pts, dets.xyxy, dets.track_id)
     return out
 

@@ -97,7 +97,7 @@ class CameraAnalysis:
             detections = self.last
         else:
             detections = self.last = self.scene.unmasked(frame, detections)
-        detections = self.tracker.update(detections, frame.pts)
+        detections = self.tracker.update(detections, frame.pts, frame.image)
         tracks = self.tracker.tracks()
         blobs = self.scene.update(frame, detections)
         ctx = FrameContext(

@@ -61,6 +61,16 @@ class TrackerConfig(BaseModel):
         description="Seconds a track survives without a detection (occlusion, missed frames) and keeps "
         "its id, first_seen and stationary time; its box is predicted meanwhile.",
     )
+    appearance_distance: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="A confirmed track that missed the previous frame is found again only on a box that "
+        "looks like it: the colour histograms of its boxes' upper and lower halves may differ by at most "
+        "this (Bhattacharyya distance of the half that differs more, 0-1; vision/track/appearance.py), "
+        "else the box starts a track of its own. Overlap alone gave a lost person's track to whoever "
+        "next passed the same spot; 1 turns the check off (and no look is taken).",
+    )
     history: float = Field(
         10.0,
         gt=0.0,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from vision.track import kalman
+from vision.track import appearance, kalman
 from vision.track.config import TrackerConfig
 from vision.track.match import associate, overlaps
 from vision.track.stationary import rest_step
@@ -49,6 +49,7 @@ class _Tracks:
     anchor_n: np.ndarray  # int32, boxes averaged into it
     rest_since: np.ndarray  # float64
     away_since: np.ndarray  # float64, NaN while on the resting box
+    look: np.ndarray  # float32 [appearance.SIZE], moving average of its confident boxes' looks; NaN: none yet
 
     @classmethod
     def empty(cls, history: int) -> _Tracks:
@@ -85,6 +86,7 @@ class _Tracks:
             anchor_n=np.ones(n, np.int32),
             rest_since=times.copy(),
             away_since=np.full(n, np.nan),
+            look=np.full((n, appearance.SIZE), np.nan, np.float32),
         )
 
     def __len__(self) -> int:
@@ -107,6 +109,7 @@ class _Tracks:
 
 _FIELDS = tuple(f.name for f in fields(_Tracks))  # in the order of its constructor
 _NONE = np.zeros(0, np.intp)  # no rows
+LOOK_RATE = 0.2  # weight of a confident box's look in its track's moving average (about its last 5 boxes)
 
 
 def _rows(mask: np.ndarray) -> np.ndarray:
@@ -135,8 +138,12 @@ class Tracker:
     def load(self, state: dict[str, int]) -> None:
         self._next_id = max(self._next_id, int(state["next_id"]))
 
-    def update(self, detections: Detections, pts: float) -> Detections:
-        """The same boxes, in the same order, with ``track_id`` set (-1: not part of a confirmed track)."""
+    def update(self, detections: Detections, pts: float, image: np.ndarray | None = None) -> Detections:
+        """The same boxes, in the same order, with ``track_id`` set (-1: not part of a confirmed track).
+
+        ``image`` is the frame the boxes were found on (HxWx3 uint8 BGR): with it tracks keep their
+        looks and a lost track is found again only on a box that looks like it; without it (boxes
+        alone, as the tracking benchmark's) by overlap alone."""
         pts = float(pts)
         if not math.isfinite(pts):
             raise ValueError(f"tracker: frame pts must be a finite number of seconds, got {pts}")
@@ -167,6 +174,11 @@ class Tracker:
             if cfg.same_class and overlap is not None
             else None
         )
+        seen = None  # the boxes' looks, taken once for both uses (one call costs more than its boxes)
+        if image is not None and n and cfg.appearance_distance < 1.0:
+            seen = appearance.looks(image, detections.xyxy)
+            if overlap is not None:
+                same = self._strangers(overlap, same, ~was_tracked, detections.score, seen)
 
         def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
             if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
@@ -197,6 +209,8 @@ class Tracker:
             self._correct(slots, detections[dets], pts)
         promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
         t.tid[promote] = self._new_ids(len(promote))
+        if seen is not None and len(slots):
+            self._remember_looks(slots, dets, detections.score, seen, overlap)
         out = np.full(n, -1, np.int64)
         out[dets] = t.tid[slots]
 
@@ -239,6 +253,55 @@ class Tracker:
             self.config.stationary_iou,
             self.config.move_time,
         )
+
+    def _strangers(
+        self,
+        overlap: np.ndarray,
+        allowed: np.ndarray | None,
+        lost: np.ndarray,
+        score: np.ndarray,
+        seen: np.ndarray,
+    ) -> np.ndarray | None:
+        """``allowed`` (which track-box pairs may match; None: all) less the pairs of a ``lost``
+        confirmed track and a high-score box near it whose look (``seen``) is unlike the track's."""
+        t, cfg = self._tracks, self.config
+        rows = _rows(lost & (t.tid >= 0) & ~np.isnan(t.look[:, 0]))
+        if not len(rows):
+            return allowed
+        near = (overlap[rows] >= cfg.match_iou) & (score >= cfg.high_score)
+        if allowed is not None:
+            near &= allowed[rows]
+        ti, di = near.nonzero()
+        if not len(ti):
+            return allowed
+        far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
+        if not far.any():
+            return allowed
+        out = np.ones(overlap.shape, bool) if allowed is None else allowed.copy()
+        out[rows[ti[far]], di[far]] = False
+        return out
+
+    def _remember_looks(
+        self,
+        slots: np.ndarray,
+        rows: np.ndarray,
+        score: np.ndarray,
+        seen: np.ndarray,
+        overlap: np.ndarray | None,
+    ) -> None:
+        """Fold the looks (``seen``) of confirmed tracks' confident boxes (``rows``, matched to ``slots``)
+        into their moving averages; a track's first such box sets its look. Confident: a high score, and
+        no other track where the box is (``overlap``), whose colours would blend into it."""
+        t = self._tracks
+        keep = (t.tid[slots] >= 0) & (score[rows] >= self.config.high_score)
+        if overlap is not None:
+            touching = overlap[:, rows] > 0.0
+            keep &= touching.sum(axis=0) - touching[slots, np.arange(len(slots))] == 0
+        if not keep.any():
+            return
+        slots, new = slots[keep], seen[rows[keep]]
+        old = t.look[slots]
+        t.look[slots] = np.where(np.isnan(old[:, :1]), new, old + LOOK_RATE * (new - old))
 
     def _new_ids(self, count: int) -> np.ndarray:
         ids = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
