@@ -153,15 +153,15 @@ def bike_run(found: Callable[[int], Detections | None]) -> list[tuple[str, float
 def test_a_held_frame_carries_the_last_detected_verdict_as_if_its_detection_were_repeated() -> None:
     """Held frames (None) give exactly the tickets of every frame detected by a detector that finds on
     a still frame what it found on the last one looked at: presence and absence both go on over them.
-    The bicycle arrives at 1 s: its track has the rule's 3 boxes (inertia) on held frames and is at rest
-    1 s later (stationary_time), so the ticket opens 4 s after, at 6 s, not when a third detection
-    comes (7 s); its miss at 18 s is carried until 18.8 s (too short to close anything); it leaves at
-    25.2 s, its lost track is dropped 3 s later (max_lost) and 3 s of absence (close_after) close the
-    ticket at 31.2 s, on a held frame, not at the next detection (32 s)."""
+    The bicycle arrives at 1 s: its track has the rule's 3 boxes (inertia) on held frames and is flagged
+    at rest 1 s later (stationary_time); its episode is dated from when it came to rest, so the ticket
+    opens 4 s (min_duration) after it arrived, at 5 s; its miss at 18 s is carried until 18.8 s (too short
+    to close anything); it leaves at 25.2 s, its lost track is dropped 3 s later (max_lost) and 3 s of
+    absence (close_after) close the ticket at 31.2 s, on a held frame, not at the next detection (32 s)."""
     last = [max(j for j in range(i + 1) if looked(j)) for i in range(165)]
     repeated = bike_run(lambda i: one_box(parked(last[i])))
     gated = bike_run(lambda i: one_box(parked(i)) if looked(i) else None)
-    assert gated == repeated == [("open", 6.0), ("close", 31.2)]
+    assert gated == repeated == [("open", 5.0), ("close", 31.2)]
     # against a detector looking at every frame: the same tickets within one detection interval (1 s)
     every = bike_run(lambda i: one_box(parked(i)))
     assert [kind for kind, _ in every] == ["open", "close"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vision.camera.analysis import CameraAnalysis
+from vision.camera.unit import CameraUnit
 from vision.config import EventsConfig, parse_config
 from vision.events.lifecycle import Lifecycle
 from vision.rules.subjects import Places
@@ -103,9 +104,47 @@ def test_bicycle_parked_on_the_pavement_but_not_one_in_the_rack_or_riding() -> N
     events = run(PAVEMENT, frames)
     assert [k for k, _, _ in events] == ["open", "close"], events
     assert len({s for _, s, _ in events}) == 1
-    # parked at 10 s: stationary after the tracker's 10 s, then 15 s of min_duration (+1 s paused)
-    assert 35.0 <= events[0][2] <= 37.0, events
+    # parked at 10 s: stationary after the tracker's 10 s, its episode dated from its rest, so the ticket
+    # opens 15 s (min_duration) after it stopped, not 15 s after the flag (35 s)
+    assert 25.0 <= events[0][2] <= 26.0, events
     assert 57.0 <= events[1][2] <= 59.0, events  # gone at 50 s: unknown while lost, then 5 s
+
+
+def test_a_bicycle_stopped_at_a_light_or_walked_slowly_is_not_parked() -> None:
+    """The episode counts from when the track came to rest, and only that: a stop at a light longer
+    than the tracker's 10 s but shorter than min_duration (15 s) and a bicycle walked at a crawl get no
+    ticket (dated from their first box, both would); one left standing opens 15 s after it stopped."""
+    frames = []
+    for i in range(seconds(60)):
+        t = i / FPS
+        rows = [(1, 0.8, box(20 + 4 * t, 460, 60, 40))]  # walked along the kerb at 4 px/s all along
+        if t < 30:  # ridden in at 20 px/s, waits 11 s at the light at 10 s, rides on at 21 s
+            rows.append((1, 0.8, box(10 + 20 * (min(t, 10) + max(t - 21, 0)), 300, 60, 40)))
+        if t >= 5:  # left standing at 5 s
+            rows.append((1, 0.75, box(400, 380, 60, 40)))
+        frames.append(rows)
+    events = run(PAVEMENT, frames)
+    assert [k for k, _, _ in events] == ["open"], events
+    assert 20.0 <= events[0][2] <= 21.0, events
+
+
+def test_time_the_camera_was_dark_is_not_credited_to_a_parked_bicycle() -> None:
+    """Dark for 2.4 s (shorter than the tracker's max_lost: the bicycle's track and its rest time go
+    on): its episode is dated from the frame the camera came back, so the ticket opens 15 s after
+    that (31.4 s), not 15 s after it stopped (25 s)."""
+    zones = PAVEMENT.replace(", allowed_zones: [rack]", "")
+    camera = parse_config(f"cameras:\n  c:\n    url: x.mp4\n    zones:\n{zones}").cameras["c"]
+    unit = CameraUnit("c", camera, NAMES, EventsConfig(close_after=5.0, update_interval=1e9))
+    parked = Detections.from_arrays(np.array([box(200, 450, 60, 40)]), np.array([0.8]), np.array([1]))
+    opened = []
+    for i in range(seconds(40)):
+        pts = i / FPS
+        if 14.0 <= pts < 16.4:
+            opened += [t.pts for t in unit.unknown(pts) if t.kind == "open"]
+            continue
+        frame = unit.stamp(Frame("c", pts, IMAGE))
+        opened += [t.pts for t in unit.process(frame, parked if pts >= 10 else Detections.empty())[1]]
+    assert len(opened) == 1 and 31.4 <= opened[0] <= 32.0, opened
 
 
 def test_allowed_zones_must_exist() -> None:

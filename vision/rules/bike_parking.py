@@ -6,6 +6,11 @@ box, as Frigate judges stationary objects). The zone is a no-parking area, or, w
 so a bicycle the detector misses for a while keeps its one ticket, and by track while
 its track lasts, so a frame where someone in front of it cuts its box in half does not
 make it a new subject (its episode seen gone and started again).
+
+The tracker flags a vehicle parked only after its ``stationary_time``; the episode is dated
+from when its track came to rest (the track table's ``stationary_since``), so a ticket opens
+``min_duration`` after the vehicle stopped, not after the flag. Time the camera was dark is
+never credited: the date is at most the frame the camera came back (or the rule started).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from vision.rules.base import Rule, TrackRuleConfig
 from vision.rules.subjects import Places
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Observation
+
+DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
 class BikeParkingConfig(TrackRuleConfig):
@@ -58,6 +65,8 @@ class BikeParkingRule(Rule):
         self.cfg = config
         self.vehicles = np.array(self.class_ids(config.classes), np.int32)
         self.places = Places("vehicle", config.match_iou, self.forget_after)
+        self._unseen: float | None = None  # pts - sight at the last frame: grows by each dark spell
+        self._back = 0.0  # pts of the frame the camera came back (or this rule's first frame)
 
     def state(self) -> dict[str, Any]:
         return self.places.state()
@@ -67,6 +76,7 @@ class BikeParkingRule(Rule):
 
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame, detections = ctx.frame, ctx.detections
+        self._watch(ctx)
         tracks, rows = self.tracked(ctx, self.vehicles, self.cfg)
         rows = rows[tracks.stationary[rows]]
         if self.cfg.allowed_zones and len(rows):
@@ -89,10 +99,11 @@ class BikeParkingRule(Rule):
                 details = {"parked_seconds": round(float(tracks.stationary_seconds[row]), 1), "track_id": tid}
                 condition, confidence = Condition.TRUE, float(tracks.median_score[row])
                 boxes = detections[detections.track_id == tid]
+                since = max(float(tracks.stationary_since[row]), self._back)
             else:
                 gone_from_view = len(hidden) and covered(subject.box[None, :], hidden)[0] > 0.5
                 condition = Condition.UNKNOWN if gone_from_view else Condition.FALSE
-                confidence, boxes, details = 0.0, Detections.empty(), {}
+                confidence, boxes, details, since = 0.0, Detections.empty(), {}, None
             out.append(
                 Observation(
                     self.name,
@@ -105,6 +116,15 @@ class BikeParkingRule(Rule):
                     count=len(seen),
                     boxes=boxes,
                     details={**details, "parked_in_zone": len(seen)},
+                    since=since,
                 )
             )
         return out
+
+    def _watch(self, ctx: FrameContext) -> None:
+        """Note the frame the camera came back after a dark spell (its sight clock stood still while
+        the stream's went on): a track kept over a short one (its ``max_lost``) rested unseen then."""
+        unseen = ctx.pts - ctx.sight
+        if self._unseen is None or unseen > self._unseen + DARK_EPSILON:
+            self._back = ctx.pts
+        self._unseen = unseen
