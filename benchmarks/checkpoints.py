@@ -17,8 +17,9 @@ time as the pipeline does: each checkpoint's size, now and as written before the
 kept as uint8 when it holds whole grey levels (the peer: the same arrays, that one as float32); the
 CPU of a snapshot with its arrays; and, on a store on disk holding CAMERAS cameras' rows, the CPU
 (and wall time) of the store's checkpoint (its SQL) with each, written in interleaved rounds over
-every camera, and of a state-only save (a transition's: its state without arrays) into a row that
-holds a checkpoint's arrays, against one into a row without (the floor).
+every camera, and of a state-only save (a transition's: its state without arrays) now that the arrays
+have a table of their own, against the peer, the upsert before (the arrays in camera_state's row,
+rewritten at every save), and against a row without arrays (the floor).
 
 Results go to checkpoints.md and checkpoints.json beside this file via benchmarks/report.py, with
 the machine and its load average before and after (PRELIMINARY when loaded: times on a busy shared
@@ -30,6 +31,7 @@ Usage: ``PYTHONPATH=$PWD python benchmarks/checkpoints.py`` (a few minutes).
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -181,42 +183,78 @@ def as_before(data: bytes) -> bytes:
     return pack(arrays)
 
 
-def cpu_ms(store: Store, writes: list[tuple[str, Snapshot]]) -> tuple[float, float]:
-    """Mean CPU and wall milliseconds of the store's checkpoint of each (camera, snapshot) in turn (the
-    WAL's own checkpoints fall in some of them: the mean, not the median, carries their share)."""
+# The peer of a state-only save: the store's upsert before the arrays had a table of their own (migration
+# step 6), when they lay in camera_state's row and SQLite read them back and rewrote them at every update.
+ONE_ROW = (
+    "INSERT INTO camera_state (camera, pts, state, arrays, saved_at) VALUES (?,?,?,?,?) "
+    "ON CONFLICT(camera) DO UPDATE SET pts=excluded.pts, state=excluded.state, "
+    "arrays=COALESCE(excluded.arrays, camera_state.arrays), saved_at=excluded.saved_at"
+)
+
+
+def one_row(store: Store) -> Callable[[str, Snapshot], None]:
+    """``store``'s camera rows as before step 6 (the arrays in camera_state), and the save then."""
+    with store.sql.transaction():
+        store.sql.execute(
+            "UPDATE camera_state SET arrays = "
+            "(SELECT a.arrays FROM camera_arrays a WHERE a.camera = camera_state.camera)"
+        )
+
+    def save(camera: str, snapshot: Snapshot) -> None:
+        with store.sql.transaction():
+            pts, text = snapshot.state.get("pts"), json.dumps(snapshot.state)
+            store.sql.execute(ONE_ROW, (camera, pts, text, snapshot.arrays, time.time()))
+
+    return save
+
+
+def cpu_ms(save: Callable[[str, Snapshot], None], writes: list[tuple[str, Snapshot]]) -> tuple[float, float]:
+    """Mean CPU and wall milliseconds of ``save`` of each (camera, snapshot) in turn (the WAL's own
+    checkpoints fall in some of them: the mean, not the median, carries their share)."""
     wall, cpu = time.perf_counter(), time.process_time()
     for camera, snapshot in writes:
-        store.checkpoint(camera, snapshot)
+        save(camera, snapshot)
     return (time.process_time() - cpu) / len(writes) * 1e3, (time.perf_counter() - wall) / len(writes) * 1e3
 
 
-def store_costs(folder: Path, encodings: dict[str, list[Snapshot]]) -> dict[str, Any]:
-    """The store's checkpoint of CAMERAS cameras with each encoding's snapshots, in interleaved rounds,
-    each in a store of its own on disk; then state-only saves into rows with and without arrays."""
-    stores = {name: Store(folder / name) for name in encodings}
-    for name, snapshots in encodings.items():  # every camera's row, as after the first checkpoints
-        cpu_ms(stores[name], [(f"cam{i}", snapshots[i % len(snapshots)]) for i in range(CAMERAS)])
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in encodings}
-    for r in range(SQL_ROUNDS):
-        for name, snaps in encodings.items():  # each camera's next checkpoint: other bytes than its row's
-            writes = [(f"cam{i}", snaps[(i + r + 1) % len(snaps)]) for i in range(CAMERAS)]
-            runs[name].append(cpu_ms(stores[name], writes))
-    out: dict[str, Any] = {
+def medians(runs: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Each peer's median round (CPU and wall ms per call)."""
+    return {
         name: {
             "cpu_ms": round(statistics.median(c for c, _ in v), 3),
             "wall_ms": round(statistics.median(w for _, w in v), 3),
         }
         for name, v in runs.items()
     }
+
+
+def store_costs(folder: Path, encodings: dict[str, list[Snapshot]]) -> dict[str, Any]:
+    """The store's checkpoint of CAMERAS cameras with each encoding's snapshots, in interleaved rounds,
+    each in a store of its own on disk; then, in interleaved rounds too, state-only saves into rows with
+    arrays (now, and as before step 6) and into rows without (the floor)."""
+    stores = {name: Store(folder / name) for name in encodings}
+    for name, snapshots in encodings.items():  # every camera's row, as after the first checkpoints
+        cpu_ms(stores[name].checkpoint, [(f"cam{i}", snapshots[i % len(snapshots)]) for i in range(CAMERAS)])
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in encodings}
+    for r in range(SQL_ROUNDS):
+        for name, snaps in encodings.items():  # each camera's next checkpoint: other bytes than its row's
+            writes = [(f"cam{i}", snaps[(i + r + 1) % len(snaps)]) for i in range(CAMERAS)]
+            runs[name].append(cpu_ms(stores[name].checkpoint, writes))
+    out: dict[str, Any] = medians(runs)
     states = [Snapshot(s.state, None) for s in encodings["now"]]
-    cpu_ms(stores["now"], [(f"bare{i}", states[i % len(states)]) for i in range(CAMERAS)])
-    for rows, key in (("cam", "state_only_with_arrays"), ("bare", "state_only_without")):
-        # a transition's save: the state alone, into a row with arrays or without
-        writes = [
-            (f"{rows}{i % CAMERAS}", states[(i + 2) % len(states)]) for i in range(CAMERAS * SQL_ROUNDS)
-        ]
-        cpu, wall = cpu_ms(stores["now"], writes)
-        out[key] = {"cpu_ms": round(cpu, 3), "wall_ms": round(wall, 3)}
+    now = stores["now"]
+    cpu_ms(now.checkpoint, [(f"bare{i}", states[i % len(states)]) for i in range(CAMERAS)])
+    peers = {  # a transition's save: the state alone
+        "state_only_now": (now.checkpoint, "cam"),
+        "state_only_one_row": (one_row(stores["before"]), "cam"),
+        "state_only_without_arrays": (now.checkpoint, "bare"),
+    }
+    runs = {name: [] for name in peers}
+    for r in range(SQL_ROUNDS):
+        for name, (save, rows) in peers.items():
+            writes = [(f"{rows}{i}", states[(i + r + 2) % len(states)]) for i in range(CAMERAS)]
+            runs[name].append(cpu_ms(save, writes))
+    out |= medians(runs)
     for store in stores.values():
         store.close()
     return out
@@ -271,13 +309,14 @@ def markdown(record: dict[str, Any]) -> str:
     c = record["capacity"]
     sql = c["store"]
     now, before = sql["now"], sql["before"]
-    with_arrays, without = sql["state_only_with_arrays"], sql["state_only_without"]
+    state_now, state_before = sql["state_only_now"], sql["state_only_one_row"]
+    without = sql["state_only_without_arrays"]
     lines += [
         "",
         f"At the default `storage.checkpoint_interval` ({INTERVAL:g} s of stream time) a camera writes one "
         "checkpoint every that many seconds: its write time / "
         f"{INTERVAL:g} is the CPU it costs per camera-second, and the size is what the store's "
-        "`camera_state` row holds (replaced at each checkpoint).",
+        "`camera_arrays` row holds (replaced at each checkpoint).",
         "",
         "## At the capacity benchmark's settings",
         "",
@@ -306,10 +345,18 @@ def markdown(record: dict[str, Any]) -> str:
         f"{CAMERAS / INTERVAL * (now['cpu_ms'] + c['snapshot_cpu_ms']):.1f} ms of CPU a second now, "
         f"{CAMERAS / INTERVAL * (before['cpu_ms'] + c['snapshot_cpu_ms']):.1f} before.",
         "",
-        "A state-only save (a transition's: `Store.record` upserts the camera's state without arrays) into "
-        f"a row that holds a checkpoint's arrays: {with_arrays['cpu_ms']} ms CPU ({with_arrays['wall_ms']} "
-        f"wall); into a row without: {without['cpu_ms']} ms ({without['wall_ms']}). SQLite rewrites the "
-        "whole row, the arrays read back and written again, at every update of it.",
+        "A state-only save (a transition's: `Store.record` upserts the camera's state without arrays), "
+        f"{SQL_ROUNDS} interleaved rounds over {CAMERAS} rows, CPU ms (wall ms) per save:",
+        "",
+        "| now: the arrays in camera_arrays | before: in camera_state's row (the peer) "
+        "| a row without arrays | now / before |",
+        "|---|---|---|---|",
+        f"| {state_now['cpu_ms']} ({state_now['wall_ms']}) "
+        f"| {state_before['cpu_ms']} ({state_before['wall_ms']}) "
+        f"| {without['cpu_ms']} ({without['wall_ms']}) "
+        f"| {state_now['cpu_ms'] / state_before['cpu_ms']:.3f} |",
+        "",
+        "Before, SQLite read the row's arrays back and wrote them again at every update of the row.",
         "",
     ]
     return "\n".join(lines)
