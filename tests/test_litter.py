@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-from vision.config import parse_config
+from vision.camera.packing import pack, unpack
+from vision.camera.unit import CameraUnit
+from vision.config import EventsConfig, parse_config
 from vision.evaluate.scenario import CutOut, Lighting, Placement, ScenarioSpec, render
+from vision.ingest.sampler import Sampler
 from vision.pipeline import Pipeline
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
 from vision.store import Store
+from vision.types import Frame
 
 from .conftest import FOOTAGE, IMAGES
 from .rule_support import context
@@ -71,7 +76,9 @@ def test_occlusion_pauses_and_ghosts_heal() -> None:
     assert max(run(ghosty, [obj] * 2 + [bg] * 20)) == 0
 
 
-def test_litter_rule_on_real_pixels_opens_and_closes_one_ticket(tmp_path: Path, detector) -> None:
+def rubbish_clip(path: Path) -> np.ndarray:
+    """Real footage with a bundle of rubbish lying from 5 s to 35 s and a dimming at 25 s, written to
+    ``path``; the bundle's box (xyxy, pixels)."""
     spec = ScenarioSpec(
         background=FOOTAGE,
         start=0.0,
@@ -89,8 +96,12 @@ def test_litter_rule_on_real_pixels_opens_and_closes_one_ticket(tmp_path: Path, 
         ],
         lighting=[Lighting(at=25.0, gain=0.8, ramp=2.0)],
     )
+    return np.array(render(spec, path)["rubbish"], np.float32)
+
+
+def test_litter_rule_on_real_pixels_opens_and_closes_one_ticket(tmp_path: Path, detector) -> None:
     clip = tmp_path / "litter.mp4"
-    placed = np.array(render(spec, clip)["rubbish"], np.float32)
+    placed = rubbish_clip(clip)
     config = parse_config(
         f"cameras:\n  lawn:\n    url: {clip}\n    detect_fps: 5\n    zones:\n      ground:\n"
         "        polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]\n"
@@ -270,6 +281,35 @@ def test_a_snapshot_keeps_every_pixels_bookkeeping_and_older_dense_snapshots_sti
     assert not StaticObjects(cfg, region=region).load_arrays(beyond)
 
 
+def test_a_snapshot_of_a_zone_changed_all_over_is_dense_and_a_whole_fast_background_uint8() -> None:
+    """When most of the zone differs from its background (a floodlight on, a lens covered), the sparse
+    bookkeeping would outweigh the dense arrays: they are kept dense. A look every ``fast_seconds`` makes
+    the fast background the last frame, whole grey levels: kept as uint8. Both restore every value."""
+    cfg = StaticObjectsConfig(work_width=64, fast_seconds=1.0, min_static=10.0)
+    model = StaticObjects(cfg)
+    blocks = (np.indices((120, 160)) // 40).sum(axis=0) % 2 * 120 - 60  # brighter and darker, as much
+    turned = np.clip(ground().astype(int) + blocks[..., None], 0, 255).astype(np.uint8)  # gain 1: all changed
+    for i, frame in enumerate([ground(), turned, turned, turned]):
+        model.update(frame, i * 1.0)
+    assert model.arrived is not None and model.fast is not None and model.timer is not None
+    assert (~np.isnan(model.arrived)).mean() > 0.8 and model.timer.max() > 0  # dense is smaller above 13/17
+    arrays = model.arrays()
+    assert "at" not in arrays and arrays["timer"].shape == model.timer.shape  # dense
+    assert arrays["fast"].dtype == np.uint8 and arrays["slow"].dtype == np.float32
+    restored = StaticObjects(cfg)
+    assert restored.load_arrays(unpack(pack(arrays)))
+    for name in ("fast", "slow", "timer", "arrived", "seen"):
+        kept, back = getattr(model, name), getattr(restored, name)
+        assert back.dtype == kept.dtype, name
+        np.testing.assert_array_equal(back, kept, err_msg=name)
+    for i in range(4, 8):  # and carries on the same
+        model.update(turned, i * 1.0), restored.update(turned, i * 1.0)
+        for name in ("fast", "slow", "timer", "arrived", "seen"):
+            np.testing.assert_array_equal(getattr(restored, name), getattr(model, name), err_msg=name)
+    model.update(ground(101), 7.5)  # half a time constant: the fast background between grey levels
+    assert model.arrays()["fast"].dtype == np.float32
+
+
 def test_static_blobs_are_labelled_as_opencvs_connected_components_with_stats() -> None:
     """The blobs' labels and boxes are OpenCV's, their stats counted over the labelled pixels alone."""
     import cv2
@@ -302,3 +342,64 @@ def test_the_rules_class_masks_are_np_isins() -> None:
             mask = member_of(class_id, ids)
             assert mask.dtype == bool and mask.shape == class_id.shape
             assert np.array_equal(mask, np.isin(class_id, ids))
+
+
+def test_a_camera_restored_from_its_checkpoint_carries_on_exactly_as_if_never_stopped(
+    tmp_path: Path, detector
+) -> None:
+    """A checkpoint written to the store on disk and restored in a new unit gives the same static blobs at
+    every later frame as the unit that never stopped, and the same ticket. Taken while the rubbish's pixels
+    are timed but nothing is under way yet, the ticket opens and closes at the same times; taken while its
+    episode is under way, the gap until the next frame is unknown time (CameraUnit.restore: it never opens
+    anything), so the ticket opens that much later and closes at the same time. At 0.5 detections/s (a
+    look every ``fast_seconds``) the fast background holds whole grey levels and is stored as uint8."""
+    clip = tmp_path / "litter.mp4"
+    rubbish_clip(clip)
+    camera = parse_config(
+        f"cameras:\n  lawn:\n    url: {clip}\n    detect_fps: 0.5\n    zones:\n      ground:\n"
+        "        polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]\n"
+        "        rules:\n          litter: {min_duration: 10, close_after: 5}\n"
+    ).cameras["lawn"]
+    sampler = Sampler(camera.detect_fps)
+    with av.open(str(clip)) as container:
+        frames = [
+            Frame("lawn", pts, f.to_ndarray(format="bgr24"))
+            for f in container.decode(video=0)
+            if sampler.due(pts := float(f.time or 0.0))
+        ]
+    found = [detector.detect([frame.image])[0] for frame in frames]
+    never_stopped: list[tuple[str, float]] = []
+    for at, under_way in ((8.0, False), (12.0, True)):  # the rubbish lies there from 5 s
+        cut = next(i for i, frame in enumerate(frames) if frame.pts >= at)
+        kept = CameraUnit("lawn", camera, detector.names, EventsConfig())
+        for frame, detections in zip(frames[: cut + 1], found, strict=False):
+            assert kept.process(kept.stamp(frame), detections)[1] == []  # nothing opens before 15 s
+        model = kept.analysis.scene.static["ground"]
+        assert model.timer is not None and model.timer.max() > 0  # the rubbish's pixels are timed
+        assert bool(kept.lifecycle.live_keys()) is under_way
+        store = Store(tmp_path / f"data{at:g}")
+        store.checkpoint("lawn", kept.snapshot())
+        saved = store.another().snapshot("lawn")
+        store.close()
+        assert saved is not None and saved[0].arrays is not None
+        assert unpack(saved[0].arrays)["static.ground:fast"].dtype == np.uint8
+        restored = CameraUnit("lawn", camera, detector.names, EventsConfig())
+        gap = frames[cut + 1].pts - frames[cut].pts  # a file read as fast as it decodes: one interval
+        assert restored.restore(saved[0], [], gap) == []
+        back = restored.analysis.scene.static["ground"]
+        for name in ("fast", "slow", "timer", "arrived", "seen"):  # every value, in its working dtype
+            assert getattr(back, name).dtype == getattr(model, name).dtype, name
+            np.testing.assert_array_equal(getattr(back, name), getattr(model, name), err_msg=name)
+        after: list[list[tuple[str, float]]] = [[], []]
+        for frame, detections in zip(frames[cut + 1 :], found[cut + 1 :], strict=True):
+            for unit, out in zip((kept, restored), after, strict=True):
+                stamped = unit.stamp(frame)
+                assert stamped.pts == frame.pts  # the restored camera clock goes on as the stream's
+                out += [(t.kind, t.pts) for t in unit.process(stamped, detections)[1]]
+            a, b = kept.analysis.scene.static["ground"].blobs, restored.analysis.scene.static["ground"].blobs
+            np.testing.assert_array_equal(a.xyxy, b.xyxy)
+            np.testing.assert_array_equal(a.static_seconds, b.static_seconds)
+        never_stopped = never_stopped or after[0]
+        assert after[0] == never_stopped and [kind for kind, _ in after[0]] == ["open", "close"], after
+        (_, opened), closed = after[0]
+        assert after[1] == [("open", opened + gap if under_way else opened), closed], after

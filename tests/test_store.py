@@ -133,8 +133,30 @@ def test_transitions_and_the_camera_state_commit_together(storage: StorageConfig
     store.record([(Transition("update", 2.5, EVENT), {"transition": "update"})], Snapshot({"pts": 2.5}))
     snapshot, _ = store.snapshot("cam")  # a transition's state keeps the checkpoint's arrays
     assert snapshot.state == {"pts": 2.5} and snapshot.arrays == b"arrays"
+    assert query(store, "SELECT arrays FROM camera_arrays") == [(b"arrays",)]  # in their own table
+    assert query(store, "SELECT arrays FROM camera_state") == [(None,)]
     store.forget_camera("cam")
-    assert store.snapshot("cam") is None
+    assert store.snapshot("cam") is None and rows(store, "camera_arrays") == 0
+    store.close()
+
+
+def test_a_checkpoint_stored_before_the_arrays_had_their_own_table_still_restores(
+    storage: StorageConfig,
+) -> None:
+    """Step 6 moves camera_state's arrays to camera_arrays: a camera checkpointed before carries on."""
+    from vision.camera.unit import Snapshot
+
+    store = open_store(storage)
+    store.checkpoint("cam", Snapshot({"pts": 2.0}, b"old arrays"))
+    with store.sql.transaction():  # as a store from before step 6 holds its checkpoint
+        store.sql.execute("DROP TABLE camera_arrays")
+        store.sql.execute("UPDATE camera_state SET arrays = ?", (b"old arrays",))
+        store.sql.execute("DELETE FROM schema_version WHERE version = 6")
+    store.close()
+    store = open_store(storage)
+    saved = store.snapshot("cam")
+    assert saved is not None and saved[0].state == {"pts": 2.0} and saved[0].arrays == b"old arrays"
+    assert query(store, "SELECT arrays FROM camera_state") == [(None,)]
     store.close()
 
 

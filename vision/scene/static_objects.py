@@ -190,13 +190,17 @@ class StaticObjects:
         The per-pixel bookkeeping (timers, arrival times, seen alone, unsure) is at rest (0, NaN,
         False) wherever nothing changed, nearly everywhere: it is kept only at the pixels ``at``
         (flat indices) where one of them is not, as ``NAME_at``; deflating it whole cost most of
-        a checkpoint (benchmarks/analysis_cost.md). Nothing is rounded."""
+        a checkpoint (benchmarks/analysis_cost.md), unless so many pixels are busy (a light change
+        over the whole zone) that the dense arrays are smaller. The fast background is kept as uint8
+        when it holds whole grey levels (a look every ``fast_seconds`` or more makes it the last frame):
+        a quarter of its bytes, a third off a checkpoint at the capacity benchmark's settings
+        (benchmarks/checkpoints.md). Nothing is rounded: :meth:`load_arrays` gets every value back."""
         if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
             return {}
         if self.arrived is None or self.seen is None:
             return {}
         arrays = {
-            "fast": self.fast,
+            "fast": _whole(self.fast),
             "slow": self.slow,
             "last_pts": np.array(self.last_pts),
             "scale": np.array(self.scale),
@@ -209,6 +213,9 @@ class StaticObjects:
         if "unsure" in sparse:
             busy |= self.unsure
         at = np.flatnonzero(busy).astype(np.int32)
+        per_pixel = sum(a.itemsize for a in sparse.values())
+        if len(at) * (at.itemsize + per_pixel) >= busy.size * per_pixel:  # most pixels busy: dense is smaller
+            return arrays | sparse
         arrays["at"] = at
         arrays |= {f"{name}_at": a.ravel()[at] for name, a in sparse.items()}
         return arrays
@@ -529,6 +536,13 @@ def _edges(image: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
         cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
     )
+
+
+def _whole(grey: np.ndarray) -> np.ndarray:
+    """``grey`` as uint8 when every value is a whole grey level (cast back: the same values), else as is."""
+    with np.errstate(invalid="ignore"):  # NaN or out of range: the values differ, it stays as it is
+        small = grey.astype(np.uint8)
+    return small if np.array_equal(small, grey) else grey
 
 
 # the per-pixel bookkeeping, at rest where nothing changed: its rest value and dtype

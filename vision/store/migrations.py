@@ -224,6 +224,21 @@ def _review_columns(db: Database) -> None:
         db.execute(f"ALTER TABLE transitions ADD COLUMN recorded_at {db.dialect.real}")
 
 
+def _camera_arrays(d: Dialect) -> list[str]:
+    """A camera's checkpoint arrays (a few hundred kB) in a table of their own: a transition's save of
+    the camera's state alone then leaves them be, where SQLite reads back and rewrites a whole row at
+    any update of it (benchmarks/checkpoints.md). camera_state.arrays stays, empty."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS camera_arrays (
+            camera TEXT PRIMARY KEY,
+            arrays {d.blob} NOT NULL
+        )""",
+        "INSERT INTO camera_arrays (camera, arrays) SELECT camera, arrays FROM camera_state "
+        "WHERE arrays IS NOT NULL ON CONFLICT (camera) DO NOTHING",
+        "UPDATE camera_state SET arrays = NULL WHERE arrays IS NOT NULL",
+    ]
+
+
 STEPS = (
     Step(1, "events, transitions, detections, camera state, outbox and remote tickets", statements=_tables),
     Step(2, "columns a store from before reopening and retention lacks", apply=_add_missing_columns),
@@ -240,6 +255,7 @@ STEPS = (
         statements=_clips,
         apply=_review_columns,
     ),
+    Step(6, "camera checkpoint arrays in a table of their own", statements=_camera_arrays),
 )
 
 

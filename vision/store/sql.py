@@ -120,18 +120,27 @@ class SqlStore(OutboxQueries, EventViews):
             self._save_state(camera, snapshot)
 
     def _save_state(self, camera: str, snapshot: Snapshot) -> None:
-        """Upsert the camera's state; arrays are replaced only when the snapshot has them."""
+        """Upsert the camera's state; its arrays (their own table: a state-only save leaves them be) are
+        replaced only when the snapshot has them."""
         self.sql.execute(
-            "INSERT INTO camera_state (camera, pts, state, arrays, saved_at) VALUES (?,?,?,?,?) "
+            "INSERT INTO camera_state (camera, pts, state, saved_at) VALUES (?,?,?,?) "
             "ON CONFLICT(camera) DO UPDATE SET pts=excluded.pts, state=excluded.state, "
-            "arrays=COALESCE(excluded.arrays, camera_state.arrays), saved_at=excluded.saved_at",
-            (camera, snapshot.state.get("pts"), json.dumps(snapshot.state), snapshot.arrays, time.time()),
+            "saved_at=excluded.saved_at",
+            (camera, snapshot.state.get("pts"), json.dumps(snapshot.state), time.time()),
         )
+        if snapshot.arrays is not None:
+            self.sql.execute(
+                "INSERT INTO camera_arrays (camera, arrays) VALUES (?,?) "
+                "ON CONFLICT(camera) DO UPDATE SET arrays=excluded.arrays",
+                (camera, snapshot.arrays),
+            )
 
     def snapshot(self, camera: str) -> tuple[Snapshot, float] | None:
         """A camera's last saved snapshot and the wall time it was saved, or None."""
         row = self.sql.execute(
-            "SELECT state, arrays, saved_at FROM camera_state WHERE camera = ?", (camera,)
+            "SELECT s.state, a.arrays, s.saved_at FROM camera_state s "
+            "LEFT JOIN camera_arrays a ON a.camera = s.camera WHERE s.camera = ?",
+            (camera,),
         ).fetchone()
         if row is None:
             return None
@@ -142,6 +151,7 @@ class SqlStore(OutboxQueries, EventViews):
         """Drop a camera's snapshot (it left the config; its events were closed)."""
         with self.sql.transaction():
             self.sql.execute("DELETE FROM camera_state WHERE camera = ?", (camera,))
+            self.sql.execute("DELETE FROM camera_arrays WHERE camera = ?", (camera,))
 
     def open_events(self, camera: str | None = None) -> list[Event]:
         """Events not resolved (one camera's, or all), oldest first: the tickets still open."""
