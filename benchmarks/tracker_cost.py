@@ -10,8 +10,9 @@ commit, loaded under another package name; given the frame where its ``update`` 
 checkout's, in alternating rounds of the same process. Per-thread CPU time (``time.thread_time``),
 summed over the calls, per detected frame. Every replay's outputs (track ids of each update, every
 track table's columns) must be identical in both codes with the appearance check off
-(``appearance_distance`` 1), else the run fails naming the first difference; the track ids each code
-gives with its defaults are counted (a refused re-match leaves its box to a new track).
+(``appearance_distance`` 1, in the old code too where it has the check), else the run fails naming the
+first difference; the track ids each code gives with its defaults are counted (a refused re-match
+leaves its box to a new track), and each camera's first difference at the defaults is written.
 
 ``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
 the detector on a frame in a loop (ONNX Runtime on every core, as the inference thread) and a thread
@@ -239,6 +240,12 @@ def profiled(
 
 def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
     ms = result["ms_per_detected_frame"]
+    differ = {k: v for k, v in result.get("defaults_differ", {}).items() if v}
+    same = (
+        "differ on " + ", ".join(f"camera {k} (first: {v[:120]})" for k, v in differ.items())
+        if differ
+        else "are equal on every camera"
+    )
     lines = [
         "# Tracker CPU cost: old code against this checkout's, same recorded calls",
         "",
@@ -269,7 +276,8 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
         f"largest float difference {result['max_abs_float_difference']:.3g}). With the check at its "
         f"default (the timed rounds) the three cameras' tracks got {result['track_ids']['after']} ids, "
         f"against {result['track_ids']['before']} before: each lost track refused a box that looked "
-        "otherwise leaves the box to a track of its own.",
+        "otherwise leaves the box to a track of its own. At the defaults the two codes' outputs "
+        f"{same}.",
         "",
         "| code | CPU ms per detected frame | vs before |",
         "|---|---|---|",
@@ -324,18 +332,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = old_package(commit.stdout.strip(), Path(tmp))
         codes = {"before": (old.Tracker, old.TrackerConfig()), "after": (Tracker, TrackerConfig())}
-        blind = TrackerConfig(appearance_distance=1.0)  # the matches of before
+        blind = TrackerConfig(appearance_distance=1.0)  # the matches of a tracker with no look
+        fields = old.TrackerConfig.model_fields  # an old tracker with the check compares with it off too
+        old_blind = (
+            old.TrackerConfig(appearance_distance=1.0)
+            if "appearance_distance" in fields
+            else codes["before"][1]
+        )
         if args.profile:
             for label, (cls, cfg) in codes.items():
                 print(f"=== {label}\n{profiled(cls, cfg, recording)}")
             return
         worst, ids = 0.0, {"before": 0, "after": 0}
+        defaults: dict[str, str | None] = {}  # each camera's first difference at the defaults, if any
         for name, calls in recording.items():
             outs = {label: replay(cls, cfg, calls, keep=True)[1] for label, (cls, cfg) in codes.items()}
-            where, largest = compare(outs["before"], replay(Tracker, blind, calls, keep=True)[1])
+            offs = [
+                replay(cls, cfg, calls, keep=True)[1]
+                for cls, cfg in ((old.Tracker, old_blind), (Tracker, blind))
+            ]
+            where, largest = compare(*offs)
             if where is not None:
                 raise SystemExit(f"tracks differ on {name}: {where}")
             worst = max(worst, largest)
+            defaults[name] = compare(outs["before"], outs["after"])[0]
             for label in ids:
                 ids[label] += track_ids(outs[label])
         started = machine()
@@ -359,6 +379,7 @@ def main() -> None:
         "identical": True,
         "max_abs_float_difference": worst,
         "track_ids": ids,
+        "defaults_differ": defaults,
         "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
         "all_rounds_s": seconds,
         "beside_ms_per_detected_frame": {
