@@ -7,6 +7,7 @@ back, so a camera unit can be snapshotted and restored in another process.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +21,31 @@ from vision.types import Detections, Observation, label_ids, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
+
+
+DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
+
+
+class CameBack:
+    """The frame a camera last came back after a dark spell (its sight clock stood still while the
+    stream's went on), so a rule dates no episode before it: time the camera was dark is unknown
+    and never credited (ARCHITECTURE.md). ``from_start``: the rule's first frame counts as one (its
+    tracks are new); else only a spell seen by this rule does (a restored model's memory carries on)."""
+
+    def __init__(self, from_start: bool) -> None:
+        self.from_start = from_start
+        self.back = -math.inf
+        self._unseen: float | None = None  # pts - sight at the last frame: grows by each dark spell
+
+    def see(self, ctx: FrameContext) -> float:
+        """Take in one frame; return the pts of the frame the camera last came back (-inf: none)."""
+        unseen = ctx.pts - ctx.sight
+        if (self._unseen is None and self.from_start) or (
+            self._unseen is not None and unseen > self._unseen + DARK_EPSILON
+        ):
+            self.back = ctx.pts
+        self._unseen = unseen
+        return self.back
 
 
 class RuleError(Exception):

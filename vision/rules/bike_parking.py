@@ -22,12 +22,10 @@ from pydantic import Field
 
 from vision.camera.context import FrameContext
 from vision.detect.nms import covered
-from vision.rules.base import Rule, TrackRuleConfig
+from vision.rules.base import CameBack, Rule, TrackRuleConfig
 from vision.rules.subjects import Places
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Observation
-
-DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
 class BikeParkingConfig(TrackRuleConfig):
@@ -65,8 +63,7 @@ class BikeParkingRule(Rule):
         self.cfg = config
         self.vehicles = np.array(self.class_ids(config.classes), np.int32)
         self.places = Places("vehicle", config.match_iou, self.forget_after)
-        self._unseen: float | None = None  # pts - sight at the last frame: grows by each dark spell
-        self._back = 0.0  # pts of the frame the camera came back (or this rule's first frame)
+        self.came_back = CameBack(from_start=True)
 
     def state(self) -> dict[str, Any]:
         return self.places.state()
@@ -76,7 +73,7 @@ class BikeParkingRule(Rule):
 
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame, detections = ctx.frame, ctx.detections
-        self._watch(ctx)
+        back = self.came_back.see(ctx)  # a track kept over a short dark spell (max_lost) rested unseen
         tracks, rows = self.tracked(ctx, self.vehicles, self.cfg)
         rows = rows[tracks.stationary[rows]]
         if self.cfg.allowed_zones and len(rows):
@@ -99,7 +96,7 @@ class BikeParkingRule(Rule):
                 details = {"parked_seconds": round(float(tracks.stationary_seconds[row]), 1), "track_id": tid}
                 condition, confidence = Condition.TRUE, float(tracks.median_score[row])
                 boxes = detections[detections.track_id == tid]
-                since = max(float(tracks.stationary_since[row]), self._back)
+                since = max(float(tracks.stationary_since[row]), back)
             else:
                 gone_from_view = len(hidden) and covered(subject.box[None, :], hidden)[0] > 0.5
                 condition = Condition.UNKNOWN if gone_from_view else Condition.FALSE
@@ -120,11 +117,3 @@ class BikeParkingRule(Rule):
                 )
             )
         return out
-
-    def _watch(self, ctx: FrameContext) -> None:
-        """Note the frame the camera came back after a dark spell (its sight clock stood still while
-        the stream's went on): a track kept over a short one (its ``max_lost``) rested unseen then."""
-        unseen = ctx.pts - ctx.sight
-        if self._unseen is None or unseen > self._unseen + DARK_EPSILON:
-            self._back = ctx.pts
-        self._unseen = unseen

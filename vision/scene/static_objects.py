@@ -491,10 +491,14 @@ class StaticObjects:
         if calm[y0:y1, x0:x1][blob > 0].mean() < 0.9:
             return False
         ring = (cv2.dilate(blob, np.ones((3, 3), np.uint8)) - cv2.erode(blob, np.ones((3, 3), np.uint8))) > 0
-        now = _edges(grey[y0:y1, x0:x1])[ring].mean()
-        before = _edges(self.slow[y0:y1, x0:x1] * gain)[ring].mean()
-        if now >= GHOST_EDGE_RATIO * before:
-            return False
+        # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
+        # change over all the zone is no object lying in it (a view or light change), and timed on as a
+        # blob it would hide anything set down there until ``absorb_after``
+        if ring.any():
+            now = _edges(grey[y0:y1, x0:x1])[ring].mean()
+            before = _edges(self.slow[y0:y1, x0:x1] * gain)[ring].mean()
+            if now >= GHOST_EDGE_RATIO * before:
+                return False
         inside = blob > 0
         self.slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
         self.timer[y0:y1, x0:x1][inside] = 0.0
