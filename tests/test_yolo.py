@@ -119,6 +119,39 @@ def test_rect_and_dynamic_exports_agree_with_ultralytics(zoo, coco, variant: str
     assert agree(zoo.export("coco", variant), sample_frames(), 0.25) > 30
 
 
+@pytest.mark.parametrize("variant", ["coco480", "cocodyn"])
+def test_rewritten_graph_detects_what_the_file_does(zoo, coco, variant: str) -> None:
+    """The detector runs the graph as vision/detect/graph.py rewrites it: the same boxes, classes and
+    scores as the exported file run as it is, to float rounding (boxes within 1e-2 px)."""
+    import onnx
+    import onnxruntime as ort
+
+    from vision.detect.graph import optimized
+    from vision.detect.onnx_backend import session_options
+    from vision.detect.preprocess import place, to_tensor
+    from vision.detect.yolo import decode_yolo_v8
+
+    model = zoo.export("coco", variant)
+    graph = optimized(model)
+    assert graph is not None
+    ops = {n.op_type for n in onnx.load_from_string(graph).graph.node}
+    assert "Softmax" not in ops and "Split" not in ops
+    detector = Detector(load_card(write_card(model)), threads=1, min_score=0.25)
+    plain = ort.InferenceSession(str(model), session_options(1, False))
+    frames = sample_frames()
+    boxes = 0
+    for i, (frame, ours) in enumerate(zip(frames, detector.detect(frames), strict=True)):
+        tensor, geometry = place(frame, detector.card.input)
+        raw = plain.run(None, {plain.get_inputs()[0].name: to_tensor([tensor], detector.card.input)})
+        theirs = decode_yolo_v8(raw, [geometry], detector.params)[0]
+        ia, ib, _ = match(ours, theirs, min_iou=0.99)
+        assert len(ours) == len(theirs) == len(ia), f"image {i}: {len(ours)} rewritten, {len(theirs)} file"
+        assert np.abs(ours.xyxy[ia] - theirs.xyxy[ib]).max(initial=0) <= 1e-2, f"image {i}: boxes moved"
+        assert np.abs(ours.score[ia] - theirs.score[ib]).max(initial=0) <= 1e-4, f"image {i}: scores moved"
+        boxes += len(ours)
+    assert boxes > 30
+
+
 def test_dynamic_batch_runs_several_cameras_in_one_call(zoo, coco) -> None:
     detector = Detector(load_card(write_card(zoo.export("coco", "cocodyn"))), threads=2, min_score=0.25)
     assert detector.engine.model.batch_size is None  # dynamic batch axis

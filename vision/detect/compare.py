@@ -14,6 +14,8 @@ import numpy as np
 from vision.detect.nms import pairwise_iou
 from vision.types import Detections
 
+SAME_PX = 1e-2  # box corners this close are one box (float rounding between two runs of a model)
+
 
 def match(a: Detections, b: Detections, min_iou: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (index in a, index in b, IoU) of same-class boxes, greedily by IoU, each box used once."""
@@ -21,7 +23,8 @@ def match(a: Detections, b: Detections, min_iou: float = 0.5) -> tuple[np.ndarra
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.float32)
     iou = pairwise_iou(a.xyxy, b.xyxy)
-    iou[np.all(a.xyxy[:, None] == b.xyxy[None], axis=-1)] = 1.0  # equal zero-area boxes (clipped to an edge)
+    # zero-area boxes (clipped to an edge) have no IoU: equal to float rounding (SAME_PX), one box
+    iou[np.all(np.abs(a.xyxy[:, None] - b.xyxy[None]) <= SAME_PX, axis=-1)] = 1.0
     iou[a.class_id[:, None] != b.class_id[None, :]] = 0
     ia, ib = np.nonzero(iou >= min_iou)
     order = np.argsort(-iou[ia, ib], kind="stable")
