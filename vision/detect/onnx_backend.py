@@ -28,9 +28,9 @@ DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
 
 
 def session_options(threads: int, spin: bool) -> ort.SessionOptions:
-    """Every graph optimisation (the blocked NCHWc layout makes a YOLO's convolutions 30% cheaper
-    than ORT_ENABLE_EXTENDED: benchmarks/inference_graph.md), ``threads`` intra-op threads that
-    spin only when asked."""
+    """Every graph optimisation (without the blocked NCHWc layout, ORT_ENABLE_EXTENDED, a YOLOv8n
+    call takes 1.3x the CPU: benchmarks/inference_graph.md), ``threads`` intra-op threads that spin
+    only when asked (spinning: 1.7x the CPU per input there)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
