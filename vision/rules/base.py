@@ -15,15 +15,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.camera.context import FrameContext
+from vision.scene.static_objects import DARK_EPSILON
 from vision.scene.zones import Zone
 from vision.track import TrackTable
 from vision.types import Detections, Observation, label_ids, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
-
-
-DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
 class CameBack:

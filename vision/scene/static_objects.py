@@ -9,7 +9,10 @@ stays longer than ``absorb_after`` becomes part of the slow background (a fixtur
 
 The timer counts from the object's arrival: the seconds a changed pixel spent waiting
 for the fast background to take it in are credited to it once it does (at most
-CATCH_UP time constants), so a timer says how long the object has lain there.
+CATCH_UP time constants), so a timer says how long the object has lain there *in view*:
+time the camera was dark or down (its sight clock stood still while the stream's went
+on, vision/camera/unit.py; a restart's gap too) is never credited, so a bag seen for 5 s
+before a minute's outage comes back 5 s old, not 65 (the litter ticket dates from it).
 
 Unless a person or a vehicle stood over it: a change that forms under someone (the
 ground a man standing still has shifted on, his shadow, the legs a detector boxes short)
@@ -54,6 +57,7 @@ ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
+DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
 class StaticObjectsConfig(BaseModel):
@@ -110,7 +114,7 @@ class Blobs:
 
     xyxy: np.ndarray  # float32 [N, 4]
     area_px: np.ndarray  # float32 [N], in full-frame pixels
-    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain there
+    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain in view
     work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
     zone: np.ndarray  # str [N], the zone whose model found it
 
@@ -178,6 +182,9 @@ class StaticObjects:
         self.unsure: np.ndarray | None = None  # its background is resampled from a coarser scale: blurred
         self.coarse: tuple[int, int] | None = None  # that scale's size (w, h) of the analysed box
         self.last_pts = 0.0
+        # the camera's unseen seconds (stream time minus sight) at the last look; None: not known (a
+        # snapshot from before it was kept), so the next step is taken as unseen
+        self.unseen: float | None = 0.0
         self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
@@ -203,6 +210,7 @@ class StaticObjects:
             "fast": _whole(self.fast),
             "slow": self.slow,
             "last_pts": np.array(self.last_pts),
+            "unseen": np.array(np.nan if self.unseen is None else self.unseen),
             "scale": np.array(self.scale),
             "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
@@ -243,6 +251,8 @@ class StaticObjects:
         self.unsure = unsure.astype(bool) if ok else None
         self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
+        unseen = float(arrays.get("unseen", np.nan))
+        self.unseen = None if math.isnan(unseen) else unseen
         return True
 
     def update(
@@ -251,10 +261,13 @@ class StaticObjects:
         pts: float,
         person_px: float | None = None,
         cover: np.ndarray | None = None,
+        unseen: float = 0.0,
     ) -> Blobs:
         """Feed one BGR frame, where the zone's far people are ``person_px`` frame pixels tall (None:
         not known yet) and ``cover`` holds the boxes (xyxy, frame pixels) of the people and vehicles
-        seen since the last look; return the static blobs now visible."""
+        seen since the last look; ``unseen`` is the camera's stream time minus its sight clock (the
+        seconds it was dark so far: what it grew by since the last look is not credited to any timer).
+        Return the static blobs now visible."""
         box = self._box(*image.shape[1::-1])
         wanted = analysis_scale(self.cfg, (box[2] - box[0], box[3] - box[1]), image.shape[1], person_px)
         if person_px is None:
@@ -276,10 +289,13 @@ class StaticObjects:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
             self.seen = np.zeros(grey.shape, bool)
-            self.last_pts = pts
+            self.last_pts, self.unseen = pts, unseen
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
+        dark = self._dark(dt, unseen)
         self.last_pts = pts
+        if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
+            np.add(self.arrived, dark, out=self.arrived)
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
@@ -303,7 +319,7 @@ class StaticObjects:
         timed = changed & self.seen
         settled = timed & calm
         first = settled & (self.timer == 0)
-        np.add(self.timer, dt, out=self.timer, where=settled & ~first)  # arrived and stayed
+        np.add(self.timer, dt - dark, out=self.timer, where=settled & ~first)  # arrived and stayed, in view
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
         # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
         # passing over the place) and is not credited
@@ -325,6 +341,13 @@ class StaticObjects:
             self.timer[fixtures] = 0.0
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
+
+    def _dark(self, dt: float, unseen: float) -> float:
+        """Of the ``dt`` seconds since the last look, those the camera did not see (its ``unseen``
+        grew by them); all of them after a snapshot that did not keep ``unseen``."""
+        dark = dt if self.unseen is None else unseen - self.unseen
+        self.unseen = unseen
+        return min(dt, dark) if dark > DARK_EPSILON else 0.0
 
     def _learn(
         self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, under: np.ndarray, gain: float
