@@ -469,17 +469,16 @@ class StaticObjects:
     def _blobs(self, grey: np.ndarray, gain: float, calm: np.ndarray) -> Blobs:
         """Connected static regions, minus ghosts (which are healed into the slow background)."""
         assert self.slow is not None and self.timer is not None  # set by the first update
-        m = (self.timer >= self.cfg.min_static).view(np.uint8)  # a fresh array: no copy
+        static = self.timer >= self.cfg.min_static  # a fresh array, kept: the morphology makes its own
         if self._ignore_small is not None:
-            m[self._ignore_small] = 0
-        if not m.any():  # nothing static (most looks): no morphology, no labelling
+            np.copyto(static, False, where=self._ignore_small)
+        if not static.any():  # nothing static (most looks): no morphology, no labelling
             return Blobs.empty()
-        static = m.astype(bool)
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         # a change too thin to be an object (the edge of a painted line the camera's drift moved by a
         # pixel) is in no blob: its clock starts again, so a blob it joins later is not as old as it
-        self.timer[static & (m == 0)] = 0.0
+        np.copyto(self.timer, 0.0, where=static & (m == 0))
         n, labels, stats = connected_components(m)
         if n <= 1:
             return Blobs.empty()
