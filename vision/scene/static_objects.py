@@ -38,6 +38,11 @@ background is *unsure*, blurred by the coarser scale, until the place is seen ca
 empty); elsewhere the sharp frame becomes the background.
 The camera's scene shows the models a frame about once every ``look_every`` seconds,
 not every frame: something that must lie there for half a minute needs no more.
+
+A camera that drifts a pixel or two leaves its scene's strong edges changed and still, as
+if something lay along them: a change too thin for a blob starts its clock again, and a
+blob that the background moved by up to ``drift_px`` explains (vision/scene/drift.py) is
+healed into the background like a ghost, so an edge never ages into litter.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vision.scene.drift import shifted_share
 from vision.scene.masks import Masks
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
@@ -57,6 +63,9 @@ ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
+# a blob of which the background moved by the camera's drift explains this share is drift: measured on
+# the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
+DRIFT_SHARE = 0.5
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
@@ -98,6 +107,14 @@ class StaticObjectsConfig(BaseModel):
     )
     absorb_after: float = Field(
         900.0, gt=0, description="Seconds after which a static object becomes background (a fixture)."
+    )
+    drift_px: float = Field(
+        4.0,
+        ge=0,
+        le=16,
+        description="Frame pixels a drifting or shaking camera moves its picture by: a static blob that "
+        "the background moved by up to this explains is a moved edge (a painted line, a kerb), not an "
+        "object, and becomes background (0: no such check).",
     )
     look_every: float = Field(
         1.0,
@@ -482,7 +499,13 @@ class StaticObjects:
         n, labels, stats = connected_components(m)
         if n <= 1:
             return Blobs.empty()
-        real = np.array([not self._heal_ghost(grey, gain, calm, labels, k, stats[k]) for k in range(1, n)])
+        real = np.array(
+            [
+                not self._heal_ghost(grey, gain, calm, labels, k, stats[k])
+                and not self._heal_drift(grey, gain, static, labels, k, stats[k])
+                for k in range(1, n)
+            ]
+        )
         stats = stats[1:][real]
         if len(stats) == 0:
             return Blobs.empty()
@@ -521,10 +544,39 @@ class StaticObjects:
             before = _edges(self.slow[y0:y1, x0:x1] * gain)[ring].mean()
             if now >= GHOST_EDGE_RATIO * before:
                 return False
-        inside = blob > 0
+        self._heal(grey, gain, blob > 0, (y0, y1, x0, x1))
+        return True
+
+    def _heal_drift(
+        self, grey: np.ndarray, gain: float, static: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray
+    ) -> bool:
+        """Returns True, after copying the frame into the slow background there, if blob k's static
+        pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``drift_px``
+        frame pixels at most (at least one analysis pixel): an edge the camera moved, not an object."""
+        assert self.slow is not None
+        if self.cfg.drift_px <= 0:
+            return False
+        x, y, w, h = (int(v) for v in stat[:4])
+        blob = labels[y : y + h, x : x + w] == k
+        reach = (max(1.0, self.cfg.drift_px / self.step[0]), max(1.0, self.cfg.drift_px / self.step[1]))
+        pixels = blob & static[y : y + h, x : x + w]
+        if (
+            shifted_share(grey, self.slow, gain, (x, y, w, h), pixels, reach, self.cfg.threshold)
+            < DRIFT_SHARE
+        ):
+            return False
+        self._heal(grey, gain, blob, (y, y + h, x, x + w))
+        return True
+
+    def _heal(
+        self, grey: np.ndarray, gain: float, inside: np.ndarray, crop: tuple[int, int, int, int]
+    ) -> None:
+        """The frame becomes the slow background at ``inside`` (a mask over ``crop``: y0, y1, x0, x1),
+        its timers start again."""
+        assert self.slow is not None and self.timer is not None
+        y0, y1, x0, x1 = crop
         self.slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
         self.timer[y0:y1, x0:x1][inside] = 0.0
-        return True
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
