@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -367,12 +368,15 @@ def test_the_rules_class_masks_are_np_isins() -> None:
 def test_a_camera_restored_from_its_checkpoint_carries_on_exactly_as_if_never_stopped(
     tmp_path: Path, detector
 ) -> None:
-    """A checkpoint written to the store on disk and restored in a new unit gives the same static blobs at
-    every later frame as the unit that never stopped, and the same ticket. Taken while the rubbish's pixels
-    are timed but nothing is under way yet, the ticket opens and closes at the same times; taken while its
-    episode is under way, the gap until the next frame is unknown time (CameraUnit.restore: it never opens
-    anything), so the ticket opens that much later and closes at the same time. At 0.5 detections/s (a
-    look every ``fast_seconds``) the fast background holds whole grey levels and is stored as uint8."""
+    """A checkpoint written to the store on disk and restored in a new unit carries on exactly as the unit
+    that never stopped would have had it been dark for the restart's gap (CameraUnit.restore: unknown
+    time): the same static blobs, of the same ages, at every later frame, and the same ticket. Against a
+    camera never dark, the ticket opens that gap later and closes at the same time, whether the
+    checkpoint was taken while the rubbish's pixels are timed but nothing is under way yet (the model does
+    not credit the gap to its timers: before it kept the camera's unseen time, such a ticket opened as if
+    the gap had been watched) or while its episode is under way (the lifecycle pauses it). At 0.5
+    detections/s (a look every ``fast_seconds``) the fast background holds whole grey levels and is stored
+    as uint8."""
     clip = tmp_path / "litter.mp4"
     rubbish_clip(clip)
     camera = parse_config(
@@ -388,7 +392,10 @@ def test_a_camera_restored_from_its_checkpoint_carries_on_exactly_as_if_never_st
             if sampler.due(pts := float(f.time or 0.0))
         ]
     found = [detector.detect([frame.image])[0] for frame in frames]
-    never_stopped: list[tuple[str, float]] = []
+    plain = CameraUnit("lawn", camera, detector.names, EventsConfig())
+    never_dark = [(t.kind, t.pts) for f, d in zip(frames, found, strict=True) for t in plain.process(f, d)[1]]
+    assert [kind for kind, _ in never_dark] == ["open", "close"], never_dark
+    (_, opened), closed = never_dark
     for at, under_way in ((8.0, False), (12.0, True)):  # the rubbish lies there from 5 s
         cut = next(i for i, frame in enumerate(frames) if frame.pts >= at)
         kept = CameraUnit("lawn", camera, detector.names, EventsConfig())
@@ -410,6 +417,8 @@ def test_a_camera_restored_from_its_checkpoint_carries_on_exactly_as_if_never_st
         for name in ("fast", "slow", "timer", "arrived", "seen"):  # every value, in its working dtype
             assert getattr(back, name).dtype == getattr(model, name).dtype, name
             np.testing.assert_array_equal(getattr(back, name), getattr(model, name), err_msg=name)
+        assert back.unseen == model.unseen == 0.0
+        assert kept.unknown(frames[cut + 1].pts) == []  # the unit that never stopped, dark for the gap
         after: list[list[tuple[str, float]]] = [[], []]
         for frame, detections in zip(frames[cut + 1 :], found[cut + 1 :], strict=True):
             for unit, out in zip((kept, restored), after, strict=True):
@@ -419,18 +428,15 @@ def test_a_camera_restored_from_its_checkpoint_carries_on_exactly_as_if_never_st
             a, b = kept.analysis.scene.static["ground"].blobs, restored.analysis.scene.static["ground"].blobs
             np.testing.assert_array_equal(a.xyxy, b.xyxy)
             np.testing.assert_array_equal(a.static_seconds, b.static_seconds)
-        never_stopped = never_stopped or after[0]
-        assert after[0] == never_stopped and [kind for kind, _ in after[0]] == ["open", "close"], after
-        (_, opened), closed = after[0]
-        assert after[1] == [("open", opened + gap if under_way else opened), closed], after
+        assert after[0] == after[1] == [("open", opened + gap), closed], (after, never_dark)
 
 
 def test_time_the_camera_was_dark_is_not_credited_to_litter() -> None:
     """A bag lands at 4 s; the camera goes dark at 5.5 s, before the model calls it static (no
-    episode is under way for the lifecycle to pause), and sees it again at 45.5 s. The static-object
-    model's timers age on stream time, so the blob comes back 40 s old and, dated by it, the ticket
-    opened at once (45.5 s, 1.5 s watched). Dated no earlier than the frame the camera came back, it
-    opens after ``min_duration`` (20 s) of watched time: not before 64 s, at 65.5 s."""
+    episode is under way for the lifecycle to pause), and sees it again at 45.5 s. On stream time
+    the blob came back 41.5 s old and the ticket opened at once (45.5 s, 1 s watched); dated from the
+    come-back, a whole ``min_duration`` (20 s) later (65.5 s). The model's timers count only time in
+    view: 1 s before the dark spell (4 to 5 s) and 19 s after, so it opens at 64.5 s."""
     camera = parse_config(
         "cameras:\n  c:\n    url: x.mp4\n"
         "    static_objects: {work_width: 160, fast_seconds: 1.0, min_static: 2.0, look_every: 0}\n"
@@ -448,4 +454,49 @@ def test_time_the_camera_was_dark_is_not_credited_to_litter() -> None:
             continue
         frame = unit.stamp(Frame("c", pts, bag if pts >= 4.0 else bg))
         opened += [t.pts for t in unit.process(frame, Detections.empty())[1] if t.kind == "open"]
-    assert len(opened) == 1 and 64.0 <= opened[0] <= 66.0, opened
+    assert opened == [64.5], opened
+
+
+@pytest.mark.parametrize("kept_unseen", [True, False], ids=["checkpoint", "older checkpoint"])
+def test_a_bag_seen_5s_before_a_minutes_restart_is_ticketed_after_min_duration_in_view(
+    tmp_path: Path, kept_unseen: bool
+) -> None:
+    """A bag lands at 10 s; the camera is checkpointed to the store on disk at 15 s (nothing under way
+    yet: the model has timed it, but calls a pixel static only after 6 s) and restored in a new unit 60 s
+    later, as the pipeline restores a live camera (the gap is the wall time nobody watched; the new
+    stream's pts start again from 0). The bag was in view 5 s: its ticket opens 15 s (``min_duration``
+    20 s less 5) after the come-back at 75 s, not at the come-back as the model's stream-time timers had
+    it. A checkpoint from before the model kept the camera's unseen time restores too, taking the gap as
+    unseen."""
+    camera = parse_config(
+        "cameras:\n  c:\n    url: x.mp4\n"
+        "    static_objects: {work_width: 160, fast_seconds: 1.0, min_static: 6.0}\n"
+        "    zones:\n      ground:\n        polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]\n"
+        "        rules:\n          litter: {min_duration: 20, close_after: 5}\n"
+    ).cameras["c"]
+    names, events = {0: "person", 39: "bottle", 41: "cup"}, EventsConfig(update_interval=1e9)
+    bg = ground()
+    bag = with_box(bg, 220)
+    first = CameraUnit("c", camera, names, events)
+    for i in range(31):  # 0 to 15 s
+        frame = first.stamp(Frame("c", i * 0.5, bag if i * 0.5 >= 10.0 else bg))
+        assert first.process(frame, Detections.empty())[1] == []
+    assert first.lifecycle.live_keys() == [] and first.analysis.scene.static["ground"].timer.max() > 0
+    store = Store(tmp_path / "data")
+    snapshot = first.snapshot()
+    if not kept_unseen:
+        assert snapshot.arrays is not None
+        arrays = unpack(snapshot.arrays)
+        assert arrays.pop("static.ground:unseen") == 0.0
+        snapshot = replace(snapshot, arrays=pack(arrays))
+    store.checkpoint("c", snapshot)
+    saved = store.another().snapshot("c")
+    store.close()
+    assert saved is not None
+    unit = CameraUnit("c", camera, names, events)
+    assert unit.restore(saved[0], [], 60.0) == []
+    opened: list[float] = []
+    for i in range(80):  # a new stream from 0: the camera clock carries on from 75 s
+        frame = unit.stamp(Frame("c", i * 0.5, bag))
+        opened += [t.pts for t in unit.process(frame, Detections.empty())[1] if t.kind == "open"]
+    assert opened == [90.0], opened

@@ -2,10 +2,12 @@
 and `run`.
 
 The litter scenario clip (a bundle dropped on the plaza's walkway at 5 s, min_duration 10 s)
-made by ffmpeg into four cameras, zone and box mapped alike: downscaled to 320x240, upscaled to
+made by ffmpeg into five cameras, zone and box mapped alike: downscaled to 320x240, upscaled to
 1280x720, made distant (scaled to a third inside a 1920x1080 frame: the bundle 12x20 pixels)
 and near (a 384x216 part around the bundle zoomed 5x to 1920x1080: the bundle 180x295 pixels,
-the zone the whole frame). Only the frames the camera analyses are kept (every second one:
+the zone the whole frame), and shaken: every frame moved by up to 2 pixels each way, as a camera on
+a pole in the wind sees it (the camera drift check must not take the bundle for a moved edge).
+Only the frames the camera analyses are kept (every second one:
 detect_fps 5 of 10), at their own times, so no frame is decoded for nothing. A man stands
 still by the signpost at the top of the walkway for ten seconds: what he leaves changed there
 must not be litter. And a scenario made here where a second bag is dropped beside the first
@@ -28,6 +30,8 @@ from .conftest import ROOT, cli
 SAMPLES = ROOT / "sample_videos"
 ON_TIME = {"min_precision": 1.0, "min_recall": 1.0, "max_false_closes": 0, "max_unclosed": 0}
 HALF = r"select=not(mod(n\,2))"  # the frames a 5 fps camera analyses of the 10 fps clip
+# the shaken camera's crop of each frame n (0-4 px; 2 is the clip's own place): a shake of -2..+2 px
+SHAKE_X, SHAKE_Y = "2+trunc(2.49*sin(n*1.3))", "2+trunc(2.49*sin(n*0.7+1))"
 Point = Callable[[float, float], tuple[float, float]]  # a pixel of the clip -> a pixel of the camera
 
 
@@ -51,7 +55,7 @@ def camera(folder: Path, name: str, scale: str, size: tuple[int, int], point: Po
 
 @pytest.fixture(scope="module")
 def cameras(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """The four cameras of the litter clip (see the module's doc), made once."""
+    """The five cameras of the litter clip (see the module's doc), made once."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is needed to make the litter clip's cameras")
     folder = tmp_path_factory.mktemp("litter_cameras")
@@ -76,6 +80,14 @@ def cameras(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
             (1920, 1080),
             lambda x, y: ((x - near_x) * 5, (y - near_y) * 5),
             True,
+        ),
+        camera(
+            folder,
+            "shaken",
+            f"crop=iw-4:ih-4:x={SHAKE_X}:y={SHAKE_Y},pad=iw+4:ih+4:2:2",
+            (768, 576),
+            lambda x, y: (x, y),
+            False,
         ),
     ]
     return folder, videos

@@ -99,7 +99,7 @@ class CameraAnalysis:
             detections = self.last = self.scene.unmasked(frame, detections)
         detections = self.tracker.update(detections, frame.pts, frame.image)
         tracks = self.tracker.tracks()
-        blobs = self.scene.update(frame, detections)
+        blobs = self.scene.update(frame, detections, 0.0 if sight is None else frame.pts - sight)
         ctx = FrameContext(
             frame,
             detections,

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.camera.context import FrameContext
+from vision.scene.static_objects import DARK_EPSILON
 from vision.scene.zones import Zone
 from vision.track import TrackTable
 from vision.types import Detections, Observation, label_ids, member_of
@@ -23,26 +24,19 @@ if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
 
 
-DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
-
-
 class CameBack:
     """The frame a camera last came back after a dark spell (its sight clock stood still while the
     stream's went on), so a rule dates no episode before it: time the camera was dark is unknown
-    and never credited (ARCHITECTURE.md). ``from_start``: the rule's first frame counts as one (its
-    tracks are new); else only a spell seen by this rule does (a restored model's memory carries on)."""
+    and never credited (ARCHITECTURE.md). The rule's first frame counts as one (its tracks are new)."""
 
-    def __init__(self, from_start: bool) -> None:
-        self.from_start = from_start
+    def __init__(self) -> None:
         self.back = -math.inf
         self._unseen: float | None = None  # pts - sight at the last frame: grows by each dark spell
 
     def see(self, ctx: FrameContext) -> float:
-        """Take in one frame; return the pts of the frame the camera last came back (-inf: none)."""
+        """Take in one frame; return the pts of the frame the camera last came back."""
         unseen = ctx.pts - ctx.sight
-        if (self._unseen is None and self.from_start) or (
-            self._unseen is not None and unseen > self._unseen + DARK_EPSILON
-        ):
+        if self._unseen is None or unseen > self._unseen + DARK_EPSILON:
             self.back = ctx.pts
         self._unseen = unseen
         return self.back

@@ -63,7 +63,7 @@ class BikeParkingRule(Rule):
         self.cfg = config
         self.vehicles = np.array(self.class_ids(config.classes), np.int32)
         self.places = Places("vehicle", config.match_iou, self.forget_after)
-        self.came_back = CameBack(from_start=True)
+        self.came_back = CameBack()
 
     def state(self) -> dict[str, Any]:
         return self.places.state()

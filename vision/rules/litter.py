@@ -15,9 +15,10 @@ of their size are one heap, so a second bag dropped beside the first grows the s
 ticket (its count is the items seen there) instead of opening another. A blob's timer
 says how long it has lain there, and the ticket's dwell counts from then: it opens
 ``min_duration`` after the object landed, not after the model first called it static. The
-model's timers run on stream time, dark spells included, so the date is at most the frame the
-camera last came back: time it was dark is never credited (a ticket opens only after
-``min_duration`` of watched time).
+model's timers count only time in view (a dark spell's or a restart's gap is not credited,
+vision/scene/static_objects.py), so a ticket opens after ``min_duration`` of watched time:
+a bag seen for 5 s before an outage is ticketed ``min_duration - 5`` seconds after the
+camera comes back, neither at once nor a whole ``min_duration`` later.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import Field
 
 from vision.camera.context import FrameContext
 from vision.detect.nms import covered
-from vision.rules.base import CameBack, Rule, RuleConfig
+from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject, places
 from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
@@ -111,8 +112,6 @@ class LitterRule(Rule):
         self.litter = np.array(self.class_ids(config.classes), np.int32)
         self.blockers = np.array([k for k, v in names.items() if v in config.exclude_classes], np.int32)
         self.places = Places("object", config.match_iou, self.forget_after)
-        # not from the rule's first frame: a restored model's timers carry on as if never stopped
-        self.came_back = CameBack(from_start=False)
 
     def state(self) -> dict[str, Any]:
         return self.places.state()
@@ -122,7 +121,6 @@ class LitterRule(Rule):
 
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame = ctx.frame
-        back = self.came_back.see(ctx)
         evidence, blockers = self._evidence(ctx)
         heaps = places(evidence.xyxy, self.cfg.place_margin)
         union = np.array(
@@ -142,7 +140,7 @@ class LitterRule(Rule):
                 items = max(int(blob.sum()), int((~blob).sum()))
                 age = boxes.data["static_seconds"][blob].max() if blob.any() else 0.0
                 observation = self._obs(frame, subject, Condition.TRUE, confidence, boxes, {"evidence": kind})
-                since = max(frame.pts - float(age), back) if age > 0 else None
+                since = frame.pts - float(age) if age > 0 else None  # age: seconds in view
                 out.append(replace(observation, count=items, since=since))
                 continue
             hidden = covered(subject.box[None, :], blockers)[0] >= self.cfg.exclude_overlap

@@ -115,10 +115,11 @@ class Scene:
         look_every = next(iter(self.static.values())).cfg.look_every
         return self.looked is None or pts - self.looked >= look_every - LOOK_SLACK
 
-    def update(self, frame: Frame, detections: Detections) -> Blobs:
+    def update(self, frame: Frame, detections: Detections, unseen: float = 0.0) -> Blobs:
         """Take in one tracked frame (heatmap; at each look the people's sizes and the static-object
         models, shown the people and vehicles of the frames since the last look); return the static
-        blobs now."""
+        blobs now. ``unseen``: the camera's stream time minus its sight clock (its dark seconds so
+        far), which the static-object timers do not count."""
         people = member_of(detections.class_id, self.people)  # their anchors, not a Detections of them
         self.heatmap.add(detections.anchors()[people], frame.width, frame.height, frame.pts)
         self.last_frame = frame
@@ -136,7 +137,7 @@ class Scene:
             estimate = self.sizes.estimate(zone, frame.width, frame.height)
             cover = xyxy[member_of(class_id, self.blockers[zone])]
             parts.append(
-                model.update(frame.image, frame.pts, None if estimate is None else estimate[0], cover)
+                model.update(frame.image, frame.pts, None if estimate is None else estimate[0], cover, unseen)
             )
         self.blobs = Blobs.concatenate(parts)
         return self.blobs

@@ -9,7 +9,10 @@ stays longer than ``absorb_after`` becomes part of the slow background (a fixtur
 
 The timer counts from the object's arrival: the seconds a changed pixel spent waiting
 for the fast background to take it in are credited to it once it does (at most
-CATCH_UP time constants), so a timer says how long the object has lain there.
+CATCH_UP time constants), so a timer says how long the object has lain there *in view*:
+time the camera was dark or down (its sight clock stood still while the stream's went
+on, vision/camera/unit.py; a restart's gap too) is never credited, so a bag seen for 5 s
+before a minute's outage comes back 5 s old, not 65 (the litter ticket dates from it).
 
 Unless a person or a vehicle stood over it: a change that forms under someone (the
 ground a man standing still has shifted on, his shadow, the legs a detector boxes short)
@@ -35,6 +38,11 @@ background is *unsure*, blurred by the coarser scale, until the place is seen ca
 empty); elsewhere the sharp frame becomes the background.
 The camera's scene shows the models a frame about once every ``look_every`` seconds,
 not every frame: something that must lie there for half a minute needs no more.
+
+A camera that drifts a pixel or two leaves its scene's strong edges changed and still, as
+if something lay along them: a change too thin for a blob starts its clock again, and a
+blob that the background moved by up to ``drift_px`` explains (vision/scene/drift.py) is
+healed into the background like a ghost, so an edge never ages into litter.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vision.scene.drift import shifted_share
 from vision.scene.masks import Masks
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
@@ -54,6 +63,10 @@ ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
+# a blob of which the background moved by the camera's drift explains this share is drift: measured on
+# the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
+DRIFT_SHARE = 0.5
+DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
 class StaticObjectsConfig(BaseModel):
@@ -95,6 +108,14 @@ class StaticObjectsConfig(BaseModel):
     absorb_after: float = Field(
         900.0, gt=0, description="Seconds after which a static object becomes background (a fixture)."
     )
+    drift_px: float = Field(
+        4.0,
+        ge=0,
+        le=16,
+        description="Frame pixels a drifting or shaking camera moves its picture by: a static blob that "
+        "the background moved by up to this explains is a moved edge (a painted line, a kerb), not an "
+        "object, and becomes background (0: no such check).",
+    )
     look_every: float = Field(
         1.0,
         ge=0,
@@ -110,7 +131,7 @@ class Blobs:
 
     xyxy: np.ndarray  # float32 [N, 4]
     area_px: np.ndarray  # float32 [N], in full-frame pixels
-    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain there
+    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain in view
     work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
     zone: np.ndarray  # str [N], the zone whose model found it
 
@@ -178,6 +199,9 @@ class StaticObjects:
         self.unsure: np.ndarray | None = None  # its background is resampled from a coarser scale: blurred
         self.coarse: tuple[int, int] | None = None  # that scale's size (w, h) of the analysed box
         self.last_pts = 0.0
+        # the camera's unseen seconds (stream time minus sight) at the last look; None: not known (a
+        # snapshot from before it was kept), so the next step is taken as unseen
+        self.unseen: float | None = 0.0
         self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
@@ -203,6 +227,7 @@ class StaticObjects:
             "fast": _whole(self.fast),
             "slow": self.slow,
             "last_pts": np.array(self.last_pts),
+            "unseen": np.array(np.nan if self.unseen is None else self.unseen),
             "scale": np.array(self.scale),
             "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
         }
@@ -243,6 +268,8 @@ class StaticObjects:
         self.unsure = unsure.astype(bool) if ok else None
         self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
         self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
+        unseen = float(arrays.get("unseen", np.nan))
+        self.unseen = None if math.isnan(unseen) else unseen
         return True
 
     def update(
@@ -251,10 +278,13 @@ class StaticObjects:
         pts: float,
         person_px: float | None = None,
         cover: np.ndarray | None = None,
+        unseen: float = 0.0,
     ) -> Blobs:
         """Feed one BGR frame, where the zone's far people are ``person_px`` frame pixels tall (None:
         not known yet) and ``cover`` holds the boxes (xyxy, frame pixels) of the people and vehicles
-        seen since the last look; return the static blobs now visible."""
+        seen since the last look; ``unseen`` is the camera's stream time minus its sight clock (the
+        seconds it was dark so far: what it grew by since the last look is not credited to any timer).
+        Return the static blobs now visible."""
         box = self._box(*image.shape[1::-1])
         wanted = analysis_scale(self.cfg, (box[2] - box[0], box[3] - box[1]), image.shape[1], person_px)
         if person_px is None:
@@ -276,10 +306,13 @@ class StaticObjects:
             self.fast, self.slow = grey.copy(), grey.copy()
             self.timer, self.arrived = np.zeros_like(grey), np.full(grey.shape, np.nan)
             self.seen = np.zeros(grey.shape, bool)
-            self.last_pts = pts
+            self.last_pts, self.unseen = pts, unseen
             return self.blobs
         dt = max(0.0, pts - self.last_pts)
+        dark = self._dark(dt, unseen)
         self.last_pts = pts
+        if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
+            np.add(self.arrived, dark, out=self.arrived)
         calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
@@ -303,7 +336,7 @@ class StaticObjects:
         timed = changed & self.seen
         settled = timed & calm
         first = settled & (self.timer == 0)
-        np.add(self.timer, dt, out=self.timer, where=settled & ~first)  # arrived and stayed
+        np.add(self.timer, dt - dark, out=self.timer, where=settled & ~first)  # arrived and stayed, in view
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
         # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
         # passing over the place) and is not credited
@@ -325,6 +358,13 @@ class StaticObjects:
             self.timer[fixtures] = 0.0
         self.blobs = self._blobs(grey, gain, calm)
         return self.blobs
+
+    def _dark(self, dt: float, unseen: float) -> float:
+        """Of the ``dt`` seconds since the last look, those the camera did not see (its ``unseen``
+        grew by them); all of them after a snapshot that did not keep ``unseen``."""
+        dark = dt if self.unseen is None else unseen - self.unseen
+        self.unseen = unseen
+        return min(dt, dark) if dark > DARK_EPSILON else 0.0
 
     def _learn(
         self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, under: np.ndarray, gain: float
@@ -446,21 +486,26 @@ class StaticObjects:
     def _blobs(self, grey: np.ndarray, gain: float, calm: np.ndarray) -> Blobs:
         """Connected static regions, minus ghosts (which are healed into the slow background)."""
         assert self.slow is not None and self.timer is not None  # set by the first update
-        m = (self.timer >= self.cfg.min_static).view(np.uint8)  # a fresh array: no copy
+        static = self.timer >= self.cfg.min_static  # a fresh array, kept: the morphology makes its own
         if self._ignore_small is not None:
-            m[self._ignore_small] = 0
-        if not m.any():  # nothing static (most looks): no morphology, no labelling
+            np.copyto(static, False, where=self._ignore_small)
+        if not static.any():  # nothing static (most looks): no morphology, no labelling
             return Blobs.empty()
-        static = m.astype(bool)
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         # a change too thin to be an object (the edge of a painted line the camera's drift moved by a
         # pixel) is in no blob: its clock starts again, so a blob it joins later is not as old as it
-        self.timer[static & (m == 0)] = 0.0
+        np.copyto(self.timer, 0.0, where=static & (m == 0))
         n, labels, stats = connected_components(m)
         if n <= 1:
             return Blobs.empty()
-        real = np.array([not self._heal_ghost(grey, gain, calm, labels, k, stats[k]) for k in range(1, n)])
+        real = np.array(
+            [
+                not self._heal_ghost(grey, gain, calm, labels, k, stats[k])
+                and not self._heal_drift(grey, gain, static, labels, k, stats[k])
+                for k in range(1, n)
+            ]
+        )
         stats = stats[1:][real]
         if len(stats) == 0:
             return Blobs.empty()
@@ -499,10 +544,39 @@ class StaticObjects:
             before = _edges(self.slow[y0:y1, x0:x1] * gain)[ring].mean()
             if now >= GHOST_EDGE_RATIO * before:
                 return False
-        inside = blob > 0
+        self._heal(grey, gain, blob > 0, (y0, y1, x0, x1))
+        return True
+
+    def _heal_drift(
+        self, grey: np.ndarray, gain: float, static: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray
+    ) -> bool:
+        """Returns True, after copying the frame into the slow background there, if blob k's static
+        pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``drift_px``
+        frame pixels at most (at least one analysis pixel): an edge the camera moved, not an object."""
+        assert self.slow is not None
+        if self.cfg.drift_px <= 0:
+            return False
+        x, y, w, h = (int(v) for v in stat[:4])
+        blob = labels[y : y + h, x : x + w] == k
+        reach = (max(1.0, self.cfg.drift_px / self.step[0]), max(1.0, self.cfg.drift_px / self.step[1]))
+        pixels = blob & static[y : y + h, x : x + w]
+        if (
+            shifted_share(grey, self.slow, gain, (x, y, w, h), pixels, reach, self.cfg.threshold)
+            < DRIFT_SHARE
+        ):
+            return False
+        self._heal(grey, gain, blob, (y, y + h, x, x + w))
+        return True
+
+    def _heal(
+        self, grey: np.ndarray, gain: float, inside: np.ndarray, crop: tuple[int, int, int, int]
+    ) -> None:
+        """The frame becomes the slow background at ``inside`` (a mask over ``crop``: y0, y1, x0, x1),
+        its timers start again."""
+        assert self.slow is not None and self.timer is not None
+        y0, y1, x0, x1 = crop
         self.slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
         self.timer[y0:y1, x0:x1][inside] = 0.0
-        return True
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
