@@ -3,9 +3,10 @@
 The crowd rule counts the people whose feet are in its zone, per frame, and opens on the
 median of those counts over its window. By default (``coast`` 1 s, ``untracked_score`` 0.6)
 it counts people the way the tracker sees them (the boxes of confirmed tracks, a box of no track
-only if it scores enough to start one, and a track hidden for at most ``coast`` at its predicted
-box: vision/rules/crowd.py); with both 0 a frame's count is its boxes of people (the default
-before).
+only if it scores enough to start one and is not a second box of someone counted, and a track hidden
+for at most ``coast`` at its predicted box unless it is predicted onto another track's box:
+vision/rules/crowd.py); with both 0 and ``second_box`` null a frame's count is its boxes of people
+(the default before).
 This replays vtest.avi (../shared/data/footage) at the truth's 5 frames/s through the
 detector with the camera's own plan (detect_regions: auto, learning as it goes, unless a plan
 is given) and the camera's real analysis (masks, tracker, the crowd rule counting tracks), and
@@ -31,7 +32,9 @@ the rule written in sample_videos/plaza.truth.yaml): the first crowd forming (8-
 
 Which misses are the count's own: at the annotated frames, the default median's misses where its count
 of the frame is right are the median's lag; where both are off, the detector's. Other settings of the
-count (VARIANTS: a shorter or longer ``coast`` or ``window``) run beside the default on the same tracks.
+count (VARIANTS: each person counted once by neither or one of ``second_box`` and ``same_place_iou``,
+a lower ``untracked_score``, a shorter or longer ``coast`` or ``window``) run beside the default on the
+same tracks.
 
 Usage: ``python benchmarks/footage_counts.py [CARD[@tiles=SIZE] ...]`` (default: the embedded
 SSD; ``@tiles=320``: tiles of 320 px over the whole frame plus the whole frame, by hand);
@@ -76,6 +79,10 @@ TRACKED = {"coast": 1.0, "untracked_score": 0.6}  # the crowd rule counting peop
 # other settings of the count, each a crowd rule beside the default on the same tracks: is a miss the count's
 # own (the median's lag, how long a hidden person coasts) rather than the detector's?
 VARIANTS = {
+    "second_box, same_place_iou off": {"second_box": None, "same_place_iou": None},
+    "second_box off": {"second_box": None},
+    "same_place_iou off": {"same_place_iou": None},
+    "untracked_score 0.5": {"untracked_score": 0.5},
     "coast 0.5 s": {"coast": 0.5},
     "coast 0.75 s": {"coast": 0.75},
     "coast 2 s": {"coast": 2.0},
@@ -128,7 +135,9 @@ class Row(NamedTuple):
     frame: int
     annotated: int
     boxes: int  # the frame's boxes of people in the zone
-    boxes_median: int  # their median over the rule's window: the rule's count with coast 0, untracked_score 0
+    boxes_median: (
+        int  # their median over the window (the rule's count: coast 0, untracked_score 0, second_box null)
+    )
     counted: int  # the rule's count of tracks on the frame (instant_count)
     median: int  # its median over the window
     why: str  # why the count of tracks on the frame is off
@@ -283,7 +292,7 @@ def crowd_window() -> float:
 RATE = 10  # vtest's frames per second: a frame's time in the edges' table
 COLUMNS = (
     ("boxes", "the frame's boxes"),
-    ("boxes_median", "their median (coast 0, untracked_score 0)"),
+    ("boxes_median", "their median (coast 0, untracked_score 0, second_box null)"),
     ("counted", "tracks on the frame"),
     ("median", "tracks, median"),
 )
@@ -308,11 +317,12 @@ def main(specs: list[str]) -> None:
             f"{inferences:.1f} inferences per frame, {cpu:.2f} CPU s per frame.",
             "",
             f"- the frame's boxes of people: {summary(rows, 'boxes')}.",
-            f"- their median over the {crowd.window:g} s window (the rule's count with coast 0 and "
-            f"untracked_score 0, the default before): "
+            f"- their median over the {crowd.window:g} s window (the rule's count with coast 0, "
+            f"untracked_score 0 and second_box null, the default before): "
             f"{summary(rows, 'boxes_median')}.",
             f"- the rule's count of the frame (its defaults, tracks: coast {TRACKED['coast']:g} s, "
-            f"untracked_score {TRACKED['untracked_score']:g}): {summary(rows, 'counted')}.",
+            f"untracked_score {TRACKED['untracked_score']:g}, second_box {crowd.second_box}, "
+            f"same_place_iou {crowd.same_place_iou}): {summary(rows, 'counted')}.",
             f"- its median over the {crowd.window:g} s window: {summary(rows, 'median')}.",
             f"- unmatched in the zone by the count of tracks on the frame, over the {len(rows)} frames: "
             f"{reasons(rows)}.",

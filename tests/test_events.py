@@ -153,7 +153,10 @@ def test_crowd_rule_counts_tracks_hidden_for_a_moment_and_not_fragments() -> Non
     names = {0: "person"}
     rule = CrowdRule("cam", zone, CrowdConfig(enter_count=3, window=0.1), names)
     boxes_only = CrowdRule(
-        "cam", zone, CrowdConfig(enter_count=3, window=0.1, coast=0, untracked_score=0), names
+        "cam",
+        zone,
+        CrowdConfig(enter_count=3, window=0.1, coast=0, untracked_score=0, second_box=None),
+        names,
     )
     tracker = Tracker(TrackerConfig())
     image = np.zeros((100, 400, 3), np.uint8)

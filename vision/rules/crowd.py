@@ -6,9 +6,14 @@ doubled detection does not flip the state; entering and leaving use two levels
 A frame's count is the people as the tracker sees them: a person hidden behind another
 for a moment still counts (his confirmed track, at the box the tracker predicts, for
 ``coast`` seconds), and a fragment or second box of someone already counted, which scores
-too low to start a track (``untracked_score``), does not. On vtest it is right where
-people pass behind others, where the frame's boxes alone (``coast: 0, untracked_score: 0``)
-let the median go calm while six people stood there; its tickets close a right count's
+too low to start a track (``untracked_score``), does not. Two people do not stand in one box,
+so a person is counted once: a box of no track lying mostly inside a counted track's box
+(``second_box``) is a second box of that person, and a hidden track predicted onto another
+track's box (``same_place_iou``, the SSD's own NMS overlap) is that person's second track (the
+tracker gave his box to another id; a person wholly hidden behind another at nearly his box is
+then not counted: the frame cannot tell the two apart). On vtest it is right where
+people pass behind others, where the frame's boxes alone (``coast: 0, untracked_score: 0, second_box:
+null``) let the median go calm while six people stood there; its tickets close a right count's
 lag later, within the rule's close time (docs/evaluation.md).
 Frames further apart than ``tracked_interval`` (a camera detecting 0.5 frames/s) are counted by
 their boxes alone: a person walking moves past his own box between two looks, so the tracker
@@ -26,6 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from vision.camera.context import FrameContext
+from vision.detect.nms import covered, pairwise_iou
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Observation, member_of
@@ -68,7 +74,8 @@ class CrowdConfig(RuleConfig):
         ge=0,
         description="Seconds a person's confirmed track still counts after it lost its box (hidden "
         "behind someone), at the box the tracker predicts; 0 counts only people with a box on the frame "
-        "(with untracked_score 0: the frame's boxes, the count before; docs/evaluation.md).",
+        "(with untracked_score 0 and second_box null: the frame's boxes, the count before; "
+        "docs/evaluation.md).",
     )
     untracked_score: float = Field(
         0.6,
@@ -76,15 +83,35 @@ class CrowdConfig(RuleConfig):
         le=1,
         description="A box of no confirmed track counts only at or above this score: 0.6 (the tracker's "
         "new_track_score, the score that starts a track) counts a person's first box but not a fragment "
-        "or second box of someone counted, scoring less; 0 counts every box.",
+        "or second box of someone counted, scoring less; 0 counts every box (but second boxes: second_box).",
+    )
+
+    second_box: float | None = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="A box of no confirmed track with at least this share of its area inside the box of a "
+        "counted track (its box on the frame, or the one predicted for it while hidden) is a second box of "
+        "that person (a fragment, or the detector's second box on him) and does not count; null counts it "
+        "(docs/evaluation.md).",
+    )
+    same_place_iou: float | None = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="A hidden track whose predicted box overlaps a box of another confirmed track on the "
+        "frame at least this much (IoU; 0.6: the embedded SSD's own NMS, at which the detector keeps one "
+        "box) is the same person, whose box the tracker gave to the other id: it does not count; null "
+        "counts it.",
     )
 
     tracked_interval: float = Field(
         1.5,
         gt=0,
         description="Longest gap (seconds) between two frames at which the count is the tracker's "
-        "(coast, untracked_score); after a longer gap (0.5 detections/s) people walking are past their "
-        "boxes, the tracker confirms few of them, and every box counts (the frame's boxes).",
+        "(coast, untracked_score, second_box, same_place_iou); after a longer gap (0.5 detections/s) "
+        "people walking are past their boxes, the tracker confirms few of them, and every box counts "
+        "(the frame's boxes).",
     )
 
     @model_validator(mode="after")
@@ -126,16 +153,24 @@ class CrowdRule(Rule):
         self.counts = deque((float(t), int(c)) for t, c in state["counts"])
 
     def people_in_zone(self, ctx: FrameContext) -> Detections:
-        """The people in the zone now: the boxes of confirmed tracks, a box of no track that scores
-        ``untracked_score``, and each confirmed track that lost its box at most ``coast`` seconds ago
-        (at its predicted box, its median score, its id); after a gap over ``tracked_interval``, every
-        box of a person."""
+        """The people in the zone now: the boxes of confirmed tracks; each confirmed track that lost its
+        box at most ``coast`` seconds ago (at its predicted box, its median score, its id) unless it is
+        predicted onto another track's box (``same_place_iou``); a box of no track that scores
+        ``untracked_score`` unless it lies inside a counted track's box (``second_box``); after a gap
+        over ``tracked_interval``, every box of a person."""
         cfg, dets = self.cfg, ctx.detections
-        tracked = not self.counts or ctx.pts - self.counts[-1][0] <= cfg.tracked_interval
-        counted = (dets.track_id >= 0) | (dets.score >= (cfg.untracked_score if tracked else 0.0))
-        boxes = dets[member_of(dets.class_id, self.people) & counted]
-        if tracked and cfg.coast > 0 and len(coasting := self._coasting(ctx)):  # coast 0: none
-            boxes = Detections.concatenate([boxes, coasting])
+        people = dets[member_of(dets.class_id, self.people)]
+        if self.counts and ctx.pts - self.counts[-1][0] > cfg.tracked_interval:
+            return people[self.zone.contains(people, ctx.frame.width, ctx.frame.height)]
+        known = people[people.track_id >= 0]
+        coasting = self._coasting(ctx) if cfg.coast > 0 else Detections.empty()  # coast 0: none
+        if cfg.same_place_iou is not None and len(coasting) and len(known):
+            coasting = coasting[pairwise_iou(coasting.xyxy, known.xyxy).max(axis=1) < cfg.same_place_iou]
+        tracks = Detections.concatenate([known, coasting])
+        new = people[(people.track_id < 0) & (people.score >= cfg.untracked_score)]
+        if cfg.second_box is not None:
+            new = new[covered(new.xyxy, tracks.xyxy) < cfg.second_box]
+        boxes = Detections.concatenate([tracks, new])
         return boxes[self.zone.contains(boxes, ctx.frame.width, ctx.frame.height)]
 
     def _coasting(self, ctx: FrameContext) -> Detections:
