@@ -15,14 +15,10 @@ def overlaps(track_boxes: np.ndarray, other_boxes: np.ndarray, boxes: np.ndarray
     ``other_boxes`` (the predicted and the last seen box of a lost track: it went on, or it
     stopped behind whatever hid it).
     """
-    other = (other_boxes != track_boxes).any(axis=1).nonzero()[0]
-    if not other.size:
-        return iou(track_boxes[:, None, :], boxes[None, :, :])
-    # both guesses in one broadcast: at these sizes iou's dozen numpy calls cost more than their arithmetic
-    both = iou(np.concatenate([track_boxes, other_boxes[other]])[:, None, :], boxes[None, :, :])
-    overlap = both[: len(track_boxes)]
-    overlap[other] = np.maximum(overlap[other], both[len(track_boxes) :])
-    return overlap
+    # both guesses of every track in one broadcast, even where they are the same box: at these sizes
+    # iou's dozen numpy calls cost more than their arithmetic, and picking the rows that differ as much
+    both = iou(np.concatenate([track_boxes, other_boxes]).reshape(2, -1, 1, 4), boxes[None, None])
+    return np.maximum(both[0], both[1])
 
 
 def associate(
@@ -43,4 +39,4 @@ def associate(
     overlap = np.where(gate, overlap, 0.0)
     rows, cols = linear_sum_assignment(overlap, maximize=True)
     keep = gate[rows, cols]
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    return rows[keep].astype(np.int64, copy=False), cols[keep].astype(np.int64, copy=False)

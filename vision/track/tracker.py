@@ -117,6 +117,25 @@ def _rows(mask: np.ndarray) -> np.ndarray:
     return mask.nonzero()[0]
 
 
+def _match(
+    overlap: np.ndarray | None,
+    same: np.ndarray | None,
+    track_rows: np.ndarray,
+    det_rows: np.ndarray,
+    min_iou: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One matching round: (matched track rows, their box rows, unmatched track rows, unmatched box rows)."""
+    if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
+        return _NONE, _NONE, track_rows, det_rows
+    pairs = track_rows[:, None], det_rows  # one fancy index for the round's part of each matrix
+    ti, di = associate(overlap[pairs], None if same is None else same[pairs], min_iou)
+    unmatched_t = np.ones(len(track_rows), bool)
+    unmatched_t[ti] = False
+    unmatched_d = np.ones(len(det_rows), bool)
+    unmatched_d[di] = False
+    return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
+
+
 class Tracker:
     """Tracks of one camera; feed it every detected frame of that camera in pts order."""
 
@@ -160,63 +179,51 @@ class Tracker:
         if n:
             t.widen_votes(int(detections.class_id.max()) + 1)
         was_tracked = t.streak > 0
-        kalman.predict(t.mean, t.cov, dt, ~was_tracked)
-        predicted = kalman.to_xyxy(t.mean)
-        resting = np.where(was_tracked[:, None], predicted, t.box)  # a lost object may have stopped
-        # an object at rest is most likely still where it rests, whatever a partial box (a passer-by
-        # hiding half of it) made of its prediction: a second track born of such a box cannot take it
-        at_rest = t.last_seen - t.rest_since >= cfg.stationary_time
-        resting[at_rest] = t.anchor[at_rest]
+        lost = ~was_tracked
+        kalman.predict(t.mean, t.cov, dt, lost)
         # every track against every box once; each matching round below takes its part
-        overlap = overlaps(predicted, resting, detections.xyxy) if len(t) and n else None
+        overlap = overlaps(*self._guesses(was_tracked), detections.xyxy) if len(t) and n else None
         same = (
             t.class_id()[:, None] == detections.class_id[None, :]
             if cfg.same_class and overlap is not None
             else None
         )
-        seen = None  # the boxes' looks, taken once for both uses (one call costs more than its boxes)
-        if image is not None and n and cfg.appearance_distance < 1.0:
-            seen = appearance.looks(image, detections.xyxy)
-            if overlap is not None:
-                same = self._strangers(overlap, same, ~was_tracked, detections.score, seen)
-
-        def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
-            if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
-                return _NONE, _NONE, track_rows, det_rows
-            ti, di = associate(
-                overlap[track_rows][:, det_rows],
-                None if same is None else same[track_rows][:, det_rows],
-                min_iou,
-            )
-            unmatched_t = np.ones(len(track_rows), bool)
-            unmatched_t[ti] = False
-            unmatched_d = np.ones(len(det_rows), bool)
-            unmatched_d[di] = False
-            return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
-
         score = detections.score
-        high = _rows(score >= cfg.high_score)
-        low = _rows((score >= cfg.low_score) & (score < cfg.high_score))
+        is_high = score >= cfg.high_score
+        seen = confident = None  # the looks of the boxes that need one, and which boxes those are
+        if image is not None and n and cfg.appearance_distance < 1.0:
+            appearance.check_frame(image)  # as where every box's look was taken
+            if overlap is not None:
+                same, seen, confident = self._looks(overlap, same, lost, is_high, image, detections.xyxy)
+
+        high = _rows(is_high)
+        low = _rows((score >= cfg.low_score) & ~is_high)
         confirmed = _rows(t.tid >= 0)
         tentative = _rows(t.tid < 0)
-        t1, d1, rest_tracks, rest_high = match(confirmed, high, cfg.match_iou)
-        t2, d2, _, _ = match(rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
-        t3, d3, _, new_rows = match(tentative, rest_high, cfg.match_iou)
+        t1, d1, rest_tracks, rest_high = _match(overlap, same, confirmed, high, cfg.match_iou)
+        t2, d2, _, _ = _match(overlap, same, rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
+        t3, d3, _, new_rows = _match(overlap, same, tentative, rest_high, cfg.match_iou)
         slots = np.concatenate([t1, t2, t3])
         dets = np.concatenate([d1, d2, d3])
 
         if len(slots):
-            self._correct(slots, detections[dets], pts)
-        promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
-        t.tid[promote] = self._new_ids(len(promote))
-        if seen is not None and len(slots):
-            self._remember_looks(slots, dets, detections.score, seen, overlap)
+            self._correct(slots, detections.xyxy[dets], score[dets], detections.class_id[dets], pts)
+        ids = t.tid[slots]
+        promote = (ids < 0) & (t.hits[slots] >= cfg.min_hits)
+        if promote.any():  # new ids in the order of the matched tracks
+            ids[promote] = self._new_ids(int(np.count_nonzero(promote)))
+            t.tid[slots] = ids
+        if confident is not None and len(slots):
+            # a confident box of a confirmed track: its look joins the track's moving average
+            keep = confident[dets] & (ids >= 0)
+            if keep.any():
+                self._remember_looks(slots[keep], seen[dets[keep]])
         out = np.full(n, -1, np.int64)
-        out[dets] = t.tid[slots]
+        out[dets] = ids
 
         matched = np.zeros(len(t), bool)
         matched[slots] = True
-        t.streak[~matched] = 0
+        t.streak *= matched  # 0 for every track without a box on this frame
         alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
         if not alive.all():
             t = t.take(_rows(alive))
@@ -230,76 +237,96 @@ class Tracker:
         self._tracks = t
         return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
 
-    def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
+    def _guesses(self, was_tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each track's two guesses of where it is now: its predicted box, and its last seen box if it
+        was lost (it may have stopped), or its resting box if it is at rest (whatever a partial box, a
+        passer-by hiding half of it, made of its prediction: a second track born of such a box cannot
+        take it)."""
+        t = self._tracks
+        predicted = kalman.to_xyxy(t.mean)
+        at_rest = t.last_seen - t.rest_since >= self.config.stationary_time
+        resting = np.where(at_rest[:, None], t.anchor, np.where(was_tracked[:, None], predicted, t.box))
+        return predicted, resting
+
+    def _correct(
+        self, slots: np.ndarray, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, pts: float
+    ) -> None:
         """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
         t = self._tracks
-        t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], dets.xyxy)
+        t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], xyxy)
         t.last_seen[slots] = pts
         t.streak[slots] += 1
         ring = t.hits[slots] % t.hist_t.shape[1]
         t.hits[slots] += 1
-        t.box[slots] = dets.xyxy
-        t.votes[slots, dets.class_id] += 1
+        t.box[slots] = xyxy
+        t.votes[slots, class_id] += 1
         t.hist_t[slots, ring] = pts
-        t.hist_box[slots, ring] = dets.xyxy
-        t.hist_score[slots, ring] = dets.score
-        t.anchor[slots], t.anchor_n[slots], t.rest_since[slots], t.away_since[slots] = rest_step(
-            t.anchor[slots],
-            t.anchor_n[slots],
-            t.rest_since[slots],
-            t.away_since[slots],
-            dets.xyxy,
+        t.hist_box[slots, ring] = xyxy
+        t.hist_score[slots, ring] = score
+        rest_step(
+            t.anchor,
+            t.anchor_n,
+            t.rest_since,
+            t.away_since,
+            slots,
+            xyxy,
             pts,
             self.config.stationary_iou,
             self.config.move_time,
         )
 
-    def _strangers(
+    def _looks(
         self,
         overlap: np.ndarray,
         allowed: np.ndarray | None,
         lost: np.ndarray,
-        score: np.ndarray,
-        seen: np.ndarray,
-    ) -> np.ndarray | None:
-        """``allowed`` (which track-box pairs may match; None: all) less the pairs of a ``lost``
-        confirmed track and a high-score box near it whose look (``seen``) is unlike the track's."""
+        is_high: np.ndarray,
+        image: np.ndarray,
+        boxes: np.ndarray,
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """(``allowed`` less strangers, the looks, the confident boxes): the looks of only the boxes
+        that can use one, taken in one call (a call costs more than its boxes).
+
+        Strangers: a ``lost`` confirmed track and a high-score box near it whose look is unlike the
+        track's may not match (``allowed``: which track-box pairs may; None: all). Confident boxes: a
+        high score and no track where the box is but one, whose colours would not blend into it; if
+        the box matches that track (a match overlaps) and it is confirmed, the box's look joins the
+        track's. Looks of these boxes alone; none if there are none, as with no lost track and every
+        box among others."""
         t, cfg = self._tracks, self.config
+        confident = is_high & ((overlap > 0.0).sum(axis=0) == 1)
         rows = _rows(lost & (t.tid >= 0) & ~np.isnan(t.look[:, 0]))
-        if not len(rows):
-            return allowed
-        near = (overlap[rows] >= cfg.match_iou) & (score >= cfg.high_score)
-        if allowed is not None:
-            near &= allowed[rows]
-        ti, di = near.nonzero()
+        ti = di = _NONE
+        need = confident
+        if len(rows):
+            near = overlap[rows] >= cfg.match_iou
+            near &= is_high
+            if allowed is not None:
+                near &= allowed[rows]
+            ti, di = near.nonzero()
+            if len(di):
+                need = confident.copy()
+                need[di] = True
+        wanted = _rows(need)
+        if not len(wanted):
+            return allowed, None, confident
+        if len(wanted) == len(need):
+            seen = appearance.looks(image, boxes)
+        else:
+            seen = np.empty((len(need), appearance.SIZE), np.float32)  # rows not wanted are never read
+            seen[wanted] = appearance.looks(image, boxes[wanted])
         if not len(ti):
-            return allowed
+            return allowed, seen, confident
         far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
         if not far.any():
-            return allowed
+            return allowed, seen, confident
         out = np.ones(overlap.shape, bool) if allowed is None else allowed.copy()
         out[rows[ti[far]], di[far]] = False
-        return out
+        return out, seen, confident
 
-    def _remember_looks(
-        self,
-        slots: np.ndarray,
-        rows: np.ndarray,
-        score: np.ndarray,
-        seen: np.ndarray,
-        overlap: np.ndarray | None,
-    ) -> None:
-        """Fold the looks (``seen``) of confirmed tracks' confident boxes (``rows``, matched to ``slots``)
-        into their moving averages; a track's first such box sets its look. Confident: a high score, and
-        no other track where the box is (``overlap``), whose colours would blend into it."""
+    def _remember_looks(self, slots: np.ndarray, new: np.ndarray) -> None:
+        """Fold looks ``new`` into the moving averages of tracks ``slots``; a track's first look sets its."""
         t = self._tracks
-        keep = (t.tid[slots] >= 0) & (score[rows] >= self.config.high_score)
-        if overlap is not None:
-            touching = overlap[:, rows] > 0.0
-            keep &= touching.sum(axis=0) - touching[slots, np.arange(len(slots))] == 0
-        if not keep.any():
-            return
-        slots, new = slots[keep], seen[rows[keep]]
         old = t.look[slots]
         t.look[slots] = np.where(np.isnan(old[:, :1]), new, old + LOOK_RATE * (new - old))
 
