@@ -206,10 +206,17 @@ class Tracker:
         slots = np.concatenate([t1, t2, t3])
         dets = np.concatenate([d1, d2, d3])
 
+        matched = np.zeros(len(t), bool)
+        matched[slots] = True
+        t.streak += matched
+        t.streak *= matched  # one more box in a row for each matched track, 0 for every other
+        hits = t.hits[slots]  # boxes before this frame's: where it goes in the history ring
+        t.hits += matched
         if len(slots):
-            self._correct(slots, detections.xyxy[dets], score[dets], detections.class_id[dets], pts)
+            ring = hits % t.hist_t.shape[1]
+            self._correct(slots, ring, detections.xyxy[dets], score[dets], detections.class_id[dets], pts)
         ids = t.tid[slots]
-        promote = (ids < 0) & (t.hits[slots] >= cfg.min_hits)
+        promote = (ids < 0) & (hits >= cfg.min_hits - 1)  # counting this frame's box
         if promote.any():  # new ids in the order of the matched tracks
             ids[promote] = self._new_ids(int(np.count_nonzero(promote)))
             t.tid[slots] = ids
@@ -221,9 +228,6 @@ class Tracker:
         out = np.full(n, -1, np.int64)
         out[dets] = ids
 
-        matched = np.zeros(len(t), bool)
-        matched[slots] = True
-        t.streak *= matched  # 0 for every track without a box on this frame
         alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
         if not alive.all():
             t = t.take(_rows(alive))
@@ -249,15 +253,19 @@ class Tracker:
         return predicted, resting
 
     def _correct(
-        self, slots: np.ndarray, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, pts: float
+        self,
+        slots: np.ndarray,
+        ring: np.ndarray,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        pts: float,
     ) -> None:
-        """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
+        """Fold matched boxes into their tracks (``ring``: each one's place in its history): Kalman,
+        votes, history, rest state."""
         t = self._tracks
         t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], xyxy)
         t.last_seen[slots] = pts
-        t.streak[slots] += 1
-        ring = t.hits[slots] % t.hist_t.shape[1]
-        t.hits[slots] += 1
         t.box[slots] = xyxy
         t.votes[slots, class_id] += 1
         t.hist_t[slots, ring] = pts
