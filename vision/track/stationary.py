@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.detect.nms import iou
-
 ANCHOR_BOXES = 10  # boxes averaged into the resting box before it is frozen (Frigate uses 10)
 
 
@@ -23,18 +21,20 @@ def rest_step(
     away_since: np.ndarray,
     rows: np.ndarray,
     boxes: np.ndarray,
+    overlap: np.ndarray,
     pts: float,
     min_iou: float,
     move_time: float,
 ) -> None:
     """Step the rest state (anchor, count, rest_since, away_since: every track's, changed in place) of
-    the tracks ``rows`` that got ``boxes`` at ``pts``.
+    the tracks ``rows`` that got ``boxes`` at ``pts``, whose IoU with their resting boxes is ``overlap``
+    (taken with the frame's other overlaps, vision/track/match.py).
 
     ``away_since`` is NaN while the box is on its resting box, else when it first left it. Most steps
     change ``away_since`` alone (a box on its frozen resting box, or off it for less than
     ``move_time``): the other columns are read and written only where they change.
     """
-    on = iou(boxes, anchor[rows]) >= min_iou
+    on = overlap >= min_iou
     before = away_since[rows]
     away = np.where(on, np.nan, np.where(np.isnan(before), pts, before))
     moved = pts - away >= move_time  # never where ``on``: NaN there

@@ -23,7 +23,7 @@ import numpy as np
 
 from vision.track import appearance, kalman
 from vision.track.config import TrackerConfig
-from vision.track.match import associate, overlaps
+from vision.track.match import associate, gate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
 from vision.types import Detections
@@ -118,17 +118,14 @@ def _rows(mask: np.ndarray) -> np.ndarray:
 
 
 def _match(
-    overlap: np.ndarray | None,
-    same: np.ndarray | None,
-    track_rows: np.ndarray,
-    det_rows: np.ndarray,
-    min_iou: float,
+    overlap: np.ndarray | None, gated: np.ndarray | None, track_rows: np.ndarray, det_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One matching round: (matched track rows, their box rows, unmatched track rows, unmatched box rows)."""
-    if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
+    """One matching round by the round's ``gated`` pairs (None: no pair): (matched track rows, their
+    box rows, unmatched track rows, unmatched box rows)."""
+    if len(track_rows) == 0 or len(det_rows) == 0 or gated is None:  # nothing to match: all left
         return _NONE, _NONE, track_rows, det_rows
     pairs = track_rows[:, None], det_rows  # one fancy index for the round's part of each matrix
-    ti, di = associate(overlap[pairs], None if same is None else same[pairs], min_iou)
+    ti, di = associate(overlap[pairs], gated[pairs])
     unmatched_t = np.ones(len(track_rows), bool)
     unmatched_t[ti] = False
     unmatched_d = np.ones(len(det_rows), bool)
@@ -182,27 +179,34 @@ class Tracker:
         lost = ~was_tracked
         kalman.predict(t.mean, t.cov, dt, lost)
         # every track against every box once; each matching round below takes its part
-        overlap = overlaps(*self._guesses(was_tracked), detections.xyxy) if len(t) and n else None
+        overlap = anchored = None  # anchored: each track's resting box against each box
+        if len(t) and n:
+            overlap, anchored = overlaps(*self._guesses(was_tracked), t.anchor, detections.xyxy)
         same = (
             t.class_id()[:, None] == detections.class_id[None, :]
             if cfg.same_class and overlap is not None
             else None
         )
+        # the pairs high-score boxes may match (the first and third rounds), less strangers (_looks)
+        near = None if overlap is None else gate(overlap, cfg.match_iou, same)
         score = detections.score
         is_high = score >= cfg.high_score
         seen = confident = None  # the looks of the boxes that need one, and which boxes those are
         if image is not None and n and cfg.appearance_distance < 1.0:
             appearance.check_frame(image)  # as where every box's look was taken
             if overlap is not None:
-                same, seen, confident = self._looks(overlap, same, lost, is_high, image, detections.xyxy)
+                seen, confident = self._looks(overlap, near, lost, is_high, image, detections.xyxy)
 
         high = _rows(is_high)
         low = _rows((score >= cfg.low_score) & ~is_high)
         confirmed = _rows(t.tid >= 0)
         tentative = _rows(t.tid < 0)
-        t1, d1, rest_tracks, rest_high = _match(overlap, same, confirmed, high, cfg.match_iou)
-        t2, d2, _, _ = _match(overlap, same, rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
-        t3, d3, _, new_rows = _match(overlap, same, tentative, rest_high, cfg.match_iou)
+        t1, d1, rest_tracks, rest_high = _match(overlap, near, confirmed, high)
+        seen_last = rest_tracks[was_tracked[rest_tracks]]
+        # low-score boxes never meet strangers (high-score boxes alone): their gate takes ``same`` as is
+        low_gate = gate(overlap, cfg.low_match_iou, same) if len(seen_last) and len(low) else None
+        t2, d2, _, _ = _match(overlap, low_gate, seen_last, low)
+        t3, d3, _, new_rows = _match(overlap, near, tentative, rest_high)
         slots = np.concatenate([t1, t2, t3])
         dets = np.concatenate([d1, d2, d3])
 
@@ -214,7 +218,8 @@ class Tracker:
         t.hits += matched
         if len(slots):
             ring = hits % t.hist_t.shape[1]
-            self._correct(slots, ring, detections.xyxy[dets], score[dets], detections.class_id[dets], pts)
+            boxes = detections.xyxy[dets], score[dets], detections.class_id[dets]
+            self._correct(slots, ring, *boxes, anchored[slots, dets], pts)
         ids = t.tid[slots]
         promote = (ids < 0) & (hits >= cfg.min_hits - 1)  # counting this frame's box
         if promote.any():  # new ids in the order of the matched tracks
@@ -249,8 +254,8 @@ class Tracker:
         t = self._tracks
         predicted = kalman.to_xyxy(t.mean)
         at_rest = t.last_seen - t.rest_since >= self.config.stationary_time
-        resting = np.where(at_rest[:, None], t.anchor, np.where(was_tracked[:, None], predicted, t.box))
-        return predicted, resting
+        other = np.where(at_rest[:, None], t.anchor, np.where(was_tracked[:, None], predicted, t.box))
+        return predicted, other
 
     def _correct(
         self,
@@ -259,10 +264,11 @@ class Tracker:
         xyxy: np.ndarray,
         score: np.ndarray,
         class_id: np.ndarray,
+        anchored: np.ndarray,
         pts: float,
     ) -> None:
-        """Fold matched boxes into their tracks (``ring``: each one's place in its history): Kalman,
-        votes, history, rest state."""
+        """Fold matched boxes into their tracks (``ring``: each one's place in its history; ``anchored``:
+        each box's IoU with its track's resting box): Kalman, votes, history, rest state."""
         t = self._tracks
         t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], xyxy)
         t.last_seen[slots] = pts
@@ -278,6 +284,7 @@ class Tracker:
             t.away_since,
             slots,
             xyxy,
+            anchored,
             pts,
             self.config.stationary_iou,
             self.config.move_time,
@@ -286,17 +293,17 @@ class Tracker:
     def _looks(
         self,
         overlap: np.ndarray,
-        allowed: np.ndarray | None,
+        near: np.ndarray,
         lost: np.ndarray,
         is_high: np.ndarray,
         image: np.ndarray,
         boxes: np.ndarray,
-    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-        """(``allowed`` less strangers, the looks, the confident boxes): the looks of only the boxes
-        that can use one, taken in one call (a call costs more than its boxes).
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """(the looks, the confident boxes): the looks of only the boxes that can use one, taken in one
+        call (a call costs more than its boxes); strangers taken out of ``near`` in place.
 
-        Strangers: a ``lost`` confirmed track and a high-score box near it whose look is unlike the
-        track's may not match (``allowed``: which track-box pairs may; None: all). Confident boxes: a
+        Strangers: a ``lost`` confirmed track and a high-score box ``near`` it (the pairs that may match
+        in the high-score rounds) whose look is unlike the track's may not match. Confident boxes: a
         high score and no track where the box is but one, whose colours would not blend into it; if
         the box matches that track (a match overlaps) and it is confirmed, the box's look joins the
         track's. Looks of these boxes alone; none if there are none, as with no lost track and every
@@ -307,30 +314,23 @@ class Tracker:
         ti = di = _NONE
         need = confident
         if len(rows):
-            near = overlap[rows] >= cfg.match_iou
-            near &= is_high
-            if allowed is not None:
-                near &= allowed[rows]
-            ti, di = near.nonzero()
+            ti, di = (near[rows] & is_high).nonzero()
             if len(di):
                 need = confident.copy()
                 need[di] = True
         wanted = _rows(need)
         if not len(wanted):
-            return allowed, None, confident
+            return None, confident
         if len(wanted) == len(need):
             seen = appearance.looks(image, boxes)
         else:
             seen = np.empty((len(need), appearance.SIZE), np.float32)  # rows not wanted are never read
             seen[wanted] = appearance.looks(image, boxes[wanted])
-        if not len(ti):
-            return allowed, seen, confident
-        far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
-        if not far.any():
-            return allowed, seen, confident
-        out = np.ones(overlap.shape, bool) if allowed is None else allowed.copy()
-        out[rows[ti[far]], di[far]] = False
-        return out, seen, confident
+        if len(ti):
+            far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
+            if far.any():
+                near[rows[ti[far]], di[far]] = False
+        return seen, confident
 
     def _remember_looks(self, slots: np.ndarray, new: np.ndarray) -> None:
         """Fold looks ``new`` into the moving averages of tracks ``slots``; a track's first look sets its."""
