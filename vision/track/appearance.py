@@ -32,7 +32,7 @@ _FY = np.linspace(*SPAN_Y, GRID_Y, dtype=np.float32)
 # one gather, one interpolation and one clip for both (box columns x1, y1 and x2, y2)
 _F = np.concatenate([_FX, _FY])
 _IS_X = np.arange(GRID_X + GRID_Y) < GRID_X
-_LO, _HI = np.where(_IS_X, 0, 1), np.where(_IS_X, 2, 3)
+_ENDS = np.concatenate([np.where(_IS_X, 0, 1), np.where(_IS_X, 2, 3)])  # each sample's low, then high end
 _HALF = np.repeat(np.arange(HALVES), GRID_Y // HALVES * GRID_X) * BINS  # each sample's half, in sample order
 SHIFT = 2  # BGR looked up at 6 bits a channel: a, b off by 4 at most (8-bit Lab), 96% of colours in their bin
 
@@ -68,8 +68,9 @@ def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     check_frame(image)
     b = np.asarray(boxes, np.float32)
     h, w = image.shape[:2]
-    lo = b[:, _LO]
-    grid = lo + (b[:, _HI] - lo) * _F  # [N, GRID_X + GRID_Y]: x then y of the samples
+    ends = b[:, _ENDS]
+    lo = ends[:, : _F.size]
+    grid = lo + (ends[:, _F.size :] - lo) * _F  # [N, GRID_X + GRID_Y]: x then y of the samples
     np.maximum(grid, 0, out=grid)  # np.clip's wrapper costs several times its two ufuncs
     np.minimum(grid, np.where(_IS_X, w - 1, h - 1), out=grid)
     xy = grid.astype(np.intp)
@@ -77,8 +78,8 @@ def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     pixels = np.take(image.reshape(-1, 3), at, axis=0) >> SHIFT  # [N * GRID_Y * GRID_X, 3]
     key = pixels.astype(np.int32) @ _PACK
     index = _BINS[key].reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)  # [N, HALVES, BINS]
-    counts = np.bincount(index.ravel(), minlength=n * SIZE).astype(np.float32)
-    return (counts * (HALVES / _HALF.size)).reshape(n, SIZE)
+    counts = np.bincount(index.ravel(), minlength=n * SIZE)
+    return np.multiply(counts, HALVES / _HALF.size, dtype=np.float32).reshape(n, SIZE)  # in float32
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -310,7 +310,8 @@ class Tracker:
         box among others."""
         t, cfg = self._tracks, self.config
         confident = is_high & ((overlap > 0.0).sum(axis=0) == 1)
-        rows = _rows(lost & (t.tid >= 0) & ~np.isnan(t.look[:, 0]))
+        has_look = t.look[:, 0] == t.look[:, 0]  # not NaN
+        rows = _rows(lost & (t.tid >= 0) & has_look)
         ti = di = _NONE
         need = confident
         if len(rows):
