@@ -2,17 +2,17 @@
 
 The pipeline's tracker calls (``update`` with a frame's detections, also on frames the motion gate
 kept from the detector, whose last detections are given again; ``tracks`` after each) are recorded
-once from ``Pipeline.run`` on the three sample videos (embedded SSD, detect_fps 5,
-capacity_profile's cameras), with each call's frame (PNG in the recording, decoded once before any
-replay: this checkout's tracker takes the frame for its tracks' looks, vision/track/appearance.py),
-then replayed on a fresh tracker per camera: the old code (``vision/track`` of ``--before``, a git
-commit, loaded under another package name; given the frame where its ``update`` takes one) and this
+once from ``Pipeline.run`` on five file cameras (embedded SSD, detect_fps 5): the three sample videos
+(capacity_profile's cameras) and the shared footage's vtest and parking lane, with each call's frame
+(PNG in the recording, decoded once before any replay: the tracker takes the frame for the looks of
+its boxes, vision/track/appearance.py), then replayed on a fresh tracker per camera: the old code
+(``vision/track`` of ``--before``, a git commit, loaded under another package name) and this
 checkout's, in alternating rounds of the same process. Per-thread CPU time (``time.thread_time``),
-summed over the calls, per detected frame. Every replay's outputs (track ids of each update, every
-track table's columns) must be identical in both codes with the appearance check off
-(``appearance_distance`` 1, in the old code too where it has the check), else the run fails naming the
-first difference; the track ids each code gives with its defaults are counted (a refused re-match
-leaves its box to a new track), and each camera's first difference at the defaults is written.
+summed over the calls, per detected frame. Before any timing, every replay's outputs (track ids of
+each update, every track table's columns) must be the same in both codes, at the defaults and with
+the appearance check off (``appearance_distance`` 1): ids and integers exactly, floats within
+``TOLERANCE``; else the run fails naming the first difference. ``--check`` runs that check alone
+(the proof that a change of the tracker's code left its tracks as they were).
 
 ``--beside``: also this checkout's replay beside the company it has in the pipeline, a thread running
 the detector on a frame in a loop (ONNX Runtime on every core, as the inference thread) and a thread
@@ -20,7 +20,7 @@ running Python code (as readers and lanes do), each in turn, in alternating roun
 alone: why the tracker costs more CPU per frame in benchmarks/ssd_batch.md part 2 (stage_cpu's
 "tracker": the same calls) than here, where it runs alone.
 
-Usage: ``python benchmarks/tracker_cost.py [--before integ8] [--rounds 7] [--profile] [--beside]``
+Usage: ``python benchmarks/tracker_cost.py [--before 753676f] [--rounds 7] [--check] [--profile] [--beside]``
 """
 
 from __future__ import annotations
@@ -56,14 +56,31 @@ from report import arguments, caveats, machine, machine_line, publish  # noqa: E
 from vision.types import Detections  # noqa: E402
 
 SHARE = 0.5  # PRELIMINARY above half the cores' load: a replay is one thread
-RECORDING = Path(tempfile.gettempdir()) / "tracker_calls_frames.pkl"
+TOLERANCE = 1e-6  # largest float difference allowed between the two codes' outputs
+RECORDING = Path(tempfile.gettempdir()) / "tracker_calls_footage.pkl"
+FOOTAGE = {
+    "vtest": ROOT.parent / "shared" / "data" / "footage" / "vtest.avi",
+    "parking": ROOT.parent / "shared" / "data" / "footage" / "parking_lane_topdown_intel.mp4",
+}
 TABLE = ("track_id", "class_id", "first_seen", "last_seen", "hits", "streak", "box", "predicted",
          "stationary_since", "history_times", "history_boxes", "history_scores", "median_score")  # fmt: skip
 
 
+def cameras(data: Path) -> dict[str, Any]:
+    """The recorded run's config: capacity_profile's three sample cameras, and the shared footage's
+    vtest (a crowded plaza) and parking lane (cars crossing), each watched whole."""
+    config = camera_config(3, data)
+    config["detector"]["classes"] = [*config["detector"]["classes"], "car"]
+    whole = {"all": {"polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}}
+    for name, clip in FOOTAGE.items():
+        config["cameras"][name] = {"url": str(clip), "detect_fps": 5, "zones": whole}
+    return config
+
+
 def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every tracker call of ``Pipeline.run`` on the three sample videos, per camera, with its frame
+    """Every tracker call of ``Pipeline.run`` on :func:`cameras`, per camera, with its frame
     (PNG: lossless, a tenth of the raw frames' size)."""
+    from vision.camera.analysis import CameraAnalysis
     from vision.config import parse_config
     from vision.detect.detector import Detector
     from vision.pipeline import Pipeline
@@ -71,7 +88,12 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     from vision.track.tracker import Tracker
 
     calls: dict[int, list[tuple[Any, ...]]] = {}
-    update = Tracker.update
+    names: dict[int, str] = {}  # id of each camera's tracker -> the camera
+    update, start = Tracker.update, CameraAnalysis.__init__
+
+    def named(self: CameraAnalysis, camera_id: str, *args: Any) -> None:
+        start(self, camera_id, *args)
+        names[id(self.tracker)] = camera_id
 
     def recorded_update(
         self: Tracker, detections: Detections, pts: float, image: np.ndarray | None = None
@@ -86,15 +108,17 @@ def record(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return update(self, detections, pts, image)
 
     Tracker.update = recorded_update  # type: ignore[method-assign]
+    CameraAnalysis.__init__ = named  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            config = parse_config(yaml.safe_dump(camera_config(3, Path(tmp) / "data")))
+            config = parse_config(yaml.safe_dump(cameras(Path(tmp) / "data")))
             store = Store(config.storage.data_dir, "tracker")
             Pipeline(config, Detector.from_config(config.detector), store).run()
             store.close()
     finally:
         Tracker.update = update  # type: ignore[method-assign]
-    out = {f"camera{i}": c for i, c in enumerate(calls.values())}
+        CameraAnalysis.__init__ = start  # type: ignore[method-assign]
+    out = {names[key]: c for key, c in sorted(calls.items(), key=lambda kv: names[kv[0]])}
     path.write_bytes(pickle.dumps(out))
     return out
 
@@ -200,8 +224,8 @@ def track_ids(outputs: list[Any]) -> int:
 
 
 def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
-    """Where two replays' outputs first differ (ids and ints exactly, floats within 1e-4 relative
-    or 1e-3 absolute), None if nowhere; and the largest absolute float difference seen."""
+    """Where two replays' outputs first differ (ids and ints exactly, floats within ``TOLERANCE``
+    absolute, NaN in the same places), None if nowhere; and the largest absolute float difference."""
     worst = 0.0
     for k, (a, b) in enumerate(zip(before, after, strict=True)):
         pairs = [(a, b, "track ids")] if isinstance(a, np.ndarray) else list(zip(a, b, TABLE, strict=True))
@@ -212,13 +236,31 @@ def compare(before: list[Any], after: list[Any]) -> tuple[str | None, float]:
                 if not np.array_equal(x, y):
                     return f"output {k}, {name}: {x} vs {y}", worst
                 continue
-            if not np.allclose(x, y, rtol=1e-4, atol=1e-3, equal_nan=True):
-                return f"output {k}, {name}: {x} vs {y}", worst
             if not np.array_equal(np.isnan(x), np.isnan(y)):
                 return f"output {k}, {name}: NaN in different places", worst
             if x.size:
                 worst = max(worst, float(np.nanmax(np.abs(x.astype(np.float64) - y), initial=0.0)))
+            if worst > TOLERANCE:
+                return f"output {k}, {name}: {x} vs {y}", worst
     return None, worst
+
+
+def check(codes: dict[str, tuple[type, Any]], blind: dict[str, Any], recording: dict[str, list]) -> dict:
+    """Replay every camera on both codes at the defaults and with the appearance check off (``blind``:
+    each code's config); exit naming the first difference, else each camera's ids and largest float
+    difference."""
+    worst, ids = 0.0, {}
+    for name, calls in recording.items():
+        for configs in ({k: cfg for k, (_, cfg) in codes.items()}, blind):
+            outs = {
+                label: replay(cls, configs[label], calls, keep=True)[1] for label, (cls, _) in codes.items()
+            }
+            where, largest = compare(outs["before"], outs["after"])
+            if where is not None:
+                raise SystemExit(f"tracks differ on {name}: {where}")
+            worst = max(worst, largest)
+        ids[name] = track_ids(outs["after"])  # with the check off: the last configs
+    return {"max_abs_float_difference": worst, "track_ids_check_off": ids}
 
 
 def profiled(
@@ -240,12 +282,7 @@ def profiled(
 
 def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
     ms = result["ms_per_detected_frame"]
-    differ = {k: v for k, v in result.get("defaults_differ", {}).items() if v}
-    same = (
-        "differ on " + ", ".join(f"camera {k} (first: {v[:120]})" for k, v in differ.items())
-        if differ
-        else "are equal on every camera"
-    )
+    boxes = ", ".join(f"{k} {v}" for k, v in result["boxes_per_camera"].items())
     lines = [
         "# Tracker CPU cost: old code against this checkout's, same recorded calls",
         "",
@@ -260,24 +297,24 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
     lines += [
         f"`python benchmarks/tracker_cost.py --rounds {result['rounds']}"
         f"{' --beside' if result.get('beside_ms_per_detected_frame') else ''}`. The tracker calls of "
-        "`Pipeline.run` on the three sample videos (embedded SSD, detect_fps 5, "
-        "benchmarks/capacity_profile.py's cameras) "
-        f"were recorded once: {result['updates']} frames (`update`, {result['boxes']} boxes; a frame the "
-        "motion gate held gives the last detections again), with their frames, each followed by "
-        "`tracks()` as in vision/camera/analysis.py. They are replayed on a fresh tracker per camera, "
+        "`Pipeline.run` on five file cameras (embedded SSD, detect_fps 5): the three sample videos "
+        "(benchmarks/capacity_profile.py's cameras: cam0 plaza, cam1 litter, cam2 bike parking) and "
+        "the shared footage's vtest and parking lane (its top-down cars are seldom found by the SSD), "
+        f"were recorded once: {result['updates']} frames (`update`, {result['boxes']} boxes: {boxes}; a "
+        "frame the motion gate held gives the last detections again), with their frames, each followed "
+        "by `tracks()` as in vision/camera/analysis.py. They are replayed on a fresh tracker per camera, "
         f"old code (`vision/track` of {result['before']}, {result['before_commit'][:10]}) and new, "
         f"{result['rounds']} alternating rounds; the median round's CPU time "
         f"(`time.thread_time`) over all calls, per detected frame; the frames are decoded once before "
-        "any replay (this checkout's tracker takes the frame: the looks of its tracks' confident "
-        "boxes every frame, and of the boxes near a lost track, vision/track/appearance.py).",
+        "any replay (the tracker takes the frame for the looks of the boxes that need one, "
+        "vision/track/appearance.py).",
         "",
-        f"Same tracks with the appearance check off (`appearance_distance: 1`): "
-        f"every update's track ids and every table's columns are equal in both codes (ids exactly; "
-        f"largest float difference {result['max_abs_float_difference']:.3g}). With the check at its "
-        f"default (the timed rounds) the three cameras' tracks got {result['track_ids']['after']} ids, "
-        f"against {result['track_ids']['before']} before: each lost track refused a box that looked "
-        "otherwise leaves the box to a track of its own. At the defaults the two codes' outputs "
-        f"{same}.",
+        "**Same tracks** (`--check` runs this alone): on every camera, at the defaults and with the "
+        "appearance check off (`appearance_distance: 1`), every update's track ids and every table's "
+        "columns (ids, classes, hits, streaks, boxes, predicted boxes, rest times, so the stationary "
+        "flags, history, median scores) are equal in both codes: ids and integers exactly, floats "
+        f"within {result['tolerance']:g} (largest difference {result['max_abs_float_difference']:.3g}); "
+        "the run fails naming the first difference otherwise.",
         "",
         "| code | CPU ms per detected frame | vs before |",
         "|---|---|---|",
@@ -315,7 +352,8 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
 
 def main() -> None:
     parser = arguments(__doc__, rounds=7)
-    parser.add_argument("--before", default="7246429", help="git commit of the old tracker code")
+    parser.add_argument("--before", default="753676f", help="git commit of the old tracker code")
+    parser.add_argument("--check", action="store_true", help="only check the two codes' outputs are the same")
     parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
     parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
     parser.add_argument("--beside", action="store_true", help="also this code beside inference / Python")
@@ -332,32 +370,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = old_package(commit.stdout.strip(), Path(tmp))
         codes = {"before": (old.Tracker, old.TrackerConfig()), "after": (Tracker, TrackerConfig())}
-        blind = TrackerConfig(appearance_distance=1.0)  # the matches of a tracker with no look
-        fields = old.TrackerConfig.model_fields  # an old tracker with the check compares with it off too
-        old_blind = (
-            old.TrackerConfig(appearance_distance=1.0)
-            if "appearance_distance" in fields
-            else codes["before"][1]
-        )
+        blind = {
+            "before": old.TrackerConfig(appearance_distance=1.0),
+            "after": TrackerConfig(appearance_distance=1.0),
+        }
         if args.profile:
             for label, (cls, cfg) in codes.items():
                 print(f"=== {label}\n{profiled(cls, cfg, recording)}")
             return
-        worst, ids = 0.0, {"before": 0, "after": 0}
-        defaults: dict[str, str | None] = {}  # each camera's first difference at the defaults, if any
-        for name, calls in recording.items():
-            outs = {label: replay(cls, cfg, calls, keep=True)[1] for label, (cls, cfg) in codes.items()}
-            offs = [
-                replay(cls, cfg, calls, keep=True)[1]
-                for cls, cfg in ((old.Tracker, old_blind), (Tracker, blind))
-            ]
-            where, largest = compare(*offs)
-            if where is not None:
-                raise SystemExit(f"tracks differ on {name}: {where}")
-            worst = max(worst, largest)
-            defaults[name] = compare(outs["before"], outs["after"])[0]
-            for label in ids:
-                ids[label] += track_ids(outs[label])
+        same = check(codes, blind, recording)
+        if args.check:
+            print(f"identical on {', '.join(recording)}: {same}")
+            return
         started = machine()
         seconds: dict[str, list[float]] = {label: [] for label in codes}
         for _ in range(args.rounds):
@@ -377,9 +401,9 @@ def main() -> None:
         "boxes": int(sum(len(c[3]) for c in calls if c[0] == "update")),
         "rounds": args.rounds,
         "identical": True,
-        "max_abs_float_difference": worst,
-        "track_ids": ids,
-        "defaults_differ": defaults,
+        "tolerance": TOLERANCE,
+        **same,
+        "boxes_per_camera": {k: int(sum(len(c[3]) for c in cs)) for k, cs in recording.items()},
         "ms_per_detected_frame": {k: float(np.median(v)) * 1000 / detected for k, v in seconds.items()},
         "all_rounds_s": seconds,
         "beside_ms_per_detected_frame": {

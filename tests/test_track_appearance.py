@@ -80,6 +80,28 @@ def look(frames: dict[float, np.ndarray], at: dict[float, tuple[int, ...]], t: f
     return appearance.looks(frames[t], np.array([at[t]], np.float32))
 
 
+def test_a_box_look_is_the_same_whichever_boxes_share_the_call(frames: dict[float, np.ndarray]) -> None:
+    """The tracker takes the looks of only the boxes that can use one (the confident ones and those
+    near a lost track): a box's look must be the one it gets among all the frame's boxes, bit for bit,
+    also for boxes reaching past the frame's edges."""
+    image = frames[17.4]
+    every = np.array(
+        [
+            MAN[15.6],
+            PASSER[17.4],
+            BEHIND[17.4],
+            (-20, -30, 40, 90),
+            (740, 540, 800, 620),
+            (300, 100, 301, 101),
+        ],
+        np.float32,
+    )
+    looks = appearance.looks(image, every)
+    assert looks.shape == (len(every), appearance.SIZE) and not np.isnan(looks).any()
+    for rows in ([0], [1, 3], [5, 2, 0], [4]):
+        assert np.array_equal(appearance.looks(image, every[rows]), looks[rows]), rows
+
+
 def times(start: float, end: float) -> list[float]:
     return [round(start + k * 0.2, 1) for k in range(round((end - start) / 0.2) + 1)]
 

@@ -28,6 +28,11 @@ BINS = L_BINS * AB_BINS * AB_BINS  # per half
 SIZE = HALVES * BINS  # one look: [SIZE] float32, each half sums to 1
 _FX = np.linspace(*SPAN_X, GRID_X, dtype=np.float32)
 _FY = np.linspace(*SPAN_Y, GRID_Y, dtype=np.float32)
+# the grid's x and y fractions side by side, with the box's coordinates each is taken between:
+# one gather, one interpolation and one clip for both (box columns x1, y1 and x2, y2)
+_F = np.concatenate([_FX, _FY])
+_IS_X = np.arange(GRID_X + GRID_Y) < GRID_X
+_ENDS = np.concatenate([np.where(_IS_X, 0, 1), np.where(_IS_X, 2, 3)])  # each sample's low, then high end
 _HALF = np.repeat(np.arange(HALVES), GRID_Y // HALVES * GRID_X) * BINS  # each sample's half, in sample order
 SHIFT = 2  # BGR looked up at 6 bits a channel: a, b off by 4 at most (8-bit Lab), 96% of colours in their bin
 
@@ -39,11 +44,20 @@ def _colour_bins() -> np.ndarray:
     bgr = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 1, 3)
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.int16)
     ab = np.clip((lab[:, 1:] - 128) // AB_STEP + AB_BINS // 2, 0, AB_BINS - 1)
-    return ((lab[:, 0] * L_BINS // 256 * AB_BINS + ab[:, 0]) * AB_BINS + ab[:, 1]).astype(np.int32)
+    return ((lab[:, 0] * L_BINS // 256 * AB_BINS + ab[:, 0]) * AB_BINS + ab[:, 1]).astype(np.uint8)
 
 
-_BINS = _colour_bins()  # [2**18] int32
+_BINS = _colour_bins()  # [2**18] uint8 (a quarter of int32's cache lines for its random lookups)
 _PACK = np.array([1 << 2 * (8 - SHIFT), 1 << (8 - SHIFT), 1], np.int32)  # (b, g, r) at 6 bits -> table row
+
+
+def check_frame(image: np.ndarray) -> None:
+    """Refuse a frame looks cannot be taken from, naming what it is (the tracker checks every frame
+    with boxes, even one none of whose boxes needs a look, so a wrong frame is found at once)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"appearance: the frame must be an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}"
+        )
 
 
 def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -51,20 +65,21 @@ def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     n = len(boxes)
     if n == 0:
         return np.zeros((0, SIZE), np.float32)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            f"appearance: the frame must be an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}"
-        )
+    check_frame(image)
     b = np.asarray(boxes, np.float32)
     h, w = image.shape[:2]
-    xs = (b[:, :1] + (b[:, 2:3] - b[:, :1]) * _FX).clip(0, w - 1).astype(np.intp)  # [N, GRID_X]
-    ys = (b[:, 1:2] + (b[:, 3:4] - b[:, 1:2]) * _FY).clip(0, h - 1).astype(np.intp)  # [N, GRID_Y]
-    at = (ys[:, :, None] * w + xs[:, None, :]).ravel()  # the samples' pixels, row by row of each box
+    ends = b[:, _ENDS]
+    lo = ends[:, : _F.size]
+    grid = lo + (ends[:, _F.size :] - lo) * _F  # [N, GRID_X + GRID_Y]: x then y of the samples
+    np.maximum(grid, 0, out=grid)  # np.clip's wrapper costs several times its two ufuncs
+    np.minimum(grid, np.where(_IS_X, w - 1, h - 1), out=grid)
+    xy = grid.astype(np.intp)
+    at = (xy[:, GRID_X:, None] * w + xy[:, None, :GRID_X]).ravel()  # the samples' pixels, row by row
     pixels = np.take(image.reshape(-1, 3), at, axis=0) >> SHIFT  # [N * GRID_Y * GRID_X, 3]
     key = pixels.astype(np.int32) @ _PACK
-    index = _BINS[key.reshape(n, -1)] + (np.arange(n)[:, None] * SIZE + _HALF)  # into [N, HALVES, BINS]
-    counts = np.bincount(index.ravel(), minlength=n * SIZE).astype(np.float32)
-    return (counts * (HALVES / _HALF.size)).reshape(n, SIZE)
+    index = _BINS[key].reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)  # [N, HALVES, BINS]
+    counts = np.bincount(index.ravel(), minlength=n * SIZE)
+    return np.multiply(counts, HALVES / _HALF.size, dtype=np.float32).reshape(n, SIZE)  # in float32
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

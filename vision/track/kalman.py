@@ -24,6 +24,7 @@ INIT_VEL_STD = 1.875  # 10 * size/160 per frame at 30 fps, in size/s: a new trac
 MIN_SIZE = 1.0  # pixels: a predicted box never collapses
 PP, PV, VV = 0, 1, 2  # rows of a track's [3, 4] covariance
 _WHWH = np.array([2, 3, 2, 3])  # state columns of (w, h, w, h)
+_GAIN_ROWS, _COV_ROWS = np.array([0, 0, 1]), np.array([PP, PV, PV])  # P' = P - K P, row by row (correct)
 
 
 def _sizes(mean: np.ndarray) -> np.ndarray:
@@ -32,9 +33,12 @@ def _sizes(mean: np.ndarray) -> np.ndarray:
 
 
 def to_state(xyxy: np.ndarray) -> np.ndarray:
-    """[n, 4] xyxy boxes -> [n, 4] (cx, cy, w, h) measurements."""
-    xyxy = xyxy.astype(np.float64)
-    return np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) * 0.5, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    """[n, 4] xyxy boxes -> [n, 4] float64 (cx, cy, w, h) measurements."""
+    out = np.empty((len(xyxy), 4))  # written in place, in float64 (dtype): no astype, no concatenate
+    np.add(xyxy[:, :2], xyxy[:, 2:], out=out[:, :2], dtype=np.float64)
+    out[:, :2] *= 0.5
+    np.subtract(xyxy[:, 2:], xyxy[:, :2], out=out[:, 2:], dtype=np.float64)
+    return out
 
 
 def to_xyxy(mean: np.ndarray) -> np.ndarray:
@@ -66,17 +70,18 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float, lost: np.ndarray) -> N
     mean[:, :4] += dt * mean[:, 4:]
     size2 = _sizes(mean) ** 2
     pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]  # views: P' = F P F^T + Q, per coordinate
-    pp += dt * (2.0 * pv + dt * vv) + POS_VAR * dt * size2
-    pv += dt * vv
+    step = dt * vv  # before vv grows
+    pp += dt * (2.0 * pv + step) + POS_VAR * dt * size2
+    pv += step
     vv += VEL_VAR * dt * size2
 
 
 def correct(mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior states of ``n`` tracks given their matched boxes (batched Kalman update)."""
-    innovation = to_state(xyxy) - mean[:, :4]
-    pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]
-    s = pp + (MEAS_STD * _sizes(mean)) ** 2  # innovation variance per coordinate (S is diagonal)
-    gain_p, gain_v = pp / s, pv / s
-    new_mean = mean + np.concatenate([gain_p * innovation, gain_v * innovation], axis=1)
-    new_cov = np.stack([pp - gain_p * pp, pv - gain_p * pv, vv - gain_v * pv], axis=1)
+    innovation = to_state(xyxy)
+    innovation -= mean[:, :4]
+    s = cov[:, PP] + (MEAS_STD * _sizes(mean)) ** 2  # innovation variance per coordinate (S is diagonal)
+    gain = cov[:, :VV] / s[:, None]  # [n, 2, 4]: position and velocity gains (PP / S, PV / S)
+    new_mean = mean + (gain * innovation[:, None]).reshape(len(mean), 8)
+    new_cov = cov - gain[:, _GAIN_ROWS] * cov[:, _COV_ROWS]  # PP - Kp PP, PV - Kp PV, VV - Kv PV
     return new_mean, new_cov

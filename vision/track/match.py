@@ -8,39 +8,43 @@ from scipy.optimize import linear_sum_assignment
 from vision.detect.nms import iou
 
 
-def overlaps(track_boxes: np.ndarray, other_boxes: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """[T, N] overlap of every track with every box, for all of a frame's matching rounds at once.
+def overlaps(
+    track_boxes: np.ndarray, other_boxes: np.ndarray, resting_boxes: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """[T, N] overlap of every track with every box, for all of a frame's matching rounds at once, and
+    [T, N] IoU of every track's ``resting_boxes`` with every box, for the rest step of the tracks that
+    match (vision/track/stationary.py).
 
     A track's overlap with a box is the better of its two guesses, ``track_boxes`` and
     ``other_boxes`` (the predicted and the last seen box of a lost track: it went on, or it
     stopped behind whatever hid it).
     """
-    other = (other_boxes != track_boxes).any(axis=1).nonzero()[0]
-    if not other.size:
-        return iou(track_boxes[:, None, :], boxes[None, :, :])
-    # both guesses in one broadcast: at these sizes iou's dozen numpy calls cost more than their arithmetic
-    both = iou(np.concatenate([track_boxes, other_boxes[other]])[:, None, :], boxes[None, :, :])
-    overlap = both[: len(track_boxes)]
-    overlap[other] = np.maximum(overlap[other], both[len(track_boxes) :])
-    return overlap
+    # all three boxes of every track in one broadcast, even where two are the same box: at these sizes
+    # iou's dozen numpy calls cost more than their arithmetic, and picking the rows that differ as much
+    stacked = np.concatenate([track_boxes, other_boxes, resting_boxes]).reshape(3, -1, 1, 4)
+    ious = iou(stacked, boxes[None, None])
+    return np.maximum(ious[0], ious[1]), ious[2]
 
 
-def associate(
-    overlap: np.ndarray, allowed: np.ndarray | None, min_iou: float
-) -> tuple[np.ndarray, np.ndarray]:
+def gate(overlap: np.ndarray, min_iou: float, allowed: np.ndarray | None) -> np.ndarray:
+    """[T, N] which track-box pairs may match in a round: an overlap of at least ``min_iou``, and
+    ``allowed`` (the same class; None: any)."""
+    out = overlap >= min_iou
+    if allowed is not None:
+        out &= allowed
+    return out
+
+
+def associate(overlap: np.ndarray, gated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(track rows, box rows) of the matching that maximizes total overlap among pairs that pass the gate.
 
-    ``overlap`` is the [T, N] part of :func:`overlaps` at stake, ``allowed`` which of its pairs may
-    match at all (the same class; None: any). Pairs below ``min_iou`` or not allowed are zeroed
-    before the assignment, so a gated pair can never displace a valid one (ByteTrack's cost limit).
+    ``overlap`` is the [T, N] part of :func:`overlaps` at stake, ``gated`` the same part of the
+    round's :func:`gate`. Pairs not in the gate are zeroed before the assignment, so a gated-out pair
+    can never displace a valid one (ByteTrack's cost limit).
     """
     if overlap.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    gate = overlap >= min_iou
-    if allowed is not None:
-        gate &= allowed
-    overlap = np.where(gate, overlap, 0.0)
-    rows, cols = linear_sum_assignment(overlap, maximize=True)
-    keep = gate[rows, cols]
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    rows, cols = linear_sum_assignment(np.where(gated, overlap, 0.0), maximize=True)
+    keep = gated[rows, cols]
+    return rows[keep].astype(np.int64, copy=False), cols[keep].astype(np.int64, copy=False)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.detect.nms import iou
-
 ANCHOR_BOXES = 10  # boxes averaged into the resting box before it is frozen (Frigate uses 10)
 
 
@@ -21,23 +19,35 @@ def rest_step(
     count: np.ndarray,
     rest_since: np.ndarray,
     away_since: np.ndarray,
+    rows: np.ndarray,
     boxes: np.ndarray,
+    overlap: np.ndarray,
     pts: float,
     min_iou: float,
     move_time: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """New (anchor, count, rest_since, away_since) of tracks that got ``boxes`` at ``pts``.
+) -> None:
+    """Step the rest state (anchor, count, rest_since, away_since: every track's, changed in place) of
+    the tracks ``rows`` that got ``boxes`` at ``pts``, whose IoU with their resting boxes is ``overlap``
+    (taken with the frame's other overlaps, vision/track/match.py).
 
-    ``away_since`` is NaN while the box is on its resting box, else when it first left it.
+    ``away_since`` is NaN while the box is on its resting box, else when it first left it. Most steps
+    change ``away_since`` alone (a box on its frozen resting box, or off it for less than
+    ``move_time``): the other columns are read and written only where they change.
     """
-    on = iou(boxes, anchor) >= min_iou
-    away = np.where(on, np.nan, np.where(np.isnan(away_since), pts, away_since))
-    moved = ~on & (pts - away >= move_time)
-    refine = on & (count < ANCHOR_BOXES)
-    n = count[:, None].astype(np.float32)
-    anchor = np.where(refine[:, None], (anchor * n + boxes) / (n + 1), anchor)
-    anchor = np.where(moved[:, None], boxes, anchor).astype(np.float32)
-    count = np.where(moved, 1, np.where(refine, count + 1, count)).astype(np.int32)
-    rest_since = np.where(moved, pts, rest_since)
-    away = np.where(moved, np.nan, away)
-    return anchor, count, rest_since, away
+    on = overlap >= min_iou
+    before = away_since[rows]
+    away = np.where(on, np.nan, np.where(np.isnan(before), pts, before))
+    moved = pts - away >= move_time  # never where ``on``: NaN there
+    refine = on & (count[rows] < ANCHOR_BOXES)
+    if refine.any():
+        at, box = rows[refine], boxes[refine]
+        n = count[at, None].astype(np.float32)
+        anchor[at] = (anchor[at] * n + box) / (n + 1)
+        count[at] += 1
+    if moved.any():
+        at = rows[moved]
+        anchor[at] = boxes[moved]
+        count[at] = 1
+        rest_since[at] = pts
+        away[moved] = np.nan
+    away_since[rows] = away

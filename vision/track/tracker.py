@@ -23,7 +23,7 @@ import numpy as np
 
 from vision.track import appearance, kalman
 from vision.track.config import TrackerConfig
-from vision.track.match import associate, overlaps
+from vision.track.match import associate, gate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
 from vision.types import Detections
@@ -117,6 +117,22 @@ def _rows(mask: np.ndarray) -> np.ndarray:
     return mask.nonzero()[0]
 
 
+def _match(
+    overlap: np.ndarray | None, gated: np.ndarray | None, track_rows: np.ndarray, det_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One matching round by the round's ``gated`` pairs (None: no pair): (matched track rows, their
+    box rows, unmatched track rows, unmatched box rows)."""
+    if len(track_rows) == 0 or len(det_rows) == 0 or gated is None:  # nothing to match: all left
+        return _NONE, _NONE, track_rows, det_rows
+    pairs = track_rows[:, None], det_rows  # one fancy index for the round's part of each matrix
+    ti, di = associate(overlap[pairs], gated[pairs])
+    unmatched_t = np.ones(len(track_rows), bool)
+    unmatched_t[ti] = False
+    unmatched_d = np.ones(len(det_rows), bool)
+    unmatched_d[di] = False
+    return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
+
+
 class Tracker:
     """Tracks of one camera; feed it every detected frame of that camera in pts order."""
 
@@ -160,63 +176,63 @@ class Tracker:
         if n:
             t.widen_votes(int(detections.class_id.max()) + 1)
         was_tracked = t.streak > 0
-        kalman.predict(t.mean, t.cov, dt, ~was_tracked)
-        predicted = kalman.to_xyxy(t.mean)
-        resting = np.where(was_tracked[:, None], predicted, t.box)  # a lost object may have stopped
-        # an object at rest is most likely still where it rests, whatever a partial box (a passer-by
-        # hiding half of it) made of its prediction: a second track born of such a box cannot take it
-        at_rest = t.last_seen - t.rest_since >= cfg.stationary_time
-        resting[at_rest] = t.anchor[at_rest]
+        lost = ~was_tracked
+        kalman.predict(t.mean, t.cov, dt, lost)
         # every track against every box once; each matching round below takes its part
-        overlap = overlaps(predicted, resting, detections.xyxy) if len(t) and n else None
+        overlap = anchored = None  # anchored: each track's resting box against each box
+        if len(t) and n:
+            overlap, anchored = overlaps(*self._guesses(was_tracked), t.anchor, detections.xyxy)
         same = (
             t.class_id()[:, None] == detections.class_id[None, :]
             if cfg.same_class and overlap is not None
             else None
         )
-        seen = None  # the boxes' looks, taken once for both uses (one call costs more than its boxes)
-        if image is not None and n and cfg.appearance_distance < 1.0:
-            seen = appearance.looks(image, detections.xyxy)
-            if overlap is not None:
-                same = self._strangers(overlap, same, ~was_tracked, detections.score, seen)
-
-        def match(track_rows: np.ndarray, det_rows: np.ndarray, min_iou: float) -> tuple[np.ndarray, ...]:
-            if len(track_rows) == 0 or len(det_rows) == 0 or overlap is None:  # nothing to match: all left
-                return _NONE, _NONE, track_rows, det_rows
-            ti, di = associate(
-                overlap[track_rows][:, det_rows],
-                None if same is None else same[track_rows][:, det_rows],
-                min_iou,
-            )
-            unmatched_t = np.ones(len(track_rows), bool)
-            unmatched_t[ti] = False
-            unmatched_d = np.ones(len(det_rows), bool)
-            unmatched_d[di] = False
-            return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
-
+        # the pairs high-score boxes may match (the first and third rounds), less strangers (_looks)
+        near = None if overlap is None else gate(overlap, cfg.match_iou, same)
         score = detections.score
-        high = _rows(score >= cfg.high_score)
-        low = _rows((score >= cfg.low_score) & (score < cfg.high_score))
+        is_high = score >= cfg.high_score
+        seen = confident = None  # the looks of the boxes that need one, and which boxes those are
+        if image is not None and n and cfg.appearance_distance < 1.0:
+            appearance.check_frame(image)  # as where every box's look was taken
+            if overlap is not None:
+                seen, confident = self._looks(overlap, near, lost, is_high, image, detections.xyxy)
+
+        high = _rows(is_high)
+        low = _rows((score >= cfg.low_score) & ~is_high)
         confirmed = _rows(t.tid >= 0)
         tentative = _rows(t.tid < 0)
-        t1, d1, rest_tracks, rest_high = match(confirmed, high, cfg.match_iou)
-        t2, d2, _, _ = match(rest_tracks[was_tracked[rest_tracks]], low, cfg.low_match_iou)
-        t3, d3, _, new_rows = match(tentative, rest_high, cfg.match_iou)
+        t1, d1, rest_tracks, rest_high = _match(overlap, near, confirmed, high)
+        seen_last = rest_tracks[was_tracked[rest_tracks]]
+        # low-score boxes never meet strangers (high-score boxes alone): their gate takes ``same`` as is
+        low_gate = gate(overlap, cfg.low_match_iou, same) if len(seen_last) and len(low) else None
+        t2, d2, _, _ = _match(overlap, low_gate, seen_last, low)
+        t3, d3, _, new_rows = _match(overlap, near, tentative, rest_high)
         slots = np.concatenate([t1, t2, t3])
         dets = np.concatenate([d1, d2, d3])
 
-        if len(slots):
-            self._correct(slots, detections[dets], pts)
-        promote = slots[(t.tid[slots] < 0) & (t.hits[slots] >= cfg.min_hits)]
-        t.tid[promote] = self._new_ids(len(promote))
-        if seen is not None and len(slots):
-            self._remember_looks(slots, dets, detections.score, seen, overlap)
-        out = np.full(n, -1, np.int64)
-        out[dets] = t.tid[slots]
-
         matched = np.zeros(len(t), bool)
         matched[slots] = True
-        t.streak[~matched] = 0
+        t.streak += matched
+        t.streak *= matched  # one more box in a row for each matched track, 0 for every other
+        hits = t.hits[slots]  # boxes before this frame's: where it goes in the history ring
+        t.hits += matched
+        if len(slots):
+            ring = hits % t.hist_t.shape[1]
+            boxes = detections.xyxy[dets], score[dets], detections.class_id[dets]
+            self._correct(slots, ring, *boxes, anchored[slots, dets], pts)
+        ids = t.tid[slots]
+        promote = (ids < 0) & (hits >= cfg.min_hits - 1)  # counting this frame's box
+        if promote.any():  # new ids in the order of the matched tracks
+            ids[promote] = self._new_ids(int(np.count_nonzero(promote)))
+            t.tid[slots] = ids
+        if confident is not None and len(slots):
+            # a confident box of a confirmed track: its look joins the track's moving average
+            keep = confident[dets] & (ids >= 0)
+            if keep.any():
+                self._remember_looks(slots[keep], seen[dets[keep]])
+        out = np.full(n, -1, np.int64)
+        out[dets] = ids
+
         alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
         if not alive.all():
             t = t.take(_rows(alive))
@@ -230,76 +246,96 @@ class Tracker:
         self._tracks = t
         return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
 
-    def _correct(self, slots: np.ndarray, dets: Detections, pts: float) -> None:
-        """Fold matched boxes into their tracks: Kalman, counts, votes, history, rest state."""
+    def _guesses(self, was_tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each track's two guesses of where it is now: its predicted box, and its last seen box if it
+        was lost (it may have stopped), or its resting box if it is at rest (whatever a partial box, a
+        passer-by hiding half of it, made of its prediction: a second track born of such a box cannot
+        take it)."""
         t = self._tracks
-        t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], dets.xyxy)
+        predicted = kalman.to_xyxy(t.mean)
+        at_rest = t.last_seen - t.rest_since >= self.config.stationary_time
+        other = np.where(at_rest[:, None], t.anchor, np.where(was_tracked[:, None], predicted, t.box))
+        return predicted, other
+
+    def _correct(
+        self,
+        slots: np.ndarray,
+        ring: np.ndarray,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        anchored: np.ndarray,
+        pts: float,
+    ) -> None:
+        """Fold matched boxes into their tracks (``ring``: each one's place in its history; ``anchored``:
+        each box's IoU with its track's resting box): Kalman, votes, history, rest state."""
+        t = self._tracks
+        t.mean[slots], t.cov[slots] = kalman.correct(t.mean[slots], t.cov[slots], xyxy)
         t.last_seen[slots] = pts
-        t.streak[slots] += 1
-        ring = t.hits[slots] % t.hist_t.shape[1]
-        t.hits[slots] += 1
-        t.box[slots] = dets.xyxy
-        t.votes[slots, dets.class_id] += 1
+        t.box[slots] = xyxy
+        t.votes[slots, class_id] += 1
         t.hist_t[slots, ring] = pts
-        t.hist_box[slots, ring] = dets.xyxy
-        t.hist_score[slots, ring] = dets.score
-        t.anchor[slots], t.anchor_n[slots], t.rest_since[slots], t.away_since[slots] = rest_step(
-            t.anchor[slots],
-            t.anchor_n[slots],
-            t.rest_since[slots],
-            t.away_since[slots],
-            dets.xyxy,
+        t.hist_box[slots, ring] = xyxy
+        t.hist_score[slots, ring] = score
+        rest_step(
+            t.anchor,
+            t.anchor_n,
+            t.rest_since,
+            t.away_since,
+            slots,
+            xyxy,
+            anchored,
             pts,
             self.config.stationary_iou,
             self.config.move_time,
         )
 
-    def _strangers(
+    def _looks(
         self,
         overlap: np.ndarray,
-        allowed: np.ndarray | None,
+        near: np.ndarray,
         lost: np.ndarray,
-        score: np.ndarray,
-        seen: np.ndarray,
-    ) -> np.ndarray | None:
-        """``allowed`` (which track-box pairs may match; None: all) less the pairs of a ``lost``
-        confirmed track and a high-score box near it whose look (``seen``) is unlike the track's."""
-        t, cfg = self._tracks, self.config
-        rows = _rows(lost & (t.tid >= 0) & ~np.isnan(t.look[:, 0]))
-        if not len(rows):
-            return allowed
-        near = (overlap[rows] >= cfg.match_iou) & (score >= cfg.high_score)
-        if allowed is not None:
-            near &= allowed[rows]
-        ti, di = near.nonzero()
-        if not len(ti):
-            return allowed
-        far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
-        if not far.any():
-            return allowed
-        out = np.ones(overlap.shape, bool) if allowed is None else allowed.copy()
-        out[rows[ti[far]], di[far]] = False
-        return out
+        is_high: np.ndarray,
+        image: np.ndarray,
+        boxes: np.ndarray,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """(the looks, the confident boxes): the looks of only the boxes that can use one, taken in one
+        call (a call costs more than its boxes); strangers taken out of ``near`` in place.
 
-    def _remember_looks(
-        self,
-        slots: np.ndarray,
-        rows: np.ndarray,
-        score: np.ndarray,
-        seen: np.ndarray,
-        overlap: np.ndarray | None,
-    ) -> None:
-        """Fold the looks (``seen``) of confirmed tracks' confident boxes (``rows``, matched to ``slots``)
-        into their moving averages; a track's first such box sets its look. Confident: a high score, and
-        no other track where the box is (``overlap``), whose colours would blend into it."""
+        Strangers: a ``lost`` confirmed track and a high-score box ``near`` it (the pairs that may match
+        in the high-score rounds) whose look is unlike the track's may not match. Confident boxes: a
+        high score and no track where the box is but one, whose colours would not blend into it; if
+        the box matches that track (a match overlaps) and it is confirmed, the box's look joins the
+        track's. Looks of these boxes alone; none if there are none, as with no lost track and every
+        box among others."""
+        t, cfg = self._tracks, self.config
+        confident = is_high & ((overlap > 0.0).sum(axis=0) == 1)
+        has_look = t.look[:, 0] == t.look[:, 0]  # not NaN
+        rows = _rows(lost & (t.tid >= 0) & has_look)
+        ti = di = _NONE
+        need = confident
+        if len(rows):
+            ti, di = (near[rows] & is_high).nonzero()
+            if len(di):
+                need = confident.copy()
+                need[di] = True
+        wanted = _rows(need)
+        if not len(wanted):
+            return None, confident
+        if len(wanted) == len(need):
+            seen = appearance.looks(image, boxes)
+        else:
+            seen = np.empty((len(need), appearance.SIZE), np.float32)  # rows not wanted are never read
+            seen[wanted] = appearance.looks(image, boxes[wanted])
+        if len(ti):
+            far = appearance.distance(t.look[rows[ti]], seen[di]) > cfg.appearance_distance
+            if far.any():
+                near[rows[ti[far]], di[far]] = False
+        return seen, confident
+
+    def _remember_looks(self, slots: np.ndarray, new: np.ndarray) -> None:
+        """Fold looks ``new`` into the moving averages of tracks ``slots``; a track's first look sets its."""
         t = self._tracks
-        keep = (t.tid[slots] >= 0) & (score[rows] >= self.config.high_score)
-        if overlap is not None:
-            touching = overlap[:, rows] > 0.0
-            keep &= touching.sum(axis=0) - touching[slots, np.arange(len(slots))] == 0
-        if not keep.any():
-            return
-        slots, new = slots[keep], seen[rows[keep]]
         old = t.look[slots]
         t.look[slots] = np.where(np.isnan(old[:, :1]), new, old + LOOK_RATE * (new - old))
 
