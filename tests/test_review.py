@@ -8,12 +8,11 @@ import itertools
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from vision.config import ClipsConfig, StorageConfig
-from vision.events.clips import RING_BYTES, ClipRecorder
+from vision.events.clips import ClipRecorder
 from vision.store import open_store
 from vision.types import Frame, Transition
 
@@ -250,20 +249,15 @@ def test_the_ring_is_bounded_and_clips_are_encoded_only_at_transitions(tmp_path:
     for frame in frames[:20]:
         clips.feed(frame)
     ring = clips.rings["plaza"]
-    kept = [k.pts for k in ring.frames]
+    kept = [pts for pts, _ in ring.frames]
     assert len(kept) <= ring.frames.maxlen and kept[-1] - kept[0] <= 1.0 and len(kept) >= 5
     assert all(b - a >= 0.75 / 5.0 - 1e-9 for a, b in itertools.pairwise(kept))  # at most ~fps
-    # kept as decoded (the frame's own image, no copy) until a clip takes them
-    images = {f.pts: f.image for f in frames}
-    assert all(k.image is images[k.pts] and not k.small for k in ring.frames)
+    assert ring.frames[0][1].shape == (round(height * 160 / width / 2) * 2, 160, 3)
     assert clips._thread is None and not (tmp_path / "snapshots").exists()
 
     event = {**EVENT, "event_id": "e-clip", "camera": "plaza"}
     store.record([(Transition("open", at.pts, event), {})])
     clips.mark("plaza", [Transition("open", at.pts, event), Transition("update", at.pts, event)])
-    small = (round(height * 160 / width / 2) * 2, 160, 3)
-    taken = [k for k in ring.frames if k.pts >= at.pts - 1.0]
-    assert len(taken) >= 5 and all(k.small and k.image.shape == small for k in taken)  # shrunk for the clip
     for frame in frames[20:]:
         clips.feed(frame)
     clips.close()
@@ -276,22 +270,4 @@ def test_the_ring_is_bounded_and_clips_are_encoded_only_at_transitions(tmp_path:
         decoded = list(container.decode(video=0))
     assert len(decoded) == clip["frames"] >= 6 and decoded[0].width == 160
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left behind
-    store.close()
-
-
-def test_the_ring_holds_at_most_its_bound_of_frames_as_decoded(tmp_path: Path) -> None:
-    """A 1080p camera's 3 s at 5 fps would be 93 MB as decoded: its older frames are shrunk past the bound."""
-    store = open_store(StorageConfig(data_dir=tmp_path))
-    clips = ClipRecorder(ClipsConfig(before=3.0, fps=5.0, width=320), tmp_path, store.another)
-    for i in range(40):
-        clips.feed(Frame("big", i / 5.0, np.full((1080, 1920, 3), i, np.uint8)))
-    ring = clips.rings["big"]
-    whole = [k for k in ring.frames if not k.small]
-    assert len(ring.frames) == 16 and 0 < sum(k.image.nbytes for k in whole) <= RING_BYTES
-    assert whole == list(ring.frames)[-len(whole) :]  # the newest stay whole
-    assert all(
-        k.image.shape == (180, 320, 3) and k.image[0, 0, 0] == round(k.pts * 5)
-        for k in ring.frames
-        if k.small
-    )
     store.close()

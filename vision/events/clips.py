@@ -1,17 +1,14 @@
 """Clips around transitions: a few seconds of frames before an event's open, reopen or close, and a few after.
 
-Each camera keeps a small ring of its recent frames, thinned to ``clips.fps``. A frame goes in as
-decoded (a reference: a frame's image is never written after its reader made it), and is shrunk to
-``clips.width`` only when a clip takes it, or once the camera's ring holds more than RING_BYTES of
-frames as decoded (a large camera's oldest first): most frames leave the ring untouched, since a
-clip is cut only at a transition, so the per-frame cost is an append, and memory per camera is
-bounded (RING_BYTES, plus ``before * fps`` small frames). At a transition the ring's frames of the
-last ``before`` seconds start a clip, which takes the camera's next frames (shrunk as they come)
-until ``after`` seconds of stream time have passed; the finished clip is encoded (H.264 MP4, which
-browsers play) on one background thread with its own store handle, so encoding never holds up the
-pipeline and costs nothing between transitions. The file is written under a temporary name and
-renamed beside the event's snapshots (``snapshots/<event id>/<pts>-<transition>.mp4``), so
-retention prunes it with them, and then recorded in the store's ``clips`` table.
+Each camera keeps a small ring of its recent frames, downscaled to ``clips.width`` and thinned
+to ``clips.fps``, so memory per camera is bounded (``before * fps`` small frames) and the
+per-frame cost is one resize and an append. At a transition the ring's frames of the last
+``before`` seconds start a clip, which takes the camera's next frames until ``after`` seconds
+of stream time have passed; the finished clip is encoded (H.264 MP4, which browsers play) on
+one background thread with its own store handle, so encoding never holds up the pipeline and
+costs nothing between transitions. The file is written under a temporary name and renamed
+beside the event's snapshots (``snapshots/<event id>/<pts>-<transition>.mp4``), so retention
+prunes it with them, and then recorded in the store's ``clips`` table.
 """
 
 from __future__ import annotations
@@ -41,9 +38,6 @@ TIME_BASE = Fraction(1, 1000)  # milliseconds: frames keep their own (stream) ti
 ENCODER_OPTIONS = {"preset": "superfast", "crf": "28"}  # less CPU per clip than veryfast, for larger files
 SLACK = 0.75  # of 1/fps: the least time between two kept frames
 STOP_WAIT = 30.0  # seconds the end of a run waits for the clips still being encoded
-# frames as decoded a camera's ring may hold: 15 frames of 768x576 (3 s at 5 fps) are 20 MB and stay whole;
-# a 1080p camera's older frames are shrunk as they pass the bound, as every frame was before
-RING_BYTES = 32 << 20
 
 SmallFrame = tuple[float, np.ndarray]  # pts, downscaled BGR image
 
@@ -59,55 +53,29 @@ class _Clip:
     frames: list[SmallFrame] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _Kept:
-    """A frame in a camera's ring: its image as decoded until a clip (or the ring's bound) shrinks it."""
-
-    pts: float
-    image: np.ndarray
-    small: bool = False
-
-    def shrunk(self, width: int) -> SmallFrame:
-        """The frame ``width`` pixels wide (shrunk once, whichever clips take it)."""
-        if not self.small:
-            self.image, self.small = downscale(self.image, width), True
-        return self.pts, self.image
-
-
 class FrameRing:
-    """One camera's last ``seconds`` of frames, at most ``fps`` a second, shrunk to ``width`` when a clip
-    takes them (or past RING_BYTES of frames as decoded)."""
+    """One camera's last ``seconds`` of frames, downscaled to ``width`` and at most ``fps`` a second."""
 
     def __init__(self, seconds: float, fps: float, width: int) -> None:
         self.seconds = seconds
         self.gap = SLACK / fps  # frames sampled at fps come a little early or late: keep those
         self.width = width
-        self.frames: deque[_Kept] = deque(maxlen=int(seconds / self.gap) + 2)
+        self.frames: deque[SmallFrame] = deque(maxlen=int(seconds / self.gap) + 2)
 
-    def push(self, frame: Frame) -> _Kept | None:
-        """Keep ``frame`` unless it follows the last kept one too closely for ``fps``; return it if kept."""
+    def push(self, frame: Frame) -> SmallFrame | None:
+        """Keep ``frame`` (downscaled) unless it follows the last kept one too closely for ``fps``; return it
+        if kept."""
         if self.frames:
-            since = frame.pts - self.frames[-1].pts
+            since = frame.pts - self.frames[-1][0]
             if since < 0:
                 self.frames.clear()  # the camera clock went back (a restart): older frames are another stream
             elif since < self.gap:
                 return None
-        kept = _Kept(frame.pts, frame.image)
-        self.frames.append(kept)
-        while self.frames and self.frames[0].pts < frame.pts - self.seconds:
+        small = (frame.pts, downscale(frame.image, self.width))
+        self.frames.append(small)
+        while self.frames and self.frames[0][0] < frame.pts - self.seconds:
             self.frames.popleft()
-        whole = sum(k.image.nbytes for k in self.frames if not k.small)
-        for older in self.frames:  # oldest first
-            if whole <= RING_BYTES:
-                break
-            if not older.small:
-                whole -= older.image.nbytes
-                older.shrunk(self.width)
-        return kept
-
-    def since(self, pts: float) -> list[SmallFrame]:
-        """The frames from stream time ``pts`` on, shrunk."""
-        return [k.shrunk(self.width) for k in self.frames if k.pts >= pts]
+        return small
 
 
 class ClipRecorder:
@@ -132,11 +100,10 @@ class ClipRecorder:
         if ring is None:
             config = self.config
             ring = self.rings[frame.camera_id] = FrameRing(config.before, config.fps, config.width)
-        kept = ring.push(frame)
+        small = ring.push(frame)
         clips = self.gathering.get(frame.camera_id)
-        if kept is None or not clips:
+        if small is None or not clips:
             return
-        small = kept.shrunk(ring.width)
         for clip in clips:
             clip.frames.append(small)
         done = [c for c in clips if frame.pts >= c.until]
@@ -152,7 +119,7 @@ class ClipRecorder:
         for t in transitions:
             if t.kind not in KINDS:
                 continue
-            frames = ring.since(t.pts - self.config.before)
+            frames = [f for f in ring.frames if f[0] >= t.pts - self.config.before]
             clip = _Clip(t.event["event_id"], t.kind, t.pts, t.pts + self.config.after, frames)
             if self.config.after <= 0:
                 self._encode(clip)
@@ -215,10 +182,10 @@ class ClipRecorder:
 def downscale(image: np.ndarray, width: int) -> np.ndarray:
     """``image`` ``width`` pixels wide (never wider than it is), both sides even as H.264's 4:2:0 needs.
 
-    Bilinear, not INTER_AREA: this ran on every frame of every camera, and INTER_AREA at a
+    Bilinear, not INTER_AREA: this runs on every frame of every camera, and INTER_AREA at a
     non-integer factor (768 -> 320) cost about ten times as much when measured (commit e883284's
-    sampled profile), for a softer preview nobody asked for. Now only frames a clip takes are shrunk
-    (FrameRing); the ring's CPU time per frame is the "clips: frame ring" row of benchmarks/ssd_batch.md.
+    sampled profile), for a softer preview nobody asked for. The ring's CPU time per frame now is
+    the "clips: frame ring" row of benchmarks/ssd_batch.md.
     """
     height, wide = image.shape[:2]
     width = min(width, wide)
