@@ -2,7 +2,11 @@
 
 Each camera keeps a small ring of its recent frames, downscaled to ``clips.width`` and thinned
 to ``clips.fps``, so memory per camera is bounded (``before * fps`` small frames) and the
-per-frame cost is one resize and an append. At a transition the ring's frames of the last
+per-frame cost is one resize and an append. The reader makes that resize as it writes the
+frame's pixels (``Frame.small``), while they are still in the cache, rather than the analysis
+lane reading the whole frame again later; keeping whole frames until a clip takes them was
+tried, and the memory they hold cost the other stages as much (commit 9ade268). At a
+transition the ring's frames of the last
 ``before`` seconds start a clip, which takes the camera's next frames until ``after`` seconds
 of stream time have passed; the finished clip is encoded (H.264 MP4, which browsers play) on
 one background thread with its own store handle, so encoding never holds up the pipeline and
@@ -71,7 +75,8 @@ class FrameRing:
                 self.frames.clear()  # the camera clock went back (a restart): older frames are another stream
             elif since < self.gap:
                 return None
-        small = (frame.pts, downscale(frame.image, self.width))
+        image = frame.small if frame.small is not None else downscale(frame.image, self.width)
+        small = (frame.pts, image)
         self.frames.append(small)
         while self.frames and self.frames[0][0] < frame.pts - self.seconds:
             self.frames.popleft()
