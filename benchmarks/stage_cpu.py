@@ -72,6 +72,7 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.scene.scene", "Scene", "update", "heatmap, people's sizes"),
     ("vision.scene.static_objects", "StaticObjects", "update", "litter background model"),
     ("vision.events.clips", "ClipRecorder", "feed", "clips: frame ring"),
+    ("vision.ingest.reader", "CameraReader", "_small", "clips: frame ring"),
     ("vision.pipeline", "Pipeline", "_view", "camera views"),
     ("vision.store.writer", "StoreWriter", "submit", "store: hand-over"),
     ("vision.pipeline", "CameraWorker", "snapshot", "checkpoints"),

@@ -8,17 +8,21 @@ import itertools
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from vision.config import ClipsConfig, StorageConfig
-from vision.events.clips import ClipRecorder
+from vision.events.clips import ClipRecorder, downscale
+from vision.ingest.reader import CameraReader
 from vision.store import open_store
 from vision.types import Frame, Transition
 
 from .api_support import ADMIN, AS_ADMIN, AS_READER, in_process, plaza_service
 from .conftest import SAMPLE
 from .dispatch_support import Receiver, wait_for
+from .test_ingest_files import camera as file_camera
+from .test_ingest_files import read_all
 from .test_store import EVENT, query
 
 T0 = 1_700_000_000.0
@@ -270,4 +274,23 @@ def test_the_ring_is_bounded_and_clips_are_encoded_only_at_transitions(tmp_path:
         decoded = list(container.decode(video=0))
     assert len(decoded) == clip["frames"] >= 6 and decoded[0].width == 160
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left behind
+    store.close()
+
+
+def test_the_reader_makes_the_rings_copy_and_the_ring_keeps_it(tmp_path: Path) -> None:
+    """The reader shrinks each frame for the clips as it writes it (the same pixels the ring would make),
+    and the ring keeps that copy rather than shrinking the frame again."""
+    reader = CameraReader("plaza", file_camera(SAMPLE, detect_fps=5), clip_width=160).start()
+    frames = read_all(reader)
+    assert len(frames) == 200
+    assert all(f.small is not None and np.array_equal(f.small, downscale(f.image, 160)) for f in frames)
+    without = CameraReader("plaza", file_camera(SAMPLE, detect_fps=5)).start()  # no clips: no copy
+    assert read_all(without)[0].small is None
+    store = open_store(StorageConfig(data_dir=tmp_path))
+    clips = ClipRecorder(ClipsConfig(before=1.0, fps=5.0, width=160), tmp_path, store.another)
+    for frame in frames[:10]:
+        clips.feed(frame)
+    small = {f.pts: f.small for f in frames}
+    ring = clips.rings["plaza"].frames
+    assert len(ring) >= 5 and all(image is small[pts] for pts, image in ring)
     store.close()

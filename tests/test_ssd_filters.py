@@ -40,4 +40,4 @@ def test_box_limits_clip_ids_past_the_table_to_its_ends() -> None:
     limits = BoxLimits(np.array([0.5, 1.0, 0.1], np.float32))
     half = np.array([0, 0, 100, 60], np.float32)  # 60% of a 100x100 frame
     boxes = Detections.from_arrays(np.tile(half, (5, 1)), np.ones(5), np.array([-1, 0, 1, 2, 7]))
-    assert limits.plausible(boxes, 100, 100).class_id.tolist() == [1]
+    assert boxes[limits.fits(boxes, 100, 100)].class_id.tolist() == [1]

@@ -35,6 +35,7 @@ class Frame:
     captured: float = 0.0  # monotonic seconds when its reader received it: lag figures only, never a clock
     motion: Motion | None = None  # since the reader's previous frame, where the codec exported vectors
     picture: np.ndarray | None = None  # the motion gate's small grey picture, where the reader built it
+    small: np.ndarray | None = None  # the clips' downscaled copy (clips.py), where the reader made it
 
     @property
     def width(self) -> int:

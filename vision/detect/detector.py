@@ -175,19 +175,24 @@ class Detector:
         for image in images:
             check_image(image)
         if regions is None or all(r is None for r in regions):
-            results = self._plausible(self.engine.infer(images), images)
-        else:
-            crops, where = cut(images, regions)
-            found = self._plausible(self.engine.infer(crops), crops)
-            scale = np.array([self.scale.frame_scale(c.shape[1], c.shape[0]) for c in crops], np.float32)
-            sizes = [(i.shape[1], i.shape[0]) for i in images]
-            results = merge(found, where, sizes, scale, self.card.min_object_px, self.people)
-        if self.wanted is not None:
-            results = [d[np.take(self.wanted, d.class_id + 1, mode="clip")] for d in results]
-        return results
+            found = self.engine.infer(images)
+            return [self._kept(d, image, self.wanted) for d, image in zip(found, images, strict=True)]
+        crops, where = cut(images, regions)
+        found = [self._kept(d, crop, None) for d, crop in zip(self.engine.infer(crops), crops, strict=True)]
+        scale = np.array([self.scale.frame_scale(c.shape[1], c.shape[0]) for c in crops], np.float32)
+        sizes = [(i.shape[1], i.shape[0]) for i in images]
+        results = merge(found, where, sizes, scale, self.card.min_object_px, self.people)
+        return results if self.wanted is None else [self._kept(d, None, self.wanted) for d in results]
 
-    def _plausible(self, found: list[Detections], inputs: list[np.ndarray]) -> list[Detections]:
-        """Drop boxes the card calls impossible, measured against the image (or crop) the model was shown."""
-        if self.limits is None:
+    def _kept(self, found: Detections, shown: np.ndarray | None, wanted: np.ndarray | None) -> Detections:
+        """``found`` less the boxes the card calls impossible in the image (or crop) ``shown`` to the model
+        (None: not checked here) and, with ``wanted``, those of classes not configured: one selection."""
+        if len(found) == 0:
             return found
-        return [self.limits.plausible(d, i.shape[1], i.shape[0]) for d, i in zip(found, inputs, strict=True)]
+        keep = None
+        if shown is not None and self.limits is not None:
+            keep = self.limits.fits(found, shown.shape[1], shown.shape[0])
+        if wanted is not None:
+            classes = np.take(wanted, found.class_id + 1, mode="clip")
+            keep = classes if keep is None else keep & classes
+        return found if keep is None else found[keep]

@@ -31,11 +31,10 @@ class BoxLimits:
             fraction[class_id] = card.max_box_fraction.get(label, default)
         return cls(fraction)
 
-    def plausible(self, detections: Detections, width: int, height: int) -> Detections:
-        """The detections whose box covers no more of the ``width`` x ``height`` frame than its class may."""
-        if len(detections) == 0:
-            return detections
+    def fits(self, detections: Detections, width: int, height: int) -> np.ndarray:
+        """Bool mask of the detections whose box covers no more of the ``width`` x ``height`` frame than
+        its class may."""
         xyxy = detections.xyxy
         share = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) / float(width * height)
         limit = np.take(self.fraction, detections.class_id, mode="clip")  # np.clip's wrapper costs 4x this
-        return detections[share <= limit]
+        return share <= limit

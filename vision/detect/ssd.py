@@ -13,12 +13,14 @@ merging distinct, overlapping objects.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from vision.detect.card import ModelCard, ModelError
 from vision.detect.nms import BLOCK, nms
 from vision.detect.params import DecodeParams
-from vision.detect.preprocess import Geometry, to_source
+from vision.detect.preprocess import Geometry
 from vision.types import Detections
 
 SAME_OBJECT_IOU = 0.8
@@ -77,12 +79,12 @@ def decode_ssd_boxes(
     """Per image of the batch: boxes scoring at least ``min_score`` after NMS, in source pixels."""
     boxes, scores = outputs
     flat = np.flatnonzero(scores >= params.min_score)  # by image, class, anchor; 10x np.nonzero's speed
-    image, class_id, anchor = np.unravel_index(flat, scores.shape)
     score = scores.reshape(-1)[flat]
     best = np.argsort(-score, kind="stable")
     if len(best) > params.max_nms:  # no image can have more than all of them
-        best = best[first_per_image(image[best], params.max_nms)]
-    image, class_id, anchor, score = image[best], class_id[best], anchor[best], score[best]
+        best = best[first_per_image(flat[best] // (scores.shape[1] * scores.shape[2]), params.max_nms)]
+    score = score[best]
+    image, class_id, anchor = np.unravel_index(flat[best], scores.shape)  # best first: one index, not four
     yxyx = boxes[image, anchor]
     keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
     if len(keep) > params.max_det:
@@ -93,11 +95,30 @@ def decode_ssd_boxes(
     if params.iou > SAME_OBJECT_IOU or (len(labels) > 1 and (labels != labels[0]).any()):
         keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
     keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
-    bounds = np.searchsorted(image[keep], np.arange(len(geometries) + 1))
-    results = []
-    for i, geometry in enumerate(geometries):
-        rows = keep[bounds[i] : bounds[i + 1]]
-        size = np.array([geometry.input_width, geometry.input_height] * 2, np.float32)
-        xyxy = to_source(yxyx[rows][:, [1, 0, 3, 2]] * size, geometry)
-        results.append(Detections.from_arrays(xyxy, score[rows], class_id[rows].astype(np.int32)))
-    return results
+    return by_image(yxyx[keep], score[keep], class_id[keep], image[keep], geometries)
+
+
+def by_image(
+    yxyx: np.ndarray, score: np.ndarray, class_id: np.ndarray, image: np.ndarray, geometries: list[Geometry]
+) -> list[Detections]:
+    """The kept boxes (normalized yxyx, sorted by ``image``) in each image's source pixels, one Detections
+    per image: mapped all at once (each row by its image's geometry, the arithmetic of :func:`to_source`
+    row for row), then cut into runs, so the cost does not grow with the batch's images."""
+    rows = np.array(
+        [
+            (g.input_width, g.input_height, g.pad_x, g.pad_y, g.scale_x, g.scale_y, g.width, g.height)
+            for g in geometries
+        ],
+        np.float32,
+    ).reshape(-1, 8)[image]
+    size, pad, scale, limit = (rows[:, [i, i + 1, i, i + 1]] for i in (0, 2, 4, 6))
+    xyxy = yxyx[:, [1, 0, 3, 2]] * size
+    xyxy = ((xyxy - pad) / scale).astype(np.float32, copy=False)
+    np.maximum(xyxy, 0, out=xyxy)
+    np.minimum(xyxy, limit, out=xyxy)
+    class_id = class_id.astype(np.int32)
+    track_id = np.full(len(score), -1, np.int64)
+    bounds = np.searchsorted(image, np.arange(len(geometries) + 1)).tolist()
+    return [
+        Detections(xyxy[a:b], score[a:b], class_id[a:b], track_id[a:b]) for a, b in itertools.pairwise(bounds)
+    ]

@@ -2,13 +2,17 @@
 
 Each camera keeps a small ring of its recent frames, downscaled to ``clips.width`` and thinned
 to ``clips.fps``, so memory per camera is bounded (``before * fps`` small frames) and the
-per-frame cost is one resize and an append. At a transition the ring's frames of the last
-``before`` seconds start a clip, which takes the camera's next frames until ``after`` seconds
-of stream time have passed; the finished clip is encoded (H.264 MP4, which browsers play) on
-one background thread with its own store handle, so encoding never holds up the pipeline and
-costs nothing between transitions. The file is written under a temporary name and renamed
-beside the event's snapshots (``snapshots/<event id>/<pts>-<transition>.mp4``), so retention
-prunes it with them, and then recorded in the store's ``clips`` table.
+per-frame cost is one resize and an append. The reader makes that resize as it writes the
+frame's pixels (``Frame.small``), while they are still in the cache, rather than the analysis
+lane reading the whole frame again later; keeping whole frames until a clip takes them was
+tried, and the memory they held cost the other stages as much as it saved
+(benchmarks/ssd_batch.py part 2, before and after). At a transition the ring's frames of the
+last ``before`` seconds start a clip, which takes the camera's next frames until ``after``
+seconds of stream time have passed; the finished clip is encoded (H.264 MP4, which browsers
+play) on one background thread with its own store handle, so encoding never holds up the
+pipeline and costs nothing between transitions. The file is written under a temporary name
+and renamed beside the event's snapshots (``snapshots/<event id>/<pts>-<transition>.mp4``),
+so retention prunes it with them, and then recorded in the store's ``clips`` table.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ class FrameRing:
                 self.frames.clear()  # the camera clock went back (a restart): older frames are another stream
             elif since < self.gap:
                 return None
-        small = (frame.pts, downscale(frame.image, self.width))
+        image = frame.small if frame.small is not None else downscale(frame.image, self.width)
+        small = (frame.pts, image)
         self.frames.append(small)
         while self.frames and self.frames[0][0] < frame.pts - self.seconds:
             self.frames.popleft()

@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from vision.config import CameraConfig
+from vision.events.clips import downscale
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder, quarter_turns
@@ -44,13 +45,20 @@ class CameraReader:
     """Reads one camera on its own thread; the pipeline calls :meth:`take` and :meth:`health`."""
 
     def __init__(
-        self, camera_id: str, camera: CameraConfig, notify: threading.Event | None = None, cameras: int = 1
+        self,
+        camera_id: str,
+        camera: CameraConfig,
+        notify: threading.Event | None = None,
+        cameras: int = 1,
+        clip_width: int | None = None,
     ) -> None:
         """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras;
-        ``cameras``: how many this process reads (more than its cores: one decoder thread each)."""
+        ``cameras``: how many this process reads (more than its cores: one decoder thread each);
+        ``clip_width``: the width of the clips' downscaled copy of each frame (None: no clips)."""
         self.camera_id = camera_id
         self.camera = camera
         self.cameras = cameras
+        self.clip_width = clip_width
         self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
         self.clock = StreamClock(live=not self.is_file)
@@ -237,6 +245,12 @@ class CameraReader:
         stamped = self.clock.peek(pts, now)
         return None if stamped is None else self.clock.lag(stamped, now)
 
+    def _small(self, image: np.ndarray) -> np.ndarray | None:
+        """The clips' downscaled copy of a frame handed over (vision/events/clips.py), made as its BGR
+        pixels are written, while they are in the cache: the analysis lane, reading the whole frame
+        again later, paid more for it."""
+        return None if self.clip_width is None else downscale(image, self.clip_width)
+
     def _picture(self, decoder: VideoDecoder, av_frame: av.VideoFrame, image: np.ndarray) -> np.ndarray:
         """The motion gate's grey picture of a frame handed over: from its luma plane (already grey),
         else from its BGR ``image``."""
@@ -272,8 +286,9 @@ class CameraReader:
                 continue
             moved = motion.take(stamped) if motion is not None else None
             image = decoder.image(av_frame)
+            small = self._small(image)  # first: the pixels just written are still in the cache
             picture = self._picture(decoder, av_frame, image) if self._gated else None
-            frame = Frame(self.camera_id, stamped, image, now, moved, picture)
+            frame = Frame(self.camera_id, stamped, image, now, moved, picture, small)
             self._position = position
             if isinstance(self._handoff, LatestFrame):
                 if self._handoff.put(frame):
