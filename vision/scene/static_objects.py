@@ -54,7 +54,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vision.scene.drift import shifted_share
+from vision.scene.drift import explained
 from vision.scene.masks import Masks
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
@@ -560,10 +560,7 @@ class StaticObjects:
         blob = labels[y : y + h, x : x + w] == k
         reach = (max(1.0, self.cfg.drift_px / self.step[0]), max(1.0, self.cfg.drift_px / self.step[1]))
         pixels = blob & static[y : y + h, x : x + w]
-        if (
-            shifted_share(grey, self.slow, gain, (x, y, w, h), pixels, reach, self.cfg.threshold)
-            < DRIFT_SHARE
-        ):
+        if not explained(grey, self.slow, gain, (x, y, w, h), pixels, reach, self.cfg.threshold, DRIFT_SHARE):
             return False
         self._heal(grey, gain, blob, (y, y + h, x, x + w))
         return True
