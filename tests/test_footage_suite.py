@@ -65,7 +65,7 @@ def test_the_parking_lane_at_half_a_detection_per_second_gets_no_litter_ticket(
     drifts, so the painted line's edges, a pixel off the background's, lie changed and still from 8 s
     on, too thin for a blob. At 24 s they joined one blob (98 analysis pixels), and with the age of
     pixels that had never been an object (12 s) the litter rule's ticket opened at once, for a blob
-    gone at the next look. A change in no blob now starts its clock again (vision/scene/static_objects.py)."""
+    gone at the next look. A change in no blob now starts its clock again (vision/scene/static_blobs.py)."""
     truth = SUITE / "parking_lane.truth.yaml"
     require((SUITE / yaml.safe_load(truth.read_text())["video"]).resolve())
     suite = tmp_path / "suite.yaml"

@@ -16,6 +16,7 @@ from vision.config import EventsConfig, parse_config
 from vision.evaluate.scenario import CutOut, Lighting, Placement, ScenarioSpec, render
 from vision.ingest.sampler import Sampler
 from vision.pipeline import Pipeline
+from vision.scene.static_blobs import find_blobs
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
 from vision.store import Store
 from vision.types import Detections, Frame
@@ -91,7 +92,8 @@ def test_a_change_over_the_whole_analysed_box_is_healed_without_a_warning() -> N
     model.timer[:] = 10.0  # every pixel static
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        blobs = model._blobs(grey, 1.0, np.ones(grey.shape, bool))
+        place = (model.step, model.origin, model.zone)
+        blobs = find_blobs(CFG, grey, 1.0, np.ones(grey.shape, bool), model.slow, model.timer, None, place)
     assert len(blobs) == 0
     np.testing.assert_array_equal(model.slow, grey)  # healed: the frame is the background there
     assert not model.timer.any()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from vision.scene.drift import SHIFTS, explained
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
 
 from .conftest import ROOT, SHARED, cli, require
@@ -53,6 +54,61 @@ def test_an_edge_the_camera_moved_is_no_object_and_a_bag_dropped_after_the_drift
     assert found[0.0][0] >= 15.0, found  # without the check the moved line lies there as an object all along
     assert found[4.0][0] == 0.0, found  # with it, never one
     assert found[4.0][1] == found[0.0][1] >= 14.0, found  # the bag is timed alike from its landing (8 s)
+
+
+def best_share(
+    image: np.ndarray,
+    background: np.ndarray,
+    gain: float,
+    box: tuple[int, int, int, int],
+    pixels: np.ndarray,
+    reach: tuple[float, float],
+    threshold: float,
+) -> float:
+    """The largest share of ``pixels`` that one of the shifts matches: every shift tried, no bound."""
+    x, y, w, h = box
+    here, moved_all = image[y : y + h, x : x + w], []
+    for dx in np.linspace(-reach[0], reach[0], SHIFTS):
+        for dy in np.linspace(-reach[1], reach[1], SHIFTS):
+            if dx or dy:
+                moved = shifted(background * np.float32(gain), dx, dy)[y : y + h, x : x + w]
+                moved_all.append(np.count_nonzero((np.abs(here - moved) < threshold) & pixels))
+    return max(moved_all) / max(1, np.count_nonzero(pixels))
+
+
+def test_the_drift_verdict_is_the_best_shifts_whatever_the_bound_settles() -> None:
+    """explained() settles most blobs by a bound on the moved backgrounds, without moving them: its
+    verdict must be what trying every shift gives, for edges moved by sub-pixel amounts (drift), objects
+    on plain and on textured ground (not), bright and black scenes, whole and fractional reaches, and
+    shares on both sides of the one asked (0.05-0.95) or exactly the best (one pixel less matched is
+    the other verdict)."""
+    rng = np.random.default_rng(1)
+    verdicts = {True: 0, False: 0}
+    for case in range(300):
+        level = rng.choice([2.0, 40.0, 120.0, 230.0])
+        texture = rng.choice([0.5, 4.0, 12.0])
+        ground = cv2.GaussianBlur(
+            (level + rng.normal(0, texture, (60, 80))).astype(np.float32), (5, 5), float(rng.uniform(0.5, 2))
+        )
+        cv2.line(ground, (int(rng.integers(0, 80)), 0), (int(rng.integers(0, 80)), 59), float(level + 60), 3)
+        reach = (float(rng.choice([1.0, 2.0, 2.7, 4.0])), float(rng.choice([1.0, 1.5, 4.0])))
+        # the camera drifted: by any amount within reach, or by the farthest shift tried
+        move = rng.choice([-1.0, 1.0], 2) if case % 3 == 0 else rng.uniform(-1, 1, 2)
+        frame = shifted(ground, *(move * reach)).astype(np.float32)
+        if case % 2:  # an object set down on it
+            y, x = rng.integers(10, 40), rng.integers(10, 60)
+            frame[y : y + 12, x : x + 15] = level + rng.choice([-40.0, 40.0]) + rng.normal(0, 3, (12, 15))
+        gain = float(rng.uniform(0.9, 1.1))
+        box = (int(rng.integers(5, 20)), int(rng.integers(5, 15)), 40, 30)
+        x, y, w, h = box
+        pixels = np.abs(frame - ground * np.float32(gain))[y : y + h, x : x + w] >= 10  # what changed
+        best = best_share(frame, ground, gain, box, pixels, reach, 24.0)
+        # a share anywhere, or the best itself: one pixel fewer matched would be the other verdict
+        share = float(rng.uniform(0.05, 0.95)) if case % 4 else max(0.05, best)
+        expected = best >= share
+        assert explained(frame, ground, gain, box, pixels, reach, 24.0, share) == expected, case
+        verdicts[expected] += 1
+    assert min(verdicts.values()) >= 50, verdicts  # both verdicts, many times each
 
 
 @pytest.mark.parametrize("fps", [0.5, 1.0, 5.0])

@@ -22,9 +22,15 @@ import cv2
 import numpy as np
 
 SHIFTS = 5  # shifts tried per axis, evenly over [-reach, reach] (the middle one, no shift, is skipped)
+# a shift's position is rounded to 1/32 pixel (OpenCV's INTER_TAB_SIZE): the pixels it blends lie within
+# reach plus this of the unshifted one
+ROUNDING = 1 / 32
+# float32 blending and subtracting err by a few units in the last place: the bound allows this much more
+# (relative to the grey levels, plus an absolute part for a black background)
+SLACK = (1e-4, 1e-3)
 
 
-def shifted_share(
+def explained(
     image: np.ndarray,
     background: np.ndarray,
     gain: float,
@@ -32,27 +38,42 @@ def shifted_share(
     pixels: np.ndarray,
     reach: tuple[float, float],
     threshold: float,
-) -> float:
-    """The largest share of ``pixels`` (a bool mask over ``box`` = x, y, w, h of ``image``) where
-    ``background`` times ``gain`` (the global brightness ratio), moved by some shift within ``reach``
-    (x, y; pixels, sub-pixel steps), matches ``image`` within ``threshold``; 0 without pixels.
-    ``image`` and ``background``: float32, one shape."""
+    share: float,
+) -> bool:
+    """Whether at least ``share`` (0-1] of ``pixels`` (a bool mask over ``box`` = x, y, w, h of ``image``)
+    are where ``background`` times ``gain`` (the global brightness ratio), moved by one shift within
+    ``reach`` (x, y; pixels, sub-pixel steps), matches ``image`` within ``threshold``; False without
+    pixels. ``image`` and ``background``: float32, one shape.
+
+    A moved background is a blend of the background's pixels within reach, so it lies between their
+    least and their most: a pixel farther than ``threshold`` from that range (an object on plain ground,
+    most of a real blob) matches no shift. Those bounds (an erosion and a dilation of the crop) settle
+    most blobs that are not drift without moving the background at all; the shifts are tried only if
+    enough pixels could match, and stop at the first that explains ``share``: the verdict is the one
+    that the best of all shifts gives."""
     count = int(np.count_nonzero(pixels))
     if count == 0:
-        return 0.0
+        return False
     x, y, w, h = box
     pad = math.ceil(max(reach)) + 1
     top, left = max(0, y - pad), max(0, x - pad)
     near = background[top : y + h + pad, left : x + w + pad] * np.float32(gain)
-    size = near.shape[::-1]
     here = image[y : y + h, x : x + w]
     rows, cols = slice(y - top, y - top + h), slice(x - left, x - left + w)
-    best = 0
+    across, down = (math.ceil(r + ROUNDING) for r in reach)
+    window = np.ones((2 * down + 1, 2 * across + 1), np.uint8)
+    low, high = cv2.erode(near, window)[rows, cols], cv2.dilate(near, window)[rows, cols]
+    slack = SLACK[0] * float(np.abs(near).max()) + SLACK[1]
+    could = pixels & (here > low - (threshold + slack)) & (here < high + (threshold + slack))
+    if np.count_nonzero(could) / count < share:
+        return False
+    size = near.shape[::-1]
     for dx in np.linspace(-reach[0], reach[0], SHIFTS):
         for dy in np.linspace(-reach[1], reach[1], SHIFTS):
             if dx == 0 and dy == 0:
                 continue
             move = np.float32([[1, 0, dx], [0, 1, dy]])
             moved = cv2.warpAffine(near, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            best = max(best, int(np.count_nonzero((np.abs(here - moved[rows, cols]) < threshold) & pixels)))
-    return best / count
+            if np.count_nonzero((np.abs(here - moved[rows, cols]) < threshold) & pixels) / count >= share:
+                return True
+    return False

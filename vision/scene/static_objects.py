@@ -48,129 +48,32 @@ healed into the background like a ghost, so an edge never ages into litter.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from vision.scene.drift import shifted_share
 from vision.scene.masks import Masks
+from vision.scene.static_blobs import Blobs, connected_components, find_blobs
+from vision.scene.static_config import ITEM_SHARE, StaticObjectsConfig, analysis_scale
+from vision.scene.static_snapshot import load_state, state_arrays
+
+# the model's parts live beside it (settings and scale, blobs, snapshot); imported from here elsewhere
+__all__ = [
+    "DARK_EPSILON",
+    "ITEM_SHARE",
+    "Blobs",
+    "StaticObjects",
+    "StaticObjectsConfig",
+    "analysis_scale",
+    "connected_components",
+    "median",
+]
 
 CATCH_UP = 3.0  # fast-background time constants after which any arrival has been taken in (e^-3: 5%)
-GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the background's: a ghost
-ITEM_SHARE = 0.25  # an expected litter item (a bag, a bundle, a box) is about a quarter of a person's height
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
-# a blob of which the background moved by the camera's drift explains this share is drift: measured on
-# the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
-DRIFT_SHARE = 0.5
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
-
-
-class StaticObjectsConfig(BaseModel):
-    """The dual-background models of a camera (one per zone with a litter rule) used by the litter rule."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    item_px: float = Field(
-        10.0,
-        ge=2,
-        le=100,
-        description="Analysis pixels across an expected litter item (a quarter of the height of the zone's "
-        "far people, from the calibration or the people seen there), so objects of one real size cover "
-        "the same analysis pixels at any distance and frame size.",
-    )
-    work_width: int = Field(
-        320,
-        ge=64,
-        le=1920,
-        description="Until the people's size in a zone is known, its box is analysed at the scale of a "
-        "frame this wide (grey).",
-    )
-    max_upscale: float = Field(
-        2.0, ge=1, le=8, description="A zone's box is never enlarged more than this for analysis."
-    )
-    max_pixels: int = Field(
-        76_800,
-        ge=4_096,
-        le=4_000_000,
-        description="Most analysis pixels per zone (320x240 by default): a larger zone is analysed at a "
-        "smaller scale, so a wide zone of a distant 4K camera costs no more than this.",
-    )
-    threshold: float = Field(24.0, gt=0, le=255, description="Grey-level difference that counts as change.")
-    fast_seconds: float = Field(2.0, gt=0, description="Time constant of the fast background.")
-    slow_seconds: float = Field(120.0, gt=0, description="Time constant of the slow background (where calm).")
-    min_static: float = Field(
-        4.0, ge=0, description="Seconds a pixel must stay changed-and-still before it counts as static."
-    )
-    absorb_after: float = Field(
-        900.0, gt=0, description="Seconds after which a static object becomes background (a fixture)."
-    )
-    drift_px: float = Field(
-        4.0,
-        ge=0,
-        le=16,
-        description="Frame pixels a drifting or shaking camera moves its picture by: a static blob that "
-        "the background moved by up to this explains is a moved edge (a painted line, a kerb), not an "
-        "object, and becomes background (0: no such check).",
-    )
-    look_every: float = Field(
-        1.0,
-        ge=0,
-        description="Seconds of stream time between two frames the model looks at (0: every frame); the "
-        "frames between reuse its last blobs. Litter must stay for many seconds, so one look a second "
-        "is enough, at a fraction of the cost.",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Blobs:
-    """Static blobs of one frame, as arrays; ``xyxy`` in full-frame pixels."""
-
-    xyxy: np.ndarray  # float32 [N, 4]
-    area_px: np.ndarray  # float32 [N], in full-frame pixels
-    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain in view
-    work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
-    zone: np.ndarray  # str [N], the zone whose model found it
-
-    @classmethod
-    def empty(cls) -> Blobs:
-        none = np.zeros(0, np.float32)
-        return cls(np.zeros((0, 4), np.float32), none, none, none, np.zeros(0, str))
-
-    @classmethod
-    def concatenate(cls, parts: list[Blobs]) -> Blobs:
-        """The blobs of several zones' models as one."""
-        if not parts:
-            return cls.empty()
-        if len(parts) == 1:
-            return parts[0]
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
-
-    def __len__(self) -> int:
-        return int(self.area_px.shape[0])
-
-    def __getitem__(self, index: np.ndarray) -> Blobs:
-        return Blobs(
-            self.xyxy[index],
-            self.area_px[index],
-            self.static_seconds[index],
-            self.work_area[index],
-            self.zone[index],
-        )
-
-
-def analysis_scale(
-    cfg: StaticObjectsConfig, box: tuple[int, int], width: int, person_px: float | None
-) -> float:
-    """Analysis pixels per frame pixel for a zone's ``box`` (w, h in frame pixels) of a frame ``width``
-    wide, where the zone's far people are ``person_px`` frame pixels tall (None: not known)."""
-    scale = cfg.work_width / width if person_px is None else cfg.item_px / (ITEM_SHARE * max(person_px, 1.0))
-    scale = min(scale, cfg.max_upscale)
-    pixels = box[0] * box[1] * scale * scale
-    return scale * math.sqrt(cfg.max_pixels / pixels) if pixels > cfg.max_pixels else scale
 
 
 class StaticObjects:
@@ -208,69 +111,13 @@ class StaticObjects:
         self._ignore_small: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The model's state (both backgrounds, the pixel timers, its scale), for a snapshot of the camera:
-        without it a restarted camera would take a bag already lying there for background.
-
-        The per-pixel bookkeeping (timers, arrival times, seen alone, unsure) is at rest (0, NaN,
-        False) wherever nothing changed, nearly everywhere: it is kept only at the pixels ``at``
-        (flat indices) where one of them is not, as ``NAME_at``; deflating it whole cost most of
-        a checkpoint (benchmarks/analysis_cost.md), unless so many pixels are busy (a light change
-        over the whole zone) that the dense arrays are smaller. The fast background is kept as uint8
-        when it holds whole grey levels (a look every ``fast_seconds`` or more makes it the last frame):
-        a quarter of its bytes, a third off a checkpoint at the capacity benchmark's settings
-        (benchmarks/checkpoints.md). Nothing is rounded: :meth:`load_arrays` gets every value back."""
-        if self.fast is None or self.slow is None or self.timer is None or self.scale is None:
-            return {}
-        if self.arrived is None or self.seen is None:
-            return {}
-        arrays = {
-            "fast": _whole(self.fast),
-            "slow": self.slow,
-            "last_pts": np.array(self.last_pts),
-            "unseen": np.array(np.nan if self.unseen is None else self.unseen),
-            "scale": np.array(self.scale),
-            "region": np.array(self.region or (0.0, 0.0, 1.0, 1.0)),
-        }
-        sparse = {"timer": self.timer, "arrived": self.arrived, "seen": self.seen}
-        if self.unsure is not None and self.coarse is not None:
-            sparse["unsure"], arrays["coarse"] = self.unsure, np.array(self.coarse)
-        busy = (self.timer != 0) | ~np.isnan(self.arrived) | self.seen
-        if "unsure" in sparse:
-            busy |= self.unsure
-        at = np.flatnonzero(busy).astype(np.int32)
-        per_pixel = sum(a.itemsize for a in sparse.values())
-        if len(at) * (at.itemsize + per_pixel) >= busy.size * per_pixel:  # most pixels busy: dense is smaller
-            return arrays | sparse
-        arrays["at"] = at
-        arrays |= {f"{name}_at": a.ravel()[at] for name, a in sparse.items()}
-        return arrays
+        """The model's state for a snapshot of the camera (vision/scene/static_snapshot.py)."""
+        return state_arrays(self)
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> bool:
-        """Take back :meth:`arrays` (or an older snapshot's, with dense bookkeeping); False (and nothing
-        changed) if they are not this model's (of another region). A frame of another size resamples
-        them, see :meth:`update`."""
-        fast, slow, scale = (arrays.get(k) for k in ("fast", "slow", "scale"))
-        if fast is None or slow is None or scale is None or fast.ndim != 2 or fast.shape != slow.shape:
-            return False
-        region = arrays.get("region")
-        if region is None or not np.allclose(region, self.region or (0.0, 0.0, 1.0, 1.0)):
-            return False
-        dense = _dense(arrays, fast.shape)
-        if dense is None:
-            return False
-        timer, arrived, seen, unsure = (dense[name] for name in REST)
-        assert timer is not None
-        self.fast, self.slow, self.timer = (a.astype(np.float32) for a in (fast, slow, timer))
-        self.arrived = np.full(timer.shape, np.nan) if arrived is None else arrived.astype(np.float64)
-        self.seen = timer > 0 if seen is None else seen.astype(bool)  # an older snapshot's: timed = seen
-        coarse = arrays.get("coarse")
-        ok = unsure is not None and coarse is not None
-        self.unsure = unsure.astype(bool) if ok else None
-        self.coarse = (int(coarse[0]), int(coarse[1])) if ok else None
-        self.last_pts, self.scale, self.sized = float(arrays["last_pts"]), float(scale), True
-        unseen = float(arrays.get("unseen", np.nan))
-        self.unseen = None if math.isnan(unseen) else unseen
-        return True
+        """Take back :meth:`arrays` (or an older snapshot's); False (and nothing changed) if they are not
+        this model's (of another region). A frame of another size resamples them, see :meth:`update`."""
+        return load_state(self, arrays)
 
     def update(
         self,
@@ -356,7 +203,8 @@ class StaticObjects:
         if fixtures.any():
             self.slow[fixtures] = grey[fixtures] / gain
             self.timer[fixtures] = 0.0
-        self.blobs = self._blobs(grey, gain, calm)
+        place = (self.step, self.origin, self.zone)
+        self.blobs = find_blobs(self.cfg, grey, gain, calm, self.slow, self.timer, self._ignore_small, place)
         return self.blobs
 
     def _dark(self, dt: float, unseen: float) -> float:
@@ -483,121 +331,6 @@ class StaticObjects:
             return 1.0
         return median(grey[sample] / slow[sample])
 
-    def _blobs(self, grey: np.ndarray, gain: float, calm: np.ndarray) -> Blobs:
-        """Connected static regions, minus ghosts (which are healed into the slow background)."""
-        assert self.slow is not None and self.timer is not None  # set by the first update
-        static = self.timer >= self.cfg.min_static  # a fresh array, kept: the morphology makes its own
-        if self._ignore_small is not None:
-            np.copyto(static, False, where=self._ignore_small)
-        if not static.any():  # nothing static (most looks): no morphology, no labelling
-            return Blobs.empty()
-        m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        # a change too thin to be an object (the edge of a painted line the camera's drift moved by a
-        # pixel) is in no blob: its clock starts again, so a blob it joins later is not as old as it
-        np.copyto(self.timer, 0.0, where=static & (m == 0))
-        n, labels, stats = connected_components(m)
-        if n <= 1:
-            return Blobs.empty()
-        real = np.array(
-            [
-                not self._heal_ghost(grey, gain, calm, labels, k, stats[k])
-                and not self._heal_drift(grey, gain, static, labels, k, stats[k])
-                for k in range(1, n)
-            ]
-        )
-        stats = stats[1:][real]
-        if len(stats) == 0:
-            return Blobs.empty()
-        x, y, w, h, area = stats.T.astype(np.float32)
-        (sx, sy), (x0, y0) = self.step, self.origin
-        xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
-        # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
-        inside = labels > 0
-        timers, label = self.timer[inside], labels[inside]
-        order = np.lexsort((timers, label))
-        starts = np.searchsorted(label[order], np.arange(1, n))
-        counts = np.bincount(label, minlength=n)[1:]
-        seconds = timers[order][starts + counts // 2].astype(np.float32)
-        zone = np.full(len(area), self.zone)
-        return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, zone)
-
-    def _heal_ghost(
-        self, grey: np.ndarray, gain: float, calm: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray
-    ) -> bool:
-        """A ghost is where something *left* that the slow background still remembers (a person
-        standing in the first frame): its outline has edges in the background, not in the frame.
-        Only a blob seen clearly now is judged (one behind a passer-by is not).
-        Returns True, after copying the frame into the slow background there, if blob k is one."""
-        assert self.slow is not None and self.timer is not None
-        x, y, w, h = (int(v) for v in stat[:4])
-        y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
-        blob = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
-        if calm[y0:y1, x0:x1][blob > 0].mean() < 0.9:
-            return False
-        ring = (cv2.dilate(blob, np.ones((3, 3), np.uint8)) - cv2.erode(blob, np.ones((3, 3), np.uint8))) > 0
-        # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
-        # change over all the zone is no object lying in it (a view or light change), and timed on as a
-        # blob it would hide anything set down there until ``absorb_after``
-        if ring.any():
-            now = _edges(grey[y0:y1, x0:x1])[ring].mean()
-            before = _edges(self.slow[y0:y1, x0:x1] * gain)[ring].mean()
-            if now >= GHOST_EDGE_RATIO * before:
-                return False
-        self._heal(grey, gain, blob > 0, (y0, y1, x0, x1))
-        return True
-
-    def _heal_drift(
-        self, grey: np.ndarray, gain: float, static: np.ndarray, labels: np.ndarray, k: int, stat: np.ndarray
-    ) -> bool:
-        """Returns True, after copying the frame into the slow background there, if blob k's static
-        pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``drift_px``
-        frame pixels at most (at least one analysis pixel): an edge the camera moved, not an object."""
-        assert self.slow is not None
-        if self.cfg.drift_px <= 0:
-            return False
-        x, y, w, h = (int(v) for v in stat[:4])
-        blob = labels[y : y + h, x : x + w] == k
-        reach = (max(1.0, self.cfg.drift_px / self.step[0]), max(1.0, self.cfg.drift_px / self.step[1]))
-        pixels = blob & static[y : y + h, x : x + w]
-        if (
-            shifted_share(grey, self.slow, gain, (x, y, w, h), pixels, reach, self.cfg.threshold)
-            < DRIFT_SHARE
-        ):
-            return False
-        self._heal(grey, gain, blob, (y, y + h, x, x + w))
-        return True
-
-    def _heal(
-        self, grey: np.ndarray, gain: float, inside: np.ndarray, crop: tuple[int, int, int, int]
-    ) -> None:
-        """The frame becomes the slow background at ``inside`` (a mask over ``crop``: y0, y1, x0, x1),
-        its timers start again."""
-        assert self.slow is not None and self.timer is not None
-        y0, y1, x0, x1 = crop
-        self.slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
-        self.timer[y0:y1, x0:x1][inside] = 0.0
-
-
-def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``'s count, labels and stats (left, top,
-    width, height, area; row 0, the background's, left zero), the stats counted over the labelled
-    pixels alone: OpenCV's pass over every pixel for them cost several times the labelling."""
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
-    stats = np.zeros((n, 5), np.int32)
-    if n <= 1:
-        return n, labels, stats
-    xs, ys = cv2.findNonZero(mask).reshape(-1, 2).T  # the labelled pixels (a third of np.nonzero's cost)
-    label = labels[ys, xs]
-    order = np.argsort(label, kind="stable")
-    area = np.bincount(label, minlength=n)[1:]
-    starts = np.concatenate([[0], np.cumsum(area)[:-1]])  # every label 1..n-1 has a pixel
-    xs, ys = xs[order], ys[order]
-    left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
-    right, bottom = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
-    stats[1:] = np.stack([left, top, right - left + 1, bottom - top + 1, area], axis=1)
-    return n, labels, stats
-
 
 def median(values: np.ndarray) -> float:
     """``np.median`` of a 1-D float32 array without NaN, the same value, sorting ``values`` in place:
@@ -608,47 +341,3 @@ def median(values: np.ndarray) -> float:
     if len(values) % 2:
         return float(values[half])
     return float((values[half - 1] + values[half]) / values.dtype.type(2))  # np.mean's float32 sum
-
-
-def _edges(image: np.ndarray) -> np.ndarray:
-    return np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
-        cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    )
-
-
-def _whole(grey: np.ndarray) -> np.ndarray:
-    """``grey`` as uint8 when every value is a whole grey level (cast back: the same values), else as is."""
-    with np.errstate(invalid="ignore"):  # NaN or out of range: the values differ, it stays as it is
-        small = grey.astype(np.uint8)
-    return small if np.array_equal(small, grey) else grey
-
-
-# the per-pixel bookkeeping, at rest where nothing changed: its rest value and dtype
-REST: dict[str, tuple[float | bool, type]] = {
-    "timer": (0.0, np.float32),
-    "arrived": (np.nan, np.float64),
-    "seen": (False, np.bool_),
-    "unsure": (False, np.bool_),
-}
-
-
-def _dense(arrays: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray | None] | None:
-    """A snapshot's timers, arrival times, seen and unsure as arrays of ``shape`` (None: the snapshot has
-    none that fits), from :meth:`StaticObjects.arrays`'s sparse form or an older snapshot's dense arrays;
-    None without timers."""
-    at = arrays.get("at")
-    size = math.prod(shape)
-    if at is not None and (at.ndim != 1 or (len(at) and (at.min() < 0 or at.max() >= size))):
-        return None
-    out: dict[str, np.ndarray | None] = {}
-    for name, (rest, dtype) in REST.items():
-        values = arrays.get(name if at is None else f"{name}_at")
-        if values is None or values.shape != (shape if at is None else at.shape):
-            out[name] = None
-        elif at is None:
-            out[name] = values
-        else:
-            full = np.full(size, rest, dtype)
-            full[at] = values
-            out[name] = full.reshape(shape)
-    return None if out["timer"] is None else out

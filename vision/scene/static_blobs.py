@@ -1,0 +1,211 @@
+"""The static blobs of a look: connected regions of pixels that have lain there long enough, as arrays,
+minus the ghosts and the edges a drifting camera moved, which are healed into the slow background.
+
+A ghost is where something *left* that the slow background still remembers (a person standing
+in the first frame): its outline has edges in the background, not in the frame. A moved edge is
+a blob that the slow background moved by up to ``drift_px`` explains (vision/scene/drift.py).
+A change too thin to be an object (a painted line's edge moved by a pixel) is in no blob: its
+clock starts again, so a blob it joins later is not as old as it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from vision.scene.drift import explained
+from vision.scene.static_config import StaticObjectsConfig
+
+GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the background's: a ghost
+# a blob of which the background moved by the camera's drift explains this share is drift: measured on
+# the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
+DRIFT_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Blobs:
+    """Static blobs of one frame, as arrays; ``xyxy`` in full-frame pixels."""
+
+    xyxy: np.ndarray  # float32 [N, 4]
+    area_px: np.ndarray  # float32 [N], in full-frame pixels
+    static_seconds: np.ndarray  # float32 [N], the blob's median pixel timer: how long it has lain in view
+    work_area: np.ndarray  # float32 [N], in analysis pixels of its zone's model: its size as the zone expects
+    zone: np.ndarray  # str [N], the zone whose model found it
+
+    @classmethod
+    def empty(cls) -> Blobs:
+        none = np.zeros(0, np.float32)
+        return cls(np.zeros((0, 4), np.float32), none, none, none, np.zeros(0, str))
+
+    @classmethod
+    def concatenate(cls, parts: list[Blobs]) -> Blobs:
+        """The blobs of several zones' models as one."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+    def __len__(self) -> int:
+        return int(self.area_px.shape[0])
+
+    def __getitem__(self, index: np.ndarray) -> Blobs:
+        return Blobs(
+            self.xyxy[index],
+            self.area_px[index],
+            self.static_seconds[index],
+            self.work_area[index],
+            self.zone[index],
+        )
+
+
+def find_blobs(
+    cfg: StaticObjectsConfig,
+    grey: np.ndarray,
+    gain: float,
+    calm: np.ndarray,
+    slow: np.ndarray,
+    timer: np.ndarray,
+    ignore: np.ndarray | None,
+    place: tuple[tuple[float, float], tuple[int, int], str],
+) -> Blobs:
+    """Connected static regions of a look (``grey``, its global ``gain``, where it is ``calm``: matches
+    the fast background) with the model's ``slow`` background and pixel ``timer``s, none where ``ignore``
+    (masked); ``place``: the analysis pixel's size (frame pixels across, down), the analysed box's top
+    left (frame pixels) and the zone's name, to give the blobs in frame pixels. Ghosts and moved edges are
+    healed (``slow`` and ``timer`` written in place): they are not returned, and thin strips' timers
+    start again."""
+    static = timer >= cfg.min_static  # a fresh array, kept: the morphology makes its own
+    if ignore is not None:
+        np.copyto(static, False, where=ignore)
+    if not static.any():  # nothing static (most looks): no morphology, no labelling
+        return Blobs.empty()
+    m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    np.copyto(timer, 0.0, where=static & (m == 0))  # too thin for a blob: its clock starts again
+    n, labels, stats = connected_components(m)
+    if n <= 1:
+        return Blobs.empty()
+    (sx, sy), (x0, y0), zone = place
+    reach = (max(1.0, cfg.drift_px / sx), max(1.0, cfg.drift_px / sy))  # at least one analysis pixel
+    real = np.array(
+        [
+            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, stats[k])
+            and not (
+                cfg.drift_px > 0
+                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, stats[k], reach)
+            )
+            for k in range(1, n)
+        ]
+    )
+    stats = stats[1:][real]
+    if len(stats) == 0:
+        return Blobs.empty()
+    x, y, w, h, area = stats.T.astype(np.float32)
+    xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
+    # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
+    inside = labels > 0
+    timers, label = timer[inside], labels[inside]
+    order = np.lexsort((timers, label))
+    starts = np.searchsorted(label[order], np.arange(1, n))
+    counts = np.bincount(label, minlength=n)[1:]
+    seconds = timers[order][starts + counts // 2].astype(np.float32)
+    return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, np.full(len(area), zone))
+
+
+def _heal_ghost(
+    grey: np.ndarray,
+    gain: float,
+    calm: np.ndarray,
+    slow: np.ndarray,
+    timer: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    stat: np.ndarray,
+) -> bool:
+    """Returns True, after copying the frame into the slow background there, if blob k is a ghost: its
+    outline's edges are in the background, not in the frame. Only a blob seen clearly now is judged (one
+    behind a passer-by is not)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
+    blob = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
+    if calm[y0:y1, x0:x1][blob > 0].mean() < 0.9:
+        return False
+    ring = (cv2.dilate(blob, np.ones((3, 3), np.uint8)) - cv2.erode(blob, np.ones((3, 3), np.uint8))) > 0
+    # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
+    # change over all the zone is no object lying in it (a view or light change), and timed on as a
+    # blob it would hide anything set down there until ``absorb_after``
+    if ring.any():
+        now = _edges(grey[y0:y1, x0:x1])[ring].mean()
+        before = _edges(slow[y0:y1, x0:x1] * gain)[ring].mean()
+        if now >= GHOST_EDGE_RATIO * before:
+            return False
+    _heal(grey, gain, slow, timer, blob > 0, (y0, y1, x0, x1))
+    return True
+
+
+def _heal_drift(
+    cfg: StaticObjectsConfig,
+    grey: np.ndarray,
+    gain: float,
+    static: np.ndarray,
+    slow: np.ndarray,
+    timer: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    stat: np.ndarray,
+    reach: tuple[float, float],
+) -> bool:
+    """Returns True, after copying the frame into the slow background there, if blob k's static
+    pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``reach``
+    analysis pixels at most (across, down): an edge the camera moved, not an object."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    blob = labels[y : y + h, x : x + w] == k
+    pixels = blob & static[y : y + h, x : x + w]
+    if not explained(grey, slow, gain, (x, y, w, h), pixels, reach, cfg.threshold, DRIFT_SHARE):
+        return False
+    _heal(grey, gain, slow, timer, blob, (y, y + h, x, x + w))
+    return True
+
+
+def _heal(
+    grey: np.ndarray,
+    gain: float,
+    slow: np.ndarray,
+    timer: np.ndarray,
+    inside: np.ndarray,
+    crop: tuple[int, int, int, int],
+) -> None:
+    """The frame becomes the slow background at ``inside`` (a mask over ``crop``: y0, y1, x0, x1),
+    its timers start again."""
+    y0, y1, x0, x1 = crop
+    slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
+    timer[y0:y1, x0:x1][inside] = 0.0
+
+
+def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``'s count, labels and stats (left, top,
+    width, height, area; row 0, the background's, left zero), the stats counted over the labelled
+    pixels alone: OpenCV's pass over every pixel for them cost several times the labelling."""
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    stats = np.zeros((n, 5), np.int32)
+    if n <= 1:
+        return n, labels, stats
+    xs, ys = cv2.findNonZero(mask).reshape(-1, 2).T  # the labelled pixels (a third of np.nonzero's cost)
+    label = labels[ys, xs]
+    order = np.argsort(label, kind="stable")
+    area = np.bincount(label, minlength=n)[1:]
+    starts = np.concatenate([[0], np.cumsum(area)[:-1]])  # every label 1..n-1 has a pixel
+    xs, ys = xs[order], ys[order]
+    left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
+    right, bottom = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
+    stats[1:] = np.stack([left, top, right - left + 1, bottom - top + 1, area], axis=1)
+    return n, labels, stats
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    return np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
+        cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+    )
