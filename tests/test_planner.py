@@ -346,7 +346,7 @@ def test_the_card_drops_boxes_that_cannot_be_real(tmp_path: Path) -> None:
     found = Detections.from_arrays(
         [[0, 0, 300, 290], [10, 10, 60, 200], [0, 0, 290, 290]], [0.7, 0.9, 0.8], [0, 0, 2]
     )
-    kept = limits.plausible(found, 300, 300)  # the frame-sized person goes; a frame-sized car may stay
+    kept = found[limits.fits(found, 300, 300)]  # the frame-sized person goes; a frame-sized car may stay
     assert kept.xyxy.tolist() == [[10, 10, 60, 200], [0, 0, 290, 290]]
     card = yaml.safe_load(Path(ssd.card_path).read_text())
     card |= {"file": str(ssd.model_path), "max_box_fraction": {"pedestrian": 0.5}}
