@@ -152,6 +152,39 @@ def test_nms_matches_brute_force(n: int) -> None:
         assert kept.tolist() == expected
 
 
+def test_overlap_equals_the_column_by_column_arithmetic_exactly() -> None:
+    """IoU, intersection over the smaller box and coverage do x and y together: the same floats, bit for
+    bit, as each column on its own, on boxes that overlap, touch, lie apart, have zero area or are
+    inverted (x2 < x1), in float32 and float64."""
+    from vision.detect.nms import covered, pairwise_iou
+
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(0, 100, (60, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(-5, 40, (60, 2))], axis=1)
+    boxes[:6, 2:] = boxes[:6, :2]  # zero area
+    boxes[6:9, 2] = boxes[6:9, 0]  # zero width
+    boxes[9:12] = boxes[12:15] + np.array([60, 0, 60, 0])  # touching or far apart
+    boxes[15:18] = boxes[18:21]  # identical pairs
+    for dtype in (np.float32, np.float64):
+        a, b = boxes[:25].astype(dtype), boxes[20:].astype(dtype)
+        x1, y1, x2, y2 = (c[:, None] for c in a.T)
+        u1, v1, u2, v2 = (c[None] for c in b.T)
+        inter = np.maximum(np.minimum(x2, u2) - np.maximum(x1, u1), 0) * np.maximum(
+            np.minimum(y2, v2) - np.maximum(y1, v1), 0
+        )
+        area_a, area_b = (x2 - x1) * (y2 - y1), (u2 - u1) * (v2 - v1)
+        expected = inter / np.maximum(area_a + area_b - inter, 1e-9)
+        smaller = inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
+        fraction = (inter / np.maximum(area_a, 1e-9)).max(axis=1)
+        for got, want in (
+            (pairwise_iou(a, b), expected),
+            (pairwise_iou(a, b, smaller=True), smaller),
+            (covered(a, b), fraction),
+        ):
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        assert (expected == 0).any() and (expected > 0).any() and (area_a == 0).any()
+
+
 def test_grouped_nms_equals_one_call_over_many_boxes() -> None:
     """Past one block the SSD's NMS runs per group (image and class): the same boxes kept, in order."""
     from vision.detect.nms import BLOCK, nms

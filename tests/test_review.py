@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vision.config import ClipsConfig, StorageConfig
-from vision.events.clips import ClipRecorder, downscale
+from vision.events.clips import ClipRecorder, FrameRing, downscale
 from vision.ingest.reader import CameraReader
 from vision.store import open_store
 from vision.types import Frame, Transition
@@ -294,3 +294,18 @@ def test_the_reader_makes_the_rings_copy_and_the_ring_keeps_it(tmp_path: Path) -
     ring = clips.rings["plaza"].frames
     assert len(ring) >= 5 and all(image is small[pts] for pts, image in ring)
     store.close()
+
+
+def test_a_reader_handing_over_every_frame_copies_only_those_the_ring_keeps() -> None:
+    """Detecting faster than clips are kept, a file's reader makes the ring's copy of exactly the frames the
+    ring keeps: the same frames and pixels as a ring shrinking every frame itself, and no copy it skips."""
+    camera = file_camera(SAMPLE, detect_fps=10)
+    assert not camera.live  # every frame reaches the ring
+    frames = read_all(CameraReader("plaza", camera, clip_width=160, clip_fps=3.0).start())
+    copied, shrunk = FrameRing(30.0, 3.0, 160), FrameRing(30.0, 3.0, 160)
+    kept = [copied.push(f) for f in frames]
+    expected = [shrunk.push(Frame(f.camera_id, f.pts, f.image, f.captured)) for f in frames]  # it shrinks
+    assert 10 < sum(k is not None for k in kept) < len(frames) / 2  # thinned: 10 fps sampled, 3 kept
+    for frame, mine, plain in zip(frames, kept, expected, strict=True):
+        assert (mine is None) == (plain is None) == (frame.small is None)
+        assert mine is None or (mine[1] is frame.small and np.array_equal(mine[1], plain[1]))

@@ -313,8 +313,9 @@ class Pipeline:
             regions = Planner.for_camera(
                 cam.detect_regions, scene.zones, scene.ground, detector.card, len(self.workers)
             )
-            clip_width = config.storage.clips.width if config.storage.clips.enabled else None
-            reader = CameraReader(camera_id, cam, self._ready, enabled, clip_width)
+            clips = config.storage.clips
+            clip_width = clips.width if clips.enabled else None
+            reader = CameraReader(camera_id, cam, self._ready, enabled, clip_width, clips.fps)
             self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]
             lane.workers.append(self.workers[camera_id])

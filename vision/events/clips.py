@@ -57,24 +57,37 @@ class _Clip:
     frames: list[SmallFrame] = field(default_factory=list)
 
 
+def thinning_gap(fps: float) -> float:
+    """The least time between two frames a ring at ``fps`` keeps: frames sampled at fps come a little
+    early or late, and those are kept."""
+    return SLACK / fps
+
+
+def kept(last: float | None, pts: float, gap: float) -> bool:
+    """Whether a ring whose last kept frame is at ``last`` (None: none yet) keeps a frame at ``pts``: one
+    at least ``gap`` later, or any frame after the camera clock went back. The reader, handing over every
+    frame of a file to the ring, asks the same to make the ring's copy of those frames only
+    (vision/ingest/reader.py)."""
+    return last is None or not 0 <= pts - last < gap
+
+
 class FrameRing:
     """One camera's last ``seconds`` of frames, downscaled to ``width`` and at most ``fps`` a second."""
 
     def __init__(self, seconds: float, fps: float, width: int) -> None:
         self.seconds = seconds
-        self.gap = SLACK / fps  # frames sampled at fps come a little early or late: keep those
+        self.gap = thinning_gap(fps)
         self.width = width
         self.frames: deque[SmallFrame] = deque(maxlen=int(seconds / self.gap) + 2)
 
     def push(self, frame: Frame) -> SmallFrame | None:
         """Keep ``frame`` (downscaled) unless it follows the last kept one too closely for ``fps``; return it
         if kept."""
-        if self.frames:
-            since = frame.pts - self.frames[-1][0]
-            if since < 0:
-                self.frames.clear()  # the camera clock went back (a restart): older frames are another stream
-            elif since < self.gap:
-                return None
+        last = self.frames[-1][0] if self.frames else None
+        if not kept(last, frame.pts, self.gap):
+            return None
+        if last is not None and frame.pts < last:
+            self.frames.clear()  # the camera clock went back (a restart): older frames are another stream
         image = frame.small if frame.small is not None else downscale(frame.image, self.width)
         small = (frame.pts, image)
         self.frames.append(small)

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from vision.config import CameraConfig
-from vision.events.clips import downscale
+from vision.events.clips import downscale, kept, thinning_gap
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import StreamClock
 from vision.ingest.decoder import SourceError, VideoDecoder, quarter_turns
@@ -51,16 +51,23 @@ class CameraReader:
         notify: threading.Event | None = None,
         cameras: int = 1,
         clip_width: int | None = None,
+        clip_fps: float | None = None,
     ) -> None:
         """``notify`` is set whenever a frame is ready, so one consumer can wait on many cameras;
         ``cameras``: how many this process reads (more than its cores: one decoder thread each);
-        ``clip_width``: the width of the clips' downscaled copy of each frame (None: no clips)."""
+        ``clip_width``: the width of the clips' downscaled copy of each frame (None: no clips);
+        ``clip_fps``: the clips' frame rate, so that a reader handing over every frame copies only those
+        the ring keeps (None: a copy of every frame)."""
         self.camera_id = camera_id
         self.camera = camera
         self.cameras = cameras
         self.clip_width = clip_width
         self.is_file = camera.source.is_file
         self.realtime = camera.live  # paced or live: newest frame only, never a backlog
+        # a frame replaced before analysis leaves the ring thinning other frames than the reader's: then
+        # every frame gets its copy, else one the ring skipped would have to be shrunk on the analysis lane
+        self._clip_gap = None if clip_fps is None or self.realtime else thinning_gap(clip_fps)
+        self._copied: float | None = None  # pts of the last frame copied for the ring
         self.clock = StreamClock(live=not self.is_file)
         self.monitor = HealthMonitor(
             camera_id, str(camera.source), None if self.is_file else camera.stream.stall_timeout
@@ -245,11 +252,17 @@ class CameraReader:
         stamped = self.clock.peek(pts, now)
         return None if stamped is None else self.clock.lag(stamped, now)
 
-    def _small(self, image: np.ndarray) -> np.ndarray | None:
+    def _small(self, image: np.ndarray, pts: float) -> np.ndarray | None:
         """The clips' downscaled copy of a frame handed over (vision/events/clips.py), made as its BGR
         pixels are written, while they are in the cache: the analysis lane, reading the whole frame
-        again later, paid more for it."""
-        return None if self.clip_width is None else downscale(image, self.clip_width)
+        again later, paid more for it. None for a frame the ring will skip (every frame reaches it)."""
+        if self.clip_width is None:
+            return None
+        if self._clip_gap is not None:
+            if not kept(self._copied, pts, self._clip_gap):
+                return None
+            self._copied = pts
+        return downscale(image, self.clip_width)
 
     def _picture(self, decoder: VideoDecoder, av_frame: av.VideoFrame, image: np.ndarray) -> np.ndarray:
         """The motion gate's grey picture of a frame handed over: from its luma plane (already grey),
@@ -286,7 +299,7 @@ class CameraReader:
                 continue
             moved = motion.take(stamped) if motion is not None else None
             image = decoder.image(av_frame)
-            small = self._small(image)  # first: the pixels just written are still in the cache
+            small = self._small(image, stamped)  # first: the pixels just written are still in the cache
             picture = self._picture(decoder, av_frame, image) if self._gated else None
             frame = Frame(self.camera_id, stamped, image, now, moved, picture, small)
             self._position = position
