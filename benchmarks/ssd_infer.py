@@ -265,8 +265,8 @@ def filters(rounds: int) -> dict[str, Any]:
     def new() -> list[Detections]:
         out = []
         for d, f in zip(found, frames, strict=True):
-            d = detector.limits.plausible(d, f.shape[1], f.shape[0])  # type: ignore[union-attr]
-            out.append(d[np.take(detector.wanted, d.class_id + 1, mode="clip")])
+            fits = detector.limits.fits(d, f.shape[1], f.shape[0])  # type: ignore[union-attr]
+            out.append(d[fits & np.take(detector.wanted, d.class_id + 1, mode="clip")])
         return out
 
     for a, b in zip(old(), new(), strict=True):  # the same boxes, or no figures
