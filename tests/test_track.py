@@ -87,15 +87,40 @@ def test_occlusion_shorter_than_max_lost_keeps_id_first_seen_and_rest_time() -> 
 
 
 def test_walker_hidden_while_walking_is_found_where_it_went() -> None:
-    """The Kalman prediction carries a lost walker on, so it is matched past the occluder."""
-    tracker = Tracker(TrackerConfig(max_lost=3.0, match_iou=0.3))
+    """The Kalman prediction carries a briefly lost walker on, so it is matched past the occluder."""
+    tracker = Tracker(TrackerConfig(max_lost=3.0, match_iou=0.3, lost_motion=1.0))
     for k in range(10):
         tracker.update(boxes(walker(0, 100, 50, k * 0.2)), k * 0.2)
     track = tracker.tracks().track_id.tolist()
-    for k in range(10, 20):  # 2 s behind a van: 100 px, far past its last box
+    for k in range(10, 14):  # 0.8 s behind a van: 50 px on, past half its last box
         tracker.update(boxes(), k * 0.2)
-    out = tracker.update(boxes(walker(0, 100, 50, 4.0)), 4.0)
+        assert tracker.tracks().predicted[0, 0] == pytest.approx(90 + 50 * (k * 0.2 - 1.8), abs=5)
+    out = tracker.update(boxes(walker(0, 100, 50, 2.8)), 2.8)
     assert out.track_id.tolist() == track
+
+
+def test_a_lost_track_stops_moving_lost_motion_after_it_was_last_seen() -> None:
+    """A still person whose box drifted as something came to hide him (velocity from partial boxes),
+    and a walker lost for long: their predictions move lost_motion seconds, then hold, instead of
+    running on (on vtest a track lost 2.6 s was predicted 160 px from where it was last seen)."""
+    for speed in (20.0, 60.0):
+        tracker = Tracker(TrackerConfig(max_lost=3.0, lost_motion=1.0))
+        for k in range(10):
+            tracker.update(boxes(walker(0, 100, speed, k * 0.2)), k * 0.2)
+        last = tracker.tracks().box[0, 0]
+        moved = []
+        for k in range(10, 23):  # lost for 2.6 s
+            tracker.update(boxes(), k * 0.2)
+            moved.append(float(tracker.tracks().predicted[0, 0] - last))
+        assert moved[4] == pytest.approx(speed * 1.0, rel=0.1)  # 1 s lost: on at its speed
+        assert moved[-1] == moved[4]  # 1-2.6 s lost: held where it was at 1 s
+    held = Tracker(TrackerConfig(lost_motion=0.0))
+    for k in range(10):
+        held.update(boxes(walker(0, 100, 60, k * 0.2)), k * 0.2)
+    held.update(boxes(), 2.0)  # the frame it is first missed on: predicted on (it was seen on the one before)
+    first = held.tracks().predicted[0].copy()
+    held.update(boxes(), 2.6)
+    np.testing.assert_array_equal(held.tracks().predicted[0], first)  # 0: held from there
 
 
 def test_walker_that_stops_while_hidden_is_found_where_it_stopped() -> None:
@@ -320,7 +345,7 @@ def test_kalman_blocks_equal_the_textbook_8x8_filter() -> None:
     ref = mean.copy()
     for dt in (0.2, 0.7):
         lost = np.array([False, True, False, False, True])
-        kalman.predict(mean, cov, dt, lost)
+        kalman.predict(mean, cov, dt, lost, np.full(5, dt))
         ref[lost, 6:8] = 0.0
         f = np.eye(8)
         f[:4, 4:] = dt * np.eye(4)

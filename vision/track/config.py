@@ -61,6 +61,14 @@ class TrackerConfig(BaseModel):
         description="Seconds a track survives without a detection (occlusion, missed frames) and keeps "
         "its id, first_seen and stationary time; its box is predicted meanwhile.",
     )
+    lost_motion: float = Field(
+        1.5,
+        ge=0.0,
+        description="Seconds after a track was last seen that its predicted box keeps moving on its "
+        "last velocity while it is lost; then it holds still until the track is found or expires "
+        "(max_lost), so the prediction of someone who stopped behind a sign does not run away from him. "
+        "The step to the first frame a track is missed on always moves (frames far apart).",
+    )
     appearance_distance: float = Field(
         0.4,
         ge=0.0,

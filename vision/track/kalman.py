@@ -61,13 +61,15 @@ def initiate(xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
-def predict(mean: np.ndarray, cov: np.ndarray, dt: float, lost: np.ndarray) -> None:
-    """Advance every state by ``dt`` seconds in place; ``lost`` rows (tracks missed on the previous
-    frame) stop growing or shrinking, as in ByteTrack, so an occlusion cannot collapse the box."""
+def predict(mean: np.ndarray, cov: np.ndarray, dt: float, lost: np.ndarray, moving: np.ndarray) -> None:
+    """Advance every state by ``dt`` seconds in place, each moving on its velocity for its ``moving``
+    seconds of them (a lost track stops moving a while after it was last seen: vision/track/tracker.py);
+    ``lost`` rows (tracks missed on the previous frame) stop growing or shrinking, as in ByteTrack, so
+    an occlusion cannot collapse the box. The uncertainty grows by the whole ``dt``."""
     if len(mean) == 0 or dt <= 0:
         return
     mean[lost, 6:8] = 0.0
-    mean[:, :4] += dt * mean[:, 4:]
+    mean[:, :4] += moving[:, None] * mean[:, 4:]
     size2 = _sizes(mean) ** 2
     pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]  # views: P' = F P F^T + Q, per coordinate
     step = dt * vv  # before vv grows

@@ -1,8 +1,9 @@
 """ByteTrack-style multi-object tracking for one camera, timed by the frames' own pts.
 
-Each frame: predict every track to the frame's time (Kalman, dt in stream seconds;
-a lost track may also match at its last seen box, in case it stopped, and a track at
-rest at its resting box), match
+Each frame: predict every track to the frame's time (Kalman, dt in stream seconds; a
+lost track moves on its velocity only until ``lost_motion`` after it was last seen, and
+may also match at its last seen box, in case it stopped, and a track at rest at its
+resting box), match
 high-score boxes to confirmed tracks, then low-score boxes to confirmed tracks still
 unmatched that were seen on the previous frame (ByteTrack's recovery of occluded,
 low-confidence objects), then the remaining high-score boxes to tentative tracks.
@@ -169,7 +170,8 @@ class Tracker:
                 "frames must come in stream order (call reset() for a new stream)"
             )
         cfg = self.config
-        dt = 0.0 if self._pts is None else pts - self._pts
+        before = pts if self._pts is None else self._pts
+        dt = pts - before
         self._pts = pts
         t = self._tracks
         n = len(detections)
@@ -177,7 +179,9 @@ class Tracker:
             t.widen_votes(int(detections.class_id.max()) + 1)
         was_tracked = t.streak > 0
         lost = ~was_tracked
-        kalman.predict(t.mean, t.cov, dt, lost)
+        # a lost track moves on its velocity until lost_motion after it was last seen, then holds still
+        moving = np.where(lost, np.clip(cfg.lost_motion - (before - t.last_seen), 0.0, dt), dt)
+        kalman.predict(t.mean, t.cov, dt, lost, moving)
         # every track against every box once; each matching round below takes its part
         overlap = anchored = None  # anchored: each track's resting box against each box
         if len(t) and n:
