@@ -1,12 +1,12 @@
 """People counted on the crossing of vtest.avi at its annotated frames, against the truth's count.
 
-The crowd rule counts the people whose feet are in its zone, per frame, and opens on the
-median of those counts over its window. By default (``coast`` 1 s, ``untracked_score`` 0.6)
-it counts people the way the tracker sees them (the boxes of confirmed tracks, a box of no track
-only if it scores enough to start one and is not a second box of someone counted, and a track hidden
-for at most ``coast`` at its predicted box unless it is predicted onto another track's box:
-vision/rules/crowd.py); with both 0 and ``second_box`` null a frame's count is its boxes of people
-(the default before).
+The crowd rule counts the people whose feet are in its zone, per frame, and opens on the median of those
+counts over its window. By default (``coast`` 1 s, ``untracked_score`` 0.6) it counts people the way the
+tracker sees them (the boxes of confirmed tracks, a box of no track only if it scores enough to start
+one and is not a second box of someone counted, and a track hidden for at most ``coast`` at its
+predicted box unless it is predicted onto another track's box, a newer track's box or the frame's
+border: vision/rules/crowd.py); with both 0 and ``second_box`` null a frame's count is its boxes of
+people (the default before).
 This replays vtest.avi (../shared/data/footage) at the truth's 5 frames/s through the
 detector with the camera's own plan (detect_regions: auto, learning as it goes, unless a plan
 is given) and the camera's real analysis (masks, tracker, the crowd rule counting tracks), and
@@ -32,9 +32,10 @@ the rule written in sample_videos/plaza.truth.yaml): the first crowd forming (8-
 
 Which misses are the count's own: at the annotated frames, the default median's misses where its count
 of the frame is right are the median's lag; where both are off, the detector's. Other settings of the
-count (VARIANTS: each person counted once by neither or one of ``second_box`` and ``same_place_iou``,
-a lower ``untracked_score``, a shorter or longer ``coast`` or ``window``) run beside the default on the
-same tracks.
+count (VARIANTS: the count before ``refound_iou`` and ``walked_out``, each of them off, ``refound_iou``
+stricter, each person counted once by neither or one of ``second_box`` and ``same_place_iou``, a lower
+``untracked_score``, a shorter or longer ``coast`` or ``window``) run beside the default on the same
+tracks.
 
 Usage: ``python benchmarks/footage_counts.py [CARD[@tiles=SIZE] ...]`` (default: the embedded
 SSD; ``@tiles=320``: tiles of 320 px over the whole frame plus the whole frame, by hand);
@@ -79,6 +80,11 @@ TRACKED = {"coast": 1.0, "untracked_score": 0.6}  # the crowd rule counting peop
 # other settings of the count, each a crowd rule beside the default on the same tracks: is a miss the count's
 # own (the median's lag, how long a hidden person coasts) rather than the detector's?
 VARIANTS = {
+    "refound_iou, walked_out off (the count before)": {"refound_iou": None, "walked_out": False},
+    "refound_iou off": {"refound_iou": None},
+    "walked_out off": {"walked_out": False},
+    "refound_iou 0.1": {"refound_iou": 0.1},
+    "refound_iou 0.3": {"refound_iou": 0.3},
     "second_box, same_place_iou off": {"second_box": None, "same_place_iou": None},
     "second_box off": {"second_box": None},
     "same_place_iou off": {"same_place_iou": None},
@@ -322,7 +328,8 @@ def main(specs: list[str]) -> None:
             f"{summary(rows, 'boxes_median')}.",
             f"- the rule's count of the frame (its defaults, tracks: coast {TRACKED['coast']:g} s, "
             f"untracked_score {TRACKED['untracked_score']:g}, second_box {crowd.second_box}, "
-            f"same_place_iou {crowd.same_place_iou}): {summary(rows, 'counted')}.",
+            f"same_place_iou {crowd.same_place_iou}, refound_iou {crowd.refound_iou}, walked_out "
+            f"{str(crowd.walked_out).lower()}): {summary(rows, 'counted')}.",
             f"- its median over the {crowd.window:g} s window: {summary(rows, 'median')}.",
             f"- unmatched in the zone by the count of tracks on the frame, over the {len(rows)} frames: "
             f"{reasons(rows)}.",
