@@ -42,9 +42,9 @@ def test_run_demo_prints_events_and_fills_the_store(tmp_path: Path) -> None:
     assert opened["event"]["count"] >= 7
     assert all(b["label"] == "person" for b in opened["boxes"]) and len(opened["boxes"]) >= 6
     assert events[-1]["event"]["resolved_at"] > opened["event"]["opened_at"]
-    # README's quick start: the crowd (11.4-36.7 s by the truth) opens its ticket at about 15 s, which is
+    # README's quick start: the crowd (11.4-36.7 s by the truth) opens its ticket at about 16 s, which is
     # updated at most every 10 s (events.update_interval) and closes itself at about 39 s, before the end
-    assert abs(opened["pts"] - 15) <= 1.5 and abs(events[-1]["pts"] - 39) <= 1.5, [e["pts"] for e in events]
+    assert abs(opened["pts"] - 16) <= 1.5 and abs(events[-1]["pts"] - 39) <= 1.5, [e["pts"] for e in events]
     updates = [e["pts"] for e in events if e["transition"] == "update"]
     assert updates and all(b - a >= 10 - 1e-6 for a, b in itertools.pairwise([opened["pts"], *updates]))
 
