@@ -1,5 +1,5 @@
 """What every before/after benchmark report does the same way: its common arguments, the machine and its
-load, the automatic PRELIMINARY label, and where the results go.
+load, the automatic PRELIMINARY label, where the results go, and a side run in another checkout's code.
 
 A benchmark run on a shared machine must say so; deciding that by hand (a default ``--note``) is how
 a quiet run ends up labelled loaded or the reverse. So the label comes from the load average read at
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,19 @@ def arguments(doc: str, rounds: int | None = None, rewrite: bool = False) -> arg
     if rewrite:
         parser.add_argument("--markdown", action="store_true", help="rewrite the .md from the .json")
     return parser
+
+
+def run_worker(script: str, checkout: Path, *args: str) -> Any:
+    """``script --worker ARGS`` in a process of its own with ``checkout`` first on its path (one side of a
+    before/after comparison): the JSON it prints last."""
+    done = subprocess.run(
+        [sys.executable, script, "--worker", *args],
+        env=dict(os.environ, PYTHONPATH=str(checkout)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def finish(record: dict[str, Any], share: float = 1.0) -> bool:

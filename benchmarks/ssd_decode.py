@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(OUT))
 
-from report import arguments, caveats, machine, machine_line, publish  # noqa: E402  (beside this file)
+from report import arguments, caveats, machine, machine_line, publish, run_worker  # noqa: E402  (beside this file)
 
 VIDEOS = ("plaza", "litter", "bike_parking")
 BATCHES = (1, 6)
@@ -97,18 +96,6 @@ def worker(repeat: int) -> dict[str, float]:
     return out
 
 
-def run_side(checkout: Path, repeat: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(checkout))
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", "--repeat", str(repeat)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def markdown(result: dict[str, Any]) -> str:
     before, after = result["before"], result["after"]
     rows = [
@@ -153,7 +140,7 @@ def main() -> None:
     for round_ in range(args.rounds):
         order = [("before", args.before), ("after", ROOT)]
         for name, checkout in order if round_ % 2 == 0 else order[::-1]:
-            sides[name].append(run_side(checkout.resolve(), args.repeat))
+            sides[name].append(run_worker(__file__, checkout.resolve(), "--repeat", str(args.repeat)))
     result: dict[str, Any] = {
         side: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for side, runs in sides.items()

@@ -249,3 +249,60 @@ def test_ssd_decode_keeps_what_its_definition_keeps(detector: Detector) -> None:
                 np.testing.assert_array_equal(decoded[i].score, score[keep])
                 np.testing.assert_array_equal(decoded[i].class_id, class_id[keep])
     assert one_class > 0  # the one-class shortcut was taken, and kept the same boxes
+
+
+@pytest.mark.parametrize("min_score", [0.9, 0.5])  # within one NMS block, and past it (thousands of boxes)
+def test_ssd_decode_equals_greedy_nms_one_box_at_a_time(min_score: float) -> None:
+    """Both NMS passes of the SSD decoder (per image and class at ``iou``, then per image across classes at
+    SAME_OBJECT_IOU), which within one block settle from ONE IoU matrix computed for the first pass, keep
+    what the plain greedy algorithm keeps, one box at a time against every box kept before it (torchvision's
+    definition): on a batch of 3 images whose boxes crowd around a few spots, with classes mixed, at an IoU
+    below and above the one-label pass's and with max_det cutting in."""
+    from vision.detect.nms import BLOCK, box_iou
+    from vision.detect.params import DecodeParams
+    from vision.detect.preprocess import place, to_source
+    from vision.detect.ssd import SAME_OBJECT_IOU, decode_ssd_boxes
+
+    rng = np.random.default_rng(7)
+    images, classes, anchors = 3, 4, 200
+    centre = rng.uniform(0.2, 0.8, (6, 2))[rng.integers(0, 6, (images, anchors))] + rng.normal(
+        0, 0.02, (images, anchors, 2)
+    )
+    half = rng.uniform(0.05, 0.15, (images, anchors, 2))
+    boxes = np.concatenate([centre - half, centre + half], axis=2).astype(
+        np.float32
+    )  # ymin, xmin, ymax, xmax
+    scores = rng.uniform(0, 1, (images, classes, anchors)).astype(np.float32)
+    spec = load_card(DEFAULT_CARD).input
+    geometries = [
+        place(np.zeros((h, w, 3), np.uint8), spec)[1] for h, w in ((576, 768), (360, 640), (1080, 1920))
+    ]
+    blocks = set()
+
+    def greedy(order: list[int], yxyx: np.ndarray, threshold: float, key: np.ndarray) -> list[int]:
+        kept: list[int] = []
+        for j in order:
+            rivals = [k for k in kept if key[k] == key[j]]
+            if not rivals or box_iou(yxyx[j], yxyx[rivals]).max() <= threshold:
+                kept.append(j)
+        return kept
+
+    for iou in (0.5, 0.9):
+        for max_det in (300, 4):
+            params = DecodeParams(min_score=min_score, iou=iou, max_det=max_det)
+            decoded = decode_ssd_boxes([boxes, scores], geometries, params)
+            blocks.add(int((scores >= min_score).sum()) <= BLOCK)
+            for i, geometry in enumerate(geometries):
+                class_id, anchor = np.nonzero(scores[i] >= min_score)
+                score = scores[i][class_id, anchor]
+                order = np.argsort(-score, kind="stable").tolist()  # ties: class, then anchor
+                yxyx = boxes[i][anchor]
+                kept = greedy(order, yxyx, iou, class_id)[:max_det]
+                kept = greedy(kept, yxyx, SAME_OBJECT_IOU, np.zeros(len(score)))
+                size = np.array([geometry.input_width, geometry.input_height] * 2, np.float32)
+                xyxy = to_source(yxyx[kept][:, [1, 0, 3, 2]] * size, geometry)
+                assert len(kept) > 1
+                np.testing.assert_array_equal(decoded[i].xyxy, xyxy)
+                np.testing.assert_array_equal(decoded[i].score, score[kept])
+                np.testing.assert_array_equal(decoded[i].class_id, class_id[kept])
+    assert blocks == {min_score == 0.9}  # the batch's candidates fit one block, or do not

@@ -73,7 +73,7 @@ class OnnxEngine:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, (tensor, _) in enumerate(placed):
             by_shape.setdefault(tensor.shape, []).append(i)
-        results: list[Detections] = [Detections.empty()] * len(images)
+        results: dict[int, Detections] = {}  # every input gets its own: no placeholder to build first
         for indices in by_shape.values():
             step = self.model.batch_size or min(len(indices), self.max_batch)
             for start in range(0, len(indices), step):
@@ -84,9 +84,8 @@ class OnnxEngine:
                 decoded = self.decode(
                     [o[: len(chunk)] for o in outputs], [placed[i][1] for i in chunk], self.params
                 )
-                for i, found in zip(chunk, decoded, strict=True):
-                    results[i] = found
-        return results
+                results.update(zip(chunk, decoded, strict=True))
+        return [results[i] for i in range(len(images))]
 
 
 class Detector:
@@ -186,7 +185,8 @@ class Detector:
 
     def _kept(self, found: Detections, shown: np.ndarray | None, wanted: np.ndarray | None) -> Detections:
         """``found`` less the boxes the card calls impossible in the image (or crop) ``shown`` to the model
-        (None: not checked here) and, with ``wanted``, those of classes not configured: one selection."""
+        (None: not checked here) and, with ``wanted``, those of classes not configured: one selection, none
+        when it would keep them all."""
         if len(found) == 0:
             return found
         keep = None
@@ -195,4 +195,4 @@ class Detector:
         if wanted is not None:
             classes = np.take(wanted, found.class_id + 1, mode="clip")
             keep = classes if keep is None else keep & classes
-        return found if keep is None else found[keep]
+        return found if keep is None or keep.all() else found[keep]  # all kept: no copy of every array

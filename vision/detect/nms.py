@@ -67,12 +67,13 @@ def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
     return (inter / np.maximum(area, 1e-9)).max(axis=1)
 
 
-def _settle(over: np.ndarray, classes: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:
+def settle(over: np.ndarray, classes: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:
     """Greedy NMS within one block, best first: indices of the boxes no better kept box overlaps.
 
     ``over`` is the block's [n, n] overlap test; only a box that overlaps a later one (a row of
     the upper triangle with a hit) can suppress, so the loop visits those rows only. ``over`` is
-    overwritten.
+    overwritten. Public for a caller that has the block's IoU matrix already (the SSD decoder's
+    two passes over the same boxes settle from one).
     """
     if classes is not None:
         over &= classes[:, None] == classes[None, :]
@@ -114,7 +115,7 @@ def nms(
     classes = None if class_id is None else class_id[order]
     groups = None if group is None else group[order]
     if n <= BLOCK:  # one block settles everything: no bookkeeping of the blocks still alive
-        winners = _settle(pairwise_iou(boxes, boxes, smaller) > iou, classes, groups)
+        winners = settle(pairwise_iou(boxes, boxes, smaller) > iou, classes, groups)
         return order[winners[:limit]]
     alive = np.ones(n, bool)
     keep: list[np.ndarray] = []
@@ -126,7 +127,7 @@ def nms(
             continue
         over = pairwise_iou(boxes[block], boxes[block], smaller) > iou
         winners = block[
-            _settle(
+            settle(
                 over,
                 None if classes is None else classes[block],
                 None if groups is None else groups[block],

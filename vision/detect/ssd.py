@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.nms import BLOCK, nms
+from vision.detect.nms import BLOCK, nms, pairwise_iou, settle
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry
 from vision.types import Detections
@@ -51,21 +51,36 @@ def first_per_image(image: np.ndarray, limit: int) -> np.ndarray:
     return rank < limit
 
 
+def block_iou(boxes: np.ndarray) -> np.ndarray | None:
+    """The [n, n] IoU matrix that settles up to one block of boxes (in float32, as :func:`nms` computes
+    it); None past one block."""
+    if len(boxes) > BLOCK:
+        return None
+    boxes = boxes.astype(np.float32, copy=False)
+    return pairwise_iou(boxes, boxes)
+
+
 def grouped_nms(
-    boxes: np.ndarray, scores: np.ndarray, iou: float, group: np.ndarray, limit: int
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou: float,
+    group: np.ndarray,
+    limit: int,
+    overlap: np.ndarray | None = None,
 ) -> np.ndarray:
     """NMS in which boxes of different groups never suppress each other, at most ``limit`` kept per group.
 
     The inputs come best first (ties in the order the graph breaks them), so the kept indices,
-    sorted, are best first too. Up to one block of boxes this is one call; past it (a low
-    min_score gives thousands of boxes) one call per group, each stopping at ``limit``, so the
-    cost grows with a group's own boxes and not with the whole batch's.
+    sorted, are best first too. Up to one block of boxes this settles their IoU matrix (``overlap``
+    when the caller has it: the decoder's second pass takes its boxes' rows and columns of the
+    first's, not a matrix of its own); past it (a low min_score gives thousands of boxes) one call
+    per group, each stopping at ``limit``, so the cost grows with a group's own boxes and not with
+    the whole batch's.
     """
     if len(scores) <= BLOCK:
-        keep = nms(boxes, scores, iou, class_id=group)
-        if len(keep) > limit:
-            keep = keep[first_per_image(group[keep], limit)]
-        return np.sort(keep)
+        # best first already: nms's stable sort by score would leave the order as it is
+        keep = settle((block_iou(boxes) if overlap is None else overlap) > iou, group, None)
+        return keep[first_per_image(group[keep], limit)] if len(keep) > limit else keep
     order = np.argsort(group, kind="stable")
     parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
     return np.sort(
@@ -86,15 +101,19 @@ def decode_ssd_boxes(
     score = score[best]
     image, class_id, anchor = np.unravel_index(flat[best], scores.shape)  # best first: one index, not four
     yxyx = boxes[image, anchor]
-    keep = grouped_nms(yxyx, score, params.iou, image * scores.shape[1] + class_id, params.max_det)
+    overlap = block_iou(yxyx)  # the second pass's boxes are some of the first's: one matrix for both
+    group = image * scores.shape[1] + class_id
+    keep = grouped_nms(yxyx, score, params.iou, group, params.max_det, overlap)
     if len(keep) > params.max_det:
         keep = keep[first_per_image(image[keep], params.max_det)]
     labels = class_id[keep]
     # boxes the per-class NMS kept overlap by at most params.iou within a class: the one-label pass
     # (a higher IoU) can then only drop a box of another class, and has nothing to do with one class
     if params.iou > SAME_OBJECT_IOU or (len(labels) > 1 and (labels != labels[0]).any()):
-        keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det)]
-    keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
+        inner = None if overlap is None else overlap[keep[:, None], keep]
+        keep = keep[grouped_nms(yxyx[keep], score[keep], SAME_OBJECT_IOU, image[keep], params.max_det, inner)]
+    if len(geometries) > 1:  # one image: already in order
+        keep = keep[np.argsort(image[keep], kind="stable")]  # by image, best first within each
     return by_image(yxyx[keep], score[keep], class_id[keep], image[keep], geometries)
 
 
@@ -104,14 +123,18 @@ def by_image(
     """The kept boxes (normalized yxyx, sorted by ``image``) in each image's source pixels, one Detections
     per image: mapped all at once (each row by its image's geometry, the arithmetic of :func:`to_source`
     row for row), then cut into runs, so the cost does not grow with the batch's images."""
-    rows = np.array(
+    table = np.array(
         [
-            (g.input_width, g.input_height, g.pad_x, g.pad_y, g.scale_x, g.scale_y, g.width, g.height)
+            (g.input_width, g.input_height) * 2
+            + (g.pad_x, g.pad_y) * 2
+            + (g.scale_x, g.scale_y) * 2
+            + (g.width, g.height) * 2
             for g in geometries
         ],
         np.float32,
-    ).reshape(-1, 8)[image]
-    size, pad, scale, limit = (rows[:, [i, i + 1, i, i + 1]] for i in (0, 2, 4, 6))
+    ).reshape(-1, 16)
+    rows = table if len(table) == 1 else table[image]  # one image's row broadcasts over its boxes
+    size, pad, scale, limit = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12], rows[:, 12:16]
     xyxy = yxyx[:, [1, 0, 3, 2]] * size
     xyxy = ((xyxy - pad) / scale).astype(np.float32, copy=False)
     np.maximum(xyxy, 0, out=xyxy)

@@ -6,7 +6,9 @@ checkpoint) and go on. The writer runs on the thread that owns the store handle 
 commits everything that came within ``interval`` seconds in one transaction, so a
 transition still commits together with its camera's state, and its callbacks (the
 outbox's wake-up, ``--jsonl``) run only once it is committed. A job's files (snapshot
-JPEGs) are written before the transaction that names them.
+JPEGs) are written before the transaction that names them. The writer sleeps through a
+batch's interval: a job wakes it only when it is the batch's first (one thread switch per
+batch, not one per job); a read, a wake-up or a full queue wake it at once.
 
 Reads that must see everything handed over before them (a camera restarting from its
 committed state, the inbound reports not applied yet) go through :meth:`StoreWriter.call`,
@@ -23,9 +25,9 @@ once everything before it has committed, and a batch of such jobs alone opens no
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,14 +76,18 @@ class StoreWriter:
         self.on_failure = on_failure
         self.interval = interval
         self.transactions = 0  # batches committed (for the benchmark)
-        self._queue: queue.Queue[Job | _Call | None] = queue.Queue(CAPACITY)
+        self._items: deque[Job | _Call | None] = deque()  # at most CAPACITY
+        self._urgent = 0  # reads and wake-ups queued: each ends the batch at once
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # the writer waits on it, see _put
+        self._room = threading.Condition(lock)  # callers wait on it while the queue is full
         self._serving = False
         self._failed: dict[str, int] = {}  # camera -> its generation whose jobs are dropped
 
     def submit(self, job: Job) -> None:
         """Hand over one job (run it now when nobody serves the writer)."""
         if self._serving:
-            self._queue.put(job)
+            self._put(job)
             return
         job.prepared = job.prepare()
         if job.apply is not None:
@@ -95,7 +101,7 @@ class StoreWriter:
         if not self._serving:
             return read(self.store)
         call = _Call(read)
-        self._queue.put(call)
+        self._put(call)
         call.done.wait()
         if call.error is not None:
             raise call.error
@@ -103,7 +109,23 @@ class StoreWriter:
 
     def wake(self) -> None:
         """Have :meth:`serve` look at its ``until`` now."""
-        self._queue.put(None)
+        self._put(None)
+
+    def _put(self, item: Job | _Call | None) -> None:
+        """Queue ``item``, waking the writer only when it must look now: for the first item of a batch (the
+        queue was empty), a read or a wake-up (they end the batch) or a full queue. The jobs in between
+        wait for the batch's end, which the writer sleeps until, instead of a thread switch each."""
+        with self._room:
+            while len(self._items) >= CAPACITY:
+                self._room.wait()
+            self._items.append(item)
+            urgent = not isinstance(item, Job)
+            self._urgent += int(urgent)
+            if urgent or len(self._items) in (1, CAPACITY):
+                self._ready.notify()
+
+    def _due(self) -> bool:
+        return self._urgent > 0 or len(self._items) >= CAPACITY
 
     def start(self) -> None:
         """Queue jobs and reads from now on, for :meth:`serve` (call before the threads that hand them over
@@ -119,32 +141,33 @@ class StoreWriter:
                 self._commit(batch)
                 if call is not None:
                     self._read(call)
-                if not batch and call is None and until() and self._queue.empty():
+                if not batch and call is None and until() and not self._items:
                     return
         finally:
             self._serving = False
             self._failed.clear()
 
     def _take(self) -> tuple[list[Job], _Call | None]:
-        """The jobs that come within ``interval`` of the first (up to a read, which ends the batch)."""
-        batch: list[Job] = []
-        try:
-            item = self._queue.get(timeout=self.interval)
-        except queue.Empty:
-            return batch, None
-        deadline = time.monotonic() + self.interval
-        while True:
-            if isinstance(item, _Call):
-                return batch, item
-            if item is not None:
-                batch.append(item)
-            left = deadline - time.monotonic()
-            if item is None or left <= 0:
-                return batch, None
-            try:
-                item = self._queue.get(timeout=left)
-            except queue.Empty:
-                return batch, None
+        """The jobs that come within ``interval`` of the first (up to a read or a wake-up, which end the
+        batch): taken at the interval's end, or when a read, a wake-up or a full queue comes first."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._items, self.interval):
+                return [], None
+            deadline = time.monotonic() + self.interval
+            batch: list[Job] = []
+            while True:
+                early = self._ready.wait_for(self._due, deadline - time.monotonic())
+                while self._items:
+                    item = self._items.popleft()
+                    if isinstance(item, Job):
+                        batch.append(item)
+                        continue
+                    self._urgent -= 1
+                    self._room.notify_all()
+                    return batch, item
+                self._room.notify_all()
+                if not early:  # the interval is over
+                    return batch, None
 
     def _read(self, call: _Call) -> None:
         try:
