@@ -103,10 +103,12 @@ class _Tracks:
         return int(self.tid.shape[0])
 
     def take(self, rows: np.ndarray) -> _Tracks:
-        return _Tracks(*[column[rows] for column in _columns(self)])
+        return _Tracks(*[column[rows] for column in _columns_of(self)])
 
     def extend(self, other: _Tracks) -> _Tracks:
-        return _Tracks(*[np.concatenate(pair) for pair in zip(_columns(self), _columns(other), strict=True)])
+        return _Tracks(
+            *[np.concatenate(pair) for pair in zip(_columns_of(self), _columns_of(other), strict=True)]
+        )
 
     def widen_votes(self, classes: int) -> None:
         """Make room for class ids below ``classes`` (a model's ids are small and known only as seen)."""
@@ -115,7 +117,7 @@ class _Tracks:
 
 
 # every column of a _Tracks in one call, in the order of its constructor (not a getattr per column)
-_columns = attrgetter(*(f.name for f in fields(_Tracks)))
+_columns_of = attrgetter(*(f.name for f in fields(_Tracks)))
 _NONE = np.zeros(0, np.intp)  # no rows
 LOOK_RATE = 0.2  # weight of a confident box's look in its track's moving average (about its last 5 boxes)
 
@@ -148,6 +150,7 @@ class Tracker:
         self._tracks = _Tracks.empty(self.config.history_boxes)
         self._next_id = 0
         self._pts: float | None = None
+        self._no_tracks = self._table_columns(_NONE)  # the table's columns with no track (read-only)
 
     def state(self) -> dict[str, int]:
         """What must outlive the process: the next id, so a restored camera never reuses one
@@ -381,8 +384,17 @@ class Tracker:
 
     def tracks(self) -> TrackTable:
         """Confirmed tracks after the latest frame (lost ones included until they expire)."""
+        rows = (self._tracks.tid >= 0).nonzero()[0]
+        return TrackTable(
+            pts=self._pts if self._pts is not None else 0.0,
+            stationary_time=self.config.stationary_time,
+            history_window=self.config.history,
+            **(self._table_columns(rows) if len(rows) else self._no_tracks),
+        )
+
+    def _table_columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns a table shows of tracks ``rows``: read-only copies, nothing else."""
         t = self._tracks
-        rows = (t.tid >= 0).nonzero()[0]  # copies of the columns a table shows, nothing else
         columns = {
             "track_id": t.tid[rows],
             "class_id": t.class_id[rows],
@@ -400,9 +412,4 @@ class Tracker:
         columns["median_score"] = row_medians(columns["history_scores"])
         for column in columns.values():
             column.flags.writeable = False
-        return TrackTable(
-            pts=self._pts if self._pts is not None else 0.0,
-            stationary_time=self.config.stationary_time,
-            history_window=self.config.history,
-            **columns,
-        )
+        return columns
