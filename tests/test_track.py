@@ -432,3 +432,16 @@ def test_frames_with_no_box_or_no_track_leave_empty_tables_of_the_same_layout() 
     again = tracker.update(boxes(walk[0]), 2.5)
     assert again.track_id.tolist() == [-1]  # a new tentative track: the old one is gone
     assert tracker.update(boxes(walk[0]), 2.7).track_id.tolist() == [1]
+
+
+def test_a_tables_class_ids_are_int32_whatever_the_boxes_had() -> None:
+    """Each track's class is kept as its boxes' votes change (not recounted per table): int32 as the
+    table says, also from boxes built without from_arrays' dtypes."""
+    tracker = Tracker(TrackerConfig(min_hits=1, same_class=False))
+    for k, cls in enumerate([BICYCLE, BICYCLE, PERSON, PERSON, PERSON]):
+        xyxy = np.array([[100, 100, 140, 200]], np.float32)
+        dets = Detections(xyxy, np.array([0.9], np.float32), np.array([cls]), np.array([-1]))
+        tracker.update(dets, k * 0.2)
+        table = tracker.tracks()
+        assert table.class_id.dtype == np.int32
+        assert table.class_id.tolist() == [BICYCLE if k < 3 else PERSON]  # a tie: the lower class id

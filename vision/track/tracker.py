@@ -88,7 +88,7 @@ class _Tracks:
             cov=cov,
             box=xyxy,
             votes=votes,
-            class_id=class_id,
+            class_id=class_id.astype(np.int32, copy=False),  # as a table shows it, whatever the boxes had
             hist_t=hist_t,
             hist_box=hist_box,
             hist_score=hist_score,
