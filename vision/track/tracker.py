@@ -12,7 +12,10 @@ consecutive boxes. A confirmed track survives ``max_lost`` seconds without boxes
 a short occlusion keeps its id, first_seen and rest time.
 
 All per-track state lives in numpy arrays (one row per track); a frame allocates a
-few arrays, never a Python object per box.
+few arrays, never a Python object per box. At a handful of boxes each numpy call costs
+more than its arithmetic, so a frame makes few: a frame with no box and no track does
+nothing, one without both matches nothing, a track's class is kept as its votes change
+(benchmarks/tracker_cost.md counts the calls per frame).
 """
 
 from __future__ import annotations
@@ -255,7 +258,7 @@ class Tracker:
         was_tracked: np.ndarray,
         lost: np.ndarray,
         image: np.ndarray | None,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """ByteTrack's three matching rounds of the tracks (predicted to this frame) and the frame's
         boxes, with the looks of ``image`` if given (the appearance check on): (matched track rows,
         their box rows, unmatched high-score box rows, [T, N] IoU of each track's resting box with each
