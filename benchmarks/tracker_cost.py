@@ -20,7 +20,7 @@ running Python code (as readers and lanes do), each in turn, in alternating roun
 alone: why the tracker costs more CPU per frame in benchmarks/ssd_batch.md part 2 (stage_cpu's
 "tracker": the same calls) than here, where it runs alone.
 
-Usage: ``python benchmarks/tracker_cost.py [--before 753676f] [--rounds 7] [--check] [--profile] [--beside]``
+Usage: ``python benchmarks/tracker_cost.py [--before 9033cc5] [--rounds 7] [--check] [--profile] [--beside]``
 """
 
 from __future__ import annotations
@@ -265,22 +265,27 @@ def check(codes: dict[str, tuple[type, Any]], blind: dict[str, Any], recording: 
 
 def profiled(
     tracker_cls: type, config: Any, recording: dict[str, list[tuple[Any, ...]]], top: int = 25
-) -> str:
-    """cProfile of one replay of every camera, by own time (``top`` lines), paths shortened."""
+) -> tuple[str, float]:
+    """cProfile of one replay of every camera, by own time (``top`` lines), paths shortened; and the
+    function calls it counted per update (Python functions and numpy's C functions and methods alike;
+    the replay's own few included: a count of the small numpy calls that cost a frame more than their
+    arithmetic, not a time)."""
     profile = cProfile.Profile()
     profile.enable()
     for calls in recording.values():
         replay(tracker_cls, config, calls, keep=False)
     profile.disable()
     text = io.StringIO()
-    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(top)
+    stats = pstats.Stats(profile, stream=text)
+    stats.sort_stats("tottime").print_stats(top)
     lines = text.getvalue().splitlines()
     body = lines[next(i for i, line in enumerate(lines) if "ncalls" in line) :]
     short = re.compile(r"\S*/(vision|track_before|numpy|scipy|benchmarks)/")
-    return "\n".join(short.sub(r"\1/", line) for line in body if line.strip())
+    updates = sum(len(calls) for calls in recording.values())
+    return "\n".join(short.sub(r"\1/", line) for line in body if line.strip()), stats.total_calls / updates
 
 
-def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
+def markdown(result: dict[str, Any], profiles: dict[str, tuple[str, float]]) -> str:
     ms = result["ms_per_detected_frame"]
     boxes = ", ".join(f"{k} {v}" for k, v in result["boxes_per_camera"].items())
     lines = [
@@ -341,18 +346,23 @@ def markdown(result: dict[str, Any], profiles: dict[str, str]) -> str:
             ],
             "",
         ]
+    calls = result["calls_per_update"]
     lines += [
         "## Where the time goes (cProfile, one replay, own time; the profiler inflates small calls)",
         "",
+        "Function calls per update (cProfile's ncalls summed over one replay of every camera, divided by "
+        "the updates; the replay's own calls, the same in both, included): "
+        f"before {calls['before']:.1f}, after {calls['after']:.1f}.",
+        "",
     ]
-    for label, text in profiles.items():
-        lines += [f"### {label}", "", "```", text, "```", ""]
+    for label, (text, per_update) in profiles.items():
+        lines += [f"### {label} ({per_update:.1f} calls per update)", "", "```", text, "```", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = arguments(__doc__, rounds=7)
-    parser.add_argument("--before", default="753676f", help="git commit of the old tracker code")
+    parser.add_argument("--before", default="9033cc5", help="git commit of the old tracker code")
     parser.add_argument("--check", action="store_true", help="only check the two codes' outputs are the same")
     parser.add_argument("--record", action="store_true", help=f"record again even if {RECORDING} exists")
     parser.add_argument("--profile", action="store_true", help="print cProfile of both codes, write nothing")
@@ -376,7 +386,8 @@ def main() -> None:
         }
         if args.profile:
             for label, (cls, cfg) in codes.items():
-                print(f"=== {label}\n{profiled(cls, cfg, recording)}")
+                text, per_update = profiled(cls, cfg, recording)
+                print(f"=== {label}: {per_update:.1f} function calls per update\n{text}")
             return
         same = check(codes, blind, recording)
         if args.check:
@@ -410,6 +421,7 @@ def main() -> None:
             k: float(np.median(v)) * 1000 / detected for k, v in company.items()
         },
         "beside_rounds_s": company,
+        "calls_per_update": {label: per_update for label, (_, per_update) in profiles.items()},
     }
     ms = result["ms_per_detected_frame"]
     result["after_over_before"] = ms["after"] / ms["before"]

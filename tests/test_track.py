@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -368,3 +369,79 @@ def test_kalman_blocks_equal_the_textbook_8x8_filter() -> None:
         for j in range(4):
             off[:, [j, j, j + 4, j + 4], [j, j + 4, j, j + 4]] = 0.0
         assert np.abs(off).max() < 1e-9 * np.abs(full).max()  # nothing outside the blocks
+
+
+def test_boxes_and_kalman_states_convert_both_ways() -> None:
+    """A box becomes a state (centre, size) and back without a change of its float32 coordinates; a
+    box under a pixel wide or high comes back a pixel wide or high around its centre (kalman.MIN_SIZE:
+    a prediction never collapses); a state's box converts back to the state up to float32 rounding."""
+    from vision.track import kalman
+
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(-50, 1900, (200, 2))
+    xyxy = np.hstack([xy, xy + rng.uniform(1, 600, (200, 2))]).astype(np.float32)
+    z = kalman.to_state(xyxy)
+    assert z.dtype == np.float64 and z.shape == (200, 4)
+    np.testing.assert_array_equal(z[:, :2], (xyxy[:, :2].astype(np.float64) + xyxy[:, 2:]) / 2)
+    np.testing.assert_array_equal(z[:, 2:], xyxy[:, 2:].astype(np.float64) - xyxy[:, :2])
+    mean, _ = kalman.initiate(xyxy)
+    back = kalman.to_xyxy(mean)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, xyxy)  # bit for bit
+    thin = np.array([[10.0, 20.0, 10.5, 60.0], [5.0, 5.0, 5.0, 5.0]], np.float32)
+    np.testing.assert_array_equal(
+        kalman.to_xyxy(kalman.initiate(thin)[0]), [[9.75, 20.0, 10.75, 60.0], [4.5, 4.5, 5.5, 5.5]]
+    )
+    sizes, speeds = rng.uniform(2, 300, (50, 2)), rng.normal(0, 9, (50, 4))
+    states = np.hstack([rng.uniform(0, 1000, (50, 2)), sizes, speeds])
+    np.testing.assert_allclose(kalman.to_state(kalman.to_xyxy(states)), states[:, :4], rtol=0, atol=1e-4)
+    assert kalman.to_state(np.zeros((0, 4), np.float32)).shape == (0, 4)
+    assert kalman.to_xyxy(np.zeros((0, 8))).shape == (0, 4)
+
+
+def test_frames_with_no_box_or_no_track_leave_empty_tables_of_the_same_layout() -> None:
+    """No box and no track: nothing to do but note the time; the table is empty, with the columns'
+    dtypes and widths of a full one, read-only; boxes then start tracks as on a first frame; tracks
+    with no box are lost, then expire."""
+    cfg = TrackerConfig(history_boxes=6, max_lost=1.0)
+    tracker = Tracker(cfg)
+    for k in range(3):
+        out = tracker.update(boxes(), k * 0.2)
+        assert len(out) == 0 and out.track_id.dtype == np.int64
+        empty = tracker.tracks()
+        assert len(empty) == 0 and empty.pts == pytest.approx(k * 0.2)
+    with pytest.raises(ValueError, match="pts went back"):  # the time was noted
+        tracker.update(boxes(), 0.3)
+    walk = [walker(100, 100, 50, k * 0.2) for k in range(5)]
+    for k, box in enumerate(walk):
+        out = tracker.update(boxes(box), 0.4 + k * 0.2)
+    assert out.track_id.tolist() == [0]
+    full = tracker.tracks()
+    columns = [f.name for f in fields(full) if isinstance(getattr(full, f.name), np.ndarray)]
+    assert len(columns) == 13
+    for name in columns:
+        column, none = getattr(full, name), getattr(empty, name)
+        assert none.dtype == column.dtype and none.shape == (0, *column.shape[1:]), name
+        assert not none.flags.writeable, name
+    assert full.first_seen.tolist() == [pytest.approx(0.4)]
+    lost = tracker.update(boxes(), 1.6)
+    assert len(lost) == 0 and tracker.tracks().streak.tolist() == [0]
+    np.testing.assert_allclose(tracker.tracks().box[0], walk[-1], rtol=1e-6)
+    tracker.update(boxes(), 2.3)  # last seen at 1.2: lost over max_lost
+    assert len(tracker.tracks()) == 0
+    again = tracker.update(boxes(walk[0]), 2.5)
+    assert again.track_id.tolist() == [-1]  # a new tentative track: the old one is gone
+    assert tracker.update(boxes(walk[0]), 2.7).track_id.tolist() == [1]
+
+
+def test_a_tables_class_ids_are_int32_whatever_the_boxes_had() -> None:
+    """Each track's class is kept as its boxes' votes change (not recounted per table): int32 as the
+    table says, also from boxes built without from_arrays' dtypes."""
+    tracker = Tracker(TrackerConfig(min_hits=1, same_class=False))
+    for k, cls in enumerate([BICYCLE, BICYCLE, PERSON, PERSON, PERSON]):
+        xyxy = np.array([[100, 100, 140, 200]], np.float32)
+        dets = Detections(xyxy, np.array([0.9], np.float32), np.array([cls]), np.array([-1]))
+        tracker.update(dets, k * 0.2)
+        table = tracker.tracks()
+        assert table.class_id.dtype == np.int32
+        assert table.class_id.tolist() == [BICYCLE if k < 3 else PERSON]  # a tie: the lower class id

@@ -68,16 +68,18 @@ def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     check_frame(image)
     b = np.asarray(boxes, np.float32)
     h, w = image.shape[:2]
-    ends = b[:, _ENDS]
+    ends = b.take(_ENDS, axis=1)
     lo = ends[:, : _F.size]
     grid = lo + (ends[:, _F.size :] - lo) * _F  # [N, GRID_X + GRID_Y]: x then y of the samples
     np.maximum(grid, 0, out=grid)  # np.clip's wrapper costs several times its two ufuncs
     np.minimum(grid, np.where(_IS_X, w - 1, h - 1), out=grid)
     xy = grid.astype(np.intp)
     at = (xy[:, GRID_X:, None] * w + xy[:, None, :GRID_X]).ravel()  # the samples' pixels, row by row
-    pixels = np.take(image.reshape(-1, 3), at, axis=0) >> SHIFT  # [N * GRID_Y * GRID_X, 3]
+    pixels = image.reshape(-1, 3).take(at, axis=0)  # [N * GRID_Y * GRID_X, 3]; take: no np.take wrapper
+    pixels >>= SHIFT  # in place: a fresh gather
     key = pixels.astype(np.int32) @ _PACK
-    index = _BINS[key].reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)  # [N, HALVES, BINS]
+    # each sample's column among all boxes' histograms: [N, HALVES, BINS] flattened
+    index = _BINS.take(key).reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)
     counts = np.bincount(index.ravel(), minlength=n * SIZE)
     return np.multiply(counts, HALVES / _HALF.size, dtype=np.float32).reshape(n, SIZE)  # in float32
 

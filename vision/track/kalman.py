@@ -29,7 +29,7 @@ _GAIN_ROWS, _COV_ROWS = np.array([0, 0, 1]), np.array([PP, PV, PV])  # P' = P - 
 
 def _sizes(mean: np.ndarray) -> np.ndarray:
     """[n, 4] (w, h, w, h) scales for the position and velocity noise."""
-    return np.maximum(mean[:, _WHWH], MIN_SIZE)  # one gather, not a slice and a concatenate
+    return np.maximum(mean.take(_WHWH, axis=1), MIN_SIZE)  # one gather (take: a third of [:, _WHWH]'s cost)
 
 
 def to_state(xyxy: np.ndarray) -> np.ndarray:
@@ -85,5 +85,6 @@ def correct(mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.nda
     s = cov[:, PP] + (MEAS_STD * _sizes(mean)) ** 2  # innovation variance per coordinate (S is diagonal)
     gain = cov[:, :VV] / s[:, None]  # [n, 2, 4]: position and velocity gains (PP / S, PV / S)
     new_mean = mean + (gain * innovation[:, None]).reshape(len(mean), 8)
-    new_cov = cov - gain[:, _GAIN_ROWS] * cov[:, _COV_ROWS]  # PP - Kp PP, PV - Kp PV, VV - Kv PV
+    # PP - Kp PP, PV - Kp PV, VV - Kv PV (take along axis 1: a third of fancy indexing's cost)
+    new_cov = cov - gain.take(_GAIN_ROWS, axis=1) * cov.take(_COV_ROWS, axis=1)
     return new_mean, new_cov

@@ -39,13 +39,13 @@ def rest_step(
     away = np.where(on, np.nan, np.where(np.isnan(before), pts, before))
     moved = pts - away >= move_time  # never where ``on``: NaN there
     refine = on & (count[rows] < ANCHOR_BOXES)
-    if refine.any():
-        at, box = rows[refine], boxes[refine]
+    at = rows[refine]  # the rows themselves, and whether there are any, in one step (not .any())
+    if len(at):
         n = count[at, None].astype(np.float32)
-        anchor[at] = (anchor[at] * n + box) / (n + 1)
+        anchor[at] = (anchor[at] * n + boxes[refine]) / (n + 1)
         count[at] += 1
-    if moved.any():
-        at = rows[moved]
+    at = rows[moved]
+    if len(at):
         anchor[at] = boxes[moved]
         count[at] = 1
         rest_since[at] = pts

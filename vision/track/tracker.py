@@ -12,13 +12,17 @@ consecutive boxes. A confirmed track survives ``max_lost`` seconds without boxes
 a short occlusion keeps its id, first_seen and rest time.
 
 All per-track state lives in numpy arrays (one row per track); a frame allocates a
-few arrays, never a Python object per box.
+few arrays, never a Python object per box. At a handful of boxes each numpy call costs
+more than its arithmetic, so a frame makes few: a frame with no box and no track does
+nothing, one without both matches nothing, a track's class is kept as its votes change
+(benchmarks/tracker_cost.md counts the calls per frame).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import numpy as np
 
@@ -43,6 +47,7 @@ class _Tracks:
     cov: np.ndarray  # float64 [3, 4], Kalman covariance per coordinate (kalman.py)
     box: np.ndarray  # float32 [4], latest detected box
     votes: np.ndarray  # int32 [C], boxes seen per class id
+    class_id: np.ndarray  # int32, the class most of its boxes had (argmax of votes, kept as they change)
     hist_t: np.ndarray  # float64 [H], ring buffer indexed by hits % H; NaN where empty
     hist_box: np.ndarray  # float32 [H, 4]
     hist_score: np.ndarray  # float32 [H]
@@ -54,38 +59,45 @@ class _Tracks:
 
     @classmethod
     def empty(cls, history: int) -> _Tracks:
-        return cls.new(Detections.empty(), 0.0, history, 1)
+        none = Detections.empty()
+        return cls.new(none.xyxy, none.score, none.class_id, 0.0, history, 1)
 
     @classmethod
-    def new(cls, dets: Detections, pts: float, history: int, classes: int) -> _Tracks:
-        """Tentative tracks started by ``dets`` at ``pts``."""
-        n = len(dets)
-        mean, cov = kalman.initiate(dets.xyxy)
+    def new(
+        cls, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, pts: float, history: int, classes: int
+    ) -> _Tracks:
+        """Tentative tracks started at ``pts`` by boxes ``xyxy`` (with their ``score`` and ``class_id``).
+        Columns may share memory (the same times, the box twice): they only ever join the table by
+        :meth:`extend`, which copies them."""
+        n = len(xyxy)
+        mean, cov = kalman.initiate(xyxy)
         votes = np.zeros((n, classes), np.int32)
-        votes[np.arange(n), dets.class_id] = 1
+        votes[np.arange(n), class_id] = 1
         hist_t = np.full((n, history), np.nan)
         hist_t[:, 0] = pts
         hist_box = np.zeros((n, history, 4), np.float32)
-        hist_box[:, 0] = dets.xyxy
+        hist_box[:, 0] = xyxy
         hist_score = np.full((n, history), np.nan, np.float32)
-        hist_score[:, 0] = dets.score
+        hist_score[:, 0] = score
         times = np.full(n, pts)
+        ones = np.ones(n, np.int32)
         return cls(
             tid=np.full(n, -1, np.int64),
             first_seen=times,
-            last_seen=times.copy(),
-            hits=np.ones(n, np.int32),
-            streak=np.ones(n, np.int32),
+            last_seen=times,
+            hits=ones,
+            streak=ones,
             mean=mean,
             cov=cov,
-            box=dets.xyxy.copy(),
+            box=xyxy,
             votes=votes,
+            class_id=class_id.astype(np.int32, copy=False),  # as a table shows it, whatever the boxes had
             hist_t=hist_t,
             hist_box=hist_box,
             hist_score=hist_score,
-            anchor=dets.xyxy.copy(),
-            anchor_n=np.ones(n, np.int32),
-            rest_since=times.copy(),
+            anchor=xyxy,
+            anchor_n=ones,
+            rest_since=times,
             away_since=np.full(n, np.nan),
             look=np.full((n, appearance.SIZE), np.nan, np.float32),
         )
@@ -94,28 +106,23 @@ class _Tracks:
         return int(self.tid.shape[0])
 
     def take(self, rows: np.ndarray) -> _Tracks:
-        return _Tracks(*(getattr(self, name)[rows] for name in _FIELDS))
+        return _Tracks(*[column[rows] for column in _columns_of(self)])
 
     def extend(self, other: _Tracks) -> _Tracks:
-        return _Tracks(*(np.concatenate([getattr(self, name), getattr(other, name)]) for name in _FIELDS))
+        return _Tracks(
+            *[np.concatenate(pair) for pair in zip(_columns_of(self), _columns_of(other), strict=True)]
+        )
 
     def widen_votes(self, classes: int) -> None:
         """Make room for class ids below ``classes`` (a model's ids are small and known only as seen)."""
         if classes > self.votes.shape[1]:
             self.votes = np.pad(self.votes, ((0, 0), (0, classes - self.votes.shape[1])))
 
-    def class_id(self) -> np.ndarray:
-        return np.argmax(self.votes, axis=1).astype(np.int32)
 
-
-_FIELDS = tuple(f.name for f in fields(_Tracks))  # in the order of its constructor
+# every column of a _Tracks in one call, in the order of its constructor (not a getattr per column)
+_columns_of = attrgetter(*(f.name for f in fields(_Tracks)))
 _NONE = np.zeros(0, np.intp)  # no rows
 LOOK_RATE = 0.2  # weight of a confident box's look in its track's moving average (about its last 5 boxes)
-
-
-def _rows(mask: np.ndarray) -> np.ndarray:
-    """The rows where ``mask`` holds (np.flatnonzero without its wrapper's cost, for 1-D masks)."""
-    return mask.nonzero()[0]
 
 
 def _match(
@@ -127,11 +134,11 @@ def _match(
         return _NONE, _NONE, track_rows, det_rows
     pairs = track_rows[:, None], det_rows  # one fancy index for the round's part of each matrix
     ti, di = associate(overlap[pairs], gated[pairs])
-    unmatched_t = np.ones(len(track_rows), bool)
-    unmatched_t[ti] = False
-    unmatched_d = np.ones(len(det_rows), bool)
-    unmatched_d[di] = False
-    return track_rows[ti], det_rows[di], track_rows[unmatched_t], det_rows[unmatched_d]
+    taken_t = np.zeros(len(track_rows), bool)  # np.zeros is one C call, np.ones a wrapper of two
+    taken_t[ti] = True
+    taken_d = np.zeros(len(det_rows), bool)
+    taken_d[di] = True
+    return track_rows[ti], det_rows[di], track_rows[~taken_t], det_rows[~taken_d]
 
 
 class Tracker:
@@ -146,6 +153,7 @@ class Tracker:
         self._tracks = _Tracks.empty(self.config.history_boxes)
         self._next_id = 0
         self._pts: float | None = None
+        self._no_tracks = self._table_columns(_NONE)  # the table's columns with no track (read-only)
 
     def state(self) -> dict[str, int]:
         """What must outlive the process: the next id, so a restored camera never reuses one
@@ -175,80 +183,108 @@ class Tracker:
         self._pts = pts
         t = self._tracks
         n = len(detections)
+        out = np.full(n, -1, np.int64)
+        if not n and not len(t):  # nothing tracked, nothing seen: nothing changes but the time
+            return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
         if n:
             t.widen_votes(int(detections.class_id.max()) + 1)
         was_tracked = t.streak > 0
         lost = ~was_tracked
-        # a lost track moves on its velocity until lost_motion after it was last seen, then holds still
-        moving = np.where(lost, np.clip(cfg.lost_motion - (before - t.last_seen), 0.0, dt), dt)
-        kalman.predict(t.mean, t.cov, dt, lost, moving)
-        # every track against every box once; each matching round below takes its part
-        overlap = anchored = None  # anchored: each track's resting box against each box
-        if len(t) and n:
-            overlap, anchored = overlaps(*self._guesses(was_tracked), t.anchor, detections.xyxy)
-        same = (
-            t.class_id()[:, None] == detections.class_id[None, :]
-            if cfg.same_class and overlap is not None
-            else None
-        )
-        # the pairs high-score boxes may match (the first and third rounds), less strangers (_looks)
-        near = None if overlap is None else gate(overlap, cfg.match_iou, same)
+        if len(t):
+            # a lost track moves on its velocity until lost_motion after it was last seen, then holds
+            # still (np.clip's wrapper costs more than its two ufuncs)
+            moving = np.minimum(np.maximum(cfg.lost_motion - (before - t.last_seen), 0.0), dt)
+            kalman.predict(t.mean, t.cov, dt, lost, np.where(lost, moving, dt))
         score = detections.score
         is_high = score >= cfg.high_score
-        seen = confident = None  # the looks of the boxes that need one, and which boxes those are
-        if image is not None and n and cfg.appearance_distance < 1.0:
+        looking = image is not None and n > 0 and cfg.appearance_distance < 1.0
+        if looking:
             appearance.check_frame(image)  # as where every box's look was taken
-            if overlap is not None:
-                seen, confident = self._looks(overlap, near, lost, is_high, image, detections.xyxy)
-
-        high = _rows(is_high)
-        low = _rows((score >= cfg.low_score) & ~is_high)
-        confirmed = _rows(t.tid >= 0)
-        tentative = _rows(t.tid < 0)
-        t1, d1, rest_tracks, rest_high = _match(overlap, near, confirmed, high)
-        seen_last = rest_tracks[was_tracked[rest_tracks]]
-        # low-score boxes never meet strangers (high-score boxes alone): their gate takes ``same`` as is
-        low_gate = gate(overlap, cfg.low_match_iou, same) if len(seen_last) and len(low) else None
-        t2, d2, _, _ = _match(overlap, low_gate, seen_last, low)
-        t3, d3, _, new_rows = _match(overlap, near, tentative, rest_high)
-        slots = np.concatenate([t1, t2, t3])
-        dets = np.concatenate([d1, d2, d3])
+        seen = confident = None  # the looks of the boxes that need one, and which boxes those are
+        if len(t) and n:
+            slots, dets, new_rows, anchored, seen, confident = self._associate(
+                detections, is_high, was_tracked, lost, image if looking else None
+            )
+        else:  # nothing to match: every high-score box may start a track
+            slots = dets = _NONE
+            new_rows = is_high.nonzero()[0]
 
         matched = np.zeros(len(t), bool)
         matched[slots] = True
         t.streak += matched
         t.streak *= matched  # one more box in a row for each matched track, 0 for every other
-        hits = t.hits[slots]  # boxes before this frame's: where it goes in the history ring
-        t.hits += matched
         if len(slots):
+            hits = t.hits[slots]  # boxes before this frame's: where it goes in the history ring
+            t.hits += matched
             ring = hits % t.hist_t.shape[1]
             boxes = detections.xyxy[dets], score[dets], detections.class_id[dets]
             self._correct(slots, ring, *boxes, anchored[slots, dets], pts)
-        ids = t.tid[slots]
-        promote = (ids < 0) & (hits >= cfg.min_hits - 1)  # counting this frame's box
-        if promote.any():  # new ids in the order of the matched tracks
-            ids[promote] = self._new_ids(int(np.count_nonzero(promote)))
-            t.tid[slots] = ids
-        if confident is not None and len(slots):
-            # a confident box of a confirmed track: its look joins the track's moving average
-            keep = confident[dets] & (ids >= 0)
-            if keep.any():
-                self._remember_looks(slots[keep], seen[dets[keep]])
-        out = np.full(n, -1, np.int64)
-        out[dets] = ids
+            ids = t.tid[slots]
+            promote = (ids < 0) & (hits >= cfg.min_hits - 1)  # counting this frame's box
+            if promote.any():  # new ids in the order of the matched tracks
+                ids[promote] = self._new_ids(int(np.count_nonzero(promote)))
+                t.tid[slots] = ids
+            if confident is not None:
+                # a confident box of a confirmed track: its look joins the track's moving average
+                keep = (confident[dets] & (ids >= 0)).nonzero()[0]
+                if len(keep):
+                    self._remember_looks(slots[keep], seen[dets[keep]])
+            out[dets] = ids
 
-        alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched)
-        if not alive.all():
-            t = t.take(_rows(alive))
+        alive = np.where(t.tid >= 0, pts - t.last_seen <= cfg.max_lost, matched).nonzero()[0]
+        if len(alive) < len(t):
+            t = t.take(alive)
         starts = new_rows[score[new_rows] >= cfg.new_track_score]
         if len(starts):
-            born = _Tracks.new(detections[starts], pts, cfg.history_boxes, t.votes.shape[1])
+            born = _Tracks.new(
+                detections.xyxy[starts],
+                score[starts],
+                detections.class_id[starts],
+                pts,
+                cfg.history_boxes,
+                t.votes.shape[1],
+            )
             if cfg.min_hits <= 1:
-                born.tid[:] = self._new_ids(len(born))
+                born.tid[:] = self._new_ids(len(starts))
                 out[starts] = born.tid
             t = t.extend(born)
         self._tracks = t
         return Detections(detections.xyxy, detections.score, detections.class_id, out, detections.data)
+
+    def _associate(
+        self,
+        detections: Detections,
+        is_high: np.ndarray,
+        was_tracked: np.ndarray,
+        lost: np.ndarray,
+        image: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """ByteTrack's three matching rounds of the tracks (predicted to this frame) and the frame's
+        boxes, with the looks of ``image`` if given (the appearance check on): (matched track rows,
+        their box rows, unmatched high-score box rows, [T, N] IoU of each track's resting box with each
+        box, the looks, the confident boxes: :meth:`_looks`)."""
+        t, cfg = self._tracks, self.config
+        # every track against every box once; each matching round below takes its part
+        overlap, anchored = overlaps(*self._guesses(was_tracked), t.anchor, detections.xyxy)
+        same = t.class_id[:, None] == detections.class_id if cfg.same_class else None
+        # the pairs high-score boxes may match (the first and third rounds), less strangers (_looks)
+        near = gate(overlap, cfg.match_iou, same)
+        seen = confident = None
+        if image is not None:
+            seen, confident = self._looks(overlap, near, lost, is_high, image, detections.xyxy)
+        score = detections.score
+        high = is_high.nonzero()[0]
+        low = ((score >= cfg.low_score) & ~is_high).nonzero()[0]
+        confirmed = t.tid >= 0
+        t1, d1, rest_tracks, rest_high = _match(overlap, near, confirmed.nonzero()[0], high)
+        seen_last = rest_tracks[was_tracked[rest_tracks]]
+        # low-score boxes never meet strangers (high-score boxes alone): their gate takes ``same`` as is
+        low_gate = gate(overlap, cfg.low_match_iou, same) if len(seen_last) and len(low) else None
+        t2, d2, _, _ = _match(overlap, low_gate, seen_last, low)
+        t3, d3, _, new_rows = _match(overlap, near, (~confirmed).nonzero()[0], rest_high)
+        slots = np.concatenate([t1, t2, t3])
+        dets = np.concatenate([d1, d2, d3])
+        return slots, dets, new_rows, anchored, seen, confident
 
     def _guesses(self, was_tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each track's two guesses of where it is now: its predicted box, and its last seen box if it
@@ -278,6 +314,7 @@ class Tracker:
         t.last_seen[slots] = pts
         t.box[slots] = xyxy
         t.votes[slots, class_id] += 1
+        t.class_id[slots] = t.votes[slots].argmax(axis=1)
         t.hist_t[slots, ring] = pts
         t.hist_box[slots, ring] = xyxy
         t.hist_score[slots, ring] = score
@@ -315,7 +352,7 @@ class Tracker:
         t, cfg = self._tracks, self.config
         confident = is_high & ((overlap > 0.0).sum(axis=0) == 1)
         has_look = t.look[:, 0] == t.look[:, 0]  # not NaN
-        rows = _rows(lost & (t.tid >= 0) & has_look)
+        rows = (lost & (t.tid >= 0) & has_look).nonzero()[0]
         ti = di = _NONE
         need = confident
         if len(rows):
@@ -323,7 +360,7 @@ class Tracker:
             if len(di):
                 need = confident.copy()
                 need[di] = True
-        wanted = _rows(need)
+        wanted = need.nonzero()[0]
         if not len(wanted):
             return None, confident
         if len(wanted) == len(need):
@@ -350,11 +387,20 @@ class Tracker:
 
     def tracks(self) -> TrackTable:
         """Confirmed tracks after the latest frame (lost ones included until they expire)."""
+        rows = (self._tracks.tid >= 0).nonzero()[0]
+        return TrackTable(
+            pts=self._pts if self._pts is not None else 0.0,
+            stationary_time=self.config.stationary_time,
+            history_window=self.config.history,
+            **(self._table_columns(rows) if len(rows) else self._no_tracks),
+        )
+
+    def _table_columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns a table shows of tracks ``rows``: read-only copies, nothing else."""
         t = self._tracks
-        rows = _rows(t.tid >= 0)  # copies of the columns a table shows, nothing else
         columns = {
             "track_id": t.tid[rows],
-            "class_id": t.class_id()[rows],
+            "class_id": t.class_id[rows],
             "first_seen": t.first_seen[rows],
             "last_seen": t.last_seen[rows],
             "hits": t.hits[rows],
@@ -369,9 +415,4 @@ class Tracker:
         columns["median_score"] = row_medians(columns["history_scores"])
         for column in columns.values():
             column.flags.writeable = False
-        return TrackTable(
-            pts=self._pts if self._pts is not None else 0.0,
-            stationary_time=self.config.stationary_time,
-            history_window=self.config.history,
-            **columns,
-        )
+        return columns
