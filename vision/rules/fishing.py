@@ -17,7 +17,7 @@ from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, TrackRuleConfig
 from vision.scene.zones import Zone
-from vision.types import Condition, Detections, Frame, Observation
+from vision.types import Condition, Detections, Frame, Observation, member_of
 
 
 class FishingConfig(TrackRuleConfig):
@@ -58,7 +58,7 @@ class FishingRule(Rule):
         tracks, rows = self.tracked(ctx, self.people, self.cfg)
         if self.cfg.stationary_only:
             rows = rows[tracks.stationary[rows]]
-        rods = detections[np.isin(detections.class_id, self.rods)]
+        rods = detections[member_of(detections.class_id, self.rods)]
         out = []
         inside = set()
         for row in rows:
