@@ -50,6 +50,18 @@ def small_and_large(values: np.ndarray) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def ring_put(ring: np.ndarray, seen: int, values: np.ndarray) -> int:
+    """Write ``values`` into ``ring`` after the ``seen`` written so far (the oldest overwritten once it
+    is full; of more values than it holds, the last ones), as at most two slices; return the new count."""
+    keep = len(ring)
+    new = values[-keep:]
+    start = seen % keep
+    head = min(len(new), keep - start)
+    ring[start : start + head] = new[:head]
+    ring[: len(new) - head] = new[head:]
+    return seen + len(new)
+
+
 def calibrated_heights(ground: GroundPlane, polygon: np.ndarray, width: int) -> np.ndarray:
     """Person height in frame pixels at each corner of a normalized ``polygon``, from the ground scale."""
     points = np.asarray(polygon, np.float64)
@@ -105,17 +117,20 @@ class ObjectSizes:
             self._fractions.pop(name, None)
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
-        """Remember the heights of the people in each zone."""
+        """Remember the heights of the people in each zone (the anchors of each kind taken once for
+        all zones: this runs on every detected frame)."""
         people = detections[member_of(detections.class_id, self.people)]
         if len(people) == 0:
             return
         tall = (people.xyxy[:, 3] - people.xyxy[:, 1]) / height
-        inside = {name: zone.contains(people, width, height) for name, zone in self.zones.items()}
-        for name, where in [*inside.items(), (ANYWHERE, np.ones(len(people), bool))]:
-            new = tall[where][-KEEP:]
-            seen = self._seen[name]
-            self._heights[name][(seen + np.arange(len(new))) % KEEP] = new
-            self._seen[name] = seen + len(new)
+        anchors = {kind: people.anchors(kind) for kind in {zone.anchor for zone in self.zones.values()}}
+        for name, zone in self.zones.items():
+            self._remember(name, tall[zone.inside(anchors[zone.anchor], width, height)])
+        self._remember(ANYWHERE, tall)
+
+    def _remember(self, name: str, heights: np.ndarray) -> None:
+        """Put the newest KEEP of ``heights`` in ``name``'s ring, after the ones seen so far."""
+        self._seen[name] = ring_put(self._heights[name], self._seen[name], heights)
 
     def seen(self, names: list[str]) -> int:
         """People seen so far in these zones."""
