@@ -182,8 +182,8 @@ def anchors_of(xyxy: np.ndarray, kind: str = "bottom_center") -> np.ndarray:
 def member_of(values: np.ndarray, ids: np.ndarray | list[int]) -> np.ndarray:
     """``np.isin(values, ids)`` for the few ids of a label set or of a camera's tracks: one broadcast
     comparison, without np.isin's set-up, which at these sizes costs several times the comparison (and
-    with the array's ``any``, which ``np.any`` wraps in Python)."""
-    return (np.asarray(values)[:, None] == np.asarray(ids)[None, :]).any(axis=1)
+    reduced by the ufunc itself: ``np.any`` and the array's ``any`` wrap it in Python)."""
+    return np.logical_or.reduce(np.asarray(values)[:, None] == np.asarray(ids)[None, :], axis=1)
 
 
 def label_ids(names: dict[int, str], labels: list[str]) -> tuple[list[int], list[str]]:
