@@ -23,7 +23,7 @@ import numpy as np
 
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
-from vision.types import Detections, member_of
+from vision.types import Detections, anchors_of, member_of
 
 PERSON_HEIGHT_M = 1.7  # an adult, standing
 KEEP = 256  # person heights remembered per zone (a ring)
@@ -119,11 +119,11 @@ class ObjectSizes:
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Remember the heights of the people in each zone (the anchors of each kind taken once for
         all zones: this runs on every detected frame)."""
-        people = detections[member_of(detections.class_id, self.people)]
-        if len(people) == 0:
+        xyxy = detections.xyxy[member_of(detections.class_id, self.people)]  # their boxes alone
+        if len(xyxy) == 0:
             return
-        tall = (people.xyxy[:, 3] - people.xyxy[:, 1]) / height
-        anchors = {kind: people.anchors(kind) for kind in {zone.anchor for zone in self.zones.values()}}
+        tall = (xyxy[:, 3] - xyxy[:, 1]) / height
+        anchors = {kind: anchors_of(xyxy, kind) for kind in {zone.anchor for zone in self.zones.values()}}
         for name, zone in self.zones.items():
             self._remember(name, tall[zone.inside(anchors[zone.anchor], width, height)])
         self._remember(ANYWHERE, tall)
