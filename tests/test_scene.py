@@ -47,6 +47,24 @@ def test_points_in_polygon_from_cached_edges_is_the_plain_ray_casting() -> None:
     np.testing.assert_array_equal(zone.inside(points, 230, 230), plain(points, zone.pixels(230, 230)))
 
 
+def test_anchors_filled_by_columns_are_the_stacked_ones() -> None:
+    """anchors_of fills its two columns in place: the same float32 points, bit for bit, as stacking the
+    centre and the bottom (or middle) computed from the box's columns (the code before), and none of
+    no boxes."""
+    from vision.types import anchors_of
+
+    xyxy = (np.random.default_rng(16).random((50, 4)) * 1000).astype(np.float32)
+    x1, y1, x2, y2 = xyxy.T
+    cx = (x1 + x2) * 0.5
+    for kind, expected in (
+        ("bottom_center", np.stack([cx, y2], 1)),
+        ("center", np.stack([cx, (y1 + y2) * 0.5], 1)),
+    ):
+        ours = anchors_of(xyxy, kind)
+        assert ours.dtype == expected.dtype and ours.tobytes() == expected.tobytes()
+        assert anchors_of(xyxy[:0], kind).shape == (0, 2)
+
+
 def test_zone_uses_bottom_center_anchor_in_pixels() -> None:
     zone = Zone("ground", np.array([[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]))
     # a person standing with feet inside the lower half, head in the upper half: inside
