@@ -24,7 +24,7 @@ from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
 from vision.detect.planner import Area, ModelScale, Planner, joined
 from vision.detect.regions import fit, greedy_merge, merge
-from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights
+from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights, ring_put
 from vision.evaluate.annotations import load_cvat
 from vision.pipeline import Pipeline
 from vision.scene.calibration import GroundPlane
@@ -450,6 +450,24 @@ def test_sizes_are_the_percentiles_of_the_last_people_seen_every_frame() -> None
     for size in (1920, 1280, 1920):
         heights = calibrated_heights(ground, square, size)
         assert calibrated.estimate("far", size, 1080) == (heights.min(), heights.max(), "calibration")
+
+
+def test_the_ring_written_as_slices_is_the_ring_written_item_by_item() -> None:
+    """ObjectSizes writes a frame's heights into its ring as at most two slices: the same ring, to the
+    bit, as writing each height at its place modulo the ring's length (the code before), for any
+    count so far and any number of heights (none, a few, across the end, more than the ring holds)."""
+    rng = np.random.default_rng(15)
+    keep = 16
+    sliced, itemwise = np.zeros(keep, np.float32), np.zeros(keep, np.float32)
+    seen = 0
+    for n in [0, 3, 13, 1, 15, 16, 17, 40, 0, *rng.integers(0, 20, 200).tolist()]:
+        values = rng.random(n).astype(np.float32)
+        new = values[-keep:]
+        itemwise[(seen + np.arange(len(new))) % keep] = new
+        after = ring_put(sliced, seen, values)
+        assert after == seen + len(new)
+        np.testing.assert_array_equal(sliced, itemwise)
+        seen = after
 
 
 WHOLE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])  # the capacity farm's car park zone

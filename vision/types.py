@@ -63,7 +63,13 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
-        return cls.from_arrays(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+        """No boxes (built directly: every rule's observation of nothing holds one)."""
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int64),
+        )
 
     @classmethod
     def from_arrays(
@@ -128,13 +134,7 @@ class Detections:
 
     def anchors(self, kind: str = "bottom_center") -> np.ndarray:
         """[N, 2] points that stand for each box when testing zone membership."""
-        x1, y1, x2, y2 = self.xyxy.T
-        cx = (x1 + x2) * 0.5
-        if kind == "bottom_center":
-            return np.stack([cx, y2], axis=1)
-        if kind == "center":
-            return np.stack([cx, (y1 + y2) * 0.5], axis=1)
-        raise ValueError(f"unknown anchor {kind!r}: use bottom_center or center")
+        return anchors_of(self.xyxy, kind)
 
     def to_records(self, names: dict[int, str]) -> list[dict[str, Any]]:
         """JSON-ready boxes, for output only (never in the per-frame hot path).
@@ -163,10 +163,27 @@ class Detections:
         return records
 
 
+def anchors_of(xyxy: np.ndarray, kind: str = "bottom_center") -> np.ndarray:
+    """[N, 2] points that stand for each of [N, 4] boxes (``bottom_center`` or ``center``), in their dtype;
+    filled column by column (np.stack costs more, at a few boxes)."""
+    out = np.empty((len(xyxy), 2), xyxy.dtype)
+    if kind == "bottom_center":
+        out[:, 1] = xyxy[:, 3]
+    elif kind == "center":
+        np.add(xyxy[:, 1], xyxy[:, 3], out=out[:, 1])
+        out[:, 1] *= 0.5
+    else:
+        raise ValueError(f"unknown anchor {kind!r}: use bottom_center or center")
+    np.add(xyxy[:, 0], xyxy[:, 2], out=out[:, 0])
+    out[:, 0] *= 0.5
+    return out
+
+
 def member_of(values: np.ndarray, ids: np.ndarray | list[int]) -> np.ndarray:
     """``np.isin(values, ids)`` for the few ids of a label set or of a camera's tracks: one broadcast
-    comparison, without np.isin's set-up, which at these sizes costs several times the comparison."""
-    return np.any(np.asarray(values)[:, None] == np.asarray(ids)[None, :], axis=1)
+    comparison, without np.isin's set-up, which at these sizes costs several times the comparison (and
+    reduced by the ufunc itself: ``np.any`` and the array's ``any`` wrap it in Python)."""
+    return np.logical_or.reduce(np.asarray(values)[:, None] == np.asarray(ids)[None, :], axis=1)
 
 
 def label_ids(names: dict[int, str], labels: list[str]) -> tuple[list[int], list[str]]:

@@ -3,8 +3,9 @@
 The API never touches the pipeline's objects (the unit, its scene, its tracker): after
 every frame, and after every configuration change, the pipeline publishes a new view
 holding the camera's configuration as applied, its active zones, the newest analysed
-frame and a copy of its heatmap. A reader in another thread (or, in a cluster, another
-process) gets a consistent picture without a lock.
+frame and a snapshot of its heatmap (sharing a grid the camera never changes in place:
+it makes a new one each frame, vision/scene/heatmap.py). A reader in another thread (or,
+in a cluster, another process) gets a consistent picture without a lock.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class CameraView:
     config: CameraConfig  # as the pipeline applies it (an edit shows here once swapped in)
     active_zones: tuple[str, ...]
     frame: Frame | None = None  # the newest analysed frame
-    heatmap: Heatmap | None = None  # a copy, as of that frame
+    heatmap: Heatmap | None = None  # a snapshot, as of that frame
     detection: dict[str, Any] | None = None  # the detection plan for its frames (DetectionPlan.to_record)
 
     def heatmap_png(self) -> bytes | None:

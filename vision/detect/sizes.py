@@ -23,7 +23,7 @@ import numpy as np
 
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
-from vision.types import Detections, member_of
+from vision.types import Detections, anchors_of, member_of
 
 PERSON_HEIGHT_M = 1.7  # an adult, standing
 KEEP = 256  # person heights remembered per zone (a ring)
@@ -48,6 +48,18 @@ def small_and_large(values: np.ndarray) -> tuple[float, float]:
         step = float(high - low)  # subtracted in float32, as numpy does, then interpolated in float64
         out.append(float(high) - step * (1 - t) if t >= 0.5 else float(low) + step * t)
     return out[0], out[1]
+
+
+def ring_put(ring: np.ndarray, seen: int, values: np.ndarray) -> int:
+    """Write ``values`` into ``ring`` after the ``seen`` written so far (the oldest overwritten once it
+    is full; of more values than it holds, the last ones), as at most two slices; return the new count."""
+    keep = len(ring)
+    new = values[-keep:]
+    start = seen % keep
+    head = min(len(new), keep - start)
+    ring[start : start + head] = new[:head]
+    ring[: len(new) - head] = new[head:]
+    return seen + len(new)
 
 
 def calibrated_heights(ground: GroundPlane, polygon: np.ndarray, width: int) -> np.ndarray:
@@ -105,17 +117,20 @@ class ObjectSizes:
             self._fractions.pop(name, None)
 
     def observe(self, detections: Detections, width: int, height: int) -> None:
-        """Remember the heights of the people in each zone."""
-        people = detections[member_of(detections.class_id, self.people)]
-        if len(people) == 0:
+        """Remember the heights of the people in each zone (the anchors of each kind taken once for
+        all zones: this runs on every detected frame)."""
+        xyxy = detections.xyxy[member_of(detections.class_id, self.people)]  # their boxes alone
+        if len(xyxy) == 0:
             return
-        tall = (people.xyxy[:, 3] - people.xyxy[:, 1]) / height
-        inside = {name: zone.contains(people, width, height) for name, zone in self.zones.items()}
-        for name, where in [*inside.items(), (ANYWHERE, np.ones(len(people), bool))]:
-            new = tall[where][-KEEP:]
-            seen = self._seen[name]
-            self._heights[name][(seen + np.arange(len(new))) % KEEP] = new
-            self._seen[name] = seen + len(new)
+        tall = (xyxy[:, 3] - xyxy[:, 1]) / height
+        anchors = {kind: anchors_of(xyxy, kind) for kind in {zone.anchor for zone in self.zones.values()}}
+        for name, zone in self.zones.items():
+            self._remember(name, tall[zone.inside(anchors[zone.anchor], width, height)])
+        self._remember(ANYWHERE, tall)
+
+    def _remember(self, name: str, heights: np.ndarray) -> None:
+        """Put the newest KEEP of ``heights`` in ``name``'s ring, after the ones seen so far."""
+        self._seen[name] = ring_put(self._heights[name], self._seen[name], heights)
 
     def seen(self, names: list[str]) -> int:
         """People seen so far in these zones."""

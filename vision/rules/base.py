@@ -18,7 +18,7 @@ from vision.camera.context import FrameContext
 from vision.scene.static_objects import DARK_EPSILON
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Detections, Observation, label_ids, member_of
+from vision.types import Observation, anchors_of, label_ids, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
@@ -157,15 +157,16 @@ class Rule(ABC):
         ok = member_of(tracks.class_id, classes) & (tracks.median_score >= config.threshold)
         ok &= tracks.hits >= config.inertia
         rows = np.flatnonzero(ok)
-        boxes = Detections.from_arrays(tracks.box[rows], tracks.median_score[rows], tracks.class_id[rows])
-        inside = self.zone.contains(boxes, frame.width, frame.height)
+        xyxy = tracks.box[rows]
+        anchors = anchors_of(xyxy, self.zone.anchor)
+        inside = self.zone.inside(anchors, frame.width, frame.height)
         was_in = member_of(tracks.track_id[rows], self._inside)
         if was_in.any():  # hysteresis: those already in leave only when clearly out, for their size
-            tall = boxes.xyxy[:, 3] - boxes.xyxy[:, 1]
+            tall = xyxy[:, 3] - xyxy[:, 1]
             margin = np.minimum(
                 config.edge_margin * max(frame.width, frame.height), config.edge_height * tall
             )
-            inside |= was_in & self.zone.near(boxes, frame.width, frame.height, margin)
+            inside |= was_in & self.zone.near(anchors, frame.width, frame.height, margin)
         rows = rows[inside]
         self._inside = tracks.track_id[rows]
         return tracks, rows

@@ -17,7 +17,7 @@ from vision.camera.context import FrameContext
 from vision.detect.nms import covered
 from vision.rules.base import Rule, TrackRuleConfig
 from vision.scene.zones import Zone
-from vision.types import Condition, Detections, Frame, Observation
+from vision.types import Condition, Detections, Frame, Observation, member_of
 
 
 class FishingConfig(TrackRuleConfig):
@@ -58,7 +58,7 @@ class FishingRule(Rule):
         tracks, rows = self.tracked(ctx, self.people, self.cfg)
         if self.cfg.stationary_only:
             rows = rows[tracks.stationary[rows]]
-        rods = detections[np.isin(detections.class_id, self.rods)]
+        rods = detections[member_of(detections.class_id, self.rods)]
         out = []
         inside = set()
         for row in rows:
@@ -70,9 +70,9 @@ class FishingRule(Rule):
                 out.append(self._obs(frame, tid, Condition.UNKNOWN, 0.0, Detections.empty()))
                 continue
             confidence = float(tracks.median_score[row])
-            near_rod = covered(rods.xyxy, _grown(box[None, :]))
+            near_rod = covered(rods.xyxy, _grown(box[None, :])) if len(rods) else None  # most frames: no rod
             details: dict[str, object] = {"dwell": round(frame.pts - float(tracks.first_seen[row]), 1)}
-            if len(rods) and near_rod.max() > 0.5:
+            if near_rod is not None and near_rod.max() > 0.5:
                 rod_score = float(rods.score[near_rod > 0.5].max())
                 confidence = 1 - (1 - confidence) * (1 - rod_score)
                 details["rod"] = True

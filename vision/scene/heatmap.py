@@ -19,24 +19,28 @@ class Heatmap:
         self.last_pts: float | None = None
 
     def copy(self) -> Heatmap:
-        """A snapshot that later frames do not change (for a published camera view)."""
-        heatmap = Heatmap(self.half_life, self.grid.shape[1], self.grid.shape[0])
-        heatmap.grid[:] = self.grid
-        heatmap.last_pts = self.last_pts
+        """A snapshot that later frames do not change (for a published camera view, after every frame):
+        it shares the grid, which :meth:`add` replaces rather than changes, so nothing is copied."""
+        heatmap = Heatmap.__new__(Heatmap)
+        heatmap.half_life, heatmap.grid, heatmap.last_pts = self.half_life, self.grid, self.last_pts
         return heatmap
 
     def add(self, points: np.ndarray, width: int, height: int, pts: float) -> None:
-        """Decay to ``pts``, then add one unit of heat per [N, 2] pixel point."""
+        """Decay to ``pts``, then add one unit of heat per [N, 2] pixel point, into a new grid (a
+        snapshot taken by :meth:`copy` holds the old one)."""
+        grid = self.grid
         if self.last_pts is not None and pts > self.last_pts:
-            self.grid *= np.float32(0.5 ** ((pts - self.last_pts) / self.half_life))
+            grid = grid * np.float32(0.5 ** ((pts - self.last_pts) / self.half_life))
         self.last_pts = pts
-        if len(points) == 0:
-            return
-        rows, columns = self.grid.shape
-        # np.minimum(np.maximum()): np.clip's wrapper costs a few times the two, at a handful of points
-        col = np.minimum(np.maximum((points[:, 0] * (columns / width)).astype(np.int64), 0), columns - 1)
-        row = np.minimum(np.maximum((points[:, 1] * (rows / height)).astype(np.int64), 0), rows - 1)
-        np.add.at(self.grid, (row, col), 1.0)
+        if len(points):
+            rows, columns = grid.shape
+            # np.minimum(np.maximum()): np.clip's wrapper costs a few times the two, at a handful of points
+            col = np.minimum(np.maximum((points[:, 0] * (columns / width)).astype(np.int64), 0), columns - 1)
+            row = np.minimum(np.maximum((points[:, 1] * (rows / height)).astype(np.int64), 0), rows - 1)
+            grid = grid.copy() if grid is self.grid else grid
+            np.add.at(grid, (row, col), 1.0)
+        grid.flags.writeable = False  # shared with the snapshots: never changed in place
+        self.grid = grid
 
     def render(self, background: np.ndarray, opacity: float = 0.55) -> np.ndarray:
         """The heat over a BGR frame, as a BGR image of the frame's size."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.scene.zones import points_in_polygon
+from vision.scene.zones import Edges, points_in_polygon, polygon_edges
 from vision.types import Detections
 
 
@@ -20,6 +20,7 @@ class Masks:
         self.polygons = [np.asarray(p, np.float64) for p in polygons]
         self.anchor = anchor
         self._rasters: dict[tuple[int, int], np.ndarray] = {}
+        self._edges: dict[tuple[int, int], list[Edges]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.polygons)
@@ -30,10 +31,17 @@ class Masks:
         if not self.polygons or len(detections) == 0:
             return keep
         anchors = detections.anchors(self.anchor)
-        scale = np.array([width, height], np.float64)
-        for polygon in self.polygons:
-            keep &= ~points_in_polygon(anchors, polygon * scale)
+        for edges in self._edges_at(width, height):
+            keep &= ~points_in_polygon(anchors, edges)
         return keep
+
+    def _edges_at(self, width: int, height: int) -> list[Edges]:
+        """The polygons' edges in pixels of this frame size (cached: every frame asks)."""
+        key = (width, height)
+        if key not in self._edges:
+            scale = np.array([width, height], np.float64)
+            self._edges[key] = [polygon_edges(polygon * scale) for polygon in self.polygons]
+        return self._edges[key]
 
     def raster(self, width: int, height: int) -> np.ndarray:
         """uint8 [H, W] image, 255 where masked; cached per size."""

@@ -7,6 +7,7 @@ output does not move the zone); the pixel polygon is cached per frame size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -14,18 +15,37 @@ import numpy as np
 from vision.types import Detections
 
 
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Even-odd ray casting, vectorized over points: [N, 2] points, [M, 2] polygon -> bool [N]."""
+class Edges(NamedTuple):
+    """A polygon's edges (corner to next corner) as [1, M] rows, the ray casting's operands worked out
+    once per polygon (a zone's, per frame size) rather than at each of the several calls per frame.
+    ``dy`` is 1 where an edge is horizontal: no ray straddles it, so its crossing is never read, and
+    the division needs no guard."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    y1: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+
+
+def polygon_edges(polygon: np.ndarray) -> Edges:
+    """The :class:`Edges` of an [M, 2] polygon, in its dtype."""
+    following = np.concatenate([polygon[1:], polygon[:1]])  # each corner's next (np.roll, cheaper)
+    dy = following[:, 1] - polygon[:, 1]
+    dy[dy == 0] = 1
+    row = (polygon[:, 0], polygon[:, 1], following[:, 1], following[:, 0] - polygon[:, 0], dy)
+    return Edges(*(a[None, :] for a in row))
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray | Edges) -> np.ndarray:
+    """Even-odd ray casting, vectorized over points: [N, 2] points, [M, 2] polygon (or its
+    :class:`Edges`) -> bool [N]."""
+    edges = polygon if isinstance(polygon, Edges) else polygon_edges(polygon)
     x = points[:, 0][:, None]
     y = points[:, 1][:, None]
-    x0, y0 = polygon[:, 0][None, :], polygon[:, 1][None, :]
-    following = np.concatenate([polygon[1:], polygon[:1]])  # each corner's next (np.roll, cheaper)
-    x1, y1 = following[:, 0][None, :], following[:, 1][None, :]
-    straddles = (y0 > y) != (y1 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    crossings = straddles & (x < x_cross)
-    return crossings.sum(axis=1) % 2 == 1  # count_nonzero with an axis: a slower Python path
+    straddles = (edges.y0 > y) != (edges.y1 > y)
+    x_cross = edges.x0 + (y - edges.y0) * edges.dx / edges.dy
+    return np.logical_xor.reduce(straddles & (x < x_cross), axis=1)  # odd crossings, in one reduction
 
 
 def edge_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -33,7 +53,7 @@ def edge_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     a = polygon[None, :, :]
     ab = np.concatenate([polygon[1:], polygon[:1]])[None, :, :] - a
     ap = points[:, None, :] - a
-    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    t = np.minimum(np.maximum((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0), 1.0)  # np.clip
     nearest = a + t[..., None] * ab
     return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
 
@@ -59,6 +79,7 @@ class Zone:
     anchor: str = "bottom_center"
     area_m2: float | None = None  # ground area, when the camera is calibrated
     _pixels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _edges: dict[tuple[int, int], Edges] = field(default_factory=dict, repr=False)
 
     def pixels(self, width: int, height: int) -> np.ndarray:
         """The polygon in pixels of a ``width`` x ``height`` frame."""
@@ -67,16 +88,25 @@ class Zone:
             self._pixels[key] = (self.polygon * np.array([width, height], np.float64)).astype(np.float32)
         return self._pixels[key]
 
+    def edges(self, width: int, height: int) -> Edges:
+        """The edges of :meth:`pixels`, for the ray casting."""
+        key = (width, height)
+        if key not in self._edges:
+            self._edges[key] = polygon_edges(self.pixels(width, height))
+        return self._edges[key]
+
+    def inside(self, anchors: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Bool mask of the [N, 2] anchor points (pixels) that lie in the zone."""
+        return points_in_polygon(anchors, self.edges(width, height))
+
     def contains(self, detections: Detections, width: int, height: int) -> np.ndarray:
         """Bool mask of the detections whose anchor lies in the zone."""
         if len(detections) == 0:
             return np.zeros(0, bool)
-        return points_in_polygon(detections.anchors(self.anchor), self.pixels(width, height))
+        return self.inside(detections.anchors(self.anchor), width, height)
 
-    def near(self, detections: Detections, width: int, height: int, margin: float | np.ndarray) -> np.ndarray:
-        """Bool mask of the detections whose anchor is inside, or outside by at most ``margin`` pixels
-        (one for all, or one per detection)."""
-        if len(detections) == 0:
-            return np.zeros(0, bool)
-        anchors, polygon = detections.anchors(self.anchor), self.pixels(width, height)
-        return points_in_polygon(anchors, polygon) | (edge_distance(anchors, polygon) <= margin)
+    def near(self, anchors: np.ndarray, width: int, height: int, margin: float | np.ndarray) -> np.ndarray:
+        """Bool mask of the [N, 2] anchor points (pixels) inside, or outside by at most ``margin`` pixels
+        (one for all, or one per point)."""
+        inside = self.inside(anchors, width, height)
+        return inside | (edge_distance(anchors, self.pixels(width, height)) <= margin)
