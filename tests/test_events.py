@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vision.events.lifecycle import Lifecycle, Timers
@@ -143,6 +145,25 @@ def test_crowd_rule_median_window_and_hysteresis() -> None:
         states.append((o.count, o.condition is Condition.TRUE))
     assert [s for _, s in states] == [True] * 11 + [False] * 3  # stays on above exit level (2)
     assert states[2] == (6, True)
+
+
+def test_a_crowd_ticket_closes_only_after_close_after_at_or_below_the_exit_level() -> None:
+    """The rule and the lifecycle together, as the camera unit runs them (the live episodes in ``keep``):
+    7 people open the ticket, a 1 s dip to 5 (exit_count) starts its close, and 6 (above exit_count, below
+    enter_count) standing on must stop it; the ticket closes 3 s (close_after) into the calm after. The
+    rule used to leave its crowded level at the dip, so the 6 read calm and closed it 3 s after the dip
+    (the distant plaza at +9,-15 with the embedded SSD: benchmarks/distant_placement.md)."""
+    zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
+    rule = CrowdRule("cam", zone, CrowdConfig(enter_count=7, exit_count=5, window=0.1), {0: "person"})
+    lifecycle = life(min_duration=2.0, close_after=3.0, reopen_window=30.0)
+    image = np.zeros((100, 400, 3), np.uint8)
+    counts = [7] * 15 + [5] * 5 + [6] * 20 + [5] * 20  # a frame every 0.2 s
+    out = []
+    for i, n in enumerate(counts):
+        keep = frozenset(key[1:] for key in lifecycle.live_keys())  # (zone, rule, subject) under way
+        ctx = replace(context(Frame("cam", round(i * 0.2, 1), image), people(n)), keep=keep)
+        out += [(t.kind, t.pts) for o in rule.observe(ctx) for t in lifecycle.update(o)]
+    assert out == [("open", 2.0), ("close", 11.0)]  # calm from 8.0 s on; before: closed at 6.0 s
 
 
 def test_crowd_rule_counts_tracks_hidden_for_a_moment_and_not_fragments() -> None:

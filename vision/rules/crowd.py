@@ -247,16 +247,20 @@ class CrowdRule(Rule):
             self.counts.popleft()
         count = int(np.median([c for _, c in self.counts]))
         details: dict[str, object] = {"instant_count": len(inside)}
+        # still crowded above the exit level while the zone's ticket is closing (its episode under way):
+        # one calm median flipping the level would make counts between the levels calm, and a dip shorter
+        # than close_after then closed a crowd that stood at exit + 1 (docs/evaluation.md)
+        held = self.crowded or "zone" in self.kept(ctx)
         if self.zone.area_m2:
             density = count / self.zone.area_m2
-            crowded = density > self.cfg.exit_density if self.crowded else density >= self.cfg.enter_density
+            crowded = density > self.cfg.exit_density if held else density >= self.cfg.enter_density
             details |= {
                 "density": round(density, 3),
                 "area_m2": round(self.zone.area_m2, 1),
                 "level_of_service": level_of_service(density),
             }
         else:
-            crowded = count > self.cfg.exit_count if self.crowded else count >= self.cfg.enter_count
+            crowded = count > self.cfg.exit_count if held else count >= self.cfg.enter_count
         self.crowded = crowded
         confidence = float(np.mean(inside.score)) if len(inside) else 0.0
         return [
