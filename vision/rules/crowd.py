@@ -18,6 +18,10 @@ both would count someone twice, or someone gone, for ``coast``. On vtest it is r
 people pass behind others, where the frame's boxes alone (``coast: 0, untracked_score: 0, second_box:
 null``) let the median go calm while six people stood there; its tickets close a right count's
 lag later, within the rule's close time (docs/evaluation.md).
+The levels hold as the lifecycle times them: while the zone's ticket is closing (its episode under way)
+the rule stays at its exit level, so the ticket closes only after ``close_after`` at or below it; leaving
+that level at the first calm median made counts between the levels calm, and a one-second dip closed
+a crowd that stood on at ``exit_count`` + 1 (the distant plaza, docs/evaluation.md).
 Frames further apart than ``tracked_interval`` (a camera detecting 0.5 frames/s) are counted by
 their boxes alone: a person walking moves past his own box between two looks, so the tracker
 confirms few people, and a box left out for scoring under ``untracked_score`` is then a person.
@@ -247,9 +251,7 @@ class CrowdRule(Rule):
             self.counts.popleft()
         count = int(np.median([c for _, c in self.counts]))
         details: dict[str, object] = {"instant_count": len(inside)}
-        # still crowded above the exit level while the zone's ticket is closing (its episode under way):
-        # one calm median flipping the level would make counts between the levels calm, and a dip shorter
-        # than close_after then closed a crowd that stood at exit + 1 (docs/evaluation.md)
+        # the exit level while the zone's episode is under way (its ticket closing: see the module's doc)
         held = self.crowded or "zone" in self.kept(ctx)
         if self.zone.area_m2:
             density = count / self.zone.area_m2
