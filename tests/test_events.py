@@ -152,7 +152,7 @@ def test_a_crowd_ticket_closes_only_after_close_after_at_or_below_the_exit_level
     7 people open the ticket, a 1 s dip to 5 (exit_count) starts its close, and 6 (above exit_count, below
     enter_count) standing on must stop it; the ticket closes 3 s (close_after) into the calm after. The
     rule used to leave its crowded level at the dip, so the 6 read calm and closed it 3 s after the dip
-    (the distant plaza at +9,-15 with the embedded SSD: benchmarks/distant_placement.md)."""
+    (the distant plaza at +9,-15 with the embedded SSD, docs/evaluation.md)."""
     zone = Zone("z", np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
     rule = CrowdRule("cam", zone, CrowdConfig(enter_count=7, exit_count=5, window=0.1), {0: "person"})
     lifecycle = life(min_duration=2.0, close_after=3.0, reopen_window=30.0)
