@@ -124,3 +124,34 @@ def test_more_cameras_than_cores_run_opencv_without_its_pool_and_get_the_same_pi
         assert all(np.array_equal(a, b) for a, b in zip(pooled, work(), strict=True))
     finally:
         cv2.setNumThreads(before)
+
+
+def test_a_gather_takes_only_from_the_live_cameras_that_handed_a_frame_over(tmp_path: Path) -> None:
+    """At many cameras a gather must not take from every reader (a lock each): a live camera whose
+    reader handed nothing over since its last take is passed over, one that did is taken from once."""
+    cameras = "".join(f"  c{i}:\n    url: rtsp://127.0.0.1:9/c{i}\n    detect_fps: 0.5\n" for i in range(4))
+    config = parse_config(f"cameras:\n{cameras}storage: {{data_dir: {tmp_path}}}\n")
+    store = Store(tmp_path, "test")
+    try:
+        pipeline = Pipeline(config, Detector(load_card("default"), threads=1, parallel=1), store)
+        taken: list[str] = []
+        for camera_id, worker in pipeline.workers.items():
+            take = worker.reader.take
+            worker.reader.take = lambda timeout, take=take, camera_id=camera_id: (  # type: ignore[method-assign]
+                taken.append(camera_id) or take(timeout)
+            )
+        image = np.zeros((36, 64, 3), np.uint8)
+        pipeline.workers["c2"].reader._handoff.put(Frame("c2", 1.0, image))  # as its reader hands over
+        gathered = pipeline._gather(4)
+        assert gathered is not None and [(w.camera_id, f.pts) for w, f, _ in gathered] == [("c2", 1.0)]
+        assert taken == ["c2"]
+        for worker, _, _ in gathered:
+            worker.inferring = False
+        assert pipeline._gather(4) == [] and taken == ["c2"]  # nothing handed over since: nothing taken
+        for camera_id in ("c0", "c1", "c2"):
+            pipeline.workers[camera_id].reader._handoff.close()  # a reader that ends hands its end over
+        assert pipeline._gather(4) == [] and taken == ["c2"]  # c3 still runs
+        pipeline.workers["c3"].reader.stop()
+        assert pipeline._gather(4) is None  # all ended or stopped: the run ends
+    finally:
+        store.close()

@@ -80,6 +80,22 @@ LANE_FRAMES = 64  # frames waiting for a lane at most: past it, inference waits 
 Committed = tuple[tuple[Snapshot, float] | None, list[Event]]  # a camera's saved snapshot and open events
 
 
+class Handed(threading.Event):
+    """Set by a camera's reader with each frame it hands over; it also wakes the inference threads (the
+    pipeline's shared event). Cleared just before a live camera's frame is taken; as a live hand-over
+    holds only the newest frame, while it is clear the camera has nothing to take, and a gather passes
+    it by without a lock of its reader (at 100 cameras, a take from each one per gather was most of
+    the inference threads' own CPU)."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self.wake = wake
+
+    def set(self) -> None:
+        super().set()
+        self.wake.set()
+
+
 def opencv_threads(cameras: int) -> None:
     """No OpenCV thread pool (its calls run on the calling thread) in a process that runs more cameras
     than it has cores, as its decoders have no threads then (vision/ingest/decoder.py): the pipeline's
@@ -142,9 +158,12 @@ class CameraWorker:
         unit: CameraUnit,
         regions: Planner,
         health: HealthConfig,
+        handed: threading.Event | None = None,
     ) -> None:
+        """``handed``: the event its reader sets with each frame it hands over (None: looked at always)."""
         self.camera_id = camera_id
         self.reader = reader
+        self.handed = handed
         self.unit = unit
         self.regions = regions
         self.stats = CameraStats()
@@ -315,8 +334,9 @@ class Pipeline:
             )
             clips = config.storage.clips
             clip_width = clips.width if clips.enabled else None
-            reader = CameraReader(camera_id, cam, self._ready, enabled, clip_width, clips.fps)
-            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health)
+            handed = Handed(self._ready)
+            reader = CameraReader(camera_id, cam, handed, enabled, clip_width, clips.fps)
+            self.workers[camera_id] = CameraWorker(camera_id, reader, unit, regions, config.health, handed)
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]
             lane.workers.append(self.workers[camera_id])
             lane.cameras.add(camera_id)
@@ -597,9 +617,12 @@ class Pipeline:
     def _serve(self, lane: Lane) -> None:
         """An analysis lane: its cameras' frames in order, commands and write failures between them.
         If it breaks, it still takes its frames until the end, so that inference never blocks on it."""
+        watched = float("-inf")  # when the lane last looked at its cameras' health
         try:
             while True:
-                self._watch(lane.workers)
+                if time.monotonic() - watched >= WAIT:  # every WAIT, as when idle, not per frame: a look
+                    watched = time.monotonic()  # costs ~1 us a camera (100 a lane at 100 cameras)
+                    self._watch(lane.workers)
                 while not lane.control.empty():
                     self._control(lane.control.get())
                 self.evidence.release(lane.cameras)  # transitions whose main-stream picture is in, or late
@@ -624,7 +647,8 @@ class Pipeline:
         """One frame from every camera that has one (waiting for files read in order), and whether it
         is due for the detector; None when all ended. At ``share`` frames due it stops, and the next
         gather starts at the camera after (several inference threads share the cameras out evenly);
-        a camera whose last frame another thread still detects is passed over.
+        a camera whose last frame another thread still detects is passed over, and so is a live
+        camera whose reader has handed nothing over since its last take (:class:`Handed`).
 
         A file read as fast as possible is waited for, so its frames are never skipped; live
         cameras give what they have now. With nothing ready, sleep until some reader has a frame.
@@ -637,12 +661,17 @@ class Pipeline:
         workers, due_frames = list(self.workers.values()), 0
         for step in range(len(workers)):
             worker = workers[(self._turn + step) % len(workers)]
-            reader = worker.reader
+            reader, handed = worker.reader, worker.handed if worker.reader.realtime else None
+            if handed is not None and not handed.is_set():  # its hand-over is empty: nothing to take
+                running = running or not (reader.done or reader.stopped)
+                continue
             if reader.done or reader.stopped:
                 continue
             running = True
             if worker.inferring or self.evidence.waiting(worker.camera_id):
                 continue
+            if handed is not None:  # before taking: a frame handed over after this sets it again
+                handed.clear()
             frame = reader.take(None if not reader.realtime else 0.0)
             if frame is not None and not worker.resting(frame.pts):
                 worker.inferring = True
