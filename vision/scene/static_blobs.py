@@ -201,6 +201,8 @@ def _labelled(
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     np.copyto(timer[box], 0.0, where=static[box] & (m == 0))  # too thin for a blob: its clock starts again
     n, within, stats = connected_components(m)
+    if within.shape == static.shape:  # the static pixels spread over the whole mask
+        return n, within, stats, box
     stats[1:, 0] += box[1].start
     stats[1:, 1] += box[0].start
     labels = np.zeros(static.shape, np.int32)
