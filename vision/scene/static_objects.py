@@ -172,7 +172,8 @@ class StaticObjects:
         few = np.count_nonzero(changed) < FEW * changed.size
         at = np.flatnonzero(changed) if few else slice(None)
         change = changed.ravel()[at]  # all True where few: the changed pixels' own
-        arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))  # views, if not
+        # copies where few, else views (ravel: the arrays are C-contiguous, as made here and by load_state)
+        arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))
         if few:
             self.arrived.fill(np.nan)
             self.seen.fill(False)
