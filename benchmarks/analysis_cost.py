@@ -3,7 +3,8 @@
 At the quiet capacity run (64 static SSD cameras, benchmarks/capacity_ssd_static_gst_sub_rest.md)
 the litter rule's background model (vision/scene/static_objects.py) cost 4.4 ms of CPU per detected
 frame and the checkpoints of its arrays 1.4 ms. This measures both per call, in one process, for
-the code of this checkout ("new") and of ``--before`` ("old": vision/scene/static_objects.py and
+the code of this checkout ("new") and of ``--before`` ("old": vision/scene/static_objects.py, the
+blobs and drift check it calls, vision/scene/static_blobs.py and drift.py, and
 vision/camera/packing.py as that commit has them, loaded from git), on the same frames, in
 interleaved calls, each timed with ``time.thread_time`` (CPU of the calling thread; OpenCV on one
 thread, as the pipeline sets it):
@@ -56,7 +57,8 @@ BEFORE = "7246429"  # integ8 when this benchmark was written: the code before is
 SUBSTREAM = (640, 360)
 WHOLE = (0.0, 0.0, 1.0, 1.0)
 ROUNDS = 15
-OLD = (("scene", "static_objects"), ("camera", "packing"))  # the modules whose code is compared
+# the modules whose code is compared (the model's blobs, and their drift check, as the old commit has them)
+OLD = (("scene", "drift"), ("scene", "static_blobs"), ("scene", "static_objects"), ("camera", "packing"))
 STATE = ("fast", "slow", "timer", "arrived", "seen", "unsure")
 
 
@@ -70,6 +72,13 @@ def before(ref: str, path: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up
     exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
     return module
+
+
+def uses(module: ModuleType, other: ModuleType, name: str) -> None:
+    """Point what ``module`` imported from ``name`` (this checkout's) at ``other`` (the old code's)."""
+    for key, value in vars(module).items():
+        if getattr(value, "__module__", None) == name and hasattr(other, key):
+            setattr(module, key, getattr(other, key))
 
 
 def frames(video: Path, substream: bool) -> list[tuple[float, np.ndarray]]:
@@ -236,6 +245,8 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)  # as the pipeline runs OpenCV
     old = {name: before(args.before, f"vision/{path}/{name}.py") for path, name in OLD}
+    uses(old["static_blobs"], old["drift"], "vision.scene.drift")
+    uses(old["static_objects"], old["static_blobs"], "vision.scene.static_blobs")
     record: dict[str, Any] = {
         "machine": machine(),
         "before": args.before,

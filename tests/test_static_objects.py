@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
+import pytest
 
+from vision.scene import static_objects
+from vision.scene.static_blobs import _labelled, connected_components
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig, median
 
 
@@ -44,3 +48,67 @@ def test_the_pixels_under_the_cover_boxes_are_each_boxs_rectangle() -> None:
                 expected[r0:r1, c0:c1] = True
         np.testing.assert_array_equal(model._under(cover, shape), expected)
         assert not model._under(None, shape).any()
+
+
+def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_pixel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With few changed pixels a look works out the timers, arrivals and seen-alone flags on theirs alone
+    (gathered); with many, on every pixel in place. Both give the same arrays and blobs, look by look:
+    a bag set down and left, a passer-by under a cover box, light changes over the whole view, dark
+    time, looks 1 s and 2 s apart."""
+    rng = np.random.default_rng(16)
+    ground = cv2.GaussianBlur(rng.integers(60, 200, (120, 160, 3), dtype=np.uint8), (7, 7), 0)
+    models = {few: StaticObjects(StaticObjectsConfig(min_static=2.0)) for few in (0.0, 2.0)}  # never, always
+    pts = unseen = 0.0
+    blobs = 0
+    for look in range(40):
+        frame = ground.copy()
+        if look >= 5:
+            frame[50:62, 40:60] = 230  # a bag, set down and left
+        x = 4 * look % 140
+        frame[20:70, x : x + 16] = 20  # a passer-by, boxed
+        if look % 13 in (7, 8):
+            frame = (frame * 0.6).astype(np.uint8)  # the light changes over the whole view
+        cover = np.array([[x, 20, x + 16, 70]], np.float32)
+        pts += 1.0 + look % 2
+        unseen += 3.0 if look == 20 else 0.0
+        found = {}
+        for few, model in models.items():
+            monkeypatch.setattr(static_objects, "FEW", few)
+            found[few] = model.update(frame, pts, None, cover, unseen)
+        a, b = models.values()
+        for name in ("fast", "slow", "timer", "arrived", "seen"):
+            np.testing.assert_array_equal(
+                getattr(a, name), getattr(b, name), err_msg=f"{name} at look {look}"
+            )
+        np.testing.assert_array_equal(found[0.0].xyxy, found[2.0].xyxy)
+        np.testing.assert_array_equal(found[0.0].static_seconds, found[2.0].static_seconds)
+        blobs += len(found[0.0])
+    assert blobs > 0  # the bag, timed to a blob between the light changes
+
+
+def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks() -> None:
+    """The static pixels' opening, closing, thin strips' timers and labels, worked out over their box
+    alone, are those of the whole mask: blobs, specks and strips anywhere (at the edges too), at odd
+    and even rows and columns, few or many."""
+    rng = np.random.default_rng(61)
+    for _ in range(300):
+        shape = (int(rng.integers(8, 90)), int(rng.integers(8, 90)))
+        static = np.zeros(shape, bool)
+        for _ in range(int(rng.integers(1, 6))):
+            y, x = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1]))
+            static[y : y + int(rng.integers(1, 12)), x : x + int(rng.integers(1, 12))] = True
+        static |= rng.random(shape) < rng.choice([0.0, 0.01, 0.2])  # specks
+        timer = np.where(static, rng.uniform(4, 60, shape), 0).astype(np.float32)
+        expected = timer.copy()
+        m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        expected[static & (m == 0)] = 0.0
+        n, labels, stats = connected_components(m)
+        got_n, got_labels, got_stats, box = _labelled(static, timer, np.flatnonzero(static))
+        assert got_n == n
+        np.testing.assert_array_equal(got_labels, labels)
+        np.testing.assert_array_equal(got_stats, stats)
+        np.testing.assert_array_equal(timer, expected)
+        assert np.count_nonzero(labels[box]) == np.count_nonzero(labels)  # every labelled pixel in it

@@ -22,6 +22,9 @@ GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the bac
 # a blob of which the background moved by the camera's drift explains this share is drift: measured on
 # the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
 DRIFT_SHARE = 0.5
+# pixels around the static ones that the morphology is worked out over: a pixel's opening (3x3) and
+# closing (5x5) depend on the static pixels up to 1 + 1 + 2 + 2 pixels away
+SPAN_MARGIN = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +82,11 @@ def find_blobs(
     start again."""
     static = timer >= cfg.min_static  # a fresh array, kept: the morphology makes its own
     if ignore is not None:
-        np.copyto(static, False, where=ignore)
-    if not static.any():  # nothing static (most looks): no morphology, no labelling
+        static &= ~ignore
+    at = np.flatnonzero(static)
+    if len(at) == 0:  # nothing static (most looks): no morphology, no labelling
         return Blobs.empty()
-    m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    np.copyto(timer, 0.0, where=static & (m == 0))  # too thin for a blob: its clock starts again
-    n, labels, stats = connected_components(m)
+    n, labels, stats, box = _labelled(static, timer, at)
     if n <= 1:
         return Blobs.empty()
     (sx, sy), (x0, y0), zone = place
@@ -106,8 +107,8 @@ def find_blobs(
     x, y, w, h, area = stats.T.astype(np.float32)
     xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
     # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
-    inside = labels > 0
-    timers, label = timer[inside], labels[inside]
+    inside = labels[box] > 0  # every labelled pixel is in the box
+    timers, label = timer[box][inside], labels[box][inside]
     order = np.lexsort((timers, label))
     starts = np.searchsorted(label[order], np.arange(1, n))
     counts = np.bincount(label, minlength=n)[1:]
@@ -183,6 +184,36 @@ def _heal(
     y0, y1, x0, x1 = crop
     slow[y0:y1, x0:x1][inside] = grey[y0:y1, x0:x1][inside] / gain
     timer[y0:y1, x0:x1][inside] = 0.0
+
+
+def _labelled(
+    static: np.ndarray, timer: np.ndarray, at: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """The ``static`` mask (its pixels ``at``, flat) opened and closed, the ``timer``s of its thin strips
+    (gone in that) zeroed, and labelled: :func:`connected_components` of the result, and the box that
+    holds every labelled pixel. Worked out over the static pixels' box alone (a few pixels, most looks),
+    widened by SPAN_MARGIN: a pixel's opening and closing depend on the static pixels within that, all in
+    the box, so they are the whole mask's; and so are the labels, in the same order (the box starts at
+    an even row and column: OpenCV labels 2x2 blocks, the same blocks)."""
+    width = static.shape[1]
+    box = (slice(*_span(at // width, static.shape[0])), slice(*_span(at % width, width)))
+    m = cv2.morphologyEx(static[box].view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    np.copyto(timer[box], 0.0, where=static[box] & (m == 0))  # too thin for a blob: its clock starts again
+    n, within, stats = connected_components(m)
+    if within.shape == static.shape:  # the static pixels spread over the whole mask
+        return n, within, stats, box
+    stats[1:, 0] += box[1].start
+    stats[1:, 1] += box[0].start
+    labels = np.zeros(static.shape, np.int32)
+    labels[box] = within
+    return n, labels, stats, box
+
+
+def _span(at: np.ndarray, size: int) -> tuple[int, int]:
+    """The rows (or columns) ``at`` span, widened by SPAN_MARGIN within ``size``, from an even one."""
+    start = max(0, int(at.min()) - SPAN_MARGIN)
+    return start - start % 2, min(size, int(at.max()) + 1 + SPAN_MARGIN)
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:

@@ -73,6 +73,7 @@ CATCH_UP = 3.0  # fast-background time constants after which any arrival has bee
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
+FEW = 0.125  # share of changed pixels below which a look's bookkeeping is done on theirs alone
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
@@ -158,51 +159,75 @@ class StaticObjects:
         dt = max(0.0, pts - self.last_pts)
         dark = self._dark(dt, unseen)
         self.last_pts = pts
-        if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
-            np.add(self.arrived, dark, out=self.arrived)
-        calm = np.abs(grey - self.fast) < self.cfg.threshold  # matches the fast background
+        calm = cv2.absdiff(grey, self.fast) < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
-        changed = np.abs(grey - self.slow * gain) >= self.cfg.threshold  # differs from the slow one
+        changed = cv2.absdiff(grey, self.slow * gain) >= self.cfg.threshold  # differs from the slow one
         if self.unsure is not None and self.unsure.any():  # a blurred background: it must differ blurred too
             blurred = np.abs(self._blurred(grey) - self.slow * gain) >= self.cfg.threshold
             changed &= ~self.unsure | blurred
-        # np.copyto's where and np.put, not fancy indexing: the same values at a fraction of the cost
-        np.copyto(self.arrived, pts, where=changed & np.isnan(self.arrived))  # first seen changed now
-        np.copyto(self.arrived, np.nan, where=~changed)
-        self.seen &= changed
+        # the bookkeeping rests (NaN, False, 0) wherever the look finds no change. With FEW changed pixels
+        # (a quiet scene) it is worked out on theirs alone, gathered, and reset whole elsewhere (fills, not
+        # the masked passes over every pixel that cost most of a look); with more (a light change, a crowd)
+        # on every pixel in place, the unchanged ones set to rest
+        few = np.count_nonzero(changed) < FEW * changed.size
+        at = np.flatnonzero(changed) if few else slice(None)
+        change = changed.ravel()[at]  # all True where few: the changed pixels' own
+        # copies where few, else views (ravel: the arrays are C-contiguous, as made here and by load_state)
+        arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))
+        if few:
+            self.arrived.fill(np.nan)
+            self.seen.fill(False)
+            self.timer.fill(0.0)
+        if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
+            arrived += dark
+        arrived[np.isnan(arrived) & change] = pts  # first seen changed now
+        arrived[~change] = np.nan
+        seen &= change
         under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
         # seen with nobody over it for the first time
-        fresh = self._alone(changed, under, changed & ~self.seen)
+        fresh = self._alone(changed, under, at, change & ~seen)
         if fresh.any():
-            self.seen |= fresh
+            seen |= fresh
             # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
             # object; formed under someone who stood there longer (his shadow, his shifted feet): from now
-            np.copyto(
-                self.arrived, pts, where=fresh & (pts - self.arrived > CATCH_UP * self.cfg.fast_seconds)
-            )
-        timed = changed & self.seen
-        settled = timed & calm
-        first = settled & (self.timer == 0)
-        np.add(self.timer, dt - dark, out=self.timer, where=settled & ~first)  # arrived and stayed, in view
+            arrived[fresh & (pts - arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
+        settled = seen & calm.ravel()[at]  # seen: changed, and seen alone
+        first = settled & (timer == 0)
+        np.add(timer, dt - dark, out=timer, where=settled & ~first)  # arrived and stayed, in view
         # taken in by the fast background: it has lain there since it arrived, but the fast background takes
         # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
         # passing over the place) and is not credited
-        at = np.flatnonzero(first)  # few pixels, if any
-        if len(at):
-            np.put(self.timer, at, np.minimum(pts - self.arrived.take(at), CATCH_UP * self.cfg.fast_seconds))
+        timer[first] = np.minimum(pts - arrived[first], CATCH_UP * self.cfg.fast_seconds)
         # zero where back to the old background (the object left, or only passed) and where formed under
         # someone and not yet seen alone (its clock waits); changed and not calm (a passer-by in front of
         # it): the timer holds
-        np.copyto(self.timer, 0.0, where=~timed)
-        self.fast += min(1.0, dt / self.cfg.fast_seconds) * (grey - self.fast)
-        rate = min(1.0, dt / self.cfg.slow_seconds)
-        # where unchanged (np.copyto's where: a third of the fancy indexing's cost, the same values)
-        np.copyto(self.slow, self.slow + rate * (grey / gain - self.slow), where=~changed)
+        timer[~seen] = 0.0
+        step = grey - self.fast
+        if dt < self.cfg.fast_seconds:  # a look every fast_seconds or more: a step of one, multiplied by 1
+            step *= dt / self.cfg.fast_seconds
+        self.fast += step
+        # the slow background learns where unchanged
+        lerp = grey / gain
+        lerp -= self.slow
+        lerp *= min(1.0, dt / self.cfg.slow_seconds)
+        if few:  # in place over every pixel, the changed ones' values put back
+            kept = self.slow.ravel()[at]
+            self.slow += lerp
+            self.slow.ravel()[at] = kept
+        else:
+            lerp += self.slow
+            np.copyto(self.slow, lerp, where=~changed)
         self._learn(grey, changed, calm, under, gain)
-        fixtures = self.timer >= self.cfg.absorb_after
+        fixtures = timer >= self.cfg.absorb_after
         if fixtures.any():
-            self.slow[fixtures] = grey[fixtures] / gain
-            self.timer[fixtures] = 0.0
+            spots = at[fixtures] if few else np.flatnonzero(fixtures)
+            self.slow.ravel()[spots] = grey.ravel()[spots] / gain
+            timer[fixtures] = 0.0
+        if few:  # ravel: a view, the arrays are contiguous (np.put: 3 times slower)
+            self.arrived.ravel()[at], self.seen.ravel()[at], self.timer.ravel()[at] = arrived, seen, timer
+        if self.cfg.min_static > 0 and not (timer >= self.cfg.min_static).any():  # nothing static: no blobs
+            self.blobs = Blobs.empty()
+            return self.blobs
         place = (self.step, self.origin, self.zone)
         self.blobs = find_blobs(self.cfg, grey, gain, calm, self.slow, self.timer, self._ignore_small, place)
         return self.blobs
@@ -251,19 +276,18 @@ class StaticObjects:
         return under
 
     @staticmethod
-    def _alone(changed: np.ndarray, under: np.ndarray, among: np.ndarray) -> np.ndarray:
-        """The pixels of ``among`` (changed ones) whose connected changed region touches no pixel
-        ``under`` a cover box. Only those pixels' regions are looked up, and none when there are none
-        (a quiet scene's changes were seen before) or nothing is under a box."""
-        at = np.flatnonzero(among)
-        if len(at) == 0 or not under.any():
+    def _alone(
+        changed: np.ndarray, under: np.ndarray, at: np.ndarray | slice, among: np.ndarray
+    ) -> np.ndarray:
+        """Which of the pixels ``at`` (flat indices, or all) that are ``among`` (changed ones) have a
+        connected changed region that touches no pixel ``under`` a cover box. The regions are looked up
+        only when some are among (a quiet scene's changes were seen before) and something is under a box."""
+        if not among.any() or not under.any():
             return among
         n, labels = cv2.connectedComponents(changed.view(np.uint8), connectivity=8)
         touched = np.zeros(n, bool)
         touched[labels[under & changed]] = True
-        alone = np.zeros_like(among)
-        alone.ravel()[at[~touched[labels.ravel()[at]]]] = True
-        return alone
+        return among & ~touched[labels.ravel()[at]]
 
     def _box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The analysed box in frame pixels: the region with a margin, within the frame."""

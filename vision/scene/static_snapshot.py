@@ -74,9 +74,11 @@ def load_state(model: StaticObjects, arrays: dict[str, np.ndarray]) -> bool:
         return False
     timer, arrived, seen, unsure = (dense[name] for name in REST)
     assert timer is not None
-    model.fast, model.slow, model.timer = (a.astype(np.float32) for a in (fast, slow, timer))
-    model.arrived = np.full(timer.shape, np.nan) if arrived is None else arrived.astype(np.float64)
-    model.seen = timer > 0 if seen is None else seen.astype(bool)  # an older snapshot's: timed = seen
+    # C order, whatever the snapshot's: a look works on the bookkeeping through flat views (ravel)
+    model.fast, model.slow, model.timer = (a.astype(np.float32, order="C") for a in (fast, slow, timer))
+    model.arrived = np.full(timer.shape, np.nan) if arrived is None else arrived.astype(np.float64, order="C")
+    seen = timer > 0 if seen is None else seen  # an older snapshot's: timed = seen
+    model.seen = seen.astype(bool, order="C")
     coarse = arrays.get("coarse")
     ok = unsure is not None and coarse is not None
     model.unsure = unsure.astype(bool) if ok else None
