@@ -298,16 +298,16 @@ class VideoDecoder:
         never rests (a backlog is read at full speed). Asked once the packet's own frames are handed
         over, as the clock they stamped says where the live edge is.
 
-        It rests ``interval`` seconds; a keyframes-only reader that has seen two keyframes rests until
-        the next one is due at the live edge (the last one's PTS plus the GOP between them), at most
-        ``_longest``: it wakes a few times a GOP, not every ``interval``, and reads the keyframe as it
-        comes, up to ``interval`` after it was due; one later than that (a longer GOP) is waited for
-        ``interval`` at a time, as without."""
+        It rests ``interval`` seconds; a keyframes-only reader that has seen two keyframes more than
+        ``interval`` apart rests until the next one is due at the live edge (the last one's PTS plus
+        that GOP), at most ``_longest``: it wakes a few times a GOP, not every ``interval``, and reads
+        the keyframe as it comes, up to ``interval`` after it was due; one later than that (a longer
+        GOP) is waited for ``interval`` at a time, as without."""
         lag = self._behind(pts, at) if self._behind is not None else None
         if lag is None or lag >= self.interval:
             return
         rest = self.interval
-        if self._key is not None and self._gop is not None:
+        if self._key is not None and self._gop is not None and self._gop > self.interval:
             due = self._key + self._gop - pts - lag  # seconds until the next keyframe is at the live edge
             if due > 0:
                 rest = min(due, self._longest)
