@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from vision.config import CameraConfig, DecodeConfig, StreamConfig
+from vision.ingest import decoder as decoder_module
 from vision.ingest.decoder import HEARTBEAT_EVERY, VideoDecoder
 from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
@@ -333,6 +334,45 @@ def test_a_reader_at_the_live_edge_rests_between_bursts_and_never_behind_it() ->
                         break
             assert (decoder.rests > 0) is rests, f"{behind} s behind the live edge: {decoder.rests} rests"
             assert len(pts) >= 15 and np.all(np.diff(np.array(pts, float)) > 0)
+    finally:
+        server.close()
+
+
+def test_a_keyframes_only_reader_rests_until_its_next_keyframe_is_due(
+    reader_of: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once it has read two keyframes, a keyframes-only reader at the live edge rests until the next
+    one is due (the sample: 2 s apart), at most half of max_lag at a time: a few wake-ups a GOP, not
+    one every read_interval (0.2 s: 13 in two GOPs before), and no keyframe is read late for it (none
+    skipped)."""
+    rests: list[tuple[float, float]] = []
+
+    class Clock:  # the decoder's time module, its rests recorded
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+        def sleep(self, seconds: float) -> None:
+            rests.append((time.monotonic(), seconds))
+            time.sleep(seconds)
+
+    monkeypatch.setattr(decoder_module, "time", Clock())
+    server = GstRtsp().start()
+    try:
+        stream = {"transport": "tcp", "max_lag": 1.0}
+        config = {"url": server.url(), "detect_fps": 1, "stream": stream, "decode": {"keyframes_only": True}}
+        reader = reader_of(CameraConfig.model_validate(config))
+        taken: list[tuple[float, float]] = []  # when each keyframe was taken, and its lag then
+        deadline = time.monotonic() + 20
+        while len(taken) < 5 and time.monotonic() < deadline:
+            if (frame := reader.take(timeout=0.05)) is not None:
+                now = time.monotonic()
+                taken.append((now, reader.clock.lag(frame.pts, now)))
+        assert len(taken) == 5, taken
+        last = [s for at, s in rests if taken[2][0] < at < taken[4][0]]  # the last two GOPs, 4 s
+        detail = f"rests {np.round(last, 3).tolist()}, keyframes taken (at, lag) {taken}"
+        assert len(last) <= 10, detail  # 0.5, 0.5, 0.5, the rest: four a GOP; 13 of 0.2 before
+        assert max(last) > 0.3 and max(last) <= 0.5 + 1e-6, detail  # at most half of max_lag
+        assert reader.health().frames_skipped == 0, detail
     finally:
         server.close()
 

@@ -147,6 +147,7 @@ class DecodeConfig(StrictModel):
 
 
 KEYFRAMES_READ_INTERVAL = 0.2  # seconds: a keyframes_only reader's rest between bursts, by default
+KEYFRAME_REST = 1.0  # seconds: the longest rest of a keyframes_only reader waiting for its next keyframe
 
 
 class StreamConfig(StrictModel):
@@ -213,7 +214,10 @@ class StreamConfig(StrictModel):
         "0.2 s (benchmarks/readers.md), for at most this much more lag. 0: read each packet as it comes. "
         f"Unset: {KEYFRAMES_READ_INTERVAL:g} for keyframes_only cameras (a frame per GOP: "
         f"{KEYFRAMES_READ_INTERVAL:g} s later is nothing; at most a quarter of stall_timeout), else 0. "
-        "Less than half of stall_timeout.",
+        "Less than half of stall_timeout. A keyframes_only reader that has read two keyframes rests "
+        f"instead until the next one is due (their GOP later), at most {KEYFRAME_REST:g} s, half of "
+        "max_lag and a quarter of stall_timeout at a time, and reads it as it comes: a few wake-ups a "
+        "GOP, not one every read_interval (benchmarks/readers_keyrest.md).",
     )
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vision.config import DecodeConfig, StreamConfig
+from vision.config import KEYFRAME_REST, DecodeConfig, StreamConfig
 from vision.detect.threads import cores
 from vision.ingest.vectors import export_vectors
 from vision.secrets import SecretUrl, redact_text
@@ -109,6 +109,9 @@ class VideoDecoder:
         self.dropped = dropped
         self.interval = stream.rest(decode.keyframes_only) if stream is not None else 0.0  # see _rest
         self.rests = 0  # times the reader rested at the live edge (read_interval)
+        self._longest = self.interval  # a keyframes-only reader's longest rest, see follow_live_edge
+        self._key: float | None = None  # PTS (s) of the last keyframe a keyframes-only reader read
+        self._gop: float | None = None  # and the seconds between it and the one before
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -247,6 +250,8 @@ class VideoDecoder:
                         beaten = now
                         beat(now)
                     continue
+                if keyframes_only and interval and size and packet.pts is not None:
+                    self._keyframe(packet.pts * time_base)
                 if size and self._unseen(packet, time_base, now):
                     alive = now
                     if self.dropped is not None and not self.dropped():
@@ -287,15 +292,35 @@ class VideoDecoder:
 
     def _rest(self, pts: float, at: float) -> None:
         """After a read that had to wait for the network (the socket was drained) and gave a video
-        packet of ``pts`` at monotonic ``at``: rest ``interval`` seconds if that packet is at the live
-        edge, so that what comes meanwhile is read at once. Each packet waited for is a wake-up of this
-        thread and a turn at the GIL; a rest saves them all but one (benchmarks/readers.md). Behind
-        the live edge it never rests (a backlog is read at full speed). Asked once the packet's own
-        frames are handed over, as the clock they stamped says where the live edge is."""
+        packet of ``pts`` at monotonic ``at``: rest if that packet is at the live edge, so that what
+        comes meanwhile is read at once. Each packet waited for is a wake-up of this thread and a turn
+        at the GIL; a rest saves them all but one (benchmarks/readers.md). Behind the live edge it
+        never rests (a backlog is read at full speed). Asked once the packet's own frames are handed
+        over, as the clock they stamped says where the live edge is.
+
+        It rests ``interval`` seconds; a keyframes-only reader that has seen two keyframes more than
+        ``interval`` apart rests until the next one is due at the live edge (the last one's PTS plus
+        that GOP), at most ``_longest``: it wakes a few times a GOP, not every ``interval``, and reads
+        the keyframe as it comes, up to ``interval`` after it was due; one later than that (a longer
+        GOP) is waited for ``interval`` at a time, as without."""
         lag = self._behind(pts, at) if self._behind is not None else None
-        if lag is not None and lag < self.interval:
-            self.rests += 1
-            time.sleep(self.interval)
+        if lag is None or lag >= self.interval:
+            return
+        rest = self.interval
+        if self._key is not None and self._gop is not None and self._gop > self.interval:
+            due = self._key + self._gop - pts - lag  # seconds until the next keyframe is at the live edge
+            if due > 0:
+                rest = min(due, self._longest)
+            elif due > -self.interval:
+                return  # a little late (the network's jitter): read it as it comes
+        self.rests += 1
+        time.sleep(rest)
+
+    def _keyframe(self, pts: float) -> None:
+        """A keyframes-only reader read a keyframe of ``pts`` seconds: the next one is due a GOP (this
+        one's PTS less the last one's) later; PTS that did not advance (a new run) leave it unknown."""
+        gop = pts - self._key if self._key is not None and pts > self._key else None
+        self._key, self._gop = pts, gop
 
     @staticmethod
     def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
@@ -341,6 +366,11 @@ class VideoDecoder:
         if self._container is not None and self._container.format.name in SEGMENTED_FORMATS:
             return
         self._behind, self._max_lag = behind, max_lag
+        if self.decode.keyframes_only and self.stream_config is not None:
+            # half of max_lag: a keyframe sooner than its GOP said is still read well within it, never
+            # dropped as late; a quarter of stall_timeout: the heartbeat, as read_interval's default
+            longest = min(KEYFRAME_REST, max_lag / 2, self.stream_config.stall_timeout / 4)
+            self._longest = max(self.interval, longest)
 
     def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:
         """Whether to drop a video packet before the decoder to catch up with the live edge (counted);
