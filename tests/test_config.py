@@ -131,6 +131,13 @@ def test_yaml_syntax_error_names_line() -> None:
     assert problem.startswith("test.yaml: not valid YAML (line ")
 
 
+def test_yaml_syntax_errors_keep_pythons_wording_though_libyaml_parses() -> None:
+    # libyaml, which parses it first, words this "did not find expected ',' or ']'"
+    assert problems("cameras:\n  a:\n    url: [unclosed\n") == [
+        "test.yaml: not valid YAML (line 4, column 1): expected ',' or ']', but got '<stream end>'"
+    ]
+
+
 def test_duplicate_camera_is_an_error() -> None:
     text = "cameras:\n  a:\n    url: a.mp4\n  a:\n    url: b.mp4\n"
     assert problems(text) == ["cameras.a: duplicate key (line 4)"]
