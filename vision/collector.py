@@ -3,8 +3,9 @@
 CPython's collector stops every thread (it holds the GIL) while it walks the objects it tracks. Most
 of them are made at start-up and live as long as the process: the modules of numpy, OpenCV,
 onnxruntime and the rest, the model's session, the config, one camera unit per camera. A full
-collection walks them all again, each time, for nothing; at many cameras that is a pause of tens
-of milliseconds in which no reader, inference or analysis thread runs (benchmarks/collector.md).
+collection walks them all again, each time, for nothing: at 100 cameras about 115k objects, a
+pause of tens of milliseconds in which no reader, inference or analysis thread runs; frozen, it
+walks about 10k (benchmarks/capacity_collector_service.md; _default.md without).
 So once start-up is done they are collected once and frozen (``gc.freeze``: the collector no
 longer walks them; they are never freed, which they would not be anyway). What the service makes
 after that (frames' boxes, tracks, events) is collected as before. The collector never changes
