@@ -48,7 +48,9 @@ also gives the worst window, so a step that fails in one window shows which. N s
 ``--cameras`` until both fail (or the list ends). Results
 go to capacity.md and capacity.json beside this file, with the machine (CPU, cores, load
 average before and after: a shared machine's numbers are marked as such) and, when
-``--profile`` names JSONs of benchmarks/capacity_profile.py (before and after), their summaries.
+``--profile`` names JSONs of benchmarks/capacity_profile.py (before and after), their summaries. Python's
+cyclic collector is set as the service sets it (vision/collector.py), or left at Python's defaults with
+``--collector default``; its collections and pauses in the measured time are reported.
 
 Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--model default]
 [--peer-weights yolov8n.pt] [--clips plaza,vtest,parking] [--defaults '{motion_gate: {enabled: true}}']
@@ -63,6 +65,7 @@ server (or rtsp-server-perl for ``--farm perl``; see tests/ingest_servers.py).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -84,6 +87,7 @@ from capacity_profile import markdown as profile_markdown  # noqa: E402  (beside
 from farm import CLIPS, FARMS, MAIN, SUB_BITRATE, Farm, encode  # noqa: E402  (beside this file)
 from stage_cpu import GROUPS, Stages, installed, summary  # noqa: E402  (beside this file)
 
+from vision import collector  # noqa: E402
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
 from vision.pipeline import Pipeline  # noqa: E402
@@ -159,6 +163,47 @@ class StageWindow:
         (before, cpu0, counts0), (after, cpu1, counts1) = self.start, self._now()
         frames, inputs = (counts1[k] - counts0[k] for k in ("frames", "inputs"))
         return summary(Stages.between(before, after), frames, inputs, cpu1 - cpu0)
+
+
+class CollectorWindow:
+    """Python's cyclic collector between :meth:`open` and :meth:`close` (the measured window): per
+    generation, collections and their pause (every thread waits: the collector holds the GIL), with
+    the objects it tracks and the process's RSS at both ends (a frozen object is never freed)."""
+
+    def __init__(self) -> None:
+        self.start: tuple[float, int, int] | None = None
+        self.pauses: list[list[float]] = [[], [], []]  # seconds, per generation
+        self._began = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self.start is not None:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._began)
+
+    @staticmethod
+    def _now() -> tuple[float, int, int]:
+        rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        return time.monotonic(), len(gc.get_objects()), rss
+
+    def open(self) -> None:
+        self.start = self.start or self._now()
+
+    def close(self) -> dict[str, Any] | None:
+        gc.callbacks.remove(self._callback)
+        if self.start is None:
+            return None
+        (t0, tracked0, rss0), (t1, tracked1, rss1) = self.start, self._now()
+        minutes = max(t1 - t0, 1e-3) / 60
+        return {
+            "frozen": gc.get_freeze_count(),
+            "tracked": [tracked0, tracked1],
+            "rss_mb": [round(rss0 / 2**20), round(rss1 / 2**20)],
+            "per_minute": [round(len(p) / minutes, 1) for p in self.pauses],
+            "pause_ms_per_minute": [round(sum(p) * 1000 / minutes, 1) for p in self.pauses],
+            "max_pause_ms": [round(max(p, default=0) * 1000, 1) for p in self.pauses],
+        }
 
 
 class Windows:
@@ -246,7 +291,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     lags: list[float] = []  # all of the measured time's, for its p50 and p95
     started, wall = time.monotonic(), time.time()
     pipeline: Pipeline
-    window, stages = CpuWindow(farm), StageWindow(Stages())
+    window, stages, collected = CpuWindow(farm), StageWindow(Stages()), CollectorWindow()
     # frames the readers skipped to catch up, their reconnects, frames the motion gates held and frames
     # detected: at the measured time's start, at its end
     counters: list[tuple[int, int, int, int]] = []
@@ -271,6 +316,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
             return
         window.open()
         stages.open()
+        collected.open()
         if not counters:
             counters.append(reader_counters())
         windows.add(frame.camera_id, at, lag)
@@ -289,9 +335,12 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
                 on_detections=committed,
                 on_inference=inferred,
             )
+            if args.collector == "service":
+                collector.settle()  # as street-vision run and serve do once start-up is done
             # MAX_LAG more: the last frames captured in the measured time can still be committed in time
             pipeline.run(max_seconds=args.warmup + args.seconds + MAX_LAG)
             cpu, by_stage = window.close(), stages.close()
+        gc_window = collected.close()
         counters.append(reader_counters())
     finally:
         store.close()
@@ -314,6 +363,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "held_pct": held_pct(counters),
         **cpu,
         "stages": by_stage,
+        "collector": gc_window,
     }
 
 
@@ -496,6 +546,26 @@ def markdown(result: dict[str, Any]) -> str:
             for w in step["ours"]["windows"]
         ]
         lines.append(f"- {step['cameras']} cameras: " + "; ".join(parts))
+    collected = [step for step in result["steps"] if step["ours"].get("collector")]
+    if collected:
+        service = result.get("collector") == "service"
+        setting = "as the service sets it (vision/collector.py)" if service else "at Python's defaults"
+        lines += [
+            "",
+            f"Ours, Python's cyclic collector {setting}"
+            " in the measured time, generations 0 / 1 / 2 (every thread waits while it runs: it holds "
+            "the GIL): collections per minute, their pause ms per minute, the longest pause ms; objects "
+            "it tracks at the start / end, objects frozen; the process's RSS MB at the start / end:",
+            "",
+        ]
+    for step in collected:
+        c = step["ours"]["collector"]
+        lines.append(
+            f"- {step['cameras']} cameras: {' / '.join(map(str, c['per_minute']))} per minute; "
+            f"{' / '.join(map(str, c['pause_ms_per_minute']))} ms per minute; longest "
+            f"{' / '.join(map(str, c['max_pause_ms']))} ms; tracked {c['tracked'][0]} / {c['tracked'][1]}, "
+            f"frozen {c['frozen']}; RSS {c['rss_mb'][0]} / {c['rss_mb'][1]} MB"
+        )
     measured = [step for step in result["steps"] if step["ours"].get("stages")]
     if measured:
         lines += ["", "Ours, CPU ms per detected frame by stage (benchmarks/stage_cpu.py):", ""]
@@ -545,6 +615,12 @@ def main() -> None:
         type=float,
         help="seconds: Python's GIL switch interval in this process (sys.setswitchinterval; default 0.005)",
     )
+    parser.add_argument(
+        "--collector",
+        choices=("service", "default"),
+        default="service",
+        help="Python's cyclic collector as the service sets it (vision/collector.py), or Python's default",
+    )
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
@@ -567,6 +643,7 @@ def main() -> None:
         "window": args.window,
         "note": args.note,
         "switch_interval": sys.getswitchinterval(),
+        "collector": args.collector,
         "substream": "x".join(map(str, args.substream[:2])) if args.substream else None,
         "farm": args.farm,
         "steps": [],

@@ -61,6 +61,7 @@ def test_serve_runs_the_pipeline_behind_the_api(tmp_path) -> None:
     output = served.log.read_text()
     assert served.process.returncode == 0, output
     assert "stopped" in output
+    assert output.count("start-up objects frozen") == 1  # vision/collector.py, before the pipeline ran
     assert (tmp_path / "data" / "heatmaps" / "plaza.png").exists()
     for secret in SECRETS:
         assert secret not in output

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import yaml
 
+from vision import collector
 from vision.api import commands as api_commands
 from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
@@ -173,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jsonl and args.stats_every > 0:
         window = StatsWindow(pipeline.stats, pipeline.health)
         ticker = StatsTicker(window.record, args.stats_every, emit).start()
+    collector.settle()  # start-up is done: its objects stay out of the collector's walks
     try:
         summary = pipeline.run(max_seconds=args.max_seconds)
         if ticker:

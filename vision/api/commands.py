@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vision import collector
 from vision.config import ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if runtime.dispatcher:
         runtime.dispatcher.start()
+    collector.settle()  # start-up is done (the app, the model, the cameras): out of the collector's walks
     thread.start()
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
     redact_access_log()  # after uvicorn.Config, which sets up its loggers
