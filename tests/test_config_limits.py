@@ -180,3 +180,24 @@ def test_env_references_elsewhere_are_an_error_that_shows_no_value(line: str, ke
     ]
     for value in ENV.values():
         assert value not in str(info.value)
+
+
+def test_pyyaml_without_libyaml_loads_the_same_config() -> None:
+    """A PyYAML built without libyaml has no CSafeLoader: configs still load, all in Python, the same."""
+    code = (
+        "import yaml; del yaml.CSafeLoader\n"
+        "from vision.config import load_config\n"
+        "from vision import config_loading\n"
+        "assert config_loading._LIBYAML is yaml.SafeLoader\n"
+        "print(load_config('configs/many-cameras.yaml').model_dump_json())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=SECONDS,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == load_config(ROOT / "configs" / "many-cameras.yaml").model_dump_json()

@@ -115,12 +115,16 @@ class _BoundedComposer(yaml.composer.Composer):
         return node
 
 
-class _FastLoader(_BoundedComposer, yaml.CSafeLoader):
+# PyYAML built without libyaml (a source install without its headers) has no CSafeLoader: all in Python then
+_LIBYAML: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FastLoader(_BoundedComposer, _LIBYAML):  # type: ignore[misc,valid-type]
     """libyaml scans and parses (the pure-Python scanner takes tens of seconds on a 1 MB file of
     300,000 values); the composing, and so every limit, stays the counting one above."""
 
     def __init__(self, stream: str) -> None:
-        yaml.CSafeLoader.__init__(self, stream)
+        _LIBYAML.__init__(self, stream)
         _BoundedComposer.__init__(self)
 
 
@@ -173,6 +177,7 @@ def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _load(kind: type[_FastLoader | _PlainLoader], text: str) -> tuple[yaml.Node | None, Any]:
+    """One document's node tree and data; the loader is disposed of even when the text is refused."""
     loader = kind(text)
     try:
         node = loader.get_single_node()
