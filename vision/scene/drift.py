@@ -16,6 +16,7 @@ most for anything else there: a man standing still, a passer-by).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -60,20 +61,32 @@ def explained(
     near = background[top : y + h + pad, left : x + w + pad] * np.float32(gain)
     here = image[y : y + h, x : x + w]
     rows, cols = slice(y - top, y - top + h), slice(x - left, x - left + w)
-    across, down = (math.ceil(r + ROUNDING) for r in reach)
-    window = np.ones((2 * down + 1, 2 * across + 1), np.uint8)
+    window, moves = _shifts(reach)
     low, high = cv2.erode(near, window)[rows, cols], cv2.dilate(near, window)[rows, cols]
     slack = SLACK[0] * float(np.abs(near).max()) + SLACK[1]
     could = pixels & (here > low - (threshold + slack)) & (here < high + (threshold + slack))
     if np.count_nonzero(could) / count < share:
         return False
     size = near.shape[::-1]
-    for dx in np.linspace(-reach[0], reach[0], SHIFTS):
-        for dy in np.linspace(-reach[1], reach[1], SHIFTS):
-            if dx == 0 and dy == 0:
-                continue
-            move = np.float32([[1, 0, dx], [0, 1, dy]])
-            moved = cv2.warpAffine(near, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            if np.count_nonzero((np.abs(here - moved[rows, cols]) < threshold) & pixels) / count >= share:
-                return True
+    mine = here[pixels]  # the blob's pixels alone are counted
+    for move in moves:
+        moved = cv2.warpAffine(near, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if np.count_nonzero(np.abs(mine - moved[rows, cols][pixels]) < threshold) / count >= share:
+            return True
     return False
+
+
+@functools.lru_cache(maxsize=64)
+def _shifts(reach: tuple[float, float]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The window of the pixels a shift within ``reach`` (x, y) blends, and the affine matrices of the
+    shifts tried, each across with each down, but no shift: made once per reach (a zone's scale), not at
+    every check (their linspaces and matrices were a third of a check's time on the car park lane, the
+    capacity benchmark's clip)."""
+    across, down = (math.ceil(r + ROUNDING) for r in reach)
+    window = np.ones((2 * down + 1, 2 * across + 1), np.uint8)
+    shifts = (
+        (dx, dy)
+        for dx in np.linspace(-reach[0], reach[0], SHIFTS)
+        for dy in np.linspace(-reach[1], reach[1], SHIFTS)
+    )
+    return window, tuple(np.float32([[1, 0, dx], [0, 1, dy]]) for dx, dy in shifts if dx != 0 or dy != 0)

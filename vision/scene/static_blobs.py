@@ -25,6 +25,7 @@ DRIFT_SHARE = 0.5
 # pixels around the static ones that the morphology is worked out over: a pixel's opening (3x3) and
 # closing (5x5) depend on the static pixels up to 1 + 1 + 2 + 2 pixels away
 SPAN_MARGIN = 6
+SQUARE = np.ones((3, 3), np.uint8)  # the opening's kernel, and the ghost's outline: dilated minus eroded
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +132,10 @@ def _heal_ghost(
     behind a passer-by is not)."""
     x, y, w, h = (int(v) for v in stat[:4])
     y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
-    blob = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
-    if calm[y0:y1, x0:x1][blob > 0].mean() < 0.9:
+    inside = labels[y0:y1, x0:x1] == k
+    if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / np.count_nonzero(inside) < 0.9:  # the calm share
         return False
-    ring = (cv2.dilate(blob, np.ones((3, 3), np.uint8)) - cv2.erode(blob, np.ones((3, 3), np.uint8))) > 0
+    ring = cv2.morphologyEx(inside.view(np.uint8), cv2.MORPH_GRADIENT, SQUARE) > 0  # dilated minus eroded
     # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
     # change over all the zone is no object lying in it (a view or light change), and timed on as a
     # blob it would hide anything set down there until ``absorb_after``
@@ -143,7 +144,7 @@ def _heal_ghost(
         before = _edges(slow[y0:y1, x0:x1] * gain)[ring].mean()
         if now >= GHOST_EDGE_RATIO * before:
             return False
-    _heal(grey, gain, slow, timer, blob > 0, (y0, y1, x0, x1))
+    _heal(grey, gain, slow, timer, inside, (y0, y1, x0, x1))
     return True
 
 
@@ -196,8 +197,13 @@ def _labelled(
     the box, so they are the whole mask's; and so are the labels, in the same order (the box starts at
     an even row and column: OpenCV labels 2x2 blocks, the same blocks)."""
     width = static.shape[1]
-    box = (slice(*_span(at // width, static.shape[0])), slice(*_span(at % width, width)))
-    m = cv2.morphologyEx(static[box].view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cols = at % width
+    # ``at`` ascends: its rows run from its first pixel's to its last's
+    box = (
+        _span(int(at[0]) // width, int(at[-1]) // width, static.shape[0]),
+        _span(cols.min(), cols.max(), width),
+    )
+    m = cv2.morphologyEx(static[box].view(np.uint8), cv2.MORPH_OPEN, SQUARE)
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     np.copyto(timer[box], 0.0, where=static[box] & (m == 0))  # too thin for a blob: its clock starts again
     n, within, stats = connected_components(m)
@@ -210,10 +216,10 @@ def _labelled(
     return n, labels, stats, box
 
 
-def _span(at: np.ndarray, size: int) -> tuple[int, int]:
-    """The rows (or columns) ``at`` span, widened by SPAN_MARGIN within ``size``, from an even one."""
-    start = max(0, int(at.min()) - SPAN_MARGIN)
-    return start - start % 2, min(size, int(at.max()) + 1 + SPAN_MARGIN)
+def _span(first: int, last: int, size: int) -> slice:
+    """Rows (or columns) ``first`` to ``last`` widened by SPAN_MARGIN within ``size``, from an even one."""
+    start = max(0, int(first) - SPAN_MARGIN)
+    return slice(start - start % 2, min(size, int(last) + 1 + SPAN_MARGIN))
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
