@@ -158,9 +158,11 @@ class HealthMonitor:
         """The states set after the first ``seen`` (oldest first, with their start, Unix time), and how
         many were set in all. The state is looked at, not pushed: a stall, a restart or an error may
         begin and end between two looks of the pipeline, and these say it happened."""
+        if self._changes == seen:  # nothing new (most looks): no lock; one set meanwhile waits a look
+            return seen, []
         with self._lock:
             new = min(self._changes - seen, len(self._passed))
-            return self._changes, list(self._passed)[len(self._passed) - new :]
+            return self._changes, [self._passed[i] for i in range(len(self._passed) - new, len(self._passed))]
 
     def alive(self, at: float) -> None:
         """A packet was skipped on purpose at monotonic ``at``: the stream flows, frames are just rare."""
