@@ -120,8 +120,7 @@ class HealthMonitor:
             self.last_error = error
             if not self._failing:
                 self._failing = True
-                self._passed.append((CameraState.ERROR, time.time()))
-                self._changes += 1
+                self._record(CameraState.ERROR, time.time())
             if self._failing_since is None:
                 self._failing_since = time.time()
 
@@ -151,8 +150,12 @@ class HealthMonitor:
         """The stream's state (under the lock), kept for :meth:`passed` unless an ERROR hides it."""
         self._state, self._since = state, time.time()
         if not self._failing:
-            self._passed.append((state, self._since))
-            self._changes += 1
+            self._record(state, self._since)
+
+    def _record(self, state: CameraState, since: float) -> None:
+        """A state seen from outside begins (under the lock): kept for :meth:`passed`."""
+        self._passed.append((state, since))
+        self._changes += 1
 
     def passed(self, seen: int) -> tuple[int, list[tuple[CameraState, float]]]:
         """The states set after the first ``seen`` (oldest first, with their start, Unix time), and how
