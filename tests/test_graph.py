@@ -7,6 +7,9 @@ YOLOv8n is checked in test_yolo.py (test_rewritten_graph_detects_what_the_file_d
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +21,10 @@ from onnx import TensorProto, helper, numpy_helper
 from vision.detect.graph import optimized
 from vision.detect.onnx_backend import session_options
 
+from .conftest import ROOT
+
 RNG = np.random.default_rng(7)
+ENV = os.environ | {"PYTHONPATH": str(ROOT)}
 
 
 def save(path: Path, nodes: list, inputs: list, outputs: list, weights: dict, opset: int = 18) -> Path:
@@ -140,3 +146,13 @@ def test_quantized_graph_is_loaded_as_it_is(tmp_path: Path) -> None:
     onnx.checker.check_model(proto)
     onnx.save(proto, str(model))
     assert optimized(model) is None
+
+
+def test_the_cli_imports_onnx_only_to_load_a_model() -> None:
+    """onnx's import is ~1 s of CPU (ml_dtypes): a command that loads no model (a config check, a serve
+    refused for its tokens) does not pay it; on a loaded machine each one took seconds more for it."""
+    code = "import sys, vision.cli; print(sorted({'onnx', 'ml_dtypes'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -14,7 +14,7 @@ from vision.config import KEYFRAMES_READ_INTERVAL, StreamConfig
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import ANCHOR_CREEP, StreamClock
 from vision.ingest.handoff import FrameQueue, LatestFrame
-from vision.ingest.health import CameraState, HealthMonitor
+from vision.ingest.health import PASSED, CameraState, HealthMonitor
 from vision.types import Frame
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
@@ -132,6 +132,30 @@ def test_health_watchdog_sees_a_stall_before_the_reader_does() -> None:
     record = monitor.snapshot().to_record()
     assert record["state"] == "offline" and record["frames_dropped"] == 2 and record["reconnects"] == 1
     assert record["frames_skipped"] == 5 and "refused" in record["last_error"]
+
+
+def test_health_keeps_the_states_set_between_two_looks() -> None:
+    """The pipeline looks at the state now and then: a stall, an error and a restart over between two
+    looks are still there to report, in order, each once; a state hidden by an error is not."""
+    monitor = HealthMonitor("cam", "rtsp://u:***@h/x", stall_timeout=5.0)
+    assert monitor.passed(0) == (0, [])
+    monitor.frame_in(0.0, None, time.monotonic())
+    monitor.set_state(CameraState.STALLED, "camera cam: the stream ended")
+    monitor.set_state(CameraState.STALLED)  # the same state again: no change
+    monitor.frame_in(1.0, None, time.monotonic())
+    seen, passed = monitor.passed(0)
+    assert [state for state, _ in passed] == [CameraState.LIVE, CameraState.STALLED, CameraState.LIVE]
+    assert seen == 3 and monitor.passed(seen) == (3, [])
+    monitor.fail("RuntimeError: boom")
+    monitor.fail("RuntimeError: boom")  # still failing: no change
+    monitor.set_state(CameraState.STALLED)  # under the error: the camera is in error, whatever its stream
+    monitor.recover()
+    seen, passed = monitor.passed(seen)
+    assert [state for state, _ in passed] == [CameraState.ERROR, CameraState.STALLED] and seen == 5
+    for i in range(1, 41):  # a camera flapping faster than anyone looks: the newest are kept
+        monitor.set_state(CameraState.OFFLINE if i % 2 else CameraState.STALLED)
+    seen, passed = monitor.passed(seen)
+    assert seen == 45 and len(passed) == PASSED and passed[-1][0] is CameraState.STALLED
 
 
 def test_health_keeps_only_the_rate_window() -> None:

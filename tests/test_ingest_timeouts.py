@@ -114,9 +114,11 @@ def test_a_reader_behind_the_live_edge_for_good_counts_every_packet_it_drops(rts
     try:
         states_until([reader], CameraState.LIVE, 15)
         proxy.delay(1.5)
-        time.sleep(0.5)  # within the silence the delay makes: what came before it is decoded by now
-        decoded = reader.health().frames_in
         deadline = time.monotonic() + 10
+        while (health := reader.health()).frames_skipped == 0:  # what came before the delay is decoded
+            assert time.monotonic() < deadline, f"nothing dropped: {health}"  # by the first packet it drops
+            reader.take(timeout=0.05)  # (not a fixed wait: a reader short of CPU takes longer)
+        decoded, deadline = health.frames_in, time.monotonic() + 10
         while (health := reader.health()).frames_skipped < 25:  # 1 s of the clip's packets
             assert time.monotonic() < deadline, f"the dropped packets are not counted: {health}"
             reader.take(timeout=0.05)

@@ -44,7 +44,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -170,6 +170,7 @@ class CameraWorker:
         zones = [z.polygon for z in unit.analysis.scene.zones.values()]
         self.gate = MotionGate(unit.camera.motion_gate, zones, 1 / unit.camera.detect_fps)
         self.state = CameraState.CONNECTING
+        self.changes = 0  # its reader's state changes looked at so far (HealthMonitor.passed)
         self.checkpointed: float | None = None  # camera clock of the last checkpoint
         self.detections_stored: float | None = None  # camera clock of the last frame whose boxes were stored
         self.dark_fed: float | None = None  # camera clock of the last UNKNOWN fed while dark
@@ -713,30 +714,38 @@ class Pipeline:
 
     def _watch(self, workers: list[CameraWorker]) -> None:
         """Report state changes; a live camera that stopped seeing makes its rules' subjects UNKNOWN.
+        States set since the last look and gone by now (a short stall, a rest) are reported too, in
+        order: what a camera went through does not depend on how often its lane looks.
 
         A file read as fast as possible is never dark between its frames (it only ends), and
         its frames may still be queued when its reader ends: it gets no UNKNOWN, so a replay
         stays exactly repeatable.
         """
         for worker in workers:
+            worker.changes, passed = worker.reader.monitor.passed(worker.changes)
             state = worker.reader.state
+            if passed and passed[-1][0] is state:
+                passed.pop()  # reported below, with its health as it is now
+            for went, since in passed:
+                if went is not worker.state:
+                    self._changed(worker, went, replace(worker.reader.health(), state=went, since=since))
             if state is worker.state:
                 if worker.reader.realtime and not state.sees and worker.dark_fed is not None:
                     with self._contain(worker, worker.dark_fed):
                         self._dark(worker, DARK_TICK)
                 continue
-            if (
-                worker.reader.realtime
-                and worker.state.sees
-                and not state.sees
-                and state is not CameraState.ERROR
-            ):
-                worker.reader.discard()
-                with self._contain(worker, worker.unit.last_pts or 0.0):
-                    self._dark(worker)
-            worker.state = state
-            if self.on_health:
-                self.on_health(worker.reader.health())
+            self._changed(worker, state)
+
+    def _changed(self, worker: CameraWorker, state: CameraState, health: CameraHealth | None = None) -> None:
+        """A camera's new state, reported (with ``health``, else its health now); a live camera that
+        stopped seeing (its stream, not its analysis) is dark."""
+        if worker.reader.realtime and worker.state.sees and not state.sees and state is not CameraState.ERROR:
+            worker.reader.discard()
+            with self._contain(worker, worker.unit.last_pts or 0.0):
+                self._dark(worker)
+        worker.state = state
+        if self.on_health:
+            self.on_health(health or worker.reader.health())
 
     def _dark(self, worker: CameraWorker, every: float = 0.0) -> None:
         """Tell the unit its camera cannot see (at most once per ``every`` seconds of stream time)."""

@@ -13,7 +13,6 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.graph import optimized
 from vision.detect.ssd import check_ssd_boxes
 from vision.detect.yolo_card import check_yolo, parse_metadata
 
@@ -52,6 +51,9 @@ class OnnxModel:
                 f"detector.device is {device}, but this onnxruntime has no {missing[0]} "
                 f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use cpu"
             )
+        from vision.detect.graph import optimized  # here: onnx's import (~1 s of CPU, most of it ml_dtypes)
+        # is paid by a model load, not by every command of the CLI (a config check, a refused serve)
+
         try:
             graph = optimized(card.model_path) if device == "cpu" else None
             source = graph if graph is not None else str(card.model_path)

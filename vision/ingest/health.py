@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 FPS_WINDOW = 5.0  # seconds over which fps in/out are measured
+PASSED = 16  # state changes kept for the pipeline's next look (a camera flapping faster loses the oldest)
 
 
 class CameraState(StrEnum):
@@ -102,20 +103,24 @@ class HealthMonitor:
         self.last_error: str | None = None
         self._failing = False  # the analysis failed and has not been restarted yet: ERROR
         self._failing_since: float | None = None  # the first failure in a row (Unix time)
+        self._passed: deque[tuple[CameraState, float]] = deque(maxlen=PASSED)  # (state, since) as set
+        self._changes = 0  # states set so far (the pipeline reports those it did not see: :meth:`passed`)
 
     def set_state(self, state: CameraState, error: str | None = None) -> None:
         with self._lock:
             if error is not None:
                 self.last_error = error
             if state is not self._state:
-                self._state, self._since = state, time.time()
+                self._set(state)
 
     def fail(self, error: str) -> None:
         """The camera's analysis failed: ERROR, whatever the stream does, until :meth:`recover`."""
         with self._lock:
             self.errors += 1
             self.last_error = error
-            self._failing = True
+            if not self._failing:
+                self._failing = True
+                self._record(CameraState.ERROR, time.time())
             if self._failing_since is None:
                 self._failing_since = time.time()
 
@@ -123,7 +128,8 @@ class HealthMonitor:
         """A fresh analysis runs: the stream's own state shows again."""
         with self._lock:
             if self._failing:
-                self._failing, self._since = False, time.time()
+                self._failing = False
+                self._set(self._state)
 
     def healthy(self) -> None:
         """The analysis has worked for a while: the next failure starts a new run of failures."""
@@ -138,7 +144,28 @@ class HealthMonitor:
             _trim(self._in, at)
             self._last_alive_at, self._last_pts, self._last_wall = at, pts, wall
             if self._state is not CameraState.LIVE:
-                self._state, self._since = CameraState.LIVE, time.time()
+                self._set(CameraState.LIVE)
+
+    def _set(self, state: CameraState) -> None:
+        """The stream's state (under the lock), kept for :meth:`passed` unless an ERROR hides it."""
+        self._state, self._since = state, time.time()
+        if not self._failing:
+            self._record(state, self._since)
+
+    def _record(self, state: CameraState, since: float) -> None:
+        """A state seen from outside begins (under the lock): kept for :meth:`passed`."""
+        self._passed.append((state, since))
+        self._changes += 1
+
+    def passed(self, seen: int) -> tuple[int, list[tuple[CameraState, float]]]:
+        """The states set after the first ``seen`` (oldest first, with their start, Unix time), and how
+        many were set in all. The state is looked at, not pushed: a stall, a restart or an error may
+        begin and end between two looks of the pipeline, and these say it happened."""
+        if self._changes == seen:  # nothing new (most looks): no lock; one set meanwhile waits a look
+            return seen, []
+        with self._lock:
+            new = min(self._changes - seen, len(self._passed))
+            return self._changes, [self._passed[i] for i in range(len(self._passed) - new, len(self._passed))]
 
     def alive(self, at: float) -> None:
         """A packet was skipped on purpose at monotonic ``at``: the stream flows, frames are just rare."""
