@@ -14,7 +14,8 @@ thread, as the pipeline sets it):
   evaluation suites. Each video twice: as it is, and as a 640x360 substream (the capacity run's
   detection stream) with its zones over the whole frame (the capacity run's zone). Each model at
   the scale it would have before the people's size is known (``work_width``) and once it is known
-  (``person_px``: a person an eighth of the frame's height tall). Old and new models see the same
+  (``person_px``: a person an eighth of the frame's height tall), and the whole factor a model's box
+  is shrunk by near that scale (vision/scene/static_config.py). Old and new models see the same
   frames; ``blobs differ`` counts the looks at which they found other blobs (boxes, timers).
 - a *checkpoint*: the arrays a camera's checkpoint holds for these models after the video (each
   model's ``arrays()`` and the heatmap's grid), packed by the old and the new code, ROUNDS times
@@ -144,6 +145,12 @@ def looks(
     shapes = [list(m.fast.shape) for m in models["new"].values() if m.fast is not None]
     return {
         "scale": [round(m.scale, 3) for m in models["new"].values() if m.scale is not None],
+        # the whole factor the new model shrinks by (vision/scene/static_config.py), 0: the scale as it is
+        "factor": [
+            int(m.step[0]) if m.scale < 1 and m.step[0] == m.step[1] and float(m.step[0]).is_integer() else 0
+            for m in models["new"].values()
+            if m.scale is not None
+        ],
         "analysis_px": shapes,
         "looks": len(cpu["new"]),
         "blobs_differ": differ,
@@ -193,6 +200,11 @@ def checkpoint(
     }
 
 
+def scaled(scale: float, factor: int) -> str:
+    """A model's wanted scale, and the whole factor its box is shrunk by where it has one."""
+    return f"{scale} (1/{factor})" if factor else str(scale)
+
+
 def markdown(record: dict[str, Any]) -> str:
     lines = [
         "# Analysis cost per call: the litter background model's look and its checkpoint",
@@ -209,14 +221,16 @@ def markdown(record: dict[str, Any]) -> str:
         "",
         "## A look (StaticObjects.update, one zone), one a second of each video",
         "",
-        "| video | frame | people's size | scale | analysis px | looks | old ms | new ms | new / old "
+        "| video | frame | people's size | scale wanted (new: shrunk by) | new analysis px | looks | old ms "
+        "| new ms | new / old "
         "| old / new mean ms | looks with other blobs | looks after which the arrays differ |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in record["runs"]:
         lines.append(
             f"| {r['video']} | {r['frame']} | {'known' if r['sized'] else 'not yet'} | "
-            f"{', '.join(map(str, r['scale']))} | {', '.join(f'{w}x{h}' for h, w in r['analysis_px'])} | "
+            f"{', '.join(map(scaled, r['scale'], r.get('factor', [0] * len(r['scale']))))} | "
+            f"{', '.join(f'{w}x{h}' for h, w in r['analysis_px'])} | "
             f"{r['looks']} | {r['old_ms']} | {r['new_ms']} | **{r['ratio']}** | "
             f"{r['old_mean_ms']} / {r['new_mean_ms']} | {r['blobs_differ']} | {r['state_differs']} |"
         )

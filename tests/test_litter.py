@@ -202,13 +202,15 @@ def test_a_zone_is_analysed_at_the_scale_its_people_set_and_a_new_scale_keeps_wh
     cfg = StaticObjectsConfig(fast_seconds=1.0, min_static=2.0)
     region = (0.25, 0.25, 0.75, 0.75)  # a zone's box: the model sees only it (and a margin)
     areas = []
-    for k in (1, 3):  # the same scene, and the same seen by a camera with three times the pixels
+    # the same scene, and the same seen by a camera with three times the pixels: shrunk by the whole
+    # factor nearest the wanted one in log ratio (1.5 and 4.5: 2 and 5)
+    for k, n in ((1, 2), (3, 5)):
         model = StaticObjects(cfg, region=region)
         frames = [np.kron(f, np.ones((k, k, 1), np.uint8)) for f in (ground(), with_box(ground(), 220))]
         blob = [model.update(frames[i >= 2], i * 0.5, person_px=60.0 * k) for i in range(16)][-1]
-        assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0 * k))
+        assert model.scale == pytest.approx(cfg.item_px / (ITEM_SHARE * 60.0 * k)) and model.step == (n, n)
         assert len(blob) == 1 and np.allclose(blob.xyxy[0], np.array([60, 60, 90, 80]) * k, atol=3 * k)
-        areas.append(float(blob.work_area[0]))
+        areas.append(float(blob.work_area[0]) * (n * model.scale) ** 2)  # at the wanted scale
     assert areas[1] == pytest.approx(areas[0], rel=0.15)  # the same analysis pixels at both sizes
     # before the people's size is known: the frame's scale at work_width; once known, the zone's, and the
     # object lying there keeps its timer through the change
@@ -236,6 +238,39 @@ def test_a_zone_is_analysed_at_the_scale_its_people_set_and_a_new_scale_keeps_wh
     assert analysis_scale(cfg, (100, 100), 1920, 2.0) == cfg.max_upscale
     huge = analysis_scale(cfg, (1800, 1000), 1920, 20.0)
     assert 1800 * 1000 * huge**2 == pytest.approx(cfg.max_pixels)
+
+
+def test_a_shrink_is_by_the_whole_factor_nearest_the_wanted_scale_within_snap_and_max_pixels() -> None:
+    """A whole factor is OpenCV's fast INTER_AREA (a block mean): the capacity run's 640x360 substream,
+    its zone the whole frame, people 45 px tall, is analysed at 320x180 (max_pixels wants 370x208)."""
+    from vision.scene.static_config import SNAP, analysis_scale, whole_factor
+
+    cfg = StaticObjectsConfig()
+    wanted = analysis_scale(cfg, (640, 360), 640, 45.0)
+    assert wanted == pytest.approx(0.577, abs=1e-3) and whole_factor(cfg, (640, 360), wanted) == 2
+    model = StaticObjects(cfg)
+    model.update(np.zeros((360, 640, 3), np.uint8), 0.0, person_px=45.0)
+    assert model.fast is not None and model.fast.shape == (180, 320) and model.step == (2.0, 2.0)
+    # a box of no whole blocks (565x321): its last row and column left out, the steps whole
+    model = StaticObjects(cfg, region=(0.1, 0.1, 0.9, 0.9))
+    model.update(np.zeros((363, 641, 3), np.uint8), 0.0, person_px=45.0)
+    assert model.fast is not None and model.step == (2.0, 2.0) and model.fast.shape == (160, 282)
+    # the nearest in log ratio (2.4: 2, 2.5: 3, the geometric mean of 2 and 3 is 2.45); none (the scale as
+    # it is) for a slight shrink (1 would analyse more pixels than wanted), an enlargement, or where the
+    # cap allows none within SNAP
+    assert [whole_factor(cfg, (200, 100), 1 / r) for r in (2.4, 2.5, 1.2, 1.5, 4.0)] == [2, 3, 0, 2, 4]
+    assert whole_factor(cfg, (100, 100), 2.0) == whole_factor(cfg, (100, 100), 1.0) == 0
+    capped = analysis_scale(cfg, (400, 300), 400, 20.0)  # the cap wants 0.8: 1 is too many pixels, 2 too few
+    assert capped == pytest.approx(0.8) and whole_factor(cfg, (400, 300), capped) == 0
+    # whatever the box, frame and people: within SNAP of the wanted scale and never above max_pixels
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        box = (int(rng.integers(64, 4000)), int(rng.integers(64, 2200)))
+        person = None if rng.random() < 0.2 else float(rng.uniform(5, 600))
+        scale = analysis_scale(cfg, box, box[0] + int(rng.integers(0, 400)), person)
+        n = whole_factor(cfg, box, scale)
+        assert n == 0 or ((box[0] // n) * (box[1] // n) <= cfg.max_pixels and 1 / SNAP <= n * scale <= SNAP)
+        assert n or scale > 1 / SNAP or 1 / (2 * SNAP) < scale < 0.5  # none: a slight shrink, or near the cap
 
 
 def test_a_change_that_forms_under_a_person_is_timed_from_when_it_is_first_seen_alone() -> None:

@@ -31,7 +31,8 @@ an expected litter item â€” ITEM_SHARE of the height of the zone's far people â€
 limits (in analysis pixels) mean the same for a distant camera and a near one, at any
 frame size, and so does the timing. Before that is known the box is scaled as a frame
 ``work_width`` wide would be. The scale never enlarges more than ``max_upscale`` and
-the box never exceeds ``max_pixels``. A later estimate that moves the scale by more
+the box never exceeds ``max_pixels``; a shrink is by a whole factor near that scale
+(vision/scene/static_config.py: OpenCV's fast block mean). A later estimate that moves the scale by more
 than RESCALE resamples the model's state to the new scale, keeping what it knew: where
 something lies, and where the frame did not match the resampled background then (that
 background is *unsure*, blurred by the coarser scale, until the place is seen calm and
@@ -54,7 +55,7 @@ import numpy as np
 
 from vision.scene.masks import Masks
 from vision.scene.static_blobs import Blobs, connected_components, find_blobs
-from vision.scene.static_config import ITEM_SHARE, StaticObjectsConfig, analysis_scale
+from vision.scene.static_config import ITEM_SHARE, StaticObjectsConfig, analysis_scale, whole_factor
 from vision.scene.static_snapshot import load_state, state_arrays
 
 # the model's parts live beside it (settings and scale, blobs, snapshot); imported from here elsewhere
@@ -106,7 +107,9 @@ class StaticObjects:
         # the camera's unseen seconds (stream time minus sight) at the last look; None: not known (a
         # snapshot from before it was kept), so the next step is taken as unseen
         self.unseen: float | None = 0.0
-        self.scale: float | None = None  # analysis pixels per frame pixel (None before the first frame)
+        # analysis pixels per frame pixel wanted (None before the first frame); a shrink is by the whole
+        # factor near it (whole_factor), ``step`` says the scale analysed
+        self.scale: float | None = None
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
@@ -303,7 +306,12 @@ class StaticObjects:
         """The box of the frame, grey, blurred, at the analysis scale (only that part is resized)."""
         assert self.scale is not None
         x0, y0, x1, y1 = box
-        size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
+        n = whole_factor(self.cfg, (x1 - x0, y1 - y0), self.scale)
+        if n:  # whole blocks, OpenCV's fast INTER_AREA: the box's last rows and columns short of one left out
+            size = ((x1 - x0) // n, (y1 - y0) // n)
+            x1, y1 = x0 + size[0] * n, y0 + size[1] * n
+        else:
+            size = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
         self.origin, self.step = (x0, y0), ((x1 - x0) / size[0], (y1 - y0) / size[1])
         shrink = cv2.INTER_AREA if self.scale <= 1 else cv2.INTER_LINEAR
         # grey first: resizing one channel, not three, was most of a look's cost (benchmarks/analysis_cost.md)
