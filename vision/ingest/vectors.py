@@ -55,7 +55,16 @@ class VectorMotion:
         self._since: float | None = None  # pts of the last frame handed over
 
     def add(self, frame: av.VideoFrame, turns: int) -> None:
-        """One decoded frame (``turns``: the quarter turns that make it upright)."""
+        """One decoded frame (``turns``: the quarter turns that make it upright).
+
+        A keyframe's side data is not looked at: it has no vectors, and PyAV's ``frame.side_data``
+        ties the frame into a reference cycle, so the frame and its decoded picture are freed by the
+        cyclic collector, not when the reader drops it. A keyframes-only camera's every frame went
+        that way; those caught alive by two collections waited for a full one, which came rarely:
+        32 cameras at 0.5/s grew by 330 MB in 3 minutes (benchmarks/rss_keyframes.md)."""
+        if frame.key_frame:
+            self._known = False
+            return
         side = frame.side_data.get("MOTION_VECTORS")
         if side is None:
             self._known = False
