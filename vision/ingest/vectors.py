@@ -61,7 +61,7 @@ class VectorMotion:
         ties the frame into a reference cycle, so the frame and its decoded picture are freed by the
         cyclic collector, not when the reader drops it. A keyframes-only camera's every frame went
         that way; those caught alive by two collections waited for a full one, which came rarely:
-        32 cameras at 0.5/s grew by 330 MB in 3 minutes (benchmarks/rss_keyframes.md)."""
+        48 cameras at 0.5/s grew by 550 MB in 3 minutes (benchmarks/rss_keyframes.md)."""
         if frame.key_frame:
             self._known = False
             return
