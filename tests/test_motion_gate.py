@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from av.video.frame import PictureType
 
 from vision.camera.unit import CameraUnit
 from vision.config import EventsConfig, parse_config
@@ -257,7 +258,7 @@ def test_a_keyframe_is_freed_when_dropped_not_left_to_the_collector(box_clip: Pa
             stream = container.streams.video[0]
             export_vectors(stream)
             for frame in container.decode(stream):
-                keys += frame.key_frame
+                keys += frame.pict_type == PictureType.I
                 motion.add(frame, 0)
         gc.collect()
         cycled = [o for o in gc.garbage if isinstance(o, av.VideoFrame)]
@@ -266,7 +267,7 @@ def test_a_keyframe_is_freed_when_dropped_not_left_to_the_collector(box_clip: Pa
         gc.garbage.clear()
         gc.enable()
     assert keys == 2  # at 0 s and 2 s
-    assert not [frame for frame in cycled if frame.key_frame]
+    assert not [frame for frame in cycled if frame.pict_type == PictureType.I]
 
 
 def test_vectors_cover_their_own_frame_whatever_the_decoder_threads(box_clip: Path) -> None:

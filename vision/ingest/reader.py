@@ -278,7 +278,8 @@ class CameraReader:
         resumed at ``start`` seconds into its content, those from there on)."""
         if self.realtime:
             decoder.follow_live_edge(self._behind, self.camera.stream.max_lag)
-        motion = VectorMotion() if self._vectors else None  # what moved between two frames handed over
+        # what moved between two frames handed over (a keyframes-only decoder exports no vectors)
+        motion = VectorMotion() if self._vectors and not self.camera.decode.keyframes_only else None
         for av_frame, pts in decoder.frames():
             position = None if pts is None or not self.is_file else decoder.content_time(pts)
             if position is not None and position < start - 1e-3:
