@@ -287,6 +287,11 @@ class VideoDecoder:
                     yield frame, pts
                 if decoded:
                     now = monotonic()  # nor is what the caller did with the frames
+                    # nothing here holds a frame while the next packet is awaited: one whose motion
+                    # vectors were read is in PyAV's reference cycle, freed by the collector only, and
+                    # one alive at its collections waits for a full one (benchmarks/rss_readers.md)
+                    decoded = []
+                    del frame
         except (av.FFmpegError, OSError) as exc:
             raise self._error(f"read failed after {index} frames of", exc) from None
 

@@ -278,33 +278,49 @@ class CameraReader:
         resumed at ``start`` seconds into its content, those from there on)."""
         if self.realtime:
             decoder.follow_live_edge(self._behind, self.camera.stream.max_lag)
-        motion = VectorMotion() if self._vectors else None  # what moved between two frames handed over
+        # what moved between two frames handed over (a keyframes-only decoder exports no vectors)
+        motion = VectorMotion() if self._vectors and not self.camera.decode.keyframes_only else None
         for av_frame, pts in decoder.frames():
-            position = None if pts is None or not self.is_file else decoder.content_time(pts)
-            if position is not None and position < start - 1e-3:
-                continue  # decoded from the keyframe before the resume point: not shown
-            if motion is not None:
-                motion.add(av_frame, quarter_turns(av_frame.rotation))
+            handed = self._hand_over(decoder, av_frame, pts, motion, start)
+            del av_frame  # not held while the next packet is awaited (see VideoDecoder.frames)
+            if not handed:
+                return
+
+    def _hand_over(
+        self,
+        decoder: VideoDecoder,
+        av_frame: av.VideoFrame,
+        pts: float | None,
+        motion: VectorMotion | None,
+        start: float,
+    ) -> bool:
+        """One decoded frame: stamped, counted, and handed over if due; False once the reader must stop."""
+        position = None if pts is None or not self.is_file else decoder.content_time(pts)
+        if position is not None and position < start - 1e-3:
+            return True  # decoded from the keyframe before the resume point: not shown
+        if motion is not None:
+            motion.add(av_frame, quarter_turns(av_frame.rotation))
+        now = time.monotonic()
+        stamped = self.clock.stamp(pts, now)
+        if self.realtime:
+            if self.is_file and self._stop.wait(max(0.0, self.clock.due(stamped, now) - now)):
+                return False
             now = time.monotonic()
-            stamped = self.clock.stamp(pts, now)
-            if self.realtime:
-                if self.is_file and self._stop.wait(max(0.0, self.clock.due(stamped, now) - now)):
-                    return
-                now = time.monotonic()
-                self.clock.arrived(stamped, now)
-            self.monitor.frame_in(stamped, self.clock.wall_time(stamped) if self.realtime else None, now)
-            if self._stop.is_set():
-                return
-            if not self._sampler.due(stamped):
-                continue
-            moved = motion.take(stamped) if motion is not None else None
-            image = decoder.image(av_frame)
-            small = self._small(image, stamped)  # first: the pixels just written are still in the cache
-            picture = self._picture(decoder, av_frame, image) if self._gated else None
-            frame = Frame(self.camera_id, stamped, image, now, moved, picture, small)
-            self._position = position
-            if isinstance(self._handoff, LatestFrame):
-                if self._handoff.put(frame):
-                    self.monitor.count(dropped=1)
-            elif not self._handoff.put(frame, self._stop):
-                return
+            self.clock.arrived(stamped, now)
+        self.monitor.frame_in(stamped, self.clock.wall_time(stamped) if self.realtime else None, now)
+        if self._stop.is_set():
+            return False
+        if not self._sampler.due(stamped):
+            return True
+        moved = motion.take(stamped) if motion is not None else None
+        image = decoder.image(av_frame)
+        small = self._small(image, stamped)  # first: the pixels just written are still in the cache
+        picture = self._picture(decoder, av_frame, image) if self._gated else None
+        frame = Frame(self.camera_id, stamped, image, now, moved, picture, small)
+        self._position = position
+        if isinstance(self._handoff, LatestFrame):
+            if self._handoff.put(frame):
+                self.monitor.count(dropped=1)
+        elif not self._handoff.put(frame, self._stop):
+            return False
+        return True
