@@ -26,7 +26,7 @@ from vision.evaluate.progress import Progress
 from vision.evaluate.replay import Replay, replay
 from vision.evaluate.truth import GroundTruth, load_truth
 from vision.ingest.reader import CameraReader
-from vision.ingest.vectors import VectorMotion, export_vectors
+from vision.ingest.vectors import VectorMotion, block_motion, export_vectors
 from vision.pipeline import Pipeline
 from vision.scene.motion import MotionGate, MotionGateConfig, bgr_picture
 from vision.store import Store
@@ -245,11 +245,12 @@ def test_the_reader_hands_over_what_the_codec_says_moved_between_its_frames(box_
     assert all(frame.motion is None for frame in read(box_clip, {"enabled": False}))
 
 
-def test_a_keyframe_is_freed_when_dropped_not_left_to_the_collector(box_clip: Path) -> None:
-    """PyAV's ``frame.side_data`` ties the frame into a reference cycle: a frame looked at is freed, with
-    its picture, only by the cyclic collector. A keyframe has no vectors, so it is not looked at: a
-    keyframes-only camera (every frame a keyframe) left hundreds of MB to the collector."""
-    motion, keys = VectorMotion(), 0
+def test_a_frame_is_freed_when_dropped_not_left_to_the_collector(box_clip: Path) -> None:
+    """PyAV's ``frame.side_data`` ties the frame into a reference cycle: a frame whose vectors were read
+    that way was freed, with its picture, only by the cyclic collector (keyframes-only cameras and
+    cameras decoding every frame left hundreds of MB to it). No frame, key or not, is left to it now,
+    and the vectors read are the ones ``frame.side_data`` gives."""
+    motion, keys, grids = VectorMotion(), 0, []
     gc.collect()
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds unreachable stays in gc.garbage to look at
@@ -260,6 +261,7 @@ def test_a_keyframe_is_freed_when_dropped_not_left_to_the_collector(box_clip: Pa
             for frame in container.decode(stream):
                 keys += frame.pict_type == PictureType.I
                 motion.add(frame, 0)
+                grids.append(motion.take(float(frame.pts)))
         gc.collect()
         cycled = [o for o in gc.garbage if isinstance(o, av.VideoFrame)]
     finally:
@@ -267,7 +269,18 @@ def test_a_keyframe_is_freed_when_dropped_not_left_to_the_collector(box_clip: Pa
         gc.garbage.clear()
         gc.enable()
     assert keys == 2  # at 0 s and 2 s
-    assert not [frame for frame in cycled if frame.pict_type == PictureType.I]
+    assert not cycled
+    with av.open(str(box_clip)) as container:  # the vectors as PyAV's own frame.side_data gives them
+        stream = container.streams.video[0]
+        export_vectors(stream)
+        frames = list(container.decode(stream))
+    sides = [f.side_data.get("MOTION_VECTORS") if f.pict_type != PictureType.I else None for f in frames]
+    assert sum(side is not None for side in sides) == len(frames) - keys
+    for grid, frame, side in zip(grids[1:], frames[1:], sides[1:], strict=True):
+        expected = None if side is None else block_motion(side.to_ndarray(), frame.width, frame.height)
+        assert (grid is None) == (expected is None)
+        if grid is not None:
+            np.testing.assert_array_equal(grid.grid, expected)
 
 
 def test_vectors_cover_their_own_frame_whatever_the_decoder_threads(box_clip: Path) -> None:

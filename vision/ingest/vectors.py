@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import av
 import numpy as np
+from av.sidedata.sidedata import SideDataContainer
 from av.video.frame import PictureType
 
 from vision.types import Motion
@@ -58,15 +59,17 @@ class VectorMotion:
     def add(self, frame: av.VideoFrame, turns: int) -> None:
         """One decoded frame (``turns``: the quarter turns that make it upright).
 
-        An I-frame's side data is not looked at: it has no vectors, and PyAV's ``frame.side_data``
-        ties the frame into a reference cycle, so the frame and its decoded picture are freed by the
-        cyclic collector, not when the reader drops it. A keyframes-only camera's every frame went
-        that way; those caught alive by two collections waited for a full one, which came rarely:
-        48 cameras at 0.5/s grew by 550 MB in 3 minutes (benchmarks/rss_keyframes.md)."""
+        The side data is read through a container of its own, not PyAV's ``frame.side_data``: that
+        one is cached on the frame and points back at it, a reference cycle, so the frame and its
+        decoded picture were freed by the cyclic collector, not when the reader dropped them. Those
+        caught alive by two collections waited for a full one, which came rarely: 48 keyframes-only
+        cameras at 0.5/s grew by 550 MB in 3 minutes (benchmarks/rss_keyframes.md), 12 cameras
+        decoding every frame at 2/s by 137 MB in 130 s (benchmarks/rss_readers.md). An I-frame's is
+        not read at all: it has no vectors."""
         if frame.pict_type == PictureType.I:
             self._known = False
             return
-        side = frame.side_data.get("MOTION_VECTORS")
+        side = SideDataContainer(frame).get("MOTION_VECTORS")  # holds the frame; the frame not it
         if side is None:
             self._known = False
             return
