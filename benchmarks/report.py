@@ -100,3 +100,13 @@ def publish(
     text = render(record)
     (HERE / f"{name}.md").write_text(text)
     print(text)
+
+
+def add_run(name: str, run: dict[str, Any], render: Callable[[list[dict[str, Any]]], str]) -> None:
+    """Add ``run`` to the runs kept in ``name``.json beside this file (a report of every run: before,
+    after, one setting more) and write ``name``.md, as ``render`` writes it, from them all."""
+    path = HERE / f"{name}.json"
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append(run)
+    path.write_text(json.dumps(runs, indent=1) + "\n")
+    (HERE / f"{name}.md").write_text(render(runs))

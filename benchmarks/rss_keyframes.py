@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import capacity  # noqa: E402  (beside this file)
-
-OUT = Path(__file__).with_name("rss_keyframes")
+import report  # noqa: E402
 
 
 def rss_mb() -> int:
@@ -94,10 +93,7 @@ def main() -> None:
         "cores_used": step["ours"]["cores_used"],
         "samples": sampler.samples,
     }
-    runs = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else []
-    runs.append(record)
-    OUT.with_suffix(".json").write_text(json.dumps(runs, indent=1) + "\n")
-    OUT.with_suffix(".md").write_text(markdown(runs))
+    report.add_run("rss_keyframes", record, markdown)
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:

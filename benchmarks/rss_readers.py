@@ -31,7 +31,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-OUT = Path(__file__).with_name("rss_readers")
 SETTINGS = {  # detect fps, camera_defaults over capacity.py's
     "keyframes": (0.5, ""),
     "keyframes-nogate": (0.5, "{motion_gate: {enabled: false}}"),
@@ -90,6 +89,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(Path(__file__).parent))
     import capacity  # beside this file
+    import report
     from farm import Farm, encode
 
     names = args.settings.split(",")
@@ -116,18 +116,14 @@ def main() -> None:
         finally:
             farm.close()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    runs = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else []
-    runs.append(
-        {
-            "label": args.label or commit.stdout.strip(),
-            "commit": commit.stdout.strip(),
-            "cameras": args.cameras,
-            "note": args.note,
-            "settings": dict(zip(names, results, strict=True)),
-        }
-    )
-    OUT.with_suffix(".json").write_text(json.dumps(runs, indent=1) + "\n")
-    OUT.with_suffix(".md").write_text(markdown(runs))
+    run = {
+        "label": args.label or commit.stdout.strip(),
+        "commit": commit.stdout.strip(),
+        "cameras": args.cameras,
+        "note": args.note,
+        "settings": dict(zip(names, results, strict=True)),
+    }
+    report.add_run("rss_readers", run, markdown)
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:

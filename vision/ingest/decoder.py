@@ -287,9 +287,8 @@ class VideoDecoder:
                     yield frame, pts
                 if decoded:
                     now = monotonic()  # nor is what the caller did with the frames
-                    # nothing here holds a frame while the next packet is awaited: one whose motion
-                    # vectors were read is in PyAV's reference cycle, freed by the collector only, and
-                    # one alive at its collections waits for a full one (benchmarks/rss_readers.md)
+                    # nothing here holds a frame while the next packet is awaited: a frame is freed as
+                    # soon as its caller drops it (benchmarks/rss_readers.md)
                     decoded = []
                     del frame
         except (av.FFmpegError, OSError) as exc:
