@@ -128,7 +128,8 @@ def test_a_camera_whose_analysis_raises_never_stops_the_others(
     fault, blind = Fault(monkeypatch), DetectorFault(monkeypatch)
     caplog.set_level(logging.INFO, "vision.pipeline")
     # the lanes' look at all their cameras made rare: a rest of 0.5-1 s of stream time takes far less wall
-    # time than that here, so its error and recovery are reported only by the look with each frame
+    # time than that here, so its error and recovery come and go between two looks, and are reported only
+    # because a look reports the states its camera went through since the last one (HealthMonitor.passed)
     monkeypatch.setattr(pipeline, "WAIT", 3.0)
     mixed = Run(config(["good", *FAULTS, "blind"], tmp_path / "mixed"), detector, tmp_path / "mixed")
 

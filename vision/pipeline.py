@@ -691,10 +691,8 @@ class Pipeline:
 
     def _analyse(self, worker: CameraWorker, frame: Frame, detections: Detections | None) -> None:
         """One frame of a camera on its lane (``detections`` None: held by its motion gate): dropped
-        while it rests, its unit restarted after a rest. Its own state is looked at with every frame
-        and around a restart (the lane's look at all its cameras comes only every ``WAIT``): an error
-        and the recovery after it are both reported however little wall time a rest took."""
-        self._watch([worker])
+        while it rests, its unit restarted after a rest. Its states (an error, the recovery after it)
+        are reported by the lane's look every ``WAIT``, which reports those it missed too."""
         if worker.resting(frame.pts):  # failed after inference took this frame
             return
         if worker.rested(frame.pts):
@@ -703,7 +701,6 @@ class Pipeline:
                     lambda store: (store.snapshot(worker.camera_id), store.open_events(worker.camera_id))
                 )
                 self._emit(worker, worker.restart(committed, frame.pts), None)
-            self._watch([worker])
             if worker.rest is not None:
                 return
         frame = worker.unit.stamp(frame)
