@@ -89,9 +89,9 @@ def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_p
 
 
 def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks() -> None:
-    """The static pixels' opening, closing, thin strips' timers and labels, worked out over their box
-    alone, are those of the whole mask: blobs, specks and strips anywhere (at the edges too), at odd
-    and even rows and columns, few or many."""
+    """The static pixels' opening, closing, thin strips' timers and labels, worked out over the box of
+    their 3x3 squares alone, are those of the whole mask: blobs, specks and strips anywhere (at the edges
+    too), at odd and even rows and columns, few or many, with no square at all."""
     rng = np.random.default_rng(61)
     for _ in range(300):
         shape = (int(rng.integers(8, 90)), int(rng.integers(8, 90)))

@@ -22,10 +22,11 @@ GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the bac
 # a blob of which the background moved by the camera's drift explains this share is drift: measured on
 # the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
 DRIFT_SHARE = 0.5
-# pixels around the static ones that the morphology is worked out over: a pixel's opening (3x3) and
-# closing (5x5) depend on the static pixels up to 1 + 1 + 2 + 2 pixels away
-SPAN_MARGIN = 6
+# pixels around the static 3x3 squares (the opening's erosion) that the rest of the morphology is worked
+# out over: a pixel's opening's dilation (3x3) and closing (5x5) depend on them up to 1 + 2 + 2 pixels away
+SPAN_MARGIN = 5
 SQUARE = np.ones((3, 3), np.uint8)  # the opening's kernel, and the ghost's outline: dilated minus eroded
+CLOSING = np.ones((5, 5), np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,22 +193,31 @@ def _labelled(
 ) -> tuple[int, np.ndarray, np.ndarray, tuple[slice, slice]]:
     """The ``static`` mask (its pixels ``at``, flat) opened and closed, the ``timer``s of its thin strips
     (gone in that) zeroed, and labelled: :func:`connected_components` of the result, and the box that
-    holds every labelled pixel. Worked out over the static pixels' box alone (a few pixels, most looks),
-    widened by SPAN_MARGIN: a pixel's opening and closing depend on the static pixels within that, all in
-    the box, so they are the whole mask's; and so are the labels, in the same order (the box starts at
-    an even row and column: OpenCV labels 2x2 blocks, the same blocks)."""
-    width = static.shape[1]
-    cols = at % width
-    # ``at`` ascends: its rows run from its first pixel's to its last's
-    box = (
-        _span(int(at[0]) // width, int(at[-1]) // width, static.shape[0]),
-        _span(cols.min(), cols.max(), width),
-    )
-    m = cv2.morphologyEx(static[box].view(np.uint8), cv2.MORPH_OPEN, SQUARE)
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    np.copyto(timer[box], 0.0, where=static[box] & (m == 0))  # too thin for a blob: its clock starts again
+    holds every labelled pixel. The opening's erosion is the whole mask's (its static 3x3 squares, often
+    none: then nothing is left); the rest is worked out over those squares' box alone, widened by
+    SPAN_MARGIN: the result lies within 3 pixels of them and a pixel of it depends on them within 5, all
+    in the box, so it is the whole mask's; and so are the labels, in the same order (the box starts at an
+    even row and column: OpenCV labels 2x2 blocks, the same blocks). Elsewhere every static pixel is thin."""
+    core = cv2.erode(static.view(np.uint8), SQUARE)
+    squares = cv2.findNonZero(core)  # in raster order: its rows run from its first pixel's to its last's
+    if squares is None:
+        timer.ravel()[at] = 0.0
+        return 1, np.zeros(static.shape, np.int32), np.zeros((1, 5), np.int32), (slice(0, 0), slice(0, 0))
+    xs, ys = squares.reshape(-1, 2).T
+    height, width = static.shape
+    box = _span(int(ys[0]), int(ys[-1]), height), _span(int(xs.min()), int(xs.max()), width)
+    m = cv2.morphologyEx(cv2.dilate(core[box], SQUARE), cv2.MORPH_CLOSE, CLOSING)
+    # the static pixels left in none (outside the box, or gone in it): too thin for a blob, their clocks
+    # start again
+    rows, cols = np.divmod(at, width)
+    rows -= box[0].start
+    cols -= box[1].start
+    inside = (rows >= 0) & (rows < m.shape[0]) & (cols >= 0) & (cols < m.shape[1])
+    kept = np.zeros(len(at), bool)
+    kept[inside] = m[rows[inside], cols[inside]] > 0
+    timer.ravel()[at[~kept]] = 0.0
     n, within, stats = connected_components(m)
-    if within.shape == static.shape:  # the static pixels spread over the whole mask
+    if within.shape == static.shape:  # the squares spread over the whole mask
         return n, within, stats, box
     stats[1:, 0] += box[1].start
     stats[1:, 1] += box[0].start
@@ -218,8 +228,8 @@ def _labelled(
 
 def _span(first: int, last: int, size: int) -> slice:
     """Rows (or columns) ``first`` to ``last`` widened by SPAN_MARGIN within ``size``, from an even one."""
-    start = max(0, int(first) - SPAN_MARGIN)
-    return slice(start - start % 2, min(size, int(last) + 1 + SPAN_MARGIN))
+    start = max(0, first - SPAN_MARGIN)
+    return slice(start - start % 2, min(size, last + 1 + SPAN_MARGIN))
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -234,11 +244,13 @@ def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]
     label = labels[ys, xs]
     order = np.argsort(label, kind="stable")
     area = np.bincount(label, minlength=n)[1:]
-    starts = np.concatenate([[0], np.cumsum(area)[:-1]])  # every label 1..n-1 has a pixel
+    starts = np.zeros(n - 1, np.intp)  # every label 1..n-1 has a pixel
+    np.cumsum(area[:-1], out=starts[1:])
     xs, ys = xs[order], ys[order]
     left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
     right, bottom = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
-    stats[1:] = np.stack([left, top, right - left + 1, bottom - top + 1, area], axis=1)
+    stats[1:, 0], stats[1:, 1], stats[1:, 2] = left, top, right - left + 1  # column by column: np.stack's
+    stats[1:, 3], stats[1:, 4] = bottom - top + 1, area  # wrapper cost more than the rest of the stats
     return n, labels, stats
 
 
