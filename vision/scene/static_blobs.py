@@ -93,12 +93,13 @@ def find_blobs(
         return Blobs.empty()
     (sx, sy), (x0, y0), zone = place
     reach = (max(1.0, cfg.drift_px / sx), max(1.0, cfg.drift_px / sy))  # at least one analysis pixel
+    rows = stats.tolist()  # Python ints: numpy's scalars cost more than the crops they cut
     real = np.array(
         [
-            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, stats[k])
+            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, rows[k])
             and not (
                 cfg.drift_px > 0
-                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, stats[k], reach)
+                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, rows[k], reach)
             )
             for k in range(1, n)
         ]
@@ -107,7 +108,9 @@ def find_blobs(
     if len(stats) == 0:
         return Blobs.empty()
     x, y, w, h, area = stats.T.astype(np.float32)
-    xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
+    xyxy = np.empty((len(area), 4), np.float32)  # column by column (np.stack's wrapper cost more)
+    xyxy[:, 0], xyxy[:, 1] = x * sx + x0, y * sy + y0
+    xyxy[:, 2], xyxy[:, 3] = (x + w) * sx + x0, (y + h) * sy + y0
     # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
     inside = labels[box] > 0  # every labelled pixel is in the box
     timers, label = timer[box][inside], labels[box][inside]
@@ -115,7 +118,7 @@ def find_blobs(
     starts = np.searchsorted(label[order], np.arange(1, n))
     counts = np.bincount(label, minlength=n)[1:]
     seconds = timers[order][starts + counts // 2].astype(np.float32)
-    return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, np.full(len(area), zone))
+    return Blobs(xyxy, area * sx * sy, seconds[real], area, np.full(len(area), zone))
 
 
 def _heal_ghost(
@@ -126,15 +129,15 @@ def _heal_ghost(
     timer: np.ndarray,
     labels: np.ndarray,
     k: int,
-    stat: np.ndarray,
+    stat: list[int],
 ) -> bool:
-    """Returns True, after copying the frame into the slow background there, if blob k is a ghost: its
-    outline's edges are in the background, not in the frame. Only a blob seen clearly now is judged (one
-    behind a passer-by is not)."""
-    x, y, w, h = (int(v) for v in stat[:4])
+    """Returns True, after copying the frame into the slow background there, if blob k (``stat``: its
+    left, top, width, height and area) is a ghost: its outline's edges are in the background, not in
+    the frame. Only a blob seen clearly now is judged (one behind a passer-by is not)."""
+    x, y, w, h, area = stat
     y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
-    inside = labels[y0:y1, x0:x1] == k
-    if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / np.count_nonzero(inside) < 0.9:  # the calm share
+    inside = labels[y0:y1, x0:x1] == k  # its pixels, all within its box: ``area`` of them
+    if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / area < 0.9:  # the calm share
         return False
     ring = cv2.morphologyEx(inside.view(np.uint8), cv2.MORPH_GRADIENT, SQUARE) > 0  # dilated minus eroded
     # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
@@ -158,13 +161,13 @@ def _heal_drift(
     timer: np.ndarray,
     labels: np.ndarray,
     k: int,
-    stat: np.ndarray,
+    stat: list[int],
     reach: tuple[float, float],
 ) -> bool:
     """Returns True, after copying the frame into the slow background there, if blob k's static
     pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``reach``
     analysis pixels at most (across, down): an edge the camera moved, not an object."""
-    x, y, w, h = (int(v) for v in stat[:4])
+    x, y, w, h = stat[:4]
     blob = labels[y : y + h, x : x + w] == k
     pixels = blob & static[y : y + h, x : x + w]
     if not explained(grey, slow, gain, (x, y, w, h), pixels, reach, cfg.threshold, DRIFT_SHARE):
