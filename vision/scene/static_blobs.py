@@ -22,10 +22,11 @@ GHOST_EDGE_RATIO = 0.8  # outline edges in the frame below this share of the bac
 # a blob of which the background moved by the camera's drift explains this share is drift: measured on
 # the shared footage, 0.79-1.0 for moved edges, at most 0.26 for anything else (vision/scene/drift.py)
 DRIFT_SHARE = 0.5
-# pixels around the static ones that the morphology is worked out over: a pixel's opening (3x3) and
-# closing (5x5) depend on the static pixels up to 1 + 1 + 2 + 2 pixels away
-SPAN_MARGIN = 6
+# pixels around the static 3x3 squares (the opening's erosion) that the rest of the morphology is worked
+# out over: a pixel's opening's dilation (3x3) and closing (5x5) depend on them up to 1 + 2 + 2 pixels away
+SPAN_MARGIN = 5
 SQUARE = np.ones((3, 3), np.uint8)  # the opening's kernel, and the ghost's outline: dilated minus eroded
+CLOSING = np.ones((5, 5), np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +93,13 @@ def find_blobs(
         return Blobs.empty()
     (sx, sy), (x0, y0), zone = place
     reach = (max(1.0, cfg.drift_px / sx), max(1.0, cfg.drift_px / sy))  # at least one analysis pixel
+    rows = stats.tolist()  # Python ints: numpy's scalars cost more than the crops they cut
     real = np.array(
         [
-            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, stats[k])
+            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, rows[k])
             and not (
                 cfg.drift_px > 0
-                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, stats[k], reach)
+                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, rows[k], reach)
             )
             for k in range(1, n)
         ]
@@ -106,7 +108,9 @@ def find_blobs(
     if len(stats) == 0:
         return Blobs.empty()
     x, y, w, h, area = stats.T.astype(np.float32)
-    xyxy = np.stack([x * sx + x0, y * sy + y0, (x + w) * sx + x0, (y + h) * sy + y0], axis=1)
+    xyxy = np.empty((len(area), 4), np.float32)  # column by column (np.stack's wrapper cost more)
+    xyxy[:, 0], xyxy[:, 1] = x * sx + x0, y * sy + y0
+    xyxy[:, 2], xyxy[:, 3] = (x + w) * sx + x0, (y + h) * sy + y0
     # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
     inside = labels[box] > 0  # every labelled pixel is in the box
     timers, label = timer[box][inside], labels[box][inside]
@@ -114,7 +118,7 @@ def find_blobs(
     starts = np.searchsorted(label[order], np.arange(1, n))
     counts = np.bincount(label, minlength=n)[1:]
     seconds = timers[order][starts + counts // 2].astype(np.float32)
-    return Blobs(xyxy.astype(np.float32), area * sx * sy, seconds[real], area, np.full(len(area), zone))
+    return Blobs(xyxy, area * sx * sy, seconds[real], area, np.full(len(area), zone))
 
 
 def _heal_ghost(
@@ -125,15 +129,15 @@ def _heal_ghost(
     timer: np.ndarray,
     labels: np.ndarray,
     k: int,
-    stat: np.ndarray,
+    stat: list[int],
 ) -> bool:
-    """Returns True, after copying the frame into the slow background there, if blob k is a ghost: its
-    outline's edges are in the background, not in the frame. Only a blob seen clearly now is judged (one
-    behind a passer-by is not)."""
-    x, y, w, h = (int(v) for v in stat[:4])
+    """Returns True, after copying the frame into the slow background there, if blob k (``stat``: its
+    left, top, width, height and area) is a ghost: its outline's edges are in the background, not in
+    the frame. Only a blob seen clearly now is judged (one behind a passer-by is not)."""
+    x, y, w, h, area = stat
     y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
-    inside = labels[y0:y1, x0:x1] == k
-    if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / np.count_nonzero(inside) < 0.9:  # the calm share
+    inside = labels[y0:y1, x0:x1] == k  # its pixels, all within its box: ``area`` of them
+    if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / area < 0.9:  # the calm share
         return False
     ring = cv2.morphologyEx(inside.view(np.uint8), cv2.MORPH_GRADIENT, SQUARE) > 0  # dilated minus eroded
     # no ring: the blob fills its crop, the whole analysed box, its outline out of view. Healed: a
@@ -157,13 +161,13 @@ def _heal_drift(
     timer: np.ndarray,
     labels: np.ndarray,
     k: int,
-    stat: np.ndarray,
+    stat: list[int],
     reach: tuple[float, float],
 ) -> bool:
     """Returns True, after copying the frame into the slow background there, if blob k's static
     pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``reach``
     analysis pixels at most (across, down): an edge the camera moved, not an object."""
-    x, y, w, h = (int(v) for v in stat[:4])
+    x, y, w, h = stat[:4]
     blob = labels[y : y + h, x : x + w] == k
     pixels = blob & static[y : y + h, x : x + w]
     if not explained(grey, slow, gain, (x, y, w, h), pixels, reach, cfg.threshold, DRIFT_SHARE):
@@ -192,22 +196,31 @@ def _labelled(
 ) -> tuple[int, np.ndarray, np.ndarray, tuple[slice, slice]]:
     """The ``static`` mask (its pixels ``at``, flat) opened and closed, the ``timer``s of its thin strips
     (gone in that) zeroed, and labelled: :func:`connected_components` of the result, and the box that
-    holds every labelled pixel. Worked out over the static pixels' box alone (a few pixels, most looks),
-    widened by SPAN_MARGIN: a pixel's opening and closing depend on the static pixels within that, all in
-    the box, so they are the whole mask's; and so are the labels, in the same order (the box starts at
-    an even row and column: OpenCV labels 2x2 blocks, the same blocks)."""
-    width = static.shape[1]
-    cols = at % width
-    # ``at`` ascends: its rows run from its first pixel's to its last's
-    box = (
-        _span(int(at[0]) // width, int(at[-1]) // width, static.shape[0]),
-        _span(cols.min(), cols.max(), width),
-    )
-    m = cv2.morphologyEx(static[box].view(np.uint8), cv2.MORPH_OPEN, SQUARE)
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    np.copyto(timer[box], 0.0, where=static[box] & (m == 0))  # too thin for a blob: its clock starts again
+    holds every labelled pixel. The opening's erosion is the whole mask's (its static 3x3 squares, often
+    none: then nothing is left); the rest is worked out over those squares' box alone, widened by
+    SPAN_MARGIN: the result lies within 3 pixels of them and a pixel of it depends on them within 5, all
+    in the box, so it is the whole mask's; and so are the labels, in the same order (the box starts at an
+    even row and column: OpenCV labels 2x2 blocks, the same blocks). Elsewhere every static pixel is thin."""
+    core = cv2.erode(static.view(np.uint8), SQUARE)
+    squares = cv2.findNonZero(core)  # in raster order: its rows run from its first pixel's to its last's
+    if squares is None:
+        timer.ravel()[at] = 0.0
+        return 1, np.zeros(static.shape, np.int32), np.zeros((1, 5), np.int32), (slice(0, 0), slice(0, 0))
+    xs, ys = squares.reshape(-1, 2).T
+    height, width = static.shape
+    box = _span(int(ys[0]), int(ys[-1]), height), _span(int(xs.min()), int(xs.max()), width)
+    m = cv2.morphologyEx(cv2.dilate(core[box], SQUARE), cv2.MORPH_CLOSE, CLOSING)
+    # the static pixels left in none (outside the box, or gone in it): too thin for a blob, their clocks
+    # start again
+    rows, cols = np.divmod(at, width)
+    rows -= box[0].start
+    cols -= box[1].start
+    inside = (rows >= 0) & (rows < m.shape[0]) & (cols >= 0) & (cols < m.shape[1])
+    kept = np.zeros(len(at), bool)
+    kept[inside] = m[rows[inside], cols[inside]] > 0
+    timer.ravel()[at[~kept]] = 0.0
     n, within, stats = connected_components(m)
-    if within.shape == static.shape:  # the static pixels spread over the whole mask
+    if within.shape == static.shape:  # the squares spread over the whole mask
         return n, within, stats, box
     stats[1:, 0] += box[1].start
     stats[1:, 1] += box[0].start
@@ -218,8 +231,8 @@ def _labelled(
 
 def _span(first: int, last: int, size: int) -> slice:
     """Rows (or columns) ``first`` to ``last`` widened by SPAN_MARGIN within ``size``, from an even one."""
-    start = max(0, int(first) - SPAN_MARGIN)
-    return slice(start - start % 2, min(size, int(last) + 1 + SPAN_MARGIN))
+    start = max(0, first - SPAN_MARGIN)
+    return slice(start - start % 2, min(size, last + 1 + SPAN_MARGIN))
 
 
 def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -234,11 +247,13 @@ def connected_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]
     label = labels[ys, xs]
     order = np.argsort(label, kind="stable")
     area = np.bincount(label, minlength=n)[1:]
-    starts = np.concatenate([[0], np.cumsum(area)[:-1]])  # every label 1..n-1 has a pixel
+    starts = np.zeros(n - 1, np.intp)  # every label 1..n-1 has a pixel
+    np.cumsum(area[:-1], out=starts[1:])
     xs, ys = xs[order], ys[order]
     left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
     right, bottom = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
-    stats[1:] = np.stack([left, top, right - left + 1, bottom - top + 1, area], axis=1)
+    stats[1:, 0], stats[1:, 1], stats[1:, 2] = left, top, right - left + 1  # column by column: np.stack's
+    stats[1:, 3], stats[1:, 4] = bottom - top + 1, area  # wrapper cost more than the rest of the stats
     return n, labels, stats
 
 

@@ -113,6 +113,9 @@ class StaticObjects:
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
+        # the flat indices of the last look's few changed pixels and the bookkeeping arrays it left (rest
+        # everywhere else), or None: a look resets those pixels alone (see _rest)
+        self._left: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's state for a snapshot of the camera (vision/scene/static_snapshot.py)."""
@@ -178,9 +181,7 @@ class StaticObjects:
         # copies where few, else views (ravel: the arrays are C-contiguous, as made here and by load_state)
         arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))
         if few:
-            self.arrived.fill(np.nan)
-            self.seen.fill(False)
-            self.timer.fill(0.0)
+            self._rest()
         if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
             arrived += dark
         arrived[np.isnan(arrived) & change] = pts  # first seen changed now
@@ -228,12 +229,32 @@ class StaticObjects:
             timer[fixtures] = 0.0
         if few:  # ravel: a view, the arrays are contiguous (np.put: 3 times slower)
             self.arrived.ravel()[at], self.seen.ravel()[at], self.timer.ravel()[at] = arrived, seen, timer
+        self._left = (at, self.arrived, self.seen, self.timer) if few else None
         if self.cfg.min_static > 0 and not (timer >= self.cfg.min_static).any():  # nothing static: no blobs
             self.blobs = Blobs.empty()
             return self.blobs
         place = (self.step, self.origin, self.zone)
         self.blobs = find_blobs(self.cfg, grey, gain, calm, self.slow, self.timer, self._ignore_small, place)
         return self.blobs
+
+    def _rest(self) -> None:
+        """Set the bookkeeping to rest (NaN, False, 0) everywhere. A look with few changed pixels leaves it
+        at rest but at those (find_blobs only zeroes timers), so after one only theirs are reset, not every
+        pixel of the three arrays; unless the arrays are others now (resampled, or a snapshot's)."""
+        assert self.arrived is not None and self.seen is not None and self.timer is not None
+        left = self._left
+        if (
+            left is None
+            or left[1] is not self.arrived
+            or left[2] is not self.seen
+            or left[3] is not self.timer
+        ):
+            self.arrived.fill(np.nan)
+            self.seen.fill(False)
+            self.timer.fill(0.0)
+            return
+        last = left[0]
+        self.arrived.ravel()[last], self.seen.ravel()[last], self.timer.ravel()[last] = np.nan, False, 0.0
 
     def _dark(self, dt: float, unseen: float) -> float:
         """Of the ``dt`` seconds since the last look, those the camera did not see (its ``unseen``
