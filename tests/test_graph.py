@@ -148,11 +148,16 @@ def test_quantized_graph_is_loaded_as_it_is(tmp_path: Path) -> None:
     assert optimized(model) is None
 
 
-def test_the_cli_imports_onnx_only_to_load_a_model() -> None:
-    """onnx's import is ~1 s of CPU (ml_dtypes): a command that loads no model (a config check, a serve
-    refused for its tokens) does not pay it; on a loaded machine each one took seconds more for it."""
-    code = "import sys, vision.cli; print(sorted({'onnx', 'ml_dtypes'} & set(sys.modules)))"
+def test_the_cli_imports_onnx_only_to_load_a_model_and_scipy_only_to_track() -> None:
+    """onnx's import is ~1 s of CPU (ml_dtypes), scipy.optimize's ~0.5 s and the tracker's colour table
+    ~0.1 s: a command that loads no model and tracks nothing (a config check, a serve refused for its
+    tokens) does not pay them; on a loaded machine each one took seconds more for them."""
+    code = (
+        "import sys, vision.cli; from vision.track import appearance; "
+        "print(sorted({'onnx', 'ml_dtypes', 'scipy.optimize'} & set(sys.modules)), "
+        "appearance._colour_bins.cache_info().currsize)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV
     )
-    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == "[] 0", done.stdout + done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from vision.detect.nms import iou
 
@@ -45,6 +44,10 @@ def associate(overlap: np.ndarray, gated: np.ndarray) -> tuple[np.ndarray, np.nd
     if overlap.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
+    # imported at the first assignment: scipy.optimize takes ~0.5 s to import, paid by every command's
+    # start otherwise (most never track); later imports are a dictionary lookup
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(np.where(gated, overlap, 0.0), maximize=True)
     keep = gated[rows, cols]
     return rows[keep].astype(np.int64, copy=False), cols[keep].astype(np.int64, copy=False)
