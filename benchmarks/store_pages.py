@@ -1,4 +1,4 @@
-"""The store's SQL per batch at 100 capacity cameras, by the SQLite file's page size.
+"""The store's SQL per batch at 100 capacity cameras, by the SQLite file's page size and secure_delete.
 
 Issue 16's "store: SQL" row (benchmarks/stage_cpu.py: ``StoreWriter._commit``) is almost all
 checkpoints: on the one-camera probe of the capacity run nearly every transaction holds one, and a
@@ -7,13 +7,17 @@ checkpoint rewrites the camera's arrays (the litter model's backgrounds and book
 each time). Each page costs the commit a WAL frame (two writes and a checksum) and, at the WAL's
 checkpoint, a copy into the file: fewer, bigger pages cost less. Small writes (a frame's boxes) then
 write bigger pages, which is why this is measured as the pipeline batches them, not per checkpoint.
+And the arrays' old pages are freed: an SQLite built with SECURE_DELETE (Debian's, this machine's:
+main ran so) zeroes each freed page, a second write of them to the WAL; ``secure_delete=FAST`` zeroes
+deleted rows within pages but not freed pages.
 
 The writer's batches at 100 cameras (0.5 detections/s each, ``storage.checkpoint_interval`` 10 s,
 the writer's 0.1 s batches): per batch 5 detected frames' boxes (3 boxes each, stored every frame at
 the default ``detection_interval``) and 1 camera's checkpoint, cameras in turn, on a store on disk that
 holds 100 cameras' rows. The arrays are random bytes of the probe's checkpoint sizes (316-324 KB: float
 backgrounds do not compress, and SQLite does not compress). Page sizes are taken in turn, round by
-round, each on a fresh store made by ``vision.db.connect`` with that ``PAGE_BYTES``; the figure is the
+round, each on a fresh store made by ``vision.db.connect`` with that ``PAGE_BYTES`` and ``SECURE_DELETE``
+(1: zero freed pages, as this build's default; FAST: as the store sets it now); the figure is the
 median over rounds of the writer thread's CPU per batch, and per detected frame (a fifth of it). Also
 each size's empty store (pages in use: every table and index holds at least one page), which a small
 ``storage.max_bytes`` has to leave room for.
@@ -41,7 +45,7 @@ from vision.camera.unit import Snapshot
 from vision.store import Store
 from vision.types import Detections
 
-PAGES = (4096, 8192, 16384)
+SETTINGS = ((4096, "1"), (8192, "1"), (8192, "FAST"), (16384, "FAST"))  # page bytes, secure_delete
 CAMERAS = 100
 BATCHES = 300  # per round and size: 30 s of the 100 cameras' writes
 FRAMES = 5  # detected frames per 0.1 s batch: 100 cameras at 0.5/s
@@ -68,9 +72,10 @@ def batches(store: Store, arrays: list[bytes], count: int) -> float:
     return time.thread_time() - started
 
 
-def one(page: int, arrays: list[bytes]) -> tuple[float, int]:
-    """CPU ms per batch on a fresh store of ``page`` bytes a page, and that store's bytes when empty."""
-    db.PAGE_BYTES = page
+def one(page: int, secure: str, arrays: list[bytes]) -> tuple[float, int]:
+    """CPU ms per batch on a fresh store of ``page`` bytes a page and ``secure`` deletes, and that store's
+    bytes when empty."""
+    db.PAGE_BYTES, db.SECURE_DELETE = page, secure
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder))
         empty = store.used_bytes()
@@ -83,22 +88,23 @@ def one(page: int, arrays: list[bytes]) -> tuple[float, int]:
 
 def markdown(record: dict[str, Any]) -> str:
     lines = [
-        "# Store SQL per batch at 100 capacity cameras, by page size",
+        "# Store SQL per batch at 100 capacity cameras, by page size and secure_delete",
         "",
         machine_line(record["machine"]),
         "",
         *caveats(record),
         f"Each batch: {FRAMES} detected frames' boxes and one camera's checkpoint arrays (316-324 KB), on a "
-        f"store holding {CAMERAS} cameras; {BATCHES} batches a round, {record['rounds']} rounds, the sizes "
-        "in turn. CPU ms of the writing thread, median over rounds (min-max).",
+        f"store holding {CAMERAS} cameras; {BATCHES} batches a round, {record['rounds']} rounds, the settings"
+        " in turn. CPU ms of the writing thread, median over rounds (min-max).",
         "",
-        "| page bytes | CPU ms per batch | per detected frame | empty store, bytes in use |",
-        "|---:|---:|---:|---:|",
+        "| page bytes | secure_delete | CPU ms per batch | per detected frame | empty store, bytes in use |",
+        "|---:|---|---:|---:|---:|",
     ]
-    for page, row in record["pages"].items():
+    for setting, row in record["settings"].items():
         ms = row["ms_per_batch"]
+        page, secure = setting.split()
         lines.append(
-            f"| {page} | {statistics.median(ms):.2f} ({min(ms):.2f}-{max(ms):.2f}) | "
+            f"| {page} | {secure} | {statistics.median(ms):.2f} ({min(ms):.2f}-{max(ms):.2f}) | "
             f"{statistics.median(ms) / FRAMES:.3f} | {row['empty_bytes']} |"
         )
     return "\n".join(lines) + "\n"
@@ -109,13 +115,13 @@ def main() -> None:
     record: dict[str, Any] = {"machine": machine(), "note": args.note, "rounds": args.rounds}
     rng = random.Random(16)
     arrays = [rng.randbytes(rng.randint(*SIZES)) for _ in range(BATCHES)]
-    rows: dict[int, dict[str, Any]] = {p: {"ms_per_batch": []} for p in PAGES}
+    rows: dict[str, dict[str, Any]] = {f"{p} {s}": {"ms_per_batch": []} for p, s in SETTINGS}
     for turn in range(args.rounds):
-        for page in PAGES[turn % len(PAGES) :] + PAGES[: turn % len(PAGES)]:
-            ms, empty = one(page, arrays)
-            rows[page]["ms_per_batch"].append(round(ms, 3))
-            rows[page]["empty_bytes"] = empty
-    record["pages"] = rows
+        for page, secure in SETTINGS[turn % len(SETTINGS) :] + SETTINGS[: turn % len(SETTINGS)]:
+            ms, empty = one(page, secure, arrays)
+            rows[f"{page} {secure}"]["ms_per_batch"].append(round(ms, 3))
+            rows[f"{page} {secure}"]["empty_bytes"] = empty
+    record["settings"] = rows
     publish("store_pages", record, markdown)
 
 
