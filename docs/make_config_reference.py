@@ -153,7 +153,11 @@ numbered from it). Pruning a closed event removes its rows from every table keye
 event id (transitions, outbox, remote ticket ids). Stores created by this version hand
 freed pages back to the file system (SQLite incremental vacuum), so the files shrink; an
 older store reuses them (it stops growing) until `street-vision store prune CONFIG
---vacuum`, with the service stopped, rewrites it. `/metrics` reports
+--vacuum`, with the service stopped, rewrites it. Stores created by this version also have 8 KiB
+pages (an older store keeps its 4 KiB), and no store zeroes the pages it frees (SQLite's
+`secure_delete=FAST`: rows deleted within a page still are): each checkpoint rewrites its camera's
+arrays (~320 KB at 640x360) and frees the old ones, and both cut the store's SQL at 100 capacity
+cameras by about a third (`benchmarks/store_pages.md`, loaded). `/metrics` reports
 `street_vision_store_bytes{part="database"|"snapshots"}`, `street_vision_store_pruned_total{what}`
 and the pruner's transactions and the seconds it held the write lock.
 """

@@ -14,6 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 10.0
+# a new file's page size: a checkpoint rewrites its camera's arrays (~320 KB at 640x360), and the WAL's
+# commit costs per page: 8 KiB pages cut the store's SQL at 100 capacity cameras by ~1/5 against 4 KiB
+# (benchmarks/store_pages.md); 16 KiB would cut more but an empty store takes 426 KB then (115 KB)
+PAGE_BYTES = 8192
+# freed pages are not zeroed (rows deleted from a page still are): Debian's SQLite zeroes them all by
+# default (SECURE_DELETE), which writes each checkpoint's replaced arrays to the WAL once more as zeros;
+# ~1/5 less of the store's SQL at 100 capacity cameras again (benchmarks/store_pages.md)
+SECURE_DELETE = "FAST"
 WAL_KEEP_BYTES = 16 * 1024 * 1024  # a WAL grown past this (a big prune, a slow reader) shrinks back after
 
 
@@ -24,10 +32,13 @@ def connect(path: Path, any_thread: bool = False) -> sqlite3.Connection:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=not any_thread)
-    # only takes effect on a new file, and only before WAL mode is set: lets retention give pages back
+    # both only take effect on a new file, the page size only before auto_vacuum and WAL mode are set;
+    # auto_vacuum lets retention give pages back
+    db.execute(f"PRAGMA page_size={PAGE_BYTES}")
     db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA secure_delete={SECURE_DELETE}")
     db.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
     return db
 

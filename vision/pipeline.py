@@ -878,8 +878,9 @@ class Pipeline:
         interval = self.config.storage.detection_interval  # a held frame's boxes are not new: never kept
         kept = detected and detections_due(worker.detections_stored, frame.pts, interval, bool(transitions))
         worker.detections_stored = frame.pts if kept else worker.detections_stored
+        writes = kept and len(tracked) > 0  # a kept frame of no box counts as stored, with no row to write
         self.writer.submit(  # a frame whose boxes are not kept still reports in order that it is done
-            Job(camera_id, worker.generation, frame.pts, store_detections if kept else None, after=stored)
+            Job(camera_id, worker.generation, frame.pts, store_detections if writes else None, after=stored)
         )
         self.clips.feed(frame)
         self._emit(worker, transitions, frame, evidence=True)

@@ -35,7 +35,7 @@ from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject, places
 from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
-from vision.types import NO_CLASS, Condition, Detections, Frame, Observation, member_of
+from vision.types import NO_CLASS, Condition, Detections, Frame, Observation, anchors_of, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig
@@ -148,34 +148,43 @@ class LitterRule(Rule):
         return out
 
     def _evidence(self, ctx: FrameContext) -> tuple[Detections, np.ndarray]:
-        """Litter-class detections and static blobs in the zone, minus what people and vehicles cover."""
+        """Litter-class detections and static blobs in the zone, minus what people and vehicles cover.
+        Most frames have no litter-class box: their empty selection is not tested again, and the blobs'
+        boxes are then the evidence as they are (a concatenation would copy them: a Detections' dtypes
+        are fixed, and the empty selection brings no data keys)."""
         detections, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
         blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
         items = detections[member_of(detections.class_id, self.litter)]
-        items = items[self.zone.contains(items, w, h)]
-        parts = [items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]]
-        if self.cfg.static_objects and len(ctx.blobs):
-            parts.append(self.blob_evidence(ctx, blockers))
-        return Detections.concatenate(parts), blockers
+        if len(items):
+            items = items[self.zone.contains(items, w, h)]
+            items = items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]
+        if not self.cfg.static_objects or not len(ctx.blobs):
+            return items, blockers
+        blobs = self.blob_evidence(ctx, blockers)
+        if not len(items) and not items.data:
+            return blobs, blockers
+        return Detections.concatenate([items, blobs]), blockers
 
     def blob_evidence(self, ctx: FrameContext, blockers: np.ndarray) -> Detections:
         """The static blobs this rule takes as litter: in the zone, of a litter's size, not under a
-        ``blockers`` box (people, vehicles). Also the tuning workflow's `litter` pre-labels."""
+        ``blockers`` box (people, vehicles). Also the tuning workflow's `litter` pre-labels. Chosen
+        on the blobs' arrays; only the chosen become boxes."""
         blobs, w, h = ctx.blobs, ctx.frame.width, ctx.frame.height
-        as_boxes = Detections.from_arrays(
-            blobs.xyxy,
-            np.full(len(blobs), BLOB_CONFIDENCE),
-            np.full(len(blobs), NO_CLASS),
+        xyxy = np.asarray(blobs.xyxy, np.float32)  # as a box has it: its anchor is tested against the zone
+        keep = blobs.zone == self.zone.name  # the zone's own model (zones that overlap each have one)
+        keep &= self.zone.inside(anchors_of(xyxy, self.zone.anchor), w, h) & self._size_ok(ctx, blobs)
+        keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
+        n = int(np.count_nonzero(keep))
+        return Detections.from_arrays(
+            xyxy[keep],
+            np.full(n, BLOB_CONFIDENCE),
+            np.full(n, NO_CLASS),
             data={
-                "source": np.full(len(blobs), "static_object"),
-                "area_px": blobs.area_px,
-                "static_seconds": blobs.static_seconds,
+                "source": np.full(n, "static_object"),
+                "area_px": blobs.area_px[keep],
+                "static_seconds": blobs.static_seconds[keep],
             },
         )
-        mine = blobs.zone == self.zone.name  # the zone's own model (zones that overlap each have one)
-        keep = mine & self.zone.contains(as_boxes, w, h) & self._size_ok(ctx, blobs)
-        keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
-        return as_boxes[keep]
 
     def _size_ok(self, ctx: FrameContext, blobs: Blobs) -> np.ndarray:
         xyxy, area = blobs.xyxy, blobs.work_area
