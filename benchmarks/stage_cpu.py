@@ -15,7 +15,9 @@ runnable, and the ratio between stages moves with the machine's load. This measu
   keeps it with no more cameras than cores (vision/pipeline.py ``opencv_threads``), so a one-camera
   run charges part of the OpenCV calls of the sections (the litter model's, the motion gate's, the
   detector's resize, the clips') and the workers' spinning to it, and a run of more cameras than cores
-  has none (``opencv_threads`` in the result: OpenCV's threads after the run).
+  has none (``opencv_threads`` in the result: OpenCV's threads after the run). A run of a few cameras
+  that stands for many (issue 16's one-camera probe) takes ``OPENCV_FOR_THREADS_NUM=1`` from the
+  environment to run OpenCV as they do.
 - within a thread, sections: the pipeline's per-frame calls (:data:`SECTIONS`: the model's run,
   the detector around it, the motion gate, the tracker, the scene models, the rules, the store's
   SQL and JPEGs, ...) are wrapped with ``time.thread_time()`` before and after. A section's time
