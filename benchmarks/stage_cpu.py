@@ -9,7 +9,15 @@ runnable, and the ratio between stages moves with the machine's load. This measu
   that ends (``threading.Thread.run`` is wrapped while :func:`installed` is active), so a reader
   that ends before the snapshot still counts. Each thread is charged to the stage of its name
   (:data:`THREADS`: readers ``camera-*``, evidence readers ``main-*``, ``inference*``,
-  ``analysis-*``, ...); a thread of no Python name (a library's own pool) is ``native threads``.
+  ``analysis-*``, ...); a thread of no Python name (a library's own pool) is ``native threads``. In
+  the pipeline that is OpenCV's pool (gdb's backtraces of a one-camera run: its workers, spinning in
+  ``sched_yield`` between calls; ONNX Runtime's and libav's threads there spent nothing): the pipeline
+  keeps it with no more cameras than cores (vision/pipeline.py ``opencv_threads``), so a one-camera
+  run charges part of the OpenCV calls of the sections (the litter model's, the motion gate's, the
+  detector's resize, the clips') and the workers' spinning to it, and a run of more cameras than cores
+  has none (``opencv_threads`` in the result: OpenCV's threads after the run). A run of a few cameras
+  that stands for many (issue 16's one-camera probe) takes ``OPENCV_FOR_THREADS_NUM=1`` from the
+  environment to run OpenCV as they do.
 - within a thread, sections: the pipeline's per-frame calls (:data:`SECTIONS`: the model's run,
   the detector around it, the motion gate, the tracker, the scene models, the rules, the store's
   SQL and JPEGs, ...) are wrapped with ``time.thread_time()`` before and after. A section's time
@@ -384,6 +392,8 @@ def installed(stages: Stages) -> Iterator[Stages]:
 
 def main() -> None:
     """Run the pipeline on a config (argv 1) with the stages measured; write the result (argv 2)."""
+    import cv2
+
     from vision.config import parse_config
     from vision.detect.detector import Detector
     from vision.pipeline import Pipeline
@@ -402,7 +412,8 @@ def main() -> None:
         store.close()
     frames = run.to_record()["frames_detected"]
     result = summary(seconds, frames, stages.counts["inputs"], process)
-    out.write_text(json.dumps(result | {"missing": stages.missing, "wall_seconds": run.wall_seconds}) + "\n")
+    extra = {"missing": stages.missing, "wall_seconds": run.wall_seconds}
+    out.write_text(json.dumps(result | extra | {"opencv_threads": cv2.getNumThreads()}) + "\n")
 
 
 if __name__ == "__main__":

@@ -251,6 +251,31 @@ def test_ssd_decode_keeps_what_its_definition_keeps(detector: Detector) -> None:
     assert one_class > 0  # the one-class shortcut was taken, and kept the same boxes
 
 
+def test_ssd_decode_of_nothing_scored_is_what_the_whole_path_gives_an_empty_image() -> None:
+    """Outputs with no score at min_score (most frames of a quiet street) skip the sorting and NMS: each
+    image gets the Detections the whole path gives an image without boxes in a batch with boxes in it
+    (same arrays' dtypes and shapes), one object per image."""
+    from vision.detect.params import DecodeParams
+    from vision.detect.preprocess import place
+    from vision.detect.ssd import decode_ssd_boxes
+
+    rng = np.random.default_rng(3)
+    boxes = np.sort(rng.uniform(0, 1, (2, 50, 4)).astype(np.float32), axis=2)[..., [0, 2, 1, 3]]
+    scores = rng.uniform(0, 0.3, (2, 5, 50)).astype(np.float32)
+    scores[0, 2, 7] = 0.9  # the first image has one box, the second none
+    geometries = [place(np.zeros((360, 640, 3), np.uint8), load_card(DEFAULT_CARD).input)[1]] * 2
+    params = DecodeParams(min_score=0.5, iou=0.6)
+    mixed = decode_ssd_boxes([boxes, scores], geometries, params)
+    assert [len(d) for d in mixed] == [1, 0]
+    nothing = decode_ssd_boxes([boxes[1:], scores[1:]], geometries[1:], params)
+    alone = decode_ssd_boxes([boxes, np.where(scores > 0.5, 0, scores)], geometries, params)
+    for empty in (*nothing, *alone):
+        for name in ("xyxy", "score", "class_id", "track_id"):
+            got, whole = getattr(empty, name), getattr(mixed[1], name)
+            assert (got.dtype, got.shape) == (whole.dtype, whole.shape), name
+    assert alone[0] is not alone[1]
+
+
 @pytest.mark.parametrize("min_score", [0.9, 0.5])  # within one NMS block, and past it (thousands of boxes)
 def test_ssd_decode_equals_greedy_nms_one_box_at_a_time(min_score: float) -> None:
     """Both NMS passes of the SSD decoder (per image and class at ``iou``, then per image across classes at

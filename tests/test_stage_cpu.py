@@ -130,6 +130,27 @@ def test_a_decoder_charges_demux_and_decode_apart() -> None:
     assert seconds[stage_cpu.DECODE] > 0 and seconds[stage_cpu.DEMUX] > 0 and seconds["decode: to BGR"] > 0
 
 
+def test_opencv_pool_is_what_native_threads_hold() -> None:
+    """OpenCV's pool (kept by the pipeline with no more cameras than cores) runs part of a parallel call
+    on threads of no Python name: native threads; on one thread OpenCV leaves them nothing to do."""
+    import cv2
+    import numpy as np
+
+    image = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), np.uint8)
+    stages, native, kept = Stages(), {}, cv2.getNumThreads()
+    try:
+        for threads in (2, 1):
+            cv2.setNumThreads(threads)
+            before = stages.snapshot()
+            for _ in range(20):
+                cv2.GaussianBlur(image, (21, 21), 0)
+            time.sleep(0.05)  # the pool's workers stop spinning
+            native[threads] = Stages.between(before, stages.snapshot()).get(stage_cpu.NATIVE, 0.0)
+    finally:
+        cv2.setNumThreads(kept)
+    assert native[2] > 0.0 and native[1] < native[2] / 2, native
+
+
 def test_the_issues_ratio_leaves_out_inference_and_the_readers_demux_and_decode() -> None:
     seconds = {
         "inference (ONNX Runtime)": 4.0,
