@@ -173,7 +173,62 @@ def test_two_rtsp_streams_of_one_clip_and_a_main_stream_that_hangs(tmp_path: Pat
         boxes = np.array([b["box"] for b in event["boxes"]])
         assert boxes[:, [0, 2]].max() <= 320 and boxes[:, [1, 3]].max() <= 240  # detected on the substream
     # nobody waited for the pictures but the cameras they are for: plain analysed frames in every 2 s
-    # (a pipeline that waited 4 s for hung's picture would leave one of them empty)
-    outs = [r["cameras"]["plain"]["frames_analysed"] for r in lines if r["kind"] == "stats"][:-1]
+    # (a pipeline that waited 4 s for hung's picture would leave one of them empty); the windows that
+    # ended within the run's 10 s (the ticker starts first): not those of its end, which waits up to 3 s
+    # for hung's main stream, still opening, before leaving it
+    stats = [r for r in lines if r["kind"] == "stats"]
+    ends = np.cumsum([r["interval"] for r in stats])
+    outs = [r["cameras"]["plain"]["frames_analysed"] for r, end in zip(stats, ends, strict=True) if end <= 10]
     seeing = outs[next(i for i, n in enumerate(outs) if n) :]
     assert len(seeing) >= 2 and min(seeing) >= 1, outs
+
+
+def test_a_run_whose_cameras_are_stuck_opening_ends_cleanly_without_waiting_for_them(
+    tmp_path: Path, silent_port: int
+) -> None:
+    """A camera and a main stream that never answer: both threads are still in FFmpeg's open (60 s
+    allowed) when the run ends. The process ends at once with the run's code, its output whole, and
+    says which threads it left; it does not finalize the interpreter under them (PyAV's open-timeout
+    callback then took a GIL that was gone: SIGSEGV at exit, vision/ingest/abandoned.py)."""
+    dead = f"rtsp://127.0.0.1:{silent_port}"
+    server = PerlRtsp().start()
+    try:
+        server.publish("sub", gop=10, width=320)
+        config = tmp_path / "stuck.yaml"
+        config.write_text(
+            f"cameras:\n  dead:\n    url: {dead}/x\n    stream: {{transport: tcp, open_timeout: 60}}\n"
+            f"  pair:\n    url: {dead}/main\n    detect_url: {server.url('sub')}\n    detect_fps: 2\n"
+            f"    stream: {{transport: udp, open_timeout: 60, snapshot_timeout: 1}}\n{ZONE}"
+            f"detector:\n  classes: [person]\nstorage:\n  data_dir: {tmp_path / 'data'}\n"
+        )
+        lines, result = run(config, "--max-seconds", "10")
+    finally:
+        server.close()
+    left = "ending without waiting for camera-dead, main-pair: still in a stream's open or read"
+    assert left in result.stderr, result.stderr
+    assert lines[-1]["kind"] == "summary" and lines[-1]["cameras"]["pair"]["frames_detected"] > 0, lines[-1]
+    opened = events(lines, "pair")
+    assert opened and opened[0]["snapshots"]["note"] == "the main stream gave no frame in 1 s", opened[:1]
+
+
+def test_a_main_stream_closed_serves_what_was_asked_then_its_thread_ends(clips: Path) -> None:
+    """close(): an idle thread ends at once; one with requests queued serves them first (their waiters
+    get their pictures), then ends; a main stream never asked never started a thread."""
+    from vision.config import CameraConfig
+    from vision.ingest.mainstream import MainStream
+
+    camera = CameraConfig.model_validate(
+        {"url": str(clips / "main.mp4"), "detect_url": str(clips / "sub.mp4")}
+    )
+    never = MainStream("never", camera)
+    never.close()
+    assert never.join(0.0)
+    main = MainStream("pair", camera)
+    asked = [main.request(pts) for pts in (0.5, 1.0, 1.5)]
+    main.close()
+    assert main.join(30)
+    assert [future.result(0).shape for future in asked] == [(576, 768, 3)] * 3
+    idle = MainStream("idle", camera)
+    idle.request(0.5).result(30)
+    idle.close()
+    assert idle.join(5)

@@ -28,6 +28,7 @@ from vision.detect.detector import Detector
 from vision.detect.planner import camera_outlook
 from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
+from vision.ingest.abandoned import leave
 from vision.ingest.health import CameraHealth
 from vision.rules.base import RuleError
 from vision.store import commands as store_commands
@@ -197,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         print(
             f"transitions: {record['transitions'] or 'none'}; still open: {record['open_events']}; "
-            f"{record['detect_fps']} frames/s; store: {store.location}"
+            f"{record['detect_fps'] or 'no'} frames/s; store: {store.location}"
         )
         if delivery is not None:
             print(f"webhook: {dispatch_commands.describe(delivery)}")
@@ -296,13 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
     except ConfigError as exc:
-        return _fail(exc.problems)
+        code = _fail(exc.problems)
     except (ModelError, RuleError) as exc:
-        return _fail([str(exc)])
+        code = _fail([str(exc)])
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    return leave(code)  # a camera thread stuck in FFmpeg must not outlive the interpreter
 
 
 if __name__ == "__main__":

@@ -758,13 +758,18 @@ class Pipeline:
         self._emit(worker, worker.unit.unknown(pts), worker.unit.analysis.scene.last_frame)
 
     def _shutdown(self) -> None:
-        """Stop every reader and give them a moment together; a reader stuck on a dead socket is a
-        daemon thread and is abandoned rather than holding up the exit."""
+        """Stop every reader and main stream and give them a moment together; one stuck on a dead
+        socket is a daemon thread and is abandoned rather than holding up the exit (the command line
+        then ends its process without finalizing: vision/ingest/abandoned.py)."""
         for worker in self.workers.values():
             worker.reader.stop()
+            if worker.main is not None:
+                worker.main.close()
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self.workers.values():
             worker.reader.join(max(0.0, deadline - time.monotonic()))
+            if worker.main is not None:
+                worker.main.join(max(0.0, deadline - time.monotonic()))
 
     def _detect(self, batch: list[tuple[CameraWorker, Frame]]) -> list[Detections | None]:
         """One call for the batch; if a frame is bad, retry one by one so only that camera loses it.

@@ -49,7 +49,8 @@ class MainStream:
     def __init__(self, camera_id: str, camera: CameraConfig) -> None:
         self.camera_id = camera_id
         self.camera = camera
-        self._requests: queue.Queue[tuple[float, Future[np.ndarray]]] = queue.Queue()
+        # requests; None: closed, the thread ends once those before it are served
+        self._requests: queue.Queue[tuple[float, Future[np.ndarray]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._logged: str | None = None  # the last fallback reason logged at warning level
@@ -67,6 +68,21 @@ class MainStream:
                 self._thread.start()
         return future
 
+    def close(self) -> None:
+        """End the thread once the requests made so far are served: at once if it is idle, else after
+        their fetch (bounded by the stream's timeouts)."""
+        self._requests.put(None)
+
+    def join(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the thread to end after :meth:`close`; whether it has
+        (or never started)."""
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def evidence(self, future: Future[np.ndarray], wait: float) -> Evidence:
         """The requested frame, waiting at most ``wait`` seconds more; else why there is none."""
         try:
@@ -82,12 +98,15 @@ class MainStream:
         return Evidence(None, note)
 
     def _run(self) -> None:
-        while True:
-            pts, future = self._requests.get()
-            waiting = [(pts, future)]
+        closed = False
+        while not closed and (request := self._requests.get()) is not None:
+            waiting = [request]
             if not self.camera.url.is_file:  # one fetch of a live stream serves every request waiting
                 while not self._requests.empty():
-                    waiting.append(self._requests.get_nowait())
+                    more = self._requests.get_nowait()
+                    closed |= more is None  # the requests before it are served first
+                    if more is not None:
+                        waiting.append(more)
             waiting = [(p, f) for p, f in waiting if f.set_running_or_notify_cancel()]
             if not waiting:
                 continue
