@@ -155,7 +155,7 @@ def test_the_cli_imports_onnx_only_to_load_a_model_and_scipy_only_to_track() -> 
     code = (
         "import sys, vision.cli; from vision.track import appearance; "
         "print(sorted({'onnx', 'ml_dtypes', 'scipy.optimize'} & set(sys.modules)), "
-        "appearance._colour_bins.cache_info().currsize)"
+        "appearance.colour_bins.cache_info().currsize)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV

@@ -47,9 +47,15 @@ def test_stats_lines_every_second_add_up_to_the_summary(tmp_path: Path) -> None:
     fps_in = sum(line["fps_in"] * s["interval"] for s, line in zip(full, lines, strict=True)) / seconds
     fps_out = sum(line["frames_analysed"] for line in lines) / seconds
     assert 8.5 <= fps_in <= 11.5 and 1.0 <= fps_out <= 2.6, (fps_in, fps_out)  # the clip's 10 fps; 2 out
-    for line in (line for line in lines if line["frames_analysed"]):
+    working = [line for line in lines if line["frames_analysed"]]
+    for line in working:
         assert line["state"] in ("live", "ended")
         assert line["detector_ms"] > 1.0 and line["analysis_ms"] > 0.0
+    # a frame's lag is taken when its results are committed, a moment after its analysis: a window's two
+    # frames may both be committed in the next (a stalled writer on a loaded machine), once at most here
+    lagged = [line for line in working if line["lag_p50"] is not None]
+    assert len(lagged) >= len(working) - 1, lines
+    for line in lagged:
         assert 0.0 < line["lag_p50"] <= line["lag_p95"]
         # a frame's lag covers its detection and analysis at least
         assert line["lag_p95"] >= (line["detector_ms"] + line["analysis_ms"]) / 1000 * 0.5

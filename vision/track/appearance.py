@@ -40,11 +40,11 @@ SHIFT = 2  # BGR looked up at 6 bits a channel: a, b off by 4 at most (8-bit Lab
 
 
 @cache
-def _colour_bins() -> np.ndarray:
+def colour_bins() -> np.ndarray:
     """The bin (half's histogram column) of every BGR colour at 6 bits a channel: one table lookup a
     pixel instead of a colour conversion and a binning of each sampled pixel. [2**18] uint8 (a quarter
-    of int32's cache lines for its random lookups); made at the first look, not at import (~0.1 s of
-    every command's start, most of which never track)."""
+    of int32's cache lines for its random lookups); made when the first tracker is made, not at import
+    (~0.1 s of every command's start, most of which never track)."""
     levels = (np.arange(256 >> SHIFT, dtype=np.uint8) << SHIFT) + (1 << SHIFT) // 2  # each step's middle
     bgr = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 1, 3)
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.int16)
@@ -83,7 +83,7 @@ def looks(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     pixels >>= SHIFT  # in place: a fresh gather
     key = pixels.astype(np.int32) @ _PACK
     # each sample's column among all boxes' histograms: [N, HALVES, BINS] flattened
-    index = _colour_bins().take(key).reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)
+    index = colour_bins().take(key).reshape(n, -1) + (np.arange(0, n * SIZE, SIZE)[:, None] + _HALF)
     counts = np.bincount(index.ravel(), minlength=n * SIZE)
     return np.multiply(counts, HALVES / _HALF.size, dtype=np.float32).reshape(n, SIZE)  # in float32
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import numpy as np
 
 from vision.detect.nms import iou
+
+
+@cache
+def assignment() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """scipy's ``linear_sum_assignment``, imported when the first tracker is made (vision/track/tracker.py):
+    scipy.optimize takes ~0.5 s to import, which commands that never track should not pay, and a live
+    pipeline pays at start-up rather than at its first matched frame (its lag)."""
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment
 
 
 def overlaps(
@@ -44,10 +57,6 @@ def associate(overlap: np.ndarray, gated: np.ndarray) -> tuple[np.ndarray, np.nd
     if overlap.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    # imported at the first assignment: scipy.optimize takes ~0.5 s to import, paid by every command's
-    # start otherwise (most never track); later imports are a dictionary lookup
-    from scipy.optimize import linear_sum_assignment
-
-    rows, cols = linear_sum_assignment(np.where(gated, overlap, 0.0), maximize=True)
+    rows, cols = assignment()(np.where(gated, overlap, 0.0), maximize=True)
     keep = gated[rows, cols]
     return rows[keep].astype(np.int64, copy=False), cols[keep].astype(np.int64, copy=False)

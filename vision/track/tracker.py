@@ -28,7 +28,7 @@ import numpy as np
 
 from vision.track import appearance, kalman
 from vision.track.config import TrackerConfig
-from vision.track.match import associate, gate, overlaps
+from vision.track.match import assignment, associate, gate, overlaps
 from vision.track.stationary import rest_step
 from vision.track.table import TrackTable, row_medians
 from vision.types import Detections
@@ -147,6 +147,8 @@ class Tracker:
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config
         self.reset()
+        assignment()  # what tracking imports and builds once, at start-up, not at a frame
+        appearance.colour_bins()
 
     def reset(self) -> None:
         """Forget every track and restart ids at 0 (a new stream, or a new evaluation run)."""
