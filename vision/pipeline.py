@@ -766,8 +766,10 @@ class Pipeline:
             if worker.main is not None:
                 worker.main.close()
         deadline = time.monotonic() + JOIN_TIMEOUT
+        # the readers first: a main stream stuck opening must not take their share of the time
         for worker in self.workers.values():
             worker.reader.join(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers.values():
             if worker.main is not None:
                 worker.main.join(max(0.0, deadline - time.monotonic()))
 
