@@ -14,7 +14,7 @@ from vision.scene.static_objects import StaticObjects, StaticObjectsConfig, medi
 
 
 def test_the_gains_median_is_np_medians() -> None:
-    """The gain's median (a sort in place) is np.median's value to the bit: odd and even counts, ties,
+    """The gain's median (a partition in place) is np.median's value to the bit: odd and even counts, ties,
     one value, ratios around 1 as the gain sees them, and float64 too."""
     rng = np.random.default_rng(16)
     arrays = [np.array([1.5], np.float32), np.array([2.0, 1.0], np.float32), np.ones(10, np.float32)]

@@ -386,11 +386,12 @@ class StaticObjects:
 
 
 def median(values: np.ndarray) -> float:
-    """``np.median`` of a 1-D float32 array without NaN, the same value, sorting ``values`` in place:
-    numpy's sort is vectorized, while the selection np.median runs was three to four times slower on
-    the gain's ratios (most of the gain's cost)."""
-    values.sort()
+    """``np.median`` of a 1-D float array without NaN, the same value, partitioning ``values`` in place at
+    its middle alone: the values below it are the lower half, so the other middle one of an even count is
+    their largest. np.median's selection of both middles was three to four times slower than a sort on
+    the gain's ratios, and the sort five times slower than this (most of the gain's cost)."""
     half = len(values) // 2
+    values.partition(half)
     if len(values) % 2:
         return float(values[half])
-    return float((values[half - 1] + values[half]) / values.dtype.type(2))  # np.mean's float32 sum
+    return float((values[:half].max() + values[half]) / values.dtype.type(2))  # np.mean's float32 sum
