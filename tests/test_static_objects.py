@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vision.scene import static_objects
-from vision.scene.static_blobs import _labelled, connected_components
+from vision.scene.static_blobs import _edges, _labelled, connected_components
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig, median
 
 
@@ -116,3 +116,25 @@ def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks
         np.testing.assert_array_equal(got_stats, stats)
         np.testing.assert_array_equal(timer, expected)
         assert np.count_nonzero(labels[box]) == np.count_nonzero(labels)  # every labelled pixel in it
+
+
+def test_the_ghost_checks_edge_strength_at_the_ring_is_the_whole_crops_mean_there() -> None:
+    """The ghost check's mean edge strength, worked out at the ring's pixels alone, is the mean at the
+    ring of the whole crop's strengths (np.mean's value to the bit): crops of a frame and of a background
+    times a gain, rings of blobs of any size, at the edges of the crop too."""
+    rng = np.random.default_rng(124)
+    for _ in range(300):
+        shape = (int(rng.integers(3, 60)), int(rng.integers(3, 60)))
+        crop = (rng.uniform(0, 255, shape) * rng.uniform(0.5, 1.5)).astype(np.float32)
+        blob = np.zeros(shape, np.uint8)
+        y, x = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1]))
+        blob[y : y + int(rng.integers(1, 40)), x : x + int(rng.integers(1, 40))] = 1
+        ring = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+        if not ring.any():
+            continue
+        whole = np.abs(cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
+            cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
+        )
+        expected = whole[ring].mean()
+        got = _edges(crop, ring)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
