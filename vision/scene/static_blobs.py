@@ -91,15 +91,16 @@ def find_blobs(
     n, labels, stats, box = _labelled(static, timer, at)
     if n <= 1:
         return Blobs.empty()
+    corner = box[0].start, box[1].start  # the labels' top left in the mask
     (sx, sy), (x0, y0), zone = place
     reach = (max(1.0, cfg.drift_px / sx), max(1.0, cfg.drift_px / sy))  # at least one analysis pixel
     rows = stats.tolist()  # Python ints: numpy's scalars cost more than the crops they cut
     real = np.array(
         [
-            not _heal_ghost(grey, gain, calm, slow, timer, labels, k, rows[k])
+            not _heal_ghost(grey, gain, calm, slow, timer, labels, corner, k, rows[k])
             and not (
                 cfg.drift_px > 0
-                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, k, rows[k], reach)
+                and _heal_drift(cfg, grey, gain, static, slow, timer, labels, corner, k, rows[k], reach)
             )
             for k in range(1, n)
         ]
@@ -112,8 +113,8 @@ def find_blobs(
     xyxy[:, 0], xyxy[:, 1] = x * sx + x0, y * sy + y0
     xyxy[:, 2], xyxy[:, 3] = (x + w) * sx + x0, (y + h) * sy + y0
     # the median, not the longest: an edge pixel that a passer-by had changed before is not the object
-    inside = labels[box] > 0  # every labelled pixel is in the box
-    timers, label = timer[box][inside], labels[box][inside]
+    inside = labels > 0
+    timers, label = timer[box][inside], labels[inside]
     order = np.lexsort((timers, label))
     starts = np.searchsorted(label[order], np.arange(1, n))
     counts = np.bincount(label, minlength=n)[1:]
@@ -128,15 +129,19 @@ def _heal_ghost(
     slow: np.ndarray,
     timer: np.ndarray,
     labels: np.ndarray,
+    corner: tuple[int, int],
     k: int,
     stat: list[int],
 ) -> bool:
     """Returns True, after copying the frame into the slow background there, if blob k (``stat``: its
-    left, top, width, height and area) is a ghost: its outline's edges are in the background, not in
-    the frame. Only a blob seen clearly now is judged (one behind a passer-by is not)."""
+    left, top, width, height and area; ``labels``: the blobs' labels over the box of :func:`_labelled`,
+    its top left at ``corner``, row and column) is a ghost: its outline's edges are in the background,
+    not in the frame. Only a blob seen clearly now is judged (one behind a passer-by is not)."""
     x, y, w, h, area = stat
     y0, y1, x0, x1 = max(0, y - 2), y + h + 2, max(0, x - 2), x + w + 2
-    inside = labels[y0:y1, x0:x1] == k  # its pixels, all within its box: ``area`` of them
+    # its pixels, all within its box: ``area`` of them (the crop is within the labels' box: a blob lies
+    # within 3 pixels of the static squares, the box reaches SPAN_MARGIN beyond them, or the mask's edge)
+    inside = labels[y0 - corner[0] : y1 - corner[0], x0 - corner[1] : x1 - corner[1]] == k
     if np.count_nonzero(calm[y0:y1, x0:x1] & inside) / area < 0.9:  # the calm share
         return False
     ring = cv2.morphologyEx(inside.view(np.uint8), cv2.MORPH_GRADIENT, SQUARE) > 0  # dilated minus eroded
@@ -159,15 +164,17 @@ def _heal_drift(
     slow: np.ndarray,
     timer: np.ndarray,
     labels: np.ndarray,
+    corner: tuple[int, int],
     k: int,
     stat: list[int],
     reach: tuple[float, float],
 ) -> bool:
     """Returns True, after copying the frame into the slow background there, if blob k's static
     pixels are mostly (DRIFT_SHARE) the slow background moved by the camera's drift, ``reach``
-    analysis pixels at most (across, down): an edge the camera moved, not an object."""
+    analysis pixels at most (across, down): an edge the camera moved, not an object. ``labels``,
+    ``corner``: as :func:`_heal_ghost`'s."""
     x, y, w, h = stat[:4]
-    blob = labels[y : y + h, x : x + w] == k
+    blob = labels[y - corner[0] : y - corner[0] + h, x - corner[1] : x - corner[1] + w] == k
     pixels = blob & static[y : y + h, x : x + w]
     if not explained(grey, slow, gain, (x, y, w, h), pixels, reach, cfg.threshold, DRIFT_SHARE):
         return False
@@ -194,17 +201,19 @@ def _labelled(
     static: np.ndarray, timer: np.ndarray, at: np.ndarray
 ) -> tuple[int, np.ndarray, np.ndarray, tuple[slice, slice]]:
     """The ``static`` mask (its pixels ``at``, flat) opened and closed, the ``timer``s of its thin strips
-    (gone in that) zeroed, and labelled: :func:`connected_components` of the result, and the box that
-    holds every labelled pixel. The opening's erosion is the whole mask's (its static 3x3 squares, often
-    none: then nothing is left); the rest is worked out over those squares' box alone, widened by
-    SPAN_MARGIN: the result lies within 3 pixels of them and a pixel of it depends on them within 5, all
-    in the box, so it is the whole mask's; and so are the labels, in the same order (the box starts at an
-    even row and column: OpenCV labels 2x2 blocks, the same blocks). Elsewhere every static pixel is thin."""
+    (gone in that) zeroed, and labelled: :func:`connected_components` of the result, its labels over the
+    box that holds every labelled pixel (no labels of the whole mask: zeroing and filling them cost a
+    fifth of this) and its stats in the mask's pixels, and that box. The opening's erosion is the whole
+    mask's (its static 3x3 squares, often none: then nothing is left); the rest is worked out over those
+    squares' box alone, widened by SPAN_MARGIN: the result lies within 3 pixels of them and a pixel of it
+    depends on them within 5, all in the box, so it is the whole mask's; and so are the labels, in the
+    same order (the box starts at an even row and column: OpenCV labels 2x2 blocks, the same blocks).
+    Elsewhere every static pixel is thin."""
     core = cv2.erode(static.view(np.uint8), SQUARE)
     squares = cv2.findNonZero(core)  # in raster order: its rows run from its first pixel's to its last's
     if squares is None:
         timer.ravel()[at] = 0.0
-        return 1, np.zeros(static.shape, np.int32), np.zeros((1, 5), np.int32), (slice(0, 0), slice(0, 0))
+        return 1, np.zeros((0, 0), np.int32), np.zeros((1, 5), np.int32), (slice(0, 0), slice(0, 0))
     xs, ys = squares.reshape(-1, 2).T
     height, width = static.shape
     box = _span(int(ys[0]), int(ys[-1]), height), _span(int(xs.min()), int(xs.max()), width)
@@ -218,13 +227,9 @@ def _labelled(
     kept = np.zeros(len(at), bool)
     kept[inside] = m[rows[inside], cols[inside]] > 0
     timer.ravel()[at[~kept]] = 0.0
-    n, within, stats = connected_components(m)
-    if within.shape == static.shape:  # the squares spread over the whole mask
-        return n, within, stats, box
+    n, labels, stats = connected_components(m)
     stats[1:, 0] += box[1].start
     stats[1:, 1] += box[0].start
-    labels = np.zeros(static.shape, np.int32)
-    labels[box] = within
     return n, labels, stats, box
 
 
