@@ -369,19 +369,22 @@ def test_a_snapshot_of_a_zone_changed_all_over_is_dense_and_a_whole_fast_backgro
 
 
 def test_static_blobs_are_labelled_as_opencvs_connected_components_with_stats() -> None:
-    """The blobs' labels and boxes are OpenCV's, their stats counted over the labelled pixels alone."""
+    """The blobs' labels and boxes are OpenCV's, their stats counted over the labelled pixels alone (or
+    OpenCV's, on a small mask), the background's row zero: masks of either kind, sparse to dense."""
     import cv2
 
     from vision.scene.static_objects import connected_components
 
     rng = np.random.default_rng(3)
     masks = [np.zeros((20, 30), np.uint8), np.ones((20, 30), np.uint8)]
-    masks += [(rng.random((120, 160)) < share).astype(np.uint8) for share in (0.002, 0.05, 0.4)]
-    masks.append(cv2.morphologyEx(masks[-1], cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    for shape in ((120, 160), (40, 60), (1, 7), (90, 91)):  # over and under SMALL_MASK pixels
+        masks += [(rng.random(shape) < share).astype(np.uint8) for share in (0.002, 0.05, 0.4)]
+        masks.append(cv2.morphologyEx(masks[-1], cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
     for mask in masks:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         ours = connected_components(mask)
         assert ours[0] == n and np.array_equal(ours[1], labels)
+        assert ours[2].dtype == stats.dtype and not ours[2][0].any()
         np.testing.assert_array_equal(ours[2][1:], stats[1:])
 
 
