@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from vision.scene.drift import SHIFTS, explained
+from vision.scene.drift import SHIFTS, _shifts, explained, whole_moved
 from vision.scene.static_objects import StaticObjects, StaticObjectsConfig
 
 from .conftest import ROOT, SHARED, cli, require
@@ -109,6 +109,29 @@ def test_the_drift_verdict_is_the_best_shifts_whatever_the_bound_settles() -> No
         assert explained(frame, ground, gain, box, pixels, reach, 24.0, share) == expected, case
         verdicts[expected] += 1
     assert min(verdicts.values()) >= 50, verdicts  # both verdicts, many times each
+
+
+def test_whole_pixel_shifts_gather_what_opencvs_warp_gives() -> None:
+    """With an even reach (every shift tried a whole pixel) the drift check gathers the moved pixels
+    instead of warping: each shift's values are warpAffine's (INTER_LINEAR, BORDER_REPLICATE) to the bit,
+    at the crop's edges too, for crops of any size, and other reaches keep the warps."""
+    rng = np.random.default_rng(20)
+    for reach in ((2.0, 2.0), (2.0, 4.0), (4.0, 2.0), (4.0, 4.0)):
+        _, moves, whole = _shifts(reach)
+        assert whole is not None and len(whole) == len(moves) == SHIFTS * SHIFTS - 1
+        for _ in range(60):
+            shape = (int(rng.integers(1, 40)), int(rng.integers(1, 90)))
+            near = (rng.uniform(0, 255, shape) * rng.choice([1.0, 1.013])).astype(np.float32)
+            near[rng.random(shape) < 0.1] = 0.0
+            ys, xs = np.nonzero(rng.random(shape) < 0.5)
+            got = whole_moved(near, ys, xs, whole)
+            for move, values in zip(moves, got, strict=True):
+                warped = cv2.warpAffine(
+                    near, move, shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
+                assert values.tobytes() == warped[ys, xs].tobytes(), (reach, move)
+    for reach in ((1.0, 1.0), (2.0, 1.0), (2.7, 4.0), (1.5, 2.0)):
+        assert _shifts(reach)[2] is None
 
 
 @pytest.mark.parametrize("fps", [0.5, 1.0, 5.0])

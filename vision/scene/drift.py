@@ -61,14 +61,20 @@ def explained(
     near = background[top : y + h + pad, left : x + w + pad] * np.float32(gain)
     here = image[y : y + h, x : x + w]
     rows, cols = slice(y - top, y - top + h), slice(x - left, x - left + w)
-    window, moves = _shifts(reach)
+    window, moves, whole = _shifts(reach)
     low, high = cv2.erode(near, window)[rows, cols], cv2.dilate(near, window)[rows, cols]
     slack = SLACK[0] * float(np.abs(near).max()) + SLACK[1]
     could = pixels & (here > low - (threshold + slack)) & (here < high + (threshold + slack))
     if np.count_nonzero(could) / count < share:
         return False
-    size = near.shape[::-1]
     mine = here[pixels]  # the blob's pixels alone are counted
+    if whole is not None:  # every shift a whole pixel: all of them at once, the verdict the same
+        ys, xs = np.nonzero(pixels)
+        hits = np.count_nonzero(
+            np.abs(mine - whole_moved(near, ys + rows.start, xs + cols.start, whole)) < threshold, 1
+        )
+        return bool((hits / count >= share).any())
+    size = near.shape[::-1]
     for move in moves:
         moved = cv2.warpAffine(near, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if np.count_nonzero(np.abs(mine - moved[rows, cols][pixels]) < threshold) / count >= share:
@@ -76,12 +82,27 @@ def explained(
     return False
 
 
+def whole_moved(near: np.ndarray, ys: np.ndarray, xs: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """The pixels (``ys``, ``xs``) of ``near`` moved by each whole-pixel shift of ``whole`` (rows of dx,
+    dy) as ``cv2.warpAffine`` (INTER_LINEAR, BORDER_REPLICATE) moves them: each a pixel of ``near``, the
+    nearest within it (its blend weights are 1 and 0), one row per shift. One gather for every shift,
+    not a warp and a count each (most of a drift check's cost on the capacity camera's car park)."""
+    height, width = near.shape
+    rows = np.clip(ys - whole[:, 1:], 0, height - 1)
+    cols = np.clip(xs - whole[:, :1], 0, width - 1)
+    return near[rows, cols]
+
+
 @functools.lru_cache(maxsize=64)
-def _shifts(reach: tuple[float, float]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """The window of the pixels a shift within ``reach`` (x, y) blends, and the affine matrices of the
-    shifts tried, each across with each down, but no shift: made once per reach (a zone's scale), not at
-    every check (their linspaces and matrices were a third of a check's time on the car park lane, the
-    capacity benchmark's clip)."""
+def _shifts(
+    reach: tuple[float, float],
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """The window of the pixels a shift within ``reach`` (x, y) blends, the affine matrices of the
+    shifts tried, each across with each down, but no shift, and those shifts (dx, dy) as whole pixels if
+    every one is (an even reach: 2 where drift_px's 4 frame pixels are 2 analysis pixels, as on a
+    640x360 camera's halved scale; see :func:`whole_moved`), else None. Made once per reach (a zone's
+    scale), not at every check (their linspaces and matrices were a third of a check's time on the car
+    park lane, the capacity benchmark's clip)."""
     across, down = (math.ceil(r + ROUNDING) for r in reach)
     window = np.ones((2 * down + 1, 2 * across + 1), np.uint8)
     shifts = (
@@ -89,4 +110,7 @@ def _shifts(reach: tuple[float, float]) -> tuple[np.ndarray, tuple[np.ndarray, .
         for dx in np.linspace(-reach[0], reach[0], SHIFTS)
         for dy in np.linspace(-reach[1], reach[1], SHIFTS)
     )
-    return window, tuple(np.float32([[1, 0, dx], [0, 1, dy]]) for dx, dy in shifts if dx != 0 or dy != 0)
+    matrices = tuple(np.float32([[1, 0, dx], [0, 1, dy]]) for dx, dy in shifts if dx != 0 or dy != 0)
+    steps = np.array([m[:, 2] for m in matrices])
+    whole = steps.astype(np.intp) if np.array_equal(steps, np.round(steps)) else None
+    return window, matrices, whole
