@@ -50,8 +50,9 @@ def explained(
     least and their most: a pixel farther than ``threshold`` from that range (an object on plain ground,
     most of a real blob) matches no shift. Those bounds (an erosion and a dilation of the crop) settle
     most blobs that are not drift without moving the background at all; the shifts are tried only if
-    enough pixels could match, and stop at the first that explains ``share``: the verdict is the one
-    that the best of all shifts gives."""
+    enough pixels could match, and stop at the first that explains ``share`` (whole-pixel shifts are
+    all gathered at once, :func:`whole_moved`): the verdict is the one that the best of all shifts
+    gives."""
     count = int(np.count_nonzero(pixels))
     if count == 0:
         return False
