@@ -106,8 +106,9 @@ def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks
         static |= rng.random(shape) < rng.choice([0.0, 0.01, 0.2])  # specks
         timer = np.where(static, rng.uniform(4, 60, shape), 0).astype(np.float32)
         expected = timer.copy()
-        m = cv2.morphologyEx(static.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        square = np.ones((3, 3), np.uint8)  # the opening: nothing static beyond the frame's edge
+        core = cv2.erode(static.view(np.uint8), square, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        m = cv2.morphologyEx(cv2.dilate(core, square), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         expected[static & (m == 0)] = 0.0
         n, labels, stats = connected_components(m)
         got_n, got_labels, got_stats, box = _labelled(static, timer, np.flatnonzero(static))
@@ -122,6 +123,24 @@ def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks
             for x, y, w, h, _ in stats[1:].tolist():  # 2 pixels around the blob's box, within the mask
                 assert max(0, y - 2) >= top and min(shape[0], y + h + 2) <= bottom
                 assert max(0, x - 2) >= left and min(shape[1], x + w + 2) <= right
+
+
+def test_a_thin_strip_along_the_frames_edge_is_no_blob_as_anywhere_else() -> None:
+    """The opening takes nothing static beyond the frame's edge: a strip 2 pixels thick along an edge
+    (a moved kerb, the frame's border shimmering) is too thin for a blob and its clocks start again, as
+    one inside the frame; an object 3 pixels thick or more keeps its pixels up to the edge."""
+    for edge in ("top", "bottom", "left", "right"):
+        static = np.zeros((40, 60), bool)
+        strip = {"top": np.s_[:2, 10:30], "bottom": np.s_[-2:, 10:30], "left": np.s_[5:25, :2]}
+        static[strip.get(edge, np.s_[5:25, -2:])] = True
+        static[20:30, 0:6] |= edge == "top"  # an object at the left edge beside the top's strip
+        timer = np.where(static, np.float32(30), np.float32(0))
+        n, _, stats, _ = _labelled(static, timer, np.flatnonzero(static))
+        if edge == "top":
+            assert n == 2 and stats[1].tolist() == [0, 20, 6, 10, 60], stats
+            assert not timer[:2].any() and (timer[20:30, 0:6] == 30).all()
+        else:
+            assert n == 1 and not timer.any(), (edge, stats)
 
 
 def test_the_ghost_checks_edge_strength_at_the_ring_is_the_whole_crops_mean_there() -> None:

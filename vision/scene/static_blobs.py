@@ -4,8 +4,8 @@ minus the ghosts and the edges a drifting camera moved, which are healed into th
 A ghost is where something *left* that the slow background still remembers (a person standing
 in the first frame): its outline has edges in the background, not in the frame. A moved edge is
 a blob that the slow background moved by up to ``drift_px`` explains (vision/scene/drift.py).
-A change too thin to be an object (a painted line's edge moved by a pixel) is in no blob: its
-clock starts again, so a blob it joins later is not as old as it.
+A change too thin to be an object (a painted line's edge moved by a pixel) is in no blob, along the
+frame's edge as anywhere else: its clock starts again, so a blob it joins later is not as old as it.
 """
 
 from __future__ import annotations
@@ -213,7 +213,9 @@ def _labelled(
     depends on them within 5, all in the box, so it is the whole mask's; and so are the labels, in the
     same order (the box starts at an even row and column: OpenCV labels 2x2 blocks, the same blocks).
     Elsewhere every static pixel is thin."""
-    core = cv2.erode(static.view(np.uint8), SQUARE)
+    # nothing static beyond the frame's edge: with OpenCV's default border (all set, for an erosion) a strip
+    # 1-2 pixels thick along an edge survived the opening as a blob that every look judged again
+    core = cv2.erode(static.view(np.uint8), SQUARE, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     squares = cv2.findNonZero(core)  # in raster order: its rows run from its first pixel's to its last's
     if squares is None:
         timer.ravel()[at] = 0.0
