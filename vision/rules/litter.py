@@ -153,8 +153,11 @@ class LitterRule(Rule):
         boxes are then the evidence as they are (a concatenation would copy them: a Detections' dtypes
         are fixed, and the empty selection brings no data keys)."""
         detections, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
-        blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
-        items = detections[member_of(detections.class_id, self.litter)]
+        if not len(detections):  # no box (a quiet street's usual frame): nothing to select from
+            blockers, items = detections.xyxy, detections
+        else:
+            blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
+            items = detections[member_of(detections.class_id, self.litter)]
         if len(items):
             items = items[self.zone.contains(items, w, h)]
             items = items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]
@@ -175,11 +178,12 @@ class LitterRule(Rule):
         keep &= self.zone.inside(anchors_of(xyxy, self.zone.anchor), w, h) & self._size_ok(ctx, blobs)
         keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
         n = int(np.count_nonzero(keep))
-        return Detections.from_arrays(
+        return Detections(  # in a Detections' dtypes already: not through from_arrays' conversions
             xyxy[keep],
-            np.full(n, BLOB_CONFIDENCE),
-            np.full(n, NO_CLASS),
-            data={
+            np.full(n, BLOB_CONFIDENCE, np.float32),
+            np.full(n, NO_CLASS, np.int32),
+            np.full(n, -1, np.int64),
+            {
                 "source": np.full(n, "static_object"),
                 "area_px": blobs.area_px[keep],
                 "static_seconds": blobs.static_seconds[keep],
