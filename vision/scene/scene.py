@@ -131,8 +131,7 @@ class Scene:
         if not self.due(frame.pts):
             return self.blobs  # between two looks: what they saw last
         self.looked = frame.pts
-        if boxes:
-            self.sizes.observe(detections, frame.width, frame.height)
+        self.sizes.observe(detections, frame.width, frame.height)
         if len(self.passed) == 1:  # a look every frame (a keyframes-only camera's): nothing to join
             xyxy, class_id = self.passed[0]
         else:
