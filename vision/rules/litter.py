@@ -122,6 +122,8 @@ class LitterRule(Rule):
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame = ctx.frame
         evidence, blockers = self._evidence(ctx)
+        if not len(evidence) and not self.places.subjects:  # nothing lying, nothing remembered: no subject
+            return []
         heaps = places(evidence.xyxy, self.cfg.place_margin)
         union = np.array(
             [[*evidence.xyxy[h, :2].min(axis=0), *evidence.xyxy[h, 2:].max(axis=0)] for h in heaps]
