@@ -177,8 +177,11 @@ class LitterRule(Rule):
         blobs, w, h = ctx.blobs, ctx.frame.width, ctx.frame.height
         xyxy = np.asarray(blobs.xyxy, np.float32)  # as a box has it: its anchor is tested against the zone
         keep = blobs.zone == self.zone.name  # the zone's own model (zones that overlap each have one)
-        keep &= self.zone.inside(anchors_of(xyxy, self.zone.anchor), w, h) & self._size_ok(ctx, blobs)
+        keep &= self._size_ok(ctx, blobs)
         keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
+        rows = np.flatnonzero(keep)
+        if len(rows):  # the anchors' ray casting only for the blobs that pass the rest (most frames: none)
+            keep[rows] = self.zone.inside(anchors_of(xyxy[rows], self.zone.anchor), w, h)
         n = int(np.count_nonzero(keep))
         return Detections(  # in a Detections' dtypes already: not through from_arrays' conversions
             xyxy[keep],
