@@ -73,11 +73,9 @@ def keyframes(path: Path) -> list[tuple[float, np.ndarray]]:
 def changed_shares(frames: list[tuple[float, np.ndarray]], gate: MotionGate) -> list[float]:
     """Share of the zones' picture pixels past ``pixel_delta`` between each keyframe and the one before."""
     pictures = [bgr_picture(image, gate.cfg.width) for _, image in frames]
-    mask, size = gate._region(pictures[0].shape)
-    return [
-        int(np.count_nonzero((cv2.absdiff(a, b) > gate.cfg.pixel_delta) & mask)) / size
-        for a, b in itertools.pairwise(pictures)
-    ]
+    mask, size = gate._region(pictures[0].shape)  # None: the whole picture
+    changed = [cv2.absdiff(a, b) > gate.cfg.pixel_delta for a, b in itertools.pairwise(pictures)]
+    return [int(np.count_nonzero(c if mask is None else c & mask)) / size for c in changed]
 
 
 def replay(clip: str, path: Path, skips: list[float]) -> dict[str, Any]:

@@ -46,6 +46,6 @@ class FrameContext:
 
     def above(self, min_score: float) -> FrameContext:
         """The same frame with only the detections at or above ``min_score`` (a rule's own floor)."""
-        if min_score <= 0:
+        if min_score <= 0 or not len(self.detections):  # none below it (no box at all: a quiet street)
             return self
         return replace(self, detections=self.detections[self.detections.score >= min_score])

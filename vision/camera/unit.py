@@ -203,6 +203,8 @@ class CameraUnit:
     def _unreported(self, observations: list[Observation], keys: list[Key], pts: float) -> list[Observation]:
         """FALSE for open episodes their rule said nothing about although the camera sees (a subject
         the rule does not know, e.g. a person track that ended with the process that tracked it)."""
+        if not keys:  # no episode under way (most frames of a quiet street): none to check
+            return []
         said = {(o.zone, o.rule, o.subject) for o in observations}
         rules = self.analysis.by_key()
         return [

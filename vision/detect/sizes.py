@@ -119,6 +119,8 @@ class ObjectSizes:
     def observe(self, detections: Detections, width: int, height: int) -> None:
         """Remember the heights of the people in each zone (the anchors of each kind taken once for
         all zones: this runs on every detected frame)."""
+        if not len(detections):  # most frames of a quiet street: no selection of nothing
+            return
         xyxy = detections.xyxy[member_of(detections.class_id, self.people)]  # their boxes alone
         if len(xyxy) == 0:
             return

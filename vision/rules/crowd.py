@@ -184,7 +184,9 @@ class CrowdRule(Rule):
         inside a counted track's box (``second_box``); after a gap over ``tracked_interval``, every
         box of a person."""
         cfg, dets = self.cfg, ctx.detections
-        people = dets[member_of(dets.class_id, self.people)]
+        people = dets[member_of(dets.class_id, self.people)] if len(dets) else dets
+        if not len(people) and not len(ctx.tracks.track_id):
+            return people  # no box, no track to coast (a quiet street's usual frame): nobody, as below
         if self.counts and ctx.pts - self.counts[-1][0] > cfg.tracked_interval:
             return people[self.zone.contains(people, ctx.frame.width, ctx.frame.height)]
         known = people[people.track_id >= 0]

@@ -122,6 +122,8 @@ class LitterRule(Rule):
     def observe(self, ctx: FrameContext) -> list[Observation]:
         frame = ctx.frame
         evidence, blockers = self._evidence(ctx)
+        if not len(evidence) and not self.places.subjects:  # nothing lying, nothing remembered: no subject
+            return []
         heaps = places(evidence.xyxy, self.cfg.place_margin)
         union = np.array(
             [[*evidence.xyxy[h, :2].min(axis=0), *evidence.xyxy[h, 2:].max(axis=0)] for h in heaps]
@@ -153,8 +155,11 @@ class LitterRule(Rule):
         boxes are then the evidence as they are (a concatenation would copy them: a Detections' dtypes
         are fixed, and the empty selection brings no data keys)."""
         detections, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
-        blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
-        items = detections[member_of(detections.class_id, self.litter)]
+        if not len(detections):  # no box (a quiet street's usual frame): nothing to select from
+            blockers, items = detections.xyxy, detections
+        else:
+            blockers = detections.xyxy[member_of(detections.class_id, self.blockers)]
+            items = detections[member_of(detections.class_id, self.litter)]
         if len(items):
             items = items[self.zone.contains(items, w, h)]
             items = items[covered(items.xyxy, blockers) < self.cfg.exclude_overlap]
@@ -172,14 +177,18 @@ class LitterRule(Rule):
         blobs, w, h = ctx.blobs, ctx.frame.width, ctx.frame.height
         xyxy = np.asarray(blobs.xyxy, np.float32)  # as a box has it: its anchor is tested against the zone
         keep = blobs.zone == self.zone.name  # the zone's own model (zones that overlap each have one)
-        keep &= self.zone.inside(anchors_of(xyxy, self.zone.anchor), w, h) & self._size_ok(ctx, blobs)
+        keep &= self._size_ok(ctx, blobs)
         keep &= covered(blobs.xyxy, blockers) < self.cfg.exclude_overlap
+        rows = np.flatnonzero(keep)
+        if len(rows):  # the anchors' ray casting only for the blobs that pass the rest (most frames: none)
+            keep[rows] = self.zone.inside(anchors_of(xyxy[rows], self.zone.anchor), w, h)
         n = int(np.count_nonzero(keep))
-        return Detections.from_arrays(
+        return Detections(  # in a Detections' dtypes already: not through from_arrays' conversions
             xyxy[keep],
-            np.full(n, BLOB_CONFIDENCE),
-            np.full(n, NO_CLASS),
-            data={
+            np.full(n, BLOB_CONFIDENCE, np.float32),
+            np.full(n, NO_CLASS, np.int32),
+            np.full(n, -1, np.int64),
+            {
                 "source": np.full(n, "static_object"),
                 "area_px": blobs.area_px[keep],
                 "static_seconds": blobs.static_seconds[keep],

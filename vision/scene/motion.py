@@ -30,6 +30,8 @@ still found by the detector.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -105,6 +107,9 @@ class MotionGate:
         """``interval``: seconds between the frames the camera sends to detection (1 / detect_fps)."""
         self.cfg = config
         self.max_skip = max_skip(config, interval)
+        # a grey difference is a whole number: over pixel_delta exactly when over its whole part, which
+        # compares uint8 with uint8 (a float bound makes numpy cast every pixel to float64 first)
+        self._delta = np.uint8(math.floor(config.pixel_delta))
         self.zones = zones  # normalized [M, 2] polygons (none: the whole frame)
         self.skipped = 0  # frames skipped so far
         self.by_vectors = 0  # of those, skipped on the motion vectors' word (no pixel looked at)
@@ -112,7 +117,7 @@ class MotionGate:
         self._detected_at = 0.0
         self._moved: np.ndarray | None = None  # vectors added up since the last frame judged by pixels
         self._seen: float | None = None  # pts of the last frame asked about
-        self._masks: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
+        self._masks: dict[tuple[int, ...], tuple[np.ndarray | None, int]] = {}
 
     def reconfigure(self, zones: list[np.ndarray]) -> None:
         """New zones: compare over them from the next frame on (and detect that one)."""
@@ -145,7 +150,7 @@ class MotionGate:
             # the pixels have the last word (vectors moved: maybe noise)
             grey = self._picture(image, picture)
             if grey.shape == self._reference.shape and self._still(
-                cv2.absdiff(grey, self._reference) > self.cfg.pixel_delta
+                cv2.absdiff(grey, self._reference) > self._delta
             ):
                 self._moved = None  # the vectors add up from this frame on
                 self.skipped += 1
@@ -172,11 +177,12 @@ class MotionGate:
         """Fewer than ``threshold`` of the zones' pixels (or blocks) changed (counted, not indexed out:
         a few times cheaper, on the inference thread)."""
         mask, size = self._region(changed.shape)
-        return bool(size) and np.count_nonzero(changed & mask) / size < self.cfg.threshold
+        inside = changed if mask is None else changed & mask
+        return bool(size) and np.count_nonzero(inside) / size < self.cfg.threshold
 
-    def _region(self, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
-        """The zones' pixels in a picture (or block grid) of ``shape`` (all of it without zones), and
-        how many."""
+    def _region(self, shape: tuple[int, ...]) -> tuple[np.ndarray | None, int]:
+        """The zones' pixels in a picture (or block grid) of ``shape`` (None: all of it, without zones or
+        with zones that cover it), and how many."""
         region = self._masks.get(shape)
         if region is None:
             height, width = shape[:2]
@@ -187,7 +193,8 @@ class MotionGate:
                 for polygon in self.zones:
                     cv2.fillPoly(raster, [np.round(polygon * (width, height)).astype(np.int32)], 1)
                 mask = raster > 0
-            region = self._masks[shape] = (mask, int(np.count_nonzero(mask)))
+            size = int(np.count_nonzero(mask))
+            region = self._masks[shape] = (None if size == mask.size else mask, size)
         return region
 
 

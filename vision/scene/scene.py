@@ -22,6 +22,7 @@ from vision.scene.zones import Zone
 from vision.types import Detections, Frame, member_of
 
 LOOK_SLACK = 1e-3  # seconds: a frame due at exactly one look later is looked at despite rounding
+NO_POINTS = np.zeros((0, 2), np.float32)  # the heatmap's points of a frame with no box
 
 
 @dataclass
@@ -120,8 +121,9 @@ class Scene:
         models, shown the people and vehicles of the frames since the last look); return the static
         blobs now. ``unseen``: the camera's stream time minus its sight clock (its dark seconds so
         far), which the static-object timers do not count."""
-        people = member_of(detections.class_id, self.people)  # their anchors, not a Detections of them
-        self.heatmap.add(detections.anchors()[people], frame.width, frame.height, frame.pts)
+        boxes = len(detections) > 0  # most frames of a quiet street have none: no selections of nothing
+        people = detections.anchors()[member_of(detections.class_id, self.people)] if boxes else NO_POINTS
+        self.heatmap.add(people, frame.width, frame.height, frame.pts)  # their anchors, not a Detections
         self.last_frame = frame
         if not self.static or self.sizes is None:
             return Blobs.empty()
@@ -130,12 +132,15 @@ class Scene:
             return self.blobs  # between two looks: what they saw last
         self.looked = frame.pts
         self.sizes.observe(detections, frame.width, frame.height)
-        xyxy, class_id = (np.concatenate(a) for a in zip(*self.passed, strict=True))
+        if len(self.passed) == 1:  # a look every frame (a keyframes-only camera's): nothing to join
+            xyxy, class_id = self.passed[0]
+        else:
+            xyxy, class_id = (np.concatenate(a) for a in zip(*self.passed, strict=True))
         self.passed = []
         parts = []
         for zone, model in self.static.items():
             estimate = self.sizes.estimate(zone, frame.width, frame.height)
-            cover = xyxy[member_of(class_id, self.blockers[zone])]
+            cover = xyxy[member_of(class_id, self.blockers[zone])] if len(class_id) else xyxy
             parts.append(
                 model.update(frame.image, frame.pts, None if estimate is None else estimate[0], cover, unseen)
             )
