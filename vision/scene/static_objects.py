@@ -165,11 +165,15 @@ class StaticObjects:
         dt = max(0.0, pts - self.last_pts)
         dark = self._dark(dt, unseen)
         self.last_pts = pts
-        calm = cv2.absdiff(grey, self.fast) < self.cfg.threshold  # matches the fast background
+        # one scratch array of the frame's size serves the look's float steps in turn (each a new array
+        # was an allocation the size of the frame, and a page fault per page where malloc maps it anew)
+        work = cv2.absdiff(grey, self.fast)
+        calm = work < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
-        changed = cv2.absdiff(grey, self.slow * gain) >= self.cfg.threshold  # differs from the slow one
+        expected = np.multiply(self.slow, gain, out=work)  # the slow background in this light
+        changed = cv2.absdiff(grey, expected) >= self.cfg.threshold  # differs from the slow one
         if self.unsure is not None and self.unsure.any():  # a blurred background: it must differ blurred too
-            blurred = np.abs(self._blurred(grey) - self.slow * gain) >= self.cfg.threshold
+            blurred = np.abs(self._blurred(grey) - expected) >= self.cfg.threshold
             changed &= ~self.unsure | blurred
         # the bookkeeping rests (NaN, False, 0) wherever the look finds no change. With FEW changed pixels
         # (a quiet scene) it is worked out on theirs alone, gathered, and reset whole elsewhere (fills, not
@@ -206,12 +210,12 @@ class StaticObjects:
         # someone and not yet seen alone (its clock waits); changed and not calm (a passer-by in front of
         # it): the timer holds
         timer[~seen] = 0.0
-        step = grey - self.fast
+        step = np.subtract(grey, self.fast, out=work)
         if dt < self.cfg.fast_seconds:  # a look every fast_seconds or more: a step of one, multiplied by 1
             step *= dt / self.cfg.fast_seconds
         self.fast += step
         # the slow background learns where unchanged
-        lerp = grey / gain
+        lerp = np.divide(grey, gain, out=work)
         lerp -= self.slow
         lerp *= min(1.0, dt / self.cfg.slow_seconds)
         if few:  # in place over every pixel, the changed ones' values put back
