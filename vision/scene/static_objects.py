@@ -171,9 +171,11 @@ class StaticObjects:
         calm = work < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         expected = np.multiply(self.slow, gain, out=work)  # the slow background in this light
-        changed = cv2.absdiff(grey, expected) >= self.cfg.threshold  # differs from the slow one
-        if self.unsure is not None and self.unsure.any():  # a blurred background: it must differ blurred too
-            blurred = np.abs(self._blurred(grey) - expected) >= self.cfg.threshold
+        # a blurred background: it must differ blurred too
+        unsure = self.unsure is not None and self.unsure.any()
+        blurred = np.abs(self._blurred(grey) - expected) >= self.cfg.threshold if unsure else None
+        changed = cv2.absdiff(grey, expected, dst=work) >= self.cfg.threshold  # differs from the slow one
+        if self.unsure is not None and blurred is not None:
             changed &= ~self.unsure | blurred
         # the bookkeeping rests (NaN, False, 0) wherever the look finds no change. With FEW changed pixels
         # (a quiet scene) it is worked out on theirs alone, gathered, and reset whole elsewhere (fills, not
