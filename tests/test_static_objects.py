@@ -30,7 +30,7 @@ def test_the_gains_median_is_np_medians() -> None:
 def test_the_pixels_under_the_cover_boxes_are_each_boxs_rectangle() -> None:
     """Under the cover boxes: each box's floor/ceil rectangle in analysis pixels, clipped to the model's
     box, however the boxes repeat (the frames a look covers show the same boxes), lie partly or wholly
-    outside, or are empty."""
+    outside, or are empty (None without boxes)."""
     rng = np.random.default_rng(7)
     model = StaticObjects(StaticObjectsConfig())
     for _ in range(300):
@@ -46,8 +46,10 @@ def test_the_pixels_under_the_cover_boxes_are_each_boxs_rectangle() -> None:
             c1, r1 = min(shape[1], math.ceil((bx1 - x0) / sx)), min(shape[0], math.ceil((by1 - y0) / sy))
             if c1 > c0 and r1 > r0:
                 expected[r0:r1, c0:c1] = True
-        np.testing.assert_array_equal(model._under(cover, shape), expected)
-        assert not model._under(None, shape).any()
+        under = model._under(cover, shape)  # None: no boxes, nothing under
+        assert (under is None) == (len(cover) == 0)
+        np.testing.assert_array_equal(np.zeros(shape, bool) if under is None else under, expected)
+        assert model._under(None, shape) is None
 
 
 def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_pixel(

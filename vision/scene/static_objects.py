@@ -171,31 +171,37 @@ class StaticObjects:
         calm = work < self.cfg.threshold  # matches the fast background
         gain = self._gain(grey, calm, self.slow)
         expected = np.multiply(self.slow, gain, out=work)  # the slow background in this light
-        # a blurred background: it must differ blurred too
-        unsure = self.unsure is not None and self.unsure.any()
-        blurred = np.abs(self._blurred(grey) - expected) >= self.cfg.threshold if unsure else None
+        # a blurred background: it must differ blurred too (looked up once a look: _learn takes it)
+        unsure = self.unsure if self.unsure is not None and self.unsure.any() else None
+        sure = None
+        if unsure is not None:
+            sure = ~unsure | (np.abs(self._blurred(grey) - expected) >= self.cfg.threshold)
         changed = cv2.absdiff(grey, expected, dst=work) >= self.cfg.threshold  # differs from the slow one
-        if self.unsure is not None and blurred is not None:
-            changed &= ~self.unsure | blurred
+        if sure is not None:
+            changed &= sure
         # the bookkeeping rests (NaN, False, 0) wherever the look finds no change. With FEW changed pixels
         # (a quiet scene) it is worked out on theirs alone, gathered, and reset whole elsewhere (fills, not
         # the masked passes over every pixel that cost most of a look); with more (a light change, a crowd)
         # on every pixel in place, the unchanged ones set to rest
         few = np.count_nonzero(changed) < FEW * changed.size
         at = np.flatnonzero(changed) if few else slice(None)
-        change = changed.ravel()[at]  # all True where few: the changed pixels' own
         # copies where few, else views (ravel: the arrays are C-contiguous, as made here and by load_state)
         arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))
+        # which of them changed: where few, all (no masks to apply: a few calls fewer)
+        change = None if few else changed.ravel()
         if few:
             self._rest()
         if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
             arrived += dark
-        arrived[np.isnan(arrived) & change] = pts  # first seen changed now
-        arrived[~change] = np.nan
-        seen &= change
+        new = np.isnan(arrived)  # first seen changed now
+        if change is not None:  # the unchanged ones rest
+            new &= change
+            arrived[~change] = np.nan
+            seen &= change
+        arrived[new] = pts
         under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
         # seen with nobody over it for the first time
-        fresh = self._alone(changed, under, at, change & ~seen)
+        fresh = self._alone(changed, under, at, ~seen if change is None else change & ~seen)
         if fresh.any():
             seen |= fresh
             # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
@@ -227,7 +233,8 @@ class StaticObjects:
         else:
             lerp += self.slow
             np.copyto(self.slow, lerp, where=~changed)
-        self._learn(grey, changed, calm, under, gain)
+        if unsure is not None:
+            self._learn(grey, changed, calm, under, gain, unsure)
         fixtures = timer >= self.cfg.absorb_after
         if fixtures.any():
             spots = at[fixtures] if few else np.flatnonzero(fixtures)
@@ -270,17 +277,24 @@ class StaticObjects:
         return min(dt, dark) if dark > DARK_EPSILON else 0.0
 
     def _learn(
-        self, grey: np.ndarray, changed: np.ndarray, calm: np.ndarray, under: np.ndarray, gain: float
+        self,
+        grey: np.ndarray,
+        changed: np.ndarray,
+        calm: np.ndarray,
+        under: np.ndarray | None,
+        gain: float,
+        unsure: np.ndarray,
     ) -> None:
         """Where the background was resampled from a coarser scale and the frame did not match it
-        then (something there), the sharp frame becomes the background once the place is calm, with
-        nobody over it and nothing changed (as seen at the coarser scale)."""
-        if self.unsure is None or not self.unsure.any():
-            return
+        then (something there: ``unsure``, the model's own, narrowed in place), the sharp frame becomes
+        the background once the place is calm, with nobody over it and nothing changed (as seen at the
+        coarser scale)."""
         assert self.slow is not None
-        known = self.unsure & calm & ~changed & ~under
+        known = unsure & calm & ~changed
+        if under is not None:
+            known &= ~under
         self.slow[known] = grey[known] / gain
-        self.unsure &= ~known
+        unsure &= ~known
 
     def _blurred(self, grey: np.ndarray) -> np.ndarray:
         """``grey`` as blurred as a background resampled from the coarser scale."""
@@ -288,11 +302,11 @@ class StaticObjects:
         small = cv2.GaussianBlur(cv2.resize(grey, self.coarse, interpolation=cv2.INTER_AREA), (5, 5), 0)
         return cv2.resize(small, grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
-    def _under(self, cover: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-        """The analysis pixels under the ``cover`` boxes (xyxy, frame pixels)."""
-        under = np.zeros(shape, bool)
+    def _under(self, cover: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The analysis pixels under the ``cover`` boxes (xyxy, frame pixels); None without boxes."""
         if cover is None or len(cover) == 0:
-            return under
+            return None
+        under = np.zeros(shape, bool)
         (sx, sy), (x0, y0) = self.step, self.origin
         h, w = shape
         boxes = np.asarray(cover, np.float64)
@@ -307,12 +321,12 @@ class StaticObjects:
 
     @staticmethod
     def _alone(
-        changed: np.ndarray, under: np.ndarray, at: np.ndarray | slice, among: np.ndarray
+        changed: np.ndarray, under: np.ndarray | None, at: np.ndarray | slice, among: np.ndarray
     ) -> np.ndarray:
         """Which of the pixels ``at`` (flat indices, or all) that are ``among`` (changed ones) have a
         connected changed region that touches no pixel ``under`` a cover box. The regions are looked up
         only when some are among (a quiet scene's changes were seen before) and something is under a box."""
-        if not among.any() or not under.any():
+        if under is None or not among.any() or not under.any():
             return among
         n, labels = cv2.connectedComponents(changed.view(np.uint8), connectivity=8)
         touched = np.zeros(n, bool)
