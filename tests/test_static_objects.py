@@ -113,7 +113,7 @@ def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks
         m = cv2.morphologyEx(cv2.dilate(core, square), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         expected[static & (m == 0)] = 0.0
         n, labels, stats = connected_components(m)
-        got_n, got_labels, got_stats, box = _labelled(static, timer, np.flatnonzero(static))
+        got_n, got_labels, got_stats, box = _labelled(static, timer)
         assert got_n == n
         np.testing.assert_array_equal(got_stats, stats)
         np.testing.assert_array_equal(timer, expected)
@@ -137,7 +137,7 @@ def test_a_thin_strip_along_the_frames_edge_is_no_blob_as_anywhere_else() -> Non
         static[strip.get(edge, np.s_[5:25, -2:])] = True
         static[20:30, 0:6] |= edge == "top"  # an object at the left edge beside the top's strip
         timer = np.where(static, np.float32(30), np.float32(0))
-        n, _, stats, _ = _labelled(static, timer, np.flatnonzero(static))
+        n, _, stats, _ = _labelled(static, timer)
         if edge == "top":
             assert n == 2 and stats[1].tolist() == [0, 20, 6, 10, 60], stats
             assert not timer[:2].any() and (timer[20:30, 0:6] == 30).all()
