@@ -328,7 +328,12 @@ def test_a_snapshot_keeps_every_pixels_bookkeeping_and_older_dense_snapshots_sti
             assert back.dtype == kept.dtype, name
             np.testing.assert_array_equal(back, kept, err_msg=name)
         assert restored.coarse == model.coarse and (restored.scale, restored.last_pts) == (model.scale, 5.5)
-    later = [model.update(bag, 6.0 + i * 0.5, person_px=20.0) for i in range(4)]
+    later = []
+    for i in range(4):  # looks of few changed pixels: the busy ones looked for among theirs and the unsure
+        later.append(model.update(bag, 6.0 + i * 0.5, person_px=20.0))
+        assert model.unrested() is not None and model.unsure.any()
+        busy = (model.timer != 0) | ~np.isnan(model.arrived) | model.seen | model.unsure
+        np.testing.assert_array_equal(model.arrays()["at"], np.flatnonzero(busy))  # as over every pixel
     again = [restored.update(bag, 6.0 + i * 0.5, person_px=20.0) for i in range(4)]
     for a, b in zip(later, again, strict=True):
         np.testing.assert_array_equal(a.xyxy, b.xyxy)

@@ -60,7 +60,8 @@ def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_p
     elsewhere); with many, on every pixel in place. Both give the same arrays and blobs, look by look:
     a bag set down and left, a passer-by under a cover box, light changes over the whole view, dark
     time, looks 1 s and 2 s apart, and the always-few model restored from its snapshot midway (other
-    arrays: reset whole)."""
+    arrays: reset whole). Their snapshots too: the always-few model's busy pixels are looked for among
+    the last look's changed ones, the other's over every pixel."""
     rng = np.random.default_rng(16)
     ground = cv2.GaussianBlur(rng.integers(60, 200, (120, 160, 3), dtype=np.uint8), (7, 7), 0)
     models = {few: StaticObjects(StaticObjectsConfig(min_static=2.0)) for few in (0.0, 2.0)}  # never, always
@@ -90,6 +91,11 @@ def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_p
             )
         np.testing.assert_array_equal(found[0.0].xyxy, found[2.0].xyxy)
         np.testing.assert_array_equal(found[0.0].static_seconds, found[2.0].static_seconds)
+        over_all, among_left = a.arrays(), b.arrays()  # busy pixels found over every pixel / the look's
+        assert over_all.keys() == among_left.keys()
+        for name, array in over_all.items():
+            assert among_left[name].dtype == array.dtype, name
+            np.testing.assert_array_equal(among_left[name], array, err_msg=f"snapshot {name} at look {look}")
         blobs += len(found[0.0])
     assert blobs > 0  # the bag, timed to a blob between the light changes
 

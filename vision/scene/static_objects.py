@@ -255,6 +255,18 @@ class StaticObjects:
         at rest but at those (find_blobs only zeroes timers), so after one only theirs are reset, not every
         pixel of the three arrays; unless the arrays are others now (resampled, or a snapshot's)."""
         assert self.arrived is not None and self.seen is not None and self.timer is not None
+        last = self.unrested()
+        if last is None:
+            self.arrived.fill(np.nan)
+            self.seen.fill(False)
+            self.timer.fill(0.0)
+            return
+        self.arrived.ravel()[last], self.seen.ravel()[last], self.timer.ravel()[last] = np.nan, False, 0.0
+
+    def unrested(self) -> np.ndarray | None:
+        """The flat indices (ascending) outside which the timers, arrivals and seen flags are at rest: the
+        last look's changed pixels, where they were few (see :meth:`_rest`); None where that is not known
+        (a look with many, arrays resampled or restored since)."""
         left = self._left
         if (
             left is None
@@ -262,12 +274,8 @@ class StaticObjects:
             or left[2] is not self.seen
             or left[3] is not self.timer
         ):
-            self.arrived.fill(np.nan)
-            self.seen.fill(False)
-            self.timer.fill(0.0)
-            return
-        last = left[0]
-        self.arrived.ravel()[last], self.seen.ravel()[last], self.timer.ravel()[last] = np.nan, False, 0.0
+            return None
+        return left[0]
 
     def _dark(self, dt: float, unseen: float) -> float:
         """Of the ``dt`` seconds since the last look, those the camera did not see (its ``unseen``

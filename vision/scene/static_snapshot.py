@@ -48,12 +48,9 @@ def state_arrays(model: StaticObjects) -> dict[str, np.ndarray]:
     sparse = {"timer": model.timer, "arrived": model.arrived, "seen": model.seen}
     if model.unsure is not None and model.coarse is not None:
         sparse["unsure"], arrays["coarse"] = model.unsure, np.array(model.coarse)
-    busy = (model.timer != 0) | ~np.isnan(model.arrived) | model.seen
-    if "unsure" in sparse:
-        busy |= model.unsure
-    at = np.flatnonzero(busy).astype(np.int32)
+    at = _busy(model, sparse).astype(np.int32)
     per_pixel = sum(a.itemsize for a in sparse.values())
-    if len(at) * (at.itemsize + per_pixel) >= busy.size * per_pixel:  # most pixels busy: dense is smaller
+    if len(at) * (at.itemsize + per_pixel) >= model.timer.size * per_pixel:  # most busy: dense is smaller
         return arrays | sparse
     arrays["at"] = at
     arrays |= {f"{name}_at": a.ravel()[at] for name, a in sparse.items()}
@@ -87,6 +84,20 @@ def load_state(model: StaticObjects, arrays: dict[str, np.ndarray]) -> bool:
     unseen = float(arrays.get("unseen", np.nan))
     model.unseen = None if math.isnan(unseen) else unseen
     return True
+
+
+def _busy(model: StaticObjects, sparse: dict[str, np.ndarray]) -> np.ndarray:
+    """The flat indices (ascending) of the pixels whose ``sparse`` bookkeeping is not at rest. Looked for
+    among the pixels the last look left (``model.unrested()``, with any unsure one) where the model knows
+    them: a few hundred gathered, not three passes over every pixel of arrays a checkpoint finds cold."""
+    at = model.unrested()
+    if at is not None and "unsure" in sparse:
+        at = np.union1d(at, np.flatnonzero(sparse["unsure"]))
+    values = sparse if at is None else {name: a.ravel()[at] for name, a in sparse.items()}
+    busy = (values["timer"] != 0) | ~np.isnan(values["arrived"]) | values["seen"]
+    if "unsure" in values:
+        busy |= values["unsure"]
+    return np.flatnonzero(busy) if at is None else at[busy]
 
 
 def _whole(grey: np.ndarray) -> np.ndarray:
