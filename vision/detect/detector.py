@@ -109,22 +109,9 @@ class Detector:
     ) -> None:
         self.card = card
         self.parallel = parallel
-        nms_iou = iou if card.nms_iou is None else card.nms_iou
-        self.params = DecodeParams(min_score=min_score, iou=nms_iou, max_det=max_det)
-        self.engine: Engine
-        if engine is not None:  # the model runs elsewhere (a cluster's shared replicas)
-            self.engine = engine
-        elif backend == "ultralytics":
-            from vision.detect.ultralytics_backend import UltralyticsModel
-
-            self.engine = UltralyticsModel(card, device, self.params)
-        else:
-            self.engine = OnnxEngine(card, device, threads, self.params, max_batch, spin)
         self.names = dict(card.labels)
-        self.limits = BoxLimits.of(card)
-        self.scale = ModelScale.of(card.input, card.min_object_px)
-        self.people = card.people
         self.wanted: np.ndarray | None = None  # by class id + 1: kept by detector.classes
+        ids = None
         if classes is not None:
             ids, unknown = label_ids(self.names, classes)
             if unknown:
@@ -136,6 +123,23 @@ class Detector:
             # False, so an id below 0 or past the labels is dropped, as np.isin drops it
             self.wanted = np.zeros(max(self.names, default=-1) + 3, bool)
             self.wanted[np.array(ids) + 1] = True
+        nms_iou = iou if card.nms_iou is None else card.nms_iou
+        # the kept classes go to the decoder too: a frame that shows none of them need not be decoded
+        self.params = DecodeParams(
+            min_score=min_score, iou=nms_iou, max_det=max_det, classes=None if ids is None else tuple(ids)
+        )
+        self.engine: Engine
+        if engine is not None:  # the model runs elsewhere (a cluster's shared replicas)
+            self.engine = engine
+        elif backend == "ultralytics":
+            from vision.detect.ultralytics_backend import UltralyticsModel
+
+            self.engine = UltralyticsModel(card, device, self.params)
+        else:
+            self.engine = OnnxEngine(card, device, threads, self.params, max_batch, spin)
+        self.limits = BoxLimits.of(card)
+        self.scale = ModelScale.of(card.input, card.min_object_px)
+        self.people = card.people
 
     @classmethod
     def from_config(

@@ -94,8 +94,13 @@ def decode_ssd_boxes(
     """Per image of the batch: boxes scoring at least ``min_score`` after NMS, in source pixels."""
     boxes, scores = outputs
     # nothing scored (most frames of a quiet street): nothing to sort or suppress, ~30 numpy calls fewer;
-    # the best score tells in one pass that writes nothing (a NaN one falls through to the filter)
-    if scores.size and scores.max() < params.min_score:
+    # the best score tells in one pass that writes nothing, then, where only classes the caller drops
+    # scored (a parked car), the best of the kept classes' rows (a NaN falls through to the filter)
+    kept = params.classes
+    if scores.size and (
+        scores.max() < params.min_score
+        or (kept is not None and (not kept or scores[:, kept].max() < params.min_score))
+    ):
         return [Detections.empty() for _ in geometries]
     flat = np.flatnonzero(scores >= params.min_score)  # by image, class, anchor; 10x np.nonzero's speed
     if not len(flat):
