@@ -4,6 +4,7 @@ camera's frames in order and finds the same boxes as with one thread."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,58 @@ def test_a_gather_takes_only_from_the_live_cameras_that_handed_a_frame_over(tmp_
         assert pipeline._gather(4) is None  # all ended or stopped: the run ends
     finally:
         store.close()
+
+
+def live(data: Path, cameras: int, batch_wait: float, realtime: int | None = None) -> str:
+    """A config of ``cameras`` plaza cameras, the first ``realtime`` of them (default all) read in real
+    time, every frame due for the detector (4/s, no motion gate), with ``detector.batch_wait``."""
+    realtime = cameras if realtime is None else realtime
+    clip = ROOT / "sample_videos" / "plaza.mp4"
+    text = "".join(
+        f"  c{i}:\n    url: {clip}\n    detect_fps: 4\n    decode: {{width: 384}}\n"
+        f"    motion_gate: {{enabled: false}}\n"
+        + ("    realtime: true\n    loop: true\n" if i < realtime else "")
+        for i in range(cameras)
+    )
+    return f"cameras:\n{text}detector: {{batch_wait: {batch_wait}}}\nstorage: {{data_dir: {data}}}\n"
+
+
+def test_live_cameras_with_a_batch_wait_share_fewer_calls_that_start_at_most_that_often(
+    tmp_path: Path,
+) -> None:
+    """``detector.batch_wait``: the inference thread's rounds start that far apart, so the frames that fall
+    due in between (16 a second here) come to it as one batch: few calls, several frames each."""
+    store = Store(tmp_path, "test")
+    calls: list[int] = []
+    try:
+        detector = Detector(load_card("default"), threads=1, parallel=1)
+        pipeline = Pipeline(
+            parse_config(live(tmp_path, 4, 0.5)),
+            detector,
+            store,
+            on_inference=lambda seconds, frames: calls.append(frames),
+        )
+        assert pipeline._batch_wait() == 0.5
+        started = time.monotonic()
+        pipeline.run(max_seconds=4.0)
+        seconds = time.monotonic() - started
+    finally:
+        store.close()
+    # a round every 0.5 s at most, the run's end included (without the wait: about one call a frame)
+    assert len(calls) <= seconds / 0.5 + 1, (len(calls), seconds)
+    assert sum(calls) >= 16 and sum(calls) / len(calls) >= 3.0, calls  # each round: the 4 cameras' frames
+
+
+def test_files_read_as_fast_as_possible_are_never_made_to_wait(tmp_path: Path) -> None:
+    """A file read as fast as possible must not be slowed by ``batch_wait``: with one such camera among
+    live ones, no thread waits (an evaluation replays at full speed, its results the same)."""
+    store = Store(tmp_path, "test")
+    try:
+        detector = Detector(load_card("default"), threads=1, parallel=1)
+        for realtime, wait in ((2, 1.0), (1, 0.0), (0, 0.0)):
+            pipeline = Pipeline(parse_config(live(tmp_path, 2, 1.0, realtime)), detector, store)
+            assert pipeline._batch_wait() == wait, realtime
+    finally:
+        store.close()
+    with pytest.raises(ValidationError, match="batch_wait"):
+        DetectorConfig(batch_wait=-0.1)

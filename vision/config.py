@@ -509,6 +509,16 @@ class DetectorConfig(StrictModel):
     classes: list[str] | None = Field(
         None, description="Keep only these labels (e.g. [person, bicycle]); None keeps all."
     )
+    batch_wait: float = Field(
+        0.0,
+        ge=0.0,
+        le=5.0,
+        description="Seconds: while every camera is read in real time, an inference thread gathers at most "
+        "this often, so the frames that fall due in between share one model call and are analysed back to "
+        "back (warm caches: less CPU per frame, benchmarks/capacity_batch_wait.md) at the cost of up to "
+        "this much lag. 0: each frame is gathered as soon as it is due. Files read as fast as possible "
+        "never wait.",
+    )
 
     @model_validator(mode="after")
     def _one_ultralytics_call(self) -> DetectorConfig:

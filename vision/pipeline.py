@@ -367,10 +367,11 @@ class Pipeline:
             worker.reader.start()
         calls = self._inferring = max(1, self.detector.parallel)  # inference threads: model calls at once
         share = -(-len(self.workers) // calls)  # due frames one gather takes at most: all, or its share
+        wait = self._batch_wait()
         threads = [
             threading.Thread(
                 target=self._guard,
-                args=(self._infer, max_seconds, start, share),
+                args=(self._infer, max_seconds, start, share, wait),
                 name="inference" if calls == 1 else f"inference-{i + 1}",
                 daemon=True,
             )
@@ -584,13 +585,22 @@ class Pipeline:
             self.stop()
             raise
 
-    def _infer(self, max_seconds: float | None, start: float, share: int) -> None:
+    def _infer(self, max_seconds: float | None, start: float, share: int, wait: float = 0.0) -> None:
         """An inference thread: rounds of gather (up to ``share`` frames due for the detector), detect,
         hand each frame to its camera's lane. Of several threads, each gathers in turn; a camera's next
         frame is gathered only once its last one is on its lane, so its frames stay in order whichever
-        thread detects them. The last thread to end ends the lanes."""
+        thread detects them. The last thread to end ends the lanes.
+
+        Its rounds start at least ``wait`` seconds apart (:meth:`_batch_wait`): the frames due in
+        between come as one batch, and their analysis runs back to back on the lanes (an analysis
+        after an idle gap runs cold, 1.4-1.9x its warm cost)."""
+        gathered_at = float("-inf")  # when this thread's last round started (monotonic)
         try:
             while not self._stop.is_set():
+                if wait:
+                    if self._stop.wait(max(0.0, gathered_at + wait - time.monotonic())):
+                        break
+                    gathered_at = time.monotonic()
                 if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                     for worker in self.workers.values():
                         if worker.reader.realtime:
@@ -614,6 +624,12 @@ class Pipeline:
                 last = self._inferring == 0
             for lane in self.lanes if last else ():
                 lane.frames.put(END)
+
+    def _batch_wait(self) -> float:
+        """How far apart an inference thread's rounds start at least: ``detector.batch_wait`` when every
+        camera is read in real time, else 0 (a file read as fast as possible is never made to wait)."""
+        live = all(worker.reader.realtime for worker in self.workers.values())
+        return self.config.detector.batch_wait if live else 0.0
 
     def _serve(self, lane: Lane) -> None:
         """An analysis lane: its cameras' frames in order, commands and write failures between them.
