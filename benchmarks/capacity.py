@@ -266,7 +266,7 @@ def judged(windows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
     """The config of our side: what the cameras share in camera_defaults (with ``--defaults`` over
-    it), one short entry per camera with its clip's zones."""
+    it), one short entry per camera with its clip's zones, the detector (with ``--detector`` over it)."""
     defaults = {
         "detect_fps": args.fps,
         "decode": {"keyframes_only": args.fps <= 0.5},
@@ -278,8 +278,12 @@ def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
         text += f"  cam{i}:\n    url: {url}\n"
         text += f"    detect_url: {detect}\n" if detect != url else ""
         text += f"    zones:\n{ZONES.get(kind, ZONES['other'])}"
-    classes = "[person, bicycle, bottle, cup, backpack, handbag, suitcase]"
-    return text + f"detector: {{model: {args.model}, classes: {classes}}}\nstorage: {{data_dir: {data}}}\n"
+    detector = {
+        "model": args.model,
+        "classes": ["person", "bicycle", "bottle", "cup", "backpack", "handbag", "suitcase"],
+    }
+    detector |= yaml.safe_load(args.detector) if args.detector else {}
+    return text + f"detector: {json.dumps(detector)}\nstorage: {{data_dir: {data}}}\n"
 
 
 def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
@@ -466,6 +470,19 @@ def shares(stages: dict[str, Any] | None) -> str:
     return "/".join(f"{100 * stages['group_shares'].get(name, 0.0):.0f}" for name in SHARES)
 
 
+def phases_line(phases: int) -> str:
+    """Whether the cameras of a clip show it at different moments (farm.Farm's ``phases``)."""
+    if phases <= 1:
+        return (
+            "Every camera of a clip plays it at most a GOP after the first (where it loops, all their "
+            "scenes jump at once). "
+        )
+    return (
+        f"The cameras of a clip play it from {phases} starting points spread over it in turn (whole GOPs), "
+        "so their scenes change at different moments, as real cameras' do. "
+    )
+
+
 def substream_line(size: str | None) -> str:
     """What the cameras publish and who detects on what, when they have substreams."""
     if not size:
@@ -494,9 +511,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s, "
         f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
-        f"`{result['defaults'] or '{}'}`; {result['warmup']} s warm-up (start-up only), "
+        f"`{result['defaults'] or '{}'}`; our detector settings over the benchmark's: "
+        f"`{result.get('detector') or '{}'}`; "
+        f"{result['warmup']} s warm-up (start-up only), "
         f"{result['seconds']} s measured in windows of {window:g} s. "
-        f"{substream_line(result.get('substream'))}{switch_line(result.get('switch_interval'))}"
+        f"{substream_line(result.get('substream'))}{phases_line(result.get('phases', 1))}"
+        f"{switch_line(result.get('switch_interval'))}"
         "**Holds N cameras: in every window, every camera "
         f"keeps {HOLD:.0%} of the rate and, for ours, the p95 lag (capture to committed) stays under "
         f"{MAX_LAG:g} s** (a camera late for a minute every few minutes, while it surveys, is not held; "
@@ -588,6 +608,9 @@ def main() -> None:
     parser.add_argument("--clips", default="plaza", help=f"footage in turn, of {', '.join(CLIPS)}")
     parser.add_argument("--defaults", default="", help="YAML merged into our camera_defaults")
     parser.add_argument(
+        "--detector", default="", help="YAML merged into our detector (e.g. {batch_wait: 0.25})"
+    )
+    parser.add_argument(
         "--yolo-int8", type=Path, help="make the float YOLOv8n from this INT8 export, both sides"
     )
     parser.add_argument("--imgsz", default="384,640", help="height,width of that float export")
@@ -603,6 +626,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20.0, help="start-up, not measured")
     parser.add_argument(
         "--farm", choices=FARMS, default="gst", help="the cameras' server (benchmarks/farm.py)"
+    )
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=1,
+        help="gst farm: the cameras of a clip play it from this many starting points in turn (farm.Farm)",
     )
     parser.add_argument(
         "--profile", type=Path, action="append", default=[], help="a JSON of capacity_profile.py (repeatable)"
@@ -637,6 +666,8 @@ def main() -> None:
         "machine": machine(),
         "clips": names,
         "defaults": args.defaults,
+        "detector": args.detector,
+        "phases": args.phases,
         "fps": args.fps,
         "seconds": args.seconds,
         "warmup": args.warmup,
@@ -664,7 +695,7 @@ def main() -> None:
         ]
         for n in (int(x) for x in args.cameras.split(",")):
             # long enough for a step of ours and then the peer's (each client plays from the start)
-            farm = Farm(clips, n, args.warmup + args.seconds + MAX_LAG + 30, args.farm)
+            farm = Farm(clips, n, args.warmup + args.seconds + MAX_LAG + 30, args.farm, args.phases)
             try:
                 step: dict[str, Any] = {"cameras": n, "ours": ours(farm, args, Path(tmp) / f"data{n}")}
                 step["ours_holds"] = step["ours"]["holds"]

@@ -8,7 +8,10 @@ B-frames, as a camera's main stream (:func:`encode`; a substream the same at its
   process per camera), paced in real time, over TCP. The clip is copied once, looped (``-c copy``),
   into a file as long as a step, so every client plays it to the end of its step. Camera i's
   streams start i/N of a GOP late, so the cameras' keyframes are spread over the GOP as real
-  cameras' are, not sent by all at the same instant.
+  cameras' are, not sent by all at the same instant. With ``phases`` K (``capacity.py --phases``),
+  the cameras of a clip play it from K starting points spread over it in turn (the clip rotated at
+  a keyframe), so their scenes do not all change in the same second, as where a looped clip starts
+  over.
 - ``perl``: the farm before: Debian's rtsp-server-perl relay (UDP only) and one
   ``ffmpeg -re -stream_loop -1 -c copy`` publisher per camera stream, all cameras' keyframes
   within the second the publishers started in.
@@ -77,9 +80,9 @@ def encode(name: str, folder: Path, size: tuple[int, int, str] = MAIN) -> Path:
     return out
 
 
-def looped(clip: Path, seconds: float) -> Path:
-    """``clip`` copied (no encoding) end to end into one file at least ``seconds`` long, beside it."""
-    length = float(
+def duration(clip: Path) -> float:
+    """A file's length in seconds (its container's)."""
+    return float(
         subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(clip)],
             check=True,
@@ -87,7 +90,30 @@ def looped(clip: Path, seconds: float) -> Path:
             text=True,
         ).stdout
     )
-    loops = max(0, int(seconds // length))  # -stream_loop: how many times more than once
+
+
+def rotated(clip: Path, start: float) -> Path:
+    """``clip`` copied (no encoding) from ``start`` (a keyframe: a whole number of GOPs) to its end, then
+    from its beginning to ``start``, beside it: the same footage, another camera's moment of it."""
+    if start <= 0:
+        return clip
+    out = clip.with_name(f"{clip.stem}_from{start:g}.mp4")
+    if not out.exists():
+        parts = clip.with_name(f"{out.stem}.txt")
+        parts.write_text(f"file '{clip}'\ninpoint {start}\nfile '{clip}'\noutpoint {start}\n")
+        subprocess.run(
+            [
+                *("ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(parts)),
+                *("-c", "copy", str(out)),
+            ],
+            check=True,
+        )
+    return out
+
+
+def looped(clip: Path, seconds: float) -> Path:
+    """``clip`` copied (no encoding) end to end into one file at least ``seconds`` long, beside it."""
+    loops = max(0, int(seconds // duration(clip)))  # -stream_loop: how many times more than once
     out = clip.with_name(f"{clip.stem}_x{loops + 1}.mp4")
     if not out.exists():
         subprocess.run(
@@ -113,9 +139,16 @@ class Farm:
     """N loopback RTSP cameras serving the clips in turn: camera i's main stream at ``urls[i]``, and
     what it is detected on (its substream where the clips have one) at ``detect_urls[i]``; the RTSP
     ``transport`` its server speaks. ``seconds``: how long one client must be able to play
-    (the ``gst`` farm's files are that long; the ``perl`` farm loops for ever)."""
+    (the ``gst`` farm's files are that long; the ``perl`` farm loops for ever).
 
-    def __init__(self, clips: Clips, cameras: int, seconds: float, kind: str = "gst") -> None:
+    ``phases`` (``gst`` only): the cameras of a clip play it from that many starting
+    points spread over it (whole GOPs) in turn, so they do not all show the same moment: with
+    one, every camera of a clip shows it at most a GOP apart, and where a looped clip starts over
+    every scene jumps in the same second."""
+
+    def __init__(
+        self, clips: Clips, cameras: int, seconds: float, kind: str = "gst", phases: int = 1
+    ) -> None:
         self.kind = kind
         self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
         streams = [
@@ -127,10 +160,20 @@ class Farm:
             )
             if path is not None
         ]
+        if phases > 1 and kind != "gst":
+            raise ValueError(f"phases {phases}: only the gst farm plays clips from other starting points")
         if kind == "gst":
             self.transport = "tcp"
-            files = {path: looped(path, seconds) for _, path, _ in streams}  # once per clip, not per camera
-            mounts = [(name, files[path], GOP * i / cameras) for name, path, i in streams]
+            starts = {path: self.starts(path, phases) for _, path, _ in streams}
+            files = {  # once per clip and starting point, not per camera
+                (path, start): looped(rotated(path, start), seconds)
+                for path, points in starts.items()
+                for start in points
+            }
+            mounts = [
+                (name, files[path, starts[path][i // len(clips) % phases]], GOP * i / cameras)
+                for name, path, i in streams
+            ]
             self.server: GstRtsp | PerlRtsp = GstRtsp(mounts).start()
         elif kind == "perl":
             self.transport = "udp"
@@ -147,6 +190,12 @@ class Farm:
         self.detect_urls = [
             self.server.url(f"cam{i}sub" if clips[i % len(clips)][2] else f"cam{i}") for i in range(cameras)
         ]
+
+    @staticmethod
+    def starts(clip: Path, phases: int) -> list[float]:
+        """``phases`` starting points spread evenly over ``clip``, each at a keyframe (a whole GOP)."""
+        gops = max(1, int(duration(clip) // GOP))
+        return [GOP * (k * gops // phases) for k in range(phases)]
 
     def cpu_seconds(self) -> float:
         """CPU time the farm (its server, and any publishers) has used so far."""
