@@ -585,7 +585,7 @@ class Pipeline:
             self.stop()
             raise
 
-    def _infer(self, max_seconds: float | None, start: float, share: int, wait: float = 0.0) -> None:
+    def _infer(self, max_seconds: float | None, start: float, share: int, wait: float) -> None:
         """An inference thread: rounds of gather (up to ``share`` frames due for the detector), detect,
         hand each frame to its camera's lane. Of several threads, each gathers in turn; a camera's next
         frame is gathered only once its last one is on its lane, so its frames stay in order whichever
