@@ -6,7 +6,6 @@ import math
 
 import cv2
 import numpy as np
-import pytest
 
 from vision.scene import static_objects
 from vision.scene.static_blobs import _edges, _labelled, connected_components
@@ -52,25 +51,90 @@ def test_the_pixels_under_the_cover_boxes_are_each_boxs_rectangle() -> None:
         assert model._under(None, shape) is None
 
 
-def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_pixel(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With few changed pixels a look works out the timers, arrivals and seen-alone flags on theirs alone
-    (gathered), resetting only the last look's changed pixels' (where it was few too: the arrays rest
-    elsewhere); with many, on every pixel in place. Both give the same arrays and blobs, look by look:
-    a bag set down and left, a passer-by under a cover box, light changes over the whole view, dark
-    time, looks 1 s and 2 s apart, and the always-few model restored from its snapshot midway (other
-    arrays: reset whole). Their snapshots too: the always-few model's busy pixels are looked for among
-    the last look's changed ones, the other's over every pixel."""
+class NumpyLook(StaticObjects):
+    """The look's per-pixel work as numpy passes over every pixel, in place: the code the compiled
+    kernels (vision/scene/static_kernels.py) replaced, kept here as what they must give."""
+
+    def _gain(self, grey: np.ndarray, threshold: np.float32) -> float:
+        assert self.fast is not None and self.slow is not None
+        grey, fast, slow = (
+            a[:: static_objects.GAIN_STEP, :: static_objects.GAIN_STEP] for a in (grey, self.fast, self.slow)
+        )
+        sample = (cv2.absdiff(grey, fast) < self.cfg.threshold) & (slow > 8)
+        if np.count_nonzero(sample) < 0.05 * sample.size:
+            return 1.0
+        return median(grey[sample] / slow[sample])
+
+    def _look(
+        self, grey: np.ndarray, pts: float, dt: float, dark: float, cover: np.ndarray | None
+    ) -> tuple[np.ndarray, bool]:
+        assert self.fast is not None and self.slow is not None and self.timer is not None
+        assert self.arrived is not None and self.seen is not None
+        cfg, arrived, seen, timer = self.cfg, self.arrived, self.seen, self.timer
+        catch_up = static_objects.CATCH_UP * cfg.fast_seconds
+        calm = cv2.absdiff(grey, self.fast) < cfg.threshold
+        self.gain = gain = self._gain(grey, np.float32(cfg.threshold))
+        expected = self.slow * gain  # a Python float against float32: float32, as numpy casts it
+        changed = cv2.absdiff(grey, expected) >= cfg.threshold
+        unsure = self.unsure if self.unsure is not None and self.unsure.any() else None
+        if unsure is not None:
+            changed &= ~unsure | (np.abs(self._blurred(grey) - expected) >= cfg.threshold)
+        if dark:
+            arrived += dark
+        new = np.isnan(arrived) & changed
+        arrived[~changed] = np.nan
+        seen &= changed
+        arrived[new] = pts
+        under = self._under(cover, grey.shape)
+        fresh = changed & ~seen
+        if under is not None and fresh.any() and under.any():
+            n, labels = cv2.connectedComponents(changed.view(np.uint8), connectivity=8)
+            touched = np.zeros(n, bool)
+            touched[labels[under & changed]] = True
+            fresh &= ~touched[labels]
+        seen |= fresh
+        arrived[fresh & (pts - arrived > catch_up)] = pts
+        settled = seen & calm
+        first = settled & (timer == 0)
+        np.add(timer, dt - dark, out=timer, where=settled & ~first)
+        timer[first] = np.minimum(pts - arrived[first], catch_up)
+        timer[~seen] = 0.0
+        step = grey - self.fast
+        if dt < cfg.fast_seconds:
+            step *= dt / cfg.fast_seconds
+        self.fast += step
+        lerp = grey / gain - self.slow
+        lerp *= min(1.0, dt / cfg.slow_seconds)
+        np.copyto(self.slow, self.slow + lerp, where=~changed)
+        if unsure is not None:
+            self._learn(grey, changed, calm, under, gain, unsure)
+        fixtures = timer >= cfg.absorb_after
+        self.slow[fixtures] = grey[fixtures] / gain
+        timer[fixtures] = 0.0
+        self._left = None  # no record of the changed pixels: a snapshot looks over every pixel
+        return calm, bool((timer >= cfg.min_static).any())
+
+
+def test_the_compiled_look_gives_the_numpy_passes_arrays_and_blobs_look_by_look() -> None:
+    """The look's kernels give, to the bit, what numpy's passes over every pixel gave: the backgrounds,
+    timers, arrivals and seen-alone flags, the blobs and the snapshots, look by look: a bag set down
+    and left, a passer-by under a cover box, light changes over the whole view, dark time, looks 1 s
+    and 2 s apart, a new scale from the people's size (the state resampled: unsure pixels, compared
+    blurred until learnt), a fixture absorbed, and the compiled model restored from its snapshot midway
+    (its arrays others: set to rest whole). The compiled model's snapshot finds its busy pixels among
+    the last look's changed ones, the numpy one's over every pixel."""
     rng = np.random.default_rng(16)
     ground = cv2.GaussianBlur(rng.integers(60, 200, (120, 160, 3), dtype=np.uint8), (7, 7), 0)
-    models = {few: StaticObjects(StaticObjectsConfig(min_static=2.0)) for few in (0.0, 2.0)}  # never, always
+    config = StaticObjectsConfig(min_static=2.0, absorb_after=10.0)
+    compiled, plain = StaticObjects(config), NumpyLook(config)
     pts = unseen = 0.0
-    blobs = 0
-    for look in range(40):
+    blobs = unsure = 0
+    for look in range(60):
         frame = ground.copy()
         if look >= 5:
             frame[50:62, 40:60] = 230  # a bag, set down and left
+        if look >= 44:
+            frame[90:100, 100:116] = 30  # another, absorbed as a fixture after 10 s
         x = 4 * look % 140
         frame[20:70, x : x + 16] = 20  # a passer-by, boxed
         if look % 13 in (7, 8):
@@ -78,26 +142,27 @@ def test_a_looks_bookkeeping_on_its_changed_pixels_alone_is_the_one_over_every_p
         cover = np.array([[x, 20, x + 16, 70]], np.float32)
         pts += 1.0 + look % 2
         unseen += 3.0 if look == 20 else 0.0
-        found = {}
+        person = None if look < 15 else 40.0  # known from look 15: another scale
         if look == 30:
-            assert models[2.0].load_arrays(models[2.0].arrays())
-        for few, model in models.items():
-            monkeypatch.setattr(static_objects, "FEW", few)
-            found[few] = model.update(frame, pts, None, cover, unseen)
-        a, b = models.values()
-        for name in ("fast", "slow", "timer", "arrived", "seen"):
+            assert compiled.load_arrays(compiled.arrays())
+        found = [model.update(frame, pts, person, cover, unseen) for model in (compiled, plain)]
+        for name in ("fast", "slow", "timer", "arrived", "seen", "unsure"):
             np.testing.assert_array_equal(
-                getattr(a, name), getattr(b, name), err_msg=f"{name} at look {look}"
+                getattr(compiled, name), getattr(plain, name), err_msg=f"{name} at look {look}"
             )
-        np.testing.assert_array_equal(found[0.0].xyxy, found[2.0].xyxy)
-        np.testing.assert_array_equal(found[0.0].static_seconds, found[2.0].static_seconds)
-        over_all, among_left = a.arrays(), b.arrays()  # busy pixels found over every pixel / the look's
-        assert over_all.keys() == among_left.keys()
+        assert compiled.gain == plain.gain, look
+        np.testing.assert_array_equal(found[0].xyxy, found[1].xyxy)
+        np.testing.assert_array_equal(found[0].static_seconds, found[1].static_seconds)
+        among_changed, over_all = compiled.arrays(), plain.arrays()
+        assert among_changed.keys() == over_all.keys()
         for name, array in over_all.items():
-            assert among_left[name].dtype == array.dtype, name
-            np.testing.assert_array_equal(among_left[name], array, err_msg=f"snapshot {name} at look {look}")
-        blobs += len(found[0.0])
-    assert blobs > 0  # the bag, timed to a blob between the light changes
+            assert among_changed[name].dtype == array.dtype, name
+            np.testing.assert_array_equal(
+                among_changed[name], array, err_msg=f"snapshot {name} at look {look}"
+            )
+        blobs += len(found[0])
+        unsure += int(plain.unsure is not None and plain.unsure.any())
+    assert blobs > 0 and unsure > 0  # the bags timed to blobs; the rescale left unsure pixels
 
 
 def test_the_static_masks_morphology_and_labels_over_its_box_are_the_whole_masks() -> None:

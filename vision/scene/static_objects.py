@@ -74,7 +74,10 @@ CATCH_UP = 3.0  # fast-background time constants after which any arrival has bee
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
-FEW = 0.125  # share of changed pixels below which a look's bookkeeping is done on theirs alone
+NONE = np.zeros(0, bool)  # no mask: the kernels' way of saying so (read only)
+NONE.flags.writeable = False
+NONE_AT = np.zeros(0, np.intp)  # no indices
+NONE_AT.flags.writeable = False
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
@@ -104,6 +107,7 @@ class StaticObjects:
         self.unsure: np.ndarray | None = None  # its background is resampled from a coarser scale: blurred
         self.coarse: tuple[int, int] | None = None  # that scale's size (w, h) of the analysed box
         self.last_pts = 0.0
+        self.gain = 1.0  # the last look's global brightness ratio (frame over slow background)
         # the camera's unseen seconds (stream time minus sight) at the last look; None: not known (a
         # snapshot from before it was kept), so the next step is taken as unseen
         self.unseen: float | None = 0.0
@@ -113,8 +117,8 @@ class StaticObjects:
         self.sized = False  # the scale comes from the people's size (or a snapshot), not the fallback
         self.blobs = Blobs.empty()
         self._ignore_small: np.ndarray | None = None
-        # the flat indices of the last look's few changed pixels and the bookkeeping arrays it left (rest
-        # everywhere else), or None: a look resets those pixels alone (see _rest)
+        # the flat indices of the last look's changed pixels and the bookkeeping arrays it left (at rest
+        # everywhere else), or None (see unrested)
         self._left: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -165,108 +169,63 @@ class StaticObjects:
         dt = max(0.0, pts - self.last_pts)
         dark = self._dark(dt, unseen)
         self.last_pts = pts
-        # one scratch array of the frame's size serves the look's float steps in turn (each a new array
-        # was an allocation the size of the frame, and a page fault per page where malloc maps it anew)
-        work = cv2.absdiff(grey, self.fast)
-        calm = work < self.cfg.threshold  # matches the fast background
-        gain = self._gain(grey, calm, self.slow)
-        expected = np.multiply(self.slow, gain, out=work)  # the slow background in this light
-        # a blurred background: it must differ blurred too (looked up once a look: _learn takes it)
-        unsure = self.unsure if self.unsure is not None and self.unsure.any() else None
-        sure = None
-        if unsure is not None:
-            sure = ~unsure | (np.abs(self._blurred(grey) - expected) >= self.cfg.threshold)
-        changed = cv2.absdiff(grey, expected, dst=work) >= self.cfg.threshold  # differs from the slow one
-        if sure is not None:
-            changed &= sure
-        # the bookkeeping rests (NaN, False, 0) wherever the look finds no change. With FEW changed pixels
-        # (a quiet scene) it is worked out on theirs alone, gathered, and reset whole elsewhere (fills, not
-        # the masked passes over every pixel that cost most of a look); with more (a light change, a crowd)
-        # on every pixel in place, the unchanged ones set to rest
-        few = np.count_nonzero(changed) < FEW * changed.size
-        at = np.flatnonzero(changed) if few else slice(None)
-        # copies where few, else views (ravel: the arrays are C-contiguous, as made here and by load_state)
-        arrived, seen, timer = (a.ravel()[at] for a in (self.arrived, self.seen, self.timer))
-        # which of them changed: where few, all (no masks to apply: a few calls fewer)
-        change = None if few else changed.ravel()
-        if few:
-            self._rest()
-        if dark:  # arrivals move on by the dark time: ``pts - arrived`` is the time they were in view
-            arrived += dark
-        new = np.isnan(arrived)  # first seen changed now
-        if change is not None:  # the unchanged ones rest
-            new &= change
-            arrived[~change] = np.nan
-            seen &= change
-        arrived[new] = pts
-        under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
-        # seen with nobody over it for the first time
-        fresh = self._alone(changed, under, at, ~seen if change is None else change & ~seen)
-        if fresh.any():
-            seen |= fresh
-            # set down by someone who left within CATCH_UP time constants: timed from its arrival, as any
-            # object; formed under someone who stood there longer (his shadow, his shifted feet): from now
-            arrived[fresh & (pts - arrived > CATCH_UP * self.cfg.fast_seconds)] = pts
-        settled = seen & calm.ravel()[at]  # seen: changed, and seen alone
-        first = settled & (timer == 0)
-        np.add(timer, dt - dark, out=timer, where=settled & ~first)  # arrived and stayed, in view
-        # taken in by the fast background: it has lain there since it arrived, but the fast background takes
-        # any contrast in within CATCH_UP time constants, so a longer wait was something else (people
-        # passing over the place) and is not credited
-        timer[first] = np.minimum(pts - arrived[first], CATCH_UP * self.cfg.fast_seconds)
-        # zero where back to the old background (the object left, or only passed) and where formed under
-        # someone and not yet seen alone (its clock waits); changed and not calm (a passer-by in front of
-        # it): the timer holds
-        timer[~seen] = 0.0
-        step = np.subtract(grey, self.fast, out=work)
-        if dt < self.cfg.fast_seconds:  # a look every fast_seconds or more: a step of one, multiplied by 1
-            step *= dt / self.cfg.fast_seconds
-        self.fast += step
-        # the slow background learns where unchanged
-        lerp = np.divide(grey, gain, out=work)
-        lerp -= self.slow
-        lerp *= min(1.0, dt / self.cfg.slow_seconds)
-        if few:  # in place over every pixel, the changed ones' values put back
-            kept = self.slow.ravel()[at]
-            self.slow += lerp
-            self.slow.ravel()[at] = kept
-        else:
-            lerp += self.slow
-            np.copyto(self.slow, lerp, where=~changed)
-        if unsure is not None:
-            self._learn(grey, changed, calm, under, gain, unsure)
-        fixtures = timer >= self.cfg.absorb_after
-        if fixtures.any():
-            spots = at[fixtures] if few else np.flatnonzero(fixtures)
-            self.slow.ravel()[spots] = grey.ravel()[spots] / gain
-            timer[fixtures] = 0.0
-        if few:  # ravel: a view, the arrays are contiguous (np.put: 3 times slower)
-            self.arrived.ravel()[at], self.seen.ravel()[at], self.timer.ravel()[at] = arrived, seen, timer
-        self._left = (at, self.arrived, self.seen, self.timer) if few else None
-        if self.cfg.min_static > 0 and not (timer >= self.cfg.min_static).any():  # nothing static: no blobs
+        calm, static = self._look(grey, pts, dt, dark, cover)
+        if self.cfg.min_static > 0 and not static:  # nothing static: no blobs
             self.blobs = Blobs.empty()
             return self.blobs
         place = (self.step, self.origin, self.zone)
-        self.blobs = find_blobs(self.cfg, grey, gain, calm, self.slow, self.timer, self._ignore_small, place)
+        self.blobs = find_blobs(
+            self.cfg, grey, self.gain, calm, self.slow, self.timer, self._ignore_small, place
+        )
         return self.blobs
 
-    def _rest(self) -> None:
-        """Set the bookkeeping to rest (NaN, False, 0) everywhere. A look with few changed pixels leaves it
-        at rest but at those (find_blobs only zeroes timers), so after one only theirs are reset, not every
-        pixel of the three arrays; unless the arrays are others now (resampled, or a snapshot's)."""
-        assert self.arrived is not None and self.seen is not None and self.timer is not None
+    def _look(
+        self, grey: np.ndarray, pts: float, dt: float, dark: float, cover: np.ndarray | None
+    ) -> tuple[np.ndarray, bool]:
+        """A look's per-pixel work on ``grey`` (the analysed box, ``dt`` seconds after the last look, of
+        which ``dark`` unseen), in the kernels of vision/scene/static_kernels.py: the gain (kept in
+        ``gain``), where the look finds a change, the timers, both backgrounds.
+        Returns where it is calm (matches the fast background) and whether any timer reached
+        ``min_static``."""
+        # Numba's import (half a second) at the first look, not at every command that reads a config
+        from vision.scene.static_kernels import carry, mark, settle
+
+        assert self.fast is not None and self.slow is not None and self.timer is not None
+        assert self.arrived is not None and self.seen is not None
+        cfg, f32 = self.cfg, np.float32
+        threshold = f32(cfg.threshold)  # as numpy compares a float32 array with a Python number
+        self.gain = gain = self._gain(grey, threshold)
+        # a blurred background: it must differ blurred too (looked up once a look: _learn takes it)
+        unsure = self.unsure if self.unsure is not None and self.unsure.any() else None
+        sure = NONE
+        if unsure is not None:
+            expected = self.slow * f32(gain)
+            sure = (~unsure | (np.abs(self._blurred(grey) - expected) >= threshold)).ravel()
+        changed, calm = np.empty(grey.shape, bool), np.empty(grey.shape, bool)
+        at = np.empty(grey.size, np.intp)
+        flat = grey.ravel()
+        fast_rate = f32(dt / cfg.fast_seconds) if dt < cfg.fast_seconds else f32(1.0)
+        rates = (f32(gain), threshold, fast_rate, f32(min(1.0, dt / cfg.slow_seconds)))
+        flags = (changed.ravel(), calm.ravel())
+        at = at[: mark(flat, self.fast.ravel(), self.slow.ravel(), sure, *rates, *flags, at)].copy()
+        state = tuple(a.ravel() for a in (self.arrived, self.seen, self.timer))
         last = self.unrested()
-        if last is None:
-            self.arrived.fill(np.nan)
-            self.seen.fill(False)
-            self.timer.fill(0.0)
-            return
-        self.arrived.ravel()[last], self.seen.ravel()[last], self.timer.ravel()[last] = np.nan, False, 0.0
+        among = carry(*state, at, NONE_AT if last is None else last, last is not None, pts, dark)
+        under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
+        touched = self._touched(changed, under) if among else NONE
+        limits = (f32(gain), CATCH_UP * cfg.fast_seconds, f32(cfg.absorb_after), f32(cfg.min_static))
+        static = settle(
+            flat, self.slow.ravel(), *state, calm.ravel(), touched, at, pts, f32(dt - dark), *limits
+        )
+        if unsure is not None:
+            self._learn(grey, changed, calm, under, gain, unsure)
+        self._left = (at, self.arrived, self.seen, self.timer)
+        return calm, static
 
     def unrested(self) -> np.ndarray | None:
         """The flat indices (ascending) outside which the timers, arrivals and seen flags are at rest: the
-        last look's changed pixels, where they were few (see :meth:`_rest`); None where that is not known
-        (a look with many, arrays resampled or restored since)."""
+        last look's changed pixels (a look sets every other pixel's to rest, and find_blobs only zeroes
+        timers); None where that is not known (no look yet, arrays resampled or restored since)."""
         left = self._left
         if (
             left is None
@@ -328,18 +287,15 @@ class StaticObjects:
         return under
 
     @staticmethod
-    def _alone(
-        changed: np.ndarray, under: np.ndarray | None, at: np.ndarray | slice, among: np.ndarray
-    ) -> np.ndarray:
-        """Which of the pixels ``at`` (flat indices, or all) that are ``among`` (changed ones) have a
-        connected changed region that touches no pixel ``under`` a cover box. The regions are looked up
-        only when some are among (a quiet scene's changes were seen before) and something is under a box."""
-        if under is None or not among.any() or not under.any():
-            return among
+    def _touched(changed: np.ndarray, under: np.ndarray | None) -> np.ndarray:
+        """Flat, over the analysed box: the changed pixels whose connected changed region touches a pixel
+        ``under`` a cover box (their change formed under someone); empty where nothing is under a box."""
+        if under is None or not under.any():
+            return NONE
         n, labels = cv2.connectedComponents(changed.view(np.uint8), connectivity=8)
         touched = np.zeros(n, bool)
         touched[labels[under & changed]] = True
-        return among & ~touched[labels.ravel()[at]]
+        return touched[labels.ravel()]
 
     def _box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The analysed box in frame pixels: the region with a margin, within the frame."""
@@ -401,16 +357,18 @@ class StaticObjects:
         self.arrived = np.where(kept, cv2.resize(self.arrived, size, interpolation=near), np.nan)
         self.seen = kept & (cv2.resize(self.seen.astype(np.uint8), size, interpolation=near) > 0)
 
-    @staticmethod
-    def _gain(grey: np.ndarray, calm: np.ndarray, slow: np.ndarray) -> float:
-        """Global brightness ratio over calm pixels, so a cloud passing is not an object arriving: the
-        median over every GAIN_STEP-th row and column (a light change is everywhere; the median of
-        all pixels was a quarter of a look's cost)."""
-        grey, calm, slow = (a[::GAIN_STEP, ::GAIN_STEP] for a in (grey, calm, slow))
-        sample = calm & (slow > 8)
-        if np.count_nonzero(sample) < 0.05 * sample.size:
+    def _gain(self, grey: np.ndarray, threshold: np.float32) -> float:
+        """Global brightness ratio over calm pixels (within ``threshold`` of the fast background), so a
+        cloud passing is not an object arriving: the median over every GAIN_STEP-th row and column (a
+        light change is everywhere; the median of all pixels was a quarter of a look's cost)."""
+        from vision.scene.static_kernels import gain_samples  # see _look
+
+        assert self.fast is not None and self.slow is not None
+        ratios = np.empty(-(-grey.shape[0] // GAIN_STEP) * -(-grey.shape[1] // GAIN_STEP), np.float32)
+        count, sampled = gain_samples(grey, self.fast, self.slow, threshold, GAIN_STEP, ratios)
+        if count < 0.05 * sampled:
             return 1.0
-        return median(grey[sample] / slow[sample])
+        return median(ratios[:count])
 
 
 def median(values: np.ndarray) -> float:
