@@ -10,8 +10,9 @@ cast as numpy casts a Python number against a float32 array: see ``StaticObjects
 state and the blobs are the same, look by look (tests/test_static_objects.py holds the numpy passes
 to compare with; benchmarks/analysis_cost.md: "arrays differ" 0 against the code before).
 
-Imported and compiled at the first look of a process, and cached beside this file (or in Numba's
-user cache where that is read-only); ``nogil``: the loops let the other threads run.
+Compiled when first imported on a machine (a few seconds, the GIL held: vision/scene/static_objects.py
+imports it as a model is made, before its camera's frames flow) and cached beside this file (or in
+Numba's user cache where that is read-only); ``nogil``: the loops let the other threads run.
 """
 
 from __future__ import annotations
@@ -19,10 +20,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import boolean, float32, float64, intp, njit, types
+
+# one compiled version each, made (or read from the cache) when this module is imported: contiguous
+# arrays, float32 scalars where numpy casts a Python number to float32 (another type is refused, not
+# compiled again mid-run)
+IMAGE = float32[:, ::1]
+F32, F64, FLAGS, INDICES = float32[::1], float64[::1], boolean[::1], intp[::1]
+SIGNATURES = {
+    "gain_samples": types.UniTuple(intp, 2)(IMAGE, IMAGE, IMAGE, float32, intp, F32),
+    "mark": intp(F32, F32, F32, FLAGS, float32, float32, float32, float32, FLAGS, FLAGS, INDICES),
+    "carry": intp(F64, FLAGS, F32, INDICES, INDICES, boolean, float64, float64),
+    "settle": boolean(
+        F32, F32, F64, FLAGS, F32, FLAGS, FLAGS, INDICES, float64, float32, float32, float64, float32, float32
+    ),
+}
 
 
-@njit(cache=True, nogil=True)
+@njit(SIGNATURES["gain_samples"], cache=True, nogil=True)
 def gain_samples(
     grey: np.ndarray, fast: np.ndarray, slow: np.ndarray, threshold: np.float32, step: int, out: np.ndarray
 ) -> tuple[int, int]:
@@ -41,7 +56,7 @@ def gain_samples(
     return k, ((height + step - 1) // step) * ((width + step - 1) // step)
 
 
-@njit(cache=True, nogil=True)
+@njit(SIGNATURES["mark"], cache=True, nogil=True)
 def mark(
     grey: np.ndarray,
     fast: np.ndarray,
@@ -85,7 +100,7 @@ def mark(
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(SIGNATURES["carry"], cache=True, nogil=True)
 def carry(
     arrived: np.ndarray,
     seen: np.ndarray,
@@ -129,7 +144,7 @@ def carry(
     return among
 
 
-@njit(cache=True, nogil=True)
+@njit(SIGNATURES["settle"], cache=True, nogil=True)
 def settle(
     grey: np.ndarray,
     slow: np.ndarray,

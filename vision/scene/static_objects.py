@@ -48,6 +48,7 @@ healed into the background like a ghost, so an edge never ages into litter.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import cv2
@@ -74,10 +75,8 @@ CATCH_UP = 3.0  # fast-background time constants after which any arrival has bee
 RESCALE = 0.25  # relative change of a zone's wanted scale that resamples its model
 MARGIN = 0.05  # share of the zone's box added on each side, for the morphology at its edges
 GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row and column
-NONE = np.zeros(0, bool)  # no mask: the kernels' way of saying so (read only)
-NONE.flags.writeable = False
-NONE_AT = np.zeros(0, np.intp)  # no indices
-NONE_AT.flags.writeable = False
+# no mask, no indices: the kernels' way of saying so (never written; writeable, as the kernels' types are)
+NONE, NONE_AT = np.zeros(0, bool), np.zeros(0, np.intp)
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
 
 
@@ -93,6 +92,10 @@ class StaticObjects:
     ) -> None:
         """``region``: the box analysed (x0, y0, x1, y1 as fractions; None: all the frame), a zone's box
         (a margin is added); ``zone``: its name, carried by the blobs."""
+        # the look's compiled kernels: Numba's import (half a second), and their compiling on a machine's
+        # first run (seconds, the GIL held), here as the camera is set up rather than at every command
+        # that reads a config, or at a first look while frames wait
+        importlib.import_module("vision.scene.static_kernels")
         self.cfg = config
         self.masks = masks
         self.region = region
@@ -187,8 +190,7 @@ class StaticObjects:
         ``gain``), where the look finds a change, the timers, both backgrounds.
         Returns where it is calm (matches the fast background) and whether any timer reached
         ``min_static``."""
-        # Numba's import (half a second) at the first look, not at every command that reads a config
-        from vision.scene.static_kernels import carry, mark, settle
+        from vision.scene.static_kernels import carry, mark, settle  # imported by __init__
 
         assert self.fast is not None and self.slow is not None and self.timer is not None
         assert self.arrived is not None and self.seen is not None
@@ -210,12 +212,12 @@ class StaticObjects:
         at = at[: mark(flat, self.fast.ravel(), self.slow.ravel(), sure, *rates, *flags, at)].copy()
         state = tuple(a.ravel() for a in (self.arrived, self.seen, self.timer))
         last = self.unrested()
-        among = carry(*state, at, NONE_AT if last is None else last, last is not None, pts, dark)
+        among = carry(*state, at, NONE_AT if last is None else last, last is not None, float(pts), dark)
         under = self._under(cover, grey.shape)  # the analysis pixels the people and vehicles covered
         touched = self._touched(changed, under) if among else NONE
         limits = (f32(gain), CATCH_UP * cfg.fast_seconds, f32(cfg.absorb_after), f32(cfg.min_static))
         static = settle(
-            flat, self.slow.ravel(), *state, calm.ravel(), touched, at, pts, f32(dt - dark), *limits
+            flat, self.slow.ravel(), *state, calm.ravel(), touched, at, float(pts), f32(dt - dark), *limits
         )
         if unsure is not None:
             self._learn(grey, changed, calm, under, gain, unsure)
@@ -361,7 +363,7 @@ class StaticObjects:
         """Global brightness ratio over calm pixels (within ``threshold`` of the fast background), so a
         cloud passing is not an object arriving: the median over every GAIN_STEP-th row and column (a
         light change is everywhere; the median of all pixels was a quarter of a look's cost)."""
-        from vision.scene.static_kernels import gain_samples  # see _look
+        from vision.scene.static_kernels import gain_samples  # imported by __init__
 
         assert self.fast is not None and self.slow is not None
         ratios = np.empty(-(-grey.shape[0] // GAIN_STEP) * -(-grey.shape[1] // GAIN_STEP), np.float32)
