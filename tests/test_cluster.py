@@ -338,7 +338,14 @@ def test_serve_on_the_cluster_with_the_shared_detector(
 
         for name in ("street_vision_replica_up", "street_vision_shard_started_timestamp_seconds"):
             assert f"{name}{{" in metrics, metrics
-        healthz = api.get("/healthz").json()
+
+        def healthz_with_batches() -> dict[str, Any] | None:
+            healthz = api.get("/healthz").json()
+            return healthz if healthz["replicas"]["replica-0"]["batches"] > 0 else None
+
+        # /healthz's lines of shards and replicas are up to FRESH_S (0.5 s) old, /metrics asks afresh: a
+        # replica's first batches can be in the one before the other
+        healthz = wait_for(healthz_with_batches, "the replica's batches in /healthz", 5)
         assert set(healthz["shards"]) == set(shard_names(2)), healthz
         assert all(s["alive"] and s["node"] for s in healthz["shards"].values()), healthz
         assert "lawn" in healthz["shards"][owner]["cameras"], healthz
