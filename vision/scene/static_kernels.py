@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import boolean, float32, float64, intp, njit, types
+from numba import boolean, float32, float64, intp, njit
 
 # one compiled version each, made (or read from the cache) when this module is imported: contiguous
 # arrays, float32 scalars where numpy casts a Python number to float32 (another type is refused, not
@@ -28,7 +28,7 @@ from numba import boolean, float32, float64, intp, njit, types
 IMAGE = float32[:, ::1]
 F32, F64, FLAGS, INDICES = float32[::1], float64[::1], boolean[::1], intp[::1]
 SIGNATURES = {
-    "gain_samples": types.UniTuple(intp, 2)(IMAGE, IMAGE, IMAGE, float32, intp, F32),
+    "gain_samples": intp(IMAGE, IMAGE, IMAGE, float32, intp, F32),
     "mark": intp(F32, F32, F32, FLAGS, float32, float32, float32, float32, FLAGS, FLAGS, INDICES),
     "carry": intp(F64, FLAGS, F32, INDICES, INDICES, boolean, float64, float64),
     "settle": boolean(
@@ -40,10 +40,9 @@ SIGNATURES = {
 @njit(SIGNATURES["gain_samples"], cache=True, nogil=True)
 def gain_samples(
     grey: np.ndarray, fast: np.ndarray, slow: np.ndarray, threshold: np.float32, step: int, out: np.ndarray
-) -> tuple[int, int]:
+) -> int:
     """Into ``out``: grey / slow (float32) at every ``step``-th row and column where the pixel is calm
-    (within ``threshold`` of the fast background) and the slow background is above 8; return how many,
-    and how many pixels were sampled."""
+    (within ``threshold`` of the fast background) and the slow background is above 8; return how many."""
     height, width = grey.shape
     k = 0
     for r in range(0, height, step):
@@ -53,7 +52,7 @@ def gain_samples(
             if abs(g - fast[r, c]) < threshold and s > 8:
                 out[k] = g / s
                 k += 1
-    return k, ((height + step - 1) // step) * ((width + step - 1) // step)
+    return k
 
 
 @njit(SIGNATURES["mark"], cache=True, nogil=True)

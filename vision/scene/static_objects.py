@@ -366,9 +366,10 @@ class StaticObjects:
         from vision.scene.static_kernels import gain_samples  # imported by __init__
 
         assert self.fast is not None and self.slow is not None
+        # one slot per pixel sampled
         ratios = np.empty(-(-grey.shape[0] // GAIN_STEP) * -(-grey.shape[1] // GAIN_STEP), np.float32)
-        count, sampled = gain_samples(grey, self.fast, self.slow, threshold, GAIN_STEP, ratios)
-        if count < 0.05 * sampled:
+        count = gain_samples(grey, self.fast, self.slow, threshold, GAIN_STEP, ratios)
+        if count < 0.05 * ratios.size:
             return 1.0
         return median(ratios[:count])
 
