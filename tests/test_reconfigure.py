@@ -3,12 +3,18 @@ only: the new zone is watched from the next frame, and what the camera has learn
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from vision.camera.analysis import CameraAnalysis
 from vision.config import parse_config
 from vision.types import Condition, Detections, Frame
+
+from .conftest import ROOT
 
 NAMES = {0: "person"}
 TEXT = """
@@ -87,3 +93,42 @@ def test_a_rule_the_model_cannot_serve_is_refused_before_the_swap(detector, tmp_
     with pytest.raises(KeyError):
         pipeline.update_camera("elsewhere", config.cameras["cam"])
     assert set(pipeline.workers["cam"].unit.analysis.scene.zones) == {"left"}
+
+
+def test_a_pipeline_loads_the_litter_kernels_as_it_is_set_up_not_in_an_edit_that_adds_litter(
+    tmp_path: Path,
+) -> None:
+    """Numba's import and a machine's first compile of the litter look's kernels (seconds, the GIL held)
+    happen as a pipeline is set up, with no litter rule yet: an edit that adds one later (the API's zone
+    editor, a cluster shard's camera) would otherwise make every camera of the process wait on them (a
+    fresh clone's cluster test timed out so). Reading a config does not import Numba. In a fresh
+    interpreter: this one has the kernels already."""
+    litter = {"polygon": RIGHT["polygon"], "rules": {"litter": {"min_duration": 5}}}
+    script = f"""
+import sys
+from pathlib import Path
+from vision.config import parse_config
+from vision.detect.card import load_card
+from vision.detect.detector import Detector
+from vision.pipeline import Pipeline
+from vision.store import Store
+
+config = parse_config({TEXT!r})
+config.storage.data_dir = Path({str(tmp_path)!r})
+assert "numba" not in sys.modules, "reading a config imported Numba"
+detector = Detector(load_card("default"), threads=1, parallel=1)
+pipeline = Pipeline(config, detector, Store(config.storage.data_dir))
+assert "vision.scene.static_kernels" in sys.modules, "set up without the litter look's kernels"
+before = set(sys.modules)
+data = config.model_dump(mode="python")
+data["cameras"]["cam"]["url"] = "clip.mp4"
+data["cameras"]["cam"]["zones"]["verge"] = {litter!r}
+pipeline.update_camera("cam", type(config).model_validate(data).cameras["cam"])
+assert "verge" in pipeline.workers["cam"].unit.analysis.scene.zones
+late = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("numba", "llvmlite"))
+assert not late, f"the edit imported {{late[:5]}}"
+print("ok")
+"""
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

@@ -10,9 +10,10 @@ cast as numpy casts a Python number against a float32 array: see ``StaticObjects
 state and the blobs are the same, look by look (tests/test_static_objects.py holds the numpy passes
 to compare with; benchmarks/analysis_cost.md: "arrays differ" 0 against the code before).
 
-Compiled when first imported on a machine (a few seconds, the GIL held: vision/scene/static_objects.py
-imports it as a model is made, before its camera's frames flow) and cached beside this file (or in
-Numba's user cache where that is read-only); ``nogil``: the loops let the other threads run.
+Compiled when first imported on a machine (a few seconds, the GIL held: ``load_kernels`` in
+vision/scene/static_objects.py imports it as a pipeline or a model is set up, before frames flow) and
+cached beside this file (or in Numba's user cache where that is read-only); ``nogil``: the loops let
+the other threads run.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ __all__ = [
     "StaticObjectsConfig",
     "analysis_scale",
     "connected_components",
+    "load_kernels",
     "median",
 ]
 
@@ -78,6 +79,15 @@ GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row
 # no mask, no indices: the kernels' way of saying so (never written; writeable, as the kernels' types are)
 NONE, NONE_AT = np.zeros(0, bool), np.zeros(0, np.intp)
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
+
+
+def load_kernels() -> None:
+    """Import the look's compiled kernels (vision/scene/static_kernels.py): Numba's import (half a
+    second) and, on a machine's first run, their compiling (seconds, the GIL held, every thread of the
+    process waiting). Called as a model or a pipeline is set up, before frames flow: not by a command
+    that only reads a config, nor at a first look, nor in an edit that adds a litter rule to a running
+    camera (its lane, and its shard's other cameras, would wait on the compile)."""
+    importlib.import_module("vision.scene.static_kernels")
 
 
 class StaticObjects:
@@ -92,10 +102,7 @@ class StaticObjects:
     ) -> None:
         """``region``: the box analysed (x0, y0, x1, y1 as fractions; None: all the frame), a zone's box
         (a margin is added); ``zone``: its name, carried by the blobs."""
-        # the look's compiled kernels: Numba's import (half a second), and their compiling on a machine's
-        # first run (seconds, the GIL held), here as the camera is set up rather than at every command
-        # that reads a config, or at a first look while frames wait
-        importlib.import_module("vision.scene.static_kernels")
+        load_kernels()
         self.cfg = config
         self.masks = masks
         self.region = region
