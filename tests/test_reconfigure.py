@@ -100,9 +100,9 @@ def test_a_pipeline_loads_the_litter_kernels_as_it_is_set_up_not_in_an_edit_that
 ) -> None:
     """Numba's import and a machine's first compile of the litter look's kernels (seconds, the GIL held)
     happen as a pipeline is set up, with no litter rule yet: an edit that adds one later (the API's zone
-    editor, a cluster shard's camera) would otherwise make every camera of the process wait on them (a
-    fresh clone's cluster test timed out so). Reading a config does not import Numba. In a fresh
-    interpreter: this one has the kernels already."""
+    editor, a cluster shard's camera) would otherwise make every camera of the process wait on them (the
+    likely cause of a fresh clone's cluster test timing out on its edit). Reading a config does not
+    import Numba. In a fresh interpreter: this one has the kernels already."""
     litter = {"polygon": RIGHT["polygon"], "rules": {"litter": {"min_duration": 5}}}
     script = f"""
 import sys
