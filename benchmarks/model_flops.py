@@ -82,9 +82,8 @@ def main() -> None:
     height, width = (int(v) for v in args.imgsz.split(","))
     record: dict[str, Any] = {"machine": machine(), "note": args.note, "imgsz": [height, width]}
     with tempfile.TemporaryDirectory() as tmp:
-        float_yolo(args.yolo_int8, (height, width), Path(tmp))
-        onnx_path = next(Path(tmp).rglob("*.onnx"))
-        record["macs"], record["convolutions"] = conv_macs(onnx.load(str(onnx_path)))
+        card, _ = float_yolo(args.yolo_int8, (height, width), Path(tmp))  # the card: MODEL.yaml beside it
+        record["macs"], record["convolutions"] = conv_macs(onnx.load(str(card.with_suffix(".onnx"))))
     record["model"] = f"YOLOv8n float {height},{width} (from INT8)"
     publish("model_flops", record, render)
 
