@@ -90,6 +90,7 @@ from stage_cpu import GROUPS, Stages, installed, summary  # noqa: E402  (beside 
 from vision import collector  # noqa: E402
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
+from vision.detect.yolo_card import write_card  # noqa: E402
 from vision.pipeline import Pipeline  # noqa: E402
 from vision.store import Store  # noqa: E402
 from vision.types import Detections, Frame  # noqa: E402
@@ -282,6 +283,8 @@ def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
         "model": args.model,
         "classes": ["person", "bicycle", "bottle", "cup", "backpack", "handbag", "suitcase"],
     }
+    if args.device == "cuda":  # the peer's .pt through Ultralytics on the GPU (ONNX Runtime's is CPU here)
+        detector |= {"backend": "ultralytics", "device": "cuda"}
     detector |= yaml.safe_load(args.detector) if args.detector else {}
     return text + f"detector: {json.dumps(detector)}\nstorage: {{data_dir: {data}}}\n"
 
@@ -392,7 +395,8 @@ def peer(farm: Farm, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     cameras = [f"cam{i}" for i in range(len(farm.urls))]
     windows = Windows(args.warmup, args.seconds, args.window, cameras)
     window = CpuWindow(farm)
-    results = model.predict(source=str(streams), stream=True, verbose=False, device="cpu", classes=[0, 1])
+    device = "cuda:0" if args.device == "cuda" else "cpu"
+    results = model.predict(source=str(streams), stream=True, verbose=False, device=device, classes=[0, 1])
     # its clock starts at its first result: Ultralytics opens the streams one after another before the
     # first round (64 substreams took longer than a 20 s warm-up and a 60 s measure together), and the
     # warm-up is for the steady state after start-up on both sides
@@ -422,7 +426,6 @@ def float_yolo(int8: Path, imgsz: tuple[int, int], folder: Path) -> tuple[Path, 
     it to ONNX at ``imgsz`` (height, width), and its card is ours."""
     from ultralytics import YOLO
 
-    from vision.detect.yolo_card import write_card
     from vision.tuning.rebuild import rebuild
 
     weights = rebuild(int8, "yolov8n.yaml", folder / "yolov8n_float.pt")
@@ -453,15 +456,28 @@ def cpu() -> str:
     return f"{first.get('model name', platform.processor())} ({kind}{', '.join(vector)})"
 
 
-def machine() -> dict[str, Any]:
+def gpu() -> str | None:
+    """The GPU the cuda runs use (PyTorch's name for it and its memory), None where there is none."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return f"{props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}"
+
+
+def machine(device: str = "cpu") -> dict[str, Any]:
     versions = {}
-    for package in ("onnxruntime", "av", "numpy", "ultralytics"):
+    for package in ("onnxruntime", "av", "numpy", "ultralytics", "torch"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {
         "cpu": cpu(),
+        "gpu": gpu() if device == "cuda" else None,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "system": platform.platform(),
@@ -518,13 +534,16 @@ def switch_line(interval: float | None) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     m, window = result["machine"], result["window"]
+    http = result.get("farm") == "http"
+    main_rate = result.get("main_bitrate") or MAIN[2]
     lines = [
-        "# Capacity: real RTSP cameras on loopback",
+        f"# Capacity: real {'HTTP (MPEG-TS)' if http else 'RTSP'} cameras on loopback",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; load average {m['load_average_before']} "
-        f"before, {m['load_average_after']} after.",
+        f"Machine: {m['cpu']}, {m['cores']} cores{', ' + m['gpu'] if m.get('gpu') else ''}, {m['system']}; "
+        f"load average {m['load_average_before']} before, {m['load_average_after']} after.",
         "",
-        f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s, "
+        f"Model `{result['model']}`, {result['fps']} detections/s per camera, 720p H.264 25 fps GOP 2 s "
+        f"({main_rate}b/s), "
         f"clips {', '.join(result['clips'])} in turn; our camera_defaults over the benchmark's: "
         f"`{result['defaults'] or '{}'}`; our detector settings over the benchmark's: "
         f"`{result.get('detector') or '{}'}`; "
@@ -643,6 +662,24 @@ def main() -> None:
         "--farm", choices=FARMS, default="gst", help="the cameras' server (benchmarks/farm.py)"
     )
     parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: both sides run --peer-weights through Ultralytics on the GPU (ours: detector.backend "
+        "ultralytics)",
+    )
+    parser.add_argument(
+        "--clips-dir",
+        type=Path,
+        help="keep the encoded clips here and take those already there (a machine without ffmpeg)",
+    )
+    parser.add_argument(
+        "--main-bitrate", default=MAIN[2], help=f"the main streams' bitrate (default {MAIN[2]})"
+    )
+    parser.add_argument(
+        "--http-processes", type=int, default=4, help="http farm: server processes the streams are shared by"
+    )
+    parser.add_argument(
         "--phases",
         type=int,
         default=1,
@@ -678,7 +715,9 @@ def main() -> None:
     if unknown := [name for name in names if name not in CLIPS]:
         parser.error(f"--clips: unknown {', '.join(unknown)}; known: {', '.join(CLIPS)}")
     result: dict[str, Any] = {
-        "machine": machine(),
+        "machine": machine(args.device),
+        "device": args.device,
+        "main_bitrate": args.main_bitrate,
         "clips": names,
         "defaults": args.defaults,
         "detector": args.detector,
@@ -700,23 +739,36 @@ def main() -> None:
             card, args.peer_weights = float_yolo(args.yolo_int8, (height, width), Path(tmp))
             args.model = str(card)
         result["model"] = args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
+        if args.device == "cuda":
+            if not args.peer_weights:
+                parser.error("--device cuda runs the peer's weights on both sides: give --peer-weights")
+            args.model = str(write_card(args.peer_weights, Path(tmp) / "peer.yaml"))
+            result["model"] = f"{args.peer_weights.name} (Ultralytics, cuda)"
+        clips_dir = args.clips_dir or Path(tmp)
+        clips_dir.mkdir(parents=True, exist_ok=True)
         clips = [
             (
                 name,
-                encode(name, Path(tmp)),
-                encode(name, Path(tmp), args.substream) if args.substream else None,
+                encode(name, clips_dir, (*MAIN[:2], args.main_bitrate)),
+                encode(name, clips_dir, args.substream) if args.substream else None,
             )
             for name in names
         ]
+        peer_fell = False  # the peer did not hold a smaller step: more cameras only fall further behind
         for n in (int(x) for x in args.cameras.split(",")):
             # long enough for a step of ours and then the peer's (each client plays from the start)
-            farm = Farm(clips, n, args.warmup + args.seconds + MAX_LAG + 30, args.farm, args.phases)
+            length = args.warmup + args.seconds + MAX_LAG + 30
+            farm = Farm(clips, n, length, args.farm, args.phases, args.http_processes)
             try:
                 step: dict[str, Any] = {"cameras": n, "ours": ours(farm, args, Path(tmp) / f"data{n}")}
                 step["ours_holds"] = step["ours"]["holds"]
-                if args.peer_weights:
+                if args.peer_weights and (args.all or not peer_fell):
+                    if args.farm == "http":  # the peer opens the streams one after another: no delays
+                        farm.close()
+                        farm = Farm(clips, n, length, args.farm, processes=args.http_processes, spread=False)
                     step["peer"] = peer(farm, args, Path(tmp))
                     step["peer_holds"] = step["peer"]["holds"]
+                    peer_fell = not step["peer_holds"]
             finally:
                 farm.close()
             result["steps"].append(step)

@@ -15,6 +15,9 @@ B-frames, as a camera's main stream (:func:`encode`; a substream the same at its
 - ``perl``: the farm before: Debian's rtsp-server-perl relay (UDP only) and one
   ``ffmpeg -re -stream_loop -1 -c copy`` publisher per camera stream, all cameras' keyframes
   within the second the publishers started in.
+- ``http``: for a machine with no RTSP server (the device tool's GPU machine): each stream as MPEG-TS
+  over HTTP, remuxed from the files in real time and looped by a few Python processes
+  (benchmarks/farm_http.py), camera i's playback i/N of a GOP late as on ``gst``.
 
 Run as a script, it measures the farms alone: N cameras, each read by a demux-only client in this
 process (PyAV reads and demuxes every packet, decodes none, as a keyframes-only reader does), and
@@ -44,6 +47,8 @@ import av
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from farm_http import HttpTs  # noqa: E402  (beside this file)
+
 from tests.ingest_servers import GstRtsp, PerlRtsp  # noqa: E402
 
 FOOTAGE = ROOT.parent / "shared" / "data" / "footage"
@@ -56,28 +61,32 @@ CLIPS = {
 MAIN = (1280, 720, "2M")  # a camera's main stream: width, height, bitrate
 SUB_BITRATE = "512k"  # a 640x360 substream's, as IP cameras ship them
 GOP = 2.0  # seconds between keyframes of every stream the farm serves
-FARMS = ("gst", "perl")
+FARMS = ("gst", "perl", "http")
 READ_TIMEOUT_US = 10_000_000  # a client's socket read timeout
 Clips = list[tuple[str, Path, Path | None]]  # per clip: its name, main stream file, substream file or None
 
 
 def encode(name: str, folder: Path, size: tuple[int, int, str] = MAIN) -> Path:
     """A clip as one of a camera's streams at ``size`` (width, height, bitrate): H.264, 25 fps, GOP 2 s,
-    no B-frames."""
+    no B-frames; encoded once: a file of that name already in ``folder`` is taken as it is (capacity.py
+    ``--clips-dir``, for a machine with neither ffmpeg nor the footage)."""
+    width, height, bitrate = size
+    out = folder / f"{name}{width}x{height}_{bitrate}.mp4"
+    if out.is_file():
+        return out
     clip = CLIPS[name]
     if not clip.is_file():
         raise SystemExit(f"--clips {name}: {clip} is missing (the shared footage sits beside the repository)")
-    width, height, bitrate = size
-    out = folder / f"{name}{width}x{height}.mp4"
+    part = out.with_suffix(".part.mp4")
     subprocess.run(
         [
             *("ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an"),
             *("-vf", f"scale={width}:{height},fps=25", "-c:v", "libx264", "-preset", "veryfast"),
-            *("-g", f"{GOP * 25:.0f}", "-bf", "0", "-b:v", bitrate, str(out)),
+            *("-g", f"{GOP * 25:.0f}", "-bf", "0", "-b:v", bitrate, str(part)),
         ],
         check=True,
     )
-    return out
+    return part.replace(out)  # whole or not at all: a file there is taken as encoded
 
 
 def duration(clip: Path) -> float:
@@ -144,10 +153,21 @@ class Farm:
     ``phases`` (``gst`` only): the cameras of a clip play it from that many starting
     points spread over it (whole GOPs) in turn, so they do not all show the same moment: with
     one, every camera of a clip shows it at most a GOP apart, and where a looped clip starts over
-    every scene jumps in the same second."""
+    every scene jumps in the same second.
+
+    ``processes`` (``http`` only): the server processes the streams are shared by. ``spread`` (``http``
+    only): camera i's playback starts i/N of a GOP late; False for a client that opens the streams one
+    after another (it spreads them itself, and the delays would add N/2 GOPs to its start-up)."""
 
     def __init__(
-        self, clips: Clips, cameras: int, seconds: float, kind: str = "gst", phases: int = 1
+        self,
+        clips: Clips,
+        cameras: int,
+        seconds: float,
+        kind: str = "gst",
+        phases: int = 1,
+        processes: int = 4,
+        spread: bool = True,
     ) -> None:
         self.kind = kind
         self.kinds = [clips[i % len(clips)][0] for i in range(cameras)]
@@ -174,7 +194,12 @@ class Farm:
                 (name, files[path, starts[path][i // len(clips) % phases]], GOP * i / cameras)
                 for name, path, i in streams
             ]
-            self.server: GstRtsp | PerlRtsp = GstRtsp(mounts).start()
+            self.server: GstRtsp | PerlRtsp | HttpTs = GstRtsp(mounts).start()
+        elif kind == "http":
+            self.transport = "tcp"  # what the RTSP option says; an http URL has no other
+            delay = GOP / cameras if spread else 0.0
+            self.server = HttpTs([(name, path, delay * i) for name, path, i in streams], processes)
+            self.server.start()
         elif kind == "perl":
             self.transport = "udp"
             self.server = PerlRtsp().start()
@@ -201,6 +226,8 @@ class Farm:
         """CPU time the farm (its server, and any publishers) has used so far."""
         if isinstance(self.server, GstRtsp):
             procs = [self.server.proc]
+        elif isinstance(self.server, HttpTs):
+            procs = self.server.procs
         else:
             procs = [self.server.server, *self.server.publishers.values()]
         return sum(process_cpu(p.pid) for p in procs if p is not None)

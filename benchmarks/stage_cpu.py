@@ -67,6 +67,9 @@ THREADS: list[tuple[str, str]] = [
 # (module, class, method, stage): the timed sections
 SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.detect.onnx_backend", "OnnxModel", "run", "inference (ONNX Runtime)"),
+    # detector.backend ultralytics: its predict, pre- and post-processing included (on a GPU, the CPU's
+    # part of it: letterboxing, the copies to and from the GPU, waiting on it)
+    ("vision.detect.ultralytics_backend", "UltralyticsModel", "infer", "inference (Ultralytics)"),
     ("vision.detect.detector", "Detector", "detect", DETECTOR),
     ("vision.scene.motion", "MotionGate", "due", "motion gate"),
     ("vision.ingest.reader", "CameraReader", "_picture", "motion gate"),
@@ -92,7 +95,7 @@ DEMUX, DECODE = "demux (container.demux)", "decode (libav)"
 GROUPS: dict[str, tuple[str, ...]] = {
     "readers": ("readers (other)", DEMUX, "evidence main streams"),
     "decode": (DECODE, "decode: to BGR"),
-    "inference": ("inference (ONNX Runtime)",),
+    "inference": ("inference (ONNX Runtime)", "inference (Ultralytics)"),
     "analysis": (
         "inference threads (other)",
         DETECTOR,
@@ -246,7 +249,7 @@ def summary(seconds: dict[str, float], frames: int, inputs: int, process: float)
     groups: dict[str, float] = {}
     for stage, spent in seconds.items():
         groups[group(stage)] = groups.get(group(stage), 0.0) + spent
-    inference = seconds.get(GROUPS["inference"][0], 0.0)
+    inference = sum(seconds.get(stage, 0.0) for stage in GROUPS["inference"])
     other = sum(v for k, v in seconds.items() if k not in NOT_OTHER)
 
     def ms(value: float) -> float | None:
@@ -383,6 +386,8 @@ def installed(stages: Stages) -> Iterator[Stages]:
     detector = sys.modules["vision.detect.detector"]
     count(stages, detector.Detector, "detect", "frames", patch)  # frames the detector looked at
     count(stages, detector.OnnxEngine, "infer", "inputs", patch)  # what the model was shown: frames, crops
+    ultralytics = importlib.import_module("vision.detect.ultralytics_backend")
+    count(stages, ultralytics.UltralyticsModel, "infer", "inputs", patch)
     try:
         yield stages
     finally:
