@@ -4,8 +4,9 @@ The farm (benchmarks/farm.py): real footage encoded once per clip to 1280x720 H.
 keyframe every 2 s, no B-frames, as a camera's main stream, served by one GStreamer RTSP server
 process on 127.0.0.1 straight from the files over TCP, paced in real time, the cameras'
 keyframes spread over the GOP (``--farm perl``: the farm before, rtsp-server-perl and one
-``ffmpeg -re -c copy`` publisher per camera stream, over UDP). The farm does no coding, so the
-machine's time goes to the systems measured; its CPU is reported. ``--clips`` chooses the
+``ffmpeg -re -c copy`` publisher per camera stream, over UDP; ``--farm http``: MPEG-TS over HTTP from
+a few Python processes, for a machine with no RTSP server, benchmarks/farm_http.py). The farm does
+no coding, so the machine's time goes to the systems measured; its CPU is reported. ``--clips`` chooses the
 footage, given to the cameras in turn: ``plaza`` (the sample, busy all the time), and from
 ../shared/data/footage ``vtest`` (a pedestrian plaza), ``parking`` (a lane that is empty most
 of the time: the static scene) and ``highway`` (traffic, jitter).
@@ -60,6 +61,13 @@ Usage: ``python benchmarks/capacity.py [--cameras 4,8,16,32,64] [--fps 2] [--mod
 export (``models rebuild``, then Ultralytics' own ONNX export at ``--imgsz``) and runs it on both
 sides: ours through its ONNX, the peer through the ``.pt``. Needs ffmpeg and GStreamer's RTSP
 server (or rtsp-server-perl for ``--farm perl``; see tests/ingest_servers.py).
+
+On a GPU: ``--device cuda --peer-weights MODEL.pt`` runs that checkpoint on both sides through Ultralytics
+on the GPU (ours: ``detector.backend: ultralytics``, batched across cameras; ONNX Runtime's CUDA build is
+not assumed). For a machine with neither ffmpeg nor the footage nor an RTSP server, encode the clips
+where they are (``--clips-dir DIR`` keeps them, ``--main-bitrate`` makes the main streams smaller to
+carry: ours reads them only for evidence pictures, the peer never) and run there with the same
+``--clips-dir`` and ``--farm http``.
 """
 
 from __future__ import annotations
@@ -525,6 +533,17 @@ def substream_line(size: str | None) -> str:
     )
 
 
+def http_line(http: bool) -> str:
+    """How the http farm's streams start for each side (farm.Farm's ``spread``)."""
+    if not http:
+        return ""
+    return (
+        "On the http farm each client gets its own playback from the clip's start: ours (every camera "
+        "at once) with camera i's i/N of a GOP late; the peer, which opens its streams one after "
+        "another (spreading them itself), without that delay. "
+    )
+
+
 def switch_line(interval: float | None) -> str:
     """The report's words on the GIL switch interval, where this run set it off Python's default."""
     if interval is None or interval == DEFAULT_SWITCH:
@@ -549,7 +568,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{result.get('detector') or '{}'}`; "
         f"{result['warmup']} s warm-up (start-up only), "
         f"{result['seconds']} s measured in windows of {window:g} s. "
-        f"{substream_line(result.get('substream'))}{phases_line(result.get('phases', 1))}"
+        f"{substream_line(result.get('substream'))}{phases_line(result.get('phases', 1))}{http_line(http)}"
         f"{switch_line(result.get('switch_interval'))}"
         "**Holds N cameras: in every window, every camera "
         f"keeps {HOLD:.0%} of the rate and, for ours, the p95 lag (capture to committed) stays under "

@@ -314,7 +314,8 @@ def markdown(result: dict[str, Any]) -> str:
         "(grows when the farm falls behind real time). Streams ended: by the server, before the end. "
         "gst: tests/gst_rtsp_server.py, one process "
         "serving every mount from the files (TCP); perl: rtsp-server-perl and one `ffmpeg -re -c copy` "
-        "publisher per camera (UDP).",
+        "publisher per camera (UDP); http: benchmarks/farm_http.py, MPEG-TS over HTTP remuxed from the "
+        "files by 4 Python processes, each client its own playback.",
         "",
     ]
     if result.get("note"):

@@ -80,7 +80,8 @@ def play(path: Path, delay: float, out: BinaryIO) -> None:
         while True:
             with av.open(str(path)) as source:
                 stream = source.streams.video[0]
-                target = target or muxer.add_stream_from_template(stream)
+                if target is None:
+                    target = muxer.add_stream_from_template(stream)
                 first, end = None, 0
                 for packet in source.demux(stream):
                     if packet.pts is None or packet.dts is None:
