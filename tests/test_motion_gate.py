@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from av.sidedata.sidedata import SideDataContainer
 from av.video.frame import PictureType
 
 from vision.camera.unit import CameraUnit
@@ -281,6 +282,60 @@ def test_a_frame_is_freed_when_dropped_not_left_to_the_collector(box_clip: Path)
         assert (grid is None) == (expected is None)
         if grid is not None:
             np.testing.assert_array_equal(grid.grid, expected)
+
+
+def numpy_block_motion(vectors: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The numpy version of block_motion, before its compiled pass (vision/ingest/motion_kernel.py):
+    what the kernel must give, block for block."""
+    rows, cols = -(-height // 16), -(-width // 16)
+    x = np.clip(vectors["dst_x"], 0, width - 1) // 16
+    y = np.clip(vectors["dst_y"], 0, height - 1) // 16
+    index = y.astype(np.intp) * cols + x
+    area = vectors["w"].astype(np.float32) * vectors["h"]
+    moved = np.hypot(vectors["motion_x"], vectors["motion_y"]).astype(np.float32) / np.maximum(
+        vectors["motion_scale"], 1
+    )
+    cover = np.bincount(index, area, rows * cols)
+    grid = np.bincount(index, area * moved, rows * cols) / np.maximum(cover, 1.0)
+    grid[cover < 0.5 * 16 * 16] = np.inf
+    return grid.astype(np.float32).reshape(rows, cols)
+
+
+def test_the_compiled_block_motion_gives_the_numpy_grid_block_for_block() -> None:
+    """On the sample's real vectors (people walking) and on vectors a decoder should not give but a stream
+    may carry (landing outside the picture, a scale of 0, none at all; a picture that is not whole
+    blocks), every block's value is the numpy version's, bit for bit."""
+    compared = moving = 0
+    with av.open(str(SAMPLE)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        export_vectors(stream)
+        for frame in container.decode(stream):
+            # not frame.side_data: a reference cycle, frames left to the collector (the test above)
+            side = (
+                SideDataContainer(frame).get("MOTION_VECTORS") if frame.pict_type != PictureType.I else None
+            )
+            if side is None:
+                continue
+            vectors = side.to_ndarray()
+            grid = block_motion(vectors, frame.width, frame.height)
+            np.testing.assert_array_equal(grid, numpy_block_motion(vectors, frame.width, frame.height))
+            compared += 1
+            moving += bool(np.any(np.isfinite(grid) & (grid > 1)))
+            if compared == 60:
+                break
+    assert compared == 60 and moving > 30  # real motion compared, not only still blocks
+    rng = np.random.default_rng(7)
+    odd = np.zeros(500, vectors.dtype)
+    odd["dst_x"] = rng.integers(-200, 900, 500)  # past both edges of a 650x370 picture
+    odd["dst_y"] = rng.integers(-200, 600, 500)
+    odd["w"], odd["h"] = rng.choice([4, 8, 16], 500), rng.choice([4, 8, 16], 500)
+    odd["motion_x"], odd["motion_y"] = rng.integers(-300, 300, 500), rng.integers(-300, 300, 500)
+    odd["motion_scale"] = rng.choice([0, 1, 2, 4], 500)
+    for width, height, part in ((650, 370, odd), (650, 370, odd[:0]), (16, 16, odd[:3])):
+        np.testing.assert_array_equal(
+            block_motion(part, width, height), numpy_block_motion(part, width, height)
+        )
 
 
 def test_vectors_cover_their_own_frame_whatever_the_decoder_threads(box_clip: Path) -> None:

@@ -101,8 +101,9 @@ def test_a_pipeline_loads_the_litter_kernels_as_it_is_set_up_not_in_an_edit_that
     """Numba's import and a machine's first compile of the litter look's kernels (seconds, the GIL held)
     happen as a pipeline is set up, with no litter rule yet: an edit that adds one later (the API's zone
     editor, a cluster shard's camera) would otherwise make every camera of the process wait on them (the
-    likely cause of a fresh clone's cluster test timing out on its edit). Reading a config does not
-    import Numba. In a fresh interpreter: this one has the kernels already."""
+    likely cause of a fresh clone's cluster test timing out on its edit). The motion vectors' kernel is
+    loaded then too, not by a reader's first frame. Reading a config does not import Numba. In a fresh
+    interpreter: this one has the kernels already."""
     litter = {"polygon": RIGHT["polygon"], "rules": {"litter": {"min_duration": 5}}}
     script = f"""
 import sys
@@ -119,6 +120,7 @@ assert "numba" not in sys.modules, "reading a config imported Numba"
 detector = Detector(load_card("default"), threads=1, parallel=1)
 pipeline = Pipeline(config, detector, Store(config.storage.data_dir))
 assert "vision.scene.static_kernels" in sys.modules, "set up without the litter look's kernels"
+assert "vision.ingest.motion_kernel" in sys.modules, "set up without the motion vectors' kernel"
 before = set(sys.modules)
 data = config.model_dump(mode="python")
 data["cameras"]["cam"]["url"] = "clip.mp4"

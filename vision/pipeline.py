@@ -65,8 +65,8 @@ from vision.ingest.backoff import Backoff
 from vision.ingest.health import CameraHealth, CameraState
 from vision.ingest.mainstream import Evidence, MainStream
 from vision.ingest.reader import CameraReader
+from vision.kernels import load_kernels
 from vision.scene.motion import MotionGate
-from vision.scene.static_objects import load_kernels
 from vision.secrets import redact_text
 from vision.stats import PipelineStats
 from vision.store import EventStore
@@ -320,7 +320,7 @@ class Pipeline:
         self._turn = 0  # the camera the next gather starts at (after the last one a capped gather took)
         self._stop = threading.Event()
         self._crash: BaseException | None = None  # what broke a stage thread (raised by run())
-        load_kernels()  # the litter look's, now: not in an edit that adds a litter rule while frames flow
+        load_kernels()  # now: not in an edit that adds a litter rule, nor at a reader's first frame
         self.writer = StoreWriter(store, self._write_failed)
         count = lanes if lanes is not None else max(1, min(4, (os.cpu_count() or 1) - 1))
         self.lanes = [Lane() for _ in range(max(1, count))]

@@ -20,11 +20,30 @@ import numpy as np
 from av.sidedata.sidedata import SideDataContainer
 from av.video.frame import PictureType
 
+from vision.kernels import load_kernels
 from vision.types import Motion
 
 BLOCK = 16  # pixels: the macroblock of H.264 and MPEG-4 (a codec with other blocks maps onto it)
 COVERED = 0.5  # share of a block that vectors must cover, else it was coded afresh
 EXPORT = {"flags2": "+export_mvs"}  # the decoder option that attaches the vectors to each frame
+# FFmpeg's AVMotionVector, laid out as PyAV's MotionVectors.to_ndarray lays it out; made once here, not
+# per frame as to_ndarray makes it (a structured dtype takes microseconds to build, the GIL held)
+VECTORS = np.dtype(
+    [
+        ("source", "int32"),
+        ("w", "uint8"),
+        ("h", "uint8"),
+        ("src_x", "int16"),
+        ("src_y", "int16"),
+        ("dst_x", "int16"),
+        ("dst_y", "int16"),
+        ("flags", "uint64"),
+        ("motion_x", "int32"),
+        ("motion_y", "int32"),
+        ("motion_scale", "uint16"),
+    ],
+    align=True,
+)
 
 
 def export_vectors(stream: av.VideoStream) -> None:
@@ -33,25 +52,20 @@ def export_vectors(stream: av.VideoStream) -> None:
 
 
 def block_motion(vectors: np.ndarray, width: int, height: int) -> np.ndarray:
-    """One frame's exported vectors (PyAV's structured array) as pixels moved per block."""
-    rows, cols = -(-height // BLOCK), -(-width // BLOCK)
-    x = np.clip(vectors["dst_x"], 0, width - 1) // BLOCK
-    y = np.clip(vectors["dst_y"], 0, height - 1) // BLOCK
-    index = y.astype(np.intp) * cols + x
-    area = vectors["w"].astype(np.float32) * vectors["h"]
-    moved = np.hypot(vectors["motion_x"], vectors["motion_y"]).astype(np.float32) / np.maximum(
-        vectors["motion_scale"], 1
-    )
-    cover = np.bincount(index, area, rows * cols)
-    grid = np.bincount(index, area * moved, rows * cols) / np.maximum(cover, 1.0)
-    grid[cover < COVERED * BLOCK * BLOCK] = np.inf
-    return grid.astype(np.float32).reshape(rows, cols)
+    """One frame's exported vectors (:data:`VECTORS` records, as PyAV's ``to_ndarray`` gives them) as
+    pixels moved per block: one compiled pass over them (vision/ingest/motion_kernel.py)."""
+    from vision.ingest.motion_kernel import block_grid  # loaded as the pipeline is set up (vision/kernels.py)
+
+    grid = np.empty((-(-height // BLOCK), -(-width // BLOCK)), np.float32)
+    block_grid(vectors, width, height, BLOCK, np.float32(COVERED), grid)
+    return grid
 
 
 class VectorMotion:
     """Sums the block motion of every decoded frame until :meth:`take` hands it over with a frame."""
 
     def __init__(self) -> None:
+        load_kernels()  # a pipeline has them already; elsewhere not compiled at a first frame either
         self._sum: np.ndarray | None = None
         self._known = False  # every frame since the last take had vectors
         self._since: float | None = None  # pts of the last frame handed over
@@ -73,7 +87,7 @@ class VectorMotion:
         if side is None:
             self._known = False
             return
-        grid = block_motion(side.to_ndarray(), frame.width, frame.height)
+        grid = block_motion(np.frombuffer(side, VECTORS), frame.width, frame.height)
         if turns:
             grid = np.ascontiguousarray(np.rot90(grid, turns))
         if self._sum is None:

@@ -11,7 +11,7 @@ state and the blobs are the same, look by look (tests/test_static_objects.py hol
 to compare with; benchmarks/analysis_cost.md: "arrays differ" 0 against the code before).
 
 Compiled when first imported on a machine (a few seconds, the GIL held: ``load_kernels`` in
-vision/scene/static_objects.py imports it as a pipeline or a model is set up, before frames flow) and
+vision/kernels.py imports it as a pipeline or a model is set up, before frames flow) and
 cached beside this file (or in Numba's user cache where that is read-only); ``nogil``: the loops let
 the other threads run.
 """

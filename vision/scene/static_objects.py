@@ -48,12 +48,12 @@ healed into the background like a ghost, so an edge never ages into litter.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import cv2
 import numpy as np
 
+from vision.kernels import load_kernels
 from vision.scene.masks import Masks
 from vision.scene.static_blobs import Blobs, connected_components, find_blobs
 from vision.scene.static_config import ITEM_SHARE, StaticObjectsConfig, analysis_scale, whole_factor
@@ -68,7 +68,6 @@ __all__ = [
     "StaticObjectsConfig",
     "analysis_scale",
     "connected_components",
-    "load_kernels",
     "median",
 ]
 
@@ -79,15 +78,6 @@ GAIN_STEP = 2  # the global gain is the median ratio over every GAIN_STEP-th row
 # no mask, no indices: the kernels' way of saying so (never written; writeable, as the kernels' types are)
 NONE, NONE_AT = np.zeros(0, bool), np.zeros(0, np.intp)
 DARK_EPSILON = 1e-6  # seconds: the sight clock sums the frames' steps, so it drifts from pts by rounding
-
-
-def load_kernels() -> None:
-    """Import the look's compiled kernels (vision/scene/static_kernels.py): Numba's import (half a
-    second) and, on a machine's first run, their compiling (seconds, the GIL held, every thread of the
-    process waiting). Called as a model or a pipeline is set up, before frames flow: not by a command
-    that only reads a config, nor at a first look, nor in an edit that adds a litter rule to a running
-    camera (its lane, and its shard's other cameras, would wait on the compile)."""
-    importlib.import_module("vision.scene.static_kernels")
 
 
 class StaticObjects:
