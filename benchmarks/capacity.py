@@ -31,7 +31,8 @@ Each step runs N cameras for ``--warmup`` + ``--seconds`` seconds of wall time, 
   frame is analysed with the last detected frame's boxes, not detected); where the process's CPU
   went, by stage (benchmarks/stage_cpu.py: each thread's CPU time, split by timed per-frame
   sections; readers, decode, inference, analysis, store, other), and the model's inputs per
-  detected frame (whole frames, crops, tiles).
+  detected frame (whole frames, crops, tiles). Those timers cost ours 5-10% of its CPU
+  (capacity_stage_timers.md): ``--no-stages`` leaves them out, and the CPU by stage with them.
 - the peer, with ``--peer-weights`` (an Ultralytics ``.pt`` of the same model): Ultralytics'
   multi-stream ``predict(source=<streams file>, stream=True)`` on the same N streams, which
   reads every stream at full rate and detects the newest frame of each per round; its rate
@@ -73,6 +74,7 @@ carry: ours reads them only for evidence pictures, the peer never) and run there
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -342,7 +344,8 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         windows.detected(time.monotonic() - started, seconds)
 
     try:
-        with installed(stages.stages):
+        # the stage timers hold the GIL around every demux and decode call: --no-stages measures without
+        with installed(stages.stages) if args.stages else contextlib.nullcontext():
             pipeline = Pipeline(
                 config,
                 Detector.from_config(config.detector),
@@ -354,7 +357,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
                 collector.settle()  # as street-vision run and serve do once start-up is done
             # MAX_LAG more: the last frames captured in the measured time can still be committed in time
             pipeline.run(max_seconds=args.warmup + args.seconds + MAX_LAG)
-            cpu, by_stage = window.close(), stages.close()
+            cpu, by_stage = window.close(), stages.close() if args.stages else None
         gc_window = collected.close()
         counters.append(reader_counters())
     finally:
@@ -570,6 +573,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['seconds']} s measured in windows of {window:g} s. "
         f"{substream_line(result.get('substream'))}{phases_line(result.get('phases', 1))}{http_line(http)}"
         f"{switch_line(result.get('switch_interval'))}"
+        f"{'' if result.get('stages', True) else 'Without the CPU-by-stage timers (`--no-stages`). '}"
         "**Holds N cameras: in every window, every camera "
         f"keeps {HOLD:.0%} of the rate and, for ours, the p95 lag (capture to committed) stays under "
         f"{MAX_LAG:g} s** (a camera late for a minute every few minutes, while it surveys, is not held; "
@@ -716,6 +720,12 @@ def main() -> None:
         help="seconds: Python's GIL switch interval in this process (sys.setswitchinterval; default 0.005)",
     )
     parser.add_argument(
+        "--no-stages",
+        dest="stages",
+        action="store_false",
+        help="without the CPU-by-stage timers (benchmarks/stage_cpu.py), which cost the process GIL time",
+    )
+    parser.add_argument(
         "--collector",
         choices=("service", "default"),
         default="service",
@@ -748,6 +758,7 @@ def main() -> None:
         "note": args.note,
         "switch_interval": sys.getswitchinterval(),
         "collector": args.collector,
+        "stages": args.stages,
         "substream": "x".join(map(str, args.substream[:2])) if args.substream else None,
         "farm": args.farm,
         "steps": [],
