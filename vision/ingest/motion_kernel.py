@@ -1,7 +1,7 @@
 """Block motion from a frame's exported motion vectors (vision/ingest/vectors.py), compiled with Numba.
 
 At 2 detections a second a reader decodes every frame, and each P-frame's vectors become a grid of
-blocks: the numpy version was ten array calls, 75-180 microseconds a frame on the street clips, all of
+blocks: the numpy version was ten array calls, 65-180 microseconds a frame on the street clips, all of
 it with the GIL held, in every reader thread (benchmarks/vector_motion.md; in py-spy ``--gil`` profiles
 of 8 street cameras the vectors' module was where the GIL was held longest, benchmarks/gil_held.md).
 Here it is one loop over the vectors with the numpy version's arithmetic: float32 areas and movements,
