@@ -24,7 +24,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from capacity import cpu, farm_config  # noqa: E402  (beside this file)
+from capacity import farm_config, machine  # noqa: E402  (beside this file)
 from farm import MAIN, SUB_BITRATE, Farm, encode  # noqa: E402  (beside this file)
 
 from vision.config import parse_config  # noqa: E402
@@ -191,12 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     path = args.out.with_suffix(".json")
     result = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    result["machine"] = {
-        "cpu": cpu(),
-        "cores": os.cpu_count(),
-        "system": platform.platform(),
-        "python": platform.python_version(),
-    }
+    result["machine"] = machine()
     row = run(args)
     print(json.dumps(row), flush=True)
     result["runs"] = [r for r in result["runs"] if r["label"] != args.label] + [row]

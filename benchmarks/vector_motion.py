@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ from av.video.frame import PictureType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from capacity import cpu  # noqa: E402  (beside this file)
+from capacity import machine  # noqa: E402  (beside this file)
 from farm import CLIPS, MAIN, SUB_BITRATE, encode  # noqa: E402  (beside this file)
 
 from tests.test_motion_gate import numpy_block_motion  # noqa: E402  (the version before, kept there)
@@ -89,11 +87,12 @@ def measure(name: str, size: str, clip: Path, repeat: int) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
+    v = m["versions"]
     lines = [
         "# Block motion from motion vectors: compiled against numpy",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; Python {m['python']}, numpy "
-        f"{m['numpy']}, Numba {m['numba']}, PyAV {m['av']}.",
+        f"{v['numpy']}, Numba {v['numba']}, PyAV {v['av']}.",
         "",
         "Each clip encoded as the capacity farm's streams (H.264 25 fps, GOP 2 s, no B-frames), decoded "
         "once with its vectors exported (slice threads, as the reader decodes); every P-frame's vectors "
@@ -115,8 +114,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    import numba
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", default="vtest,parking,highway", help=f"of {', '.join(CLIPS)}")
     parser.add_argument(
@@ -126,15 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     load_kernels()  # compiled or read from the cache before anything is timed
     result: dict[str, Any] = {
-        "machine": {
-            "cpu": cpu(),
-            "cores": os.cpu_count(),
-            "system": platform.platform(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "av": av.__version__,
-        },
+        "machine": machine(),
         "repeat": args.repeat,
         "rows": [],
     }
