@@ -104,7 +104,7 @@ def shapes_and_photos() -> list[np.ndarray]:
 def test_trained_models_agree_with_ultralytics(zoo, arch: str, variant: str) -> None:
     boxes = agree(zoo.export(arch, variant), shapes_and_photos(), 0.05)
     # the tiny models do find their shapes, so the agreement is checked on real boxes (YOLO26's
-    # one-to-one head keeps fewer of them after 15 epochs: 3 with Ultralytics 8.4.190)
+    # one-to-one head keeps fewer of them: 3 with Ultralytics 8.4.190 after 15 epochs)
     assert boxes >= (3 if arch.startswith("yolo26") else 6)
 
 
