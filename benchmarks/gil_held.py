@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from capacity import farm_config, machine  # noqa: E402  (beside this file)
 from farm import MAIN, SUB_BITRATE, Farm, encode  # noqa: E402  (beside this file)
+from report import finish, machine_line  # noqa: E402  (beside this file)
 
 from vision.config import parse_config  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
@@ -133,12 +134,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
     runs = result["runs"]
     lines = [
         "# GIL held per detected frame: the ceiling of one process",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; Python {m['python']}.",
+        machine_line(result["machine"], "numba"),
         "",
         "Our pipeline on the capacity farm (real RTSP cameras on loopback, clips "
         f"{', '.join(CLIPS)} in turn, detection on their 640x360 substreams, motion gate on), no "
@@ -194,6 +194,7 @@ def main() -> None:
     row = run(args)
     print(json.dumps(row), flush=True)
     result["runs"] = [r for r in result["runs"] if r["label"] != args.label] + [row]
+    finish(result)  # the load average after, and whether the machine was busy
     path.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from capacity import machine  # noqa: E402  (beside this file)
 from farm import CLIPS, MAIN, SUB_BITRATE, encode  # noqa: E402  (beside this file)
+from report import finish, machine_line  # noqa: E402  (beside this file)
 
 from tests.test_motion_gate import numpy_block_motion  # noqa: E402  (the version before, kept there)
 from vision.ingest.vectors import block_motion, export_vectors  # noqa: E402
@@ -86,13 +87,10 @@ def measure(name: str, size: str, clip: Path, repeat: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    v = m["versions"]
     lines = [
         "# Block motion from motion vectors: compiled against numpy",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; Python {m['python']}, numpy "
-        f"{v['numpy']}, Numba {v['numba']}, PyAV {v['av']}.",
+        machine_line(result["machine"], "numpy", "numba", "av"),
         "",
         "Each clip encoded as the capacity farm's streams (H.264 25 fps, GOP 2 s, no B-frames), decoded "
         "once with its vectors exported (slice threads, as the reader decodes); every P-frame's vectors "
@@ -133,6 +131,7 @@ def main() -> None:
                 row = measure(name, size, encode(name, Path(tmp), spec), args.repeat)
                 result["rows"].append(row)
                 print(json.dumps(row), flush=True)
+    finish(result)  # the load average after, and whether the machine was busy
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
