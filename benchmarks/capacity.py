@@ -103,7 +103,7 @@ from vision.detect.detector import Detector  # noqa: E402
 from vision.detect.yolo_card import write_card  # noqa: E402
 from vision.pipeline import Pipeline  # noqa: E402
 from vision.store import Store  # noqa: E402
-from vision.types import Detections, Frame  # noqa: E402
+from vision.types import Detections, Frame, Transition  # noqa: E402
 
 CROSSING = "[[0.0, 0.33], [0.55, 0.33], [0.95, 0.25], [1.0, 0.45], [1.0, 0.85], [0.55, 0.62], [0.0, 0.5]]"
 WHOLE = "[[0, 0], [1, 0], [1, 1], [0, 1]]"
@@ -343,6 +343,13 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     def inferred(seconds: float, _: int) -> None:
         windows.detected(time.monotonic() - started, seconds)
 
+    made: dict[str, int] = {}  # the run's transitions by kind, and their pictures by source (substreams)
+
+    def recorded(transition: Transition, payload: dict[str, Any]) -> None:
+        source = payload.get("snapshots", {}).get("source")
+        for key in (transition.kind, *((f"pictures from {source}",) if source else ())):
+            made[key] = made.get(key, 0) + 1
+
     try:
         # the stage timers hold the GIL around every demux and decode call: --no-stages measures without
         with installed(stages.stages) if args.stages else contextlib.nullcontext():
@@ -350,6 +357,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
                 config,
                 Detector.from_config(config.detector),
                 store,
+                on_transition=recorded,
                 on_detections=committed,
                 on_inference=inferred,
             )
@@ -382,6 +390,7 @@ def ours(farm: Farm, args: argparse.Namespace, data: Path) -> dict[str, Any]:
         **cpu,
         "stages": by_stage,
         "collector": gc_window,
+        "transitions": made,
     }
 
 
@@ -623,6 +632,16 @@ def markdown(result: dict[str, Any]) -> str:
             for w in step["ours"]["windows"]
         ]
         lines.append(f"- {step['cameras']} cameras: " + "; ".join(parts))
+    made = [step for step in result["steps"] if step["ours"].get("transitions")]
+    if made:
+        lines += [
+            "",
+            "Ours, transitions committed in the run (with substreams: their pictures, by source):",
+            "",
+        ]
+    for step in made:
+        counts = ", ".join(f"{kind} {n}" for kind, n in step["ours"]["transitions"].items())
+        lines.append(f"- {step['cameras']} cameras: {counts}")
     collected = [step for step in result["steps"] if step["ours"].get("collector")]
     if collected:
         service = result.get("collector") == "service"
@@ -731,6 +750,7 @@ def main() -> None:
         default="service",
         help="Python's cyclic collector as the service sets it (vision/collector.py), or Python's default",
     )
+    parser.add_argument("--model-label", help="how the report names the model (default: --model's path)")
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
@@ -768,7 +788,9 @@ def main() -> None:
             height, width = (int(x) for x in args.imgsz.split(","))
             card, args.peer_weights = float_yolo(args.yolo_int8, (height, width), Path(tmp))
             args.model = str(card)
-        result["model"] = args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
+        result["model"] = args.model_label or (
+            args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
+        )
         if args.device == "cuda":
             if not args.peer_weights:
                 parser.error("--device cuda runs the peer's weights on both sides: give --peer-weights")

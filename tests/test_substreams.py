@@ -72,6 +72,16 @@ def events(lines: list[dict], camera: str) -> list[dict]:
     return [r for r in lines if r["kind"] == "event" and r["event"]["camera"] == camera]
 
 
+def analysed_per_window(lines: list[dict], camera: str, until: float) -> list[int]:
+    """The camera's frames analysed in each stats window that ended within ``until`` seconds of the
+    run, from the first window that had any (the run's end may wait for a main stream)."""
+    stats = [r for r in lines if r["kind"] == "stats"]
+    ends = np.cumsum([r["interval"] for r in stats])
+    windows = [r["cameras"][camera] for r, end in zip(stats, ends, strict=True) if end <= until]
+    outs = [window["frames_analysed"] for window in windows]
+    return outs[next((i for i, n in enumerate(outs) if n), len(outs)) :]
+
+
 def main_frame(path: Path, pts: float) -> np.ndarray:
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
@@ -176,11 +186,8 @@ def test_two_rtsp_streams_of_one_clip_and_a_main_stream_that_hangs(tmp_path: Pat
     # (a pipeline that waited 4 s for hung's picture would leave one of them empty); the windows that
     # ended within the run's 10 s (the ticker starts first): not those of its end, which waits up to 3 s
     # for hung's main stream, still opening, before leaving it
-    stats = [r for r in lines if r["kind"] == "stats"]
-    ends = np.cumsum([r["interval"] for r in stats])
-    outs = [r["cameras"]["plain"]["frames_analysed"] for r, end in zip(stats, ends, strict=True) if end <= 10]
-    seeing = outs[next(i for i, n in enumerate(outs) if n) :]
-    assert len(seeing) >= 2 and min(seeing) >= 1, outs
+    seeing = analysed_per_window(lines, "plain", 10)
+    assert len(seeing) >= 2 and min(seeing) >= 1, seeing
 
 
 def test_a_run_whose_cameras_are_stuck_opening_ends_cleanly_without_waiting_for_them(

@@ -349,7 +349,7 @@ class Pipeline:
         self.clips = ClipRecorder(config.storage.clips, config.storage.data_dir, store.another)
         self.summary = RunSummary(cameras={k: w.stats for k, w in self.workers.items()})
         self.stats = PipelineStats(self.workers)
-        self.evidence = EvidenceGate(self._ready)  # transitions waiting for their main-stream picture
+        self.evidence = EvidenceGate()  # transitions waiting for their main-stream picture
 
     def run(self, max_seconds: float | None = None) -> RunSummary:
         """Process frames until every camera has ended or :meth:`stop` is called.
@@ -687,7 +687,7 @@ class Pipeline:
             if reader.done or reader.stopped:
                 continue
             running = True
-            if worker.inferring or self.evidence.waiting(worker.camera_id):
+            if worker.inferring:
                 continue
             if handed is not None:  # before taking: a frame handed over after this sets it again
                 handed.clear()
@@ -715,6 +715,7 @@ class Pipeline:
             return
         if worker.rested(frame.pts):
             with self._contain(worker, worker.unit.camera_time(frame.pts)):
+                self.evidence.release((worker.camera_id,), wait=True)  # committed before it is read back
                 committed = self.writer.call(
                     lambda store: (store.snapshot(worker.camera_id), store.open_events(worker.camera_id))
                 )
@@ -935,11 +936,11 @@ class Pipeline:
     ) -> None:
         """Hand one frame's transitions (and the inbound reports that caused them) to the writer, with the
         unit's state after them: their snapshots are written, then all commit together; then reported.
-        ``evidence``: a frame analysed on the camera's lane, whose transitions may wait there for the
-        main stream's picture (released by the lane)."""
+        ``evidence``: a frame analysed on the camera's lane, whose transitions may wait for the main
+        stream's picture behind any held before (vision/events/evidence.py; the lane releases them)
+        while the camera goes on; anything else waits for those held first, so commits stay in order."""
         if not transitions and not applied:
             return
-        self.evidence.release((worker.camera_id,), wait=True)  # the camera's earlier transitions first
         # live cameras: when it happened, for humans (pts stays the clock)
         wall_time = worker.wall_time(transitions[-1].pts) if transitions else None
         state = worker.snapshot(False)
@@ -947,11 +948,12 @@ class Pipeline:
         record = partial(
             self._record, worker, generation, transitions, frame, wall_time, state, applied, changed
         )
-        if (
-            evidence and worker.main is not None and frame is not None and transitions
-        ):  # main stream's picture
+        if frame is not None:  # the clip starts now, while the ring holds the seconds before
+            self.clips.mark(frame.camera_id, transitions)
+        if evidence and worker.main is not None and frame is not None and transitions:
             self.evidence.hold(worker.camera_id, worker.main, worker.unit.stream_pts(frame.pts), record)
         else:
+            self.evidence.release((worker.camera_id,), wait=True)  # the camera's earlier transitions first
             record(None)
 
     def _record(
@@ -967,7 +969,7 @@ class Pipeline:
         evidence: Evidence | None,
     ) -> None:
         """Hand the transitions to the writer (with the main stream's picture, or why there is none, for a
-        camera with a substream); on their camera's lane, so its clip marks and commits stay in order."""
+        camera with a substream); on their camera's lane, so its commits stay in order."""
         pts = transitions[-1].pts if transitions else worker.unit.last_pts or 0.0
 
         def record(store: EventStore, payloads: list[dict[str, Any]]) -> None:
@@ -988,8 +990,6 @@ class Pipeline:
                 after=after,
             )
         )
-        if frame is not None:
-            self.clips.mark(frame.camera_id, transitions)
 
     def _notify(self, transitions: list[Transition], payloads: list[dict[str, Any]]) -> None:
         for transition, payload in zip(transitions, payloads, strict=True):
