@@ -57,7 +57,7 @@ def test_transitions_wait_for_their_pictures_in_order_while_the_camera_goes_on(
     stopped for the picture would see it ~4 s later, at its next frame)."""
     server = GstRtsp([("main", SAMPLE, 3.0), ("sub", substream, 0.0)]).start()
     try:
-        lines, result = run(config(tmp_path, server, 12), "--max-seconds", "14", "--stats-every", "1")
+        lines, result = run(config(tmp_path, server, 12), "--max-seconds", "14", "--stats-every", "2")
     finally:
         server.close()
     opened = events(lines, "pair")
@@ -72,10 +72,11 @@ def test_transitions_wait_for_their_pictures_in_order_while_the_camera_goes_on(
         boxes = np.array([b["box"] for b in event["boxes"]])
         assert boxes[:, [0, 2]].max() <= 384  # detected on the substream
     assert 1.0 <= late["pts"] - early["pts"] < 2.5, (early["pts"], late["pts"])
-    # frames analysed in every 1 s window from the first one that had any to the run's end (the
-    # windows that ended within its 14 s: its end waits for the second picture)
+    # frames analysed in every 2 s window from the first one that had any to the run's end (the
+    # windows that ended within its 14 s: its end waits for the second picture); a camera that
+    # stopped for a picture (over 3 s each) would leave one empty
     seeing = analysed_per_window(lines, "pair", 14)
-    assert len(seeing) >= 8 and min(seeing) >= 1, seeing
+    assert len(seeing) >= 4 and min(seeing) >= 1, seeing
 
 
 def test_a_kill_while_transitions_wait_leaves_no_checkpoint_ahead_of_them(
