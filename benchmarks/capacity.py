@@ -65,7 +65,9 @@ server (or rtsp-server-perl for ``--farm perl``; see tests/ingest_servers.py).
 
 On a GPU: ``--device cuda --peer-weights MODEL.pt`` runs that checkpoint on both sides through Ultralytics
 on the GPU (ours: ``detector.backend: ultralytics``, batched across cameras; ONNX Runtime's CUDA build is
-not assumed). For a machine with neither ffmpeg nor the footage nor an RTSP server, encode the clips
+not assumed); ``--ultralytics`` does the same on the CPU (a dry run of that path). benchmarks/gpu_kit.py
+builds what the device machine lacks, benchmarks/gpu_run.sh is the command run there.
+For a machine with neither ffmpeg nor the footage nor an RTSP server, encode the clips
 where they are (``--clips-dir DIR`` keeps them, ``--main-bitrate`` makes the main streams smaller to
 carry: ours reads them only for evidence pictures, the peer never) and run there with the same
 ``--clips-dir`` and ``--farm http``.
@@ -293,8 +295,8 @@ def farm_config(farm: Farm, args: argparse.Namespace, data: Path) -> str:
         "model": args.model,
         "classes": ["person", "bicycle", "bottle", "cup", "backpack", "handbag", "suitcase"],
     }
-    if args.device == "cuda":  # the peer's .pt through Ultralytics on the GPU (ONNX Runtime's is CPU here)
-        detector |= {"backend": "ultralytics", "device": "cuda"}
+    if args.ultralytics:  # the peer's .pt through Ultralytics (on a GPU: ONNX Runtime's build is the CPU's)
+        detector |= {"backend": "ultralytics", "device": args.device}
     detector |= yaml.safe_load(args.detector) if args.detector else {}
     return text + f"detector: {json.dumps(detector)}\nstorage: {{data_dir: {data}}}\n"
 
@@ -711,6 +713,12 @@ def main() -> None:
         "ultralytics)",
     )
     parser.add_argument(
+        "--ultralytics",
+        action="store_true",
+        help="ours runs --peer-weights through Ultralytics too (detector.backend ultralytics) on --device: "
+        "implied by cuda; on the CPU, a dry run of the GPU run's path",
+    )
+    parser.add_argument(
         "--clips-dir",
         type=Path,
         help="keep the encoded clips here and take those already there (a machine without ffmpeg)",
@@ -754,6 +762,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line for the report (e.g. the machine was shared)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("capacity"))
     args = parser.parse_args()
+    args.ultralytics = args.ultralytics or args.device == "cuda"
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
     names = args.clips.split(",")
@@ -791,11 +800,11 @@ def main() -> None:
         result["model"] = args.model_label or (
             args.model if not args.yolo_int8 else f"YOLOv8n float {args.imgsz} (from INT8)"
         )
-        if args.device == "cuda":
+        if args.ultralytics:
             if not args.peer_weights:
-                parser.error("--device cuda runs the peer's weights on both sides: give --peer-weights")
+                parser.error("--ultralytics, --device cuda: both sides run --peer-weights; give it")
             args.model = str(write_card(args.peer_weights, Path(tmp) / "peer.yaml"))
-            result["model"] = f"{args.peer_weights.name} (Ultralytics, cuda)"
+            result["model"] = f"{args.peer_weights.name} (Ultralytics, {args.device})"
         clips_dir = args.clips_dir or Path(tmp)
         clips_dir.mkdir(parents=True, exist_ok=True)
         clips = [

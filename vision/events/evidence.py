@@ -64,7 +64,9 @@ class EvidenceGate:
         anything else of a camera is stored). Called by each camera's own lane, which alone holds for it."""
         if not self._held:  # the usual case, once per frame: nothing held anywhere
             return
-        for camera_id in [c for c in list(self._held) if c in cameras]:
+        with self._lock:
+            held_for = [camera_id for camera_id in self._held if camera_id in cameras]
+        for camera_id in held_for:
             while (held := self._next(camera_id, wait)) is not None:
                 held.record(held.main.evidence(held.future, held.deadline - time.monotonic()))
 
