@@ -1,7 +1,8 @@
 """A camera whose transition waits for its main stream's picture goes on analysing: only its commits
 wait (vision/events/evidence.py). Real RTSP cameras on 127.0.0.1 (GStreamer's server): the substream
 at once, the main stream held back seconds after PLAY (a main stream slow to open, as a loaded IP
-camera's is); two zones whose crowd tickets open 1.5 s apart, both inside the first wait."""
+camera's is); two zones whose crowd tickets open 1.5 s apart, both inside the first wait; a kill, and
+a unit's failure and restart, during a wait."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+
+from vision.config import parse_config
+from vision.detect.detector import Detector
+from vision.pipeline import Pipeline
+from vision.rules.crowd import CrowdRule
+from vision.store import Store
+from vision.types import Transition
 
 from .conftest import ROOT, SAMPLE
 from .ingest_servers import GstRtsp
@@ -125,3 +134,45 @@ def test_a_kill_while_transitions_wait_leaves_no_checkpoint_ahead_of_them(
         result.stderr[-2000:],
     )
     assert {e["snapshots"]["source"] for e in opened} == {"main"}
+
+
+def test_a_unit_that_fails_while_its_transition_waits_restarts_with_it_committed(
+    tmp_path: Path, substream: Path, detector: Detector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit fails once (a test fault in zone ``late``'s rule, at its 5th frame: 2 s of stream) while
+    ``early``'s ticket, opened at 1 s, waits for the main stream's picture (held back 3 s). Its restart,
+    half a second of stream later, commits the held ticket before it reads the camera's state back, so
+    the restored unit carries that ticket on: ``early`` is opened once, with the main stream's picture
+    (read back first, the restored unit would open it a second time)."""
+    observe, calls = CrowdRule.observe, []
+
+    def faulty(rule: CrowdRule, *args: Any, **kwargs: Any) -> Any:
+        if rule.zone.name == "late":
+            calls.append(len(calls) + 1)
+            if len(calls) == 5:
+                raise RuntimeError("test fault")
+        return observe(rule, *args, **kwargs)
+
+    monkeypatch.setattr(CrowdRule, "observe", faulty)
+    opened: list[tuple[str, str]] = []
+
+    def transition(t: Transition, payload: dict[str, Any]) -> None:
+        if t.kind == "open":
+            opened.append((t.event["zone"], payload["snapshots"]["source"]))
+
+    server = GstRtsp([("main", SAMPLE, 3.0), ("sub", substream, 0.0)]).start()
+    try:
+        text = config(tmp_path, server, 12).read_text() + "health: {restart_initial: 0.5, restart_max: 1}\n"
+        store = Store(tmp_path / "data", "test")
+        pipeline = Pipeline(parse_config(text), detector, store, on_transition=transition)
+        try:
+            summary = pipeline.run(max_seconds=12)
+        finally:
+            store.close()
+    finally:
+        server.close()
+    assert len(calls) > 5 and pipeline.workers["pair"].generation == 1, (calls, summary)  # failed, restarted
+    assert sorted(opened) == [("early", "main"), ("late", "main")], opened
+    with sqlite3.connect(tmp_path / "data" / "street-vision.sqlite") as db:
+        zones = [row[0] for row in db.execute("SELECT zone FROM events ORDER BY zone")]
+    assert zones == ["early", "late"], zones
