@@ -21,14 +21,14 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
-from capacity import float_yolo  # noqa: E402  (beside this file)
 from farm import MAIN, SUB_BITRATE, encode  # noqa: E402  (beside this file)
+
+from vision.tuning.rebuild import rebuild  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / ".gpu"
@@ -42,7 +42,6 @@ WHEELS = (
 PYTHON = "3.12"  # the device's python3
 CLIPS = ("vtest", "parking", "highway")  # the street load's footage (capacity.py --clips)
 MAIN_BITRATE = "400k"  # ours opens main streams only for pictures, the peer never: small, to travel
-IMGSZ = (384, 640)  # the float YOLOv8n of the CPU runs (capacity_s24_street.md)
 LIMIT = 64 * 2**20  # bytes the device tool carries: the tree and the carried paths together
 # tracked files the GPU run never reads (its model is the carried .pt, its clips the carried ones)
 UNREAD = ("models/", "sample_videos/", "benchmarks/*.json")
@@ -57,16 +56,16 @@ def wheels(folder: Path) -> None:
 
 
 def half_weights(folder: Path) -> Path:
-    """The float YOLOv8n rebuilt from the INT8 export, its tensors stored in half precision (6.5 MB
-    instead of 12.8: Ultralytics loads a checkpoint's model as float either way)."""
+    """The float YOLOv8n rebuilt from the INT8 export (``models rebuild``, as capacity.float_yolo makes
+    it), its tensors stored in half precision (6.5 MB instead of 12.8: Ultralytics loads a checkpoint's
+    model as float either way)."""
     import torch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        _, weights = float_yolo(INT8, IMGSZ, Path(tmp))
-        checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-        checkpoint["model"] = checkpoint["model"].half()
-        out = folder / "yolov8n_float.pt"
-        torch.save(checkpoint, out)
+    out = folder / "yolov8n_float.pt"
+    rebuild(INT8, "yolov8n.yaml", out)
+    checkpoint = torch.load(out, map_location="cpu", weights_only=False)
+    checkpoint["model"] = checkpoint["model"].half()
+    torch.save(checkpoint, out)
     return out
 
 
