@@ -492,7 +492,7 @@ def gpu() -> str | None:
 
 def machine(device: str = "cpu") -> dict[str, Any]:
     versions = {}
-    for package in ("onnxruntime", "av", "numpy", "numba", "ultralytics", "torch"):
+    for package in ("onnxruntime", "openvino", "av", "numpy", "numba", "ultralytics", "torch"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

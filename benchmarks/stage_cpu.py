@@ -70,6 +70,7 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     # detector.backend ultralytics: its predict, pre- and post-processing included (on a GPU, the CPU's
     # part of it: letterboxing, the copies to and from the GPU, waiting on it)
     ("vision.detect.ultralytics_backend", "UltralyticsModel", "infer", "inference (Ultralytics)"),
+    ("vision.detect.openvino_backend", "OpenVinoModel", "run", "inference (OpenVINO)"),
     ("vision.detect.detector", "Detector", "detect", DETECTOR),
     ("vision.scene.motion", "MotionGate", "due", "motion gate"),
     ("vision.ingest.reader", "CameraReader", "_picture", "motion gate"),
@@ -95,7 +96,7 @@ DEMUX, DECODE = "demux (container.demux)", "decode (libav)"
 GROUPS: dict[str, tuple[str, ...]] = {
     "readers": ("readers (other)", DEMUX, "evidence main streams"),
     "decode": (DECODE, "decode: to BGR"),
-    "inference": ("inference (ONNX Runtime)", "inference (Ultralytics)"),
+    "inference": ("inference (ONNX Runtime)", "inference (Ultralytics)", "inference (OpenVINO)"),
     "analysis": (
         "inference threads (other)",
         DETECTOR,

@@ -101,6 +101,12 @@ def zoo(tmp_path_factory: pytest.TempPathFactory):
     return Zoo(root)
 
 
+@pytest.fixture(scope="session")
+def coco(zoo):
+    """The float COCO YOLOv8n rebuilt from the shared INT8 file (see yolo_zoo.Zoo.coco_checkpoint)."""
+    return zoo.coco_checkpoint(require(SHARED / "models" / "yolov8n_coco_int8.onnx"))
+
+
 def package(name: str) -> Any:
     """A Python package a test needs (from the test extra): missing, the test fails under CI=true."""
     try:

@@ -108,12 +108,6 @@ def test_trained_models_agree_with_ultralytics(zoo, arch: str, variant: str) -> 
     assert boxes >= (3 if arch.startswith("yolo26") else 6)
 
 
-@pytest.fixture(scope="module")
-def coco(zoo):
-    """The float COCO YOLOv8n rebuilt from the shared INT8 file (see yolo_zoo.Zoo.coco_checkpoint)."""
-    return zoo.coco_checkpoint(require(COCO_INT8))
-
-
 @pytest.mark.parametrize("variant", ["coco480", "cocodyn"])
 def test_rect_and_dynamic_exports_agree_with_ultralytics(zoo, coco, variant: str) -> None:
     assert agree(zoo.export("coco", variant), sample_frames(), 0.25) > 30

@@ -458,10 +458,17 @@ class DetectorConfig(StrictModel):
         "default",
         description="Path to a model card (YAML) or 'default' for the embedded SSD MobileNet v2 COCO.",
     )
-    backend: Literal["onnx", "ultralytics"] = Field(
+    backend: Literal["onnx", "openvino", "ultralytics"] = Field(
         "onnx",
-        description="Inference engine: onnx (ONNX Runtime, any card) or ultralytics (Ultralytics/PyTorch, "
-        "for YOLO .pt or .onnx files; needs the `yolo` extra).",
+        description="Inference engine: onnx (ONNX Runtime, any card), openvino (OpenVINO on the CPU, any "
+        "ONNX card; needs the `openvino` extra: bfloat16 on CPUs with AMX, see precision) or ultralytics "
+        "(Ultralytics/PyTorch, for YOLO .pt or .onnx files; needs the `yolo` extra).",
+    )
+    precision: Literal["auto", "f32", "bf16"] = Field(
+        "auto",
+        description="openvino: the arithmetic the CPU runs the model in. auto: OpenVINO's choice (bf16 on "
+        "CPUs with AMX or AVX-512 BF16, a third of float32's time per input there, boxes within a pixel or "
+        "two: benchmarks/openvino_infer.md; else f32); f32: the file's own float32 (ONNX Runtime's boxes).",
     )
     device: Literal["cpu", "cuda", "tensorrt"] = Field(
         "cpu",
@@ -526,6 +533,12 @@ class DetectorConfig(StrictModel):
             raise ValueError(
                 f"parallel is {self.parallel}, but the ultralytics backend takes one call at a time: "
                 "remove detector.parallel or use backend: onnx"
+            )
+        if self.backend == "openvino" and self.device != "cpu":
+            raise ValueError(f"device is {self.device}, but the openvino backend runs on the cpu here")
+        if self.backend != "openvino" and self.precision != "auto":
+            raise ValueError(
+                f"precision is {self.precision}, but only the openvino backend takes a precision"
             )
         return self
 

@@ -41,24 +41,37 @@ def decoder_for(card: ModelCard) -> Decoder:
     return decode_yolo_v8 if card.family == "yolo-v8" else decode_yolo_v5
 
 
-class OnnxEngine:
-    """Preprocess, ONNX Runtime, decode: the default path, no torch needed."""
+def file_model(
+    card: ModelCard, backend: str, device: str, threads: int, spin: bool, calls: int, precision: str
+) -> FileModel:
+    """The card's ONNX file loaded by ``backend`` (onnx or openvino) for ``calls`` model calls at once of
+    ``threads`` threads each."""
+    if card.format != "onnx":
+        raise ModelError(
+            f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
+        )
+    if backend == "openvino":
+        from vision.detect.openvino_backend import OpenVinoModel  # the optional extra, imported when asked
 
-    def __init__(
-        self,
-        card: ModelCard,
-        device: str,
-        threads: int,
-        params: DecodeParams,
-        max_batch: int,
-        spin: bool = False,
-    ) -> None:
-        if card.format != "onnx":
-            raise ModelError(
-                f"model card {card.card_path}: a {card.format} model runs on detector.backend: ultralytics"
-            )
+        return OpenVinoModel(card, calls, threads, precision)
+    return OnnxModel(card, device, threads, spin)
+
+
+class FileModel(Protocol):
+    """An ONNX file's model as run by ONNX Runtime (onnx_backend.py) or OpenVINO (openvino_backend.py)."""
+
+    batch_size: int | None  # None: any batch
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+
+class OnnxEngine:
+    """Preprocess, the ONNX file's model (ONNX Runtime, the default: no torch needed; or OpenVINO),
+    decode."""
+
+    def __init__(self, card: ModelCard, model: FileModel, params: DecodeParams, max_batch: int) -> None:
         self.card = card
-        self.model = OnnxModel(card, device, threads, spin)
+        self.model = model
         self.decode = decoder_for(card)
         self.params = params
         self.max_batch = max_batch
@@ -106,6 +119,7 @@ class Detector:
         max_batch: int = 32,
         spin: bool = False,
         parallel: int = 1,
+        precision: str = "auto",
     ) -> None:
         self.card = card
         self.parallel = parallel
@@ -136,7 +150,12 @@ class Detector:
 
             self.engine = UltralyticsModel(card, device, self.params)
         else:
-            self.engine = OnnxEngine(card, device, threads, self.params, max_batch, spin)
+            self.engine = OnnxEngine(
+                card,
+                file_model(card, backend, device, threads, spin, parallel, precision),
+                self.params,
+                max_batch,
+            )
         self.limits = BoxLimits.of(card)
         self.scale = ModelScale.of(card.input, card.min_object_px)
         self.people = card.people
@@ -161,6 +180,7 @@ class Detector:
             config.max_batch,
             config.spin,
             cpu.calls if engine is None else 1,
+            config.precision,
         )
 
     def detect(

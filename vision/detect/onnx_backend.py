@@ -13,8 +13,8 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.ssd import check_ssd_boxes
-from vision.detect.yolo_card import check_yolo, parse_metadata
+from vision.detect.contract import check_contract
+from vision.detect.yolo_card import parse_metadata
 
 log = logging.getLogger(__name__)
 
@@ -67,40 +67,10 @@ class OnnxModel:
         batch = inputs[0].shape[0]
         self.batch_size: int | None = batch if isinstance(batch, int) else None  # None: any batch
         self.metadata = parse_metadata(dict(self.session.get_modelmeta().custom_metadata_map))
-        self._check(inputs[0].shape, inputs[0].type)
-        log.debug("model %s on %s (%s)", card.name, self.session.get_providers()[0], card.model_path.name)
-
-    def _check(self, shape: list[int | str | None], dtype: str) -> None:
-        """Fail at start-up, naming file and card, when the card does not describe the file."""
-        spec, card = self.card.input, self.card
-        expected = (spec.height, spec.width, 3) if spec.layout == "nhwc" else (3, spec.height, spec.width)
-        actual = tuple(shape[1:])
-        fixed = all(isinstance(a, int) for a in actual)
-        if len(actual) != 3 or (fixed and actual != expected):
-            raise ModelError(
-                f"model file {card.model_path} takes input {list(shape)}, but its card {card.card_path} "
-                f"says {spec.layout} {spec.width}x{spec.height}"
-            )
-        if spec.rect and fixed:
-            raise ModelError(
-                f"model file {card.model_path} takes a fixed input {list(shape)}, but its card "
-                f"{card.card_path} asks for rect inputs: set rect: false, or export with dynamic=True"
-            )
-        if DTYPES.get(dtype) != spec.dtype:
-            raise ModelError(
-                f"model file {card.model_path} takes {dtype}, but its card {card.card_path} says {spec.dtype}"
-            )
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        unknown = [n for n in card.outputs if n not in outputs]
-        if unknown or not card.outputs:
-            raise ModelError(
-                f"model file {card.model_path} has outputs {list(outputs)}, but its card {card.card_path} "
-                f"names {unknown or 'none'}"
-            )
-        if card.family == "ssd-boxes":
-            check_ssd_boxes(card, [outputs[name] for name in card.outputs])
-        else:
-            check_yolo(card, outputs[card.outputs[0]], self.metadata)
+        dtype = DTYPES.get(inputs[0].type, inputs[0].type)
+        check_contract(card, inputs[0].shape, dtype, outputs, self.metadata)
+        log.debug("model %s on %s (%s)", card.name, self.session.get_providers()[0], card.model_path.name)
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """Run one batch; outputs in the order the card lists them."""

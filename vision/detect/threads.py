@@ -36,13 +36,13 @@ def split(
     """The split for ``detector.parallel`` and ``detector.threads`` on ``available`` cores, for a detector
     that serves ``cameras`` cameras (None: as many as need be).
 
-    Unset ``parallel``: one call per core with ONNX Runtime on the CPU, but no more than the cameras
-    (a camera's frames are detected one after the other, so one camera keeps one call busy: it gets
-    the cores in that call); else one (a GPU takes its calls one at a time; Ultralytics' predictor
-    is not shared by threads). Unset ``threads`` (0) with several calls: the cores shared out
-    between them, at least one each.
+    Unset ``parallel``: one call per core with ONNX Runtime (or OpenVINO) on the CPU, but no more than
+    the cameras (a camera's frames are detected one after the other, so one camera keeps one call
+    busy: it gets the cores in that call); else one (a GPU takes its calls one at a time;
+    Ultralytics' predictor is not shared by threads). Unset ``threads`` (0) with several calls: the
+    cores shared out between them, at least one each.
     """
-    if backend != "onnx":
+    if backend not in ("onnx", "openvino"):
         return CpuSplit(1, threads)
     if device != "cpu":
         return CpuSplit(parallel or 1, threads)
