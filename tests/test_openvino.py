@@ -123,16 +123,30 @@ def test_what_openvino_cannot_run_is_a_clear_error(openvino, zoo, coco, tmp_path
         assert result.returncode == 2 and message in result.stdout + result.stderr, result.stdout
 
 
-def test_without_openvino_the_error_says_what_to_install(openvino) -> None:
-    code = (
-        "import sys; sys.modules['openvino'] = None\n"
+def test_without_openvino_the_error_says_what_to_install(openvino, tmp_path: Path) -> None:
+    """Loading the model and `street-vision check` (exit 2, before any camera starts) both say it."""
+    blocked = "import sys; sys.modules['openvino'] = None\n"
+    config = str(demo(tmp_path, {"backend": "openvino"}))
+    for code in [
         "from vision.detect.card import load_card; from vision.detect.detector import Detector\n"
-        "Detector(load_card('default'), backend='openvino')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert result.returncode != 0 and "needs the `openvino` extra" in result.stderr
+        "Detector(load_card('default'), backend='openvino')\n",
+        f"from vision.cli import main; sys.exit(main(['check', {config!r}]))\n",
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-c", blocked + code], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+        assert result.returncode != 0 and "needs the `openvino` extra" in result.stderr, result.stderr
+
+
+def test_check_says_what_runs_the_model(openvino, tmp_path: Path) -> None:
+    """`check` names the engine, and for OpenVINO the precision it will compute in on this CPU."""
+    onnx = cli("check", demo(tmp_path, {}))
+    assert onnx.returncode == 0 and "  detector: ssd_mobilenet_v2_coco on ONNX Runtime (cpu)\n" in onnx.stdout
+    chosen = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    auto = cli("check", demo(tmp_path, {"backend": "openvino"}))
+    assert f"on OpenVINO (cpu), precision auto ({chosen} on this CPU)\n" in auto.stdout, auto.stdout
+    f32 = cli("check", demo(tmp_path, {"backend": "openvino", "precision": "f32"}))
+    assert "on OpenVINO (cpu), precision f32\n" in f32.stdout, f32.stdout
 
 
 def test_run_on_openvino_opens_and_closes_the_demo_ticket(openvino, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
 from vision.config_defaults import describe_shared
 from vision.detect.card import ModelError, load_card
-from vision.detect.detector import Detector
+from vision.detect.detector import Detector, describe_engine
 from vision.detect.planner import camera_outlook
 from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
@@ -61,7 +61,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         card = load_card(config.detector.model)
     except ModelError as exc:
         return _fail([f"detector.model: {exc}"])
+    try:
+        engine = describe_engine(config.detector)
+    except ModelError as exc:
+        return _fail([str(exc)])
     print(f"{args.config}: ok: {len(config.cameras)} camera(s): {cameras}; {zones} zone(s)")
+    print(f"  detector: {card.name} on {engine}")
     for line in describe_shared(config):
         print(f"  {line}")
     for camera_id, camera in config.cameras.items():

@@ -57,6 +57,17 @@ def file_model(
     return OnnxModel(card, device, threads, spin)
 
 
+def describe_engine(config: DetectorConfig) -> str:
+    """What runs the model, as ``check`` says it: the engine, its device, and OpenVINO's precision on this
+    CPU (a missing ``openvino`` extra is a ModelError here, before any camera starts)."""
+    if config.backend == "openvino":
+        from vision.detect.openvino_backend import chosen_precision  # the optional extra
+
+        return f"OpenVINO (cpu), precision {chosen_precision(config.precision)}"
+    engine = "Ultralytics" if config.backend == "ultralytics" else "ONNX Runtime"
+    return f"{engine} ({config.device})"
+
+
 class FileModel(Protocol):
     """An ONNX file's model as run by ONNX Runtime (onnx_backend.py) or OpenVINO (openvino_backend.py)."""
 

@@ -93,6 +93,15 @@ class OpenVinoModel:
         return [result[port] for port in self._outputs]
 
 
+def chosen_precision(precision: str) -> str:
+    """What ``detector.precision`` means on this machine's CPU, without compiling a model (for ``check``):
+    as set, or for ``auto`` OpenVINO's default here (bf16 where the CPU computes in it)."""
+    if precision != "auto":
+        return precision
+    default = _openvino().Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    return f"auto ({default} on this CPU)"
+
+
 def _metadata(model: Any) -> dict[str, str]:
     """The ONNX file's metadata (Ultralytics' names, stride, image size) as OpenVINO keeps it."""
     if not model.has_rt_info(["framework"]):
