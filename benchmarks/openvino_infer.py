@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from capacity import float_yolo  # noqa: E402  (beside this file)
+from inference_graph import frames as substream_frames  # noqa: E402  (beside this file)
 from report import arguments, caveats, machine, machine_line, publish  # noqa: E402  (beside this file)
 
 from vision.detect.card import load_card  # noqa: E402
@@ -42,9 +43,7 @@ from vision.detect.compare import match  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
 from vision.types import Detections  # noqa: E402
 
-FOOTAGE = ROOT.parent / "shared" / "data" / "footage"
 IMAGES = ROOT.parent / "shared" / "data" / "images"
-CLIPS = ("vtest.avi", "parking_lane_topdown_intel.mp4", "highway_overpass_jitter_boofcv.mp4")
 ENGINES = {
     "ONNX Runtime": ("onnx", "auto"),
     "OpenVINO f32": ("openvino", "f32"),
@@ -54,18 +53,8 @@ MIN_SCORE = 0.25
 
 
 def frames() -> list[np.ndarray]:
-    """8 frames spread over each clip at 640x360, then the shared photos as they are."""
-    out = []
-    for name in CLIPS:
-        capture = cv2.VideoCapture(str(FOOTAGE / name))
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        for index in np.linspace(0, total - 1, 8).astype(int):
-            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-            ok, frame = capture.read()
-            if not ok:
-                raise SystemExit(f"cannot read frame {index} of {FOOTAGE / name}")
-            out.append(cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA))
-    return out + [cv2.imread(str(p)) for p in sorted(IMAGES.glob("*.jpg"))]
+    """inference_graph.py's frames (8 spread over each clip at 640x360), then the shared photos."""
+    return substream_frames() + [cv2.imread(str(p)) for p in sorted(IMAGES.glob("*.jpg"))]
 
 
 def cpu_seconds() -> float:
