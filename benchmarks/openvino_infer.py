@@ -1,7 +1,9 @@
 """OpenVINO against ONNX Runtime on the same ONNX files: CPU per input, and the boxes each gives.
 
 The models: the float YOLOv8n that capacity.py makes with ``--yolo-int8`` (the shared INT8 export's
-weights rebuilt into Ultralytics' yolov8n.yaml, exported at 384x640), and the embedded SSD. The
+weights rebuilt into Ultralytics' yolov8n.yaml, exported at 384x640), the static INT8 that
+``street-vision models quantize`` makes of it (calibrated on 48 photos of the shared park-my-bike
+dataset's train split, none of the frames compared), and the embedded SSD. The
 inputs: real frames, 8 each of the vtest, parking and highway footage resized to 640x360 (the
 capacity farm's substreams), and the shared photos. Each engine is our Detector with one thread
 per call, as ``street-vision run`` uses it with two inference threads on two cores:
@@ -12,7 +14,8 @@ AMX or AVX-512 BF16). A round runs each engine over every frame, the engines in 
 CPU ms per input: the process's CPU time over a round's calls / frames (OpenVINO's own threads
 included), median over the rounds. Boxes: each engine's detections (min score 0.25) against ONNX
 Runtime's, paired by class at IoU >= 0.5: the share of ONNX Runtime's boxes found, the median and
-lowest IoU of the pairs, the largest score difference, and the boxes only one side has.
+lowest IoU of the pairs, the largest score difference, and the boxes only one side has. The INT8
+model is compared with the float model on ONNX Runtime, the model it would replace, in time and boxes.
 
 Usage: ``python benchmarks/openvino_infer.py --yolo-int8 ../shared/data/models/yolov8n_coco_int8.onnx
 [--rounds 5] [--note TEXT]``.
@@ -26,7 +29,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -41,9 +44,12 @@ from report import arguments, caveats, machine, machine_line, publish  # noqa: E
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.compare import match  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
+from vision.detect.quantize import quantize, read_frames  # noqa: E402
 from vision.types import Detections  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "data" / "images"
+CALIBRATION = ROOT.parent / "shared" / "data" / "datasets" / "park-my-bike" / "images" / "train"
+CALIBRATION_FRAMES = 48
 ENGINES = {
     "ONNX Runtime": ("onnx", "auto"),
     "OpenVINO f32": ("openvino", "f32"),
@@ -87,7 +93,19 @@ def agreement(found: list[Detections], reference: list[Detections]) -> dict[str,
     }
 
 
-def measure(card_path: str, images: list[np.ndarray], rounds: int) -> dict[str, Any]:
+class Baseline(NamedTuple):
+    """A model on ONNX Runtime that another is compared with: its name, CPU per input and boxes."""
+
+    label: str
+    cpu_ms: float
+    found: list[Detections]
+
+
+def measure(
+    card_path: str, images: list[np.ndarray], rounds: int, against: Baseline | None = None
+) -> tuple[dict[str, Any], list[Detections]]:
+    """Each engine's CPU per input and boxes on ``card_path``, compared with this file on ONNX Runtime
+    or with ``against``; and ONNX Runtime's boxes of this file."""
     card = load_card(card_path)
     detectors = {
         name: Detector(card, threads=1, min_score=MIN_SCORE, backend=backend, precision=precision)
@@ -104,8 +122,8 @@ def measure(card_path: str, images: list[np.ndarray], rounds: int) -> dict[str, 
             for image in images:
                 detectors[name].detect([image])
             per_input[name].append((cpu_seconds() - start) / len(images) * 1e3)
-    reference = found["ONNX Runtime"]
-    result = {}
+    reference = against.found if against else found["ONNX Runtime"]
+    result: dict[str, Any] = {}
     for name, d in detectors.items():
         model = d.engine.model  # type: ignore[attr-defined]
         result[name] = {
@@ -113,9 +131,15 @@ def measure(card_path: str, images: list[np.ndarray], rounds: int) -> dict[str, 
             "cpu_ms_per_input": round(statistics.median(per_input[name]), 2),
             "rounds_ms": [round(x, 2) for x in per_input[name]],
             "boxes": sum(len(f) for f in found[name]),
-            "against_onnx_runtime": agreement(found[name], reference),
+            "against_reference": agreement(found[name], reference),
         }
-    return result
+    own = result["ONNX Runtime"]["cpu_ms_per_input"]
+    record = {
+        "engines": result,
+        "reference": against.label if against else "this file on ONNX Runtime",
+        "reference_cpu_ms_per_input": against.cpu_ms if against else own,
+    }
+    return record, found["ONNX Runtime"]
 
 
 def render(record: dict[str, Any]) -> str:
@@ -127,16 +151,20 @@ def render(record: dict[str, Any]) -> str:
         "",
         f"{record['frames']} real frames (8 each of vtest, parking, highway at 640x360, and the shared "
         f"photos), {record['rounds']} rounds, one thread per call; min score {MIN_SCORE}; boxes paired with "
-        "ONNX Runtime's by class at IoU >= 0.5 (`benchmarks/openvino_infer.py`).",
+        "the reference's by class at IoU >= 0.5 (`benchmarks/openvino_infer.py`); the INT8 model "
+        f"calibrated on {record['calibration']}.",
         "",
-        "| model | engine | computes in | CPU ms per input (median) | vs ONNX Runtime | boxes | "
-        "ONNX Runtime's found | IoU median / min | largest score gap | only ONNX Runtime / only this |",
+        "Each row is compared, in CPU and boxes, with its reference: the same file on ONNX Runtime, or for "
+        "the INT8 model the float model it was made from, on ONNX Runtime.",
+        "",
+        "| model | engine | computes in | CPU ms per input (median) | vs the reference | boxes | "
+        "the reference's found | IoU median / min | largest score gap | only the reference / only this |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for model, engines in record["models"].items():
-        base = engines["ONNX Runtime"]["cpu_ms_per_input"]
-        for name, e in engines.items():
-            a = e["against_onnx_runtime"]
+    for model, m in record["models"].items():
+        base = m["reference_cpu_ms_per_input"]
+        for name, e in m["engines"].items():
+            a = e["against_reference"]
             lines.append(
                 f"| {model} | {name} | {e['precision']} | {e['cpu_ms_per_input']} | "
                 f"{e['cpu_ms_per_input'] / base:.2f}x | {e['boxes']} | {a['found_share']} | "
@@ -155,10 +183,18 @@ def main() -> None:
     record["frames"] = len(images)
     with tempfile.TemporaryDirectory() as tmp:
         card, _ = float_yolo(args.yolo_int8, (384, 640), Path(tmp))
+        float_label = "YOLOv8n float 384x640"
+        calibration = read_frames(CALIBRATION, CALIBRATION_FRAMES)
+        int8_card = quantize(load_card(card), calibration, Path(tmp) / "yolov8n_int8.onnx")
+        floats, float_found = measure(str(card), images, args.rounds)
+        baseline = Baseline(float_label, floats["reference_cpu_ms_per_input"], float_found)
+        int8, _ = measure(str(int8_card), images, args.rounds, baseline)
         record["models"] = {
-            "YOLOv8n float 384x640": measure(str(card), images, args.rounds),
-            "embedded SSD": measure("default", images, args.rounds),
+            float_label: floats,
+            "YOLOv8n static INT8 384x640 (models quantize)": int8,
+            "embedded SSD": measure("default", images, args.rounds)[0],
         }
+        record["calibration"] = f"{len(calibration)} photos of park-my-bike's train split"
     publish("openvino_infer", record, render)
 
 

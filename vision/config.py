@@ -467,7 +467,7 @@ class DetectorConfig(StrictModel):
     precision: Literal["auto", "f32", "bf16"] = Field(
         "auto",
         description="openvino: the arithmetic the CPU runs the model in. auto: OpenVINO's choice (bf16 on "
-        "CPUs with AMX or AVX-512 BF16: the float YOLOv8n in 0.4 of ONNX Runtime's CPU time there, every "
+        "CPUs with AMX or AVX-512 BF16: the float YOLOv8n in 0.35 of ONNX Runtime's CPU time there, every "
         "box of ONNX Runtime's found, benchmarks/openvino_infer.md; else f32); f32: the file's own float32 "
         "(ONNX Runtime's boxes).",
     )

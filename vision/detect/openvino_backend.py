@@ -1,7 +1,7 @@
 """OpenVINO: the same ONNX files run by Intel's CPU runtime, for CPUs where it computes in bfloat16.
 
 On a CPU with AMX (Xeon Sapphire Rapids and later) OpenVINO runs a float model's convolutions in
-bfloat16 on the matrix units: the float YOLOv8n took 0.4 of ONNX Runtime's CPU time per input
+bfloat16 on the matrix units: the float YOLOv8n took 0.35 of ONNX Runtime's CPU time per input
 there, at float32 the same as ONNX Runtime (benchmarks/openvino_infer.md). ``detector.precision``
 chooses: ``auto`` takes OpenVINO's own choice (bfloat16 where the CPU has it, else float32), ``f32``
 keeps the file's float32 arithmetic (the boxes ONNX Runtime gives). Pre- and post-processing are
