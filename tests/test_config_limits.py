@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vision.config import ConfigError, load_config, parse_config
-from vision.config_loading import (
+from vision.config.loading import (
     MAX_CAMERAS,
     MAX_FILE_BYTES,
     MAX_POLYGON_POINTS,
@@ -187,7 +187,7 @@ def test_pyyaml_without_libyaml_loads_the_same_config() -> None:
     code = (
         "import yaml; del yaml.CSafeLoader\n"
         "from vision.config import load_config\n"
-        "from vision import config_loading\n"
+        "from vision.config import loading as config_loading\n"
         "assert config_loading._LIBYAML is yaml.SafeLoader\n"
         "print(load_config('configs/many-cameras.yaml').model_dump_json())\n"
     )

@@ -22,7 +22,7 @@ from vision import collector
 from vision.api import commands as api_commands
 from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
-from vision.config_defaults import describe_shared
+from vision.config.defaults import describe_shared
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector, describe_engine
 from vision.detect.planner import camera_outlook

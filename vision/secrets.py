@@ -35,6 +35,19 @@ USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#]*):(?P<passwo
 PARAM = re.compile(r"(?P<head>(?:^|[?&;])(?P<name>[^=&;?#\s]+)=)(?P<value>[^&;#\s]*)")
 
 
+class EnvAllowed:
+    """Marks a config field (``Annotated[T, ENV_ALLOWED]``) whose value in a file may hold ``${ENV_VAR}``.
+
+    Here, not with the config's loading, because the fields that carry it are declared by their
+    stages too (vision/dispatch/targets.py), which the config's sections import."""
+
+    def __repr__(self) -> str:
+        return "ENV_ALLOWED"
+
+
+ENV_ALLOWED = EnvAllowed()
+
+
 class MissingEnvVar(ValueError):
     """A ``${NAME}`` reference whose variable is not set; ``path`` names the config key."""
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from vision.config_loading import ENV_ALLOWED
+from vision.secrets import ENV_ALLOWED
 
 HOURS = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)\s*$")
 MAX_TARGETS = 32  # named dispatch targets per config

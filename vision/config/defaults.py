@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vision.config import Config
+    from vision.config.root import Config
 
 Path_ = tuple[str | int, ...]
 Origins = dict[Path_, Path_]  # a key path in the merged cameras -> the path its value was written at

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from vision.config_defaults import Origins, applied_to, written_at
-from vision.secrets import ENV_REF, MissingEnvVar, expand_env
+from vision.config.defaults import Origins, applied_to, written_at
+from vision.secrets import ENV_ALLOWED, ENV_REF, MissingEnvVar, expand_env
 
 MAX_FILE_BYTES = 1024 * 1024  # a config with 100 cameras of 10 zones each is about 150 KiB
 MAX_YAML_DEPTH = 32  # nested mappings and lists; a config needs about 8
@@ -40,16 +40,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-class EnvAllowed:
-    """Marks a field (``Annotated[T, ENV_ALLOWED]``) whose value in a file may hold ``${ENV_VAR}``."""
-
-    def __repr__(self) -> str:
-        return "ENV_ALLOWED"
-
-
-ENV_ALLOWED = EnvAllowed()
 
 
 def at_most(limit: int, what: str, constant: str) -> BeforeValidator:
