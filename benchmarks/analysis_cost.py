@@ -50,8 +50,8 @@ from report import arguments, caveats, machine, machine_line, publish  # noqa: E
 
 from vision.camera import packing  # noqa: E402
 from vision.evaluate.suite import load_suite  # noqa: E402
+from vision.geometry import box_of  # noqa: E402
 from vision.scene import static_objects  # noqa: E402
-from vision.scene.scene import box_of  # noqa: E402
 
 SUITES = (ROOT / "sample_videos" / "suite.yaml", ROOT / "tests" / "footage_suite" / "suite.yaml")
 BEFORE = "7246429"  # integ8 when this benchmark was written: the code before issue 16's analysis work

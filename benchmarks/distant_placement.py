@@ -64,12 +64,12 @@ from vision.cli import main as cli  # noqa: E402
 from vision.config import RegionsConfig  # noqa: E402
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import OnnxEngine  # noqa: E402
-from vision.detect.nms import pairwise_iou  # noqa: E402
 from vision.detect.planner import ALIGN, GROW, Area, Planner  # noqa: E402
 from vision.detect.regions import MERGE_OVERLAP  # noqa: E402
 from vision.evaluate.annotations import load_boxes  # noqa: E402
 from vision.evaluate.replay import video_rate  # noqa: E402
 from vision.evaluate.truth import GroundTruth, load_truth  # noqa: E402
+from vision.geometry import pairwise_iou  # noqa: E402
 from vision.pipeline import Pipeline  # noqa: E402
 from vision.rules.crowd import CrowdRule  # noqa: E402
 from vision.scene.zones import Zone  # noqa: E402

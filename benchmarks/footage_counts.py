@@ -59,13 +59,12 @@ from vision.camera.context import FrameContext
 from vision.config import RegionsConfig
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
-from vision.detect.nms import pairwise_iou
 from vision.detect.planner import Planner
 from vision.evaluate.annotations import load_coco
 from vision.evaluate.truth import load_truth
+from vision.geometry import pairwise_iou, points_in_polygon
 from vision.rules.crowd import CrowdRule
 from vision.scene.static_objects import Blobs
-from vision.scene.zones import points_in_polygon
 from vision.types import Frame
 
 ROOT = Path(__file__).resolve().parents[1]

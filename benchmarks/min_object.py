@@ -22,8 +22,8 @@ import numpy as np
 
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
-from vision.detect.nms import pairwise_iou
 from vision.evaluate.annotations import load_cvat
+from vision.geometry import pairwise_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = (1.8, 1.4, 1.0, 0.8, 0.6, 0.45, 0.33)

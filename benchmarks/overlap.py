@@ -1,5 +1,6 @@
-"""Box overlap with x and y together (vision/detect/nms.py) against a checkout's column-by-column one:
-microseconds per call at a frame's sizes of box sets, measured in turns in the same run.
+"""Box overlap with x and y together (vision/geometry.py; vision/detect/nms.py before it) against a
+checkout's column-by-column one: microseconds per call at a frame's sizes of box sets, measured in turns
+in the same run.
 
 The tracker's pairwise IoU, the NMS and the crowd rule's ``covered`` run per frame on a handful of
 boxes, where numpy's per-call overhead, not the arithmetic, is the cost; the change makes fewer calls
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from report import arguments, caveats, machine, machine_line, publish  # noqa: E402
 
-from vision.detect import nms as after  # noqa: E402
+from vision import geometry as after  # noqa: E402
 
 SIZES = (
     (1, 10),
@@ -39,9 +40,12 @@ CALLS = 2000  # per timing: one call is a few microseconds
 
 
 def load(checkout: Path) -> ModuleType:
-    """``checkout``'s vision/detect/nms.py as a module of its own (beside this checkout's)."""
-    spec = importlib.util.spec_from_file_location("nms_before", checkout / "vision" / "detect" / "nms.py")
-    assert spec is not None and spec.loader is not None, f"{checkout}: no vision/detect/nms.py"
+    """``checkout``'s box overlap as a module of its own (beside this checkout's): its vision/geometry.py,
+    or vision/detect/nms.py where it predates that (the functions lived there)."""
+    path = checkout / "vision" / "geometry.py"
+    path = path if path.exists() else checkout / "vision" / "detect" / "nms.py"
+    spec = importlib.util.spec_from_file_location("overlap_before", path)
+    assert spec is not None and spec.loader is not None, f"{checkout}: no {path}"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

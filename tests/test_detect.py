@@ -135,7 +135,8 @@ def test_card_with_unknown_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [40, 300])  # within one block (a frame's usual few boxes) and past it
 def test_nms_matches_brute_force(n: int) -> None:
-    from vision.detect.nms import box_iou, nms
+    from vision.detect.nms import nms
+    from vision.geometry import box_iou
 
     rng = np.random.default_rng(3)
     xy = rng.uniform(0, 100, (n, 2))
@@ -156,7 +157,7 @@ def test_overlap_equals_the_column_by_column_arithmetic_exactly() -> None:
     """IoU, intersection over the smaller box and coverage do x and y together: the same floats, bit for
     bit, as each column on its own, on boxes that overlap, touch, lie apart, have zero area or are
     inverted (x2 < x1), in float32 and float64."""
-    from vision.detect.nms import covered, pairwise_iou
+    from vision.geometry import covered, pairwise_iou
 
     rng = np.random.default_rng(11)
     xy = rng.uniform(0, 100, (60, 2))
@@ -283,10 +284,11 @@ def test_ssd_decode_equals_greedy_nms_one_box_at_a_time(min_score: float) -> Non
     what the plain greedy algorithm keeps, one box at a time against every box kept before it (torchvision's
     definition): on a batch of 3 images whose boxes crowd around a few spots, with classes mixed, at an IoU
     below and above the one-label pass's and with max_det cutting in."""
-    from vision.detect.nms import BLOCK, box_iou
+    from vision.detect.nms import BLOCK
     from vision.detect.params import DecodeParams
     from vision.detect.preprocess import place, to_source
     from vision.detect.ssd import SAME_OBJECT_IOU, decode_ssd_boxes
+    from vision.geometry import box_iou
 
     rng = np.random.default_rng(7)
     images, classes, anchors = 3, 4, 200

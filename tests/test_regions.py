@@ -11,10 +11,10 @@ import pytest
 from vision.config import RegionsConfig
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
-from vision.detect.nms import pairwise_iou
 from vision.detect.planner import Planner
 from vision.detect.regions import MERGE_OVERLAP, merge, tile_boxes, zone_boxes
 from vision.detect.yolo_card import write_card
+from vision.geometry import pairwise_iou
 from vision.scene.zones import Zone
 from vision.types import Detections
 

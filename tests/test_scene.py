@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.scene.zones import Zone, points_in_polygon
+from vision.geometry import points_in_polygon
+from vision.scene.zones import Zone
 from vision.types import Detections
 
 
@@ -51,7 +52,7 @@ def test_anchors_filled_by_columns_are_the_stacked_ones() -> None:
     """anchors_of fills its two columns in place: the same float32 points, bit for bit, as stacking the
     centre and the bottom (or middle) computed from the box's columns (the code before), and none of
     no boxes."""
-    from vision.types import anchors_of
+    from vision.geometry import anchors_of
 
     xyxy = (np.random.default_rng(16).random((50, 4)) * 1000).astype(np.float32)
     x1, y1, x2, y2 = xyxy.T
@@ -133,7 +134,7 @@ def test_heatmap_decays_with_stream_time_and_renders() -> None:
 
 
 def test_edge_distance_and_near() -> None:
-    from vision.scene.zones import edge_distance
+    from vision.geometry import edge_distance
 
     square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
     points = np.array([[5, 5], [12, 5], [5, -3], [13, 14]], np.float64)

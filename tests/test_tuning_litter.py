@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vision.detect.nms import box_iou
+from vision.geometry import box_iou
 from vision.tuning.layout import read_labels
 
 from .conftest import ROOT, cli

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from vision.geometry import anchors_of
+
 NO_CLASS = -1  # class id of evidence that has no detector class (a static blob); data["source"] says what
 
 
@@ -161,22 +163,6 @@ class Detections:
                 record["area_px"] = round(float(area[i]), 1)
             records.append(record)
         return records
-
-
-def anchors_of(xyxy: np.ndarray, kind: str = "bottom_center") -> np.ndarray:
-    """[N, 2] points that stand for each of [N, 4] boxes (``bottom_center`` or ``center``), in their dtype;
-    filled column by column (np.stack costs more, at a few boxes)."""
-    out = np.empty((len(xyxy), 2), xyxy.dtype)
-    if kind == "bottom_center":
-        out[:, 1] = xyxy[:, 3]
-    elif kind == "center":
-        np.add(xyxy[:, 1], xyxy[:, 3], out=out[:, 1])
-        out[:, 1] *= 0.5
-    else:
-        raise ValueError(f"unknown anchor {kind!r}: use bottom_center or center")
-    np.add(xyxy[:, 0], xyxy[:, 2], out=out[:, 0])
-    out[:, 0] *= 0.5
-    return out
 
 
 def member_of(values: np.ndarray, ids: np.ndarray | list[int]) -> np.ndarray:

@@ -31,7 +31,7 @@ from vision.camera.analysis import CameraAnalysis
 from vision.camera.packing import pack, unpack
 from vision.config import CameraConfig, EventsConfig
 from vision.events.lifecycle import Key, Lifecycle
-from vision.scene.zones import polygon_iou
+from vision.geometry import polygon_iou
 from vision.types import CloseReason, Condition, Detections, Event, Frame, Observation, Report, Transition
 
 SNAPSHOT_VERSION = 1

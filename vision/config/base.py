@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from vision.config.loading import MAX_POLYGON_POINTS, at_most
-from vision.scene.calibration import polygon_area
+from vision.geometry import polygon_area
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 

@@ -15,8 +15,8 @@ from vision.config.ingest import DecodeConfig, StreamConfig
 from vision.config.loading import MAX_ZONES, at_most
 from vision.config.regions import RegionsConfig
 from vision.dispatch.targets import Location
+from vision.geometry import polygon_area
 from vision.rules import registry
-from vision.scene.calibration import polygon_area
 from vision.scene.motion import MotionGateConfig
 from vision.scene.static_objects import StaticObjectsConfig
 from vision.secrets import ENV_ALLOWED, CameraUrl, SecretUrl

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vision.detect.nms import pairwise_iou
+from vision.geometry import pairwise_iou
 from vision.types import Detections
 
 SAME_PX = 1e-2  # box corners this close are one box (float rounding between two runs of a model)

@@ -1,4 +1,4 @@
-"""Box overlap in numpy: IoU, coverage, and exact greedy NMS vectorized in blocks of candidates.
+"""Exact greedy NMS in numpy, vectorized in blocks of candidates (the IoU: vision/geometry.py).
 
 Greedy NMS keeps the best box, drops every later box overlapping it by more than the
 threshold, and repeats. Done one kept box at a time that is one numpy call per kept
@@ -13,58 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from vision.geometry import pairwise_iou
+
 BLOCK = 256
 LATER = np.triu(np.ones((BLOCK, BLOCK), bool), 1)  # [i, j]: box j comes after box i (np.triu per call: 20 us)
-
-
-def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Intersection area and both areas of xyxy boxes, with numpy broadcasting over the leading axes.
-
-    x and y go through each step together (one call over both coordinates, not one per column):
-    the same float operations per element in fewer numpy calls, which at a frame's handful of
-    boxes cost more than the arithmetic (benchmarks/overlap.md). The coordinates go first, in a
-    copy: with them last, numpy's inner loops would run over two values each and cost several
-    times the column-by-column version from about 40x40 boxes on. The results are the leading
-    axes' transposed views.
-    """
-    a, b = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)  # [4, ...reversed leading axes]
-    sides = np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2])
-    np.maximum(sides, 0, out=sides)  # np.clip's wrapper costs a few times the maximum
-    size_a, size_b = a[2:] - a[:2], b[2:] - b[:2]
-    return (sides[0] * sides[1]).T, (size_a[0] * size_a[1]).T, (size_b[0] * size_b[1]).T
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU with numpy broadcasting: ``iou(a[:, None], b[None])`` is the [A, B] matrix,
-    ``iou(a, b)`` with equal shapes is row by row."""
-    inter, area_a, area_b = _overlap(a, b)
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one [4] xyxy box against [N, 4] boxes."""
-    return iou(box[None], boxes)
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray, smaller: bool = False) -> np.ndarray:
-    """[N, M] IoU of xyxy boxes ``a`` [N, 4] against ``b`` [M, 4].
-
-    With ``smaller``, intersection over the smaller box's area instead: a box cut off by
-    a crop's edge lies inside the whole object's box, so it overlaps it fully by this
-    measure while its IoU can be low.
-    """
-    if not smaller:
-        return iou(a[:, None], b[None])
-    inter, area_a, area_b = _overlap(a[:, None], b[None])
-    return inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
-
-
-def covered(boxes: np.ndarray, by: np.ndarray) -> np.ndarray:
-    """For each of [N, 4] boxes, the largest fraction of its area covered by one of [M, 4] boxes."""
-    if len(boxes) == 0 or len(by) == 0:
-        return np.zeros(len(boxes), np.float32)
-    inter, area, _ = _overlap(boxes[:, None], by[None])
-    return (inter / np.maximum(area, 1e-9)).max(axis=1)
 
 
 def settle(over: np.ndarray, classes: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:

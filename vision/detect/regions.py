@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from vision.detect.nms import pairwise_iou
+from vision.geometry import pairwise_iou
 from vision.types import Detections
 
 # Intersection over the smaller box above which two crops' boxes of one class are one object. SAHI's

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from vision.geometry import anchors_of
 from vision.scene.calibration import GroundPlane
 from vision.scene.zones import Zone
-from vision.types import Detections, anchors_of, member_of
+from vision.types import Detections, member_of
 
 PERSON_HEIGHT_M = 1.7  # an adult, standing
 KEEP = 256  # person heights remembered per zone (a ring)

@@ -18,9 +18,10 @@ import itertools
 import numpy as np
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.nms import BLOCK, nms, pairwise_iou, settle
+from vision.detect.nms import BLOCK, nms, settle
 from vision.detect.params import DecodeParams
 from vision.detect.preprocess import Geometry
+from vision.geometry import pairwise_iou
 from vision.types import Detections
 
 SAME_OBJECT_IOU = 0.8

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.detect.nms import box_iou
 from vision.evaluate.annotations import FrameBoxes
+from vision.geometry import box_iou
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from enum import StrEnum
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vision.detect.nms import box_iou
 from vision.evaluate.truth import Incident
+from vision.geometry import box_iou
 
 # the ticket's evidence when it opened against the annotated subject: people move while an
 # incident lasts, so a loose overlap; another subject does not overlap at all

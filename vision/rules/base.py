@@ -15,10 +15,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.camera.context import FrameContext
+from vision.geometry import anchors_of
 from vision.scene.static_objects import DARK_EPSILON
 from vision.scene.zones import Zone
 from vision.track import TrackTable
-from vision.types import Observation, anchors_of, label_ids, member_of
+from vision.types import Observation, label_ids, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig

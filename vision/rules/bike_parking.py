@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from vision.camera.context import FrameContext
-from vision.detect.nms import covered
+from vision.geometry import covered
 from vision.rules.base import CameBack, Rule, TrackRuleConfig
 from vision.rules.subjects import Places
 from vision.scene.zones import Zone

@@ -39,8 +39,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from vision.camera.context import FrameContext
-from vision.detect.nms import covered, pairwise_iou
 from vision.detect.regions import EDGE
+from vision.geometry import covered, pairwise_iou
 from vision.rules.base import Rule, RuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Observation, member_of

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from vision.camera.context import FrameContext
-from vision.detect.nms import covered
+from vision.geometry import covered
 from vision.rules.base import Rule, TrackRuleConfig
 from vision.scene.zones import Zone
 from vision.types import Condition, Detections, Frame, Observation, member_of

@@ -30,12 +30,12 @@ import numpy as np
 from pydantic import Field
 
 from vision.camera.context import FrameContext
-from vision.detect.nms import covered
+from vision.geometry import anchors_of, covered
 from vision.rules.base import Rule, RuleConfig
 from vision.rules.subjects import Places, Subject, places
 from vision.scene.static_objects import Blobs
 from vision.scene.zones import Zone
-from vision.types import NO_CLASS, Condition, Detections, Frame, Observation, anchors_of, member_of
+from vision.types import NO_CLASS, Condition, Detections, Frame, Observation, member_of
 
 if TYPE_CHECKING:  # vision.config imports the rules' registry
     from vision.config import CameraConfig, EventsConfig

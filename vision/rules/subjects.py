@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vision.detect.nms import box_iou
+from vision.geometry import box_iou
 
 
 @dataclass(slots=True)

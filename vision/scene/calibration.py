@@ -10,11 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def polygon_area(points: np.ndarray) -> float:
-    """Shoelace area of an [M, 2] polygon, in the units of its coordinates squared."""
-    x, y = points[:, 0], points[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+from vision.geometry import polygon_area
 
 
 class GroundPlane:

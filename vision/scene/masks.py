@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.scene.zones import Edges, points_in_polygon, polygon_edges
+from vision.geometry import Edges, points_in_polygon, polygon_edges
 from vision.types import Detections
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from vision.config import CameraConfig
 from vision.detect.sizes import ObjectSizes
+from vision.geometry import box_of
 from vision.scene.calibration import GroundPlane
 from vision.scene.heatmap import Heatmap
 from vision.scene.masks import Masks
@@ -146,10 +147,3 @@ class Scene:
             )
         self.blobs = Blobs.concatenate(parts)
         return self.blobs
-
-
-def box_of(polygon: np.ndarray) -> tuple[float, float, float, float]:
-    """The box around a normalized polygon (x0, y0, x1, y1), rounded so that a snapshot compares equal."""
-    x0, y0 = np.clip(polygon.min(axis=0), 0.0, 1.0)
-    x1, y1 = np.clip(polygon.max(axis=0), 0.0, 1.0)
-    return round(float(x0), 4), round(float(y0), 4), round(float(x1), 4), round(float(y1), 4)

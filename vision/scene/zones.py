@@ -7,67 +7,11 @@ output does not move the zone); the pixel polygon is cached per frame size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-import cv2
 import numpy as np
 
+from vision.geometry import Edges, edge_distance, points_in_polygon, polygon_edges
 from vision.types import Detections
-
-
-class Edges(NamedTuple):
-    """A polygon's edges (corner to next corner) as [1, M] rows, the ray casting's operands worked out
-    once per polygon (a zone's, per frame size) rather than at each of the several calls per frame.
-    ``dy`` is 1 where an edge is horizontal: no ray straddles it, so its crossing is never read, and
-    the division needs no guard."""
-
-    x0: np.ndarray
-    y0: np.ndarray
-    y1: np.ndarray
-    dx: np.ndarray
-    dy: np.ndarray
-
-
-def polygon_edges(polygon: np.ndarray) -> Edges:
-    """The :class:`Edges` of an [M, 2] polygon, in its dtype."""
-    following = np.concatenate([polygon[1:], polygon[:1]])  # each corner's next (np.roll, cheaper)
-    dy = following[:, 1] - polygon[:, 1]
-    dy[dy == 0] = 1
-    row = (polygon[:, 0], polygon[:, 1], following[:, 1], following[:, 0] - polygon[:, 0], dy)
-    return Edges(*(a[None, :] for a in row))
-
-
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray | Edges) -> np.ndarray:
-    """Even-odd ray casting, vectorized over points: [N, 2] points, [M, 2] polygon (or its
-    :class:`Edges`) -> bool [N]."""
-    edges = polygon if isinstance(polygon, Edges) else polygon_edges(polygon)
-    x = points[:, 0][:, None]
-    y = points[:, 1][:, None]
-    straddles = (edges.y0 > y) != (edges.y1 > y)
-    x_cross = edges.x0 + (y - edges.y0) * edges.dx / edges.dy
-    return np.logical_xor.reduce(straddles & (x < x_cross), axis=1)  # odd crossings, in one reduction
-
-
-def edge_distance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Distance of each of [N, 2] points to the nearest edge of an [M, 2] polygon, vectorized."""
-    a = polygon[None, :, :]
-    ab = np.concatenate([polygon[1:], polygon[:1]])[None, :, :] - a
-    ap = points[:, None, :] - a
-    t = np.minimum(np.maximum((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0), 1.0)  # np.clip
-    nearest = a + t[..., None] * ab
-    return np.sqrt(((points[:, None, :] - nearest) ** 2).sum(-1)).min(axis=1)
-
-
-def polygon_iou(a: np.ndarray, b: np.ndarray, grid: int = 512) -> float:
-    """Overlap (intersection over union) of two normalized polygons, rasterized on a ``grid``² raster:
-    how much a redrawn zone is still the same place."""
-    masks = []
-    for polygon in (a, b):
-        mask = np.zeros((grid, grid), np.uint8)
-        cv2.fillPoly(mask, [np.round(np.asarray(polygon) * grid).astype(np.int32)], 1)
-        masks.append(mask.astype(bool))
-    union = np.count_nonzero(masks[0] | masks[1])
-    return np.count_nonzero(masks[0] & masks[1]) / union if union else 1.0
 
 
 @dataclass

@@ -7,7 +7,7 @@ from functools import cache
 
 import numpy as np
 
-from vision.detect.nms import iou
+from vision.geometry import iou
 
 
 @cache
