@@ -61,7 +61,7 @@ STAGES: list[tuple[str, str]] = [
     ("snapshot JPEGs", "vision/events/snapshots.py"),
     ("store (SQL)", "vision/store/"),
     ("other per-camera analysis", "vision/(camera|scene|events)/"),
-    ("pipeline plumbing", "vision/pipeline.py|vision/store_writer.py"),
+    ("pipeline plumbing", "vision/pipeline/|vision/store/writer.py"),
 ]
 
 

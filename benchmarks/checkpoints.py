@@ -143,7 +143,7 @@ def measure(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def capacity_checkpoints(folder: Path) -> tuple[CameraUnit, list[Snapshot]]:
     """A camera at the capacity benchmark's settings fed CAPACITY_SECONDS of its substream, and its
-    checkpoints, one every INTERVAL seconds of stream time as vision/pipeline.py takes them."""
+    checkpoints, one every INTERVAL seconds of stream time as vision/pipeline/analysis.py takes them."""
     clip = looped(encode(CAPACITY_CLIP, folder, (640, 360, SUB_BITRATE)), CAPACITY_SECONDS)
     classes = "[person, bicycle, bottle, cup, backpack, handbag, suitcase]"  # capacity.py's
     config = parse_config(

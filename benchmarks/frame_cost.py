@@ -178,13 +178,17 @@ class Code:
         self.config, self.card = module("config"), module("detect.card")
         self.stages = Stages()
         for name, cls, method, stage in SECTIONS:  # as stage_cpu.installed wraps them, in this package
-            owner = getattr(module(name.removeprefix("vision.")), cls)
+            try:
+                owner = getattr(module(name.removeprefix("vision.")), cls)
+            except (ModuleNotFoundError, AttributeError):  # an older code: that section is not one there
+                continue
             raw = owner.__dict__.get(method)
             if isinstance(raw, staticmethod):
                 setattr(owner, method, staticmethod(self.stages.timed(stage, raw.__func__)))
             elif raw is not None:
                 setattr(owner, method, self.stages.timed(stage, raw))
-        self.view = module("pipeline").Pipeline._view
+        pipeline = module("pipeline")  # a camera's view: the worker's own, or (older codes) the pipeline's
+        self.view = getattr(pipeline.Pipeline, "_view", None) or module("pipeline.worker").CameraWorker.view
 
     def seconds(self) -> dict[str, float]:
         """CPU seconds by section so far (this thread's)."""

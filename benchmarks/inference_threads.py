@@ -1,6 +1,6 @@
 """Inference threads: one model call over every core against one single-threaded call per core.
 
-The pipeline (vision/pipeline.py) on N cameras paced like live ones: the capacity benchmark's
+The pipeline (vision/pipeline/) on N cameras paced like live ones: the capacity benchmark's
 640x360 substreams of vtest, parking and highway (H.264, 25 fps, GOP 2 s) as looping files read
 in real time, every camera with the whole picture watched for crowds and litter, at ``--fps``
 detections per second, with ``detector.parallel`` 1 (one inference thread, ONNX Runtime's

@@ -26,29 +26,30 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from vision.pipeline import Pipeline  # noqa: E402
+from vision.pipeline.analysis import Analysis  # noqa: E402
+from vision.pipeline.inference import Inference  # noqa: E402
 
 Record = dict[str, list[tuple[float, float, bool]]]
 
 
 def instrument(record: Record) -> None:
     """Time every gathered frame's wait (and whether it was due) and every analysed frame's."""
-    gather, analyse = Pipeline._gather, Pipeline._analyse
+    gather, analyse = Inference.gather, Analysis.analyse
 
-    def gathered(self: Pipeline, share: int) -> Any:
+    def gathered(self: Inference, share: int) -> Any:
         out = gather(self, share)
         now = time.monotonic()
         for _, frame, due in out or ():
             record["gather"].append((now, now - frame.captured, due))
         return out
 
-    def analysed(self: Pipeline, worker: Any, frame: Any, detections: Any) -> None:
+    def analysed(self: Analysis, worker: Any, frame: Any, detections: Any) -> None:
         now = time.monotonic()
         record["analyse"].append((now, now - frame.captured, detections is not None))
         analyse(self, worker, frame, detections)
 
-    Pipeline._gather = gathered  # type: ignore[method-assign]
-    Pipeline._analyse = analysed  # type: ignore[method-assign]
+    Inference.gather = gathered  # type: ignore[method-assign]
+    Analysis.analyse = analysed  # type: ignore[method-assign]
 
 
 def bins(record: Record, width: float) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ runnable, and the ratio between stages moves with the machine's load. This measu
   ``analysis-*``, ...); a thread of no Python name (a library's own pool) is ``native threads``. In
   the pipeline that is OpenCV's pool (gdb's backtraces of a one-camera run: its workers, spinning in
   ``sched_yield`` between calls; ONNX Runtime's and libav's threads there spent nothing): the pipeline
-  keeps it with no more cameras than cores (vision/pipeline.py ``opencv_threads``), so a one-camera
+  keeps it with no more cameras than cores (vision/pipeline/core.py ``opencv_threads``), so a one-camera
   run charges part of the OpenCV calls of the sections (the litter model's, the motion gate's, the
   detector's resize, the clips') and the workers' spinning to it, and a run of more cameras than cores
   has none (``opencv_threads`` in the result: OpenCV's threads after the run). A run of a few cameras
@@ -85,9 +85,9 @@ SECTIONS: list[tuple[str, str, str, str]] = [
     ("vision.scene.static_objects", "StaticObjects", "update", "litter background model"),
     ("vision.events.clips", "ClipRecorder", "feed", "clips: frame ring"),
     ("vision.ingest.reader", "CameraReader", "_small", "clips: frame ring"),
-    ("vision.pipeline", "Pipeline", "_view", "camera views"),
+    ("vision.pipeline.worker", "CameraWorker", "view", "camera views"),
     ("vision.store.writer", "StoreWriter", "submit", "store: hand-over"),
-    ("vision.pipeline", "CameraWorker", "snapshot", "checkpoints"),
+    ("vision.pipeline.worker", "CameraWorker", "snapshot", "checkpoints"),
     ("vision.store.writer", "StoreWriter", "_commit", "store: SQL"),
     ("vision.events.snapshots", "SnapshotWriter", "write", "store: snapshot JPEGs"),
 ]

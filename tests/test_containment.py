@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vision import pipeline
 from vision.config import Config, parse_config
 from vision.detect.detector import Detector
 from vision.ingest.health import CameraHealth, CameraState
 from vision.pipeline import Pipeline, RunSummary
+from vision.pipeline import analysis as pipeline_analysis
 from vision.rules.crowd import CrowdRule
 from vision.store import Store
 from vision.types import Transition
@@ -130,7 +130,7 @@ def test_a_camera_whose_analysis_raises_never_stops_the_others(
     # the lanes' look at all their cameras made rare: a rest of 0.5-1 s of stream time takes far less wall
     # time than that here, so its error and recovery come and go between two looks, and are reported only
     # because a look reports the states its camera went through since the last one (HealthMonitor.passed)
-    monkeypatch.setattr(pipeline, "WAIT", 3.0)
+    monkeypatch.setattr(pipeline_analysis, "WAIT", 3.0)
     mixed = Run(config(["good", *FAULTS, "blind"], tmp_path / "mixed"), detector, tmp_path / "mixed")
 
     # the good camera: every frame, box and transition exactly as when it ran alone

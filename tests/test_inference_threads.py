@@ -143,17 +143,17 @@ def test_a_gather_takes_only_from_the_live_cameras_that_handed_a_frame_over(tmp_
             )
         image = np.zeros((36, 64, 3), np.uint8)
         pipeline.workers["c2"].reader._handoff.put(Frame("c2", 1.0, image))  # as its reader hands over
-        gathered = pipeline._gather(4)
+        gathered = pipeline.inference.gather(4)
         assert gathered is not None and [(w.camera_id, f.pts) for w, f, _ in gathered] == [("c2", 1.0)]
         assert taken == ["c2"]
         for worker, _, _ in gathered:
             worker.inferring = False
-        assert pipeline._gather(4) == [] and taken == ["c2"]  # nothing handed over since: nothing taken
+        assert pipeline.inference.gather(4) == [] and taken == ["c2"]  # nothing handed over since: none taken
         for camera_id in ("c0", "c1", "c2"):
             pipeline.workers[camera_id].reader._handoff.close()  # a reader that ends hands its end over
-        assert pipeline._gather(4) == [] and taken == ["c2"]  # c3 still runs
+        assert pipeline.inference.gather(4) == [] and taken == ["c2"]  # c3 still runs
         pipeline.workers["c3"].reader.stop()
-        assert pipeline._gather(4) is None  # all ended or stopped: the run ends
+        assert pipeline.inference.gather(4) is None  # all ended or stopped: the run ends
     finally:
         store.close()
 
@@ -187,7 +187,7 @@ def test_live_cameras_with_a_batch_wait_share_fewer_calls_that_start_at_most_tha
             store,
             on_inference=lambda seconds, frames: calls.append(frames),
         )
-        assert pipeline._batch_wait() == 0.5
+        assert pipeline.inference.batch_wait() == 0.5
         started = time.monotonic()
         pipeline.run(max_seconds=4.0)
         seconds = time.monotonic() - started
@@ -206,7 +206,7 @@ def test_files_read_as_fast_as_possible_are_never_made_to_wait(tmp_path: Path) -
         detector = Detector(load_card("default"), threads=1, parallel=1)
         for realtime, wait in ((2, 1.0), (1, 0.0), (0, 0.0)):
             pipeline = Pipeline(parse_config(live(tmp_path, 2, 1.0, realtime)), detector, store)
-            assert pipeline._batch_wait() == wait, realtime
+            assert pipeline.inference.batch_wait() == wait, realtime
     finally:
         store.close()
     with pytest.raises(ValidationError, match="batch_wait"):

@@ -216,18 +216,18 @@ def test_a_stall_and_an_error_over_between_two_looks_are_still_reported(detector
         worker = pipeline.workers["cam"]
         monitor = worker.reader.monitor
         monitor.frame_in(0.0, None, time.monotonic())
-        pipeline._watch([worker])
+        pipeline.analysis.watch([worker])
         worker.unit.last_pts = 0.0  # as after a frame: the camera has seen
         worker.reader.stream_time = lambda: 0.6  # type: ignore[method-assign]  # its stream clock now
         monitor.set_state(CameraState.STALLED, "camera cam: the stream ended")  # the reader, then reopened:
         monitor.frame_in(0.5, None, time.monotonic())  # live again before the lane looked
-        pipeline._watch([worker])
+        pipeline.analysis.watch([worker])
         assert reported == [CameraState.LIVE, CameraState.STALLED, CameraState.LIVE]
         assert worker.dark_fed == 0.6  # its rules were told the camera could not see
         monitor.fail("RuntimeError: boom")  # failed and restarted between two looks
         monitor.recover()
-        pipeline._watch([worker])
-        pipeline._watch([worker])  # nothing new: nothing reported again
+        pipeline.analysis.watch([worker])
+        pipeline.analysis.watch([worker])  # nothing new: nothing reported again
         assert reported[3:] == [CameraState.ERROR, CameraState.LIVE]
     finally:
         store.close()

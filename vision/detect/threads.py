@@ -7,7 +7,7 @@ was the bottleneck with a core left idle (benchmarks/capacity_yolo_street_sub.md
 1.47 of 2 cores used). On the CPU, calls on one thread each, as many at once as there are
 cores, keep every core busy and spend nothing on syncing threads within a call
 (benchmarks/inference_threads.md); the pipeline runs that many inference threads
-(vision/pipeline.py), each camera's frames still in order.
+(vision/pipeline/inference.py), each camera's frames still in order.
 """
 
 from __future__ import annotations
