@@ -176,6 +176,7 @@ class Code:
         self.unit, self.planner = module("camera.unit").CameraUnit, module("detect.planner").Planner
         self.frame, self.detections = module("types").Frame, module("types").Detections
         self.config, self.card = module("config"), module("detect.card")
+        self.lifecycle = module("events.lifecycle")  # its event ids, made in order here (Camera.call)
         self.stages = Stages()
         for name, cls, method, stage in SECTIONS:  # as stage_cpu.installed wraps them, in this package
             try:
@@ -233,7 +234,10 @@ class Camera:
         if call[0] == "observe":
             self.planner.observe(boxes, call[2], call[3])
             return ""
-        uuid.uuid4 = lambda: uuid.UUID(int=next(self.numbers))  # event ids in order: uuids are random
+        # event ids in order (uuids are random), in the lifecycle only: numba takes uuid4s for the names of
+        # the cache files it writes when a code compiles its kernels, which the other code may not do then
+        ids = SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(self.numbers)))
+        self.code.lifecycle.uuid = ids  # type: ignore[attr-defined]
         tracked, transitions = self.unit.process(self.code.frame(self.camera_id, call[1], image), boxes)
         view = self.code.view(self.worker)
         heat = view.heatmap
