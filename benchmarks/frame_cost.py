@@ -55,6 +55,11 @@ sys.path.insert(0, str(OUT))
 
 SUITES = (ROOT / "sample_videos" / "suite.yaml", ROOT / "tests" / "footage_suite" / "suite.yaml")
 RECORDING = Path(tempfile.gettempdir()) / "frame_cost_calls.pkl"
+# stage_cpu's sections that moved, and where an older code has them (before vision/pipeline/ was a package)
+MOVED = {
+    ("vision.pipeline.worker", "CameraWorker", "view"): ("vision.pipeline", "Pipeline", "_view"),
+    ("vision.pipeline.worker", "CameraWorker", "snapshot"): ("vision.pipeline", "CameraWorker", "snapshot"),
+}
 SHARE = 0.5  # PRELIMINARY above half the cores' load: a replay is one thread
 ROWS = ("rules, masks, frame context", "detection planner", "heatmap, people's sizes", "camera views")
 CONTEXT = ("tracker", "litter background model", "event lifecycle")  # timed too, not this work's rows
@@ -178,11 +183,13 @@ class Code:
         self.config, self.card = module("config"), module("detect.card")
         self.lifecycle = module("events.lifecycle")  # its event ids, made in order here (Camera.call)
         self.stages = Stages()
-        for name, cls, method, stage in SECTIONS:  # as stage_cpu.installed wraps them, in this package
+        for section in SECTIONS:  # as stage_cpu.installed wraps them, in this package
+            name, cls, method, stage = section
             try:
                 owner = getattr(module(name.removeprefix("vision.")), cls)
-            except (ModuleNotFoundError, AttributeError):  # an older code: that section is not one there
-                continue
+            except (ModuleNotFoundError, AttributeError):  # an older code: where the section was then
+                name, cls, method = MOVED[section[:3]]
+                owner = getattr(module(name.removeprefix("vision.")), cls)
             raw = owner.__dict__.get(method)
             if isinstance(raw, staticmethod):
                 setattr(owner, method, staticmethod(self.stages.timed(stage, raw.__func__)))
