@@ -67,7 +67,7 @@ class FractionalGate(MotionGate):
     """The gate with its picture made as before: INTER_AREA straight to 160 px wide (a fractional
     factor, 4.8 at 768 px), then grey. The peer of the block-mean picture, in the same pass."""
 
-    def _grey(self, image: np.ndarray) -> np.ndarray:
+    def _picture(self, image: np.ndarray, picture: np.ndarray | None) -> np.ndarray:
         height, width = image.shape[:2]
         size = (self.cfg.width, max(1, round(height * self.cfg.width / width)))
         return cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)

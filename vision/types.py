@@ -107,12 +107,6 @@ class Detections:
             {k: v[index] for k, v in self.data.items()},
         )
 
-    def with_data(self, **arrays: np.ndarray) -> Detections:
-        """The same boxes with more per-box arrays (each of length N)."""
-        n = len(self)
-        extra = {k: np.asarray(v).reshape(n) for k, v in arrays.items()}
-        return Detections(self.xyxy, self.score, self.class_id, self.track_id, self.data | extra)
-
     @classmethod
     def concatenate(cls, parts: list[Detections]) -> Detections:
         """One Detections from several (crops, evidence sources); a data key that some parts lack

@@ -102,7 +102,6 @@ class VideoDecoder:
         self.stream_config = stream
         self.corrupt_packets = 0
         self._catching_up = False  # reading fell behind the live edge: keyframes only, for now
-        self.skipped_packets = 0  # dropped to catch up (not those keyframes_only never decodes)
         self._behind: Callable[[float, float], float | None] | None = None
         self._max_lag = 0.0
         self.heartbeat = heartbeat
@@ -377,7 +376,8 @@ class VideoDecoder:
             self._longest = max(self.interval, longest)
 
     def _unseen(self, packet: av.Packet, time_base: float, now: float) -> bool:
-        """Whether to drop a video packet before the decoder to catch up with the live edge (counted);
+        """Whether to drop a video packet before the decoder to catch up with the live edge (counted by
+        the caller, through ``dropped``);
         a keyframes-only decoder's non-key packets never come here (:meth:`frames` drops them)."""
         key = packet.is_keyframe
         lag = None
@@ -393,7 +393,6 @@ class VideoDecoder:
                 return False
         elif not self._catching_up:
             return False
-        self.skipped_packets += 1
         return True
 
     def image(self, frame: av.VideoFrame) -> np.ndarray:
