@@ -70,7 +70,7 @@ from vision.evaluate.annotations import load_boxes  # noqa: E402
 from vision.evaluate.replay import video_rate  # noqa: E402
 from vision.evaluate.truth import GroundTruth, load_truth  # noqa: E402
 from vision.geometry import pairwise_iou  # noqa: E402
-from vision.pipeline import Pipeline  # noqa: E402
+from vision.pipeline.inference import Inference  # noqa: E402
 from vision.rules.crowd import CrowdRule  # noqa: E402
 from vision.scene.zones import Zone  # noqa: E402
 from vision.types import Detections, Observation  # noqa: E402
@@ -128,10 +128,10 @@ class Counted:
 @contextmanager
 def patched(counted: Counted, second: Callable[[Area], Area] | None) -> Iterator[None]:
     """The engine counted and cached; with ``second``, the planner's second look made by it."""
-    larger, detect, observe = Area.larger, Pipeline._detect, CrowdRule.observe
+    larger, detect, observe = Area.larger, Inference.detect, CrowdRule.observe
 
-    def seen(pipeline: Pipeline, batch: list) -> list[Detections | None]:
-        found = detect(pipeline, batch)
+    def seen(inference: Inference, batch: list) -> list[Detections | None]:
+        found = detect(inference, batch)
         pairs = zip(batch, found, strict=True)
         counted.seen.update((frame.pts, d) for (_, frame), d in pairs if d is not None)
         return found
@@ -143,14 +143,14 @@ def patched(counted: Counted, second: Callable[[Area], Area] | None) -> Iterator
 
     OnnxEngine.infer = lambda engine, images: counted.infer(engine, images)  # type: ignore[method-assign]
     Area.larger = second or larger  # type: ignore[method-assign]
-    Pipeline._detect = seen  # type: ignore[method-assign]
+    Inference.detect = seen  # type: ignore[method-assign]
     CrowdRule.observe = counting  # type: ignore[method-assign]
     try:
         yield
     finally:
         OnnxEngine.infer = counted.real  # type: ignore[method-assign]
         Area.larger = larger  # type: ignore[method-assign]
-        Pipeline._detect = detect  # type: ignore[method-assign]
+        Inference.detect = detect  # type: ignore[method-assign]
         CrowdRule.observe = observe  # type: ignore[method-assign]
 
 
