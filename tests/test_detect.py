@@ -108,7 +108,11 @@ def test_card_that_does_not_match_its_file(tmp_path: Path) -> None:
         Detector(load_card(card))
     assert "says family ssd-boxes: boxes [B, anchors, 4]" in str(info.value) and str(card) in str(info.value)
     card = copy_model(tmp_path, sha256=None, nms_embedded=True)
-    with pytest.raises(ModelError, match="an ssd-boxes model leaves NMS to us"):
+    with pytest.raises(ModelError, match="ssd-boxes models leave NMS to us"):
+        load_card(card)
+    card = copy_model(tmp_path, sha256=None, family="yolo-v9")
+    families = "family: no family 'yolo-v9' \\(use one of ssd-boxes, yolo-v8, yolo-v5\\)"
+    with pytest.raises(ModelError, match=families):
         load_card(card)
 
 

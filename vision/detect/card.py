@@ -68,10 +68,10 @@ class ModelCard(BaseModel):
     format: Literal["onnx", "pt"] = Field(
         description="onnx runs on ONNX Runtime; pt needs the ultralytics backend."
     )
-    family: Literal["ssd-boxes", "yolo-v8", "yolo-v5"] = Field(
-        description="How outputs are decoded: ssd-boxes is an SSD cut before its post-process (decoded "
-        "boxes [B, anchors, 4] as normalized ymin, xmin, ymax, xmax and scores [B, classes, anchors]; NMS is "
-        "ours); "
+    family: str = Field(
+        description="How outputs are decoded, one of vision/detect/families.py: ssd-boxes is an SSD cut "
+        "before its post-process (decoded boxes [B, anchors, 4] as normalized ymin, xmin, ymax, xmax and "
+        "scores [B, classes, anchors]; NMS is ours); "
         "yolo-v8 is the anchor-free head of YOLOv8, YOLO11, YOLO26 and Ultralytics' yolov5u "
         "([B, 4+nc, anchors]); yolo-v5 the original YOLOv5 head ([B, anchors, 5+nc])."
     )
@@ -123,8 +123,13 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _known_labels(self) -> ModelCard:
-        if self.family == "ssd-boxes" and self.nms_embedded:
-            raise ValueError("nms_embedded: an ssd-boxes model leaves NMS to us (set it to false)")
+        from vision.detect.families import FAMILIES  # its decoders import this module
+
+        family = FAMILIES.get(self.family)
+        if family is None:
+            raise ValueError(f"family: no family {self.family!r} (use one of {', '.join(FAMILIES)})")
+        if self.nms_embedded and not family.own_nms:
+            raise ValueError(f"nms_embedded: {self.family} models leave NMS to us (set it to false)")
         unknown = sorted(set(self.max_box_fraction) - set(self.labels.values()) - {"all"})
         if unknown:
             raise ValueError(f"max_box_fraction: no label {', '.join(unknown)} (use a label or `all`)")

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vision.detect.card import ModelCard, ModelError
-from vision.detect.ssd import check_ssd_boxes
-from vision.detect.yolo_card import check_yolo
+from vision.detect.families import FAMILIES
 
 Shape = Sequence[int | str | None]  # a dimension not fixed in the file: a name or None
 
@@ -47,7 +46,4 @@ def check_contract(
             f"model file {card.model_path} has outputs {list(outputs)}, but its card {card.card_path} "
             f"names {unknown or 'none'}"
         )
-    if card.family == "ssd-boxes":
-        check_ssd_boxes(card, [list(outputs[name]) for name in card.outputs])
-    else:
-        check_yolo(card, list(outputs[card.outputs[0]]), metadata)
+    FAMILIES[card.family].check(card, [list(outputs[name]) for name in card.outputs], metadata)

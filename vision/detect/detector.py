@@ -6,39 +6,27 @@ frame goes to the model in one batch, and the boxes come back merged per frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from vision.config import DetectorConfig
 from vision.detect.card import ModelCard, ModelError, load_card
+from vision.detect.families import decoder_for
 from vision.detect.limits import BoxLimits
 from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
 from vision.detect.planner import ModelScale
-from vision.detect.preprocess import Geometry, check_image, place, to_tensor
+from vision.detect.preprocess import check_image, place, to_tensor
 from vision.detect.regions import cut, merge
-from vision.detect.ssd import decode_ssd_boxes
 from vision.detect.threads import cores, split
-from vision.detect.yolo import decode_embedded_nms, decode_yolo_v5, decode_yolo_v8
 from vision.types import Detections, label_ids
-
-Decoder = Callable[[list[np.ndarray], list[Geometry], DecodeParams], list[Detections]]
 
 
 class Engine(Protocol):
     """Runs a model on whole images: a list of BGR frames in, Detections in their pixels out."""
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]: ...
-
-
-def decoder_for(card: ModelCard) -> Decoder:
-    if card.family == "ssd-boxes":
-        return decode_ssd_boxes
-    if card.nms_embedded:
-        return decode_embedded_nms
-    return decode_yolo_v8 if card.family == "yolo-v8" else decode_yolo_v5
 
 
 def file_model(

@@ -14,6 +14,7 @@ merging distinct, overlapping objects.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,9 @@ from vision.types import Detections
 SAME_OBJECT_IOU = 0.8
 
 
-def check_ssd_boxes(card: ModelCard, shapes: list[list[int | str | None]]) -> None:
+def check_ssd_boxes(card: ModelCard, shapes: list[list[int | str | None]], metadata: dict[str, Any]) -> None:
     """Fail, naming file and card, when the file's outputs are not boxes [B, A, 4] and scores [B, C, A]
-    with a score row for every label of the card."""
+    with a score row for every label of the card (``metadata``: the file's, which says nothing here)."""
     labels = max(card.labels) + 1 if card.labels else 0
     if len(shapes) == 2 and all(len(s) == 3 for s in shapes):
         (_, anchors, four), (_, classes, scored) = shapes

@@ -40,8 +40,10 @@ def expected_output(card: ModelCard) -> tuple[int, int]:
     return (1, 4 + nc) if card.family == "yolo-v8" else (2, 5 + nc)
 
 
-def check_yolo(card: ModelCard, output_shape: list[int | str | None], metadata: dict[str, Any]) -> None:
-    """Fail, naming file and card, when a YOLO card's classes or layout do not match its file."""
+def check_yolo(card: ModelCard, shapes: list[list[int | str | None]], metadata: dict[str, Any]) -> None:
+    """Fail, naming file and card, when a YOLO card's classes or layout do not match its file (its first
+    output's shape of ``shapes``, and the class names of its Ultralytics ``metadata``)."""
+    output_shape = shapes[0]
     nc = len(card.labels)
     if sorted(card.labels) != list(range(nc)):
         raise ModelError(
