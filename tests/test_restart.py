@@ -26,13 +26,14 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
     server.stop()
 
 
-def demo_config(tmp_path: Path, url: str, batch_wait: float = 0.0) -> Path:
+def demo_config(tmp_path: Path, url: str, batch_wait: float = 0.0, backend: str = "onnx") -> Path:
     """The demo's crowd zone on the plaza clip played in real time, like a camera, with dispatch (and
-    ``detector.batch_wait``: frames held back for a batch when killed must lose nothing either)."""
+    ``detector.batch_wait``: frames held back for a batch when killed must lose nothing either; and
+    ``detector.backend``: an engine with threads of its own, OpenVINO's, killed with the rest)."""
     demo = (ROOT / "configs" / "demo.yaml").read_text()
     text = demo.replace("url: ../sample_videos/plaza.mp4", f"url: {SAMPLE}\n    realtime: true")
     assert "\ndetector:\n" in text
-    text = text.replace("\ndetector:\n", f"\ndetector:\n  batch_wait: {batch_wait}\n")
+    text = text.replace("\ndetector:\n", f"\ndetector:\n  batch_wait: {batch_wait}\n  backend: {backend}\n")
     text = text.replace("../data", str(tmp_path / "data"))
     text += (
         f"\ndispatch:\n  webhook_url: {url}\n  secret: ${{HOOK_SECRET}}\n"
@@ -59,11 +60,11 @@ def open_tickets(receiver: Receiver) -> list[tuple[str, str, str]]:
     return [t for t in receiver.tickets() if t[2] == "open"]
 
 
-@pytest.mark.parametrize("batch_wait", [0.0, 0.5])
+@pytest.mark.parametrize(("batch_wait", "backend"), [(0.0, "onnx"), (0.5, "onnx"), (0.0, "openvino")])
 def test_sigkill_while_a_crowd_ticket_is_open_leaves_one_ticket_closed_once(
-    tmp_path: Path, receiver: Receiver, batch_wait: float
+    tmp_path: Path, receiver: Receiver, batch_wait: float, backend: str
 ) -> None:
-    config, log = demo_config(tmp_path, receiver.url, batch_wait), tmp_path / "run.log"
+    config, log = demo_config(tmp_path, receiver.url, batch_wait, backend), tmp_path / "run.log"
     rng = random.Random(12)  # random moments, the same on every run of the test
     for i in range(KILLS):
         process = start_run(config, log, {"HOOK_SECRET": SECRET})
