@@ -137,6 +137,21 @@ def test_card_with_unknown_key(tmp_path: Path) -> None:
         load_card(card)
 
 
+def test_a_model_file_where_a_card_belongs(tmp_path: Path) -> None:
+    """A bare model file is read as an Ultralytics export (tests/test_yolo.py runs one); the embedded SSD's
+    file has no card in it, and a binary file named like a card is not one: each says what to do."""
+    with pytest.raises(ModelError) as info:
+        load_card(DEFAULT_CARD.with_suffix(".onnx"))
+    assert "carries no class names in its metadata" in str(info.value)
+    assert "write a card for it (`street-vision models card" in str(info.value)
+    with pytest.raises(ModelError, match=r"model file .*missing\.onnx does not exist"):
+        load_card(tmp_path / "missing.onnx")
+    fake = tmp_path / "card.yaml"
+    fake.write_bytes(DEFAULT_CARD.with_suffix(".onnx").read_bytes()[:4096])
+    with pytest.raises(ModelError, match=r"card\.yaml: not a text file \(a card is YAML"):
+        load_card(fake)
+
+
 @pytest.mark.parametrize("n", [40, 300])  # within one block (a frame's usual few boxes) and past it
 def test_nms_matches_brute_force(n: int) -> None:
     from vision.detect.nms import nms

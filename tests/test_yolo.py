@@ -256,9 +256,32 @@ def test_bring_your_own_yolo_is_one_command(zoo, coco, tmp_path: Path) -> None:
     assert result.returncode == 2 and "ONNX Runtime cannot load it" in result.stderr
 
 
+def test_an_export_runs_without_a_card(zoo, coco, tmp_path: Path) -> None:
+    """`--model my_yolo.onnx` and `detector.model: my_yolo.onnx`, as Ultralytics takes a file: the card its
+    metadata describes, the same boxes as with the card `models card` writes."""
+    model = tmp_path / "my_yolo.onnx"
+    model.write_bytes(zoo.export("coco", "coco480").read_bytes())
+    bare = run_cli("detect", str(IMAGES / "bus.jpg"), "--model", str(model), "--json")
+    assert bare.returncode == 0, bare.stderr
+    assert load_card(model).model_dump() == load_card(write_card(model)).model_dump()
+    carded = run_cli("detect", str(IMAGES / "bus.jpg"), "--model", str(model.with_suffix(".yaml")), "--json")
+    assert json.loads(bare.stdout)["detections"] == json.loads(carded.stdout)["detections"]
+    assert "person" in [d["label"] for d in json.loads(bare.stdout)["detections"]]
+    model.with_suffix(".yaml").unlink()
+    config = tmp_path / "cameras.yaml"
+    config.write_text(
+        f"cameras:\n  plaza:\n    url: {ROOT / 'sample_videos' / 'plaza.mp4'}\n"
+        "detector:\n  model: my_yolo.onnx\n"
+    )
+    checked = run_cli("check", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert "detector: my_yolo on ONNX Runtime" in checked.stdout
+
+
 def test_ultralytics_backend_runs_pt_like_the_onnx_path(zoo, coco) -> None:
     card = load_card(write_card(coco))
     assert card.format == "pt" and len(card.labels) == 80
+    assert load_card(coco).model_dump() == card.model_dump()  # a bare checkpoint: the same card
     torch_path = Detector(card, min_score=0.25, backend="ultralytics").detect(sample_frames())
     onnx_path = Detector(load_card(write_card(zoo.export("coco", "cocodyn"))), min_score=0.25).detect(
         sample_frames()

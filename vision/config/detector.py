@@ -14,7 +14,9 @@ class DetectorConfig(StrictModel):
 
     model: str = Field(
         "default",
-        description="Path to a model card (YAML) or 'default' for the embedded SSD MobileNet v2 COCO.",
+        description="Path to a model card (YAML), an Ultralytics YOLO export (.onnx, or .pt with backend "
+        "ultralytics; read with the card its metadata gives, as `models card` writes it) or 'default' for "
+        "the embedded SSD MobileNet v2 COCO.",
     )
     backend: Literal["onnx", "openvino", "ultralytics"] = Field(
         "onnx",

@@ -156,17 +156,58 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+MODEL_FILES = frozenset({".onnx", ".pt"})  # given where a card belongs: read as an Ultralytics export
+
+
 def load_card(path: str | Path) -> ModelCard:
-    """Read a card ('default' means the embedded SSD) and check that its model file is there."""
+    """Read a card ('default' means the embedded SSD) and check that its model file is there. A bare
+    Ultralytics export (.onnx, .pt) gets the card its own metadata describes (what ``models card`` would
+    write), so ``--model yolov8n.onnx`` works as ``YOLO("yolov8n.onnx")`` does in Ultralytics."""
     card_path = DEFAULT_CARD if str(path) == "default" else Path(path)
+    if card_path.suffix.lower() in MODEL_FILES:
+        return _bare_model(card_path)
     try:
         data = yaml.safe_load(card_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ModelError(f"model card {card_path}: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ModelError(
+            f"model card {card_path}: not a text file (a card is YAML; a model file is read without a card "
+            "only when its name ends in .onnx or .pt)"
+        ) from None
     except yaml.YAMLError as exc:
         raise ModelError(f"model card {card_path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ModelError(f"model card {card_path}: expected a mapping of keys (name, file, family, ...)")
+    card = _validated(data, card_path)
+    if card.sha256 and sha256_of(card.model_path) != card.sha256:
+        raise ModelError(
+            f"model file {card.model_path} does not match its card {card_path}: sha256 differs "
+            "(the file was changed or corrupted; rebuild it or update the card)"
+        )
+    return card
+
+
+def _bare_model(path: Path) -> ModelCard:
+    """The card of a model file given without one, from the file's own metadata; a file that is not an
+    Ultralytics YOLO export fails naming the command that writes its card."""
+    from vision.detect.yolo_card import card_for  # it builds on this module's types
+
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        data = card_for(path)
+    except ModelError as exc:
+        raise ModelError(
+            f"{exc}; a model file given without a card is read as an Ultralytics YOLO export: write a card "
+            f"for it (`street-vision models card {path} --labels FILE` for a YOLO export without metadata, "
+            'by hand for any other model: README "Models")'
+        ) from None
+    return _validated(data, path)
+
+
+def _validated(data: dict, card_path: Path) -> ModelCard:
+    """The card made of ``data``, read from ``card_path`` (its model file's folder), with its file there."""
     try:
         card = ModelCard.model_validate({**data, "card_path": card_path})
     except ValidationError as exc:
@@ -174,9 +215,4 @@ def load_card(path: str | Path) -> ModelCard:
         raise ModelError(f"model card {card_path}: {problems}") from None
     if not card.model_path.is_file():
         raise ModelError(f"model card {card_path}: its model file {card.model_path} does not exist")
-    if card.sha256 and sha256_of(card.model_path) != card.sha256:
-        raise ModelError(
-            f"model file {card.model_path} does not match its card {card_path}: sha256 differs "
-            "(the file was changed or corrupted; rebuild it or update the card)"
-        )
     return card
