@@ -123,6 +123,31 @@ def test_a_latin1_file_is_refused_naming_the_encoding(tmp_path: Path) -> None:
     refused(path, "not UTF-8 text", "line 4")
 
 
+def test_a_video_given_as_the_config_is_named_as_a_video(tmp_path: Path) -> None:
+    """`street-vision run clip.mp4`: the file is named as the video it is (it was "over 1048576 bytes"),
+    whichever container ffmpeg wrote it in."""
+    refused(ROOT / "sample_videos" / "plaza.mp4", "this is an MP4/QuickTime video, not a config file")
+    kinds = {
+        "mp4": "MP4/QuickTime",
+        "avi": "AVI",
+        "mkv": "Matroska/WebM",
+        "ts": "MPEG-TS",
+        "flv": "FLV",
+        "jpg": "picture",
+    }
+    for ext, kind in kinds.items():
+        path = tmp_path / f"clip.{ext}"
+        frames = ["-frames:v", "1"] if ext == "jpg" else ["-t", "0.5"]
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", *frames, str(path)],
+            check=True,
+            timeout=60,
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert f"{path}: this is a" in str(info.value) and kind in str(info.value), (ext, str(info.value))
+
+
 def test_limits_leave_room_for_real_configs(tmp_path: Path) -> None:
     zones = "".join(
         f"      z{i}: {{polygon: [{', '.join(['[0.1, 0.1]', '[0.9, 0.1]', *['[0.5, 0.9]'] * 497])}]}}\n"

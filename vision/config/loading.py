@@ -127,6 +127,24 @@ class _PlainLoader(_BoundedComposer, yaml.SafeLoader):
         _BoundedComposer.__init__(self)
 
 
+def media_kind(head: bytes) -> str | None:
+    """What a picture or video file is, from its first bytes (its container's signature), else None: a
+    video given where a YAML file belongs (``run clip.mp4``) is then named as one, not as text too large."""
+    if head[4:8] == b"ftyp":
+        return "an MP4/QuickTime video"
+    if head[:4] == b"RIFF" and head[8:11] == b"AVI":
+        return "an AVI video"
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "a Matroska/WebM video"
+    if head[:3] == b"FLV":
+        return "an FLV video"
+    if len(head) > 188 and head[0] == head[188] == 0x47:
+        return "an MPEG-TS video"
+    if head[:3] == b"\xff\xd8\xff" or head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "a picture"
+    return None
+
+
 def read_text(path: Path, kind: str) -> str:
     """The file as UTF-8 text, refused whole when it is too large or not UTF-8."""
     try:
@@ -134,6 +152,14 @@ def read_text(path: Path, kind: str) -> str:
             data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the {kind}: {exc.strerror or exc}"]) from None
+    media = media_kind(data[:256])
+    if media:
+        raise ConfigError(
+            [
+                f"{path}: this is {media}, not a {kind} (YAML text); a video is named inside one, as a "
+                "camera's url (configs/demo.yaml watches the bundled clip)"
+            ]
+        )
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError([f"{path}: the {kind} is over {MAX_FILE_BYTES} bytes (MAX_FILE_BYTES)"])
     try:
