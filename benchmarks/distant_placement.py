@@ -64,7 +64,8 @@ from vision.cli import main as cli  # noqa: E402
 from vision.config import RegionsConfig  # noqa: E402
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import OnnxEngine  # noqa: E402
-from vision.detect.planner import ALIGN, GROW, Area, Planner  # noqa: E402
+from vision.detect.planner import Planner  # noqa: E402
+from vision.detect.plans import ALIGN, GROW, Area  # noqa: E402
 from vision.detect.regions import MERGE_OVERLAP  # noqa: E402
 from vision.evaluate.annotations import load_boxes  # noqa: E402
 from vision.evaluate.replay import video_rate  # noqa: E402

@@ -37,7 +37,8 @@ from capacity import machine  # noqa: E402  (beside this file)
 
 from vision.config import CameraConfig  # noqa: E402
 from vision.evaluate.suite import load_suite  # noqa: E402
-from vision.ingest.decoder import VideoDecoder, quarter_turns  # noqa: E402
+from vision.ingest.decoder import VideoDecoder  # noqa: E402
+from vision.ingest.pictures import luma_plane, quarter_turns  # noqa: E402
 from vision.ingest.sampler import Sampler  # noqa: E402
 from vision.ingest.vectors import VectorMotion  # noqa: E402
 from vision.scene.motion import MotionGate, bgr_picture, luma_picture  # noqa: E402
@@ -63,7 +64,7 @@ def video(name: str, camera: CameraConfig) -> dict[str, Any]:
             if not sampler.due(pts):
                 continue
             moved, image = motion.take(pts), decoder.image(av_frame)
-            luma = decoder.luma(av_frame)
+            luma = luma_plane(av_frame)
             assert luma is not None, f"{name}: {av_frame.format.name} has no luma plane"
             start = time.perf_counter()
             picture = luma_picture(*luma, turns, width)

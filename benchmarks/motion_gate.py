@@ -50,7 +50,7 @@ from capacity import cpu  # noqa: E402  (beside this file)
 from vision.detect.card import load_card  # noqa: E402
 from vision.detect.detector import Detector  # noqa: E402
 from vision.evaluate.suite import load_suite  # noqa: E402
-from vision.ingest.decoder import quarter_turns  # noqa: E402
+from vision.ingest.pictures import quarter_turns  # noqa: E402
 from vision.ingest.sampler import Sampler  # noqa: E402
 from vision.ingest.vectors import VectorMotion, export_vectors  # noqa: E402
 from vision.scene.motion import MotionGate, MotionGateConfig  # noqa: E402

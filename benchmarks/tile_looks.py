@@ -46,7 +46,8 @@ from vision.config import RegionsConfig
 from vision.detect import regions
 from vision.detect.card import load_card
 from vision.detect.detector import Detector
-from vision.detect.planner import ALIGN, GROW, Area, ModelScale, Planner
+from vision.detect.planner import Planner
+from vision.detect.plans import ALIGN, GROW, Area, ModelScale
 from vision.detect.regions import tile_boxes
 from vision.detect.sizes import ObjectSizes
 from vision.evaluate.truth import load_truth

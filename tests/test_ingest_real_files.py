@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from vision.config import CameraConfig, DecodeConfig, parse_config
-from vision.ingest.decoder import VideoDecoder, quarter_turns
+from vision.ingest.decoder import VideoDecoder
+from vision.ingest.pictures import luma_plane, quarter_turns
 from vision.pipeline import Pipeline
 from vision.scene.motion import bgr_picture, luma_picture
 from vision.secrets import SecretUrl
@@ -124,7 +125,7 @@ def test_a_portrait_phone_clip_is_analysed_upright(tmp_path: Path) -> None:
         assert frame.width == 424 and frame.height == 240  # stored sideways
         image = decoder.image(frame)
         # the motion gate's picture, made of the stored luma plane, is turned upright too
-        picture = luma_picture(*decoder.luma(frame), quarter_turns(frame.rotation), 160)
+        picture = luma_picture(*luma_plane(frame), quarter_turns(frame.rotation), 160)
     assert image.shape == reference.shape == (424, 240, 3)
     assert picture.shape == bgr_picture(image, 160).shape == (212, 120)
     assert np.abs(picture.astype(int) - bgr_picture(image, 160)).mean() < 1.5

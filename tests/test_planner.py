@@ -22,7 +22,8 @@ from vision.config import RegionsConfig, parse_config
 from vision.detect.card import ModelError, load_card
 from vision.detect.detector import Detector
 from vision.detect.limits import BoxLimits
-from vision.detect.planner import Area, ModelScale, Planner, joined
+from vision.detect.planner import Planner
+from vision.detect.plans import Area, ModelScale, joined
 from vision.detect.regions import fit, greedy_merge, merge
 from vision.detect.sizes import KEEP, LARGE, MIN_SAMPLES, SMALL, ObjectSizes, calibrated_heights, ring_put
 from vision.evaluate.annotations import load_cvat

@@ -16,7 +16,7 @@ from vision.detect.families import decoder_for
 from vision.detect.limits import BoxLimits
 from vision.detect.onnx_backend import OnnxModel
 from vision.detect.params import DecodeParams
-from vision.detect.planner import ModelScale
+from vision.detect.plans import ModelScale
 from vision.detect.preprocess import check_image, place, to_tensor
 from vision.detect.regions import cut, merge
 from vision.detect.threads import cores, split

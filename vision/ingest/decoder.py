@@ -15,10 +15,10 @@ from types import TracebackType
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from vision.config import KEYFRAME_REST, DecodeConfig, StreamConfig
 from vision.detect.threads import cores
+from vision.ingest.pictures import Pictures
 from vision.ingest.vectors import export_vectors
 from vision.secrets import SecretUrl, redact_text
 
@@ -28,21 +28,11 @@ FILE_TIMEOUT = 10.0  # seconds; a local file that blocks this long is on a dead 
 LIVE_ANALYZE_US = "1000000"  # probe a live stream 1 s, not 5: opens and reconnects 3x faster
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe"})  # MJPEG carries no timestamps
 SEGMENTED_FORMATS = frozenset({"hls"})  # delivered a segment at a time: see follow_live_edge
-FULL_RANGE = 2  # AVColorRange's JPEG: luma 0-255 (else 16-235)
 WAITED = 0.01  # seconds: a read that took this long waited for the network (the socket was drained)
 # seconds: a live keyframes-only stream's heartbeat (a non-key packet skipped) is beaten at most this often
 # (at most a tenth of stall_timeout): the watchdog needs a sign of life well within stall_timeout, not
 # the 49 of a 2 s GOP at 25 fps; a file's (no watchdog) is beaten for every packet it skips
 HEARTBEAT_EVERY = 0.1
-
-
-def quarter_turns(rotation: float) -> int:
-    """Counter-clockwise quarter turns (0-3) that make a frame upright, from its display matrix angle.
-
-    PyAV gives the matrix's counter-clockwise angle; cameras only write multiples of 90 degrees,
-    and anything in between is rounded to the nearest quarter turn (no resampling of skew).
-    """
-    return round(rotation / 90) % 4
 
 
 def decoder_threads(configured: int | None, cameras: int) -> int:
@@ -114,10 +104,7 @@ class VideoDecoder:
         self.vectors = vectors
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
-        self._sizes: dict[tuple[int, int, int], tuple[int, int]] = {}  # (w, h, turns) -> decoded size
-        # one for every frame (see image): a frame's own to_ndarray makes a new one, and swscale sets
-        # up its conversion again, for each frame
-        self._reformatter = VideoReformatter()
+        self.pictures = Pictures(decode.width)
 
     def _error(self, what: str, exc: BaseException) -> SourceError:
         detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
@@ -396,51 +383,8 @@ class VideoDecoder:
         return True
 
     def image(self, frame: av.VideoFrame) -> np.ndarray:
-        """BGR pixels upright (the display matrix applied) at the configured width.
-
-        A phone records portrait video as landscape pixels plus a display matrix; the rules and
-        the detector must see it as people do. The scaling is done in the same pass as the colour
-        conversion, with area averaging: for shrinking it is cheaper than swscale's default
-        bilinear filter (about 1.0 against 1.4 ms for 1080p to 640) and does not alias fine detail
-        away. ``decode.width`` is the width of the upright picture.
-        """
-        turns = quarter_turns(frame.rotation)
-        key = (frame.width, frame.height, turns)
-        size = self._sizes.get(key)
-        if size is None:
-            upright = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
-            out_w, out_h = self._output_size(*upright)
-            size = self._sizes[key] = (out_h, out_w) if turns % 2 else (out_w, out_h)
-        # threads=1: PyAV's default (0) makes swscale start and end a pool of threads for every frame,
-        # hundreds a second with many cameras, for the same pixels
-        if (frame.width, frame.height) == size:
-            bgr = self._reformatter.reformat(frame, format="bgr24", threads=1)
-        else:
-            bgr = self._reformatter.reformat(
-                frame, format="bgr24", width=size[0], height=size[1], interpolation="AREA", threads=1
-            )
-        pixels = bgr.to_ndarray()
-        return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
-
-    @staticmethod
-    def luma(frame: av.VideoFrame) -> tuple[np.ndarray, bool] | None:
-        """The frame's luma plane as decoded (not turned upright, not scaled; a view, no copy) and
-        whether it is limited range (16-235), for the motion gate's grey picture; None for pixel
-        formats without an 8-bit luma plane of their own (RGB, 10-bit)."""
-        fmt = frame.format
-        luma = fmt.components[0]
-        if not fmt.name.startswith(("yuv", "nv")) or luma.bits != 8 or luma.plane != 0:
-            return None
-        plane = frame.planes[0]
-        pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-        full = fmt.name.startswith("yuvj") or frame.color_range == FULL_RANGE
-        return pixels, not full
-
-    def _output_size(self, width: int, height: int) -> tuple[int, int]:
-        if not self.decode.width or not width:
-            return width, height
-        out_w = self.decode.width - self.decode.width % 2
-        return out_w, max(2, round(height * out_w / width / 2) * 2)
+        """The frame's BGR pixels upright at ``decode.width`` (vision/ingest/pictures.py)."""
+        return self.pictures.image(frame)
 
     def close(self) -> None:
         if self._container is None:

@@ -29,9 +29,10 @@ from vision.config import CameraConfig
 from vision.events.clips import downscale, kept, thinning_gap
 from vision.ingest.backoff import Backoff
 from vision.ingest.clock import StreamClock
-from vision.ingest.decoder import SourceError, VideoDecoder, quarter_turns
+from vision.ingest.decoder import SourceError, VideoDecoder
 from vision.ingest.handoff import FrameQueue, LatestFrame
 from vision.ingest.health import CameraHealth, CameraState, HealthMonitor
+from vision.ingest.pictures import luma_plane, quarter_turns
 from vision.ingest.sampler import Sampler
 from vision.ingest.vectors import VectorMotion
 from vision.scene.motion import bgr_picture, luma_picture
@@ -268,7 +269,7 @@ class CameraReader:
         """The motion gate's grey picture of a frame handed over: from its luma plane (already grey),
         else from its BGR ``image``."""
         width = self.camera.motion_gate.width
-        luma = decoder.luma(av_frame)
+        luma = luma_plane(av_frame)
         if luma is None:
             return bgr_picture(image, width)
         return luma_picture(*luma, quarter_turns(av_frame.rotation), width)
