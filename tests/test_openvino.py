@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
+from vision.config import DetectorConfig
 from vision.detect.card import ModelError, load_card
 from vision.detect.compare import match
-from vision.detect.detector import Detector
+from vision.detect.detector import Detector, engine_hint
+from vision.detect.threads import cpu_flags
 from vision.detect.yolo_card import write_card
 from vision.types import Detections
 
-from .conftest import ROOT, cli, package
+from .conftest import ROOT, SHARED, cli, package
 from .test_yolo import assert_same, sample_frames, shapes_and_photos
 
 
@@ -147,6 +149,26 @@ def test_check_says_what_runs_the_model(openvino, tmp_path: Path) -> None:
     assert f"on OpenVINO (cpu), precision auto ({chosen} on this CPU)\n" in auto.stdout, auto.stdout
     f32 = cli("check", demo(tmp_path, {"backend": "openvino", "precision": "f32"}))
     assert "on OpenVINO (cpu), precision f32\n" in f32.stdout, f32.stdout
+
+
+def test_check_hints_openvino_for_a_float_model_on_an_amx_cpu(zoo, coco, tmp_path: Path) -> None:
+    """Only for a float ONNX model on ONNX Runtime's CPU, and only where the CPU has AMX (where OpenVINO's
+    bfloat16 was measured): not for the embedded SSD (uint8), the shared INT8 YOLOv8n (float input, integer
+    graph), another engine or another CPU."""
+    amx = frozenset({"avx512f", "amx_bf16", "amx_tile"})
+    floating = load_card(zoo.export("coco", "cocodyn"))
+    int8 = tmp_path / "yolov8n_coco_int8.onnx"
+    int8.write_bytes((SHARED / "models" / "yolov8n_coco_int8.onnx").read_bytes())
+    hint = engine_hint(DetectorConfig(), floating, amx)
+    assert hint is not None and "`detector.backend: openvino`" in hint and "0.35" in hint
+    assert engine_hint(DetectorConfig(), floating, frozenset({"avx512f"})) is None
+    assert engine_hint(DetectorConfig(backend="openvino"), floating, amx) is None
+    assert engine_hint(DetectorConfig(device="cuda"), floating, amx) is None
+    assert engine_hint(DetectorConfig(), load_card("default"), amx) is None
+    assert engine_hint(DetectorConfig(), load_card(int8), amx) is None
+    checked = cli("check", demo(tmp_path, {"model": str(zoo.export("coco", "cocodyn"))}))
+    assert checked.returncode == 0, checked.stderr
+    assert ("  hint: this CPU has AMX" in checked.stdout) == ("amx_bf16" in cpu_flags()), checked.stdout
 
 
 def test_run_on_openvino_opens_and_closes_the_demo_ticket(openvino, tmp_path: Path) -> None:

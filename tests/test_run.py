@@ -64,6 +64,33 @@ def test_run_demo_prints_events_and_fills_the_store(tmp_path: Path) -> None:
     assert stored == kinds
 
 
+def test_a_reader_that_quits_ends_the_run_as_sigterm_does(tmp_path: Path) -> None:
+    """`run --jsonl | head -1`: the first line read and the pipe closed, the next line printed (the crowd's
+    open, from the store writer's thread) stops the run as SIGTERM would: exit 141 (a closed pipe's, as
+    cat's), no traceback, no camera failed or restarted, the open committed. It was a BrokenPipeError in
+    that thread: the camera unit failed and restarted, and an analysis lane died."""
+    config = tmp_path / "demo.yaml"
+    demo = (ROOT / "configs" / "demo.yaml").read_text()
+    config.write_text(demo.replace("../sample_videos/plaza.mp4", str(SAMPLE)).replace("../data", "data"))
+    with (tmp_path / "stderr").open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vision.cli", "run", str(config), "--jsonl", "--stats-every", "0"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        first = json.loads(proc.stdout.readline())
+        proc.stdout.close()
+        code = proc.wait(timeout=300)
+    stderr = (tmp_path / "stderr").read_text()
+    assert first["kind"] == "health" and code == 141, stderr
+    assert "standard output was closed (its reader quit): stopping the run" in stderr
+    assert "Traceback" not in stderr and "failed at" not in stderr and "restart" not in stderr, stderr
+    db = sqlite3.connect(tmp_path / "data" / "street-vision.sqlite")
+    kinds = [k for (k,) in db.execute("SELECT kind FROM transitions ORDER BY seq")]
+    assert kinds[0] == "open" and "close" not in kinds, kinds
+
+
 def test_which_frames_keep_their_boxes() -> None:
     """storage.detection_interval: 0 keeps every frame, None none; a clock that went back starts over."""
     assert [detections_due(10.0, pts, 1.0, False) for pts in (10.4, 10.99, 11.0, 9.0)] == [0, 0, 1, 1]

@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,13 @@ from vision.cluster import commands as cluster_commands
 from vision.config import Config, ConfigError, load_config
 from vision.config.defaults import describe_shared
 from vision.detect.card import ModelError, load_card
-from vision.detect.detector import Detector, describe_engine
+from vision.detect.detector import Detector, describe_engine, engine_hint
 from vision.detect.planner import camera_outlook
 from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.abandoned import leave
 from vision.ingest.health import CameraHealth
+from vision.jsonl import CLOSED_PIPE, JsonLines, quiet_stdout
 from vision.rules.base import RuleError
 from vision.store import commands as store_commands
 from vision.tuning import commands as tuning_commands
@@ -67,6 +67,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _fail([str(exc)])
     print(f"{args.config}: ok: {len(config.cameras)} camera(s): {cameras}; {zones} zone(s)")
     print(f"  detector: {card.name} on {engine}")
+    hint = engine_hint(config.detector, card)
+    if hint:
+        print(f"  hint: {hint}")
     for line in describe_shared(config):
         print(f"  {line}")
     for camera_id, camera in config.cameras.items():
@@ -141,11 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config: Config = load_config(args.config)
     if config.cluster is not None:
         return cluster_commands.run(args, config)
-    printing = threading.Lock()  # the stats thread prints too: whole lines only
-
-    def emit(record: dict[str, Any]) -> None:
-        with printing:
-            print(json.dumps(record), flush=True)
+    emit = JsonLines(lambda: runtime.pipeline.stop())  # the stats thread prints too: whole lines only
 
     def on_transition(transition: Transition, payload: dict[str, Any]) -> None:
         if args.jsonl:
@@ -208,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if delivery is not None:
             print(f"webhook: {dispatch_commands.describe(delivery)}")
     failed = [k for k, v in record["cameras"].items() if v["error"]]
+    if emit.closed:
+        return CLOSED_PIPE
     return 1 if failed and len(failed) == len(record["cameras"]) else 0
 
 
@@ -225,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="print the detections of images")
     p.add_argument("images", nargs="+")
-    p.add_argument("--model", default="default", help="model card YAML (default: embedded SSD)")
+    p.add_argument(
+        "--model", default="default", help="model card YAML or Ultralytics export (default: embedded SSD)"
+    )
     p.add_argument("--min-score", type=float, default=0.4)
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
@@ -309,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         code = _fail([str(exc)])
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # the reader of the output quit (`check ... | head -1`): as cat would
+        quiet_stdout()
+        code = CLOSED_PIPE
     return leave(code)  # a camera thread stuck in FFmpeg must not outlive the interpreter
 
 

@@ -8,6 +8,7 @@ import signal
 from typing import Any
 
 from vision.config import Config, ConfigError, load_config
+from vision.jsonl import CLOSED_PIPE, JsonLines
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,13 +78,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from vision.stats import StatsTicker
 
     runtime = ClusterRuntime.build(config, args.config)
+    emit = JsonLines(runtime.pipeline.stop)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: runtime.pipeline.stop())
     if runtime.dispatcher:
         runtime.dispatcher.start()
     ticker = None
     if args.jsonl and args.stats_every > 0:
-        ticker = StatsTicker(runtime.pipeline.stats_record, args.stats_every, _print_record).start()
+        ticker = StatsTicker(runtime.pipeline.stats_record, args.stats_every, emit).start()
     try:
         summary = runtime.pipeline.run(max_seconds=args.max_seconds)
         if ticker:
@@ -95,13 +97,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if delivery is not None:
         record["outbox"] = delivery.to_record()
         dispatch_commands.report_leftovers(delivery)
-    print(json.dumps({"kind": "summary", **record}) if args.jsonl else _summary_line(record), flush=True)
+    if args.jsonl:
+        emit({"kind": "summary", **record})
+    else:
+        print(_summary_line(record), flush=True)
     failed = [k for k, v in record["cameras"].items() if v["error"]]
+    if emit.closed:
+        return CLOSED_PIPE
     return 1 if not record["cameras"] or (failed and len(failed) == len(record["cameras"])) else 0
-
-
-def _print_record(record: dict[str, Any]) -> None:
-    print(json.dumps(record), flush=True)
 
 
 def _summary_line(record: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from vision.detect.params import DecodeParams
 from vision.detect.plans import ModelScale
 from vision.detect.preprocess import check_image, place, to_tensor
 from vision.detect.regions import cut, merge
-from vision.detect.threads import cores, split
+from vision.detect.threads import cores, cpu_flags, split
 from vision.types import Detections, label_ids
 
 
@@ -54,6 +54,27 @@ def describe_engine(config: DetectorConfig) -> str:
         return f"OpenVINO (cpu), precision {chosen_precision(config.precision)}"
     engine = "Ultralytics" if config.backend == "ultralytics" else "ONNX Runtime"
     return f"{engine} ({config.device})"
+
+
+def engine_hint(config: DetectorConfig, card: ModelCard, flags: frozenset[str] | None = None) -> str | None:
+    """A faster engine for this model on this CPU, for ``check`` to say: a float ONNX model on ONNX
+    Runtime's CPU, where the CPU (its ``flags``, default this one's) has AMX, and OpenVINO computes
+    it in bfloat16 (measured there only: an INT8 model gained nothing, benchmarks/openvino_infer.md)."""
+    if config.backend != "onnx" or config.device != "cpu" or card.format != "onnx":
+        return None
+    if "amx_bf16" not in (cpu_flags() if flags is None else flags) or card.input.dtype != "float32":
+        return None
+    import onnx  # here: its import costs about a second of CPU, paid only for such a model
+
+    from vision.detect.graph import quantized
+
+    if quantized(onnx.load(str(card.model_path), load_external_data=False)):
+        return None
+    return (
+        "this CPU has AMX: with `detector.backend: openvino` it computes this float model in bfloat16, "
+        "the float YOLOv8n in 0.35 of ONNX Runtime's CPU time (benchmarks/openvino_infer.md; the "
+        "`openvino` extra)"
+    )
 
 
 class FileModel(Protocol):

@@ -28,13 +28,18 @@ from onnx import helper, numpy_helper
 QUANTIZING = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger"}
 
 
+def quantized(model: onnx.ModelProto) -> bool:
+    """Whether the graph computes in integers anywhere (QDQ pairs, QLinear or integer operators)."""
+    return any(n.op_type in QUANTIZING or n.op_type.startswith("QLinear") for n in model.graph.node)
+
+
 def optimized(path: Path) -> bytes | None:
     """The model at ``path`` with both rewrites, serialised; None when neither applies, when it is
     quantized, or when its weights live in external files (left to ONNX Runtime)."""
     model = onnx.load(str(path), load_external_data=False)
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         return None
-    if any(n.op_type in QUANTIZING or n.op_type.startswith("QLinear") for n in model.graph.node):
+    if quantized(model):
         return None
     changed = softmax_by_parts(model) + split_convs(model)
     return model.SerializeToString() if changed else None

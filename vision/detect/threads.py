@@ -21,6 +21,16 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (avx512f, amx_bf16, ...); empty where it does not."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            line = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
+
+
 @dataclass(frozen=True, slots=True)
 class CpuSplit:
     """``calls``: model calls run at once (inference threads); ``threads``: intra-op threads per call
