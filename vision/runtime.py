@@ -23,6 +23,7 @@ from vision.dispatch.routing import Router
 from vision.ingest.health import CameraHealth
 from vision.pipeline import Pipeline
 from vision.store import EventStore, open_store
+from vision.store.lease import Lease, hold
 from vision.store.retention import Pruner
 from vision.types import Detections, Frame, Transition
 
@@ -52,6 +53,7 @@ class Runtime:
     dispatcher: Dispatcher | None
     pruner: Pruner
     pipeline: Pipeline
+    lease: Lease  # on its cameras in the store, held until close (vision/store/lease.py)
 
     @classmethod
     def build(
@@ -63,40 +65,46 @@ class Runtime:
         on_health: Callable[[CameraHealth], None] | None = None,
         on_inference: Callable[[float, int], None] | None = None,
     ) -> Runtime:
-        detector = Detector.from_config(
-            config.detector, cameras=sum(c.enabled for c in config.cameras.values())
-        )
-        # serve builds it in the main thread and runs the pipeline in another (one user at a time)
-        targets = config.dispatch.all_targets()
-        groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}
-        store = open_store(
-            config.storage,
-            str(config_path),
-            dispatch=Router(targets, groups) if targets else False,
-            any_thread=True,
-        )
-        dispatcher = Dispatcher.of(store.another, config) if targets else None
+        # first: a second service on one of these cameras is refused before anything starts
+        lease = hold(config.storage, [k for k, c in config.cameras.items() if c.enabled])
+        try:
+            detector = Detector.from_config(
+                config.detector, cameras=sum(c.enabled for c in config.cameras.values())
+            )
+            # serve builds it in the main thread and runs the pipeline in another (one user at a time)
+            targets = config.dispatch.all_targets()
+            groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}
+            store = open_store(
+                config.storage,
+                str(config_path),
+                dispatch=Router(targets, groups) if targets else False,
+                any_thread=True,
+            )
+            dispatcher = Dispatcher.of(store.another, config) if targets else None
 
-        def transition(t: Transition, payload: dict[str, Any]) -> None:
+            def transition(t: Transition, payload: dict[str, Any]) -> None:
+                if dispatcher:
+                    dispatcher.notify()
+                if on_transition:
+                    on_transition(t, payload)
+
+            pipeline = Pipeline(
+                config,
+                detector,
+                store,
+                on_transition=transition,
+                on_detections=on_detections,
+                on_health=on_health,
+                on_inference=on_inference,
+            )
             if dispatcher:
-                dispatcher.notify()
-            if on_transition:
-                on_transition(t, payload)
-
-        pipeline = Pipeline(
-            config,
-            detector,
-            store,
-            on_transition=transition,
-            on_detections=on_detections,
-            on_health=on_health,
-            on_inference=on_inference,
-        )
-        if dispatcher:
-            dispatcher.on_report = partial(_apply_reports, pipeline)
-        pruner = Pruner(store.another, config.storage)
-        pruner.start()
-        return cls(config, detector, store, dispatcher, pruner, pipeline)
+                dispatcher.on_report = partial(_apply_reports, pipeline)
+            pruner = Pruner(store.another, config.storage)
+            pruner.start()
+        except BaseException:
+            lease.release()
+            raise
+        return cls(config, detector, store, dispatcher, pruner, pipeline, lease)
 
     def close(self) -> None:
         """Stop the dispatcher (after its attempt in flight) and the pruner (after its batch), and close
@@ -105,6 +113,7 @@ class Runtime:
             self.dispatcher.stop()
         self.pruner.stop()
         self.store.close()
+        self.lease.release()
 
     def write_heatmaps(self) -> None:
         """Each camera's heatmap over its last frame, as ``heatmaps/<camera>.png`` in the data folder."""

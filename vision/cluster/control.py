@@ -31,6 +31,7 @@ from vision.dispatch.dispatcher import Dispatcher
 from vision.ingest.health import CameraHealth, CameraState
 from vision.pipeline import CameraStats, RunSummary
 from vision.store import EventStore, open_store
+from vision.store.lease import Lease, hold
 from vision.store.retention import Pruner
 
 log = logging.getLogger("vision.cluster")
@@ -259,18 +260,25 @@ class ClusterRuntime:
     pruner: Pruner
     pipeline: ClusterPipeline
     cluster: Cluster
+    lease: Lease  # on its cameras in the store, for its shards (vision/store/lease.py)
 
     @classmethod
     def build(cls, config: Config, config_path: Path) -> ClusterRuntime:
         assert config.cluster is not None
-        connect(config.cluster)
-        webhook = bool(config.dispatch.webhook_url)
-        store = open_store(config.storage, str(config_path), dispatch=webhook, any_thread=True, run=False)
-        dispatcher = Dispatcher(store.another, config.dispatch) if webhook else None
-        pruner = Pruner(store.another, config.storage)
-        pruner.start()
-        cluster = Cluster(config)
-        return cls(config, store, dispatcher, pruner, ClusterPipeline(cluster), cluster)
+        # for its shards: a second service on one of these cameras is refused before anything starts
+        lease = hold(config.storage, [k for k, c in config.cameras.items() if c.enabled])
+        try:
+            connect(config.cluster)
+            webhook = bool(config.dispatch.webhook_url)
+            store = open_store(config.storage, str(config_path), dispatch=webhook, any_thread=True, run=False)
+            dispatcher = Dispatcher(store.another, config.dispatch) if webhook else None
+            pruner = Pruner(store.another, config.storage)
+            pruner.start()
+            cluster = Cluster(config)
+        except BaseException:
+            lease.release()
+            raise
+        return cls(config, store, dispatcher, pruner, ClusterPipeline(cluster), cluster, lease)
 
     def close(self) -> None:
         """After the shards have stopped: the dispatcher, the pruner, the store, then the actors."""
@@ -279,6 +287,7 @@ class ClusterRuntime:
         self.pruner.stop()
         self.store.close()
         self.cluster.close()
+        self.lease.release()
 
     def write_heatmaps(self) -> None:
         """Each camera's heatmap as its shard last published it, as ``heatmaps/<camera>.png``."""

@@ -97,25 +97,36 @@ class PostgresDatabase(Database):
             self.pool.close()
 
 
-def open_pool(url: SecretUrl) -> ConnectionPool:
-    """A pool on ``url``, once one connection has shown the server is there: an unreachable server or a
-    refused login is a clear error naming ``storage.url`` (its password hidden), not a pool's retry loop."""
-    raw = url.get_secret_value()
+def _session(url: SecretUrl) -> dict[str, Any]:
+    """Each connection's settings: autocommit, the connect timeout, the server's keepalives (the URL's own
+    options kept)."""
+    own = conninfo_to_dict(url.get_secret_value()).get("options")
+    return {
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "options": f"{own} {KEEPALIVE}" if own else KEEPALIVE,
+    }
+
+
+def connect(url: SecretUrl, **settings: Any) -> psycopg.Connection:
+    """One connection to ``url``, as the pool's are (and ``settings``); an unreachable server or a refused
+    login is a clear error naming ``storage.url`` (its password hidden)."""
     try:
-        psycopg.connect(raw, connect_timeout=CONNECT_TIMEOUT_S).close()
+        return psycopg.connect(url.get_secret_value(), **_session(url), **settings)
     except psycopg.Error as exc:
         reason = redact_text(str(exc).strip(), url)
         raise ConfigError([f"storage.url {url}: cannot connect to PostgreSQL: {reason}"]) from None
-    own = conninfo_to_dict(raw).get("options")  # the URL's own options stay, keepalives added
+
+
+def open_pool(url: SecretUrl) -> ConnectionPool:
+    """A pool on ``url``, once one connection has shown the server is there (:func:`connect`), not a
+    pool's retry loop."""
+    connect(url).close()
     pool = ConnectionPool(
-        raw,
+        url.get_secret_value(),
         min_size=POOL_MIN,
         max_size=POOL_MAX,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"{own} {KEEPALIVE}" if own else KEEPALIVE,
-        },
+        kwargs=_session(url),
         timeout=POOL_WAIT_S,
         name="street-vision",
         open=False,
