@@ -93,6 +93,25 @@ def test_killed_after_the_outbox_write_before_delivery_then_restart_delivers(
     assert SECRET not in out + err
 
 
+def test_a_drain_beside_a_running_service_is_refused_on_sqlite(tmp_path: Path, receiver: Receiver) -> None:
+    """On SQLite one dispatcher at a time delivers an outbox (no row lock claims a message): `outbox drain`
+    while `run` delivers would send the same message twice; it exits 2 naming the run (vision/store/lease.py).
+    """
+    config = demo_config(tmp_path, receiver.url)
+    store = tmp_path / "data" / "street-vision.sqlite"
+    run = start("run", str(config))  # the receiver is down: the run's dispatcher keeps the open pending
+    try:
+        wait_for(lambda: outbox_rows(store), "the open to be committed to the outbox", 60)
+        drained = start("outbox", "drain", str(config), "--seconds", "5")
+        out, err = drained.communicate(timeout=60)
+        assert drained.returncode == 2 and out == "", err
+        assert f"is being delivered by another street-vision service (pid {run.pid} on " in err, err
+        assert "Traceback" not in err
+    finally:
+        kill(run)
+    assert all(status == "pending" for _, _, status in outbox_rows(store))
+
+
 def test_killed_mid_send_redelivers_with_the_same_key_and_the_receiver_dedupes(
     tmp_path: Path, receiver: Receiver
 ) -> None:

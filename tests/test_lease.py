@@ -35,6 +35,25 @@ def test_a_camera_held_is_refused_until_its_holder_lets_go(storage: StorageConfi
     other.release()
 
 
+def test_on_sqlite_one_dispatcher_at_a_time_delivers_the_outbox(storage: StorageConfig) -> None:
+    """A service that delivers holds the SQLite outbox's lease beside its cameras'; PostgreSQL's
+    dispatchers claim each message and share the outbox."""
+    service = hold(storage, ["plaza"], outbox=True)
+    try:
+        if storage.url is None:
+            with pytest.raises(ConfigError) as info:
+                hold(storage, [], outbox=True)
+            (problem,) = info.value.problems
+            expected = f"the outbox of {storage.data_dir} is being delivered by another street-vision service"
+            assert problem.startswith(expected), problem
+            hold(storage, ["quay"]).release()  # a service that does not deliver
+        else:
+            hold(storage, [], outbox=True).release()
+    finally:
+        service.release()
+    hold(storage, [], outbox=True).release()
+
+
 def test_the_lease_goes_with_a_killed_process(storage: StorageConfig) -> None:
     url = storage.url.get_secret_value() if storage.url else None
     code = (

@@ -66,7 +66,8 @@ class Runtime:
         on_inference: Callable[[float, int], None] | None = None,
     ) -> Runtime:
         # first: a second service on one of these cameras is refused before anything starts
-        lease = hold(config.storage, [k for k, c in config.cameras.items() if c.enabled])
+        cameras = [k for k, c in config.cameras.items() if c.enabled]
+        lease = hold(config.storage, cameras, outbox=bool(config.dispatch.all_targets()))
         try:
             detector = Detector.from_config(
                 config.detector, cameras=sum(c.enabled for c in config.cameras.values())

@@ -266,7 +266,8 @@ class ClusterRuntime:
     def build(cls, config: Config, config_path: Path) -> ClusterRuntime:
         assert config.cluster is not None
         # for its shards: a second service on one of these cameras is refused before anything starts
-        lease = hold(config.storage, [k for k, c in config.cameras.items() if c.enabled])
+        cameras = [k for k, c in config.cameras.items() if c.enabled]
+        lease = hold(config.storage, cameras, outbox=bool(config.dispatch.webhook_url))
         try:
             connect(config.cluster)
             webhook = bool(config.dispatch.webhook_url)

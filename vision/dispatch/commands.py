@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from vision.config import Config, ConfigError, load_config
@@ -17,6 +18,7 @@ from vision.dispatch import outbox
 from vision.dispatch.dispatcher import Dispatcher
 from vision.dispatch.signing import API_KEY_ENV, SECRET_ENV
 from vision.store import EventStore, open_store
+from vision.store.lease import hold
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +142,10 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
                 "there is nowhere to deliver to"
             ]
         )
-    store = open_outbox(config)
-    try:
+    with ExitStack() as held:
+        store = open_outbox(config)
+        held.callback(store.close)
+        held.callback(hold(config.storage, [], outbox=True).release)  # SQLite: not beside a service's
         if args.now:
             store.due_now()
         dispatcher = Dispatcher.of(store.another, config)
@@ -150,8 +154,6 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
             counts = dispatcher.drain(args.seconds)
         finally:
             dispatcher.stop()
-    finally:
-        store.close()
     print(f"outbox: {describe(counts)}")
     return 0 if counts.pending == 0 and counts.dead == 0 else 1
 

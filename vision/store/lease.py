@@ -13,6 +13,11 @@ another's). The leases are kept by the operating system or the database server, 
 - PostgreSQL: a session advisory lock per camera on a connection of its own, whose
   ``application_name`` names the holder; a refusal reads it from ``pg_stat_activity``.
 
+On SQLite, where one dispatcher at a time may deliver an outbox (two would send a message twice: there
+is no row lock to claim it by), a service that delivers and ``outbox drain`` also hold the outbox's
+lease (``leases/.outbox.lock``: no camera's name starts with a dot). PostgreSQL's dispatchers claim each
+message (vision/store/outbox.py) and share an outbox freely.
+
 A cluster's shards run under their control plane's leases and take none of their own.
 """
 
@@ -40,16 +45,28 @@ def holder() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {started}"
 
 
+OUTBOX = ".outbox"  # the SQLite outbox's lease, beside the cameras'
+
+
 def refusal(camera: str, location: str, by: str) -> str:
+    """The line that refuses one lease, naming its holder."""
+    by = by or "its holder unknown"
+    if camera == OUTBOX:
+        return (
+            f"the outbox of {location} is being delivered by another street-vision service ({by}): on "
+            "SQLite one dispatcher at a time, or a message could be sent twice; that one delivers it (or "
+            "stop it first)"
+        )
     return (
-        f"camera {camera}: run by another street-vision service on the store {location} "
-        f"({by or 'its holder unknown'}): one service per camera, or two would carry on its tickets; stop "
-        "that one first, or run this camera from one config only"
+        f"camera {camera}: run by another street-vision service on the store {location} ({by}): one "
+        "service per camera, or two would carry on its tickets; stop that one first, or run this camera "
+        "from one config only"
     )
 
 
 class FileLease:
-    """The SQLite store's leases: an exclusive flock per camera, held until :meth:`release`."""
+    """The SQLite store's leases: an exclusive flock per camera (and :data:`OUTBOX`), held until
+    :meth:`release`."""
 
     def __init__(self, data_dir: Path, cameras: Iterable[str]) -> None:
         folder = data_dir / "leases"
@@ -118,9 +135,10 @@ class ServerLease:
             self._connection.close()  # the session's advisory locks go with it
 
 
-def hold(storage: StorageConfig, cameras: Iterable[str]) -> Lease:
-    """This process's leases on ``cameras`` in the store (a ConfigError, a line per camera naming its
-    holder, where another service holds any of them; then none is kept)."""
+def hold(storage: StorageConfig, cameras: Iterable[str], outbox: bool = False) -> Lease:
+    """This process's leases on ``cameras`` in the store, and with ``outbox`` (it delivers) on a SQLite
+    store's outbox (a ConfigError, a line per lease naming its holder, where another service holds any of
+    them; then none is kept)."""
     if storage.url is not None:
         return ServerLease(storage, cameras)
-    return FileLease(storage.data_dir, cameras)
+    return FileLease(storage.data_dir, [*cameras, OUTBOX] if outbox else cameras)
