@@ -108,7 +108,10 @@ class ServerLease:
         from vision.store.postgres import connect  # psycopg is only needed with storage.url
 
         assert storage.url is not None
-        self._connection = connect(storage.url, application_name=f"street-vision {holder()}"[:63])
+        cameras = list(cameras)
+        self._connection = (  # none for no camera (outbox drain: its dispatcher claims each message)
+            connect(storage.url, application_name=f"street-vision {holder()}"[:63]) if cameras else None
+        )
         problems = []
         for camera in cameras:
             key = lock_key(camera)
@@ -121,6 +124,7 @@ class ServerLease:
 
     def _holder(self, key: int) -> str:
         """The holding session's name, found by its lock (a bigint key is shown as two 32-bit halves)."""
+        assert self._connection is not None
         row = self._connection.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
@@ -131,7 +135,7 @@ class ServerLease:
         return row[0].removeprefix("street-vision ") if row else ""
 
     def release(self) -> None:
-        if not self._connection.closed:
+        if self._connection is not None and not self._connection.closed:
             self._connection.close()  # the session's advisory locks go with it
 
 
