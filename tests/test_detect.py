@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from vision.config import DetectorConfig
 from vision.detect.card import DEFAULT_CARD, ModelError, load_card
 from vision.detect.detector import Detector
 
-from .conftest import IMAGES
+from .conftest import IMAGES, SAMPLE, cli
 
 # From the issue: SSD MobileNet v2 COCO at score >= 0.4 (label, score), in descending score order.
 REFERENCE = {
@@ -78,7 +79,8 @@ def test_class_filter_and_unknown_class() -> None:
 
 
 def test_bad_frame_is_a_clear_error(detector: Detector) -> None:
-    with pytest.raises(ValueError, match=r"expected an HxWx3 uint8 image, got shape \(10, 10\)"):
+    shape = r"expected an HxWx3 uint8 image of at least 2x2 pixels, got shape \(10, 10\)"
+    with pytest.raises(ValueError, match=shape):
         detector.detect([np.zeros((10, 10), np.uint8)])
     with pytest.raises(ValueError, match="dtype float32"):
         detector.detect([np.zeros((10, 10, 3), np.float32)])
@@ -95,6 +97,26 @@ def copy_model(tmp_path: Path, **changes: object) -> Path:
     path = tmp_path / "card.yaml"
     path.write_text(yaml.safe_dump(card))
     return path
+
+
+def test_detect_names_each_image_it_cannot_take_and_goes_on(tmp_path: Path) -> None:
+    """A file that is no picture and a picture too small for any model: a line each, exit 2, the rest
+    detected (a 1x1 picture was a ValueError traceback that ended the command)."""
+    tiny, text, photo = tmp_path / "tiny.png", tmp_path / "notes.jpg", tmp_path / "plaza.jpg"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    text.write_text("not a picture")
+    capture = cv2.VideoCapture(str(SAMPLE))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and cv2.imwrite(str(photo), frame)
+    result = cli("detect", tiny, text, photo, "--json")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {tiny}: 1x1 pixels: too small (at least 2x2)",
+        f"error: {text}: cannot read it as an image",
+    ]
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line)["image"] == str(photo) and json.loads(line)["detections"]
 
 
 def test_card_that_does_not_match_its_file(tmp_path: Path) -> None:

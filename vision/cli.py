@@ -85,6 +85,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if image is None:
             status = _fail([f"{path}: cannot read it as an image"])
             continue
+        if min(image.shape[:2]) < 2:
+            status = _fail([f"{path}: {image.shape[1]}x{image.shape[0]} pixels: too small (at least 2x2)"])
+            continue
         detections = detector.detect([image])[0]
         records = detections.to_records(detector.names)
         if args.json:

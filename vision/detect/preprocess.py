@@ -31,7 +31,10 @@ class Geometry:
 def check_image(image: np.ndarray) -> None:
     """A frame the detector can take: HxWx3 uint8 (BGR), at least 2x2 pixels."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 2:
-        raise ValueError(f"expected an HxWx3 uint8 image, got shape {image.shape} dtype {image.dtype}")
+        raise ValueError(
+            f"expected an HxWx3 uint8 image of at least 2x2 pixels, got shape {image.shape} "
+            f"dtype {image.dtype}"
+        )
 
 
 def place(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
