@@ -4,16 +4,20 @@ a stream silent after the open is still reported stalled after ``stall_timeout``
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from vision.config import CameraConfig
 from vision.ingest.health import CameraState
 from vision.ingest.reader import CameraReader
 
-from .ingest_servers import GstRtsp, MjpegServer, SlowProxy
+from .conftest import SAMPLE, cli
+from .ingest_servers import GstRtsp, MjpegServer, SlowProxy, free_port
 
 STALL, OPEN = 1.0, 3.0  # seconds: the stall and open timeouts of these cameras
 HOLD = 1.5  # seconds the proxy holds a server's first answer back: past STALL, within OPEN
@@ -129,3 +133,50 @@ def test_a_reader_behind_the_live_edge_for_good_counts_every_packet_it_drops(rts
         reader.stop()
         reader.join(10)
         proxy.close()
+
+
+def test_check_probe_reads_the_live_cameras_and_names_those_it_cannot(rtsp: GstRtsp, tmp_path: Path) -> None:
+    """`check --probe`: a live camera's first frame sizes its plan; a closed port, a server that never
+    answers and a missing file are each named with the reader's own reason, and check exits 1, all
+    within the cameras' own timeouts. Without --probe the live cameras are not connected to."""
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    closed = free_port()
+    stream = {"transport": "tcp", "stall_timeout": STALL, "open_timeout": OPEN}
+    cameras = {
+        "live": rtsp.url(),
+        "closed": f"rtsp://127.0.0.1:{closed}/x",
+        "silent": f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x",
+        "gone": str(tmp_path / "gone.mp4"),
+        "file": str(SAMPLE),
+    }
+    config = tmp_path / "cameras.yaml"
+    config.write_text(
+        yaml.safe_dump({"cameras": {k: {"url": url, "stream": stream} for k, url in cameras.items()}})
+    )
+    try:
+        started = time.monotonic()
+        probed = cli("check", config, "--probe", timeout=120)
+        took = time.monotonic() - started
+        plain = cli("check", config, timeout=120)
+    finally:
+        silent.close()
+    lines = {line.split(":")[0].strip(): line for line in probed.stdout.splitlines()[2:]}
+    assert probed.returncode == 1, probed.stdout + probed.stderr
+    assert "detection 768x576: full, 1 inference(s) per frame" in lines["live"], lines["live"]
+    assert "detection 768x576: full" in lines["file"]
+    assert (
+        f"not planned: camera closed: cannot open rtsp://127.0.0.1:{closed}/x: Connection refused"
+        in (lines["closed"])
+    )
+    assert (
+        f"not planned: camera silent: cannot open {cameras['silent']}: no answer in {OPEN:g} s"
+        in (lines["silent"])
+    ), lines["silent"]
+    assert "not planned: camera gone: cannot open" in lines["gone"]
+    assert took < OPEN + 60, took  # the probes at once, each bounded by its own timeouts (a loaded CI core)
+    unprobed = {line.split(":")[0].strip(): line for line in plain.stdout.splitlines()[2:]}
+    assert plain.returncode == 1  # the missing file
+    for name in ("live", "closed", "silent"):
+        assert "planned at the first frame (check --probe connects to it)" in unprobed[name], unprobed[name]

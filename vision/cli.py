@@ -29,6 +29,7 @@ from vision.dispatch import commands as dispatch_commands
 from vision.evaluate import commands as evaluate_commands
 from vision.ingest.abandoned import leave
 from vision.ingest.health import CameraHealth
+from vision.ingest.probe import probe
 from vision.jsonl import CLOSED_PIPE, JsonLines, quiet_stdout
 from vision.rules.base import RuleError
 from vision.store import commands as store_commands
@@ -72,9 +73,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  hint: {hint}")
     for line in describe_shared(config):
         print(f"  {line}")
+    sizes = probe({k: c for k, c in config.cameras.items() if c.source.is_file or args.probe})
     for camera_id, camera in config.cameras.items():
-        print(f"  {camera_id}: detection {camera_outlook(camera_id, camera, card)}")
-    return 0
+        print(f"  {camera_id}: detection {camera_outlook(camera, card, sizes.get(camera_id))}")
+    return 1 if any(isinstance(size, str) for size in sizes.values()) else 0  # a camera cannot be read
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -224,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument(
         "--show", metavar="CAMERA", help="print this camera's effective settings (defaults merged)"
+    )
+    p.add_argument(
+        "--probe", action="store_true", help="connect to the live cameras too (files are always read)"
     )
     p.set_defaults(func=cmd_check)
 

@@ -44,7 +44,6 @@ from vision.detect.card import ModelCard
 from vision.detect.plans import ALIGN, FULL, GROW, Area, DetectionPlan, ModelScale, joined
 from vision.detect.regions import tile_boxes, zone_boxes
 from vision.detect.sizes import ObjectSizes
-from vision.ingest.decoder import SourceError, frame_size
 from vision.scene.calibration import GroundPlane
 from vision.scene.scene import Scene
 from vision.scene.zones import Zone
@@ -326,15 +325,12 @@ class Planner:
         return None if found is None else found[0]
 
 
-def camera_outlook(camera_id: str, camera: CameraConfig, card: ModelCard) -> str:
-    """One line on a camera's detection plan and its cost: for a file, at its frame size; a live
-    camera's frame size is known once it is connected."""
+def camera_outlook(camera: CameraConfig, card: ModelCard, size: tuple[int, int] | str | None) -> str:
+    """One line on a camera's detection plan and its cost at its frame ``size`` (vision/ingest/probe.py),
+    or why it cannot be read; None: a live camera not connected to, planned at its first frame."""
+    if size is None:
+        return f"{camera.detect_regions.mode}, planned at the first frame (check --probe connects to it)"
+    if isinstance(size, str):
+        return f"not planned: {size}"
     scene = Scene.from_config(camera, card.labels)
-    planner = Planner.for_camera(camera.detect_regions, scene.zones, scene.ground, card)
-    if not camera.source.is_file:
-        return f"{camera.detect_regions.mode}, planned at the first frame (a live camera is not probed)"
-    try:
-        width, height = frame_size(camera_id, camera.source, camera.decode)
-    except SourceError as exc:
-        return f"not planned: {exc}"
-    return planner.outlook(width, height)
+    return Planner.for_camera(camera.detect_regions, scene.zones, scene.ground, card).outlook(*size)

@@ -106,13 +106,17 @@ class VideoDecoder:
         self._stream: av.VideoStream | None = None
         self.pictures = Pictures(decode.width)
 
-    def _error(self, what: str, exc: BaseException) -> SourceError:
+    def _error(self, what: str, exc: BaseException, waited: float = 0.0) -> SourceError:
+        """``waited``: seconds the failed call took. An RTSP server that accepts the connection and never
+        answers ends the open at FFmpeg's socket timeout as "Invalid data found when processing input"."""
         detail = redact_text(getattr(exc, "strerror", None) or str(exc), self.url)
         stream = self.stream_config
         if stream is not None and isinstance(exc, av.ExitError):  # PyAV's open timeout ended the open
             detail = f"no answer in {stream.open_timeout:g} s"
         elif stream is not None and isinstance(exc, TimeoutError):  # FFmpeg's socket timeout
             detail = f"no data for {read_timeout(stream):g} s"
+        elif stream is not None and waited >= read_timeout(stream) * 0.95:  # the same, worded otherwise
+            detail = f"no answer in {read_timeout(stream):g} s ({detail})"
         return SourceError(f"camera {self.camera_id}: {what} {self.url}: {detail}")
 
     def open(self) -> VideoDecoder:
@@ -133,10 +137,11 @@ class VideoDecoder:
                 options["timeout"] = read_us
             else:
                 options["rw_timeout"] = read_us
+        began = time.monotonic()
         try:
             container = av.open(self.url.get_secret_value(), mode="r", options=options, timeout=timeout)
         except (av.FFmpegError, OSError) as exc:
-            raise self._error("cannot open", exc) from None
+            raise self._error("cannot open", exc, time.monotonic() - began) from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"camera {self.camera_id}: {self.url} has no video stream")
@@ -408,10 +413,13 @@ class VideoDecoder:
         self.close()
 
 
-def frame_size(camera_id: str, url: SecretUrl, decode: DecodeConfig) -> tuple[int, int]:
-    """Width and height of a file's frames as the pipeline gets them (upright, at decode.width):
-    its first frame decoded. Raises SourceError if it cannot be read."""
-    with VideoDecoder(camera_id, url, decode) as decoder:
+def frame_size(
+    camera_id: str, url: SecretUrl, decode: DecodeConfig, stream: StreamConfig | None = None
+) -> tuple[int, int]:
+    """Width and height of a video's frames as the pipeline gets them (upright, at decode.width): its
+    first frame decoded (``stream``: a live one's settings, None for a file). Raises SourceError if it
+    cannot be read."""
+    with VideoDecoder(camera_id, url, decode, stream) as decoder:
         for frame, _ in decoder.frames():
             height, width = decoder.image(frame).shape[:2]
             return width, height
