@@ -23,7 +23,7 @@ from vision.config.loading import (
     MAX_ZONES,
 )
 
-from .conftest import ROOT
+from .conftest import ROOT, SAMPLE
 
 MEMORY = 1024 * 2**20  # bytes of address space the CLI may use; importing it takes about 530 MB
 SECONDS = 60  # a slow CI core; each case takes about 2 s
@@ -153,7 +153,7 @@ def test_limits_leave_room_for_real_configs(tmp_path: Path) -> None:
         f"      z{i}: {{polygon: [{', '.join(['[0.1, 0.1]', '[0.9, 0.1]', *['[0.5, 0.9]'] * 497])}]}}\n"
         for i in range(3)
     )
-    text = CAMERA + "    zones:\n" + zones
+    text = CAMERA.replace("a.mp4", str(SAMPLE)) + "    zones:\n" + zones  # check reads its first frame
     text += f"      crowd: {{polygon: {SQUARE}, rules: {{crowd: &shared {{enter_count: 5}}}}}}\n"
     text += f"      crowd2: {{polygon: {SQUARE}, rules: {{crowd: *shared}}}}\n"
     path = tmp_path / "big.yaml"
