@@ -67,13 +67,11 @@ class Runtime:
     ) -> Runtime:
         # first: a second service on one of these cameras is refused before anything starts
         cameras = [k for k, c in config.cameras.items() if c.enabled]
-        lease = hold(config.storage, cameras, outbox=bool(config.dispatch.all_targets()))
+        targets = config.dispatch.all_targets()
+        lease = hold(config.storage, cameras, outbox=bool(targets))
         try:
-            detector = Detector.from_config(
-                config.detector, cameras=sum(c.enabled for c in config.cameras.values())
-            )
+            detector = Detector.from_config(config.detector, cameras=len(cameras))
             # serve builds it in the main thread and runs the pipeline in another (one user at a time)
-            targets = config.dispatch.all_targets()
             groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}
             store = open_store(
                 config.storage,
