@@ -66,11 +66,10 @@ class Runtime:
         on_inference: Callable[[float, int], None] | None = None,
     ) -> Runtime:
         # first: a second service on one of these cameras is refused before anything starts
-        cameras = [k for k, c in config.cameras.items() if c.enabled]
         targets = config.dispatch.all_targets()
-        lease = hold(config.storage, cameras, outbox=bool(targets))
+        lease = hold(config.storage, config.enabled_cameras, outbox=bool(targets))
         try:
-            detector = Detector.from_config(config.detector, cameras=len(cameras))
+            detector = Detector.from_config(config.detector, cameras=len(config.enabled_cameras))
             # serve builds it in the main thread and runs the pipeline in another (one user at a time)
             groups = {camera_id: camera.group for camera_id, camera in config.cameras.items()}
             store = open_store(

@@ -74,7 +74,7 @@ class Cluster:
         assert config.cluster is not None
         self.config, self.settings = config, config.cluster
         self.ring = HashRing(shard_names(self.settings.shards), self.settings.virtual_nodes)
-        self.assignment = self.ring.assign(k for k, v in config.cameras.items() if v.enabled)
+        self.assignment = self.ring.assign(config.enabled_cameras)
         self.scaler = Scaler(self.settings, config.detector) if self.settings.detector == "shared" else None
         self.shards = {name: start_shard(config, name) for name in shard_names(self.settings.shards)}
         log.info(
@@ -266,8 +266,7 @@ class ClusterRuntime:
     def build(cls, config: Config, config_path: Path) -> ClusterRuntime:
         assert config.cluster is not None
         # for its shards: a second service on one of these cameras is refused before anything starts
-        cameras = [k for k, c in config.cameras.items() if c.enabled]
-        lease = hold(config.storage, cameras, outbox=bool(config.dispatch.webhook_url))
+        lease = hold(config.storage, config.enabled_cameras, outbox=bool(config.dispatch.webhook_url))
         try:
             connect(config.cluster)
             webhook = bool(config.dispatch.webhook_url)
@@ -306,7 +305,7 @@ def status(config: Config) -> dict[str, Any]:
     assert config.cluster is not None
     connect(config.cluster)
     ring = HashRing(shard_names(config.cluster.shards), config.cluster.virtual_nodes)
-    assignment = ring.assign(k for k, v in config.cameras.items() if v.enabled)
+    assignment = ring.assign(config.enabled_cameras)
     nodes = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
     shards = []
     for name, cameras in assignment.items():

@@ -52,6 +52,11 @@ class Config(StrictModel):
         description="Run the cameras as shards on a Ray cluster (needs storage.url); null: one process.",
     )
 
+    @property
+    def enabled_cameras(self) -> list[str]:
+        """The ids of the cameras a run starts (``enabled``), in the file's order."""
+        return [camera_id for camera_id, camera in self.cameras.items() if camera.enabled]
+
     @model_validator(mode="after")
     def _some_camera(self) -> Config:
         if not self.cameras:

@@ -105,7 +105,7 @@ class Pipeline:
         self.lanes = [Lane() for _ in range(max(1, count))]
         self.workers: dict[str, CameraWorker] = {}
         self._lane_of: dict[str, Lane] = {}
-        enabled = sum(cam.enabled for cam in config.cameras.values())  # sets decode.threads' default
+        enabled = len(config.enabled_cameras)  # sets decode.threads' default
         for camera_id, cam in config.cameras.items():
             if not cam.enabled:
                 continue
